@@ -1,1 +1,87 @@
-"""iovmodel."""
+"""iovmodel: predict how fast a virtual machine's I/O is, path by path.
+
+The public face (everything a notebook needs)::
+
+    import iovmodel as iov
+    iov.paths()                                   # the path catalog
+    p = iov.path("vhost-scsi", workers=4)         # a Path
+    host = iov.HostProfile.default()              # per-event costs with sources
+    w = iov.Workload.closed(jobs=4, iodepth=32)   # or Workload.open(rate_per_s=...)
+    r = iov.analyze(p, host, w)                   # Result
+    iov.compare([...], host, w); iov.sweep(p, host, jobs=[1, 2, 4])
+    iov.simulate(p, host, w)                      # Monte Carlo with confidence intervals
+    iov.fit(measurements)                         # calibrate a HostProfile
+    iov.datasets.load(name); iov.symbolic.latency(p); iov.sensitivity(p, host, w)
+    iov.explorer(); iov.probe.run()
+
+Subpackages that pull heavier dependencies (the simulator, the probe, the
+widgets) load on first use, so ``import iovmodel`` compiles nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from . import analytic
+from .errors import (
+    CatalogError,
+    DatasetError,
+    FitConvergenceWarning,
+    FitError,
+    IovModelError,
+    IovModelWarning,
+    ParameterError,
+    ProbeError,
+    UnknownPathError,
+    UnstableError,
+    UnstableQueueWarning,
+)
+from .model import Result, analyze, compare, sweep
+from .network import Network, Station, Visit, build
+from .paths import Hop, Path, load_catalog, path, paths, register
+from .profile import HostProfile, Parameter, parameters
+from .workload import Workload
+
+__version__ = "0.1.0"
+
+# name -> (module, attribute or None for the module itself), imported on first access
+_LAZY = {
+    "simulate": ("iovmodel.sim", "simulate"),
+    "SimResult": ("iovmodel.sim", "SimResult"),
+    "sim": ("iovmodel.sim", None),
+    "fit": ("iovmodel.fit", "fit"),
+    "crossval": ("iovmodel.fit", "crossval"),
+    "FitResult": ("iovmodel.fit", "FitResult"),
+    "datasets": ("iovmodel.datasets", None),
+    "symbolic": ("iovmodel.symbolic", None),
+    "sensitivity": ("iovmodel.symbolic", "sensitivity"),
+    "probe": ("iovmodel.probe", None),
+    "plot": ("iovmodel.plot", None),
+    "explorer": ("iovmodel.widgets", "explorer"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        mod, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'iovmodel' has no attribute {name!r}") from None
+    m = importlib.import_module(mod)
+    value = m if attr is None else getattr(m, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [
+    "CatalogError", "DatasetError", "FitConvergenceWarning", "FitError", "FitResult", "Hop",
+    "HostProfile", "IovModelError", "IovModelWarning", "Network", "Parameter", "ParameterError",
+    "Path", "ProbeError", "Result", "SimResult", "Station", "UnknownPathError", "UnstableError",
+    "UnstableQueueWarning", "Visit", "Workload", "analytic", "analyze", "build", "compare",
+    "crossval", "datasets", "explorer", "fit", "load_catalog", "parameters", "path", "paths",
+    "plot", "probe", "register", "sensitivity", "simulate", "symbolic", "sweep",
+]

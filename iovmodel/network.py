@@ -172,3 +172,43 @@ def aggregate(route: tuple[Visit, ...], names: list[str], servers: list[float],
         out.append(Station(names[i], float(servers[i]), float(dem[i]), float(vis[i]),
                            float(scv), bool(host_cpu[i])))
     return tuple(out)
+
+
+def build(path, host, workload) -> Network:
+    """Turn a Path, a HostProfile and a Workload into a :class:`Network`.
+
+    Stations appear in the order their resource is first used on the path.
+    Costs are evaluated with the host's costs, the path's options and the
+    workload's ``size_bytes``; a negative or NaN result raises ParameterError.
+    """
+    from .errors import ParameterError
+    from .paths import evaluate
+
+    env = dict(host)
+    env.update(path.options)
+    env["size_bytes"] = workload.size_bytes
+    names: list[str] = []
+    index: dict[str, int] = {}
+    route = []
+    for h in path.active_hops():
+        if h.resource not in index:
+            index[h.resource] = len(names)
+            names.append(h.resource)
+        mean = evaluate(h.cost, env)
+        if not (mean >= 0) or math.isinf(mean):
+            raise ParameterError(f"path {path.name!r}, hop {h.name!r}: cost {h.cost!r} evaluates "
+                                 f"to {mean!r} µs; it must be finite and >= 0")
+        cpu = path.cpu_of(h)
+        route.append(Visit(h.name, index[h.resource], float(mean), float(h.scv), float(h.count),
+                           h.per, h.switch_kind, cpu == "host"))
+    servers = [path.servers_of(r, host) for r in names]
+    host_cpu = [path.resources[r].cpu == "host" for r in names]
+    stations = aggregate(tuple(route), names, servers, host_cpu, workload.batch)
+    polling = tuple(r for r in names if path.resources[r].polling)
+    return Network(
+        name=path.name, stations=stations, route=tuple(route), batch=workload.batch,
+        rate_per_s=workload.rate_per_s if workload.is_open else None,
+        population=None if workload.is_open else workload.population,
+        think_us=0.0 if workload.is_open else workload.think_us,
+        meta={"polling": polling, "guest_cpu": [path.cpu_of(h) == "guest" for h in path.active_hops()]},
+    )

@@ -1,0 +1,384 @@
+"""analyze, compare, sweep: the analytic solution of a path under a workload.
+
+Open workloads solve the open network station by station (M/G/1 by
+Pollaczek-Khinchine for one server, M/G/c by Allen-Cunneen for several, no
+queueing at delay stations), taking each station's visits as Poisson.  Closed
+workloads (jobs x iodepth in flight) use exact Mean Value Analysis with
+load-dependent multi-server stations; MVA assumes product form, so it uses
+the mean costs only (a hop's ``scv`` matters to the open solution and to the
+simulator).
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .analytic.mva import mva as _mva
+from .analytic.single import mgc as _mgc
+from .errors import ParameterError, UnstableError, UnstableQueueWarning
+from .network import Network, build
+from .paths import Path
+from .paths import path as get_path
+from .profile import HostProfile, parameters
+from .workload import Workload
+
+
+@dataclass(frozen=True, repr=False)
+class Result:
+    """What a path delivers under a workload.
+
+    Attributes
+    ----------
+    path : str
+    workload : Workload
+    throughput_per_s : float
+        I/O completed per second.
+    latency_us : float
+        Mean response time of one I/O, µs (excluding think time).
+    breakdown : DataFrame
+        One row per hop: ``hop, resource, switch, count`` (per I/O), ``service_us``
+        (count x cost), ``wait_us`` (queueing at its resource), ``latency_us``.
+    utilization : dict
+        Resource -> busy fraction per server (delay stations: mean busy servers).
+    cpu_us_per_io : float
+        Host CPU µs per I/O spent outside the guest (KVM, QEMU, vhost, host kernel,
+        busy-polling cores at their full cost).
+    guest_cpu_us_per_io : float
+        Guest CPU µs per I/O (driver and stack; on native paths, the OS).
+    bottleneck : str
+        The resource with the largest demand per server.
+    saturation_per_s : float
+        Throughput bound: servers / demand at the bottleneck, I/O per second.
+    zero_load_latency_us : float
+        Sum of all demands: the latency of an I/O that never waits.
+    solver : str
+        ``"open"`` or ``"mva"`` (or ``"simulation"`` for a SimResult).
+    """
+
+    path: str
+    workload: Workload
+    throughput_per_s: float
+    latency_us: float
+    breakdown: pd.DataFrame
+    utilization: Mapping[str, float]
+    cpu_us_per_io: float
+    guest_cpu_us_per_io: float
+    bottleneck: str
+    saturation_per_s: float
+    zero_load_latency_us: float
+    solver: str = "open"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One tidy row: path, workload fields, metrics, and ``util_<resource>`` columns."""
+        row = {"path": self.path, **{k: v for k, v in self.workload.to_dict().items()},
+               "throughput_per_s": self.throughput_per_s, "latency_us": self.latency_us,
+               "cpu_us_per_io": self.cpu_us_per_io, "guest_cpu_us_per_io": self.guest_cpu_us_per_io,
+               "bottleneck": self.bottleneck,
+               "bottleneck_utilization": self.utilization.get(self.bottleneck, math.nan),
+               "saturation_per_s": self.saturation_per_s,
+               "zero_load_latency_us": self.zero_load_latency_us, "solver": self.solver}
+        row.update({f"util_{k}": v for k, v in self.utilization.items()})
+        return pd.DataFrame([row])
+
+    def summary(self) -> str:
+        util = ", ".join(f"{k} {v:.0%}" if v <= 1 else f"{k} {v:.2f}" for k, v in self.utilization.items())
+        return (f"{self.path} under {self.workload!r} ({self.solver})\n"
+                f"  throughput {self.throughput_per_s:,.0f} IO/s, latency {self.latency_us:.2f} µs "
+                f"(zero-load {self.zero_load_latency_us:.2f} µs)\n"
+                f"  host CPU {self.cpu_us_per_io:.2f} µs/IO, guest CPU {self.guest_cpu_us_per_io:.2f} µs/IO\n"
+                f"  bottleneck {self.bottleneck} (saturates at {self.saturation_per_s:,.0f} IO/s); "
+                f"utilisation: {util}")
+
+    def __repr__(self) -> str:
+        return (f"<Result {self.path}: {self.throughput_per_s:,.0f} IO/s, {self.latency_us:.2f} µs, "
+                f"bottleneck {self.bottleneck} ({self.utilization.get(self.bottleneck, math.nan):.0%})>")
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        head = (f"<b>{esc(self.path)}</b> — {esc(repr(self.workload))} ({esc(self.solver)})<br>"
+                f"throughput <b>{self.throughput_per_s:,.0f}</b> IO/s · latency <b>{self.latency_us:.2f}</b> µs · "
+                f"host CPU {self.cpu_us_per_io:.2f} µs/IO · bottleneck {esc(self.bottleneck)}")
+        bd = self.breakdown[["hop", "resource", "switch", "count", "service_us", "wait_us", "latency_us"]]
+        return f"<div>{head}{bd.to_html(index=False, float_format=lambda x: f'{x:.3g}')}</div>"
+
+    def _repr_latex_(self) -> str | None:
+        try:
+            from .symbolic import latency
+        except ImportError:
+            return None
+        import sympy
+
+        return "$" + sympy.latex(latency(get_path(self.path), workload=self.workload)) + "$"
+
+    def plot(self, ax=None, **kwargs):
+        """Stacked per-hop latency breakdown (see :func:`iovmodel.plot.breakdown`)."""
+        from . import plot as _plot
+
+        return _plot.breakdown([self], ax=ax, **kwargs)
+
+
+def _as_path(p: str | Path) -> Path:
+    return p if isinstance(p, Path) else get_path(p)
+
+
+def _static(net: Network) -> dict[str, Any]:
+    """Quantities that do not depend on the load."""
+    st = net.stations
+    dem = np.array([s.demand_us for s in st])
+    srv = np.array([s.servers for s in st])
+    finite = ~np.isinf(srv) & (dem > 0)
+    per_server = np.where(finite, dem / np.where(finite, srv, 1.0), 0.0)
+    if finite.any():
+        b = int(np.argmax(per_server))
+        sat = 1e6 / per_server[b]
+    else:
+        b = int(np.argmax(dem))
+        sat = math.inf
+    return {"dem": dem, "srv": srv, "bottleneck": st[b].name, "saturation_per_s": sat,
+            "zero_load_us": float(dem.sum())}
+
+
+def _cpu(net: Network, throughput_per_s: float) -> tuple[float, float]:
+    polling = set(net.meta.get("polling", ()))
+    host = guest = 0.0
+    guest_flags = net.meta.get("guest_cpu", [False] * len(net.route))
+    for v, is_guest in zip(net.route, guest_flags, strict=True):
+        n = v.per_io(net.batch) * v.mean_us
+        if is_guest:
+            guest += n
+        elif v.host_cpu and net.stations[v.station].name not in polling:
+            host += n
+    for s in net.stations:
+        if s.name in polling and throughput_per_s > 0:
+            host += s.servers * 1e6 / throughput_per_s  # a polling core burns all its time
+    return host, guest
+
+
+def _breakdown(net: Network, wait_per_visit: np.ndarray) -> pd.DataFrame:
+    rows = []
+    for v in net.route:
+        n = v.per_io(net.batch)
+        w = n * wait_per_visit[v.station]
+        rows.append({"hop": v.hop, "resource": net.stations[v.station].name, "switch": v.switch,
+                     "count": n, "service_us": n * v.mean_us, "wait_us": w,
+                     "latency_us": n * v.mean_us + w})
+    return pd.DataFrame(rows)
+
+
+def solve_open(net: Network, rate_per_s: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """Latency (µs), per-visit wait (µs) and utilisation per station at an open load."""
+    lam = rate_per_s / 1e6  # per µs
+    R = 0.0
+    waits = np.zeros(len(net.stations))
+    util = np.zeros(len(net.stations))
+    for i, s in enumerate(net.stations):
+        if s.demand_us <= 0 or s.visits <= 0:
+            continue
+        if s.is_delay:
+            util[i] = lam * s.demand_us  # mean busy servers
+            R += s.demand_us
+            continue
+        rho = lam * s.demand_us / s.servers
+        if rho >= 1:
+            raise UnstableError(
+                f"utilisation of {s.name!r} is {rho:.3g} >= 1: the offered load {rate_per_s:,.0f}/s "
+                f"exceeds its capacity {s.capacity_per_s:,.0f}/s (path {net.name!r})")
+        q = _mgc(lam * s.visits, s.service_us, s.scv, int(s.servers), name=s.name)
+        waits[i] = float(q.Wq)
+        util[i] = rho
+        R += s.visits * float(q.W)
+    return R, waits, util
+
+
+def solve_closed(net: Network, populations: Sequence[int] | None = None):
+    """Exact MVA of the closed network: (X per s, R µs, per-visit waits, utilisation) per population."""
+    N = net.population if populations is None else max(populations)
+    dem = [s.demand_us for s in net.stations]
+    srv = [s.servers for s in net.stations]
+    res = _mva(dem, int(N), think=net.think_us, servers=srv)
+    pops = [N] if populations is None else list(populations)
+    out = []
+    for n in pops:
+        X = float(res.X[n - 1])  # per µs
+        R = float(res.R[n - 1])
+        Q = np.asarray(res.Q[n - 1], dtype=float)
+        waits = np.zeros(len(dem))
+        util = np.zeros(len(dem))
+        for i, s in enumerate(net.stations):
+            util[i] = X * s.demand_us / (1.0 if s.is_delay else s.servers)
+            if s.visits > 0 and not s.is_delay and X > 0:
+                waits[i] = max(Q[i] / X - s.demand_us, 0.0) / s.visits
+        out.append((X * 1e6, R, waits, util))
+    return out
+
+
+def _result(net: Network, p: Path, w: Workload, X: float, R: float, waits: np.ndarray,
+            util: np.ndarray, solver: str, static: dict | None = None) -> Result:
+    static = static or _static(net)
+    host, guest = _cpu(net, X)
+    return Result(
+        path=p.name, workload=w, throughput_per_s=X, latency_us=R,
+        breakdown=_breakdown(net, waits),
+        utilization={s.name: float(u) for s, u in zip(net.stations, util, strict=True)},
+        cpu_us_per_io=host, guest_cpu_us_per_io=guest, bottleneck=static["bottleneck"],
+        saturation_per_s=static["saturation_per_s"], zero_load_latency_us=static["zero_load_us"],
+        solver=solver,
+    )
+
+
+def analyze(path: str | Path, host: HostProfile | None = None, workload: Workload | None = None,
+            **options: Any) -> Result:
+    """Solve a path under a workload analytically.
+
+    Parameters
+    ----------
+    path : str or Path
+        A catalog name or a Path.
+    host : HostProfile, optional
+        Costs (default: :meth:`HostProfile.default`).
+    workload : Workload, optional
+        Default: one job at iodepth 1 (``Workload.closed(1, 1)``).
+    **options
+        Path options (``workers=4``), applied on top of the path's.
+
+    Returns
+    -------
+    Result
+
+    Raises
+    ------
+    UnstableError
+        An open load at or beyond a resource's capacity (names the resource).
+    """
+    p = _as_path(path).with_options(**options)
+    host = host if host is not None else HostProfile.default()
+    w = workload if workload is not None else Workload.closed(1, 1)
+    if not isinstance(w, Workload):
+        raise ParameterError(f"workload must be a Workload, got {type(w).__name__}")
+    net = build(p, host, w)
+    if w.is_open:
+        R, waits, util = solve_open(net, w.rate_per_s)
+        return _result(net, p, w, w.rate_per_s, R, waits, util, "open")
+    X, R, waits, util = solve_closed(net)[0]
+    return _result(net, p, w, X, R, waits, util, "mva")
+
+
+def compare(names: Iterable[str | Path], host: HostProfile | None = None,
+            workload: Workload | None = None) -> pd.DataFrame:
+    """Analyze several paths under one workload: one row per path (plus mode switches)."""
+    frames = []
+    for n in names:
+        p = _as_path(n)
+        r = analyze(p, host, workload)
+        row = r.to_frame().drop(columns=[c for c in r.to_frame() if c.startswith("util_")])
+        ms = p.mode_switches(batch=r.workload.batch).reset_index(drop=True)
+        frames.append(pd.concat([row, ms], axis=1))
+    if not frames:
+        raise ParameterError("compare needs at least one path name")
+    return pd.concat(frames, ignore_index=True)
+
+
+_WORKLOAD_KNOBS = ("rate_per_s", "jobs", "iodepth", "think_us", "size_bytes", "batch")
+
+
+def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload | None = None,
+          *, nan_policy: str = "raise", **knobs: Sequence[Any]) -> pd.DataFrame:
+    """Analyze a path over a grid of knobs; one row per point.
+
+    Knobs are workload fields (``jobs``, ``iodepth``, ``rate_per_s``, ``think_us``,
+    ``size_bytes``, ``batch``), path options (``workers``, ``iothreads``, ...) or
+    host costs (``vmexit_us``, ...), each a sequence; several knobs give their
+    Cartesian product.
+
+    Parameters
+    ----------
+    nan_policy : {"raise", "nan"}
+        What an unstable open point does: raise :class:`UnstableError`, or give NaN
+        metrics with an :class:`UnstableQueueWarning`.
+
+    Examples
+    --------
+    >>> sweep("virtio-blk", jobs=[1, 2, 4, 8, 16, 32, 64])  # doctest: +SKIP
+    """
+    if nan_policy not in ("raise", "nan"):
+        raise ParameterError(f"nan_policy must be 'raise' or 'nan', got {nan_policy!r}")
+    if not knobs:
+        raise ParameterError("sweep needs at least one knob, e.g. jobs=[1, 2, 4]")
+    p0 = _as_path(path)
+    host = host if host is not None else HostProfile.default()
+    costs = set(parameters())
+    for k, vals in knobs.items():
+        if k not in _WORKLOAD_KNOBS and k not in p0.options and k not in costs:
+            raise ParameterError(f"unknown sweep knob {k!r}: not a workload field "
+                                 f"({', '.join(_WORKLOAD_KNOBS)}), an option of {p0.name!r} "
+                                 f"({', '.join(p0.options)}) or a host cost")
+        if isinstance(vals, str) or not hasattr(vals, "__iter__"):
+            raise ParameterError(f"sweep knob {k!r} must be a sequence of values, got {vals!r}")
+    if workload is None:
+        workload = (Workload.open(float(np.min(knobs["rate_per_s"])))
+                    if "rate_per_s" in knobs else Workload.closed(1, 1))
+    keys = list(knobs)
+    grid = list(itertools.product(*(list(knobs[k]) for k in keys)))
+    pop_keys = {"jobs", "iodepth"}
+    rows: list[dict] = []
+    # Points that differ only in jobs/iodepth share one network: one MVA pass serves them all.
+    groups: dict[tuple, list[int]] = {}
+    for i, pt in enumerate(grid):
+        sig = tuple((k, v) for k, v in zip(keys, pt, strict=True) if k not in pop_keys)
+        groups.setdefault(sig, []).append(i)
+    results: dict[int, dict] = {}
+    for sig, idxs in groups.items():
+        fixed = dict(sig)
+        wk = {k: v for k, v in fixed.items() if k in _WORKLOAD_KNOBS}
+        opts = {k: v for k, v in fixed.items() if k in p0.options}
+        cst = {k: v for k, v in fixed.items() if k in costs and k not in p0.options}
+        p = p0.with_options(**opts)
+        h = host.replace(**cst) if cst else host
+        w_base = workload.replace(**wk) if wk else workload
+        if not w_base.is_open:
+            ws = []
+            for i in idxs:
+                pt = dict(zip(keys, grid[i], strict=True))
+                ws.append(w_base.replace(**{k: pt[k] for k in pop_keys if k in pt})
+                          if pop_keys & set(pt) else w_base)
+            net = build(p, h, ws[0])
+            static = _static(net)
+            sols = solve_closed(net, [wi.population for wi in ws])
+            for i, wi, (X, R, waits, util) in zip(idxs, ws, sols, strict=True):
+                results[i] = _row(_result(net, p, wi, X, R, waits, util, "mva", static))
+        else:
+            net = build(p, h, w_base)
+            static = _static(net)
+            for i in idxs:
+                try:
+                    R, waits, util = solve_open(net, w_base.rate_per_s)
+                    results[i] = _row(_result(net, p, w_base, w_base.rate_per_s, R, waits, util,
+                                              "open", static))
+                except UnstableError as exc:
+                    if nan_policy == "raise":
+                        raise
+                    warnings.warn(str(exc) + "; returned NaN", UnstableQueueWarning, stacklevel=2)
+                    results[i] = {"path": p.name, "throughput_per_s": math.nan,
+                                  "latency_us": math.nan, "cpu_us_per_io": math.nan,
+                                  "bottleneck": static["bottleneck"],
+                                  "saturation_per_s": static["saturation_per_s"]}
+    for i, pt in enumerate(grid):
+        rows.append({**dict(zip(keys, pt, strict=True)), **results[i]})
+    return pd.DataFrame(rows)
+
+
+def _row(r: Result) -> dict:
+    d = r.to_frame().iloc[0].to_dict()
+    for k in ("kind", "rate_per_s", "jobs", "iodepth", "think_us", "size_bytes", "batch"):
+        d.pop(k, None)
+    return d

@@ -1,0 +1,476 @@
+"""Paths: the hops an I/O takes, as data.
+
+The catalog (``iovmodel/data/catalog.toml``) declares every path; a user can
+load more from a TOML file of the same format (:func:`load_catalog`) or build one
+in Python with :meth:`Path.from_hops`.
+"""
+
+from __future__ import annotations
+
+import ast
+import html
+import math
+import os
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cache, lru_cache
+from importlib import resources
+from pathlib import Path as FsPath
+from typing import Any
+
+import pandas as pd
+
+from .errors import CatalogError, ParameterError, UnknownPathError
+from .profile import parameters
+
+CATALOG_FILE = "catalog.toml"
+FORMAT_VERSION = 1
+
+SWITCH_KINDS = ("none", "vm_exit", "hypercall", "user_exit", "syscall", "wakeup", "irq_inject", "poll")
+CPU_KINDS = ("guest", "host", "none")
+#: mode_switches() columns and the switch kinds each counts
+SWITCH_COLUMNS = {
+    "vm_exits": ("vm_exit", "hypercall"),
+    "user_exits": ("user_exit",),
+    "syscalls": ("syscall",),
+    "wakeups": ("wakeup",),
+    "injections": ("irq_inject",),
+}
+WORKLOAD_NAMES = ("size_bytes",)
+
+_ALLOWED_NODES = (
+    ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Name, ast.Load,
+    ast.Constant, ast.Call, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd,
+    ast.Not, ast.And, ast.Or, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE,
+)
+_FUNCS = {"min": min, "max": max}
+
+
+@lru_cache(maxsize=4096)
+def compile_expr(expr: str) -> tuple[Any, frozenset[str]]:
+    """Compile a cost/condition expression after checking it is plain arithmetic.
+
+    Returns the code object and the names it uses.
+    """
+    try:
+        tree = ast.parse(expr, mode="eval")
+    except SyntaxError as exc:
+        raise CatalogError(f"expression {expr!r} is not valid: {exc.msg}") from None
+    names = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, _ALLOWED_NODES):
+            raise CatalogError(f"expression {expr!r}: {type(node).__name__} is not allowed "
+                               "(only arithmetic, comparisons, and/or/not, min, max)")
+        if isinstance(node, ast.Call):
+            if not (isinstance(node.func, ast.Name) and node.func.id in _FUNCS) or node.keywords:
+                raise CatalogError(f"expression {expr!r}: only min(...) and max(...) may be called")
+        elif isinstance(node, ast.Name) and node.id not in _FUNCS:
+            names.add(node.id)
+        elif isinstance(node, ast.Constant) and not isinstance(node.value, int | float | bool):
+            raise CatalogError(f"expression {expr!r}: constant {node.value!r} is not a number")
+    return compile(tree, "<iovmodel expression>", "eval"), frozenset(names)
+
+
+def evaluate(expr: float | str, env: Mapping[str, Any]) -> float:
+    """Evaluate a cost (a number or an expression) in ``env``."""
+    if isinstance(expr, int | float):
+        return float(expr)
+    code, _ = compile_expr(expr)
+    return eval(code, {"__builtins__": {}, **_FUNCS}, env)  # noqa: S307 - AST checked above
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One step of a path.
+
+    Parameters
+    ----------
+    name : str
+        What happens (``"kick: VM exit"``).
+    resource : str
+        The resource the hop holds (``vcpu``, ``bql``, ``iothread``, ``vhost``, ``host``,
+        ``device``, ... or any name of a custom path).
+    cost : float or str
+        Time of one occurrence, µs: a number or an expression of HostProfile cost
+        names, path options and ``size_bytes``.
+    count : float
+        Occurrences per I/O (``per="io"``) or per batch (``per="batch"``).
+    per : {"io", "batch"}
+        ``"batch"``: once per batch of requests (one kick, one interrupt).
+    switch : str or None
+        Mode-switch kind: one of ``SWITCH_KINDS`` (None = ``"none"``).
+    scv : float
+        Squared coefficient of variation of the hop's time (1 exponential, 0 deterministic).
+    cpu : {"guest", "host", "none"} or None
+        Whose CPU the time is; None takes the resource's default.
+    when : str or None
+        Condition on the path options (``"posted_interrupts"``); the hop exists only when true.
+    """
+
+    name: str
+    resource: str
+    cost: float | str = 0.0
+    count: float = 1.0
+    per: str = "io"
+    switch: str | None = None
+    scv: float = 1.0
+    cpu: str | None = None
+    when: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"hop {self.name!r}"
+        if self.per not in ("io", "batch"):
+            raise CatalogError(f"{where}: per must be 'io' or 'batch', got {self.per!r}")
+        if (self.switch or "none") not in SWITCH_KINDS:
+            raise CatalogError(f"{where}: switch {self.switch!r} is not one of {SWITCH_KINDS}")
+        if self.cpu is not None and self.cpu not in CPU_KINDS:
+            raise CatalogError(f"{where}: cpu {self.cpu!r} is not one of {CPU_KINDS}")
+        for attr in ("count", "scv"):
+            v = getattr(self, attr)
+            if not isinstance(v, int | float) or math.isnan(v) or v < 0:
+                raise CatalogError(f"{where}: {attr} must be a number >= 0, got {v!r}")
+        if isinstance(self.cost, str):
+            compile_expr(self.cost)
+        elif not isinstance(self.cost, int | float) or math.isnan(self.cost) or self.cost < 0:
+            raise CatalogError(f"{where}: cost must be >= 0 µs or an expression, got {self.cost!r}")
+        if self.when is not None:
+            compile_expr(self.when)
+
+    @property
+    def switch_kind(self) -> str:
+        return self.switch or "none"
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A resource hops hold: its server count and whose CPU its time is."""
+
+    name: str
+    servers: float | str = 1
+    cpu: str = "host"
+    polling: bool = False
+    doc: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class Path:
+    """An I/O path: hops in order on resources, with options.
+
+    Create from the catalog with :func:`path`, or with :meth:`from_hops`.
+    ``options`` holds the current option values (``workers``, ``iothreads``,
+    ``vcpus``, ``posted_interrupts``, ...); :meth:`with_options` returns a copy.
+    """
+
+    name: str
+    hop_list: tuple[Hop, ...]
+    resources: Mapping[str, Resource]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    family: str = "custom"
+    device: str = ""
+    title: str = ""
+    description: str = ""
+    sources: tuple[str, ...] = ()
+    guest_view_rows: tuple[Mapping[str, str], ...] = ()
+
+    # -- construction -----------------------------------------------------------
+    @classmethod
+    def from_hops(cls, name: str, hops: Sequence[Hop], servers: Mapping[str, float | str] | None = None,
+                  *, polling: Sequence[str] = (), options: Mapping[str, Any] | None = None,
+                  family: str = "custom", device: str = "", title: str = "",
+                  description: str = "") -> Path:
+        """Build a custom path.
+
+        ``servers`` maps a resource to its server count (``math.inf`` or ``"inf"`` for a
+        delay station); resources not named have one server.  Catalog resources
+        (``vcpu``, ``bql``, ``vhost``, ...) keep their catalog definitions unless named.
+        """
+        if not hops:
+            raise CatalogError(f"path {name!r} has no hops")
+        known = base_resources()
+        res = {}
+        for h in hops:
+            if not isinstance(h, Hop):
+                raise CatalogError(f"path {name!r}: {h!r} is not a Hop")
+            r = h.resource
+            if r in res:
+                continue
+            if servers and r in servers:
+                s = servers[r]
+                base = known.get(r, Resource(r))
+                res[r] = replace(base, servers=s, polling=r in polling or base.polling)
+            else:
+                res[r] = known.get(r, Resource(r, polling=r in polling))
+        for r in (servers or {}):
+            if r not in res:
+                raise CatalogError(f"path {name!r}: servers names {r!r}, which no hop uses")
+        opts = {"vcpus": math.inf, **dict(options or {})}
+        p = cls(name=name, hop_list=tuple(hops), resources=res, options=opts, family=family,
+                device=device, title=title, description=description)
+        p._check_names()
+        return p
+
+    def _check_names(self) -> None:
+        known = set(parameters()) | set(self.options) | set(WORKLOAD_NAMES)
+        for h in self.hop_list:
+            for expr in (h.cost, h.when):
+                if isinstance(expr, str):
+                    unknown = compile_expr(expr)[1] - known
+                    if unknown:
+                        raise CatalogError(
+                            f"path {self.name!r}, hop {h.name!r}: unknown name(s) "
+                            f"{', '.join(sorted(unknown))} in {expr!r}")
+        for r in self.resources.values():
+            s = r.servers
+            if isinstance(s, str) and s != "inf" and s not in self.options and s not in parameters():
+                raise CatalogError(f"path {self.name!r}: servers of {r.name!r} is {s!r}, "
+                                   "neither an option nor a cost name")
+
+    def with_options(self, **options: Any) -> Path:
+        """A copy with some options changed (unknown options raise ParameterError)."""
+        if not options:
+            return self
+        merged = dict(self.options)
+        for k, v in options.items():
+            if k not in self.options:
+                raise ParameterError(f"path {self.name!r} has no option {k!r}; its options: "
+                                     f"{', '.join(sorted(self.options)) or '(none)'}")
+            merged[k] = _check_option(self.name, k, v, self.options[k])
+        return replace(self, options=merged)
+
+    # -- evaluation helpers --------------------------------------------------------
+    def active_hops(self) -> tuple[Hop, ...]:
+        """Hops whose ``when`` condition holds for the current options."""
+        return tuple(h for h in self.hop_list
+                     if h.when is None or bool(evaluate(h.when, self.options)))
+
+    def servers_of(self, resource: str, host: Mapping[str, float]) -> float:
+        """Number of servers of a resource under these options and host."""
+        s = self.resources[resource].servers
+        if isinstance(s, str):
+            if s == "inf":
+                return math.inf
+            s = self.options[s] if s in self.options else host[s]
+            if isinstance(s, str):
+                s = math.inf if s == "inf" else float(s)
+        s = float(s)
+        if not (s >= 1):
+            raise ParameterError(f"path {self.name!r}: resource {resource!r} needs >= 1 server, got {s}")
+        return s
+
+    def cpu_of(self, hop: Hop) -> str:
+        return hop.cpu or self.resources[hop.resource].cpu
+
+    # -- presentation -------------------------------------------------------------
+    @property
+    def hops(self) -> pd.DataFrame:
+        """The hops as a table: hop, resource, switch, count, per, cost, scv, cpu."""
+        rows = [{"hop": h.name, "resource": h.resource, "switch": h.switch_kind, "count": h.count,
+                 "per": h.per, "cost": h.cost, "scv": h.scv, "cpu": self.cpu_of(h)}
+                for h in self.active_hops()]
+        return pd.DataFrame(rows, columns=["hop", "resource", "switch", "count", "per", "cost",
+                                           "scv", "cpu"])
+
+    def mode_switches(self, batch: int = 1) -> pd.DataFrame:
+        """Mode switches per I/O: VM exits (incl. hypercalls), exits to userspace,
+        host syscalls, thread wake-ups and interrupt injections.
+
+        One row (indexed by the path name); per-batch hops count ``1/batch``.
+        """
+        counts = dict.fromkeys(SWITCH_COLUMNS, 0.0)
+        for h in self.active_hops():
+            n = h.count / batch if h.per == "batch" else h.count
+            for col, kinds in SWITCH_COLUMNS.items():
+                if h.switch_kind in kinds:
+                    counts[col] += n
+        return pd.DataFrame([counts], index=pd.Index([self.name], name="path"))
+
+    @property
+    def guest_view(self) -> pd.DataFrame:
+        """The devices the guest sees: bus, id (vendor:device), class, driver, name."""
+        return pd.DataFrame(list(self.guest_view_rows),
+                            columns=["bus", "id", "class", "driver", "name"])
+
+    def summary(self) -> str:
+        lines = [f"{self.name}: {self.title}".rstrip(": "), self.description]
+        opts = ", ".join(f"{k}={v}" for k, v in self.options.items())
+        lines.append(f"options: {opts}")
+        for h in self.active_hops():
+            lines.append(f"  {h.name:<48} {h.resource:<9} {h.switch_kind:<10} "
+                         f"x{h.count:g}/{h.per:<5} {h.cost}")
+        return "\n".join(x for x in lines if x)
+
+    def __repr__(self) -> str:
+        opts = ", ".join(f"{k}={v}" for k, v in self.options.items() if not (k == "vcpus" and v == math.inf))
+        return f"<Path {self.name!r} ({self.family}, {len(self.active_hops())} hops{', ' + opts if opts else ''})>"
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        rows = "".join(
+            f"<tr><td>{esc(h.name)}</td><td>{esc(h.resource)}</td><td>{esc(h.switch_kind)}</td>"
+            f"<td>{h.count:g} / {esc(h.per)}</td><td><code>{esc(str(h.cost))}</code></td></tr>"
+            for h in self.active_hops())
+        return (f"<div><b>{esc(self.name)}</b> — {esc(self.title)}<br><small>{esc(self.description)}</small>"
+                f"<table><tr><th>hop</th><th>resource</th><th>switch</th><th>count</th><th>cost (µs)</th></tr>"
+                f"{rows}</table></div>")
+
+    def _repr_latex_(self) -> str | None:
+        try:
+            from .symbolic import latency
+        except ImportError:
+            return None
+        import sympy
+
+        return "$" + rf"T_0^{{\mathrm{{{self.name}}}}} = " + sympy.latex(latency(self)) + "$"
+
+
+def _check_option(path_name: str, key: str, value: Any, default: Any) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool | int) or value not in (0, 1, True, False):
+            raise ParameterError(f"path {path_name!r}: option {key!r} must be true/false, got {value!r}")
+        return bool(value)
+    if value == "inf" or (isinstance(value, float) and math.isinf(value) and value > 0):
+        return math.inf
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        raise ParameterError(f"path {path_name!r}: option {key!r} must be a number, got {value!r}")
+    if value < 1 or (not math.isinf(value) and value != int(value)):
+        raise ParameterError(f"path {path_name!r}: option {key!r} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+# -- catalog files ----------------------------------------------------------------------
+def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> dict[str, Path]:
+    if doc.get("format_version") != FORMAT_VERSION:
+        raise CatalogError(f"{origin}: format_version must be {FORMAT_VERSION}, got {doc.get('format_version')!r}")
+    res = dict(base_res)
+    for rname, r in doc.get("resource", {}).items():
+        try:
+            res[rname] = Resource(rname, servers=r.get("servers", 1), cpu=r.get("cpu", "host"),
+                                  polling=bool(r.get("polling", False)), doc=r.get("doc", ""))
+        except AttributeError:
+            raise CatalogError(f"{origin}: resource {rname!r} must be a table") from None
+        if res[rname].cpu not in CPU_KINDS:
+            raise CatalogError(f"{origin}: resource {rname!r} cpu must be one of {CPU_KINDS}")
+    out = {}
+    for i, entry in enumerate(doc.get("path", []), 1):
+        pname = entry.get("name")
+        where = f"{origin}: path #{i} ({pname!r})"
+        if not pname or not isinstance(pname, str):
+            raise CatalogError(f"{origin}: path #{i} has no name")
+        hops = []
+        for j, h in enumerate(entry.get("hop", []), 1):
+            extra = set(h) - {"name", "resource", "cost", "count", "per", "switch", "scv", "cpu", "when"}
+            if extra:
+                raise CatalogError(f"{where}, hop #{j}: unknown field(s) {', '.join(sorted(extra))}")
+            if "name" not in h or "resource" not in h:
+                raise CatalogError(f"{where}, hop #{j}: needs name and resource")
+            if h["resource"] not in res:
+                raise CatalogError(f"{where}, hop {h['name']!r}: unknown resource {h['resource']!r}; "
+                                   f"declare it in [resource.{h['resource']}]")
+            try:
+                hops.append(Hop(**h))
+            except (CatalogError, TypeError) as exc:
+                raise CatalogError(f"{where}: {exc}") from None
+        if not hops:
+            raise CatalogError(f"{where}: no [[path.hop]] entries")
+        opts = {}
+        for k, v in dict(entry.get("options", {})).items():
+            opts[k] = v if isinstance(v, bool) else _check_option(pname, k, v, v)
+        opts.setdefault("vcpus", math.inf)
+        used = {h.resource for h in hops}
+        p = Path(name=pname, hop_list=tuple(hops), resources={r: res[r] for r in res if r in used},
+                 options=opts, family=entry.get("family", "custom"), device=entry.get("device", ""),
+                 title=entry.get("title", ""), description=entry.get("description", ""),
+                 sources=tuple(entry.get("sources", ())),
+                 guest_view_rows=tuple(entry.get("guest_view", ())))
+        try:
+            p._check_names()
+        except CatalogError as exc:
+            raise CatalogError(f"{origin}: {exc}") from None
+        if pname in out:
+            raise CatalogError(f"{origin}: path {pname!r} is declared twice")
+        out[pname] = p
+    return out
+
+
+@cache
+def _builtin() -> tuple[dict[str, Path], dict[str, Resource]]:
+    text = resources.files("iovmodel").joinpath("data", CATALOG_FILE).read_text("utf-8")
+    doc = tomllib.loads(text)
+    paths = _parse_catalog(doc, CATALOG_FILE, {})
+    res = {r: Resource(r, servers=v.get("servers", 1), cpu=v.get("cpu", "host"),
+                       polling=bool(v.get("polling", False)), doc=v.get("doc", ""))
+           for r, v in doc.get("resource", {}).items()}
+    return paths, res
+
+
+def base_resources() -> dict[str, Resource]:
+    """The resources declared by the bundled catalog."""
+    return dict(_builtin()[1])
+
+
+_user_paths: dict[str, Path] = {}
+
+
+def load_catalog(file: str | os.PathLike, *, replace_existing: bool = False) -> list[str]:
+    """Add the paths of a user catalog file (same TOML format as the bundled one).
+
+    Returns the names added.  A name that already exists raises CatalogError
+    unless ``replace_existing``.
+    """
+    f = FsPath(file)
+    try:
+        doc = tomllib.loads(f.read_text("utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{f}: not valid TOML ({exc})") from None
+    new = _parse_catalog(doc, str(f), base_resources())
+    existing = set(_builtin()[0]) | set(_user_paths)
+    clash = sorted(set(new) & existing)
+    if clash and not replace_existing:
+        raise CatalogError(f"{f}: path(s) {', '.join(clash)} already exist; pass replace_existing=True")
+    _user_paths.update(new)
+    return list(new)
+
+
+def register(p: Path, *, replace_existing: bool = False) -> None:
+    """Make a custom Path available by name to :func:`path` and :func:`paths`."""
+    if not replace_existing and (p.name in _builtin()[0] or p.name in _user_paths):
+        raise CatalogError(f"path {p.name!r} already exists; pass replace_existing=True")
+    _user_paths[p.name] = p
+
+
+def _all() -> dict[str, Path]:
+    return {**_builtin()[0], **_user_paths}
+
+
+def path_names() -> list[str]:
+    return list(_all())
+
+
+def path(name: str | Path, **options: Any) -> Path:
+    """A catalog path by name, with options (``path("vhost-scsi", workers=4)``)."""
+    if isinstance(name, Path):
+        return name.with_options(**options)
+    catalog = _all()
+    if name not in catalog:
+        import difflib
+
+        close = difflib.get_close_matches(str(name), catalog, n=3)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UnknownPathError(f"unknown path {name!r}.{hint} Valid paths: {', '.join(catalog)}")
+    return catalog[name].with_options(**options)
+
+
+def paths() -> pd.DataFrame:
+    """The catalog, one row per path: name, family, device, title, hops, options, resources."""
+    rows = []
+    for p in _all().values():
+        ms = p.mode_switches().iloc[0]
+        rows.append({
+            "name": p.name, "family": p.family, "device": p.device, "title": p.title,
+            "hops": len(p.active_hops()),
+            "resources": ", ".join(p.resources),
+            "options": ", ".join(f"{k}={v}" for k, v in p.options.items()),
+            **{k: float(ms[k]) for k in SWITCH_COLUMNS},
+        })
+    return pd.DataFrame(rows)
