@@ -408,20 +408,20 @@ def mgc(lam: ArrayLike, mean_s: ArrayLike, scv: ArrayLike, c: ArrayLike, *,
                                        p_wait=base.p_wait))
 
 
-def _mm1k_L(t: np.ndarray, K: np.ndarray) -> np.ndarray:
-    """Mean number in an M/M/1/K system with offered load rho = exp(t), t <= 0.
+def _mm1k_L_over_rho(t: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """L / rho for an M/M/1/K system with offered load rho = exp(t), t <= 0.
 
-    :math:`L = \\rho/(1-\\rho) - (K+1)\\rho^{K+1}/(1-\\rho^{K+1})` loses digits as
+    :math:`L/\\rho = 1/(1-\\rho) - (K+1)\\rho^{K}/(1-\\rho^{K+1})` loses digits as
     rho -> 1 (two large terms cancel); there the cumulant series of the
     tilted discrete uniform on 0..K is used instead:
     :math:`L = K/2 + t K(K+2)/12 - t^3 ((K+1)^4-1)/720 + O(t^5 K^6)`.
+    Dividing by rho keeps full relative precision at very light load.
     """
     n = K + 1.0
     small = np.abs(t) * n < 1e-3
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        rho = np.exp(t)
-        exact = -rho / np.expm1(t) + n * np.exp(n * t) / np.expm1(n * t)
-        series = K / 2.0 + t * K * (K + 2.0) / 12.0 - t**3 * (n**4 - 1.0) / 720.0
+        exact = -1.0 / np.expm1(t) + n * np.exp(K * t) / np.expm1(n * t)
+        series = (K / 2.0 + t * K * (K + 2.0) / 12.0 - t**3 * (n**4 - 1.0) / 720.0) * np.exp(-t)
     return np.where(small, series, exact)
 
 
@@ -466,17 +466,20 @@ def mm1k(lam: ArrayLike, mu: ArrayLike, K: ArrayLike, *, name: str = "queue") ->
         p_high = np.where(s == 0, 1.0 / n, np.exp(Kf * s) * np.expm1(s) / np.expm1(n * s))
         p_low = np.where(np.isneginf(s), 1.0, p_low)
         p_high = np.where(np.isneginf(s), 0.0, p_high)
-        L_low = np.where(np.isneginf(s), 0.0, _mm1k_L(s, Kf))
+        L_rho = np.where(np.isneginf(s), 1.0, _mm1k_L_over_rho(s, Kf))  # L / load, load <= 1
     up = t > 0
     p0 = np.where(up, p_high, p_low)
     pK = np.where(up, p_low, p_high)
-    L = np.where(up, Kf - L_low, L_low)
+    # load <= 1: L = rho (L/rho) and, by flow balance, utilisation = rho (1 - p_K): no
+    # precision lost at light load. load > 1: mirror, L = K - L(1/rho).
+    L = np.where(up, Kf - np.exp(s) * L_rho, rho * L_rho)
     thr = lam_a * (1.0 - pK)
-    util = 1.0 - p0
-    Lq = L - util
+    util = np.where(up, 1.0 - p0, rho * (1.0 - pK))
+    Lq = np.maximum(L - util, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        W = np.where(thr > 0, L / thr, 1.0 / mu_a)  # lam = 0: an arrival is served at once
-        Wq = np.where(thr > 0, Lq / thr, 0.0)
+        # W = L / throughput; at load <= 1 as (L/rho) / (mu (1 - p_K)), finite at lam -> 0
+        W = np.where(up, L / thr, L_rho / (mu_a * (1.0 - pK)))
+        Wq = W - 1.0 / mu_a  # an accepted request waits, then takes one service
     return MM1KResult(name=name, **_out(_is_scalar(lam, mu, K), lam=lam_a, mu=mu_a, K=K_a,
                                         rho=rho, L=L, Lq=Lq, W=W, Wq=Wq, p_block=pK,
                                         throughput=thr, utilization=util))
