@@ -1,0 +1,93 @@
+"""HostProfile: declared costs, validation, files."""
+
+import math
+import tomllib
+from importlib import resources
+
+import pytest
+
+import iovmodel as iov
+from iovmodel.errors import IovModelError, ParameterError
+
+
+def test_every_cost_declared_with_source_bounds_and_symbol():
+    params = iov.parameters()
+    assert len(params) >= 20
+    for name, p in params.items():
+        assert p.source.strip(), name
+        assert p.symbol.strip(), name
+        lo, hi = p.bounds
+        assert lo <= p.value <= hi, name
+        assert p.typical[0] <= p.typical[1], name
+        # units are in the name
+        assert name.endswith(("_us", "_ns_per_byte", "_slots")), name
+
+
+def test_defaults_follow_their_cited_cycle_counts():
+    """Spot-check conversions written in costs.toml against the cited cycle counts at 3.0 GHz."""
+    doc = tomllib.loads(resources.files("iovmodel").joinpath("data", "costs.toml").read_text())
+    ghz = doc["clock_ghz"]
+    host = iov.HostProfile.default()
+    # S22: cpuid exit ~1050 cycles; S18: 13000 cycles to exit to userspace; 3300 cycles emulation
+    assert host["vmexit_us"] == pytest.approx(1050 / (ghz * 1e3), rel=0.01)
+    assert host["user_exit_us"] == pytest.approx(13000 / (ghz * 1e3), rel=0.01)
+    assert host["bql_emulate_us"] == pytest.approx(3300 / (ghz * 1e3), rel=0.01)
+    # S18: inl_from_kernel - outl_to_kernel = 7237 - 4451 cycles
+    assert host["insn_emulate_us"] == pytest.approx((7237 - 4451) / (ghz * 1e3), rel=0.01)
+    # S28: 2493.14 ns per context switch without polling
+    assert host["wakeup_us"] == pytest.approx(2.49314, rel=0.01)
+
+
+def test_mapping_and_replace_are_immutable():
+    host = iov.HostProfile.default()
+    assert "vmexit_us" in host and len(host) == len(iov.parameters())
+    h2 = host.replace(vmexit_us=1.5)
+    assert h2["vmexit_us"] == 1.5 and host["vmexit_us"] != 1.5
+    with pytest.raises(AttributeError):
+        host.name = "x"
+    assert "vmexit_us" in repr(h2) and "<table>" in h2._repr_html_()
+
+
+@pytest.mark.parametrize("bad", [-1.0, math.nan, 1e9, "abc"])
+def test_bad_values_name_the_parameter_and_bounds(bad):
+    with pytest.raises(ParameterError, match="vmexit_us") as exc:
+        iov.HostProfile.default().replace(vmexit_us=bad)
+    assert isinstance(exc.value, ValueError) and isinstance(exc.value, IovModelError)
+    if bad != "abc":
+        assert "[0.01, 100]" in str(exc.value)
+
+
+def test_unknown_cost_lists_known_ones():
+    with pytest.raises(ParameterError, match="unknown cost 'vmexit'.*vmexit_us"):
+        iov.HostProfile.default().replace(vmexit=1.0)
+
+
+def test_file_round_trip_and_no_overwrite(tmp_path):
+    f = tmp_path / "host.toml"
+    h = iov.HostProfile.default().replace(vmexit_us=0.7, wakeup_us=12.0)
+    h.to_file(f)
+    back = iov.HostProfile.from_file(f)
+    assert back == h and back["wakeup_us"] == 12.0
+    before = f.read_bytes()
+    with pytest.raises(FileExistsError):
+        iov.HostProfile.default().to_file(f)
+    assert f.read_bytes() == before  # untouched
+    iov.HostProfile.default().to_file(f, overwrite=True)
+    assert iov.HostProfile.from_file(f) == iov.HostProfile.default()
+    assert [p.name for p in tmp_path.iterdir()] == ["host.toml"]  # no temp files left
+
+
+def test_from_file_errors_name_the_file(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text("[costs]\nvmexit_us = -3\n")
+    with pytest.raises(ParameterError, match="bad.toml.*vmexit_us"):
+        iov.HostProfile.from_file(f)
+    f.write_text("not = [toml")
+    with pytest.raises(ParameterError, match="bad.toml"):
+        iov.HostProfile.from_file(f)
+
+
+def test_to_frame_has_sources():
+    df = iov.HostProfile.default().to_frame()
+    assert {"name", "value", "unit", "default", "source", "meaning"} <= set(df.columns)
+    assert (df["source"].str.len() > 10).all()
