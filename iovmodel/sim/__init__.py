@@ -1,0 +1,275 @@
+"""Monte Carlo simulation of a path's queueing network (numba discrete events).
+
+``simulate(path, host, workload)`` builds the same :class:`~iovmodel.network.Network`
+the analytic solvers see and simulates it request by request:
+
+* open Poisson arrivals (``Workload.open``) or a closed population
+  (``jobs x iodepth`` requests, each followed by an exponential think time of
+  mean ``think_us``);
+* FIFO stations with ``c`` servers, delay stations (``servers = inf``), one
+  station visited several times per I/O (QEMU's global mutex), requests from
+  every vCPU competing for it;
+* batching: hops with ``per == "batch"`` are fork-join points; the
+  ``Network.batch`` requests of a batch (consecutive sequence numbers) wait
+  for each other there, the hop runs once for the whole batch (one kick, one
+  interrupt), then each request continues on its own;
+* polling: a hop with ``switch == "poll"`` is a pure delay (it holds no
+  server) uniform on ``[0, 2 x mean_us]``; the catalog declares such a hop
+  with ``cost = 0.5 * poll_interval_us`` and ``scv = 1/3``, so the poll
+  interval is ``poll_interval_us``;
+* per-hop service laws (see :mod:`iovmodel.sim.dists`); fractional visit
+  counts are Bernoulli extra visits; zero-cost per-I/O hops are skipped.
+
+Engines: the event loop (:mod:`iovmodel.sim.kernel`) handles everything; an
+open network without batching whose FIFO stations are each visited once is
+simulated exactly by Lindley / Kiefer-Wolfowitz recursions, station after
+station (``engine="auto"`` picks it; same random streams, same numbers up to
+rounding as the event loop).
+
+Compile cost: nothing compiles at import. The first simulation in a fresh
+environment compiles the kernels (about 10-20 s on a 2-core VM) and caches
+them on disk (``iovmodel/sim/__pycache__``); later processes load them in
+about 1 s.
+
+Statistics: per replication, MSER-5 warm-up truncation (:mod:`.stats`),
+then means, percentiles and a log-grid histogram; across replications,
+Student-t 95% intervals. Replication ``i`` uses
+``SeedSequence(seed).spawn(replications)[i]``, and every stream inside it
+(arrivals, each step's service times) is a child of that: the same seed gives
+bit-identical numbers serially or on any ``concurrent.futures.Executor``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import Executor, as_completed
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ParameterError
+from ..network import Network
+from . import dists
+from .dists import Dist
+from .engine import HIST_EDGES_US, PERCENTILES, compile_network, recursion_ok, replicate
+from .result import SimResult, histogram_frame
+from .stats import mser, t_interval
+
+_PCT_NAMES = tuple(f"p{p:g}" for p in PERCENTILES)
+
+
+def _progress_bar(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    disable = (not enabled) or bool(os.environ.get("CI"))
+    return tqdm(total=total, disable=disable, desc=desc, unit="req", unit_scale=True, leave=False)
+
+
+def _check_args(requests, replications, warmup, engine):
+    if isinstance(requests, bool) or not isinstance(requests, int | np.integer) or requests < 100:
+        raise ParameterError(f"requests must be an integer >= 100, got {requests!r}")
+    if (isinstance(replications, bool) or not isinstance(replications, int | np.integer)
+            or replications < 1):
+        raise ParameterError(f"replications must be an integer >= 1, got {replications!r}")
+    if isinstance(warmup, str):
+        if warmup.lower() not in ("mser5", "mser-5"):
+            raise ParameterError(f"warmup must be 'mser5', a count or a fraction, got {warmup!r}")
+    elif isinstance(warmup, float) and not warmup.is_integer():
+        if not (0 <= warmup < 0.5):
+            raise ParameterError(f"warmup as a fraction must be in [0, 0.5), got {warmup!r}")
+    elif isinstance(warmup, int | float | np.integer) and not isinstance(warmup, bool):
+        if not (0 <= warmup <= requests // 2):
+            raise ParameterError(
+                f"warmup must be between 0 and requests/2 = {requests // 2}, got {warmup!r}")
+    else:
+        raise ParameterError(f"warmup must be 'mser5', a count or a fraction, got {warmup!r}")
+    if engine not in ("auto", "event", "recursion"):
+        raise ParameterError(f"engine must be 'auto', 'event' or 'recursion', got {engine!r}")
+
+
+def _seed_sequence(seed) -> np.random.SeedSequence:
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    if seed is None:
+        return np.random.SeedSequence()
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ParameterError(f"seed must be a non-negative integer, a SeedSequence or None, "
+                             f"got {seed!r}")
+    return np.random.SeedSequence(int(seed))
+
+
+def simulate_network(net: Network, *, requests: int = 100_000, replications: int = 8,
+                     seed: int | np.random.SeedSequence | None = None, warmup: Any = "mser5",
+                     executor: Executor | None = None, progress: bool = True,
+                     dists: dict | None = None, engine: str = "auto",
+                     workload=None, path_name: str | None = None) -> SimResult:
+    """Simulate a :class:`~iovmodel.network.Network` (see :func:`simulate`)."""
+    _check_args(requests, replications, warmup, engine)
+    spec = compile_network(net, dists)
+    if engine == "recursion" and not recursion_ok(spec):
+        raise ParameterError(
+            f"engine='recursion' needs an open network without batching whose FIFO stations "
+            f"are visited once per I/O; {net.name!r} is not one")
+    used = "recursion" if engine == "recursion" or (engine == "auto" and recursion_ok(spec)) \
+        else "event"
+    root = _seed_sequence(seed)
+    children = root.spawn(replications)
+    warm = "mser5" if isinstance(warmup, str) else warmup
+    requests = int(requests)
+    bar = _progress_bar(replications * requests, progress, f"simulate {net.name}")
+    try:
+        if executor is None:
+            reps = [replicate(spec, requests, c, warm, i, bar.update, used)
+                    for i, c in enumerate(children)]
+        else:
+            futs = {executor.submit(replicate, spec, requests, c, warm, i, None, used): i
+                    for i, c in enumerate(children)}
+            reps = [None] * replications
+            for f in as_completed(futs):
+                reps[futs[f]] = f.result()
+                bar.update(requests)
+    finally:
+        bar.close()
+    return _combine(net, spec, reps, requests, root, used, workload, path_name)
+
+
+def _combine(net, spec, reps, requests, root, engine, workload, path_name) -> SimResult:
+    from ..model import _breakdown, _static  # noqa: F401  (same columns as analyze)
+    from ..workload import Workload
+
+    nst = len(net.stations)
+    rows = []
+    for r in reps:
+        row = {k: r[k] for k in ("replication", "requests", "warmup_requests", "sim_time_us",
+                                 "throughput_per_s", "latency_us")}
+        row.update({f"{k}_us": float(v) for k, v in zip(_PCT_NAMES, r["percentiles_us"],
+                                                       strict=True)})
+        row["cpu_us_per_io"] = r["cpu_us_per_io"]
+        row["guest_cpu_us_per_io"] = r["guest_cpu_us_per_io"]
+        row.update({f"util_{s.name}": float(u)
+                    for s, u in zip(net.stations, r["utilization"], strict=True)})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    wait = np.mean([r["step_wait_us"] for r in reps], axis=0)
+    serv = np.mean([r["step_service_us"] for r in reps], axis=0)
+    util = np.mean([r["utilization"] for r in reps], axis=0)
+    hist = np.sum([r["hist"] for r in reps], axis=0)
+    # per hop (a visit may be several steps; skipped zero-cost hops show zeros)
+    nv = len(net.route)
+    hw = np.bincount(spec.st_visit, wait, minlength=nv) if wait.size else np.zeros(nv)
+    hs = np.bincount(spec.st_visit, serv, minlength=nv) if serv.size else np.zeros(nv)
+    bd = pd.DataFrame([{
+        "hop": v.hop, "resource": net.stations[v.station].name, "switch": v.switch,
+        "count": v.per_io(net.batch), "service_us": float(hs[i]), "wait_us": float(hw[i]),
+        "latency_us": float(hs[i] + hw[i])} for i, v in enumerate(net.route)],
+        columns=["hop", "resource", "switch", "count", "service_us", "wait_us", "latency_us"])
+    static = _static(net)
+    finite = [i for i, s in enumerate(net.stations) if not s.is_delay and s.demand_us > 0]
+    if finite:
+        bottleneck = net.stations[max(finite, key=lambda i: util[i])].name
+    else:
+        bottleneck = static["bottleneck"]
+    if workload is None:
+        workload = (Workload.open(net.rate_per_s, batch=net.batch) if net.is_open else
+                    Workload.closed(jobs=net.population, iodepth=1, think_us=net.think_us,
+                                    batch=net.batch))
+    lat = table["latency_us"].to_numpy()
+    thr = table["throughput_per_s"].to_numpy()
+    return SimResult(
+        path=path_name or net.name, workload=workload,
+        throughput_per_s=float(thr.mean()), latency_us=float(lat.mean()), breakdown=bd,
+        utilization={s.name: float(util[i]) for i, s in enumerate(net.stations) if i < nst},
+        cpu_us_per_io=float(table["cpu_us_per_io"].mean()),
+        guest_cpu_us_per_io=float(table["guest_cpu_us_per_io"].mean()),
+        bottleneck=bottleneck, saturation_per_s=static["saturation_per_s"],
+        zero_load_latency_us=static["zero_load_us"], solver="simulation",
+        latency_ci_us=t_interval(lat), throughput_ci_per_s=t_interval(thr),
+        percentiles_us={k: float(table[f"{k}_us"].mean()) for k in _PCT_NAMES},
+        histogram=histogram_frame(HIST_EDGES_US, hist), replications=table,
+        requests=requests, seed=root.entropy if isinstance(root.entropy, int) else None,
+        engine=engine,
+    )
+
+
+def simulate(path, host=None, workload=None, *, requests: int = 100_000,
+             replications: int = 8, seed: int | np.random.SeedSequence | None = None,
+             warmup: Any = "mser5", executor: Executor | None = None, progress: bool = True,
+             dists: dict | None = None, engine: str = "auto", **options: Any) -> SimResult:
+    """Simulate a path under a workload, with confidence intervals.
+
+    Parameters
+    ----------
+    path : str, Path or Network
+        A catalog name, a :class:`~iovmodel.paths.Path`, or a ready
+        :class:`~iovmodel.network.Network` (then ``host`` and ``workload``
+        must be omitted).
+    host : HostProfile, optional
+        Costs (default :meth:`HostProfile.default`).
+    workload : Workload, optional
+        Default ``Workload.closed(1, 1)``, as :func:`~iovmodel.analyze`.
+    requests : int
+        Completions recorded per replication, warm-up included (>= 100).
+    replications : int
+        Independent replications (>= 2 for confidence intervals).
+    seed : int, SeedSequence or None
+        Root of ``numpy.random.SeedSequence``; ``None`` draws fresh entropy
+        (reported as ``SimResult.seed``).
+    warmup : "mser5", int or float
+        MSER-5 truncation (default), a number of requests to drop, or a
+        fraction of ``requests`` in [0, 0.5).
+    executor : concurrent.futures.Executor, optional
+        Runs replications in parallel (``ProcessPoolExecutor``,
+        ``dask.distributed.Client.get_executor()``, ...); the numbers do not
+        depend on it.
+    progress : bool
+        A ``tqdm.auto`` bar (never when the environment variable ``CI`` is set).
+    dists : dict, optional
+        Hop name -> service law (see :mod:`iovmodel.sim.dists`); ``"arrival"``
+        and ``"think"`` replace the exponential interarrival / think times.
+    engine : {"auto", "event", "recursion"}
+        Event loop, exact recursions (open feed-forward networks only), or the
+        recursions where they apply.
+    **options
+        Path options (``workers=4``) on top of the path's.
+
+    Returns
+    -------
+    SimResult
+        The :class:`~iovmodel.model.Result` fields (means over replications)
+        plus ``latency_ci_us``, ``throughput_ci_per_s``, ``percentiles_us``,
+        ``histogram`` and ``replications``.
+
+    Raises
+    ------
+    UnstableError
+        An open load at or beyond a resource's capacity.
+    ParameterError
+        A bad argument (the message names it).
+    """
+    if isinstance(path, Network):
+        if host is not None or workload is not None or options:
+            raise ParameterError("simulate: pass host, workload and options only with a path, "
+                                 "not with a ready Network")
+        return simulate_network(path, requests=requests, replications=replications, seed=seed,
+                                warmup=warmup, executor=executor, progress=progress,
+                                dists=dists, engine=engine)
+    from ..model import _as_path
+    from ..network import build
+    from ..profile import HostProfile
+    from ..workload import Workload
+
+    p = _as_path(path).with_options(**options)
+    host = host if host is not None else HostProfile.default()
+    w = workload if workload is not None else Workload.closed(1, 1)
+    if not isinstance(w, Workload):
+        raise ParameterError(f"workload must be a Workload, got {type(w).__name__}")
+    net = build(p, host, w)
+    return simulate_network(net, requests=requests, replications=replications, seed=seed,
+                            warmup=warmup, executor=executor, progress=progress, dists=dists,
+                            engine=engine, workload=w, path_name=p.name)
+
+
+__all__ = ["Dist", "SimResult", "dists", "mser", "simulate", "simulate_network", "t_interval"]
+

@@ -1,0 +1,490 @@
+"""From a Network to arrays, and one replication of the event loop.
+
+The route is expanded into *steps*: a visit with ``count = 2.5`` becomes two
+certain steps and one that happens with probability 0.5. Zero-cost visits are
+dropped, except per-batch ones (they still synchronise the batch). A polling hop
+(``switch == "poll"``) and every visit to a delay station (``servers = inf``)
+is a pure delay: it holds no server and queues nowhere.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+import numpy as np
+
+from ..errors import ParameterError, UnstableError
+from ..network import Network
+from . import kernel as K
+from .dists import Dist, as_dist, default_dist
+from .stats import mser
+
+#: fixed log-spaced histogram grid for latencies, µs (50 bins per decade, 1 ns .. 100 s)
+HIST_LO_LOG10, HIST_PER_DECADE = -3.0, 50
+HIST_EDGES_US = 10.0 ** np.linspace(-3.0, 8.0, 11 * HIST_PER_DECADE + 1)
+PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Everything a replication needs (picklable, no Network inside)."""
+
+    name: str
+    station_names: tuple[str, ...]
+    station_servers: np.ndarray  # float, inf for delay
+    station_host_cpu: np.ndarray  # bool
+    st_station: np.ndarray
+    st_mode: np.ndarray
+    st_batch: np.ndarray
+    st_prob: np.ndarray
+    st_visit: np.ndarray  # index into the route
+    st_poll: np.ndarray  # bool
+    st_host_cpu: np.ndarray  # bool: host CPU time outside polling cores
+    st_guest: np.ndarray  # bool: guest CPU time
+    station_polling: np.ndarray  # bool: a busy-polling core (burns its CPU whatever the load)
+    samplers: tuple  # one per step, then arrival/think
+    batch: int
+    is_open: bool
+    population: int
+    think_us: float
+
+
+def _visit_dists(net: Network, dists: dict | None) -> dict[int, Dist]:
+    out: dict[int, Dist] = {}
+    names = {v.hop for v in net.route}
+    for key, spec in (dists or {}).items():
+        if key in ("arrival", "think"):
+            continue
+        if key not in names:
+            raise ParameterError(
+                f"dists: no hop named {key!r} in {net.name!r}; hops are {sorted(names)} "
+                "(and 'arrival' / 'think')")
+        d = as_dist(spec, key)
+        for i, v in enumerate(net.route):
+            if v.hop == key:
+                out[i] = d
+    return out
+
+
+def compile_network(net: Network, dists: dict | None = None) -> Spec:
+    """Validate ``net`` and expand its route into the kernel's step arrays."""
+    if not isinstance(net, Network):
+        raise ParameterError(f"expected an iovmodel.network.Network, got {type(net).__name__}")
+    batch = net.batch
+    if int(batch) != batch or batch < 1:
+        raise ParameterError(f"batch must be an integer >= 1, got {batch!r}")
+    batch = int(batch)
+    nst = len(net.stations)
+    servers = np.array([s.servers for s in net.stations], dtype=float)
+    for s in net.stations:
+        if not s.is_delay and (s.servers < 1 or int(s.servers) != s.servers):
+            raise ParameterError(
+                f"station {s.name!r}: servers must be an integer >= 1 or inf, got {s.servers!r}")
+    overrides = _visit_dists(net, dists)
+    st_station, st_mode, st_batch, st_prob, st_visit, st_poll, st_cpu, st_guest = (
+        [] for _ in range(8))
+    polling = set(net.meta.get("polling", ()))
+    guest_flags = list(net.meta.get("guest_cpu", [False] * len(net.route)))
+    samplers: list = []
+    step_means: list[float] = []
+    for i, v in enumerate(net.route):
+        if not (0 <= v.station < nst):
+            raise ParameterError(f"hop {v.hop!r}: station index {v.station} out of range")
+        for name, val in (("mean_us", v.mean_us), ("scv", v.scv), ("count", v.count)):
+            if not (math.isfinite(val) and val >= 0):
+                raise ParameterError(f"hop {v.hop!r}: {name} must be finite and >= 0, got {val!r}")
+        if v.per not in ("io", "batch"):
+            raise ParameterError(f"hop {v.hop!r}: per must be 'io' or 'batch', got {v.per!r}")
+        per_batch = v.per == "batch" and batch > 1
+        d = overrides.get(i) or default_dist(v.scv, v.switch)
+        mean = d.mean_us(v.mean_us)
+        if v.count == 0 or (mean == 0 and not per_batch):
+            continue
+        whole = math.floor(v.count + 1e-12)
+        frac = v.count - whole
+        probs = [1.0] * whole + ([frac] if frac > 1e-12 else [])
+        poll = v.switch == "poll"
+        delay = poll or math.isinf(servers[v.station]) or mean == 0
+        for pr in probs:
+            st_station.append(v.station)
+            st_mode.append(1 if delay else 0)
+            st_batch.append(per_batch)
+            st_prob.append(pr)
+            st_visit.append(i)
+            st_poll.append(poll)
+            st_cpu.append(bool(v.host_cpu and net.stations[v.station].name not in polling))
+            st_guest.append(bool(guest_flags[i]) if i < len(guest_flags) else False)
+            samplers.append(d.sampler(v.mean_us, v.hop))
+            step_means.append(mean * pr / (batch if per_batch else 1))
+    if len(st_station) >= (1 << K.STEP_BITS) - 1:
+        raise ParameterError(f"route of {net.name!r} expands to too many steps ({len(st_station)})")
+    if net.is_open:
+        rate = net.rate_per_s
+        if not (rate is not None and math.isfinite(rate) and rate > 0):
+            raise ParameterError(f"rate_per_s must be finite and > 0, got {rate!r}")
+        arr = as_dist((dists or {}).get("arrival", "exponential"), "arrival")
+        samplers.append(arr.sampler(1e6 / rate, "arrival"))
+        # stability: busy servers needed at each FIFO station
+        load = np.zeros(nst)
+        for j, st in enumerate(st_station):
+            if st_mode[j] == 0:
+                load[st] += step_means[j]
+        for k in range(nst):
+            if math.isfinite(servers[k]) and load[k] > 0:
+                rho = rate * load[k] * 1e-6 / servers[k]
+                if rho >= 1.0:
+                    raise UnstableError(
+                        f"utilisation of {net.stations[k].name!r} is {rho:.3g} >= 1: the offered "
+                        f"load {rate:g}/s exceeds its capacity "
+                        f"{servers[k] / (load[k] * 1e-6):.6g}/s")
+        population = 0
+    else:
+        population = net.population
+        if population is None or int(population) != population or population < 1:
+            raise ParameterError(f"population must be an integer >= 1, got {population!r}")
+        population = int(population)
+        if population < batch:
+            raise ParameterError(
+                f"population {population} < batch {batch}: a batch could never fill")
+        if not (math.isfinite(net.think_us) and net.think_us >= 0):
+            raise ParameterError(f"think_us must be finite and >= 0, got {net.think_us!r}")
+        th = as_dist((dists or {}).get("think", "exponential"), "think")
+        samplers.append(th.sampler(net.think_us, "think"))
+    return Spec(
+        name=net.name,
+        station_names=tuple(s.name for s in net.stations),
+        station_servers=servers,
+        station_host_cpu=np.array([s.host_cpu for s in net.stations], dtype=bool),
+        st_station=np.array(st_station, dtype=np.int64),
+        st_mode=np.array(st_mode, dtype=np.int64),
+        st_batch=np.array(st_batch, dtype=np.bool_),
+        st_prob=np.array(st_prob, dtype=float),
+        st_visit=np.array(st_visit, dtype=np.int64),
+        st_poll=np.array(st_poll, dtype=np.bool_),
+        st_host_cpu=np.array(st_cpu, dtype=np.bool_),
+        st_guest=np.array(st_guest, dtype=np.bool_),
+        station_polling=np.array([s.name in polling for s in net.stations], dtype=bool),
+        samplers=tuple(samplers),
+        batch=batch,
+        is_open=net.is_open,
+        population=population,
+        think_us=float(net.think_us),
+    )
+
+
+class _State:
+    """The kernel's arrays for one replication (grown on request)."""
+
+    def __init__(self, spec: Spec, requests: int, gens: list[np.random.Generator]):
+        self.spec = spec
+        self.gens = gens
+        nsteps = spec.st_station.size
+        nst = spec.station_servers.size
+        b = spec.batch
+        self.nwork = (nsteps + 2) * b + 4
+        self.K = max(16384, 8 * (self.nwork + 8))
+        self.refill_at = self.K - (self.nwork + 8)
+        ns = nsteps + 2
+        self.buf = np.empty((ns, self.K))
+        for j in range(ns):
+            self.buf[j] = self._draw(j, self.K)
+        self.pos = np.zeros(ns, dtype=np.int64)
+        self.ints = np.zeros(K.N_INTS, dtype=np.int64)
+        self.ints[K.I_TARGET] = requests
+        self.now = np.zeros(1)
+        pop = spec.population
+        cap_slots = pop if not spec.is_open else 4096
+        cap_slots = max(cap_slots, 4 * self.nwork)
+        self.heap_t = np.empty(cap_slots + 4 * self.nwork + 64)
+        self.heap_p = np.empty(self.heap_t.size, dtype=np.int64)
+        self.q_tok = np.empty((nst, 256 + 2 * self.nwork), dtype=np.int64)
+        self.q_t = np.empty(self.q_tok.shape)
+        self.q_head = np.zeros(nst, dtype=np.int64)
+        self.q_len = np.zeros(nst, dtype=np.int64)
+        self.busy = np.zeros(nst, dtype=np.int64)
+        self.servers = np.where(np.isinf(spec.station_servers), 1 << 40,
+                                spec.station_servers).astype(np.int64)
+        self.arr_t = np.zeros(cap_slots)
+        self.slot_batch = np.zeros(cap_slots, dtype=np.int64)
+        self.free_slots = np.arange(cap_slots - 1, -1, -1, dtype=np.int64)
+        self.ints[K.I_FREE_N] = cap_slots
+        nb = cap_slots // b + 16
+        self.b_count = np.zeros(nb, dtype=np.int64)
+        self.b_done = np.zeros(nb, dtype=np.int64)
+        self.b_members = np.zeros((nb, b), dtype=np.int64)
+        self.b_arrt = np.zeros((nb, b))
+        self.b_start = np.zeros(nb)
+        self.b_serv = np.zeros(nb)
+        self.free_batches = np.arange(nb - 1, -1, -1, dtype=np.int64)
+        self.ints[K.I_BFREE_N] = nb
+        self.blk = max(1, min(1000, requests // 200))
+        nblk = -(-requests // self.blk)
+        self.lat = np.empty(requests)
+        self.blk_wait = np.zeros((nblk, nsteps))
+        self.blk_serv = np.zeros((nblk, nsteps))
+        self.blk_busy = np.zeros((nblk, nsteps))
+        self.blk_tend = np.zeros(nblk)
+        # initial events: the first arrival, or every closed request entering at t = 0
+        if spec.is_open:
+            self.heap_t[0] = 0.0
+            self.heap_p[0] = K.K_ARRIVAL
+            self.ints[K.I_HEAP_N] = 1
+            self.ints[K.I_FREE_N] = cap_slots
+        else:
+            self.ints[K.I_FREE_N] = 0  # every slot is a circulating request
+            for i in range(pop):
+                self.heap_t[i] = 0.0
+                self.heap_p[i] = (i << (2 + K.STEP_BITS)) | K.K_THINK
+            self.ints[K.I_HEAP_N] = pop
+
+    def _draw(self, j: int, n: int) -> np.ndarray:
+        if j == self.spec.st_station.size + 1:
+            return self.gens[j].random(n)
+        x = self.spec.samplers[j](self.gens[j], n)
+        return np.asarray(x, dtype=float)
+
+    def run(self, limit: int) -> int:
+        s = self.spec
+        while True:
+            code = K.run(
+                self.ints, self.now, limit,
+                s.st_station, s.st_mode, s.st_batch, s.st_prob, self.servers, s.batch,
+                s.is_open, s.think_us,
+                self.buf, self.pos, self.refill_at,
+                self.heap_t, self.heap_p,
+                self.q_tok, self.q_t, self.q_head, self.q_len,
+                self.busy,
+                self.arr_t, self.slot_batch, self.free_slots,
+                self.b_count, self.b_done, self.b_members, self.b_arrt, self.b_start,
+                self.b_serv, self.free_batches,
+                self.lat, self.blk, self.blk_wait, self.blk_serv, self.blk_busy, self.blk_tend)
+            if code in (K.DONE, K.CHECKPOINT):
+                return code
+            self.ints[K.I_FLAGS] = 0
+            if code & K.F_OVERFLOW:
+                raise UnstableError(
+                    f"{s.name!r}: more than 5e7 requests in flight; the network is unstable "
+                    "in the simulation (a resource is saturated)")
+            if code & K.F_REFILL:
+                self._refill()
+            if code & K.F_HEAP:
+                self._grow_heap()
+            if code & K.F_QUEUE:
+                self._grow_queue()
+            if code & K.F_SLOTS:
+                self._grow_slots()
+            if code & K.F_BATCHES:
+                self._grow_batches()
+
+    def _refill(self) -> None:
+        half = self.K // 2
+        for j in range(self.pos.size):
+            p = int(self.pos[j])
+            if p >= half:
+                rest = self.K - p
+                self.buf[j, :rest] = self.buf[j, p:]
+                self.buf[j, rest:] = self._draw(j, p)
+                self.pos[j] = 0
+
+    def _grow_heap(self) -> None:
+        n = self.heap_t.size
+        self.heap_t = np.concatenate([self.heap_t, np.empty(n)])
+        self.heap_p = np.concatenate([self.heap_p, np.empty(n, dtype=np.int64)])
+
+    def _grow_queue(self) -> None:
+        nst, cap = self.q_tok.shape
+        tok = np.empty((nst, 2 * cap), dtype=np.int64)
+        tt = np.empty((nst, 2 * cap))
+        for k in range(nst):
+            idx = (self.q_head[k] + np.arange(self.q_len[k])) % cap
+            tok[k, : idx.size] = self.q_tok[k, idx]
+            tt[k, : idx.size] = self.q_t[k, idx]
+        self.q_tok, self.q_t = tok, tt
+        self.q_head[:] = 0
+
+    def _grow_slots(self) -> None:
+        n = self.arr_t.size
+        self.arr_t = np.concatenate([self.arr_t, np.zeros(n)])
+        self.slot_batch = np.concatenate([self.slot_batch, np.zeros(n, dtype=np.int64)])
+        fs = np.empty(2 * n, dtype=np.int64)
+        f = int(self.ints[K.I_FREE_N])
+        fs[:f] = self.free_slots[:f]
+        fs[f: f + n] = np.arange(2 * n - 1, n - 1, -1)
+        self.free_slots = fs
+        self.ints[K.I_FREE_N] = f + n
+
+    def _grow_batches(self) -> None:
+        n = self.b_count.size
+        b = self.spec.batch
+        self.b_count = np.concatenate([self.b_count, np.zeros(n, dtype=np.int64)])
+        self.b_done = np.concatenate([self.b_done, np.zeros(n, dtype=np.int64)])
+        self.b_members = np.concatenate([self.b_members, np.zeros((n, b), dtype=np.int64)])
+        self.b_arrt = np.concatenate([self.b_arrt, np.zeros((n, b))])
+        self.b_start = np.concatenate([self.b_start, np.zeros(n)])
+        self.b_serv = np.concatenate([self.b_serv, np.zeros(n)])
+        fb = np.empty(2 * n, dtype=np.int64)
+        f = int(self.ints[K.I_BFREE_N])
+        # new slots go under the existing free ones: the forming batch stays where it is
+        fb[:n] = np.arange(2 * n - 1, n - 1, -1)
+        fb[n: n + f] = self.free_batches[:f]
+        self.free_batches = fb
+        self.ints[K.I_BFREE_N] = f + n
+
+
+def _streams(seed_seq: np.random.SeedSequence, n: int) -> list[np.random.Generator]:
+    # rebuild from entropy + spawn_key so a pickled (or reused) SeedSequence
+    # always spawns the same children
+    ss = np.random.SeedSequence(entropy=seed_seq.entropy, spawn_key=seed_seq.spawn_key,
+                                pool_size=seed_seq.pool_size)
+    return [np.random.Generator(np.random.PCG64(c)) for c in ss.spawn(n)]
+
+
+def recursion_ok(spec: Spec) -> bool:
+    """Whether the exact recursion engine applies.
+
+    It does for an open network without batching or fractional visits whose
+    FIFO stations are each visited once per I/O: then every station's
+    arrival stream is the previous step's departure stream, and Lindley's
+    (one server) or Kiefer-Wolfowitz's (``c`` servers) recursion gives every
+    request's wait, station after station.
+    """
+    if not spec.is_open or spec.st_batch.any() or (spec.st_prob < 1.0).any():
+        return False
+    fifo = spec.st_station[spec.st_mode == 0]
+    return np.unique(fifo).size == fifo.size
+
+
+def _run_recursion(spec: Spec, n: int, gens: list[np.random.Generator]) -> SimpleNamespace:
+    nsteps = spec.st_station.size
+    blk = max(1, min(1000, n // 200))
+    nblk = -(-n // blk)
+    # the k-th arrival comes at the sum of k interarrival times (the first at t = 0),
+    # the same stream and arithmetic as the event loop
+    a0 = np.empty(n)
+    a0[0] = 0.0
+    a0[1:] = np.cumsum(np.asarray(spec.samplers[nsteps](gens[nsteps], n - 1), dtype=float))
+    t = a0.copy()
+    order = None  # customers in arrival order at the current step (None: 0..n-1)
+    dirty = False
+    bidx = np.arange(n) // blk
+    out = SimpleNamespace(lat=np.empty(n), blk=blk, blk_wait=np.zeros((nblk, nsteps)),
+                          blk_serv=np.zeros((nblk, nsteps)), blk_busy=None, blk_tend=None)
+    for j in range(nsteps):
+        s = np.asarray(spec.samplers[j](gens[j], n), dtype=float)
+        if spec.st_mode[j] == 0:
+            if dirty:
+                perm = np.argsort(t, kind="stable")
+                t = t[perm]
+                order = perm if order is None else order[perm]
+                bidx = order // blk
+                dirty = False
+            d = np.empty(n)
+            w = np.empty(n)
+            c = int(spec.station_servers[spec.st_station[j]])
+            K.fifo_pass(t, s, c, d, w)
+            dirty = c > 1
+            out.blk_wait[:, j] = np.bincount(bidx, w, nblk)
+            t = d
+        else:
+            t = t + s
+            dirty = True
+        out.blk_serv[:, j] = np.bincount(bidx, s, nblk)
+    out.blk_busy = out.blk_serv
+    if order is None:
+        out.lat[:] = t - a0
+    else:
+        out.lat[order] = t - a0[order]
+    out.blk_tend = K.block_max(bidx, t, nblk)
+    return out
+
+
+def replicate(spec: Spec, requests: int, seed_seq: np.random.SeedSequence,
+              warmup, index: int = 0,
+              progress: Callable[[int], None] | None = None,
+              engine: str = "auto") -> dict:
+    """Run one replication and summarise it (small, picklable dict).
+
+    ``index`` only labels the result; it also makes every task's arguments
+    distinct (Dask's ``pure=True`` would otherwise merge identical tasks).
+    ``engine``: ``"event"`` (the event loop), ``"recursion"`` (exact
+    Lindley / Kiefer-Wolfowitz recursions, open feed-forward networks only) or
+    ``"auto"`` (recursion where it applies).
+    """
+    gens = _streams(seed_seq, spec.st_station.size + 2)
+    if engine == "recursion" or (engine == "auto" and recursion_ok(spec)):
+        if not recursion_ok(spec):
+            raise ParameterError(
+                f"engine='recursion' needs an open network without batching whose FIFO "
+                f"stations are visited once per I/O; {spec.name!r} is not one")
+        out = _run_recursion(spec, requests, gens)
+        if progress is not None:
+            progress(requests)
+        return summarise(spec, out, warmup, index)
+    st = _State(spec, requests, gens)
+    if progress is None:
+        st.run(requests)
+    else:
+        step = max(requests // 50, 1000)
+        done = 0
+        while st.run(min(done + step, requests)) != K.DONE:
+            c = int(st.ints[K.I_COMPLETED])
+            progress(c - done)
+            done = c
+        progress(requests - done)
+    return summarise(spec, st, warmup, index)
+
+
+def summarise(spec: Spec, st, warmup, index: int) -> dict:
+    """Statistics of one replication after warm-up truncation."""
+    n_req = st.lat.size
+    blk = st.blk
+    nblk = st.blk_tend.size
+    if isinstance(warmup, str):
+        d = mser(st.lat)
+    elif isinstance(warmup, float) and not warmup.is_integer():
+        d = int(warmup * n_req)
+    else:
+        d = int(warmup)
+    b0 = min(-(-d // blk), nblk // 2) if d > 0 else 0
+    cut = b0 * blk
+    post = st.lat[cut:]
+    n = post.size
+    t0 = st.blk_tend[b0 - 1] if b0 > 0 else 0.0
+    span = st.blk_tend[-1] - t0
+    wait = st.blk_wait[b0:].sum(axis=0) / n
+    serv = st.blk_serv[b0:].sum(axis=0) / n
+    busy = st.blk_busy[b0:].sum(axis=0)
+    nst = spec.station_servers.size
+    util = np.zeros(nst)
+    for j in range(spec.st_station.size):
+        if not spec.st_poll[j]:
+            util[spec.st_station[j]] += busy[j]
+    srv = np.where(np.isinf(spec.station_servers), 1.0, spec.station_servers)
+    util = util / span / srv if span > 0 else util * np.nan
+    cpu = float(busy[spec.st_host_cpu & ~spec.st_guest & ~spec.st_poll].sum() / n)
+    guest = float(busy[spec.st_guest & ~spec.st_poll].sum() / n)
+    x_per_s = n / span * 1e6 if span > 0 else math.nan
+    # a busy-polling core burns all its time, whatever the load (as analyze() counts it)
+    pol = spec.station_polling & np.isfinite(spec.station_servers)
+    if pol.any() and x_per_s > 0:
+        cpu += float(spec.station_servers[pol].sum() * 1e6 / x_per_s)
+    hist = K.log_hist(post, HIST_LO_LOG10, HIST_PER_DECADE, HIST_EDGES_US.size - 1)
+    pct = np.percentile(post, PERCENTILES)
+    return {
+        "replication": index,
+        "requests": n,
+        "warmup_requests": cut,
+        "sim_time_us": float(span),
+        "throughput_per_s": float(x_per_s),
+        "latency_us": float(post.mean()),
+        "percentiles_us": pct,
+        "step_wait_us": wait,
+        "step_service_us": serv,
+        "utilization": util,
+        "cpu_us_per_io": cpu,
+        "guest_cpu_us_per_io": guest,
+        "hist": hist.astype(np.int64),
+    }

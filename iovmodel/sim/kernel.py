@@ -1,0 +1,429 @@
+"""The numba nopython event loop of the Monte Carlo simulator.
+
+Nothing here is compiled at import: ``@njit(cache=True)`` without signatures
+compiles on the first call and stores the machine code next to this file
+(``__pycache__``), so later processes load it in well under a second. The first
+call in a fresh environment compiles for ~10-20 s (measured: see
+``iovmodel.sim`` docstring).
+
+The kernel only sees plain arrays (µs and counts). It runs until it has
+recorded ``target`` completions, or until it needs something only Python can do
+(more random samples, bigger arrays), or until ``limit`` completions (a progress
+checkpoint); it then returns a code and keeps its whole state in the arrays, so
+the caller fixes what was asked and calls again.
+
+Model
+-----
+A request walks the expanded route ``step 0 .. nsteps-1``. At a step it is
+either served at a FIFO station with ``c`` servers (``mode 0``) or delayed
+without holding any server (``mode 1``: delay stations and polling hops).
+Steps marked ``per_batch`` are fork-join points: the requests of batch
+``seq // B`` wait for each other, one token of the batch is served once, then
+all its members continue. A step with ``prob < 1`` happens with that
+probability (fractional visit counts).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# event kinds (low 2 bits of a payload)
+K_REQ = 0  # a request finished its step
+K_BATCH = 1  # a batch token finished its step
+K_ARRIVAL = 2  # next external (Poisson) arrival
+K_THINK = 3  # a closed-network request finished thinking
+
+# return codes / flags
+DONE = 0
+CHECKPOINT = 1
+F_REFILL = 2
+F_HEAP = 4
+F_QUEUE = 8
+F_SLOTS = 16
+F_BATCHES = 32
+F_OVERFLOW = 64  # too many requests in flight (unstable in practice)
+
+# indices into the int64 state vector
+I_COMPLETED = 0
+I_NEXT_SEQ = 1
+I_HEAP_N = 2
+I_FREE_N = 3
+I_BFREE_N = 4
+I_FLAGS = 5
+I_TARGET = 6
+I_IN_FLIGHT = 7
+I_FORMING = 8  # batch slot collecting the newest sequence numbers
+N_INTS = 9
+
+STEP_BITS = 16
+STEP_MASK = (1 << STEP_BITS) - 1
+
+
+@njit(cache=True, inline="always")
+def _heap_push(ht, hp, n, t, p):
+    i = n
+    while i > 0:
+        parent = (i - 1) >> 1
+        if ht[parent] <= t:
+            break
+        ht[i] = ht[parent]
+        hp[i] = hp[parent]
+        i = parent
+    ht[i] = t
+    hp[i] = p
+    return n + 1
+
+
+@njit(cache=True, inline="always")
+def _heap_pop(ht, hp, n):
+    """Remove the root; returns the new size (the root must be read before)."""
+    n -= 1
+    if n == 0:
+        return 0
+    t = ht[n]
+    p = hp[n]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and ht[c + 1] < ht[c]:
+            c += 1
+        if ht[c] >= t:
+            break
+        ht[i] = ht[c]
+        hp[i] = hp[c]
+        i = c
+    ht[i] = t
+    hp[i] = p
+    return n
+
+
+@njit(cache=True, inline="always")
+def _join_batch(ints, slot, seq, batch, slot_batch, free_batches):
+    """Put a request entering the system into the batch of its sequence number."""
+    if seq % batch == 0:
+        bf = ints[I_BFREE_N] - 1
+        ints[I_BFREE_N] = bf
+        if bf < 4:
+            ints[I_FLAGS] |= F_BATCHES
+        ints[I_FORMING] = free_batches[bf]
+    slot_batch[slot] = ints[I_FORMING]
+
+
+@njit(cache=True)
+def run(ints, now, limit,
+        st_station, st_mode, st_batch, st_prob, servers, batch, is_open, think,
+        buf, pos, refill_at,
+        ht, hp,
+        q_tok, q_t, q_head, q_len,
+        busy,
+        arr_t, slot_batch, free_slots,
+        b_count, b_done, b_members, b_arrt, b_start, b_serv, free_batches,
+        lat, blk, blk_wait, blk_serv, blk_busy, blk_tend):
+    """Advance the simulation; returns a code (``DONE``, ``CHECKPOINT`` or flags).
+
+    ``now`` is a 1-element array holding the clock (µs). Streams: ``buf[j]`` for
+    step ``j``'s service times, ``buf[nsteps]`` for interarrival / think times,
+    ``buf[nsteps + 1]`` for uniforms deciding fractional steps.
+    """
+    nsteps = st_station.shape[0]
+    s_arr = nsteps
+    s_uni = nsteps + 1
+    nblk = blk_tend.shape[0]
+    qcap = q_tok.shape[1]
+    # requests entering a step at this instant: a released batch, then batches
+    # released by skipped fractional per-batch steps further on
+    nwork = (nsteps + 2) * batch + 4
+    work = np.empty(nwork, dtype=np.int64)
+    wstep = np.empty(nwork, dtype=np.int64)
+    margin = nwork + 4  # free room kept in the heap, queues and slot pool
+    t = now[0]
+    while True:
+        completed = ints[I_COMPLETED]
+        if completed >= ints[I_TARGET]:
+            now[0] = t
+            return DONE
+        if ints[I_FLAGS] != 0:
+            now[0] = t
+            return ints[I_FLAGS]
+        if completed >= limit:
+            now[0] = t
+            return CHECKPOINT
+        n = ints[I_HEAP_N]
+        if n + margin >= ht.shape[0]:
+            ints[I_FLAGS] |= F_HEAP
+            continue
+        t = ht[0]
+        p = hp[0]
+        ints[I_HEAP_N] = _heap_pop(ht, hp, n)
+        kind = p & 3
+        step = (p >> 2) & STEP_MASK
+        ident = p >> (2 + STEP_BITS)
+        cb = completed // blk
+        if cb >= nblk:
+            cb = nblk - 1
+        nw = 0
+        if kind == K_ARRIVAL:
+            fn = ints[I_FREE_N] - 1
+            slot = free_slots[fn]
+            ints[I_FREE_N] = fn
+            ints[I_IN_FLIGHT] += 1
+            if fn < margin:
+                ints[I_FLAGS] |= F_SLOTS
+            arr_t[slot] = t
+            seq = ints[I_NEXT_SEQ]
+            ints[I_NEXT_SEQ] = seq + 1
+            if batch > 1:
+                _join_batch(ints, slot, seq, batch, slot_batch, free_batches)
+            # next arrival
+            k = pos[s_arr]
+            ia = buf[s_arr, k]
+            pos[s_arr] = k + 1
+            if k + 1 >= refill_at:
+                ints[I_FLAGS] |= F_REFILL
+            ints[I_HEAP_N] = _heap_push(ht, hp, ints[I_HEAP_N], t + ia, K_ARRIVAL)
+            work[0] = slot
+            wstep[0] = 0
+            nw = 1
+        elif kind == K_THINK:
+            slot = ident
+            arr_t[slot] = t
+            seq = ints[I_NEXT_SEQ]
+            ints[I_NEXT_SEQ] = seq + 1
+            if batch > 1:
+                _join_batch(ints, slot, seq, batch, slot_batch, free_batches)
+            work[0] = slot
+            wstep[0] = 0
+            nw = 1
+        else:
+            # a service or delay finished: free the server, start the next in line
+            if st_mode[step] == 0:
+                st = st_station[step]
+                if q_len[st] > 0:
+                    h = q_head[st]
+                    tok = q_tok[st, h]
+                    te = q_t[st, h]
+                    h += 1
+                    if h == qcap:
+                        h = 0
+                    q_head[st] = h
+                    q_len[st] -= 1
+                    tstep = (tok >> 2) & STEP_MASK
+                    k = pos[tstep]
+                    s = buf[tstep, k]
+                    pos[tstep] = k + 1
+                    if k + 1 >= refill_at:
+                        ints[I_FLAGS] |= F_REFILL
+                    blk_busy[cb, tstep] += s
+                    if (tok & 3) == K_REQ:
+                        blk_wait[cb, tstep] += t - te
+                        blk_serv[cb, tstep] += s
+                    else:
+                        bs = tok >> (2 + STEP_BITS)
+                        b_start[bs] = t
+                        b_serv[bs] = s
+                    ints[I_HEAP_N] = _heap_push(ht, hp, ints[I_HEAP_N], t + s, tok)
+                else:
+                    busy[st] -= 1
+            if kind == K_REQ:
+                work[0] = ident
+                wstep[0] = step + 1
+                nw = 1
+            else:
+                bs = ident
+                st0 = b_start[bs]
+                s0 = b_serv[bs]
+                for i in range(batch):
+                    m = b_members[bs, i]
+                    blk_wait[cb, step] += st0 - b_arrt[bs, i]
+                    blk_serv[cb, step] += s0
+                    work[nw] = m
+                    wstep[nw] = step + 1
+                    nw += 1
+                b_count[bs] = 0
+        # requests entering a step at time t, in order
+        w = 0
+        while w < nw:
+            slot = work[w]
+            step = wstep[w]
+            while True:
+                if step == nsteps:
+                    # completion of one I/O
+                    c = ints[I_COMPLETED]
+                    if c < lat.shape[0]:
+                        lat[c] = t - arr_t[slot]
+                        ci = c // blk
+                        if ci >= nblk:
+                            ci = nblk - 1
+                        blk_tend[ci] = t
+                    ints[I_COMPLETED] = c + 1
+                    cb = (c + 1) // blk
+                    if cb >= nblk:
+                        cb = nblk - 1
+                    if batch > 1:
+                        bs = slot_batch[slot]
+                        b_done[bs] += 1
+                        if b_done[bs] == batch:
+                            b_done[bs] = 0
+                            free_batches[ints[I_BFREE_N]] = bs
+                            ints[I_BFREE_N] += 1
+                    if is_open:
+                        free_slots[ints[I_FREE_N]] = slot
+                        ints[I_FREE_N] += 1
+                        ints[I_IN_FLIGHT] -= 1
+                        break
+                    if think > 0.0:
+                        k = pos[s_arr]
+                        z = buf[s_arr, k]
+                        pos[s_arr] = k + 1
+                        if k + 1 >= refill_at:
+                            ints[I_FLAGS] |= F_REFILL
+                        ints[I_HEAP_N] = _heap_push(ht, hp, ints[I_HEAP_N], t + z,
+                                                    (slot << (2 + STEP_BITS)) | K_THINK)
+                        break
+                    # closed, no think time: the request re-enters at once
+                    arr_t[slot] = t
+                    seq = ints[I_NEXT_SEQ]
+                    ints[I_NEXT_SEQ] = seq + 1
+                    if batch > 1:
+                        _join_batch(ints, slot, seq, batch, slot_batch, free_batches)
+                    step = 0
+                    continue
+                if st_prob[step] < 1.0 and not st_batch[step]:
+                    k = pos[s_uni]
+                    u = buf[s_uni, k]
+                    pos[s_uni] = k + 1
+                    if k + 1 >= refill_at:
+                        ints[I_FLAGS] |= F_REFILL
+                    if u >= st_prob[step]:
+                        step += 1
+                        continue
+                if st_batch[step]:
+                    bs = slot_batch[slot]
+                    j = b_count[bs]
+                    b_members[bs, j] = slot
+                    b_arrt[bs, j] = t
+                    b_count[bs] = j + 1
+                    if j + 1 < batch:
+                        break  # wait for the rest of the batch
+                    if st_prob[step] < 1.0:
+                        # a fractional per-batch step: decided once for the whole batch
+                        k = pos[s_uni]
+                        u = buf[s_uni, k]
+                        pos[s_uni] = k + 1
+                        if k + 1 >= refill_at:
+                            ints[I_FLAGS] |= F_REFILL
+                        if u >= st_prob[step]:
+                            b_count[bs] = 0
+                            for i in range(batch):
+                                blk_wait[cb, step] += t - b_arrt[bs, i]
+                                work[nw] = b_members[bs, i]
+                                wstep[nw] = step + 1
+                                nw += 1
+                            break
+                    tok = (bs << (2 + STEP_BITS)) | (step << 2) | K_BATCH
+                else:
+                    tok = (slot << (2 + STEP_BITS)) | (step << 2) | K_REQ
+                st = st_station[step]
+                if st_mode[step] == 1 or busy[st] < servers[st]:
+                    if st_mode[step] == 0:
+                        busy[st] += 1
+                    k = pos[step]
+                    s = buf[step, k]
+                    pos[step] = k + 1
+                    if k + 1 >= refill_at:
+                        ints[I_FLAGS] |= F_REFILL
+                    blk_busy[cb, step] += s
+                    if st_batch[step]:
+                        b_start[bs] = t
+                        b_serv[bs] = s
+                    else:
+                        blk_serv[cb, step] += s
+                    ints[I_HEAP_N] = _heap_push(ht, hp, ints[I_HEAP_N], t + s, tok)
+                else:
+                    ql = q_len[st]
+                    e = q_head[st] + ql
+                    if e >= qcap:
+                        e -= qcap
+                    q_tok[st, e] = tok
+                    q_t[st, e] = t
+                    q_len[st] = ql + 1
+                    if ql + 1 + margin >= qcap:
+                        ints[I_FLAGS] |= F_QUEUE
+                break
+            w += 1
+            if ints[I_HEAP_N] + margin >= ht.shape[0]:
+                ints[I_FLAGS] |= F_HEAP
+        if ints[I_IN_FLIGHT] > 50_000_000:
+            ints[I_FLAGS] |= F_OVERFLOW
+
+
+# ---------------------------------------------------------------- recursion engine
+@njit(cache=True)
+def fifo_pass(a, s, c, d, w):
+    """Departures ``d`` and waits ``w`` of a FIFO station with ``c`` servers.
+
+    ``a``: arrival times in arrival order, ``s``: their service times. Lindley's
+    recursion for one server, Kiefer-Wolfowitz (earliest free server, kept in a
+    binary min-heap) for several.
+    """
+    n = a.shape[0]
+    if c == 1:
+        last = -np.inf
+        for i in range(n):
+            st = a[i] if a[i] > last else last
+            w[i] = st - a[i]
+            last = st + s[i]
+            d[i] = last
+        return
+    free = np.full(c, -np.inf)  # a heap of server-free times
+    for i in range(n):
+        f = free[0]
+        st = a[i] if a[i] > f else f
+        w[i] = st - a[i]
+        x = st + s[i]
+        d[i] = x
+        # replace the root by x and sift down
+        j = 0
+        while True:
+            k = 2 * j + 1
+            if k >= c:
+                break
+            if k + 1 < c and free[k + 1] < free[k]:
+                k += 1
+            if free[k] >= x:
+                break
+            free[j] = free[k]
+            j = k
+        free[j] = x
+
+
+@njit(cache=True)
+def block_max(idx, x, nblk):
+    """Maximum of ``x`` per block ``idx`` (0 where a block is empty)."""
+    out = np.zeros(nblk)
+    for i in range(idx.shape[0]):
+        b = idx[i]
+        if x[i] > out[b]:
+            out[b] = x[i]
+    return out
+
+
+@njit(cache=True)
+def log_hist(x, lo_log10, per_decade, nbins):
+    """Counts of ``x`` on a log-spaced grid (values outside go to the end bins)."""
+    out = np.zeros(nbins, dtype=np.int64)
+    for i in range(x.shape[0]):
+        v = x[i]
+        if v > 0.0:
+            k = int(np.floor((np.log10(v) - lo_log10) * per_decade))
+        else:
+            k = 0
+        if k < 0:
+            k = 0
+        elif k >= nbins:
+            k = nbins - 1
+        out[k] += 1
+    return out

@@ -1,0 +1,124 @@
+"""SimResult: the analytic Result's fields plus what only a simulation gives."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ParameterError
+from ..model import Result
+from .stats import t_interval
+
+_NAN2 = (math.nan, math.nan)
+
+
+
+@dataclass(frozen=True, repr=False)
+class SimResult(Result):
+    """A Monte Carlo estimate: :class:`~iovmodel.model.Result` fields are means over
+    replications; the extras carry their uncertainty.
+
+    Attributes
+    ----------
+    latency_ci_us, throughput_ci_per_s : tuple of float
+        95% Student-t confidence intervals over replications (NaN with one).
+    percentiles_us : dict
+        ``p50, p90, p99, p99.9`` of the latency, µs (means over replications).
+    histogram : DataFrame
+        ``lo_us, hi_us, count, density_per_us`` on a log grid (50 bins per decade),
+        pooled over replications, after warm-up removal.
+    replications : DataFrame
+        One row per replication: ``replication, requests, warmup_requests,
+        sim_time_us, throughput_per_s, latency_us, p50_us, ..., cpu_us_per_io``.
+    requests : int
+        Completions recorded per replication (including the warm-up).
+    seed : int or None
+        The root entropy of ``numpy.random.SeedSequence``: pass it back to get
+        the same numbers.
+    engine : str
+        ``"event"`` (the event loop) or ``"recursion"`` (exact recursions).
+    """
+
+    latency_ci_us: tuple[float, float] = _NAN2
+    throughput_ci_per_s: tuple[float, float] = _NAN2
+    percentiles_us: Mapping[str, float] = field(default_factory=dict)
+    histogram: pd.DataFrame | None = None
+    replications: pd.DataFrame | None = None
+    requests: int = 0
+    seed: int | None = None
+    engine: str = "event"
+
+    def interval(self, metric: str = "latency_us", level: float = 0.95) -> tuple[float, float]:
+        """Student-t interval of a per-replication column at another ``level``.
+
+        ``metric``: any numeric column of :attr:`replications` (``latency_us``,
+        ``throughput_per_s``, ``p99_us``, ``util_<resource>``, ...).
+        """
+        if self.replications is None or metric not in self.replications:
+            cols = [] if self.replications is None else list(self.replications.columns)
+            raise ParameterError(f"interval: unknown metric {metric!r}; choose from {cols}")
+        if not (0 < level < 1):
+            raise ParameterError(f"interval: level must be in (0, 1), got {level!r}")
+        return t_interval(self.replications[metric].to_numpy(dtype=float), level)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One tidy row: the analytic Result's columns, then CIs and percentiles."""
+        df = super().to_frame()
+        extra = {
+            "latency_ci_low_us": self.latency_ci_us[0], "latency_ci_high_us": self.latency_ci_us[1],
+            "throughput_ci_low_per_s": self.throughput_ci_per_s[0],
+            "throughput_ci_high_per_s": self.throughput_ci_per_s[1],
+            **{f"{k}_us": v for k, v in self.percentiles_us.items()},
+            "replications": 0 if self.replications is None else len(self.replications),
+            "requests": self.requests, "seed": self.seed, "engine": self.engine,
+        }
+        for k, v in extra.items():
+            df[k] = [v]
+        return df
+
+    def __repr__(self) -> str:
+        lo, hi = self.latency_ci_us
+        ci = f" [{lo:.3g}, {hi:.3g}]" if math.isfinite(lo) else ""
+        n = 0 if self.replications is None else len(self.replications)
+        return (f"<SimResult {self.path}: {self.throughput_per_s:,.0f} IO/s, "
+                f"{self.latency_us:.3g} µs{ci}, p99 {self.percentiles_us.get('p99', math.nan):.3g} µs, "
+                f"{n} x {self.requests:,} requests>")
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        lo, hi = self.latency_ci_us
+        xlo, xhi = self.throughput_ci_per_s
+        pct = " · ".join(f"{k} {v:.3g}" for k, v in self.percentiles_us.items())
+        n = 0 if self.replications is None else len(self.replications)
+        head = (f"<b>{esc(self.path)}</b> — {esc(repr(self.workload))} (simulation, "
+                f"{n} x {self.requests:,} requests, seed {esc(str(self.seed))})<br>"
+                f"throughput <b>{self.throughput_per_s:,.0f}</b> IO/s [{xlo:,.0f}, {xhi:,.0f}] · "
+                f"latency <b>{self.latency_us:.3g}</b> µs [{lo:.3g}, {hi:.3g}] (95% CI)<br>"
+                f"percentiles (µs): {esc(pct)} · host CPU {self.cpu_us_per_io:.3g} µs/IO · "
+                f"bottleneck {esc(self.bottleneck)}")
+        bd = self.breakdown[["hop", "resource", "switch", "count", "service_us", "wait_us",
+                             "latency_us"]]
+        return f"<div>{head}{bd.to_html(index=False, float_format=lambda x: f'{x:.3g}')}</div>"
+
+    def _repr_latex_(self) -> None:
+        return None  # no closed form for a simulation
+
+
+def histogram_frame(edges_us: np.ndarray, counts: np.ndarray) -> pd.DataFrame:
+    """Trimmed tidy histogram (first to last non-empty bin)."""
+    nz = np.flatnonzero(counts)
+    if nz.size == 0:
+        return pd.DataFrame(columns=["lo_us", "hi_us", "count", "density_per_us"])
+    a, b = nz[0], nz[-1] + 1
+    lo, hi, c = edges_us[a:b], edges_us[a + 1: b + 1], counts[a:b]
+    return pd.DataFrame({"lo_us": lo, "hi_us": hi, "count": c,
+                         "density_per_us": c / c.sum() / (hi - lo)})
+
+
+__all__ = ["SimResult", "histogram_frame"]
+

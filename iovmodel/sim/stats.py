@@ -1,0 +1,61 @@
+"""Output analysis: warm-up truncation and confidence intervals.
+
+* Warm-up: MSER-5 (White 1997; White, Cobb & Spratt 2000, "A comparison of
+  five steady-state truncation heuristics", Simulation Modelling Practice and
+  Theory 8): average the output in batches of 5, and drop the ``d`` first
+  batches that minimise ``sum_{i>d} (Z_i - mean_d)^2 / (n - d)^2`` with
+  ``d <= n/2``.
+* Confidence intervals: independent replications, Student-t interval on the
+  replication means (Law, *Simulation Modeling and Analysis*, 5th ed., s.9.4.1).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats as _st
+
+
+def mser(x: np.ndarray, batch: int = 5) -> int:
+    """Number of leading observations to drop (MSER-``batch``; MSER-5 by default).
+
+    Parameters
+    ----------
+    x : array
+        Output sequence in time order (e.g. latencies in completion order).
+    batch : int
+        Batch size (5 for MSER-5).
+
+    Returns
+    -------
+    int
+        Truncation point, a multiple of ``batch``, at most half the sequence.
+    """
+    x = np.asarray(x, dtype=float)
+    m = x.size // batch
+    if m < 4:
+        return 0
+    z = x[: m * batch].reshape(m, batch).mean(axis=1)
+    # suffix sums of z and z^2 for every candidate truncation d = 0..m-1
+    s1 = np.cumsum(z[::-1])[::-1]
+    s2 = np.cumsum((z * z)[::-1])[::-1]
+    n = np.arange(m, 0, -1, dtype=float)
+    ssq = np.maximum(s2 - s1 * s1 / n, 0.0)
+    stat = ssq / (n * n)
+    d = int(np.argmin(stat[: m // 2 + 1]))
+    return d * batch
+
+
+def t_interval(values, level: float = 0.95) -> tuple[float, float]:
+    """Student-t confidence interval of the mean of independent replications.
+
+    Returns ``(nan, nan)`` with fewer than two values.
+    """
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return (math.nan, math.nan)
+    m = float(v.mean())
+    h = float(_st.t.ppf(0.5 + level / 2.0, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    return (m - h, m + h)
