@@ -41,7 +41,6 @@ bit-identical numbers serially or on any ``concurrent.futures.Executor``.
 
 from __future__ import annotations
 
-import math
 import os
 from concurrent.futures import Executor, as_completed
 from typing import Any
