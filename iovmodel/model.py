@@ -148,7 +148,8 @@ def _static(net: Network) -> dict[str, Any]:
             "zero_load_us": float(dem.sum())}
 
 
-def _cpu(net: Network, throughput_per_s: float) -> tuple[float, float]:
+def _cpu_parts(net: Network) -> tuple[float, float]:
+    """Load-independent host and guest CPU µs per I/O (polling stations excluded)."""
     polling = set(net.meta.get("polling", ()))
     host = guest = 0.0
     guest_flags = net.meta.get("guest_cpu", [False] * len(net.route))
@@ -158,6 +159,12 @@ def _cpu(net: Network, throughput_per_s: float) -> tuple[float, float]:
             guest += n
         elif v.host_cpu and net.stations[v.station].name not in polling:
             host += n
+    return host, guest
+
+
+def _cpu(net: Network, throughput_per_s: float) -> tuple[float, float]:
+    host, guest = _cpu_parts(net)
+    polling = set(net.meta.get("polling", ()))
     for s in net.stations:
         if s.name in polling and throughput_per_s > 0:
             host += s.servers * 1e6 / throughput_per_s  # a polling core burns all its time
@@ -175,51 +182,68 @@ def _breakdown(net: Network, wait_per_visit: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def solve_open(net: Network, rate_per_s: float) -> tuple[float, np.ndarray, np.ndarray]:
-    """Latency (µs), per-visit wait (µs) and utilisation per station at an open load."""
-    lam = rate_per_s / 1e6  # per µs
-    R = 0.0
-    waits = np.zeros(len(net.stations))
-    util = np.zeros(len(net.stations))
+def solve_open(net: Network, rate_per_s, *, unstable: str = "raise"):
+    """Open-network solution at one rate or an array of rates (I/O per second).
+
+    Returns latency (µs), per-visit wait (µs) and utilisation per station; with
+    ``unstable="nan"`` points at or beyond a capacity give NaN instead of raising.
+    """
+    rates = np.atleast_1d(np.asarray(rate_per_s, dtype=float))
+    lam = rates / 1e6  # per µs
+    K = len(net.stations)
+    R = np.zeros(rates.shape)
+    waits = np.zeros((rates.size, K))
+    util = np.zeros((rates.size, K))
+    bad = np.zeros(rates.shape, dtype=bool)
     for i, s in enumerate(net.stations):
         if s.demand_us <= 0 or s.visits <= 0:
             continue
         if s.is_delay:
-            util[i] = lam * s.demand_us  # mean busy servers
+            util[:, i] = lam * s.demand_us  # mean busy servers
             R += s.demand_us
             continue
         rho = lam * s.demand_us / s.servers
-        if rho >= 1:
+        over = rho >= 1
+        if over.any() and unstable == "raise":
+            j = int(np.flatnonzero(over)[0])
             raise UnstableError(
-                f"utilisation of {s.name!r} is {rho:.3g} >= 1: the offered load {rate_per_s:,.0f}/s "
+                f"utilisation of {s.name!r} is {rho[j]:.3g} >= 1: the offered load {rates[j]:,.0f}/s "
                 f"exceeds its capacity {s.capacity_per_s:,.0f}/s (path {net.name!r})")
-        q = _mgc(lam * s.visits, s.service_us, s.scv, int(s.servers), name=s.name)
-        waits[i] = float(q.Wq)
-        util[i] = rho
-        R += s.visits * float(q.W)
+        bad |= over
+        ok = np.where(over, 0.0, lam)
+        q = _mgc(ok * s.visits, s.service_us, s.scv, int(s.servers), name=s.name)
+        waits[:, i] = np.where(over, np.nan, q.Wq)
+        util[:, i] = rho
+        R = R + np.where(over, np.nan, s.visits * np.asarray(q.W))
+    if bad.any():
+        R = np.where(bad, np.nan, R)
+    if np.ndim(rate_per_s) == 0:
+        return float(R[0]), waits[0], util[0]
     return R, waits, util
 
 
 def solve_closed(net: Network, populations: Sequence[int] | None = None):
-    """Exact MVA of the closed network: (X per s, R µs, per-visit waits, utilisation) per population."""
-    N = net.population if populations is None else max(populations)
+    """Exact MVA of the closed network at the given populations (default: the network's).
+
+    Returns arrays: throughput (I/O per s), latency (µs), per-visit waits (µs) and
+    utilisation, one row per population.
+    """
+    pops = np.asarray([net.population] if populations is None else list(populations), dtype=int)
     dem = [s.demand_us for s in net.stations]
     srv = [s.servers for s in net.stations]
-    res = _mva(dem, int(N), think=net.think_us, servers=srv)
-    pops = [N] if populations is None else list(populations)
-    out = []
-    for n in pops:
-        X = float(res.X[n - 1])  # per µs
-        R = float(res.R[n - 1])
-        Q = np.asarray(res.Q[n - 1], dtype=float)
-        waits = np.zeros(len(dem))
-        util = np.zeros(len(dem))
-        for i, s in enumerate(net.stations):
-            util[i] = X * s.demand_us / (1.0 if s.is_delay else s.servers)
-            if s.visits > 0 and not s.is_delay and X > 0:
-                waits[i] = max(Q[i] / X - s.demand_us, 0.0) / s.visits
-        out.append((X * 1e6, R, waits, util))
-    return out
+    res = _mva(dem, int(pops.max()), think=net.think_us, servers=srv)
+    X = np.asarray(res.X, dtype=float)[pops - 1]  # per µs
+    R = np.asarray(res.R, dtype=float)[pops - 1]
+    Q = np.asarray(res.Q, dtype=float)[pops - 1]
+    D = np.asarray(dem, dtype=float)
+    V = np.array([s.visits for s in net.stations])
+    delay = np.array([s.is_delay for s in net.stations])
+    c = np.where(delay, 1.0, np.asarray(srv, dtype=float))
+    util = X[:, None] * D[None, :] / c[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        waits = np.where((V > 0) & ~delay & (X[:, None] > 0),
+                         np.maximum(Q / X[:, None] - D[None, :], 0.0) / np.where(V > 0, V, 1.0), 0.0)
+    return X * 1e6, R, waits, util
 
 
 def _result(net: Network, p: Path, w: Workload, X: float, R: float, waits: np.ndarray,
@@ -269,8 +293,8 @@ def analyze(path: str | Path, host: HostProfile | None = None, workload: Workloa
     if w.is_open:
         R, waits, util = solve_open(net, w.rate_per_s)
         return _result(net, p, w, w.rate_per_s, R, waits, util, "open")
-    X, R, waits, util = solve_closed(net)[0]
-    return _result(net, p, w, X, R, waits, util, "mva")
+    X, R, waits, util = solve_closed(net)
+    return _result(net, p, w, float(X[0]), float(R[0]), waits[0], util[0], "mva")
 
 
 def compare(names: Iterable[str | Path], host: HostProfile | None = None,
@@ -330,13 +354,21 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
     keys = list(knobs)
     grid = list(itertools.product(*(list(knobs[k]) for k in keys)))
     pop_keys = {"jobs", "iodepth"}
-    rows: list[dict] = []
-    # Points that differ only in jobs/iodepth share one network: one MVA pass serves them all.
+    # Points that differ only in jobs/iodepth (closed) or rate (open) share one network:
+    # one MVA pass, or one vectorised open solution, serves them all.
     groups: dict[tuple, list[int]] = {}
     for i, pt in enumerate(grid):
-        sig = tuple((k, v) for k, v in zip(keys, pt, strict=True) if k not in pop_keys)
+        sig = tuple((k, v) for k, v in zip(keys, pt, strict=True)
+                    if k not in pop_keys and k != "rate_per_s")
         groups.setdefault(sig, []).append(i)
-    results: dict[int, dict] = {}
+    cols: dict[str, np.ndarray] = {}
+    n = len(grid)
+
+    def put(name: str, idxs: list[int], values) -> None:
+        if name not in cols:
+            cols[name] = np.full(n, np.nan, dtype=object if name in ("path", "bottleneck", "solver") else float)
+        cols[name][idxs] = values
+
     for sig, idxs in groups.items():
         fixed = dict(sig)
         wk = {k: v for k, v in fixed.items() if k in _WORKLOAD_KNOBS}
@@ -345,36 +377,50 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
         p = p0.with_options(**opts)
         h = host.replace(**cst) if cst else host
         w_base = workload.replace(**wk) if wk else workload
-        if not w_base.is_open:
-            ws = []
-            for i in idxs:
-                pt = dict(zip(keys, grid[i], strict=True))
-                ws.append(w_base.replace(**{k: pt[k] for k in pop_keys if k in pt})
-                          if pop_keys & set(pt) else w_base)
-            net = build(p, h, ws[0])
-            static = _static(net)
-            sols = solve_closed(net, [wi.population for wi in ws])
-            for i, wi, (X, R, waits, util) in zip(idxs, ws, sols, strict=True):
-                results[i] = _row(_result(net, p, wi, X, R, waits, util, "mva", static))
+        pts = [dict(zip(keys, grid[i], strict=True)) for i in idxs]
+        if "rate_per_s" in keys:
+            w_base = w_base.replace(rate_per_s=pts[0]["rate_per_s"])
+        net = build(p, h, w_base)
+        static = _static(net)
+        if w_base.is_open:
+            rates = np.array([pt.get("rate_per_s", w_base.rate_per_s) for pt in pts], dtype=float)
+            R, _, util = solve_open(net, rates, unstable="nan")
+            bad = np.isnan(R)
+            if bad.any():
+                j = int(np.flatnonzero(bad)[0])
+                if nan_policy == "raise":
+                    solve_open(net, rates[j])  # raises the UnstableError that names the resource
+                warnings.warn(f"{int(bad.sum())} point(s) of the sweep of {p.name!r} are unstable "
+                              f"(rate >= {static['saturation_per_s']:,.0f}/s at {static['bottleneck']!r}); "
+                              "returned NaN there", UnstableQueueWarning, stacklevel=2)
+            X = np.where(bad, np.nan, rates)
+            solver = "open"
         else:
-            net = build(p, h, w_base)
-            static = _static(net)
-            for i in idxs:
-                try:
-                    R, waits, util = solve_open(net, w_base.rate_per_s)
-                    results[i] = _row(_result(net, p, w_base, w_base.rate_per_s, R, waits, util,
-                                              "open", static))
-                except UnstableError as exc:
-                    if nan_policy == "raise":
-                        raise
-                    warnings.warn(str(exc) + "; returned NaN", UnstableQueueWarning, stacklevel=2)
-                    results[i] = {"path": p.name, "throughput_per_s": math.nan,
-                                  "latency_us": math.nan, "cpu_us_per_io": math.nan,
-                                  "bottleneck": static["bottleneck"],
-                                  "saturation_per_s": static["saturation_per_s"]}
-    for i, pt in enumerate(grid):
-        rows.append({**dict(zip(keys, pt, strict=True)), **results[i]})
-    return pd.DataFrame(rows)
+            ws_pop = [w_base.replace(**{k: pt[k] for k in pop_keys if k in pt}).population
+                      if pop_keys & set(pt) else w_base.population for pt in pts]
+            X, R, _, util = solve_closed(net, ws_pop)
+            solver = "mva"
+        host_cpu, guest_cpu = _cpu_parts(net)
+        poll_servers = sum(s.servers for s in net.stations if s.name in set(net.meta.get("polling", ())))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cpu = host_cpu + (poll_servers * 1e6 / X if poll_servers else 0.0)
+        b = [s.name for s in net.stations].index(static["bottleneck"])
+        put("path", idxs, p.name)
+        put("throughput_per_s", idxs, X)
+        put("latency_us", idxs, R)
+        put("cpu_us_per_io", idxs, cpu)
+        put("guest_cpu_us_per_io", idxs, guest_cpu)
+        put("bottleneck", idxs, static["bottleneck"])
+        put("bottleneck_utilization", idxs, util[:, b])
+        put("saturation_per_s", idxs, static["saturation_per_s"])
+        put("zero_load_latency_us", idxs, static["zero_load_us"])
+        put("solver", idxs, solver)
+        for k, s in enumerate(net.stations):
+            put(f"util_{s.name}", idxs, util[:, k])
+    out = pd.DataFrame({k: [pt[j] for pt in grid] for j, k in enumerate(keys)})
+    for k, v in cols.items():
+        out[k] = v if v.dtype == object else v.astype(float)
+    return out
 
 
 def _row(r: Result) -> dict:
