@@ -2,10 +2,10 @@
 
 Usage::
 
-    python data/build_datasets.py [SHARED_DATA_DIR]
+    python data/build_datasets.py [SHARED_DATA_DIR [OUT_DIR]]
 
 ``SHARED_DATA_DIR`` defaults to ``$IOVMODEL_SHARED_DATA`` or ``../shared/data``
-next to the repository. It holds the compiled CSVs and ``SOURCES.md`` (columns
+next to the repository; ``OUT_DIR`` defaults to this directory. The shared directory holds the compiled CSVs and ``SOURCES.md`` (columns
 ``source_id, path, workload, knob, knob_value, metric, value, unit, hardware,
 config, extraction, note``). Every input row becomes one or more rows of the
 tidy schema of ``iovmodel.datasets`` (a few numbers that the sources print but
@@ -516,6 +516,7 @@ def write_atomic(path: Path, text: str) -> None:
 def main(argv: list[str]) -> int:
     shared = Path(argv[1] if len(argv) > 1 else
                   os.environ.get("IOVMODEL_SHARED_DATA", REPO.parent / "shared" / "data"))
+    target_dir = Path(argv[2]) if len(argv) > 2 else HERE
     out = Out()
     n_in = 0
     for name in FILES:
@@ -536,14 +537,14 @@ def main(argv: list[str]) -> int:
         writer.writerow(OUT_COLUMNS)
         for row in rows:
             writer.writerow([_fmt(row[c]) for c in OUT_COLUMNS])
-        target = HERE / meta[dataset]["file"]
+        target = target_dir / meta[dataset]["file"]
         # check before writing: the same rules load() applies
         import pandas as pd
 
         frame = pd.read_csv(io.StringIO(buf.getvalue()), dtype=str, keep_default_na=False)
         _validate(frame, where=str(target), row_offset=2, strict=True)
         write_atomic(target, buf.getvalue())
-        print(f"{target.relative_to(REPO)}: {len(rows)} rows")
+        print(f"{target}: {len(rows)} rows")
     print(f"{n_in} input rows -> {out.count} tidy rows in {len(out.rows)} datasets")
     return 0
 

@@ -750,10 +750,17 @@ def read_fio_json(
         raise DatasetError(f"percentiles {bad} not supported; choose from {sorted(_FIO_PERCENTILES)}")
     rows = _Rows(**_context("fio", source, origin, path, options, hardware, note))
     global_opts = {str(k): str(v) for k, v in (doc.get("global options") or {}).items()}
+    # group_reporting is not echoed in the options: without it, numjobs=N gives N entries
+    # with the same name and group; with it, one entry stands for all N jobs
+    entries: dict[tuple[str, Any], int] = {}
+    for job in jobs:
+        key = (str(job.get("jobname")), job.get("groupid"))
+        entries[key] = entries.get(key, 0) + 1
     for idx, job in enumerate(jobs):
         opts = dict(global_opts)
         opts.update({str(k): str(v) for k, v in (job.get("job options") or {}).items()})
-        grouped = "group_reporting" in opts
+        grouped = (opts.get("group_reporting", "0") != "0" if "group_reporting" in opts
+                   else entries[(str(job.get("jobname")), job.get("groupid"))] == 1)
         rw = str(opts.get("rw", opts.get("readwrite", "read"))).split(":")[0].strip()
         rw = {"rw": "readwrite"}.get(rw, rw)
         try:
@@ -913,11 +920,8 @@ def read_iperf3_json(
     protocol = str(test.get("protocol", "TCP")).upper()
     is_client = "connecting_to" in start
     reverse = bool(test.get("reverse"))
-    if test.get("bidir"):
-        rw = "bidir"
-    else:
-        sending = is_client != reverse  # a client sends unless -R; a server the opposite
-        rw = "tx" if sending else "rx"
+    sending = is_client != reverse  # a client sends unless -R; a server the opposite
+    rw = "bidir" if test.get("bidir") else ("tx" if sending else "rx")
     blksize = test.get("blksize") or None
     target = float(test.get("target_bitrate") or 0)
     rate = target / (8.0 * blksize) if target > 0 and blksize else None
@@ -928,23 +932,22 @@ def read_iperf3_json(
         "rate_per_s": rate,
         "note": _join(note, f"iperf3 {protocol} {'client' if is_client else 'server'}"),
     }
+    for key, label in (("sum_sent", "sender"), ("sum_received", "receiver")):
+        s = end.get(key)
+        if protocol == "UDP" and not isinstance(s, dict) and label == "sender":
+            s = end.get("sum")  # iperf3 < 3.10 reports UDP only in "sum"
+        if not isinstance(s, dict) or (not s.get("bytes") and label == "sender" and not sending):
+            continue  # a receiving endpoint reports an empty sender sum
+        rows.add("throughput_gbps", _gbps(s.get("bits_per_second")), **common, label=label)
+        rows.add("io_bytes", s.get("bytes"), **common, label=label)
+        rows.add("duration_s", s.get("seconds"), **common, label=label)
+        if protocol == "TCP" and label == "sender" and "retransmits" in s:
+            rows.add("retransmits", s["retransmits"], **common, label=label)
     if protocol == "UDP":
         s = end.get("sum") or {}
-        rows.add("throughput_gbps", _gbps(s.get("bits_per_second")), **common, label="sum")
-        rows.add("io_bytes", s.get("bytes"), **common, label="sum")
-        rows.add("jitter_us", _scale(s.get("jitter_ms"), 1e3), **common, label="sum")
-        rows.add("loss_pct", s.get("lost_percent"), **common, label="sum")
-        rows.add("duration_s", s.get("seconds"), **common, label="sum")
+        rows.add("jitter_us", _scale(s.get("jitter_ms"), 1e3), **common, label="receiver")
+        rows.add("loss_pct", s.get("lost_percent"), **common, label="receiver")
     else:
-        for key, label in (("sum_sent", "sender"), ("sum_received", "receiver")):
-            s = end.get(key)
-            if not isinstance(s, dict):
-                continue
-            rows.add("throughput_gbps", _gbps(s.get("bits_per_second")), **common, label=label)
-            rows.add("io_bytes", s.get("bytes"), **common, label=label)
-            rows.add("duration_s", s.get("seconds"), **common, label=label)
-            if label == "sender" and "retransmits" in s:
-                rows.add("retransmits", s["retransmits"], **common, label=label)
         rtts = [st["sender"]["mean_rtt"] for st in end.get("streams", [])
                 if isinstance(st.get("sender"), dict) and st["sender"].get("mean_rtt") is not None]
         if rtts:
@@ -957,7 +960,7 @@ def read_iperf3_json(
         for i, st in enumerate(end.get("streams", []), start=1):
             for side in ("sender", "receiver", "udp"):
                 s = st.get(side)
-                if isinstance(s, dict):
+                if isinstance(s, dict) and (s.get("bytes") or side != "sender" or sending):
                     sock = s.get("socket", i)
                     rows.add("throughput_gbps", _gbps(s.get("bits_per_second")),
                              **{**common, "jobs": 1}, label=f"stream {sock} {side}")
@@ -1004,7 +1007,7 @@ def read_perf_kvm_stat(
     """Read ``perf kvm stat report`` text into the tidy schema.
 
     Handles the VM-EXIT, IO Port Access and MMIO Access tables, with the Min
-    and Max Time columns (perf >= 3.12) or without (older). Per exit reason
+    and Max Time columns or without them (older perf). Per exit reason
     (``label``): ``exits`` (Samples), ``exit_share_pct`` (Samples%),
     ``exit_time_share_pct`` (Time%), ``exit_time_us`` (Avg time),
     ``exit_time_min_us``, ``exit_time_max_us``, ``exit_time_sem_pct`` (the
