@@ -27,14 +27,17 @@ def as_array(name: str, value, *, positive: bool = False, allow_inf: bool = Fals
     except (TypeError, ValueError):
         raise ParameterError(f"{name} must be a number or an array of numbers, got {value!r}")\
             from None
-    if np.isnan(arr).any():
+    if arr.size == 0:
+        return arr
+    lo = arr.min()  # one reduction on the fast path; NaN propagates into it
+    if lo != lo:
         raise ParameterError(f"{name} must not be NaN, got {value!r}")
-    if not allow_inf and np.isinf(arr).any():
+    if not allow_inf and arr.max() == np.inf:
         raise ParameterError(f"{name} must be finite, got {value!r}")
     if positive:
-        if (arr <= 0).any():
+        if lo <= 0:
             raise ParameterError(f"{name} must be > 0, got {value!r}")
-    elif (arr < 0).any():
+    elif lo < 0:
         raise ParameterError(f"{name} must be >= 0, got {value!r}")
     return arr
 
@@ -124,6 +127,8 @@ def names_and_values(name: str, value) -> tuple[list[str] | None, list]:
         return [str(k) for k in value.keys()], list(value.values())
     if isinstance(value, str | bytes):
         raise ParameterError(f"{name} must be a sequence or mapping of numbers, got {value!r}")
+    if isinstance(value, list | tuple):
+        return None, list(value)
     try:
         return None, list(np.asarray(value, dtype=object).ravel()) if np.ndim(value) else [value]
     except TypeError:

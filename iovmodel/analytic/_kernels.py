@@ -14,7 +14,7 @@ from numba import njit
 
 
 @njit(cache=True)
-def mva_pass(D, servers, active, Z, N, log_x_comp, R_out, Q_out, X_out, log_x_out):
+def mva_pass(D, servers, active, Z, N, log_x_comp, R_out, Q_out, X_out, Rsum_out, log_x_out):
     """One exact MVA recursion over populations 1..N for the ``active`` stations.
 
     Multi-server stations (servers c > 1) use the load-dependent residence time
@@ -26,7 +26,8 @@ def mva_pass(D, servers, active, Z, N, log_x_comp, R_out, Q_out, X_out, log_x_ou
     the complement network is empty and has no think time: then p_k(0|n) = 0).
     No probability is ever obtained by subtraction, so none can go negative.
 
-    Writes R_out[n-1, k], Q_out[n-1, k], X_out[n-1] and log_x_out[n] (log X(n)).
+    Writes R_out[n-1, k], Q_out[n-1, k], X_out[n-1], Rsum_out[n-1] (response time, think
+    excluded) and log_x_out[n] (log X(n)).
     """
     K = D.shape[0]
     cmax = 1
@@ -41,7 +42,7 @@ def mva_pass(D, servers, active, Z, N, log_x_comp, R_out, Q_out, X_out, log_x_ou
     r = np.zeros(K)
     log_x_out[0] = 0.0
     for n in range(1, N + 1):
-        total = Z
+        rsum = 0.0
         for k in range(K):
             if not active[k]:
                 r[k] = 0.0
@@ -56,7 +57,9 @@ def mva_pass(D, servers, active, Z, N, log_x_comp, R_out, Q_out, X_out, log_x_ou
                 for j in range(c - 1):
                     s += (c - 1 - j) * p[k, j]
                 r[k] = D[k] / c * (1.0 + q_prev[k] + s)
-            total += r[k]
+            rsum += r[k]
+        total = Z + rsum
+        Rsum_out[n - 1] = rsum
         if total > 0.0:
             x = n / total
             log_x = math.log(x)
@@ -82,7 +85,7 @@ def mva_pass(D, servers, active, Z, N, log_x_comp, R_out, Q_out, X_out, log_x_ou
 
 
 @njit(cache=True)
-def schweitzer(D, servers, Z, N, tol, max_iter, R_out, Q_out, X_out):
+def schweitzer(D, servers, Z, N, tol, max_iter, R_out, Q_out, X_out, Rsum_out):
     """Approximate MVA (Bard-Schweitzer) for populations 1..N, warm-started.
 
     Multi-server stations are Seidmann's pair: a single server of demand D/c
@@ -134,7 +137,10 @@ def schweitzer(D, servers, Z, N, tol, max_iter, R_out, Q_out, X_out):
         if it > worst:
             worst = it
         X_out[n - 1] = x
+        rsum = 0.0
         for k in range(K):
             R_out[n - 1, k] = r[k] + dd[k]
             Q_out[n - 1, k] = x * (r[k] + dd[k])
+            rsum += r[k] + dd[k]
+        Rsum_out[n - 1] = rsum
     return worst

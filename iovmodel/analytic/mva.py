@@ -60,6 +60,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -70,6 +71,9 @@ from ._common import as_array, as_int, fmt, frame_html, names_and_values
 
 #: Most multi-server stations the exact solver accepts (it runs 2**L passes).
 MAX_MULTISERVER_STATIONS = 10
+
+# log X of complement networks when there is no multi-server station (never read)
+_NO_COMPLEMENT = np.zeros((1, 1))
 
 
 class MVAConvergenceWarning(IovModelWarning):
@@ -86,8 +90,10 @@ class _Net:
 
     def codes(self, N: int) -> np.ndarray:
         """Kernel encoding: 0 = delay (or no demand, or never queues), else servers."""
-        code = np.where(np.isinf(self.c), 0, self.c).astype(np.int64)
-        code[(self.D <= 0) | (code >= N)] = 0
+        c = self.c
+        code = np.zeros(len(c), dtype=np.int64)
+        ok = (c < N) & (self.D > 0)  # inf >= N: delay
+        code[ok] = c[ok]
         return code
 
 
@@ -96,6 +102,15 @@ def _parse_servers(servers, names: list[str], named: bool) -> np.ndarray:
     if servers is None:
         return np.ones(K)
     keys, vals = names_and_values("servers", servers)
+    if keys is None and len(vals) == K and None not in vals:
+        try:
+            arr = np.asarray(vals, dtype=float)
+        except (TypeError, ValueError):
+            arr = None
+        if arr is not None and arr.ndim == 1 and bool(np.all(
+                (arr == np.inf) | ((arr >= 1) & (arr == np.floor(arr))))) \
+                and not any(isinstance(v, bool) for v in vals):
+            return arr  # all valid: skip the per-entry checks below
     if keys is not None:
         if not named:
             raise ParameterError("servers given as a mapping needs demands as a mapping too")
@@ -126,14 +141,14 @@ def _parse_servers(servers, names: list[str], named: bool) -> np.ndarray:
 
 def _network(demands, N, think, servers) -> _Net:
     keys, vals = names_and_values("demands", demands)
-    D = as_array("demands", np.asarray(vals, dtype=float) if vals else np.zeros(0))
+    D = np.array(as_array("demands", vals if vals else np.zeros(0)))  # own copy: made read-only
     if D.ndim != 1 or D.size == 0:
         raise ParameterError(f"demands must be a non-empty 1-d sequence, got {demands!r}")
     names = keys if keys is not None else [f"s{k}" for k in range(D.size)]
     c = _parse_servers(servers, names, keys is not None)
     Z = float(as_array("think", think))
     Nint = as_int("N", N, minimum=1)
-    if Z == 0 and not (D > 0).any():
+    if Z == 0 and D.max() <= 0:
         raise ParameterError("demands and think are all zero: the throughput is unbounded")
     return _Net(tuple(names), D, c, Z, Nint)
 
@@ -145,7 +160,7 @@ class MVAResult:
     Attributes
     ----------
     N : ndarray, shape (N,)
-        Populations 1..N.
+        Populations 1..N (computed on first access, like ``U``).
     X : ndarray, shape (N,)
         Throughput (requests per time unit of the demands).
     R : ndarray, shape (N,)
@@ -165,17 +180,28 @@ class MVAResult:
         ``"exact"`` or ``"schweitzer"``.
     """
 
-    N: np.ndarray
     X: np.ndarray
     R: np.ndarray
     Q: np.ndarray
-    U: np.ndarray
     Rk: np.ndarray
     stations: tuple[str, ...]
     demands: np.ndarray
     servers: np.ndarray
     think: float
     method: str
+
+    @cached_property
+    def N(self) -> np.ndarray:  # noqa: N802 (the textbook's symbol)
+        n = np.arange(1, len(self.X) + 1)
+        n.setflags(write=False)
+        return n
+
+    @cached_property
+    def U(self) -> np.ndarray:  # noqa: N802
+        per_server = np.where(np.isinf(self.servers), 1.0, self.servers)
+        u = np.outer(self.X, self.demands / per_server)
+        u.setflags(write=False)
+        return u
 
     @property
     def throughput(self) -> float:
@@ -249,17 +275,10 @@ class MVAResult:
         return frame_html(df, cap)
 
 
-def _result(net: _Net, X, Rk, Q, method: str) -> MVAResult:
-    N = net.N
-    with np.errstate(invalid="ignore"):
-        per_server = np.where(np.isinf(net.c), 1.0, net.c)
-        U = X[:, None] * net.D[None, :] / per_server[None, :]
-    R = Rk.sum(axis=1)
-    arrays = dict(N=np.arange(1, N + 1), X=X, R=R, Q=Q, U=U, Rk=Rk,
-                  demands=net.D.copy(), servers=net.c.copy())
-    for a in arrays.values():
+def _result(net: _Net, X, R, Rk, Q, method: str) -> MVAResult:
+    for a in (X, R, Rk, Q, net.D, net.c):
         a.setflags(write=False)
-    return MVAResult(stations=net.names, think=net.Z, method=method, **arrays)
+    return MVAResult(X, R, Q, Rk, net.names, net.D, net.c, net.Z, method)
 
 
 def mva(demands: ArrayLike, N: int, think: float = 0.0, servers=None) -> MVAResult:
@@ -318,7 +337,13 @@ def mva(demands: ArrayLike, N: int, think: float = 0.0, servers=None) -> MVAResu
     R_out = np.empty((N_, K))
     Q_out = np.empty((N_, K))
     X_out = np.empty(N_)
+    Rsum = np.empty(N_)
     base_active = np.ones(K, dtype=np.bool_)
+    if not ld:  # no multi-server station: one pass, no complement networks
+        lx = np.empty(N_ + 1)
+        _kernels.mva_pass(net.D, code, base_active, net.Z, N_, _NO_COMPLEMENT, R_out, Q_out,
+                          X_out, Rsum, lx)
+        return _result(net, X_out, Rsum, R_out, Q_out, "exact")
     log_x: dict[int, np.ndarray] = {}
     L = len(ld)
     order = sorted(range(1 << L), key=lambda m: (m.bit_count(), m))
@@ -331,12 +356,13 @@ def mva(demands: ArrayLike, N: int, think: float = 0.0, servers=None) -> MVAResu
             else:
                 active[k] = False
         lx = np.empty(N_ + 1)
-        _kernels.mva_pass(net.D, code, active, net.Z, N_, log_x_comp, R_out, Q_out, X_out, lx)
+        _kernels.mva_pass(net.D, code, active, net.Z, N_, log_x_comp, R_out, Q_out, X_out,
+                          Rsum, lx)
         log_x[mask] = lx
         level = mask.bit_count()
         for m in [m for m in log_x if m.bit_count() < level - 1]:
             del log_x[m]  # only the level below is needed
-    return _result(net, X_out, R_out, Q_out, "exact")
+    return _result(net, X_out, Rsum, R_out, Q_out, "exact")
 
 
 def schweitzer_mva(demands: ArrayLike, N: int, think: float = 0.0, servers=None, *,
@@ -362,8 +388,9 @@ def schweitzer_mva(demands: ArrayLike, N: int, think: float = 0.0, servers=None,
     R_out = np.empty((N_, K))
     Q_out = np.empty((N_, K))
     X_out = np.empty(N_)
-    used = _kernels.schweitzer(net.D, code, net.Z, N_, tol_f, max_it, R_out, Q_out, X_out)
+    Rsum = np.empty(N_)
+    used = _kernels.schweitzer(net.D, code, net.Z, N_, tol_f, max_it, R_out, Q_out, X_out, Rsum)
     if used > max_it:
         warnings.warn(f"schweitzer_mva: fixed point not within tol={tol_f:g} after "
                       f"max_iter={max_it} iterations", MVAConvergenceWarning, stacklevel=2)
-    return _result(net, X_out, R_out, Q_out, "schweitzer")
+    return _result(net, X_out, Rsum, R_out, Q_out, "schweitzer")

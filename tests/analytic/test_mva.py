@@ -310,3 +310,12 @@ def test_deterministic():
     a = mva([1.0, 2.0, 3.0], 200, think=1.0, servers=[2, 1, 3])
     b = mva([1.0, 2.0, 3.0], 200, think=1.0, servers=[2, 1, 3])
     assert np.array_equal(a.X, b.X) and np.array_equal(a.Q, b.Q)
+
+
+def test_inputs_are_not_modified():
+    D = np.array([1.0, 2.0])
+    c = np.array([1.0, 2.0])
+    r = mva(D, 5, servers=c)
+    assert D.flags.writeable and c.flags.writeable
+    D[0] = 100.0
+    assert r.demands[0] == 1.0
