@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import contextlib
 import html
-import inspect
 import io
 import math
 import time
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, Future
 from typing import Any
 
 import ipywidgets as W
@@ -160,6 +160,22 @@ def _legend_html(res_colour: dict[str, str], w: Workload) -> str:
     return (f"<div class='iov-legend' style='font-size:11px'>breakdown: {items} "
             f"&nbsp;·&nbsp; {_swatch('#555')}service {_swatch('#555', pale=True)}waiting "
             "&nbsp;·&nbsp; dots: the current point</div>")
+
+
+class _InlineExecutor(Executor):
+    """Runs each task at submit time and calls ``done()`` after it (progress reporting)."""
+
+    def __init__(self, done: Callable[[], None]) -> None:
+        self._done = done
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        f: Future = Future()
+        try:
+            f.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - delivered through the future
+            f.set_exception(exc)
+        self._done()
+        return f
 
 
 def _load_simulate() -> tuple[Any, str]:
@@ -682,21 +698,18 @@ class Explorer(W.VBox):
         self.sim_progress.value = 0
         self.sim_progress.bar_style = "info"
         self.sim_button.disabled = True
-        try:
-            takes_progress = "progress" in inspect.signature(self._simulate).parameters
-        except (TypeError, ValueError):
-            takes_progress = False
+        # a synchronous executor: the simulator hands it one replication at a time, so the
+        # bar moves per replication (numbers do not depend on the executor)
+        executor = _InlineExecutor(lambda: self._advance(requests))
         out: dict[str, Any] = {}
         try:
-            for i, p in enumerate(paths):
-                kw: dict[str, Any] = {"requests": requests, "replications": reps, "seed": seed}
-                if takes_progress:
-                    kw["progress"] = self._progress_callback()
+            for p in paths:
                 try:
-                    out[p.name] = self._simulate(p, host, w, **kw)
+                    out[p.name] = self._simulate(p, host, w, requests=requests, replications=reps,
+                                                 seed=seed, executor=executor, progress=False)
                 except UnstableError as exc:
                     out[p.name] = str(exc)
-                self.sim_progress.value = per_path * (i + 1)
+                    self._advance(per_path)
         finally:
             self.sim_button.disabled = False
         self.sim_progress.bar_style = "success"
@@ -704,11 +717,8 @@ class Explorer(W.VBox):
         self.sim_table.value = self._sim_html(out, self.results)
         return out
 
-    def _progress_callback(self):
-        def advance(n: int) -> None:
-            # the simulator reports completed requests; never run past the bar's end
-            self.sim_progress.value = min(self.sim_progress.value + int(n), self.sim_progress.max)
-        return advance
+    def _advance(self, n: int) -> None:
+        self.sim_progress.value = min(self.sim_progress.value + int(n), self.sim_progress.max)
 
     @staticmethod
     def _sim_html(sims: dict, analytic: dict) -> str:
