@@ -1,0 +1,962 @@
+/* iovprobe: timing loops of iovmodel's KVM probe.
+ *
+ * Builds a tiny 16-bit real-mode VM straight from /dev/kvm ioctls and times, from the VMM
+ * side, the hops a virtual device's I/O crosses: exits to userspace (PIO, MMIO), in-kernel
+ * exits, ioeventfd kicks and the wake-up of a backend thread, irqfd interrupt injection,
+ * and many vCPU threads whose exit handler shares one mutex.  Compiled on first use by
+ * iovmodel.probe._helper with the machine's C compiler; one experiment per process.
+ *
+ * Usage: iovprobe LIMIT_S real|long EXPERIMENT ARGS...
+ * Output (stdout): text lines "key value"; each sample block is a line "samples NAME N"
+ * followed by N little-endian int64 nanosecond values, then the line "end".
+ * Exit status: 0 ok, 2 error (message on stderr), 3 watchdog fired (LIMIT_S exceeded).
+ *
+ * Every guest run is bounded: SIGALRM after LIMIT_S seconds sets immediate_exit on every
+ * vCPU and signals the vCPU threads, whose KVM_RUN then returns EINTR.  The Python side
+ * also kills the process if it outlives its limit.  All resources are file descriptors and
+ * mappings of this process, so the kernel reclaims them when it exits.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MEM_SIZE 0x80000u   /* guest RAM 0..512 KiB */
+#define CODE_GPA 0x1000u
+#define MMIO_GPA 0x90000u   /* MMIO window, outside RAM */
+#define PT_GPA 0x2000u      /* long mode: PML4, PDPT, PD at 0x2000, 0x3000, 0x4000 */
+#define PORT_EXIT 0x10      /* handled by this VMM (exit to userspace) */
+#define PORT_IRQ 0x12       /* written by the guest's interrupt handler */
+#define PORT_KICK 0x30      /* ioeventfd */
+#define PORT_PIC 0x21       /* in-kernel PIC mask register (with KVM_CREATE_IRQCHIP) */
+#define IRQ_LINE 5
+#define IRQ_VECTOR 0x25
+#define MAX_VCPUS 64
+
+static int kvm_fd = -1, vm_fd = -1;
+static uint8_t *mem;
+static long run_size;
+
+struct vcpu {
+    int fd;
+    struct kvm_run *run;
+    pthread_t thread;
+    int started;
+};
+static struct vcpu vcpus[MAX_VCPUS];
+static int nvcpus;
+static int guest_long;  /* 0: 16-bit real mode, 1: 64-bit long mode at CPL 3 */
+static volatile sig_atomic_t timed_out;
+static atomic_int stop;
+
+static inline int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "iovprobe: %s: %s\n", what, errno ? strerror(errno) : "failed");
+    exit(2);
+}
+
+static void fail(const char *msg)
+{
+    fprintf(stderr, "iovprobe: %s\n", msg);
+    exit(2);
+}
+
+static void on_usr1(int sig) { (void)sig; }
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    timed_out = 1;
+    atomic_store(&stop, 1);
+    for (int i = 0; i < nvcpus; i++) {
+        if (vcpus[i].run)
+            vcpus[i].run->immediate_exit = 1;
+        if (vcpus[i].started)
+            pthread_kill(vcpus[i].thread, SIGUSR1);
+    }
+}
+
+static void watchdog(double limit_s)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1;  /* no SA_RESTART: KVM_RUN must return EINTR */
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it;
+    memset(&it, 0, sizeof it);
+    it.it_value.tv_sec = (time_t)limit_s;
+    it.it_value.tv_usec = (suseconds_t)((limit_s - (double)(time_t)limit_s) * 1e6);
+    if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
+        it.it_value.tv_usec = 1000;
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void check_timeout(void)
+{
+    if (timed_out) {
+        fprintf(stderr, "iovprobe: watchdog: time limit exceeded, guest stopped\n");
+        fflush(stdout);
+        exit(3);
+    }
+}
+
+/* ---------------------------------------------------------------- VM setup */
+
+static void vm_create(int irqchip)
+{
+    kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (kvm_fd < 0)
+        die("open /dev/kvm");
+    if (ioctl(kvm_fd, KVM_GET_API_VERSION, 0) != 12)
+        fail("KVM API version is not 12");
+    vm_fd = ioctl(kvm_fd, KVM_CREATE_VM, 0);
+    if (vm_fd < 0)
+        die("KVM_CREATE_VM");
+    ioctl(vm_fd, KVM_SET_TSS_ADDR, 0xfffbd000ul);  /* needed by VMX real mode; harmless elsewhere */
+    if (irqchip && ioctl(vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+        die("KVM_CREATE_IRQCHIP");
+    mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+               -1, 0);
+    if (mem == MAP_FAILED)
+        die("mmap guest memory");
+    struct kvm_userspace_memory_region region = {
+        .slot = 0, .guest_phys_addr = 0, .memory_size = MEM_SIZE, .userspace_addr = (uint64_t)mem};
+    if (ioctl(vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+        die("KVM_SET_USER_MEMORY_REGION");
+    run_size = ioctl(kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (run_size <= 0)
+        die("KVM_GET_VCPU_MMAP_SIZE");
+}
+
+static void load_code(const uint8_t *code, size_t len)
+{
+    memcpy(mem + CODE_GPA, code, len);
+}
+
+static void vcpu_create(int id)
+{
+    struct vcpu *v = &vcpus[id];
+    v->fd = ioctl(vm_fd, KVM_CREATE_VCPU, id);
+    if (v->fd < 0)
+        die("KVM_CREATE_VCPU");
+    v->run = mmap(NULL, (size_t)run_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+    if (v->run == MAP_FAILED)
+        die("mmap kvm_run");
+    struct kvm_sregs sregs;
+    if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+        die("KVM_GET_SREGS");
+    struct kvm_regs regs;
+    memset(&regs, 0, sizeof regs);
+    regs.rip = CODE_GPA;
+    regs.rflags = 0x2;
+    regs.rsp = 0x7000 - 0x100 * (uint64_t)id;  /* one small stack per vCPU */
+    if (guest_long) {
+        /* identity map of the first 2 MiB (one large page, user-accessible) */
+        uint64_t *pml4 = (uint64_t *)(mem + PT_GPA);
+        uint64_t *pdpt = (uint64_t *)(mem + PT_GPA + 0x1000);
+        uint64_t *pd = (uint64_t *)(mem + PT_GPA + 0x2000);
+        pml4[0] = (PT_GPA + 0x1000) | 0x7;  /* present, writable, user */
+        pdpt[0] = (PT_GPA + 0x2000) | 0x7;
+        pd[0] = 0x87;                       /* 2 MiB page at 0 */
+        sregs.cr3 = PT_GPA;
+        sregs.cr4 = 1u << 5;                /* PAE */
+        sregs.cr0 = 0x80050033u;            /* PG WP NE ET MP PE */
+        sregs.efer = 0x500;                 /* LME LMA */
+        struct kvm_segment code = {.base = 0, .limit = 0xffffffff, .selector = (3 << 3) | 3,
+                                   .type = 11, .present = 1, .dpl = 3, .db = 0, .s = 1,
+                                   .l = 1, .g = 1};
+        struct kvm_segment data = code;
+        data.selector = (4 << 3) | 3;
+        data.type = 3;
+        data.l = 0;
+        data.db = 1;
+        sregs.cs = code;
+        sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
+        regs.rflags |= 0x3000;  /* IOPL 3: ring-3 port I/O traps to the hypervisor, not #GP */
+        regs.rbx = MMIO_GPA;
+    } else {
+        sregs.cs.base = 0;
+        sregs.cs.selector = 0;
+        sregs.ss.base = 0;
+        sregs.ss.selector = 0;
+        sregs.es.base = 0;
+        sregs.es.selector = 0;
+        sregs.ds.base = MMIO_GPA;  /* ds:bx = MMIO window */
+        sregs.ds.selector = MMIO_GPA >> 4;
+        regs.rbx = 0;
+    }
+    if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0)
+        die("KVM_SET_SREGS");
+    if (ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+        die("KVM_SET_REGS");
+    if (id + 1 > nvcpus)
+        nvcpus = id + 1;
+}
+
+/* One KVM_RUN; returns the exit reason, or -1 when stopped by the watchdog. */
+static int run_once(struct vcpu *v)
+{
+    for (;;) {
+        if (ioctl(v->fd, KVM_RUN, 0) == 0)
+            return (int)v->run->exit_reason;
+        if (errno == EINTR || errno == EAGAIN) {
+            if (atomic_load(&stop))
+                return -1;
+            continue;
+        }
+        die("KVM_RUN");
+    }
+}
+
+static void expect_io(struct vcpu *v, int reason, int port)
+{
+    if (reason == -1)
+        return;
+    if (reason != KVM_EXIT_IO || v->run->io.port != port) {
+        fprintf(stderr, "iovprobe: unexpected exit reason %d (port 0x%x), expected PIO to 0x%x\n",
+                reason, reason == KVM_EXIT_IO ? v->run->io.port : 0, port);
+        exit(2);
+    }
+}
+
+/* ---------------------------------------------------------------- output */
+
+static void emit_samples(const char *name, const int64_t *s, long n)
+{
+    printf("samples %s %ld\n", name, n);
+    fflush(stdout);
+    if (n > 0 && fwrite(s, sizeof *s, (size_t)n, stdout) != (size_t)n)
+        die("write samples");
+    printf("\n");
+}
+
+static int64_t *alloc_samples(long n)
+{
+    int64_t *s = calloc((size_t)(n > 0 ? n : 1), sizeof *s);
+    if (!s)
+        die("calloc");
+    return s;
+}
+
+static void spin_until(int64_t t)
+{
+    while (now_ns() < t) {
+    }
+}
+
+/* ---------------------------------------------------------------- guest code */
+
+/* Guest code is emitted for the mode in use: 16-bit real mode (cs=ds=0) or 64-bit long mode
+ * at CPL 3 with IOPL 3 (flat segments, identity-mapped first 2 MiB).  Only encodings that
+ * differ between the two are mode-aware. */
+struct as {
+    uint8_t *c;
+    size_t i;
+};
+static void emit(struct as *a, uint8_t b) { a->c[a->i++] = b; }
+static void emit_imm(struct as *a, uint32_t v)
+{
+    emit(a, (uint8_t)v);
+    emit(a, (uint8_t)(v >> 8));
+    if (guest_long) {
+        emit(a, (uint8_t)(v >> 16));
+        emit(a, (uint8_t)(v >> 24));
+    }
+}
+static void mov_dx(struct as *a, uint32_t v) { emit(a, 0xBA); emit_imm(a, v); }  /* mov (e)dx, v */
+static void mov_cx(struct as *a, uint32_t v) { emit(a, 0xB9); emit_imm(a, v); }  /* mov (e)cx, v */
+static void jmp_to(struct as *a, size_t target)                          /* jmp short target */
+{
+    emit(a, 0xEB);
+    emit(a, (uint8_t)((int)target - (int)(a->i + 1)));
+}
+static void loop_to(struct as *a, size_t target)                         /* loop short target */
+{
+    emit(a, 0xE2);
+    emit(a, (uint8_t)((int)target - (int)(a->i + 1)));
+}
+/* mov [bx|rbx], al and mov al, [bx|rbx]; (r)bx points at the MMIO window. */
+static void mmio_store(struct as *a) { emit(a, 0x88); emit(a, guest_long ? 0x03 : 0x07); }
+static void mmio_load(struct as *a) { emit(a, 0x8A); emit(a, guest_long ? 0x03 : 0x07); }
+
+/* start: out dx,al to PORT_EXIT forever. */
+static size_t code_pio(uint8_t *c)
+{
+    struct as a = {c, 0};
+    mov_dx(&a, PORT_EXIT);
+    size_t l = a.i;
+    emit(&a, 0xEE);
+    jmp_to(&a, l);
+    return a.i;
+}
+
+/* MMIO write (store=1) or read at the MMIO window forever. */
+static size_t code_mmio(uint8_t *c, int store)
+{
+    struct as a = {c, 0};
+    if (store)
+        mmio_store(&a);
+    else
+        mmio_load(&a);
+    jmp_to(&a, 0);
+    return a.i;
+}
+
+/* start: cx=K; dx=PORT; l: BODY; loop l; out PORT_EXIT; jmp start. */
+static size_t code_loop(uint8_t *c, uint8_t body, int k, int port)
+{
+    struct as a = {c, 0};
+    mov_cx(&a, (uint32_t)k);
+    mov_dx(&a, (uint32_t)port);
+    size_t l = a.i;
+    emit(&a, body);  /* nop 0x90 | out dx,al 0xEE | in al,dx 0xEC */
+    loop_to(&a, l);
+    mov_dx(&a, PORT_EXIT);
+    emit(&a, 0xEE);
+    jmp_to(&a, 0);
+    return a.i;
+}
+
+/* start: kick (out PORT_KICK); exit (out PORT_EXIT); jmp start. */
+static size_t code_kick(uint8_t *c)
+{
+    struct as a = {c, 0};
+    mov_dx(&a, PORT_KICK);
+    emit(&a, 0xEE);
+    mov_dx(&a, PORT_EXIT);
+    emit(&a, 0xEE);
+    jmp_to(&a, 0);
+    return a.i;
+}
+
+/* Program the PIC (vector base 0x20, only IRQ_LINE unmasked), install the handler,
+ * then spin (halt=0) or hlt (halt=1) with interrupts enabled.  The handler reports to
+ * PORT_IRQ, sends EOI and returns. */
+static size_t code_irq(uint8_t *c, int halt)
+{
+    size_t i = 0;
+    const uint8_t init[] = {
+        0xB0, 0x11, 0xE6, 0x20, /* ICW1: edge, cascade, ICW4 */
+        0xB0, 0x20, 0xE6, 0x21, /* ICW2: vector base 0x20 */
+        0xB0, 0x04, 0xE6, 0x21, /* ICW3 */
+        0xB0, 0x01, 0xE6, 0x21, /* ICW4: 8086 mode */
+        0xB0, (uint8_t)(0xFF & ~(1 << IRQ_LINE)), 0xE6, 0x21, /* OCW1: mask all but IRQ_LINE */
+        0xBA, PORT_EXIT, 0x00, 0xEE, /* tell the VMM the guest is ready */
+        0xFB,                        /* sti */
+    };
+    memcpy(c, init, sizeof init);
+    i = sizeof init;
+    size_t loop = i;
+    if (halt)
+        c[i++] = 0xF4;  /* hlt */
+    c[i++] = 0xEB;
+    c[i] = (uint8_t)(loop - (i + 1));
+    i++;
+    /* handler at CODE_GPA + 0x100 */
+    const uint8_t handler[] = {
+        0x50,                   /* push ax */
+        0x52,                   /* push dx */
+        0xBA, PORT_IRQ, 0x00,   /* mov dx, PORT_IRQ */
+        0xEE,                   /* out dx, al */
+        0xB0, 0x20, 0xE6, 0x20, /* EOI */
+        0x5A, 0x58,             /* pop dx; pop ax */
+        0xCF,                   /* iret */
+    };
+    memcpy(c + 0x100, handler, sizeof handler);
+    uint16_t *ivt = (uint16_t *)mem;
+    ivt[IRQ_VECTOR * 2] = CODE_GPA + 0x100;
+    ivt[IRQ_VECTOR * 2 + 1] = 0;
+    return 0x100 + sizeof handler;
+}
+
+/* ---------------------------------------------------------------- experiments */
+
+/* Harness overhead: two consecutive clock reads with nothing between. */
+static void exp_empty(long n)
+{
+    int64_t *s = alloc_samples(n);
+    for (long i = 0; i < n; i++) {
+        int64_t t0 = now_ns();
+        int64_t t1 = now_ns();
+        s[i] = t1 - t0;
+    }
+    emit_samples("empty", s, n);
+}
+
+static void exp_syscall(long n)
+{
+    int64_t *s = alloc_samples(n);
+    for (long i = 0; i < n; i++) {
+        int64_t t0 = now_ns();
+        syscall(SYS_getppid);
+        s[i] = now_ns() - t0;
+    }
+    emit_samples("syscall", s, n);
+}
+
+static void exp_lock(long n)
+{
+    pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+    int64_t *s = alloc_samples(n);
+    for (long i = 0; i < n; i++) {
+        int64_t t0 = now_ns();
+        pthread_mutex_lock(&m);
+        pthread_mutex_unlock(&m);
+        s[i] = now_ns() - t0;
+    }
+    emit_samples("lock", s, n);
+}
+
+/* KVM_RUN that returns at once (immediate_exit): the ioctl's own cost. */
+static void exp_runimm(long n)
+{
+    vm_create(0);
+    uint8_t code[64];
+    load_code(code, code_pio(code));
+    vcpu_create(0);
+    struct vcpu *v = &vcpus[0];
+    expect_io(v, run_once(v), PORT_EXIT);  /* first entry outside the timing */
+    v->run->immediate_exit = 1;
+    int64_t *s = alloc_samples(n);
+    for (long i = 0; i < n && !timed_out; i++) {
+        int64_t t0 = now_ns();
+        int r = ioctl(v->fd, KVM_RUN, 0);
+        s[i] = now_ns() - t0;
+        if (r == 0 || errno != EINTR)
+            fail("KVM_RUN with immediate_exit did not return EINTR");
+    }
+    check_timeout();
+    emit_samples("runimm", s, n);
+}
+
+/* Round trip of a guest access that exits to this VMM: PIO out, MMIO write, MMIO read. */
+static void exp_exit(const char *kind, long n, long warm)
+{
+    uint8_t code[64];
+    size_t len;
+    int want = KVM_EXIT_IO;
+    if (!strcmp(kind, "mmiow")) {
+        len = code_mmio(code, 1), want = KVM_EXIT_MMIO;
+    } else if (!strcmp(kind, "mmior")) {
+        len = code_mmio(code, 0), want = KVM_EXIT_MMIO;
+    } else if (!strcmp(kind, "pio")) {
+        len = code_pio(code);
+    } else {
+        fail("unknown exit kind");
+    }
+    vm_create(0);
+    load_code(code, len);
+    vcpu_create(0);
+    struct vcpu *v = &vcpus[0];
+    int64_t *s = alloc_samples(n);
+    for (long i = -warm; i < n; i++) {
+        int64_t t0 = now_ns();
+        int r = run_once(v);
+        int64_t t1 = now_ns();
+        if (r == -1)
+            break;
+        if (r != want) {
+            fprintf(stderr, "iovprobe: %s: exit reason %d, expected %d\n", kind, r, want);
+            exit(2);
+        }
+        if (want == KVM_EXIT_MMIO)
+            memset(v->run->mmio.data, 0x5a, sizeof v->run->mmio.data);  /* the device's answer */
+        if (i >= 0)
+            s[i] = t1 - t0;
+    }
+    check_timeout();
+    emit_samples(kind, s, n);
+}
+
+/* Guest loop of K bodies per KVM_RUN; body nop|out|in on PORT.  The VMM registers an
+ * ioeventfd on PORT_KICK and creates the in-kernel irqchip (PIC on PORT_PIC). */
+static void exp_loop(const char *body, int port, int k, long n, long warm)
+{
+    uint8_t op = 0x90;
+    if (!strcmp(body, "out"))
+        op = 0xEE;
+    else if (!strcmp(body, "in"))
+        op = 0xEC;
+    else if (strcmp(body, "nop"))
+        fail("unknown loop body");
+    if (k < 1 || k > 65535)
+        fail("loop count must be in 1..65535");
+    vm_create(1);
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0)
+        die("eventfd");
+    struct kvm_ioeventfd io = {.addr = PORT_KICK, .len = 1, .fd = efd,
+                               .flags = KVM_IOEVENTFD_FLAG_PIO};
+    if (ioctl(vm_fd, KVM_IOEVENTFD, &io) < 0)
+        die("KVM_IOEVENTFD");
+    uint8_t code[64];
+    size_t len = code_loop(code, op, k, port);
+    load_code(code, len);
+    vcpu_create(0);
+    struct vcpu *v = &vcpus[0];
+    int64_t *s = alloc_samples(n);
+    for (long i = -warm; i < n; i++) {
+        int64_t t0 = now_ns();
+        int r = run_once(v);
+        int64_t t1 = now_ns();
+        if (r == -1)
+            break;
+        expect_io(v, r, PORT_EXIT);
+        if (i >= 0)
+            s[i] = t1 - t0;
+    }
+    check_timeout();
+    uint64_t cnt = 0;
+    if (read(efd, &cnt, sizeof cnt) < 0 && errno != EAGAIN)
+        die("read eventfd");
+    printf("kicks %llu\n", (unsigned long long)cnt);
+    emit_samples("loop", s, n);
+}
+
+/* --- a backend thread waiting on an eventfd: blocked in read() or busy-polling */
+struct waker {
+    int efd;
+    int poll;
+    long n;
+    int64_t *wake;  /* time the backend saw each event */
+    atomic_int ready;  /* 1: backend is waiting for the next event */
+    atomic_long seen;
+};
+
+static void *backend_main(void *arg)
+{
+    struct waker *w = arg;
+    uint64_t cnt;
+    for (long i = 0; i < w->n && !atomic_load(&stop);) {
+        atomic_store(&w->ready, 1);
+        ssize_t r = read(w->efd, &cnt, sizeof cnt);
+        int64_t t = now_ns();
+        if (r < 0) {
+            if (errno == EAGAIN || errno == EINTR) {
+                sched_yield();  /* a polling backend that still lets a co-located thread run */
+                continue;
+            }
+            die("backend read");
+        }
+        atomic_store(&w->ready, 0);
+        w->wake[i] = t;
+        atomic_store(&w->seen, ++i);
+    }
+    return NULL;
+}
+
+static void waker_start(struct waker *w, pthread_t *th, int poll, long n)
+{
+    w->efd = eventfd(0, EFD_CLOEXEC | (poll ? EFD_NONBLOCK : 0));
+    if (w->efd < 0)
+        die("eventfd");
+    w->poll = poll;
+    w->n = n;
+    w->wake = alloc_samples(n);
+    atomic_store(&w->ready, 0);
+    atomic_store(&w->seen, 0);
+    if (pthread_create(th, NULL, backend_main, w))
+        fail("pthread_create");
+}
+
+/* Wait until the backend is idle in read()/its poll loop, then a settle time so that a
+ * blocking reader is really asleep. */
+static void waker_wait_ready(struct waker *w, long i, int64_t settle_ns)
+{
+    /* yield while waiting: if both threads share a CPU the other one must get to run */
+    while ((atomic_load(&w->seen) < i || !atomic_load(&w->ready)) && !atomic_load(&stop))
+        sched_yield();
+    spin_until(now_ns() + settle_ns);
+}
+
+/* Host thread -> host thread: eventfd write to the backend seeing it. */
+static void exp_evwake(int poll, long n, long warm, long settle_us)
+{
+    struct waker w;
+    pthread_t th;
+    long total = n + warm;
+    waker_start(&w, &th, poll, total);
+    int64_t *t0 = alloc_samples(total);
+    int64_t *wr = alloc_samples(total);  /* the waker's cost: the write() that wakes */
+    uint64_t one = 1;
+    for (long i = 0; i < total && !atomic_load(&stop); i++) {
+        waker_wait_ready(&w, i, settle_us * 1000);
+        t0[i] = now_ns();
+        if (write(w.efd, &one, sizeof one) != sizeof one)
+            die("eventfd write");
+        wr[i] = now_ns() - t0[i];
+    }
+    while (atomic_load(&w.seen) < total && !atomic_load(&stop))
+        sched_yield();
+    atomic_store(&stop, 1);
+    pthread_join(th, NULL);
+    check_timeout();
+    int64_t *s = alloc_samples(n);
+    for (long i = 0; i < n; i++)
+        s[i] = w.wake[i + warm] - t0[i + warm];
+    emit_samples(poll ? "evwake_poll" : "evwake_block", s, n);
+    emit_samples(poll ? "evwrite_poll" : "evwrite_block", wr + warm, n);
+}
+
+/* Guest kick through ioeventfd -> backend thread sees it.  Measured from the VMM's entry
+ * into KVM_RUN; the guest's first instruction pair is the kick. */
+static void exp_kickwake(int poll, long n, long warm, long settle_us)
+{
+    vm_create(0);
+    struct waker w;
+    pthread_t th;
+    long total = n + warm;
+    waker_start(&w, &th, poll, total);
+    struct kvm_ioeventfd io = {.addr = PORT_KICK, .len = 1, .fd = w.efd,
+                               .flags = KVM_IOEVENTFD_FLAG_PIO};
+    if (ioctl(vm_fd, KVM_IOEVENTFD, &io) < 0)
+        die("KVM_IOEVENTFD");
+    uint8_t code[64];
+    load_code(code, code_kick(code));
+    vcpu_create(0);
+    struct vcpu *v = &vcpus[0];
+    int64_t *t0 = alloc_samples(total);
+    int64_t *rtt = alloc_samples(total);
+    for (long i = 0; i < total && !atomic_load(&stop); i++) {
+        waker_wait_ready(&w, i, settle_us * 1000);
+        t0[i] = now_ns();
+        int r = run_once(v);
+        rtt[i] = now_ns() - t0[i];
+        if (r == -1)
+            break;
+        expect_io(v, r, PORT_EXIT);
+    }
+    while (atomic_load(&w.seen) < total && !atomic_load(&stop))
+        sched_yield();
+    atomic_store(&stop, 1);
+    pthread_join(th, NULL);
+    check_timeout();
+    int64_t *s = alloc_samples(n);
+    for (long i = 0; i < n; i++)
+        s[i] = w.wake[i + warm] - t0[i + warm];
+    emit_samples(poll ? "kickwake_poll" : "kickwake_block", s, n);
+    emit_samples("kick_exit_rtt", rtt + warm, n);
+}
+
+/* irqfd: eventfd write (another thread) -> the guest's handler exits to PORT_IRQ. */
+struct irqctx {
+    int efd;
+    long total;
+    int64_t settle_ns;
+    int64_t *t0;
+    atomic_long handled;  /* handler exits seen by the vCPU thread */
+};
+
+static void *irq_sender(void *arg)
+{
+    struct irqctx *c = arg;
+    uint64_t one = 1;
+    for (long i = 0; i < c->total && !atomic_load(&stop); i++) {
+        while (atomic_load(&c->handled) < i && !atomic_load(&stop))
+            sched_yield();
+        spin_until(now_ns() + c->settle_ns);  /* let the guest return to its idle loop */
+        c->t0[i] = now_ns();
+        if (write(c->efd, &one, sizeof one) != sizeof one)
+            die("irqfd write");
+    }
+    return NULL;
+}
+
+static void exp_irqfd(int halt, long n, long warm, long settle_us)
+{
+    if (guest_long)
+        fail("irqfd experiment needs the real-mode guest (its handler runs in ring 0)");
+    vm_create(1);
+    struct irqctx c;
+    c.total = n + warm;
+    c.settle_ns = settle_us * 1000;
+    c.t0 = alloc_samples(c.total);
+    atomic_store(&c.handled, 0);
+    c.efd = eventfd(0, EFD_CLOEXEC);
+    if (c.efd < 0)
+        die("eventfd");
+    struct kvm_irqfd irqfd = {.fd = (uint32_t)c.efd, .gsi = IRQ_LINE};
+    if (ioctl(vm_fd, KVM_IRQFD, &irqfd) < 0)
+        die("KVM_IRQFD");
+    uint8_t code[0x200];
+    memset(code, 0x90, sizeof code);
+    size_t len = code_irq(code, halt);
+    load_code(code, len);
+    vcpu_create(0);
+    struct vcpu *v = &vcpus[0];
+    expect_io(v, run_once(v), PORT_EXIT);  /* PIC programmed, handler installed */
+    check_timeout();
+    pthread_t th;
+    if (pthread_create(&th, NULL, irq_sender, &c))
+        fail("pthread_create");
+    int64_t *s = alloc_samples(n);
+    for (long i = 0; i < c.total;) {
+        int r = run_once(v);
+        int64_t t1 = now_ns();
+        if (r == -1)
+            break;
+        expect_io(v, r, PORT_IRQ);
+        if (i >= warm)
+            s[i - warm] = t1 - c.t0[i];
+        atomic_store(&c.handled, ++i);
+    }
+    atomic_store(&stop, 1);
+    pthread_join(th, NULL);
+    check_timeout();
+    emit_samples(halt ? "irqfd_halt" : "irqfd_spin", s, n);
+}
+
+/* V vCPU threads, each exit handled for HOLD µs, under one shared mutex or not. */
+struct mctx {
+    int use_mutex;
+    int64_t hold_ns;
+    long cap;
+    pthread_mutex_t lock;
+    atomic_int go;
+    atomic_int measuring;
+};
+static struct mctx M;
+struct mthread {
+    int id;
+    long count;      /* exits while measuring */
+    int64_t *lat;    /* per-exit cycle time while measuring */
+};
+
+static void *mutex_vcpu(void *arg)
+{
+    struct mthread *t = arg;
+    struct vcpu *v = &vcpus[t->id];
+    while (!atomic_load(&M.go) && !atomic_load(&stop)) {
+    }
+    int64_t prev = now_ns();
+    while (!atomic_load(&stop)) {
+        /* emulate the device access this exit asks for */
+        if (M.use_mutex)
+            pthread_mutex_lock(&M.lock);
+        if (M.hold_ns > 0)
+            spin_until(now_ns() + M.hold_ns);
+        if (M.use_mutex)
+            pthread_mutex_unlock(&M.lock);
+        int r = run_once(v);
+        int64_t now = now_ns();
+        if (r == -1)
+            break;
+        expect_io(v, r, PORT_EXIT);
+        if (atomic_load_explicit(&M.measuring, memory_order_relaxed) && t->count < M.cap)
+            t->lat[t->count++] = now - prev;
+        prev = now;
+    }
+    return NULL;
+}
+
+static void exp_mutex(int nv, double hold_us, int use_mutex, double dur_s, double warm_s,
+                      long cap)
+{
+    if (nv < 1 || nv > MAX_VCPUS)
+        fail("vcpus must be in 1..64");
+    vm_create(0);
+    uint8_t code[64];
+    load_code(code, code_pio(code));
+    M.use_mutex = use_mutex;
+    M.hold_ns = (int64_t)(hold_us * 1000.0);
+    M.cap = cap;
+    pthread_mutex_init(&M.lock, NULL);
+    struct mthread th[MAX_VCPUS];
+    for (int i = 0; i < nv; i++) {
+        vcpu_create(i);
+        th[i].id = i;
+        th[i].count = 0;
+        th[i].lat = alloc_samples(cap);
+    }
+    for (int i = 0; i < nv; i++) {
+        if (pthread_create(&vcpus[i].thread, NULL, mutex_vcpu, &th[i]))
+            fail("pthread_create");
+        vcpus[i].started = 1;
+    }
+    atomic_store(&M.go, 1);
+    int64_t t0 = now_ns();
+    while (now_ns() < t0 + (int64_t)(warm_s * 1e9) && !atomic_load(&stop))
+        usleep(1000);
+    int64_t m0 = now_ns();
+    atomic_store(&M.measuring, 1);
+    while (now_ns() < m0 + (int64_t)(dur_s * 1e9) && !atomic_load(&stop))
+        usleep(1000);
+    atomic_store(&M.measuring, 0);
+    int64_t m1 = now_ns();
+    atomic_store(&stop, 1);
+    for (int i = 0; i < nv; i++) {
+        vcpus[i].run->immediate_exit = 1;
+        pthread_kill(vcpus[i].thread, SIGUSR1);
+    }
+    for (int i = 0; i < nv; i++)
+        pthread_join(vcpus[i].thread, NULL);
+    check_timeout();
+    long total = 0;
+    for (int i = 0; i < nv; i++)
+        total += th[i].count;
+    printf("exits %ld\nelapsed_ns %lld\n", total, (long long)(m1 - m0));
+    int64_t *all = alloc_samples(total);
+    long k = 0;
+    for (int i = 0; i < nv; i++) {
+        memcpy(all + k, th[i].lat, (size_t)th[i].count * sizeof *all);
+        k += th[i].count;
+    }
+    emit_samples("mutex", all, total);
+}
+
+/* CPU contention: T threads spin on the clock for DUR_S; a gap longer than 20 µs between two
+ * reads means the thread was off its CPU.  Emits the gaps (how long a preempted thread waits)
+ * and the run lengths between them (how long a thread keeps its CPU: the time slice). */
+struct sthread {
+    pthread_t th;
+    int64_t end;
+    long ng, cap;
+    int64_t *gap, *runlen;
+};
+
+static void *slice_main(void *arg)
+{
+    struct sthread *t = arg;
+    int64_t prev = now_ns(), since = prev;
+    while (prev < t->end && !atomic_load(&stop)) {
+        int64_t now = now_ns();
+        if (now - prev > 20000 && t->ng < t->cap) {
+            t->gap[t->ng] = now - prev;
+            t->runlen[t->ng++] = prev - since;
+            since = now;
+        }
+        prev = now;
+    }
+    return NULL;
+}
+
+static void exp_slice(int nthreads, double dur_s)
+{
+    if (nthreads < 1 || nthreads > MAX_VCPUS)
+        fail("threads must be in 1..64");
+    struct sthread t[MAX_VCPUS];
+    int64_t end = now_ns() + (int64_t)(dur_s * 1e9);
+    for (int i = 0; i < nthreads; i++) {
+        t[i].end = end;
+        t[i].ng = 0;
+        t[i].cap = 100000;
+        t[i].gap = alloc_samples(t[i].cap);
+        t[i].runlen = alloc_samples(t[i].cap);
+        if (pthread_create(&t[i].th, NULL, slice_main, &t[i]))
+            fail("pthread_create");
+    }
+    long total = 0;
+    for (int i = 0; i < nthreads; i++) {
+        pthread_join(t[i].th, NULL);
+        total += t[i].ng;
+    }
+    check_timeout();
+    int64_t *g = alloc_samples(total), *r = alloc_samples(total);
+    long k = 0;
+    for (int i = 0; i < nthreads; i++) {
+        /* the first run length starts at thread creation: drop it */
+        for (long j = 1; j < t[i].ng; j++, k++) {
+            g[k] = t[i].gap[j];
+            r[k] = t[i].runlen[j];
+        }
+    }
+    emit_samples("gap", g, k);
+    emit_samples("runlen", r, k);
+}
+
+static long arg_long(const char *s, const char *name)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < 0) {
+        fprintf(stderr, "iovprobe: %s must be a non-negative integer, got %s\n", name, s);
+        exit(2);
+    }
+    return v;
+}
+
+static double arg_double(const char *s, const char *name)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !(v >= 0)) {
+        fprintf(stderr, "iovprobe: %s must be a non-negative number, got %s\n", name, s);
+        exit(2);
+    }
+    return v;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4)
+        fail("usage: iovprobe LIMIT_S real|long EXPERIMENT ARGS...");
+    double limit = arg_double(argv[1], "LIMIT_S");
+    if (!strcmp(argv[2], "long"))
+        guest_long = 1;
+    else if (strcmp(argv[2], "real"))
+        fail("guest mode must be real or long");
+    const char *e = argv[3];
+    char **a = argv + 4;
+    int na = argc - 4;
+    watchdog(limit);
+    printf("iovprobe 1\n");
+    if (!strcmp(e, "empty") && na == 1)
+        exp_empty(arg_long(a[0], "N"));
+    else if (!strcmp(e, "syscall") && na == 1)
+        exp_syscall(arg_long(a[0], "N"));
+    else if (!strcmp(e, "lock") && na == 1)
+        exp_lock(arg_long(a[0], "N"));
+    else if (!strcmp(e, "runimm") && na == 1)
+        exp_runimm(arg_long(a[0], "N"));
+    else if (!strcmp(e, "exit") && na == 3)
+        exp_exit(a[0], arg_long(a[1], "N"), arg_long(a[2], "WARM"));
+    else if (!strcmp(e, "loop") && na == 5)
+        exp_loop(a[0], (int)arg_long(a[1], "PORT"), (int)arg_long(a[2], "K"),
+                 arg_long(a[3], "N"), arg_long(a[4], "WARM"));
+    else if (!strcmp(e, "evwake") && na == 4)
+        exp_evwake((int)arg_long(a[0], "POLL"), arg_long(a[1], "N"), arg_long(a[2], "WARM"),
+                   arg_long(a[3], "SETTLE_US"));
+    else if (!strcmp(e, "kickwake") && na == 4)
+        exp_kickwake((int)arg_long(a[0], "POLL"), arg_long(a[1], "N"), arg_long(a[2], "WARM"),
+                     arg_long(a[3], "SETTLE_US"));
+    else if (!strcmp(e, "irqfd") && na == 4)
+        exp_irqfd((int)arg_long(a[0], "HALT"), arg_long(a[1], "N"), arg_long(a[2], "WARM"),
+                  arg_long(a[3], "SETTLE_US"));
+    else if (!strcmp(e, "mutex") && na == 6)
+        exp_mutex((int)arg_long(a[0], "VCPUS"), arg_double(a[1], "HOLD_US"),
+                  (int)arg_long(a[2], "MUTEX"), arg_double(a[3], "DUR_S"),
+                  arg_double(a[4], "WARM_S"), arg_long(a[5], "CAP"));
+    else if (!strcmp(e, "slice") && na == 2)
+        exp_slice((int)arg_long(a[0], "THREADS"), arg_double(a[1], "DUR_S"));
+    else
+        fail("unknown experiment or wrong number of arguments");
+    printf("end\n");
+    fflush(stdout);
+    return 0;
+}

@@ -1,0 +1,651 @@
+"""Run the probe's experiments and shape the results as a tidy DataFrame.
+
+See :func:`run` for what is measured and :func:`costs_from_results` for how the numbers
+map to :class:`iovmodel.HostProfile` cost names.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ParameterError, ProbeError
+from . import _helper
+from .kvm import Detection, detect
+from .mutex import MutexComparison, predict_mutex
+
+SOURCE = "probe"
+#: columns of the measured-data schema (DESIGN.md), then the probe's own
+SCHEMA = ["source", "path", "metric", "value", "unit", "jobs", "iodepth", "size_bytes", "rw",
+          "rate_per_s", "batch", "options", "hardware", "note"]
+EXTRA = ["stat", "spread", "runs", "samples", "guest", "guest_exec", "kvm_regime", "vcpus",
+         "hold_us", "mutex", "host_cpus"]
+COLUMNS = SCHEMA + EXTRA
+
+PORT_KICK = 0x30  # ioeventfd port of iovprobe.c
+PORT_PIC = 0x21  # in-kernel PIC mask register
+LOOP_K = 100  # guest loop iterations per KVM_RUN for per-operation differences
+#: a guest whose compute loop takes longer than this per iteration is being emulated
+EMULATED_NS_PER_ITER = 20.0
+GUESTS = ("real", "long")
+MUTEX_VCPUS = (1, 2, 4, 8)
+MUTEX_HOLD_US = (0.0, 1.0, 5.0, 20.0)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    repeats: int
+    n_host: int       # samples of host-only micro-benchmarks
+    n_exit: int       # samples of exit round trips
+    n_loop: int       # samples of K-iteration guest loops
+    n_wake: int       # samples of wake-up experiments
+    n_idle: int       # samples of idle-CPU wake-ups (1 ms apart)
+    n_irq: int
+    k_regime: int     # iterations of the long compute loop
+    n_regime: int
+    slice_s: float
+    mutex_s: float
+    mutex_warm_s: float
+
+
+FULL = _Plan(repeats=3, n_host=100_000, n_exit=3000, n_loop=600, n_wake=2000, n_idle=300,
+             n_irq=400, k_regime=4000, n_regime=30, slice_s=0.5, mutex_s=0.3, mutex_warm_s=0.05)
+QUICK = _Plan(repeats=2, n_host=20_000, n_exit=800, n_loop=150, n_wake=400, n_idle=60,
+              n_irq=100, k_regime=2000, n_regime=10, slice_s=0.2, mutex_s=0.06,
+              mutex_warm_s=0.02)
+
+
+def _stats(s: np.ndarray) -> dict[str, float]:
+    if len(s) == 0:
+        return {"p50": math.nan, "p99": math.nan, "mean": math.nan}
+    p50, p99 = np.percentile(s, [50, 99])
+    return {"p50": float(p50), "p99": float(p99), "mean": float(np.mean(s))}
+
+
+_METRIC = {"p50": "latency_p50_us", "p99": "latency_p99_us", "mean": "latency_us"}
+_STAT = {"p50": "median", "p99": "p99", "mean": "mean"}
+
+
+class _Collector:
+    """Accumulates rows; knows the host description."""
+
+    def __init__(self, det: Detection):
+        self.det = det
+        self.rows: list[dict] = []
+
+    def add(self, path: str, metric: str, value: float, unit: str, *, stat: str,
+            spread: float = math.nan, runs: int = 1, samples: int = 0, guest: str = "",
+            guest_exec: str = "", note: str = "", options: str = "", **extra) -> None:
+        row = dict.fromkeys(COLUMNS, None)
+        row.update(source=SOURCE, path=path, metric=metric, value=float(value), unit=unit,
+                   hardware=self.det.hardware, note=note, options=options, stat=stat,
+                   spread=float(spread), runs=int(runs), samples=int(samples), guest=guest,
+                   guest_exec=guest_exec, kvm_regime=self.det.regime,
+                   host_cpus=self.det.host_cpus)
+        row.update(extra)
+        self.rows.append(row)
+
+    def latency(self, path: str, runs: list[np.ndarray], note: str, *, guest: str = "",
+                guest_exec: str = "", options: str = "", **extra) -> None:
+        """Rows p50/p99/mean of repeated sample sets: pooled value, spread over runs."""
+        pooled = np.concatenate(runs) if runs else np.array([])
+        whole = _stats(pooled)
+        per_run = [_stats(r) for r in runs]
+        for key in ("p50", "p99", "mean"):
+            vals = [p[key] for p in per_run]
+            self.add(path, _METRIC[key], whole[key], "µs", stat=_STAT[key],
+                     spread=float(np.ptp(vals)) if vals else math.nan, runs=len(runs),
+                     samples=len(pooled), guest=guest, guest_exec=guest_exec, note=note,
+                     options=options, **extra)
+
+    def frame(self) -> pd.DataFrame:
+        df = pd.DataFrame(self.rows, columns=COLUMNS)
+        for col in ("jobs", "iodepth", "size_bytes", "batch", "vcpus", "host_cpus"):
+            df[col] = df[col].astype("Int64")
+        for col in ("rate_per_s", "hold_us", "value", "spread"):
+            df[col] = df[col].astype(float)
+        df["mutex"] = df["mutex"].astype("boolean")
+        return df
+
+
+def _limit(expected_s: float) -> float:
+    """Hard time limit of one helper run: generous, but bounded."""
+    return round(3.0 * expected_s + 3.0, 1)
+
+
+def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
+        mutex_vcpus: Iterable[int] = MUTEX_VCPUS,
+        mutex_hold_us: Iterable[float] = MUTEX_HOLD_US, repeats: int | None = None,
+        mutex_seconds: float | None = None, device: str = "/dev/kvm",
+        progress: bool = False) -> pd.DataFrame:
+    """Measure this host's I/O-virtualization hop costs through ``/dev/kvm``.
+
+    A tiny VM is built straight from KVM ioctls by a compiled helper (see
+    :mod:`iovmodel.probe._helper`); the guest runs a few instructions and the VMM side
+    times each hop.  Every experiment is repeated ``repeats`` times (each in its own
+    process, with a hard time limit) after a warm-up; the value is computed over the
+    pooled samples and ``spread`` is the range of the per-run values.
+
+    What is measured (``path`` column), per guest mode where it says *guest*:
+
+    ==========================  ==============================================================
+    harness-empty               two consecutive clock reads: the timing overhead in every sample
+    host-syscall                ``getppid()``: a trivial system call
+    host-mutex-uncontended      ``pthread_mutex_lock`` + ``unlock``, one thread
+    eventfd-write               the waker's ``write()`` to an eventfd nobody sleeps on
+    eventfd-write-waking        the same ``write()`` when it wakes a thread blocked in ``read()``
+    eventfd-wake-blocked        write -> a thread blocked in ``read()`` runs (it slept ~20 µs)
+    eventfd-wake-idle           the same after the reader's CPU idled 1 ms
+    eventfd-wake-polling        write -> a thread busy-polling ``read()`` sees it
+    sched-run-length            how long a CPU-bound thread keeps its CPU (2P spinning threads)
+    sched-preempt-gap           how long such a thread then waits off-CPU
+    kvm-run-ioctl (guest)       ``KVM_RUN`` returning at once (``immediate_exit``)
+    pio-exit-user (guest)       guest ``out`` -> exit to this VMM -> re-entry, round trip
+    mmio-write-exit-user        guest store to unbacked memory -> ``KVM_EXIT_MMIO``, round trip
+    mmio-read-exit-user         guest load from it (the VMM supplies the data)
+    pio-exit-kernel (guest)     guest ``in`` from the in-kernel PIC, per access (loop difference)
+    ioeventfd-kick (guest)      guest ``out`` to an ioeventfd port, per kick (loop difference)
+    kick-to-wake-blocked        from ``KVM_RUN`` to a backend blocked in ``read()`` seeing the kick
+    kick-to-wake-polling        the same for a backend busy-polling the eventfd
+    irqfd-to-handler-running    eventfd write -> guest interrupt handler runs (vCPU busy)
+    irqfd-to-handler-halted     the same with the vCPU halted (``hlt``)
+    guest-compute-loop          ns per iteration of a two-instruction loop: the guest regime
+    mutex-exits (guest)         V vCPU threads, exit handler holds a shared mutex S µs (or no
+                                mutex): ``exits_per_s`` and per-exit latency p50/p99
+    ==========================  ==============================================================
+
+    Guest modes: ``real`` (16-bit real mode) and ``long`` (64-bit at CPL 3 with IOPL 3).
+    On a hardware KVM both run natively; on a software-assisted nested KVM (PVM) real mode
+    is emulated instruction by instruction, which ``guest_exec`` says for every row.  The
+    interrupt experiments run in real mode only (the handler needs ring 0).
+
+    Parameters
+    ----------
+    quick : bool
+        Fewer samples and shorter mutex runs (finishes in well under 30 s).
+    guests : sequence of {"real", "long"}
+        Guest modes to measure.
+    mutex_vcpus, mutex_hold_us : iterables
+        Grid of the mutex experiment: vCPU threads V and hold time S (µs).
+    repeats : int, optional
+        Runs per experiment (default 3, quick 2).
+    mutex_seconds : float, optional
+        Measured duration of each mutex-experiment run (default 0.3 s, quick 0.06 s).
+    device : str
+        KVM device node.
+    progress : bool
+        Show a progress bar (tqdm).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Tidy results in the measured-data schema plus ``stat, spread, runs, samples, guest,
+        guest_exec, kvm_regime, vcpus, hold_us, mutex, host_cpus``.
+
+    Raises
+    ------
+    ProbeError
+        ``/dev/kvm`` is missing or not accessible (the message says what to do), no C
+        compiler, or an experiment failed or hit its time limit.
+    """
+    det = detect(device)
+    if not det.usable:
+        raise ProbeError(f"cannot run the KVM probe: {det.reason}")
+    if device != "/dev/kvm":
+        raise ParameterError("device: the timing helper opens /dev/kvm; other nodes are not "
+                             f"supported (got {device!r})")
+    guests = tuple(guests)
+    for g in guests:
+        if g not in GUESTS:
+            raise ParameterError(f"guests: unknown guest mode {g!r}; valid: {', '.join(GUESTS)}")
+    vlist = sorted({int(v) for v in mutex_vcpus})
+    if any(v < 1 or v > 64 for v in vlist):
+        raise ParameterError(f"mutex_vcpus must be in 1..64, got {vlist}")
+    slist = sorted({float(s) for s in mutex_hold_us})
+    if any(not (0 <= s <= 10_000) for s in slist):
+        raise ParameterError(f"mutex_hold_us must be in [0, 10000] µs, got {slist}")
+    plan = QUICK if quick else FULL
+    if mutex_seconds is not None:
+        if not (0.001 <= float(mutex_seconds) <= 60):
+            raise ParameterError(f"mutex_seconds must be in [0.001, 60] s, got {mutex_seconds!r}")
+        from dataclasses import replace
+        plan = replace(plan, mutex_s=float(mutex_seconds))
+    R = plan.repeats if repeats is None else int(repeats)
+    if R < 1:
+        raise ParameterError(f"repeats must be >= 1, got {repeats!r}")
+    exe = _helper.helper_path()
+    col = _Collector(det)
+    P = det.host_cpus
+
+    steps: list[Callable[[], None]] = []
+
+    def helper(mode: str, *args, expect_s: float = 0.5) -> _helper.HelperOutput:
+        return _helper.run_helper(mode, *args, limit_s=_limit(expect_s), exe=exe)
+
+    def repeated(mode: str, name: str, *args, expect_s: float = 0.5) -> list[np.ndarray]:
+        return [helper(mode, *args, expect_s=expect_s).samples_us[name] for _ in range(R)]
+
+    # ---------------------------------------------------------------- host only
+    def host() -> None:
+        n = plan.n_host
+        col.latency("harness-empty", repeated("real", "empty", "empty", n),
+                    "two consecutive clock_gettime(CLOCK_MONOTONIC): timing overhead inside "
+                    "every other sample")
+        col.latency("host-syscall", repeated("real", "syscall", "syscall", n),
+                    "getppid() system call, clock overhead included")
+        col.latency("host-mutex-uncontended", repeated("real", "lock", "lock", n),
+                    "pthread_mutex_lock + unlock by one thread")
+        blocked, waking, polled, plain, idle = [], [], [], [], []
+        for _ in range(R):
+            o = helper("real", "evwake", 0, plan.n_wake, 50, 20, expect_s=plan.n_wake * 1e-4)
+            blocked.append(o.samples_us["evwake_block"])
+            waking.append(o.samples_us["evwrite_block"])
+            o = helper("real", "evwake", 1, plan.n_wake, 50, 20, expect_s=plan.n_wake * 1e-4)
+            polled.append(o.samples_us["evwake_poll"])
+            plain.append(o.samples_us["evwrite_poll"])
+            o = helper("real", "evwake", 0, plan.n_idle, 5, 1000,
+                       expect_s=plan.n_idle * 1.2e-3)
+            idle.append(o.samples_us["evwake_block"])
+        col.latency("eventfd-write", plain, "write() to an eventfd whose reader busy-polls "
+                    "(no sleeper to wake): one I/O-path system call")
+        col.latency("eventfd-write-waking", waking, "write() to an eventfd that wakes a thread "
+                    "blocked in read(): the waker's cost of a wake-up")
+        col.latency("eventfd-wake-blocked", blocked, "eventfd write -> reader blocked in read() "
+                    "(asleep ~20 µs) returns, across threads")
+        col.latency("eventfd-wake-idle", idle, "eventfd write -> blocked reader returns after "
+                    "its CPU idled 1 ms (idle-CPU wake-up)")
+        col.latency("eventfd-wake-polling", polled, "eventfd write -> reader busy-polling a "
+                    "non-blocking read() sees it")
+        gaps, runlens = [], []
+        for _ in range(R):
+            o = helper("real", "slice", 2 * P, plan.slice_s, expect_s=plan.slice_s)
+            gaps.append(o.samples_us["gap"])
+            runlens.append(o.samples_us["runlen"])
+        col.latency("sched-run-length", runlens, f"{2 * P} CPU-bound threads on {P} CPUs: "
+                    "time a thread runs before being preempted (the scheduler slice)",
+                    vcpus=2 * P)
+        col.latency("sched-preempt-gap", gaps, f"{2 * P} CPU-bound threads on {P} CPUs: time "
+                    "a preempted thread waits for its CPU", vcpus=2 * P)
+
+    steps.append(host)
+
+    # ---------------------------------------------------------------- per guest mode
+    def guest_steps(g: str) -> list[Callable[[], None]]:
+        state: dict[str, str] = {}
+
+        def regime() -> None:
+            per_iter = []
+            short_runs = []
+            for _ in range(R):
+                short = helper(g, "loop", "nop", PORT_KICK, LOOP_K, plan.n_loop, 20,
+                               expect_s=plan.n_loop * 2e-4).samples_us["loop"]
+                long_ = helper(g, "loop", "nop", PORT_KICK, plan.k_regime, plan.n_regime, 3,
+                               expect_s=plan.n_regime * plan.k_regime * 2e-6).samples_us["loop"]
+                short_runs.append(short)
+                per_iter.append((np.median(long_) - np.median(short))
+                                / (plan.k_regime - LOOP_K) * 1000.0)
+            ns = float(np.median(per_iter))
+            state["exec"] = "emulated" if ns > EMULATED_NS_PER_ITER else "native"
+            state["nop_runs"] = short_runs  # type: ignore[assignment]
+            col.add("guest-compute-loop", "ns_per_iteration", ns, "ns", stat="median-difference",
+                    spread=float(np.ptp(per_iter)), runs=R, guest=g, guest_exec=state["exec"],
+                    note=f"guest loop 'nop; loop' ({plan.k_regime} vs {LOOP_K} iterations): "
+                    f"~1 ns means native execution, > {EMULATED_NS_PER_ITER:g} ns means every "
+                    "guest instruction is emulated by KVM")
+
+        def exits() -> None:
+            ex = state["exec"]
+            col.latency("kvm-run-ioctl", repeated(g, "runimm", "runimm", plan.n_exit,
+                                                  expect_s=plan.n_exit * 2e-5),
+                        "KVM_RUN with immediate_exit=1: the ioctl's own round trip",
+                        guest=g, guest_exec=ex)
+            for kind, path, note in (
+                    ("pio", "pio-exit-user", "guest 'out dx,al' -> KVM_EXIT_IO to this VMM -> "
+                     "re-entry; one KVM_RUN round trip"),
+                    ("mmiow", "mmio-write-exit-user", "guest store to unbacked memory -> "
+                     "KVM_EXIT_MMIO -> re-entry"),
+                    ("mmior", "mmio-read-exit-user", "guest load from unbacked memory -> "
+                     "KVM_EXIT_MMIO, VMM supplies data -> re-entry")):
+                col.latency(path, repeated(g, kind, "exit", kind, plan.n_exit, plan.n_exit // 10,
+                                           expect_s=plan.n_exit * 1e-4),
+                            note, guest=g, guest_exec=ex)
+
+        def per_op() -> None:
+            ex = state["exec"]
+            nop_runs = state["nop_runs"]
+            for body, port, path, note in (
+                    ("in", PORT_PIC, "pio-exit-kernel", "guest 'in' from the in-kernel PIC: a "
+                     "trapped access KVM handles without leaving the kernel"),
+                    ("out", PORT_KICK, "ioeventfd-kick", "guest 'out' to an ioeventfd port: "
+                     "the guest-side cost of one virtqueue kick (no reader)")):
+                diffs = []
+                runs = []
+                for r in range(R):
+                    s = helper(g, "loop", body, port, LOOP_K, plan.n_loop, 20,
+                               expect_s=plan.n_loop * 4e-4).samples_us["loop"]
+                    runs.append(s)
+                    diffs.append((np.median(s) - np.median(nop_runs[r])) / LOOP_K)
+                col.add(path, "cost_us", float(np.median(diffs)), "µs", stat="median-difference",
+                        spread=float(np.ptp(diffs)), runs=R, samples=sum(map(len, runs)),
+                        guest=g, guest_exec=ex, batch=LOOP_K,
+                        note=note + f"; (median of a {LOOP_K}-access loop - same loop of nops)"
+                        f" / {LOOP_K}")
+
+        def wakes() -> None:
+            ex = state["exec"]
+            for poll, path, note in (
+                    (0, "kick-to-wake-blocked", "VMM enters KVM_RUN, guest kicks an ioeventfd "
+                     "first thing; -> backend thread blocked in read() returns"),
+                    (1, "kick-to-wake-polling", "the same with a backend busy-polling the "
+                     "eventfd")):
+                runs = []
+                for _ in range(R):
+                    o = helper(g, "kickwake", poll, plan.n_wake, 50, 20,
+                               expect_s=plan.n_wake * 2e-4)
+                    runs.append(o.samples_us["kickwake_poll" if poll else "kickwake_block"])
+                col.latency(path, runs, note, guest=g, guest_exec=ex)
+
+        def irqs() -> None:
+            ex = state["exec"]
+            for halt, path, settle, note in (
+                    (0, "irqfd-to-handler-running", 50, "eventfd write to an irqfd (PIC line 5)"
+                     " -> the busy guest's interrupt handler exits to the VMM"),
+                    (1, "irqfd-to-handler-halted", 200, "the same while the vCPU sits in hlt "
+                     "(includes waking the vCPU)")):
+                runs = []
+                for _ in range(R):
+                    runs.append(helper(g, "irqfd", halt, plan.n_irq, 20, settle,
+                                       expect_s=plan.n_irq * 1.5e-3).samples_us[
+                        "irqfd_halt" if halt else "irqfd_spin"])
+                col.latency(path, runs, note + "; ends at the handler's PIO exit, so it "
+                            "includes one pio-exit-user", guest=g, guest_exec=ex)
+
+        def mutex() -> None:
+            ex = state["exec"]
+            for v in vlist:
+                for s in slist:
+                    for use in (False, True):
+                        xs, lats = [], []
+                        for _ in range(R):
+                            o = helper(g, "mutex", v, f"{s:g}", int(use), plan.mutex_s,
+                                       plan.mutex_warm_s, 2_000_000,
+                                       expect_s=plan.mutex_s + plan.mutex_warm_s)
+                            xs.append(int(o.values["exits"])
+                                      / (int(o.values["elapsed_ns"]) * 1e-9))
+                            lats.append(o.samples_us["mutex"])
+                        opts = f"guest={g};vcpus={v};hold_us={s:g};mutex={int(use)}"
+                        extra = dict(vcpus=v, hold_us=s, mutex=use, jobs=v, iodepth=1,
+                                     guest=g, guest_exec=ex, options=opts)
+                        what = ("holding one shared pthread mutex" if use
+                                else "without any mutex")
+                        note = (f"{v} vCPU threads, each exit handled for {s:g} µs {what}; "
+                                "latency = one KVM_RUN return to the next")
+                        col.add("mutex-exits", "exits_per_s", float(np.median(xs)), "1/s",
+                                stat="median", spread=float(np.ptp(xs)), runs=R,
+                                samples=sum(map(len, lats)), note=note, **extra)
+                        col.latency("mutex-exits", lats, note, **extra)
+
+        out = [regime, exits, per_op, wakes]
+        if g == "real":
+            out.append(irqs)
+        out.append(mutex)
+        return out
+
+    for g in guests:
+        steps.extend(guest_steps(g))
+
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=len(steps), desc="probe", disable=bool(os.environ.get("CI")))
+    else:
+        bar = None
+    for step in steps:
+        step()
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    return col.frame()
+
+
+# -------------------------------------------------------------------- saving
+
+
+def save(df: pd.DataFrame, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write probe results as CSV, atomically; refuse an existing file unless asked.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        Results of :func:`run`.
+    path : path-like
+        Destination file (``.csv``).
+    overwrite : bool
+        Replace an existing file.
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and ``overwrite`` is False (the file is left untouched).
+    """
+    if not isinstance(df, pd.DataFrame):
+        raise ParameterError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise FileExistsError(f"{p} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ParameterError(f"path: directory {parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            df.to_csv(f, index=False)
+        if overwrite:
+            os.replace(tmp, p)
+        else:
+            os.link(tmp, p)  # fails if someone created p meanwhile: never clobber
+            os.unlink(tmp)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return p
+
+
+def load(path: str | os.PathLike) -> pd.DataFrame:
+    """Read probe results written by :func:`save`."""
+    df = pd.read_csv(path, keep_default_na=True)
+    missing = [c for c in ("source", "path", "metric", "value", "unit") if c not in df.columns]
+    if missing:
+        from ..errors import DatasetError
+        raise DatasetError(f"{path}: not probe results, missing columns {missing}")
+    for col in ("guest", "guest_exec", "options", "note", "stat"):
+        if col in df.columns:
+            df[col] = df[col].fillna("").astype(str)
+    return df
+
+
+# -------------------------------------------------------------------- costs
+
+
+def _pick(df: pd.DataFrame, path: str, metric: str, guest: str | None = None) -> float:
+    m = (df["path"] == path) & (df["metric"] == metric)
+    if guest is not None:
+        m &= df["guest"].fillna("") == guest
+    vals = df.loc[m, "value"]
+    return float(vals.iloc[0]) if len(vals) else math.nan
+
+
+def native_guest(df: pd.DataFrame) -> str | None:
+    """The guest mode whose code ran natively (``long`` preferred), or None."""
+    rows = df[df["path"] == "guest-compute-loop"]
+    for g in ("long", "real"):
+        r = rows[rows["guest"] == g]
+        if len(r) and str(r["guest_exec"].iloc[0]) == "native":
+            return g
+    return None
+
+
+#: HostProfile cost -> how it is derived from probe rows (p50 = median over all samples)
+COST_MAP = {
+    "vmexit_us": "pio-exit-kernel cost_us (native guest)",
+    "eoi_exit_us": "pio-exit-kernel cost_us (an EOI/ack is a trapped in-kernel register access)",
+    "user_exit_us": "pio-exit-user p50 - pio-exit-kernel cost_us (native guest)",
+    "insn_emulate_us": "max(0, mmio-write-exit-user p50 - pio-exit-user p50) (native guest)",
+    "ioeventfd_us": "max(0, ioeventfd-kick cost_us - pio-exit-kernel cost_us) (native guest)",
+    "irqfd_inject_us": "irqfd-to-handler-running p50 - pio-exit-user p50 (real-mode guest, "
+                       "only when real mode runs natively)",
+    "wakeup_us": "eventfd-wake-blocked p50 - eventfd-wake-polling p50",
+    "syscall_us": "eventfd-write p50 (an eventfd write that wakes nobody)",
+    "bql_acquire_us": "host-mutex-uncontended p50",
+}
+
+
+def costs_from_results(df: pd.DataFrame) -> dict[str, float]:
+    """Map probe results to :class:`iovmodel.HostProfile` cost names (µs).
+
+    Only costs the probe measured are returned; exit costs come only from a guest whose
+    code ran natively (a guest emulated instruction by instruction, as real mode is on a
+    software-assisted nested KVM, does not take hardware exits).  Medians (p50) are used:
+    they are robust to the preemptions a busy host adds.  The mapping is :data:`COST_MAP`:
+
+    - ``vmexit_us``, ``eoi_exit_us``: per-access cost of a trapped ``in`` from the
+      in-kernel PIC (exit, in-kernel emulation, entry);
+    - ``user_exit_us``: PIO exit to the VMM round trip minus the in-kernel exit;
+    - ``insn_emulate_us``: what an MMIO exit costs beyond a PIO exit (instruction decode);
+    - ``ioeventfd_us``: an ioeventfd kick beyond the in-kernel exit;
+    - ``irqfd_inject_us``: irqfd write -> handler running, minus the handler's PIO exit;
+    - ``wakeup_us``: eventfd wake-up of a blocked thread beyond what a polling thread sees;
+    - ``syscall_us``: an eventfd ``write()``; ``bql_acquire_us``: uncontended lock + unlock.
+
+    Values are clipped to the declared bounds of each cost when the profile module is
+    available (a difference of two noisy medians can dip below zero).
+
+    Raises
+    ------
+    ParameterError
+        ``df`` is not probe results.
+    """
+    if not isinstance(df, pd.DataFrame) or not {"path", "metric", "value"} <= set(df.columns):
+        raise ParameterError("results must be the DataFrame returned by iovmodel.probe.run()")
+    df = df.copy()
+    for col in ("guest", "guest_exec"):
+        if col not in df.columns:
+            df[col] = ""
+        df[col] = df[col].fillna("").astype(str)
+    out: dict[str, float] = {}
+    g = native_guest(df)
+    if g is not None:
+        kernel = _pick(df, "pio-exit-kernel", "cost_us", g)
+        user = _pick(df, "pio-exit-user", "latency_p50_us", g)
+        mmio = _pick(df, "mmio-write-exit-user", "latency_p50_us", g)
+        kick = _pick(df, "ioeventfd-kick", "cost_us", g)
+        out["vmexit_us"] = kernel
+        out["eoi_exit_us"] = kernel
+        out["user_exit_us"] = user - kernel
+        out["insn_emulate_us"] = max(0.0, mmio - user)
+        out["ioeventfd_us"] = max(0.0, kick - kernel)
+    if native_guest(df[df["guest"] == "real"]) == "real":
+        irq = _pick(df, "irqfd-to-handler-running", "latency_p50_us", "real")
+        out["irqfd_inject_us"] = irq - _pick(df, "pio-exit-user", "latency_p50_us", "real")
+    out["wakeup_us"] = (_pick(df, "eventfd-wake-blocked", "latency_p50_us")
+                        - _pick(df, "eventfd-wake-polling", "latency_p50_us"))
+    out["syscall_us"] = _pick(df, "eventfd-write", "latency_p50_us")
+    out["bql_acquire_us"] = _pick(df, "host-mutex-uncontended", "latency_p50_us")
+    out = {k: v for k, v in out.items() if not math.isnan(v)}
+    try:
+        from ..profile import parameters
+        decl = parameters()
+    except ImportError:  # profile module absent: no bounds to clip to
+        decl = {}
+    for k, v in out.items():
+        if k in decl:
+            lo, hi = decl[k].bounds
+            out[k] = float(min(max(v, lo), hi))
+    return out
+
+
+# -------------------------------------------------------------------- mutex model vs data
+
+
+def mutex_inputs(df: pd.DataFrame, guest: str) -> dict[str, float]:
+    """Single-thread costs the mutex model needs, from probe results of one guest mode.
+
+    ``cycle_us``, ``cycle_p50_us``, ``cycle_p99_us``: mean, median and p99 per-exit time of
+    one vCPU thread with S = 0 and no mutex; ``wake_us``, ``wake_p99_us``:
+    eventfd-wake-blocked median and p99; ``wake_cost_us``: eventfd-write-waking median;
+    ``slice_us``: sched-run-length median; ``host_cpus``.
+    """
+    g = df["guest"].fillna("").astype(str)
+    m = ((df["path"] == "mutex-exits") & (g == guest) & (df["vcpus"] == 1)
+         & (df["hold_us"] == 0) & (df["mutex"].astype("boolean") == False))  # noqa: E712
+    rows = df[m]
+
+    def metric(name: str) -> float:
+        v = rows.loc[rows["metric"] == name, "value"]
+        return float(v.iloc[0]) if len(v) else math.nan
+
+    if math.isnan(metric("latency_us")):
+        raise ParameterError(f"results have no single-thread mutex-exits row for guest {guest!r} "
+                             "(vcpus=1, hold_us=0, mutex=False)")
+    return {
+        "cycle_us": metric("latency_us"),
+        "cycle_p50_us": metric("latency_p50_us"),
+        "cycle_p99_us": metric("latency_p99_us"),
+        "wake_us": _pick(df, "eventfd-wake-blocked", "latency_p50_us"),
+        "wake_p99_us": _pick(df, "eventfd-wake-blocked", "latency_p99_us"),
+        "wake_cost_us": _pick(df, "eventfd-write-waking", "latency_p50_us"),
+        "slice_us": _pick(df, "sched-run-length", "latency_p50_us"),
+        "host_cpus": int(df["host_cpus"].dropna().iloc[0]),
+    }
+
+
+def compare_mutex(df: pd.DataFrame, seed: int = 0) -> MutexComparison:
+    """Predict every mutex-experiment point from single-thread costs; compare with data.
+
+    The model is :func:`iovmodel.probe.mutex.predict_mutex`, fed by :func:`mutex_inputs`
+    (nothing is fitted to the multi-thread points).
+    """
+    if not isinstance(df, pd.DataFrame) or "path" not in df.columns:
+        raise ParameterError("results must be the DataFrame returned by iovmodel.probe.run()")
+    df = df.copy()
+    df["guest"] = df["guest"].fillna("").astype(str)
+    mx = df[df["path"] == "mutex-exits"]
+    if mx.empty:
+        raise ParameterError("results contain no mutex-exits rows")
+    rows, inputs = [], []
+    for g in sorted(set(mx["guest"])):
+        inp = mutex_inputs(df, g)
+        inputs.append({"guest": g, **inp})
+        sub = mx[mx["guest"] == g]
+        for (v, s, use), grp in sub.groupby(["vcpus", "hold_us", "mutex"]):
+            pred = predict_mutex(int(v), float(s), mutex=bool(use), seed=seed, **inp)
+            for metric in ("exits_per_s", "latency_p50_us", "latency_p99_us"):
+                meas = grp.loc[grp["metric"] == metric, "value"]
+                if not len(meas):
+                    continue
+                measured = float(meas.iloc[0])
+                predicted = float(getattr(pred, metric))
+                rows.append(dict(guest=g, metric=metric, vcpus=int(v), hold_us=float(s),
+                                 mutex=bool(use), measured=measured, predicted=predicted,
+                                 rel_error=(predicted - measured) / measured if measured else
+                                 math.nan, bound=pred.bound))
+    return MutexComparison(pd.DataFrame(rows), pd.DataFrame(inputs))
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Compact wide view for people: one row per (guest, path), p50/p99/cost columns."""
+    d = df[df["path"] != "mutex-exits"].copy()
+    d["guest"] = d["guest"].fillna("").astype(str)
+    wide = d.pivot_table(index=["guest", "path"], columns="metric", values="value",
+                         aggfunc="first")
+    order = [c for c in ("latency_p50_us", "latency_p99_us", "latency_us", "cost_us",
+                         "ns_per_iteration") if c in wide.columns]
+    return wide[order].reset_index()
