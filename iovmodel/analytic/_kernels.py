@@ -91,7 +91,7 @@ def schweitzer(D, servers, Z, N, tol, max_iter, R_out, Q_out, X_out, Rsum_out):
     Multi-server stations are Seidmann's pair: a single server of demand D/c
     followed by a delay of demand D (c-1)/c. The fixed point
     Q_k = X R_k(Q), R_k = D_k (1 + (n-1)/n Q_k) is iterated from the
-    solution at n-1 scaled by n/(n-1) until max |dQ| <= tol * n.
+    solutions at n-1 and n-2 extrapolated linearly until max |dQ| <= tol * n.
     Returns the largest iteration count used (max_iter + 1 if some n did not
     converge).
     """
@@ -107,14 +107,19 @@ def schweitzer(D, servers, Z, N, tol, max_iter, R_out, Q_out, X_out, Rsum_out):
             dq[k] = D[k] / c
             dd[k] = D[k] - dq[k]
     q = np.empty(K)  # queue length at the queueing part
+    q1 = np.empty(K)  # solution at n-1
+    q2 = np.empty(K)  # solution at n-2
     for k in range(K):
         q[k] = 1.0 / K
     worst = 0
     r = np.empty(K)
     for n in range(1, N + 1):
-        if n > 1:
+        if n > 2:  # warm start: extrapolate linearly from the last two populations
             for k in range(K):
-                q[k] *= n / (n - 1.0)
+                q[k] = max(2.0 * q1[k] - q2[k], 0.0)
+        elif n == 2:
+            for k in range(K):
+                q[k] = 2.0 * q1[k]
         f = (n - 1.0) / n
         it = 0
         x = 0.0
@@ -136,6 +141,9 @@ def schweitzer(D, servers, Z, N, tol, max_iter, R_out, Q_out, X_out, Rsum_out):
                 break
         if it > worst:
             worst = it
+        for k in range(K):
+            q2[k] = q1[k]
+            q1[k] = q[k]
         X_out[n - 1] = x
         rsum = 0.0
         for k in range(K):

@@ -371,7 +371,7 @@ def schweitzer_mva(demands: ArrayLike, N: int, think: float = 0.0, servers=None,
 
     Replaces :math:`Q_k(n-1)` in the exact recursion by :math:`\frac{n-1}{n} Q_k(n)`
     and solves the fixed point (Schweitzer 1979; Lazowska et al. 1984,
-    section 6.4.2), warm-started from population n-1, to an absolute queue
+    section 6.4.2), warm-started from populations n-1 and n-2, to an absolute queue
     length tolerance ``tol * n``. A c-server station of demand D is replaced by
     Seidmann's pair: a single server of demand D/c followed by a delay of
     demand D(c-1)/c (Seidmann, Schweitzer & Shalev-Oren 1987), which is exact

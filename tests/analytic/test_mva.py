@@ -319,3 +319,15 @@ def test_inputs_are_not_modified():
     assert D.flags.writeable and c.flags.writeable
     D[0] = 100.0
     assert r.demands[0] == 1.0
+
+
+def test_import_compiles_nothing():
+    # numba kernels load at the first solve, not at `import iovmodel`.
+    import subprocess
+    import sys
+
+    code = ("import sys, iovmodel, iovmodel.analytic; "
+            "print('iovmodel.analytic._kernels' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
