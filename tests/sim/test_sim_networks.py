@@ -1,0 +1,189 @@
+"""Networks: Jackson and Kelly open networks, closed networks against exact MVA,
+batching against GI/M/1, polling; laws (Little, utilisation) by hypothesis.
+
+Each case has its own fixed seed (CRC-32 of its test id): independent checks,
+never flaky. Intervals must also be narrow enough to mean something.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zlib
+
+import numpy as np
+import pytest
+from _sim_reference import gi_m1_erlang_w, kelly_w, mm1_w, mmc_w, mva, network, tandem_w
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import brentq
+
+from iovmodel.sim import simulate_network
+
+RHOS = (0.3, 0.7, 0.9)
+REQ = {0.3: 20_000, 0.7: 50_000, 0.9: 200_000}
+
+
+def case_seed() -> int:
+    return zlib.crc32(os.environ["PYTEST_CURRENT_TEST"].split(" ")[0].encode())
+
+
+def run(net, requests, engine="auto", replications=10, **kw):
+    return simulate_network(net, requests=requests, replications=replications, seed=case_seed(),
+                            progress=False, engine=engine, **kw)
+
+
+def check(res, truth, metric="latency_us", level=0.99, width=0.08):
+    lo, hi = res.interval(metric, level)
+    assert lo <= truth <= hi, f"{metric}: closed form {truth:.5g} outside {level:.0%} CI [{lo:.5g}, {hi:.5g}]"
+    assert (hi - lo) / 2 < width * truth, f"{metric}: CI [{lo:.5g}, {hi:.5g}] too wide to test"
+
+
+@pytest.mark.parametrize("engine", ["event", "recursion"])
+@pytest.mark.parametrize("rho", RHOS)
+def test_jackson_tandem_5(rho, engine):
+    means = [0.1, 0.2, 0.5, 0.3, 0.1]  # µs; the 0.5 µs station is the bottleneck
+    lam = rho / max(means)
+    net = network("tandem", [(f"s{i}", 1) for i in range(5)],
+                  [(f"h{i}", i, m) for i, m in enumerate(means)], rate_per_s=lam * 1e6)
+    r = run(net, REQ[rho], engine)
+    check(r, tandem_w(lam, means))
+    assert r.bottleneck == "s2"
+
+
+@pytest.mark.parametrize("engine", ["event", "recursion"])
+@pytest.mark.parametrize("rho", RHOS)
+def test_mmc_delay_mm1_tandem(rho, engine):
+    # Burke: an M/M/c's departures are Poisson, so the sojourns add up
+    # (Gross et al. s.4.1); the multi-server step reorders requests.
+    lam = rho * 2 / 1.6
+    net = network("t3", [("pool", 2), ("think", math.inf), ("disk", 1)],
+                  [("a", 0, 1.6), ("b", 1, 1.0), ("c", 2, 0.5)], rate_per_s=lam * 1e6)
+    r = run(net, REQ[rho], engine)
+    check(r, mmc_w(lam, 1 / 1.6, 2) + 1.0 + mm1_w(lam, 2.0))
+
+
+@pytest.mark.parametrize("rho", RHOS)
+def test_kelly_shared_station_visited_three_times(rho):
+    # QEMU's global mutex: one FIFO station visited 3 times per I/O (0.2 µs each),
+    # interleaved with a delay station (vCPUs) and a device.
+    lam = rho / 0.6
+    net = network("kelly", [("vcpu", math.inf), ("bql", 1), ("dev", 1)],
+                  [("guest", 0, 1.0), ("pop", 1, 0.2), ("io", 2, 0.5), ("reap", 1, 0.2),
+                   ("isr", 0, 0.5), ("irq", 1, 0.2)], rate_per_s=lam * 1e6)
+    r = run(net, REQ[rho])
+    assert r.engine == "event"
+    check(r, 1.5 + kelly_w(lam, 3, 0.2) + mm1_w(lam, 2.0))
+    assert abs(r.utilization["bql"] - rho) < 0.01
+    # the mutex's three hops share its wait (same mean per visit: same wait)
+    bd = r.breakdown.set_index("hop")
+    w = bd.loc[["pop", "reap", "irq"], "wait_us"].to_numpy()
+    assert np.ptp(w) < 0.1 * w.mean() + 0.01
+
+
+def _closed_case(u_target: float, route_twice: bool):
+    """Z such that the bottleneck's utilisation is u_target at N = 8 (exact MVA)."""
+    dq = [1.0, 0.6, 0.3]  # queueing demands, µs
+    d_delay = 2.0  # a delay station (vCPU work), µs
+    n = 8
+
+    def util(z):
+        x, _ = mva(dq, n, think=z + d_delay)
+        return x * max(dq) - u_target
+
+    z = brentq(util, 0.0, 1e4)
+    x, r = mva(dq, n, think=z + d_delay)
+    if route_twice:  # the bottleneck visited twice (0.5 + 0.5): still product form (Kelly)
+        route = [("guest", 0, d_delay), ("a1", 1, 0.5), ("b", 2, 0.6), ("a2", 1, 0.5),
+                 ("c", 3, 0.3)]
+    else:
+        route = [("guest", 0, d_delay), ("a", 1, 1.0), ("b", 2, 0.6), ("c", 3, 0.3)]
+    net = network("closed", [("vcpu", math.inf), ("A", 1), ("B", 1), ("C", 1)], route,
+                  population=n, think_us=z)
+    return net, x * 1e6, r + d_delay
+
+
+@pytest.mark.parametrize("twice", [False, True])
+@pytest.mark.parametrize("u", RHOS)
+def test_closed_network_vs_exact_mva(u, twice):
+    net, x, r = _closed_case(u, twice)
+    res = run(net, 30_000)
+    check(res, r)
+    check(res, x, "throughput_per_s")
+    assert abs(res.utilization["A"] - u) < 0.02
+
+
+@pytest.mark.parametrize("batch", [2, 4])
+@pytest.mark.parametrize("rho", RHOS)
+def test_batch_kick_is_gi_m1_with_erlang_arrivals(rho, batch):
+    # Poisson requests; one kick per batch of B: the batch forms in an Erlang-B time,
+    # a request waits (B-1)/(2 lam) on average for its batch-mates, then the batch is
+    # one customer of a GI/M/1 queue with Erlang-B interarrival times.
+    s = 1.0
+    lam = rho * batch / s
+    net = network("batch", [("kick", 1)], [("kick", 0, s, 1.0, 1.0, "batch")],
+                  rate_per_s=lam * 1e6, batch=batch)
+    r = run(net, REQ[rho])
+    truth = (batch - 1) / (2 * lam) + gi_m1_erlang_w(batch, lam / batch, 1 / s)
+    check(r, truth)
+    assert abs(r.utilization["kick"] - rho) < 0.01
+    assert r.breakdown["count"].iloc[0] == pytest.approx(1 / batch)
+
+
+@pytest.mark.parametrize("rho", RHOS)
+def test_polling_hop_is_a_uniform_delay(rho):
+    # a poll interval P: the request waits U(0, P) (mean P/2) and holds no server
+    p_us = 4.0
+    net = network("poll", [("iothread", 1), ("dev", 1)],
+                  [("notice", 0, p_us / 2, 1 / 3, 1.0, "io", "poll"), ("serve", 1, 1.0)],
+                  rate_per_s=rho * 1e6)
+    r = run(net, REQ[rho])
+    check(r, p_us / 2 + mm1_w(rho, 1.0))
+    assert r.utilization["iothread"] == 0.0
+    assert r.breakdown.set_index("hop").loc["notice", "wait_us"] == 0.0
+
+
+def test_fractional_visit_counts():
+    # count = 2.5: two visits, and a third with probability 0.5 -> per I/O mean 2.5 x 0.2 µs
+    net = network("frac", [("cpu", math.inf)], [("x", 0, 0.2, 0.0, 2.5)], rate_per_s=1e5)
+    r = run(net, 20_000, replications=4)
+    assert r.latency_us == pytest.approx(0.5, rel=0.02)
+    assert r.engine == "event"
+
+
+# ---------------------------------------------------------------- laws
+
+
+@st.composite
+def small_networks(draw):
+    nst = draw(st.integers(1, 3))
+    servers = [draw(st.sampled_from([1, 2, 3, math.inf])) for _ in range(nst)]
+    batch = draw(st.sampled_from([1, 1, 2, 4]))
+    nhops = draw(st.integers(1, 5))
+    route = []
+    for h in range(nhops):
+        route.append((f"h{h}", draw(st.integers(0, nst - 1)),
+                      draw(st.floats(0.05, 2.0)), draw(st.sampled_from([0.0, 0.5, 1.0, 2.0])),
+                      draw(st.sampled_from([1.0, 1.0, 2.0, 0.5])),
+                      draw(st.sampled_from(["io", "io", "batch"]))))
+    pop = batch * draw(st.integers(1, 4))
+    think = draw(st.sampled_from([0.0, 0.0, 3.0]))
+    return network("h", [(f"s{i}", c) for i, c in enumerate(servers)], route,
+                   population=pop, think_us=think, batch=batch)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=small_networks(), seed=st.integers(0, 2**32 - 1))
+def test_laws_on_random_closed_networks(net, seed):
+    r = simulate_network(net, requests=6_000, replications=2, seed=seed, progress=False)
+    x = r.throughput_per_s / 1e6  # per µs
+    # Little's law over the closed loop: N = X (R + Z)
+    assert x * (r.latency_us + net.think_us) == pytest.approx(net.population, rel=0.05)
+    # utilisation law: busy per server = X x demand / servers (demand counts 1/B per batch hop)
+    for s in net.stations:
+        c = 1.0 if s.is_delay else s.servers
+        assert r.utilization[s.name] == pytest.approx(x * s.demand_us / c, rel=0.08, abs=0.01)
+    # the per-hop breakdown adds up to the latency
+    assert r.breakdown["latency_us"].sum() == pytest.approx(r.latency_us, rel=0.03)
+    p = list(r.percentiles_us.values())
+    assert p == sorted(p) and p[0] >= 0
