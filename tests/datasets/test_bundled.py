@@ -1,0 +1,189 @@
+"""The bundled datasets: complete, checked on load, faithful to the published numbers.
+
+Expected values are typed from the published sources as tabulated in
+shared/data/SOURCES.md (section numbers cited per test), not from the CSVs.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import importlib.util
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from iovmodel import datasets as ds
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("IOVMODEL_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+NAMES = ["ch_vhost_user_blk_polling", "ch_virtio_blk_indirect", "exit_rates",
+         "firecracker_ci_block", "firecracker_ci_net", "firecracker_docs", "kata_ci_net",
+         "network_misc", "per_event_costs", "qemu_dataplane_batching", "qemu_nvme_userspace",
+         "vfio_user_spdk", "xen_blk_multiqueue"]
+
+
+def pick(df: pd.DataFrame, **where) -> pd.DataFrame:
+    for k, v in where.items():
+        df = df[df[k] == v]
+    return df
+
+
+def value(df: pd.DataFrame, **where) -> float:
+    sel = pick(df, **where)
+    assert len(sel) == 1, (where, len(sel))
+    return float(sel["value"].iloc[0])
+
+
+def test_list():
+    lst = ds.list()
+    assert list(lst.columns) == ["name", "rows", "paths", "metrics", "source", "hardware",
+                                 "extraction", "title"]
+    assert sorted(lst["name"]) == NAMES
+    assert (lst["rows"] > 0).all()
+    # every input row of shared/data becomes at least one row: 2102 in, a few extra
+    assert lst["rows"].sum() >= 2102
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_each_dataset_loads_with_metadata(name):
+    df = ds.load(name)
+    assert tuple(df.columns) == ds.SCHEMA_COLUMNS
+    assert (df["dataset"] == name).all()
+    meta = df.attrs["dataset"]
+    assert meta["name"] == name and meta["hardware"] and meta["extraction"] and meta["notes"]
+    assert set(df["source"]) <= set(meta["sources"])
+    for src in meta["sources"].values():
+        assert src["citation"] and src["locator"]
+    assert set(df["extraction"]) <= set(ds.EXTRACTIONS)
+    # validate() of a loaded frame is the identity
+    pd.testing.assert_frame_equal(ds.validate(df), df)
+
+
+def test_firecracker_block_iops_from_kib():
+    """SOURCES.md sec. 4: m6i.metal, host 6.1, guest 5.10, sync engine, 1 vCPU randread
+    707,745 KiB/s; async 1 vCPU 624,928 KiB/s; sync 2 vCPU 1,826,181 KiB/s; IOPS = KiB/s / 4."""
+    df = ds.load("firecracker_ci_block")
+    hw = df["hardware"].str.contains("m6i.metal") & df["hardware"].str.contains(
+        "host kernel 6.1; guest kernel 5.10")
+    m6i = df[hw & (df["metric"] == "iops") & (df["rw"] == "randread")]
+    assert value(m6i, options="vcpus=1;engine=sync") == 707745 / 4
+    assert value(m6i, options="vcpus=1;engine=async") == 624928 / 4
+    assert value(m6i, options="vcpus=2;engine=sync") == 1826181 / 4
+    cpu = df[hw & (df["metric"] == "cpu_util_vmm_pct") & (df["rw"] == "randread")]
+    assert value(cpu, options="vcpus=1;engine=sync") == 33  # VMM CPU % (sync 1 vCPU)
+    assert value(cpu, options="vcpus=2;engine=sync") == 57
+    assert set(df["iodepth"]) == {32} and set(df["size_bytes"]) == {4096}
+    assert (df["jobs"].astype(int) == df["options"].str.extract(r"vcpus=(\d)")[0].astype(int)).all()
+
+
+def test_firecracker_net():
+    """SOURCES.md sec. 4: m6i (host 6.1, guest 5.10) g2h 128K 1 vCPU 44,189 Mbps, h2g 43,147;
+    ping 0.036 ms."""
+    df = ds.load("firecracker_ci_net")
+    m6i = df[df["hardware"].str.contains("m6i.metal")
+             & df["hardware"].str.contains("host kernel 6.1; guest kernel 5.10")]
+    tput = pick(m6i, metric="throughput_gbps", options="vcpus=1", size_bytes=131072)
+    assert value(tput, rw="tx") == pytest.approx(44.189)
+    assert value(tput, rw="rx") == pytest.approx(43.147)
+    assert value(m6i, metric="latency_us", options="vcpus=1") == pytest.approx(36.0)
+
+
+def test_xen_rings():
+    """SOURCES.md sec. 3.3 (S13): 4K sequential read 148K IOPS with 1 ring, 257K with 8;
+    S14 jobs=8: 89k before, 372k after (16 rings)."""
+    df = ds.load("xen_blk_multiqueue")
+    s13 = pick(df, source="S13_xen_blk_mq_citrix_2015", size_bytes=4096, rw="read")
+    assert value(s13, options="rings=1") == 148000
+    assert value(s13, options="rings=8") == 257000
+    assert set(s13["jobs"]) == {8} and set(s13["iodepth"]) == {32}
+    s14 = pick(df, source="S14_xen_blk_mq_rfc_2015", jobs=8)
+    assert value(s14, options="rings=1") == 89000 and value(s14, options="rings=16") == 372000
+
+
+def test_vhost_user_blk_polling():
+    """SOURCES.md sec. 3.4: polling off 43,228 IOPS / 21.77 us, on 68,557 / 13.70 us, QD1."""
+    df = ds.load("ch_vhost_user_blk_polling")
+    off, on = pick(df, options="vmm=cloudhv;polling=0"), pick(df, options="vmm=cloudhv;polling=1")
+    assert value(off, metric="iops") == 43228 and value(off, metric="latency_us") == 21.77
+    assert value(on, metric="iops") == 68557 and value(on, metric="latency_us") == 13.70
+    assert value(off, metric="cpu_util_sys_pct") == 25.82
+    # QD1: Little's law gives IOPS * latency ~ 1 outstanding I/O
+    for d in (off, on):
+        assert value(d, metric="iops") * value(d, metric="latency_us") * 1e-6 == \
+            pytest.approx(1.0, abs=0.07)
+
+
+def test_exit_rates_event_idx():
+    """SOURCES.md sec. 2.1: kvm_exit 62,494/s without EVENT_IDX, 3,873/s with, at ~60K IOPS;
+    ~1.04 exits per I/O without."""
+    df = ds.load("exit_rates")
+    off = pick(df, path="vhost-user-blk", options="vmm=cloudhv;event_idx=0")
+    assert value(off, metric="exits_per_s", label="kvm_exit") == 62494
+    assert value(off, metric="exits_per_io", label="kvm_exit") == pytest.approx(1.04, abs=0.005)
+    on = pick(df, path="vhost-user-blk", options="vmm=cloudhv;event_idx=1")
+    assert value(on, metric="exits_per_s", label="kvm_exit") == 3873
+    assert value(on, metric="events_per_s", label="kvm_fast_mmio") == 4
+
+
+def test_per_event_costs_keep_cycles():
+    """SOURCES.md sec. 1.1: vmcall 3898, outl_to_kernel 4451, inl_from_kernel 7237,
+    inl_from_qemu 20574 cycles; exit to userspace 13000, emulation 3300 (author-derived)."""
+    df = ds.load("per_event_costs")
+    s18 = pick(df, source="S18_kut_pio_2012")
+    for label, cycles in (("vmcall", 3898), ("outl_to_kernel", 4451), ("inl_from_kernel", 7237),
+                          ("inl_from_qemu", 20574)):
+        assert value(s18, metric="round_trip_cycles", label=label) == cycles
+    assert value(s18, metric="cost_cycles", label="exit_to_userspace") == 13000
+    assert pick(s18, label="exit_to_userspace")["extraction"].item() == "author_derived"
+    assert (df[df["metric"].str.endswith("_cycles")]["unit"] == "cycles").all()
+    nested = pick(df, source="S21_nested_vmx_2019")
+    assert len(nested) == 26 and (nested["options"].str.contains("nested=1")).all()
+    # guest context switch: 2493.14 ns without polling -> 2.49314 us
+    assert value(df, metric="ctxsw_us", options="idle=no_poll") == pytest.approx(2.49314)
+
+
+def test_unit_conversions():
+    """SOURCES.md sec. 3.7: host 3385 MiB/s at 256 KiB; sec. 5.3: rtl8139 2.14 Mbit/s."""
+    blk = ds.load("ch_virtio_blk_indirect")
+    assert value(blk, path="native-blk", metric="throughput_gbps") == \
+        pytest.approx(3385 * 2**20 * 8 / 1e9)
+    assert value(blk, path="native-blk", metric="iops") == 13500
+    net = ds.load("network_misc")
+    assert value(net, path="emulated-rtl8139", rw="rx") == pytest.approx(0.00214)
+    claims = ds.load("firecracker_docs")
+    spec = pick(claims, extraction="spec_claim")
+    assert set(spec["path"]) == {"firecracker-virtio-blk", "firecracker-virtio-net"}
+
+
+def test_path_names_follow_the_catalog_style():
+    """Catalog names where one exists; new names in the same style otherwise."""
+    catalog = {"native-blk", "native-net", "emulated-e1000", "emulated-ide", "virtio-net",
+               "virtio-blk", "virtio-scsi", "virtio-blk-iothread", "virtio-scsi-iothread",
+               "vhost-net", "vhost-scsi", "vhost-user-net", "vhost-user-blk", "vfio-net",
+               "vfio-nvme", "xen-netfront", "xen-blkfront"}
+    new = {"firecracker-virtio-blk", "firecracker-virtio-net", "cloudhv-virtio-blk",
+           "cloudhv-virtio-net", "emulated-rtl8139", "vfio-user-nvme", "kvm-vmexit",
+           "kvm-halt-poll"}
+    paths = set()
+    for name in NAMES:
+        paths |= set(ds.load(name)["path"])
+    assert paths <= catalog | new
+    assert paths & catalog
+
+
+@pytest.mark.skipif(not (SHARED / "SOURCES.md").is_file(),
+                    reason=f"shared published data not at {SHARED}")
+def test_build_script_reproduces_committed_csvs(tmp_path, capsys):
+    """data/build_datasets.py is re-runnable: its output equals the committed CSVs."""
+    spec = importlib.util.spec_from_file_location("build_datasets", REPO / "data" / "build_datasets.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    assert mod.main(["build", str(SHARED), str(tmp_path)]) == 0
+    built = sorted(p.name for p in tmp_path.glob("*.csv"))
+    assert built == sorted(f"{n}.csv" for n in NAMES)
+    for name in built:
+        assert filecmp.cmp(tmp_path / name, REPO / "data" / name, shallow=False), name
+    assert "2102 input rows" in capsys.readouterr().out
