@@ -1,0 +1,328 @@
+"""iovmodel.symbolic: the closed forms are the model of analyze(), their derivatives are exact.
+
+Reference values come from outside the module: analyze() (an independent numeric
+implementation of the same model), textbook formulas (Erlang B/C, M/M/1,
+Lazowska et al. asymptotic bounds) and hand derivations written out in each test.
+"""
+
+import math
+
+import matplotlib
+import numpy as np
+import pytest
+import sympy as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import iovmodel as iov
+from iovmodel import symbolic as S
+from iovmodel.errors import ParameterError
+from iovmodel.profile import parameters
+
+matplotlib.use("Agg")
+
+HOST = iov.HostProfile.default()
+NAMES = list(iov.paths()["name"])
+# every catalog path at its defaults, plus configurations with multi-server stations
+# (Erlang C with a numeric c), hops switched by options, and batching
+CASES = [(n, {}) for n in NAMES] + [
+    ("vhost-scsi", {"workers": 2}),
+    ("vhost-net", {"workers": 3}),
+    ("virtio-blk-iothread", {"iothreads": 2}),
+    ("virtio-blk", {"vcpus": 2}),
+    ("vfio-nvme", {"posted_interrupts": True}),
+    ("vfio-net", {"posted_interrupts": True}),
+    ("xen-blkfront", {"rings": 3}),
+    ("vhost-user-blk", {"workers": 2}),
+]
+
+
+def _cost(name):
+    """A cost drawn within its typical range or anywhere within its bounds."""
+    p = parameters()[name]
+    if p.unit == "count":  # a server count: whole numbers (MVA refuses fractional servers)
+        return st.one_of(st.integers(int(p.typical[0]), int(p.typical[1])),
+                         st.integers(int(p.bounds[0]), int(p.bounds[1]))).map(float)
+    return st.one_of(st.floats(*p.typical, allow_nan=False), st.floats(*p.bounds, allow_nan=False))
+
+
+@st.composite
+def profiles(draw):
+    return iov.HostProfile({n: draw(_cost(n)) for n in parameters()}, name="drawn")
+
+
+def _stable_rate(p, host, w, frac):
+    """A rate at `frac` of the capacity of the most loaded station (whole servers, as analyze)."""
+    caps = []
+    for s in S.stations(p, w):
+        if s.is_delay or s.is_empty:
+            continue
+        D = float(s.demand.subs(host))
+        c = math.floor(float(sp.sympify(s.servers).subs(host)))
+        if D > 0:
+            caps.append(c / D * 1e6)
+    return frac * min(caps) if caps else 1e5
+
+
+def _rel(a, b):
+    if math.isinf(a) or math.isinf(b):
+        return 0.0 if a == b else math.inf
+    return abs(a - b) / max(abs(b), 1e-300)
+
+
+@pytest.mark.parametrize(("name", "options"), CASES, ids=[f"{n}{o or ''}" for n, o in CASES])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(host=profiles(), batch=st.sampled_from([1, 1, 3]), size=st.sampled_from([512, 4096, 65536]),
+       frac=st.floats(0.02, 0.95))
+def test_expressions_are_the_model_of_analyze(name, options, host, batch, size, frac):
+    """Zero-load latency, throughput bound, utilisations and open latency equal analyze() to 1e-9."""
+    p = iov.path(name, **options)
+    closed = iov.Workload.closed(1, 1, size_bytes=size, batch=batch)
+    r0 = iov.analyze(p, host, closed)
+    assert _rel(float(S.latency(p, closed).subs(host)), r0.zero_load_latency_us) < 1e-9
+    assert _rel(float(S.throughput_bound(p, closed).subs(host)), r0.saturation_per_s) < 1e-9
+
+    w = iov.Workload.open(_stable_rate(p, host, closed, frac), size_bytes=size, batch=batch)
+    r = iov.analyze(p, host, w)
+    assert _rel(float(S.latency(p, w).subs(host)), r.latency_us) < 1e-9
+    for res, u in S.utilization(p, w).items():
+        assert _rel(float(u.subs(host)), r.utilization[res]) < 1e-9
+
+
+def test_symbols_print_with_declared_latex_and_substitute_by_name():
+    T = S.latency("emulated-ide")
+    tex = sp.latex(T)
+    for s in T.free_symbols:
+        assert parameters()[s.name].symbol in tex
+    assert "vmexit_us" not in tex
+    # 20 VM exits per I/O at batch 1 (13 per request + 7 per interrupt): d T0 / d t_exit = 20
+    assert sp.diff(T, S.symbol("vmexit_us")) == 20
+    assert T.subs({"vmexit_us": 0}).subs(HOST) == pytest.approx(
+        float(T.subs(HOST)) - 20 * HOST["vmexit_us"], rel=1e-12)
+    assert iov.path("virtio-blk")._repr_latex_().startswith("$T_0")
+    r = iov.analyze("virtio-blk", HOST, iov.Workload.open(5e4))
+    assert r._repr_latex_().startswith("$") and r"t_{\mathrm{wake}}" in r._repr_latex_()
+
+
+def test_options_are_substituted_and_batch_can_stay_symbolic():
+    """virtio-blk per-batch hops (kick exit, ioeventfd, 2 wake-ups, io_submit, reap, irqfd, ISR)
+    count 1/b: d T0/d t_wake = 2/b (two wake-ups per batch)."""
+    T = S.latency("virtio-blk", keep=("batch",))
+    b = S.symbol("batch")
+    assert sp.simplify(sp.diff(T, S.symbol("wakeup_us")) - 2 / b) == 0
+    assert S.throughput_bound("vhost-scsi", workers=4).subs(HOST) == pytest.approx(
+        4 * S.throughput_bound("vhost-scsi").subs(HOST), rel=1e-12)
+
+
+def test_erlang_b_and_c_textbook_values():
+    """Erlang loss formula B(c, a) = (a^c/c!) / sum_k a^k/k! (Kleinrock vol. 1 eq. 3.46):
+    B(2, 1) = (1/2) / (1 + 1 + 1/2) = 0.2; Erlang C(2, 1) = 2 B / (2 - (1 - B)) = 1/3
+    (M/M/2 at offered load 1: probability of waiting 1/3, Kleinrock eq. 3.40)."""
+    assert float(S.ErlangB(2, 1)) == pytest.approx(0.2, rel=1e-14)
+    assert float(S._erlang_c(sp.Integer(2), sp.Integer(1))) == pytest.approx(1 / 3, rel=1e-14)
+    # B(3, 2) = (8/6) / (1 + 2 + 2 + 8/6) = 4/19
+    assert float(S.ErlangB(3, 2)) == pytest.approx(4 / 19, rel=1e-14)
+
+
+@given(c=st.integers(1, 60), a=st.floats(0.05, 80.0))
+def test_erlang_b_derivative_matches_difference_quotient(c, a):
+    x = sp.Symbol("x")
+    d = float(sp.diff(S.ErlangB(c, x), x).subs(x, a))
+    h = 1e-6 * a
+    fd = (S._erlang_b_numeric(c, a + h) - S._erlang_b_numeric(c, a - h)) / (2 * h)
+    assert d == pytest.approx(fd, rel=1e-5, abs=1e-12)
+
+
+def test_mm1_elasticity_by_hand():
+    """One M/M/1 station: T = s / (1 - lambda s), so d ln T / d ln s = 1/(1 - rho)
+    (differentiate: 1 + lambda s/(1 - lambda s)). At rho = 0.5: 2; throughput bound 1/s: -1."""
+    p = iov.Path.from_hops("one", [iov.Hop("serve", resource="srv", cost="vmexit_us")],
+                           servers={"srv": 1})
+    host = HOST.replace(vmexit_us=10.0)
+    df = S.sensitivity(p, host, iov.Workload.open(50_000))
+    row = df.set_index("cost").loc["vmexit_us"]
+    assert row["latency_elasticity"] == pytest.approx(2.0, rel=1e-12)
+    assert row["throughput_elasticity"] == pytest.approx(-1.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_zero_load_elasticities_sum_to_one(name):
+    """Euler's theorem: T0 is homogeneous of degree 1 in the time-valued costs (µs and ns/B;
+    device_blk_slots, a count, does not appear in T0), so their elasticities sum to 1; the
+    throughput bound 1e6 c_b / D_b is homogeneous of degree -1 in them (and of degree 1 in
+    device_blk_slots when the device is the bottleneck)."""
+    df = S.sensitivity(name, HOST)
+    assert df["latency_elasticity"].sum() == pytest.approx(1.0, abs=1e-12)
+    slots = df.loc[df["cost"] == "device_blk_slots", "throughput_elasticity"]
+    assert df.loc[df["unit"] != "count", "throughput_elasticity"].sum() == pytest.approx(
+        -1.0 if math.isfinite(iov.analyze(name, HOST).saturation_per_s) else 0.0, abs=1e-12)
+    if len(slots):
+        expected = 1.0 if df.attrs["bottleneck"] == "device" else 0.0
+        assert slots.iloc[0] == pytest.approx(expected, abs=1e-12)
+
+
+@settings(max_examples=15, deadline=None)
+@given(host=profiles(), name=st.sampled_from(["emulated-e1000", "virtio-scsi", "xen-netfront"]))
+def test_elasticities_sum_to_one_for_any_profile(host, name):
+    df = S.sensitivity(name, host)
+    assert df["latency_elasticity"].sum() == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.mark.parametrize(("name", "rate"), [("virtio-blk", 8e4), ("emulated-e1000", 3e4),
+                                            ("vhost-scsi", 1e5)])
+def test_open_elasticities_match_analyze_difference_quotients(name, rate):
+    """The symbolic derivative against a central difference of analyze() in log space."""
+    w = iov.Workload.open(rate)
+    df = S.sensitivity(name, HOST, w).set_index("cost")
+    base = iov.analyze(name, HOST, w)
+    for cost in df.index:
+        if parameters()[cost].unit == "count":
+            continue
+        v = HOST[cost]
+        h = 1e-6
+        up = iov.analyze(name, HOST.replace(**{cost: v * (1 + h)}), w).latency_us
+        dn = iov.analyze(name, HOST.replace(**{cost: v * (1 - h)}), w).latency_us
+        fd = (math.log(up) - math.log(dn)) / (math.log1p(h) - math.log1p(-h))
+        assert df.loc[cost, "latency_elasticity"] == pytest.approx(fd, rel=1e-5, abs=1e-9)
+        assert df.loc[cost, "value"] == v
+    assert df.attrs["latency_us"] == pytest.approx(base.latency_us, rel=1e-12)
+    # ranks: 1 is the largest |elasticity|
+    top = df["latency_elasticity"].abs().idxmax()
+    assert df.loc[top, "rank"] == 1
+
+
+def test_sensitivity_swing_columns_are_exact_substitutions():
+    df = S.sensitivity("virtio-blk", HOST).set_index("cost")
+    lo, hi = parameters()["wakeup_us"].typical
+    assert df.loc["wakeup_us", "latency_low_us"] == pytest.approx(
+        iov.analyze("virtio-blk", HOST.replace(wakeup_us=lo)).zero_load_latency_us, rel=1e-12)
+    assert df.loc["wakeup_us", "latency_high_us"] == pytest.approx(
+        iov.analyze("virtio-blk", HOST.replace(wakeup_us=hi)).zero_load_latency_us, rel=1e-12)
+    assert "main loop: wake-up" in df.loc["wakeup_us", "hops"]
+    assert "servers of device" in df.loc["device_blk_slots", "hops"]
+
+
+@pytest.mark.parametrize("name", ["virtio-blk", "emulated-e1000", "vhost-scsi", "native-net"])
+def test_evaluator_matches_analyze_loop(name):
+    f = S.evaluator(name)
+    sat = iov.analyze(name, HOST).saturation_per_s
+    top = 0.97 * sat if math.isfinite(sat) else 5e5
+    rates = np.linspace(top / 50, top, 25)
+    got = f(rate_per_s=rates)
+    want = [iov.analyze(name, HOST, iov.Workload.open(r)).latency_us for r in rates]
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    if math.isfinite(sat):
+        assert np.isnan(f(rate_per_s=1.01 * sat))
+    # cost arrays broadcast against the rate
+    ex = np.array([0.2, 1.0, 3.0])
+    got = f(rate_per_s=top / 2, vmexit_us=ex)
+    want = [iov.analyze(name, HOST.replace(vmexit_us=x), iov.Workload.open(top / 2)).latency_us
+            for x in ex]
+    np.testing.assert_allclose(got, want, rtol=1e-9)
+    assert S.evaluator(name, "throughput_bound")() == pytest.approx(sat, rel=1e-12)
+    assert S.evaluator(name, "zero_load_latency")() == pytest.approx(
+        iov.analyze(name, HOST).zero_load_latency_us, rel=1e-12)
+
+
+def test_evaluator_utilization_and_errors():
+    f = S.evaluator("virtio-blk", "utilization:bql")
+    r = iov.analyze("virtio-blk", HOST, iov.Workload.open(6e4))
+    assert f(rate_per_s=6e4) == pytest.approx(r.utilization["bql"], rel=1e-12)
+    with pytest.raises(ParameterError, match="metric"):
+        S.evaluator("virtio-blk", "p99")
+    with pytest.raises(ParameterError, match="no resource 'vhost'"):
+        S.evaluator("virtio-blk", "utilization:vhost")
+    with pytest.raises(ParameterError, match="rate_per_s"):
+        S.evaluator("virtio-blk")()
+    with pytest.raises(ParameterError, match="unknown cost"):
+        S.evaluator("virtio-blk")(1e4, vmexit=1.0)
+
+
+@pytest.mark.parametrize("name", ["virtio-blk", "emulated-ide", "virtio-net", "vhost-scsi"])
+def test_saturation_population_is_where_the_asymptotic_bounds_cross(name):
+    """Lazowska et al. (1984) s. 5.2: X(N) <= min(N/(D + Z), 1/D_max); the two bounds meet at
+    N* = (D + Z)/D_max. D and 1/D_max come from analyze(); MVA respects both bounds."""
+    Z = 20.0
+    d = S.saturation_population(name, HOST, iov.Workload.closed(1, 1, think_us=Z))
+    r = iov.analyze(name, HOST)
+    assert d.value == pytest.approx((r.zero_load_latency_us + Z) * r.saturation_per_s / 1e6,
+                                    rel=1e-12)
+    assert d.detail["resource"] == r.bottleneck
+    for n in range(1, 4 * math.ceil(d.value)):
+        x = iov.analyze(name, HOST, iov.Workload.closed(n, 1, think_us=Z)).throughput_per_s
+        assert x <= min(n / (r.zero_load_latency_us + Z) * 1e6, r.saturation_per_s) * (1 + 1e-9)
+    # the global mutex of an emulated/virtio-in-QEMU path: N* of the BQL specifically
+    if name in ("virtio-blk", "emulated-ide", "virtio-net"):
+        bql = S.saturation_population(name, HOST, resource="bql")
+        assert bql.value == pytest.approx(r.zero_load_latency_us * r.saturation_per_s / 1e6)
+        assert "D_max" in str(bql) and bql._repr_latex_().startswith("$N^*")
+
+
+@pytest.mark.parametrize(("a", "b", "metric"), [
+    ("virtio-blk", "emulated-ide", "host_cpu"),
+    ("vhost-scsi", "virtio-scsi-iothread", "host_cpu"),
+    ("vhost-net", "vhost-user-net", "zero_load_latency"),
+    ("emulated-e1000", "virtio-blk", "zero_load_latency"),
+])
+def test_break_even_batch_from_analyze_at_two_batch_sizes(a, b, metric):
+    """Each path's metric is alpha + beta/b: analyze() at b = 1 and b = 2 gives alpha = 2 m(2) - m(1)
+    and beta = 2 (m(1) - m(2)); b* = (beta_a - beta_b) / (alpha_b - alpha_a)."""
+    def m(name, batch):
+        r = iov.analyze(name, HOST, iov.Workload.closed(1, 1, batch=batch))
+        return r.cpu_us_per_io if metric == "host_cpu" else r.zero_load_latency_us
+
+    ab = {}
+    for name in (a, b):
+        m1, m2 = m(name, 1), m(name, 2)
+        ab[name] = (2 * m2 - m1, 2 * (m1 - m2))
+    want = (ab[a][1] - ab[b][1]) / (ab[b][0] - ab[a][0])
+    d = S.break_even_batch(a, b, HOST, metric=metric)
+    assert d.value == pytest.approx(want, rel=1e-9)
+    assert d.detail["alpha_A_us"] == pytest.approx(ab[a][0], rel=1e-9)
+    assert "b*" in repr(d) and d.to_frame()["value"].iloc[0] == d.value
+
+
+def test_break_even_refuses_polling_for_cpu_and_checks_metric():
+    with pytest.raises(ParameterError, match="busy-polls"):
+        S.break_even_batch("vhost-user-blk", "virtio-blk", metric="host_cpu")
+    with pytest.raises(ParameterError, match="metric"):
+        S.break_even_batch(metric="energy")
+    with pytest.raises(ParameterError, match="resource"):
+        S.break_even_batch(metric="demand")
+
+
+def test_bad_input_names_the_parameter():
+    with pytest.raises(ParameterError, match="keep"):
+        S.latency("virtio-blk", iov.Workload.open(1e4), keep=("jobs",))
+    with pytest.raises(ParameterError, match="rate_per_s"):
+        S.latency("virtio-blk", keep=("rate_per_s",))
+    with pytest.raises(ParameterError, match="workload"):
+        S.latency("virtio-blk", {"rate_per_s": 1e4})
+    with pytest.raises(ParameterError, match="no symbol"):
+        S.symbol("vmexit")
+    with pytest.raises(ParameterError, match="workers"):
+        S.latency("virtio-blk", workers=2)
+    with pytest.raises(ParameterError, match="top"):
+        S.tornado(S.sensitivity("virtio-blk"), top=0)
+
+
+def test_tornado_draws_the_top_costs():
+    df = S.sensitivity("emulated-ide", HOST, iov.Workload.open(2e4))
+    ax = S.tornado(df, top=5)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == 5
+    swing = np.fmax((df["latency_low_us"] - df.attrs["latency_us"]).abs().fillna(np.inf),
+                    (df["latency_high_us"] - df.attrs["latency_us"]).abs().fillna(np.inf))
+    top_cost = df.loc[swing.idxmax(), "symbol"]
+    assert labels[-1] == f"${top_cost}$"  # the widest bar sits on top
+    import matplotlib.pyplot as plt
+
+    plt.close(ax.figure)
+
+
+def test_sensitivity_via_package_attribute():
+    df = iov.sensitivity("vhost-net", HOST)
+    assert list(df.columns[:10]) == ["path", "cost", "symbol", "unit", "value",
+                                     "latency_elasticity", "throughput_elasticity", "rank",
+                                     "throughput_rank", "latency_low_us"]
+    assert df["rank"].is_monotonic_increasing
