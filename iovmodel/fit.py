@@ -1,0 +1,1058 @@
+r"""Calibration: fit host costs to measured data.
+
+:func:`fit` turns a frame of measurements (the tidy schema of
+:mod:`iovmodel.datasets`: one row per measured number, with its ``path``,
+``options``, workload columns, ``metric`` and ``value``) into a calibrated
+:class:`~iovmodel.profile.HostProfile`.  Every row is predicted through the
+same model as :func:`iovmodel.analyze` (open workloads: M/G/c per station;
+closed: exact MVA), so a cost shared by several paths (``vmexit_us``,
+``wakeup_us``, ...) is estimated once, jointly over all of them.
+
+The objective
+-------------
+Least squares of log residuals, :math:`r_i = w_i \,[\ln \hat y_i(\theta) - \ln y_i]`,
+so a 10 % miss weighs the same on 10 µs and on 1 M IOPS.  The free costs are
+fitted as :math:`\theta_j = \ln c_j` inside their declared bounds
+(``costs.toml``; a lower bound of 0 becomes 1/1000 of the smaller of the
+start value and the typical lower end, since a log cannot reach 0), with
+:func:`scipy.optimize.least_squares` (trust-region reflective; ``loss`` is its
+robust loss).  Standard errors come from the Gauss-Newton covariance
+:math:`s^2 (J^\top J)^{-1}` with :math:`s^2 = \sum r_i^2 / (m - n)`; the 95 %
+interval is :math:`\exp(\theta_j \pm t_{0.975,\,m-n}\, \mathrm{se}_j)`, so it is
+positive and asymmetric in the cost.  Bootstrap intervals (``n_boot``) resample
+the rows with replacement and refit; they are percentile intervals.
+
+Metrics (:data:`PREDICTABLE`)
+-----------------------------
+``iops``, ``throughput_per_s``, ``transactions_per_s``: the throughput X.
+``throughput_gbps``: X x ``size_bytes`` x 8 / 1e9.
+``latency_us`` (and ``clat_us``, taken as the mean latency: fio's submission
+latency of libaio is well under 1 µs): the mean response time R.
+``latency_p50_us`` ... ``latency_p999_us``: a percentile of the response time
+(see below).  ``cpu_us_per_io``: host CPU µs per I/O
+(:attr:`Result.cpu_us_per_io`).  ``cpu_util_host_pct``: 100 X x that.
+``cpu_util_vmm_pct``: 100 X x the demand at the VMM's own threads (QEMU main
+loop / BQL, iothreads, a Firecracker/Cloud Hypervisor event loop, polling
+backends at their full core).  ``cpu_util_vcpu_pct``: 100 X x the demand at the
+vCPU threads (guest work and the exits taken on them).  ``exits_per_io``: VM
+exits per I/O (:meth:`Path.mode_switches`, per-batch hops count 1/batch);
+``exits_per_s``: X times that.
+
+Latency percentiles
+-------------------
+By default (``percentiles="approx"``) the response time is taken as gamma
+distributed with the model's mean R and a variance summed over the route: each
+hop's service variance (``scv`` x mean², times its count per I/O) plus, at each
+queueing station, the variance of the wait of each visit, taken as 0 with
+probability :math:`1-\pi` and exponential otherwise (:math:`\pi`: Erlang's C
+probability of waiting at the station's utilisation; :math:`\rho` for one
+server), :math:`\mathrm{Var}\,W = 2 W_q^2/\pi - W_q^2`.  For one M/M/1 station
+this is exact (the sojourn time is exponential with mean :math:`1/(\mu-\lambda)`;
+Kleinrock 1975, vol. 1, eq. 3.28).  ``percentiles="sim"`` instead simulates every
+group with :func:`iovmodel.sim.simulate_network` under one fixed seed (common
+random numbers, so the objective stays a deterministic function of the costs).
+
+Rows
+----
+``path`` names a catalog path; ``options`` (``key=value;...``) sets path
+options (``workers=4``) and may pin a cost for that row only
+(``device_blk_us=0.5`` for a null_blk backend); other keys are configuration
+labels and are ignored (listed in :attr:`FitResult.notes`).  Workload: an
+open workload when ``rate_per_s`` is set, else closed with ``jobs`` (default
+1), ``iodepth`` (default 1), ``think_us`` (default 0); ``size_bytes``
+(default 4096) and ``batch`` (default 1).  Rows that share a path, options
+and workload shape share one network: one MVA pass serves all their
+populations.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from .errors import FitConvergenceWarning, FitError, IovModelError, UnstableError
+from .model import solve_closed, solve_open
+from .network import Network, build
+from .paths import Path, compile_expr
+from .paths import path as get_path
+from .profile import HostProfile, parameters
+from .workload import Workload
+
+__all__ = ["PREDICTABLE", "FitResult", "crossval", "fit", "predict", "predictable"]
+
+#: Metrics the model predicts: name -> (unit of the tidy schema, how it is predicted).
+PREDICTABLE: Mapping[str, tuple[str, str]] = {
+    "iops": ("IOPS", "throughput X"),
+    "throughput_per_s": ("1/s", "throughput X"),
+    "transactions_per_s": ("1/s", "throughput X (one request/response exchange per I/O)"),
+    "throughput_gbps": ("Gbps", "X * size_bytes * 8 / 1e9"),
+    "latency_us": ("us", "mean response time R"),
+    "clat_us": ("us", "mean response time R (fio clat; libaio slat < 1 us)"),
+    "latency_p50_us": ("us", "median response time (gamma approximation or simulation)"),
+    "latency_p90_us": ("us", "90th percentile response time"),
+    "latency_p95_us": ("us", "95th percentile response time"),
+    "latency_p99_us": ("us", "99th percentile response time"),
+    "latency_p999_us": ("us", "99.9th percentile response time"),
+    "cpu_us_per_io": ("us", "host CPU per I/O outside the guest"),
+    "cpu_util_host_pct": ("%", "100 * X * host CPU per I/O"),
+    "cpu_util_vmm_pct": ("%", "100 * X * demand at the VMM's own threads"),
+    "cpu_util_vcpu_pct": ("%", "100 * X * demand at the vCPU threads"),
+    "exits_per_io": ("per_io", "VM exits per I/O"),
+    "exits_per_s": ("1/s", "X * VM exits per I/O"),
+}
+
+_QUANTILES = {"latency_p50_us": 0.50, "latency_p90_us": 0.90, "latency_p95_us": 0.95,
+              "latency_p99_us": 0.99, "latency_p999_us": 0.999}
+_SIM_KEYS = {0.50: "p50", 0.90: "p90", 0.99: "p99", 0.999: "p99.9"}
+#: Resources that are threads of the VMM process (their busy time is "VMM CPU").
+VMM_RESOURCES = ("bql", "iothread", "vmm", "backend")
+#: Residual (log units) given to a row whose prediction does not exist at some costs
+#: (an open load beyond a resource's capacity): a factor e**8 ~ 3000 off.
+_PENALTY = 8.0
+_LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
+
+
+# ----------------------------------------------------------------------------- rows
+@dataclass(frozen=True)
+class _Row:
+    """One measured number, resolved against the catalog."""
+
+    index: int  # position in the measurement frame
+    path: Path
+    overrides: tuple[tuple[str, float], ...]  # costs pinned by the row's options
+    workload: Workload
+    metric: str
+    value: float
+    weight: float
+
+    def group_key(self) -> tuple:
+        w = self.workload
+        shape = ("open", w.size_bytes, w.batch) if w.is_open else \
+            ("closed", w.size_bytes, w.batch, w.think_us)
+        opts = tuple(sorted((k, str(v)) for k, v in self.path.options.items()))
+        return (self.path.name, id(self.path) if self.path.name not in _catalog_names() else 0,
+                opts, self.overrides, shape)
+
+
+def _catalog_names() -> set[str]:
+    from .paths import path_names
+
+    return set(path_names())
+
+
+def _empty(v: Any) -> bool:
+    if v is None or v is pd.NA:
+        return True
+    if isinstance(v, str):
+        return not v.strip()
+    try:
+        return bool(np.isnan(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _parse_options(text: Any) -> dict[str, Any]:
+    if _empty(text):
+        return {}
+    if isinstance(text, Mapping):
+        return dict(text)
+    out: dict[str, Any] = {}
+    for part in str(text).split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, val = part.partition("=")
+        key, val = key.strip(), val.strip()
+        if not sep or not key or not val:
+            raise FitError(f"options entry {part!r} is not key=value (e.g. 'workers=4')")
+        low = val.lower()
+        if low in ("true", "false", "on", "off", "yes", "no"):
+            out[key] = low in ("true", "on", "yes")
+            continue
+        try:
+            num = float(val)
+        except ValueError:
+            out[key] = val
+        else:
+            out[key] = int(num) if num.is_integer() else num
+    return out
+
+
+def _count(row: Mapping[str, Any], col: str, default: int, where: str) -> int:
+    v = row.get(col)
+    if _empty(v):
+        return default
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise FitError(f"{where}, column {col!r}: {v!r} is not a number") from None
+    if not math.isfinite(x) or x < 1 or x != int(x):
+        raise FitError(f"{where}, column {col!r}: {v!r} must be a whole number >= 1")
+    return int(x)
+
+
+def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str]) -> _Row:
+    """Resolve one measurement row or raise FitError naming it."""
+    where = f"row {i}"
+    name = row.get("path")
+    if _empty(name):
+        raise FitError(f"{where}: column 'path' is empty")
+    metric = row.get("metric")
+    if _empty(metric):
+        raise FitError(f"{where} ({name}): column 'metric' is empty")
+    metric = str(metric).strip()
+    where = f"row {i} ({name}, {metric})"
+    value = row.get("value")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise FitError(f"{where}, column 'value': {value!r} is not a number") from None
+    if not math.isfinite(value):
+        raise FitError(f"{where}, column 'value': {value!r} is NaN or infinite; drop the row "
+                       "or give the measured number")
+    if value <= 0:
+        raise FitError(f"{where}, column 'value': {value!r} <= 0 cannot be fitted in log space")
+    if metric not in PREDICTABLE:
+        raise FitError(f"{where}: the model cannot predict metric {metric!r}; predictable "
+                       f"metrics: {', '.join(PREDICTABLE)}")
+    unit = row.get("unit")
+    if not _empty(unit) and str(unit).strip() not in (PREDICTABLE[metric][0], "µs" if
+                                                       PREDICTABLE[metric][0] == "us" else ""):
+        raise FitError(f"{where}, column 'unit': {unit!r} is not {PREDICTABLE[metric][0]!r}, "
+                       f"the unit of {metric!r}")
+    if isinstance(name, Path):
+        p = name
+    else:
+        try:
+            p = get_path(str(name).strip())
+        except IovModelError as exc:
+            raise FitError(f"{where}: {exc}") from None
+    opts = _parse_options(row.get("options"))
+    costs = parameters()
+    path_opts, overrides = {}, {}
+    for k, v in opts.items():
+        if k in p.options:
+            path_opts[k] = v
+        elif k in costs:
+            try:
+                overrides[k] = costs[k].check(v)
+            except IovModelError as exc:
+                raise FitError(f"{where}, column 'options': {exc}") from None
+        else:
+            ignored.add(k)
+    try:
+        p = p.with_options(**path_opts)
+    except IovModelError as exc:
+        raise FitError(f"{where}, column 'options': {exc}") from None
+    try:
+        size = _count(row, "size_bytes", 4096, where)
+        batch = _count(row, "batch", 1, where)
+        rate = row.get("rate_per_s")
+        if not _empty(rate):
+            w = Workload.open(float(rate), size_bytes=size, batch=batch)
+        else:
+            think = row.get("think_us")
+            w = Workload.closed(_count(row, "jobs", 1, where), _count(row, "iodepth", 1, where),
+                                think_us=0.0 if _empty(think) else float(think),
+                                size_bytes=size, batch=batch)
+    except IovModelError as exc:
+        raise FitError(f"{where}: {exc}") from None
+    if metric == "cpu_util_vmm_pct" and not any(r in p.resources for r in VMM_RESOURCES):
+        raise FitError(f"{where}: path {p.name!r} has no VMM thread (none of "
+                       f"{', '.join(VMM_RESOURCES)}), so it cannot predict {metric!r}")
+    if metric == "transactions_per_s" and p.device != "net":
+        raise FitError(f"{where}: {metric!r} is a network request/response metric; "
+                       f"{p.name!r} is a {p.device or 'custom'} path")
+    return _Row(i, p, tuple(sorted(overrides.items())), w, metric, value, weight)
+
+
+def _weights(df: pd.DataFrame, weights: Any) -> np.ndarray:
+    m = len(df)
+    if weights is None:
+        return np.ones(m)
+    if isinstance(weights, str):
+        if weights not in df.columns:
+            raise FitError(f"weights names column {weights!r}, which the measurements lack")
+        w = pd.to_numeric(df[weights], errors="coerce").to_numpy(dtype=float)
+    else:
+        w = np.asarray(weights, dtype=float).ravel()
+    if w.shape != (m,):
+        raise FitError(f"weights has {w.size} entries for {m} rows")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise FitError("weights must be finite and >= 0")
+    return w
+
+
+def _check_frame(measurements: Any) -> pd.DataFrame:
+    if not isinstance(measurements, pd.DataFrame):
+        raise FitError(f"measurements must be a pandas DataFrame, got {type(measurements).__name__}")
+    if len(measurements) == 0:
+        raise FitError("measurements is empty: nothing to fit")
+    missing = [c for c in ("path", "metric", "value") if c not in measurements.columns]
+    if missing:
+        raise FitError(f"measurements lack column(s) {', '.join(missing)} "
+                       "(needs path, metric, value; see iovmodel.datasets.SCHEMA_COLUMNS)")
+    return measurements.reset_index(drop=True)
+
+
+def _parse(measurements: pd.DataFrame, weights: Any = None) -> tuple[list[_Row], set[str]]:
+    df = _check_frame(measurements)
+    w = _weights(df, weights)
+    ignored: set[str] = set()
+    records = df.to_dict("records")
+    rows = [_parse_row(i, r, float(w[i]), ignored) for i, r in enumerate(records)]
+    return rows, ignored
+
+
+def predictable(measurements: pd.DataFrame) -> pd.DataFrame:
+    """Which rows the model can predict, and why not.
+
+    Returns
+    -------
+    DataFrame
+        Index of ``measurements``; columns ``predictable`` (bool) and ``reason``
+        (empty when predictable).  ``fit(measurements[out.predictable])`` fits
+        what can be fitted.
+    """
+    df = _check_frame(measurements)
+    ok, why = [], []
+    ignored: set[str] = set()
+    for i, r in enumerate(df.to_dict("records")):
+        try:
+            _parse_row(i, r, 1.0, ignored)
+        except FitError as exc:
+            ok.append(False)
+            why.append(str(exc))
+        else:
+            ok.append(True)
+            why.append("")
+    return pd.DataFrame({"predictable": ok, "reason": why}, index=measurements.index)
+
+
+# -------------------------------------------------------------------------- predictions
+def _erlang_c(c: float, rho: float) -> float:
+    """Probability of waiting in M/M/c at per-server utilisation rho (Erlang C)."""
+    if rho <= 0:
+        return 0.0
+    if rho >= 1:
+        return 1.0
+    if c <= 1:
+        return rho
+    a = c * rho
+    b = 1.0
+    for k in range(1, int(c) + 1):  # Erlang B by its stable recursion
+        b = a * b / (k + a * b)
+    return b / (1.0 - rho * (1.0 - b))
+
+
+def latency_variance(net: Network, waits: np.ndarray, util: np.ndarray) -> float:
+    """Variance of the response time (µs²) under the module's approximation.
+
+    Service: each visit's ``scv * mean²`` times its count per I/O.  Waiting: per
+    visit to a queueing station, 0 with probability 1 - pi and exponential with
+    mean ``Wq/pi`` otherwise (pi: Erlang C at the station's utilisation).
+    """
+    var = 0.0
+    for v in net.route:
+        var += v.per_io(net.batch) * v.scv * v.mean_us**2
+    for i, s in enumerate(net.stations):
+        wq = float(waits[i])
+        if s.is_delay or wq <= 0 or s.visits <= 0:
+            continue
+        pi = max(_erlang_c(s.servers, float(util[i])), 1e-9)
+        var += s.visits * max(2.0 * wq * wq / pi - wq * wq, 0.0)
+    return var
+
+
+def latency_quantile(mean_us: float, var_us2: float, q: float) -> float:
+    """The q-quantile of a gamma distribution with this mean and variance (µs)."""
+    if mean_us <= 0:
+        return 0.0
+    if var_us2 <= 1e-12 * mean_us**2:
+        return mean_us
+    k = mean_us**2 / var_us2
+    return float(stats.gamma.ppf(q, k, scale=var_us2 / mean_us))
+
+
+def _demand(net: Network, names: Iterable[str]) -> float:
+    names = set(names)
+    return sum(s.demand_us for s in net.stations if s.name in names)
+
+
+def _cpu_host(net: Network, X: float) -> float:
+    from .model import _cpu
+
+    return _cpu(net, X)[0]
+
+
+def _value(metric: str, row: _Row, net: Network, X: float, R: float, waits: np.ndarray,
+           util: np.ndarray, sim: Any) -> float:
+    if metric in ("iops", "throughput_per_s", "transactions_per_s"):
+        return X
+    if metric == "throughput_gbps":
+        return X * row.workload.size_bytes * 8.0 / 1e9
+    if metric in ("latency_us", "clat_us"):
+        return R
+    if metric in _QUANTILES:
+        q = _QUANTILES[metric]
+        if sim is not None and q in _SIM_KEYS:
+            return float(sim.percentiles_us[_SIM_KEYS[q]])
+        return latency_quantile(R, latency_variance(net, waits, util), q)
+    if metric == "cpu_us_per_io":
+        return _cpu_host(net, X)
+    if metric == "cpu_util_host_pct":
+        return 100.0 * X * _cpu_host(net, X) / 1e6
+    if metric == "cpu_util_vmm_pct":
+        pct = 0.0
+        polling = set(net.meta.get("polling", ()))
+        for s in net.stations:
+            if s.name in VMM_RESOURCES:
+                pct += 100.0 * s.servers if s.name in polling else 100.0 * X * s.demand_us / 1e6
+        return pct
+    if metric == "cpu_util_vcpu_pct":
+        return 100.0 * X * _demand(net, ["vcpu"]) / 1e6
+    if metric in ("exits_per_io", "exits_per_s"):
+        e = float(row.path.mode_switches(batch=row.workload.batch)["vm_exits"].iloc[0])
+        return e if metric == "exits_per_io" else e * X
+    raise FitError(f"metric {metric!r} is not predictable")  # guarded in _parse_row
+
+
+def _closed(net: Network, pops: Sequence[int]) -> dict[int, tuple]:
+    """population -> (X per s, R µs, per-visit waits, utilisation), one MVA pass."""
+    sol = solve_closed(net, list(pops))
+    if isinstance(sol, tuple) and len(sol) == 4 and np.ndim(sol[0]) == 1:  # arrays per population
+        X, R, waits, util = sol
+        return {n: (float(X[k]), float(R[k]), np.asarray(waits[k]), np.asarray(util[k]))
+                for k, n in enumerate(pops)}
+    return {n: (float(s[0]), float(s[1]), np.asarray(s[2]), np.asarray(s[3]))
+            for n, s in zip(pops, sol, strict=True)}
+
+
+class _Model:
+    """Rows grouped by the network they share; predicts every row for a host."""
+
+    def __init__(self, rows: Sequence[_Row], percentiles: str = "approx",
+                 sim_options: Mapping[str, Any] | None = None) -> None:
+        self.rows = list(rows)
+        groups: dict[tuple, list[int]] = {}
+        for j, r in enumerate(self.rows):
+            groups.setdefault(r.group_key(), []).append(j)
+        self.groups = list(groups.values())
+        self.percentiles = percentiles
+        self.sim_options = {"requests": 20_000, "replications": 4, "seed": 20240917,
+                            **dict(sim_options or {})}
+
+    def _simulate(self, net: Network, workload: Workload):
+        from .sim import simulate_network
+
+        return simulate_network(net, progress=False, workload=workload, **self.sim_options)
+
+    def predict(self, host: HostProfile) -> np.ndarray:
+        out = np.full(len(self.rows), np.nan)
+        for idx in self.groups:
+            r0 = self.rows[idx[0]]
+            h = host.replace(**dict(r0.overrides)) if r0.overrides else host
+            if r0.workload.is_open:
+                net = build(r0.path, h, r0.workload)
+                for j in idx:
+                    r = self.rows[j]
+                    try:
+                        R, waits, util = solve_open(net, r.workload.rate_per_s)
+                    except UnstableError:
+                        continue
+                    sim = None
+                    if self.percentiles == "sim" and r.metric in _QUANTILES:
+                        sim = self._simulate(build(r.path, h, r.workload), r.workload)
+                    out[j] = _value(r.metric, r, net, r.workload.rate_per_s, R, waits, util, sim)
+                continue
+            pops = sorted({self.rows[j].workload.population for j in idx})
+            top = max(idx, key=lambda j: self.rows[j].workload.population)
+            net = build(r0.path, h, self.rows[top].workload)
+            sols = _closed(net, pops)
+            for j in idx:
+                r = self.rows[j]
+                X, R, waits, util = sols[r.workload.population]
+                sim = None
+                if self.percentiles == "sim" and r.metric in _QUANTILES:
+                    sim = self._simulate(build(r.path, h, r.workload), r.workload)
+                out[j] = _value(r.metric, r, net, X, R, waits, util, sim)
+        return out
+
+
+# ------------------------------------------------------------------------------ fitting
+@dataclass(frozen=True)
+class _Problem:
+    """What the optimiser sees: free costs in log space, their boxes, the fixed rest."""
+
+    free: tuple[str, ...]
+    base: Mapping[str, float]
+    lo: np.ndarray
+    hi: np.ndarray
+    loss: str
+    f_scale: float
+    max_nfev: int | None
+
+    def host(self, theta: np.ndarray) -> HostProfile:
+        vals = dict(self.base)
+        v = np.clip(np.exp(theta), np.exp(self.lo), np.exp(self.hi))
+        decl = parameters()
+        for name, x in zip(self.free, v, strict=True):
+            lo, hi = decl[name].bounds
+            vals[name] = float(min(max(x, lo), hi))
+        return HostProfile(vals, name="fit")
+
+
+def _residuals(model: _Model, prob: _Problem, theta: np.ndarray,
+               y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    pred = model.predict(prob.host(theta))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.log(pred) - np.log(y)
+    bad = ~np.isfinite(r)
+    r[bad] = _PENALTY
+    return w * r
+
+
+def _bounds_for(name: str, start: float) -> tuple[float, float]:
+    p = parameters()[name]
+    lo, hi = p.bounds
+    if lo <= 0:
+        lo = 1e-3 * min(start if start > 0 else p.typical[0], p.typical[0])
+    return math.log(lo), math.log(hi)
+
+
+def _used_costs(rows: Sequence[_Row]) -> list[str]:
+    """Cost names the rows' paths use (hop costs, conditions, server counts), in order."""
+    decl = parameters()
+    seen: dict[str, None] = {}
+    for r in rows:
+        pinned = {k for k, _ in r.overrides}
+        for h in r.path.active_hops():
+            if isinstance(h.cost, str):
+                for n in sorted(compile_expr(h.cost)[1]):
+                    if n in decl and n not in pinned:
+                        seen.setdefault(n, None)
+        for res in r.path.resources.values():
+            if isinstance(res.servers, str) and res.servers in decl:
+                seen.setdefault(res.servers, None)
+    return list(seen)
+
+
+def _is_count(name: str) -> bool:
+    return parameters()[name].unit == "count"
+
+
+def _log_jacobian(model: _Model, prob: _Problem, theta: np.ndarray, y: np.ndarray,
+                  w: np.ndarray, step: float = 1e-4) -> np.ndarray:
+    f0 = _residuals(model, prob, theta, y, w)
+    J = np.empty((len(f0), len(theta)))
+    for j in range(len(theta)):
+        t = theta.copy()
+        h = step if t[j] + step <= prob.hi[j] else -step
+        t[j] += h
+        J[:, j] = (_residuals(model, prob, t, y, w) - f0) / h
+    return J
+
+
+def _select_identifiable(J: np.ndarray, names: Sequence[str], tol: float = 1e-3) -> list[str]:
+    """Column-pivoted QR of the scaled log-sensitivities: the identifiable subset."""
+    from scipy.linalg import qr
+
+    norms = np.linalg.norm(J, axis=0)
+    keep = norms > 1e-6 * max(norms.max(), 1e-300)
+    if not keep.any():
+        return []
+    cols = np.flatnonzero(keep)
+    _, Rm, piv = qr(J[:, cols], mode="economic", pivoting=True)
+    d = np.abs(np.diag(Rm))
+    rank = int(np.sum(d > tol * d[0])) if d.size else 0
+    chosen = sorted(cols[piv[:rank]])
+    return [names[k] for k in chosen]
+
+
+def _fit_theta(model: _Model, prob: _Problem, theta0: np.ndarray, y: np.ndarray,
+               w: np.ndarray) -> optimize.OptimizeResult:
+    x0 = np.clip(theta0, prob.lo + 1e-9, prob.hi - 1e-9)
+    return optimize.least_squares(
+        lambda t: _residuals(model, prob, t, y, w), x0, bounds=(prob.lo, prob.hi),
+        method="trf", loss=prob.loss, f_scale=prob.f_scale, x_scale=1.0, diff_step=1e-6,
+        xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=prob.max_nfev or 100 * (len(x0) + 1))
+
+
+def _boot_one(rows: Sequence[_Row], percentiles: str, sim_options: Mapping[str, Any],
+              prob: _Problem, theta0: np.ndarray, seed: np.random.SeedSequence) -> np.ndarray:
+    """One bootstrap replicate: resample rows with replacement, refit from theta0."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(rows), len(rows))
+    sub = [rows[i] for i in idx]
+    model = _Model(sub, percentiles, sim_options)
+    y = np.array([r.value for r in sub])
+    w = np.array([r.weight for r in sub])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = _fit_theta(model, prob, theta0, y, w)
+    except (IovModelError, ValueError, np.linalg.LinAlgError):
+        return np.full(len(theta0), np.nan)
+    return res.x
+
+
+# ------------------------------------------------------------------------------ result
+@dataclass(frozen=True, repr=False, eq=False)
+class FitResult:
+    """A calibrated host profile with its uncertainty and residuals.
+
+    Attributes
+    ----------
+    profile : HostProfile
+        The start profile with the free costs replaced by their fitted values.
+    start : HostProfile
+        The profile the fit started from.
+    params : DataFrame
+        One row per free cost (index: name): ``value, start, stderr`` (µs or the
+        cost's unit), ``ci_lo, ci_hi`` (95 %, from the covariance), ``at_bound``
+        (the fit sits on a bound of its box), ``identifiable``, ``lo, hi`` (the
+        box), and with ``n_boot`` ``boot_lo, boot_hi`` (2.5 / 97.5 % bootstrap
+        percentiles).
+    residuals : DataFrame
+        The measured rows plus ``measured``, ``predicted``, ``rel_error``
+        ((predicted - measured) / measured) and ``log_error``.
+    correlation : DataFrame
+        Correlation matrix of the free costs (log scale).
+    r2 : float
+        Coefficient of determination of log(predicted) on log(measured).
+    mape : float
+        Median absolute percentage error, %.
+    dof : int
+        Rows minus free costs.
+    success : bool
+    message : str
+        The optimiser's.
+    nfev : int
+        Model evaluations of the optimiser.
+    notes : tuple of str
+        Ignored option keys, warnings raised, rows with no prediction.
+    """
+
+    profile: HostProfile
+    start: HostProfile
+    params: pd.DataFrame
+    residuals: pd.DataFrame
+    correlation: pd.DataFrame
+    r2: float
+    mape: float
+    dof: int
+    success: bool
+    message: str
+    nfev: int
+    loss: str = "linear"
+    boot: pd.DataFrame | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def free(self) -> tuple[str, ...]:
+        """Names of the fitted costs."""
+        return tuple(self.params.index)
+
+    @property
+    def median_abs_pct_error(self) -> float:
+        """Median absolute percentage error, % (same as :attr:`mape`)."""
+        return self.mape
+
+    def to_frame(self) -> pd.DataFrame:
+        """The parameter table as a tidy frame (column ``name`` first)."""
+        return self.params.reset_index(names="name")
+
+    def report(self) -> str:
+        """A text report: goodness of fit, the parameters, the largest residuals."""
+        lines = [f"fit of {len(self.params)} cost(s) to {len(self.residuals)} row(s) "
+                 f"(dof {self.dof}, loss {self.loss}): {self.message}",
+                 f"  R^2 (log scale) {self.r2:.4f}; median |error| {self.mape:.2f} %; "
+                 f"max |error| {100 * self.residuals['rel_error'].abs().max():.1f} %"]
+        lines.append(f"  {'cost':<18} {'value':>10} {'stderr':>10} {'95% CI':>23} {'start':>9}")
+        for name, p in self.params.iterrows():
+            flag = " at bound" if p["at_bound"] else ""
+            flag += "" if p["identifiable"] else " NOT IDENTIFIABLE"
+            ci = f"[{p['ci_lo']:.4g}, {p['ci_hi']:.4g}]"
+            lines.append(f"  {name:<18} {p['value']:>10.4g} {p['stderr']:>10.3g} {ci:>23} "
+                         f"{p['start']:>9.4g}{flag}")
+            if "boot_lo" in p and np.isfinite(p["boot_lo"]):
+                lines.append(f"  {'':<18} bootstrap 95% [{p['boot_lo']:.4g}, {p['boot_hi']:.4g}]")
+        worst = self.residuals.reindex(self.residuals["rel_error"].abs()
+                                       .sort_values(ascending=False).index).head(5)
+        lines.append("  largest residuals:")
+        for _, r in worst.iterrows():
+            lines.append(f"    {r['path']:<24} {r['metric']:<18} measured {r['measured']:.4g} "
+                         f"predicted {r['predicted']:.4g} ({100 * r['rel_error']:+.1f} %)")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    summary = report
+
+    def __repr__(self) -> str:
+        return (f"<FitResult {len(self.params)} cost(s) from {len(self.residuals)} rows: "
+                f"R^2 {self.r2:.3f}, median |error| {self.mape:.1f} %>")
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        head = (f"<b>fit</b> of {len(self.params)} cost(s) to {len(self.residuals)} rows · "
+                f"R² (log) <b>{self.r2:.3f}</b> · median |error| <b>{self.mape:.1f} %</b> · "
+                f"{esc(self.message)}")
+        cols = [c for c in ("value", "stderr", "ci_lo", "ci_hi", "start", "at_bound",
+                            "identifiable", "boot_lo", "boot_hi") if c in self.params]
+        table = self.params[cols].to_html(float_format=lambda x: f"{x:.4g}")
+        notes = "".join(f"<br><small>{esc(n)}</small>" for n in self.notes)
+        return f"<div>{head}{table}{notes}</div>"
+
+    def plot(self, ax=None, **kwargs):
+        """Measured against predicted (log-log, y = x) with residuals; returns the Axes."""
+        try:
+            from .plot import measured_vs_predicted
+        except ImportError:
+            measured_vs_predicted = None
+        if measured_vs_predicted is not None:
+            return measured_vs_predicted(self, ax=ax, **kwargs)
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots()
+        df = self.residuals
+        for metric, g in df.groupby("metric"):
+            ax.scatter(g["measured"], g["predicted"], label=metric, s=14)
+            ax.vlines(g["measured"], g["measured"], g["predicted"], lw=0.6, alpha=0.5)
+        lo = float(min(df["measured"].min(), df["predicted"].min()))
+        hi = float(max(df["measured"].max(), df["predicted"].max()))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set(xscale="log", yscale="log", xlabel="measured", ylabel="predicted")
+        ax.legend(fontsize="small")
+        return ax
+
+
+def _stats(res, prob: _Problem, m: int, y: np.ndarray, pred: np.ndarray,
+           J: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    n = len(prob.free)
+    dof = m - n
+    theta = res.x
+    issues: list[str] = []
+    cov = np.full((n, n), np.nan)
+    norms = np.linalg.norm(J, axis=0)
+    if dof > 0:
+        s2 = float(np.sum(res.fun**2)) / dof
+        # (J'J)^-1 by SVD without truncation: a near-null direction gets a huge variance
+        # (a truncated pseudo-inverse would give it none and fake a tiny stderr)
+        _, sv, vt = np.linalg.svd(J, full_matrices=False)
+        sv_full = np.zeros(n)
+        sv_full[:len(sv)] = sv
+        floor = max(sv_full.max(initial=0.0), 1e-300) * 1e-15
+        vt_full = np.zeros((n, n))
+        vt_full[:len(sv)] = vt
+        if len(sv) < n:  # fewer rows than costs: complete the basis
+            vt_full = np.linalg.svd(np.vstack([vt, np.zeros((n - len(sv), n))]))[2]
+        cov = s2 * (vt_full.T / np.maximum(sv_full, floor) ** 2) @ vt_full
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    tq = stats.t.ppf(0.975, dof) if dof > 0 else np.nan
+    identifiable = np.ones(n, dtype=bool)
+    # no influence on any row, or in the (near) null space of J, or hopelessly uncertain
+    identifiable &= norms > 1e-8 * max(norms.max(initial=0.0), 1e-300)
+    if n and np.all(np.isfinite(J)):
+        Jn = J / np.where(norms > 0, norms, 1.0)
+        _, sv, vt = np.linalg.svd(Jn, full_matrices=True)
+        sv = np.concatenate([sv, np.zeros(n - len(sv))])
+        null = vt[sv < 1e-6 * max(sv.max(initial=0.0), 1e-300)]
+        if len(null):
+            identifiable &= ~(np.abs(null).max(axis=0) > 0.1)
+    identifiable &= ~(se > math.log(10.0))  # 1 se = a factor 10: the data do not pin it
+    if dof <= 0:
+        identifiable[:] = False
+    value = np.array([prob.host(theta)[k] for k in prob.free])
+    start = np.array([prob.base[k] for k in prob.free])
+    at_bound = (res.active_mask != 0) | (theta - prob.lo < 1e-6) | (prob.hi - theta < 1e-6)
+    params = pd.DataFrame({
+        "value": value, "start": start, "stderr": value * se,
+        "ci_lo": np.exp(np.clip(theta - tq * se, prob.lo, prob.hi)),
+        "ci_hi": np.exp(np.clip(theta + tq * se, prob.lo, prob.hi)),
+        "at_bound": at_bound, "identifiable": identifiable,
+        "lo": np.exp(prob.lo), "hi": np.exp(prob.hi),
+    }, index=pd.Index(list(prob.free), name="name"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(se, se)
+    correlation = pd.DataFrame(corr, index=list(prob.free), columns=list(prob.free))
+    bad = [k for k, ok in zip(prob.free, identifiable, strict=True) if not ok]
+    if dof <= 0:
+        issues.append(f"{m} row(s) for {n} free cost(s): no degrees of freedom, the "
+                      "costs are not identifiable; fix some (free=...) or add data")
+    elif bad:
+        issues.append(f"cost(s) {', '.join(bad)} are not identifiable from these data "
+                      "(no influence, collinear with others, or standard error above a "
+                      "factor 10); fix them (free=...) or add rows that separate them")
+    return params, correlation, issues
+
+
+def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
+        host: HostProfile | None = None, weights: Any = None, loss: str = "linear", *,
+        f_scale: float = 0.1, n_boot: int = 0, seed: int | None = None,
+        executor: Executor | None = None, percentiles: str = "approx",
+        sim_options: Mapping[str, Any] | None = None,
+        max_nfev: int | None = None) -> FitResult:
+    """Calibrate host costs to measurements.
+
+    Parameters
+    ----------
+    measurements : DataFrame
+        One row per measured number: ``path``, ``metric``, ``value`` and
+        optionally ``options``, ``jobs``, ``iodepth``, ``size_bytes``,
+        ``rate_per_s``, ``batch``, ``think_us``, ``unit`` (the tidy schema of
+        :mod:`iovmodel.datasets`).  Metrics: :data:`PREDICTABLE`.
+    free : sequence of str, "all" or None
+        Costs to fit.  None: the costs the measured paths use, reduced to the
+        subset the data can inform (a column-pivoted QR of the log-sensitivity
+        matrix at the start profile keeps the numerically independent ones;
+        count costs such as ``device_blk_slots`` stay fixed).  ``"all"``: every
+        cost the paths use, identifiable or not.
+    host : HostProfile, optional
+        Start values and the fixed costs (default :meth:`HostProfile.default`).
+    weights : None, str or array-like
+        Multiplies each row's log residual: None (all 1), a column name, or one
+        number per row.
+    loss : {"linear", "soft_l1", "huber", "cauchy", "arctan"}
+        Robust loss of :func:`scipy.optimize.least_squares`; ``f_scale`` is its
+        soft margin in log units (0.1: about 10 %).
+    n_boot : int
+        Bootstrap replicates (rows resampled with replacement, refitted);
+        0 skips the bootstrap.
+    seed : int, optional
+        Root of ``numpy.random.SeedSequence`` for the bootstrap: same seed, same
+        intervals, whatever the executor.
+    executor : concurrent.futures.Executor, optional
+        Runs bootstrap replicates (``executor.map``); default in this process.
+    percentiles : {"approx", "sim"}
+        How latency percentiles are predicted (module docstring).
+    sim_options : mapping, optional
+        ``requests``, ``replications``, ``seed`` of the simulator when
+        ``percentiles="sim"``.
+    max_nfev : int, optional
+        Most model evaluations of the optimiser (default 100 x (free + 1)).
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    FitError
+        Empty measurements, a NaN or non-positive value, an unknown path, a
+        metric the path cannot predict, unknown or count costs in ``free``.
+
+    Warns
+    -----
+    FitConvergenceWarning
+        The optimiser stopped without converging, or a free cost is not
+        identifiable from the data.
+    """
+    if loss not in _LOSSES:
+        raise FitError(f"loss must be one of {', '.join(_LOSSES)}, got {loss!r}")
+    if percentiles not in ("approx", "sim"):
+        raise FitError(f"percentiles must be 'approx' or 'sim', got {percentiles!r}")
+    if not isinstance(n_boot, int | np.integer) or n_boot < 0:
+        raise FitError(f"n_boot must be a whole number >= 0, got {n_boot!r}")
+    if not (f_scale > 0):
+        raise FitError(f"f_scale must be > 0 (log units), got {f_scale!r}")
+    host = host if host is not None else HostProfile.default()
+    if not isinstance(host, HostProfile):
+        raise FitError(f"host must be a HostProfile, got {type(host).__name__}")
+    rows, ignored = _parse(measurements, weights)
+    model = _Model(rows, percentiles, sim_options)
+    y = np.array([r.value for r in rows])
+    w = np.array([r.weight for r in rows])
+    used = _used_costs(rows)
+    decl = parameters()
+    notes: list[str] = []
+    if ignored:
+        notes.append(f"option keys ignored (neither path options nor costs): "
+                     f"{', '.join(sorted(ignored))}")
+    if isinstance(free, str) and free != "all":
+        free = [free]
+    if free is None or free == "all":
+        cand = [k for k in used if not _is_count(k)]
+        if not cand:
+            raise FitError("the measured paths use no fittable cost")
+        if free is None:
+            prob0 = _make_problem(cand, host, loss, f_scale, max_nfev)
+            J0 = _log_jacobian(model, prob0, _theta0(prob0), y, w)
+            free = _select_identifiable(J0, cand)
+            if not free:
+                raise FitError("no cost influences these measurements; nothing to fit")
+            fixed = [k for k in cand if k not in free]
+            if fixed:
+                notes.append(f"kept at their start values (not separable from the fitted "
+                             f"ones by these data): {', '.join(fixed)}")
+        else:
+            free = cand
+    free = list(dict.fromkeys(free))
+    for k in free:
+        if k not in decl:
+            raise FitError(f"free names unknown cost {k!r}; known: {', '.join(sorted(decl))}")
+        if _is_count(k):
+            raise FitError(f"{k!r} is a count (a number of servers); least squares cannot fit "
+                           "it: set it in host and compare fits instead")
+    unused = [k for k in free if k not in used]
+    if unused:
+        notes.append(f"free cost(s) no measured path uses: {', '.join(unused)}")
+    prob = _make_problem(free, host, loss, f_scale, max_nfev)
+    theta0 = _theta0(prob)
+    res = _fit_theta(model, prob, theta0, y, w)
+    pred = model.predict(prob.host(res.x))
+    J = res.jac if res.jac is not None else _log_jacobian(model, prob, res.x, y, w)
+    params, corr, issues = _stats(res, prob, len(rows), y, pred, J)
+    if not res.success or res.status <= 0:
+        issues.append(f"the optimiser did not converge: {res.message}")
+    nopred = int(np.sum(~np.isfinite(pred)))
+    if nopred:
+        issues.append(f"{nopred} row(s) have no prediction at the fitted costs (an open "
+                      "load beyond a resource's capacity)")
+    boot = None
+    if n_boot:
+        children = np.random.SeedSequence(seed).spawn(int(n_boot))
+        args = [(rows, percentiles, dict(model.sim_options), prob, res.x, c) for c in children]
+        if executor is None:
+            thetas = [_boot_one(*a) for a in args]
+        else:
+            thetas = list(executor.map(_boot_one, *zip(*args, strict=True)))
+        T = np.array(thetas, dtype=float).reshape(int(n_boot), len(free))
+        boot = pd.DataFrame(np.exp(T), columns=free)
+        boot.index.name = "replicate"
+        ok = np.isfinite(T).all(axis=1)
+        if ok.sum() >= 2:
+            params["boot_lo"] = np.exp(np.percentile(T[ok], 2.5, axis=0))
+            params["boot_hi"] = np.exp(np.percentile(T[ok], 97.5, axis=0))
+        else:
+            params["boot_lo"] = params["boot_hi"] = np.nan
+        if (~ok).any():
+            notes.append(f"{int((~ok).sum())} of {n_boot} bootstrap replicates failed")
+    for msg in issues:
+        warnings.warn(msg, FitConvergenceWarning, stacklevel=2)
+    notes.extend(issues)
+    out = _residual_frame(measurements, y, pred)
+    lr = np.log(pred) - np.log(y)
+    fin = np.isfinite(lr)
+    ly = np.log(y[fin])
+    ss_tot = float(np.sum((ly - ly.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(lr[fin] ** 2)) / ss_tot if ss_tot > 0 else math.nan
+    mape = float(np.median(np.abs(out["rel_error"].to_numpy()))) * 100.0
+    profile = prob.host(res.x)
+    profile = HostProfile(dict(profile), name=f"fit of {host.name}",
+                          sources={**host.sources, **{k: "fitted by iovmodel.fit" for k in free}})
+    return FitResult(profile=profile, start=host, params=params, residuals=out,
+                     correlation=corr, r2=r2, mape=mape, dof=len(rows) - len(free),
+                     success=bool(res.success and res.status > 0), message=str(res.message),
+                     nfev=int(res.nfev), loss=loss, boot=boot, notes=tuple(notes))
+
+
+def _make_problem(free: Sequence[str], host: HostProfile, loss: str, f_scale: float,
+                  max_nfev: int | None) -> _Problem:
+    b = [_bounds_for(k, host[k]) for k in free]
+    return _Problem(tuple(free), dict(host), np.array([x[0] for x in b]),
+                    np.array([x[1] for x in b]), loss, float(f_scale), max_nfev)
+
+
+def _theta0(prob: _Problem) -> np.ndarray:
+    v = np.array([prob.base[k] for k in prob.free], dtype=float)
+    with np.errstate(divide="ignore"):
+        t = np.log(v)
+    return np.clip(t, prob.lo, prob.hi)
+
+
+def _residual_frame(measurements: pd.DataFrame, y: np.ndarray, pred: np.ndarray) -> pd.DataFrame:
+    out = measurements.reset_index(drop=True).copy()
+    out["measured"] = y
+    out["predicted"] = pred
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["rel_error"] = (pred - y) / y
+        out["log_error"] = np.log(pred) - np.log(y)
+    return out
+
+
+def predict(measurements: pd.DataFrame, host: HostProfile | None = None, *,
+            percentiles: str = "approx",
+            sim_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Predict every row of a measurement frame under one host profile.
+
+    Returns the rows plus ``measured``, ``predicted``, ``rel_error``
+    ((predicted - measured) / measured) and ``log_error``; a row without a
+    prediction (an open load beyond capacity) gets NaN.
+    """
+    host = host if host is not None else HostProfile.default()
+    rows, _ = _parse(measurements)
+    pred = _Model(rows, percentiles, sim_options).predict(host)
+    return _residual_frame(measurements, np.array([r.value for r in rows]), pred)
+
+
+def _train_mask(measurements: pd.DataFrame, train: Any) -> np.ndarray:
+    if callable(train):
+        train = train(measurements)
+    if isinstance(train, pd.Series) and train.index.equals(measurements.index):
+        mask = train.to_numpy()
+    else:
+        mask = np.asarray(train)
+    if mask.dtype != bool:
+        raise FitError(f"train must be a boolean mask, got dtype {mask.dtype}")
+    if mask.shape != (len(measurements),):
+        raise FitError(f"train has {mask.size} entries for {len(measurements)} rows")
+    if mask.all():
+        raise FitError("train selects every row: nothing is left to test")
+    if not mask.any():
+        raise FitError("train selects no row: nothing to fit")
+    return mask
+
+
+def crossval(measurements: pd.DataFrame, train: Any, **fit_options: Any) -> pd.DataFrame:
+    """Fit where ``train`` is True and predict the other rows.
+
+    Parameters
+    ----------
+    measurements : DataFrame
+        As for :func:`fit`.
+    train : boolean array-like or callable
+        One flag per row (or a function of the frame returning it): True rows
+        are fitted, False rows are predicted.
+    **fit_options
+        Passed to :func:`fit` (``free``, ``host``, ``loss``, ...; ``weights`` as a
+        column name or one number per row of the whole frame).
+
+    Returns
+    -------
+    DataFrame
+        The held-out rows with ``measured``, ``predicted``, ``rel_error`` and
+        ``log_error``.  ``attrs`` holds ``test_mape`` and ``train_mape`` (median
+        absolute percentage errors, %), ``n_train``, ``n_test`` and ``free``.
+    """
+    df = _check_frame(measurements)
+    mask = _train_mask(df, train)
+    weights = fit_options.pop("weights", None)
+    if weights is not None and not isinstance(weights, str):
+        weights = np.asarray(weights, dtype=float)[mask]
+    f = fit(df[mask], weights=weights, **fit_options)
+    test = df[~mask]
+    out = predict(test, f.profile, percentiles=fit_options.get("percentiles", "approx"),
+                  sim_options=fit_options.get("sim_options"))
+    out.index = measurements.index[~mask]
+    out.attrs.update({"test_mape": float(np.nanmedian(np.abs(out["rel_error"]))) * 100.0,
+                      "train_mape": f.mape, "n_train": int(mask.sum()),
+                      "n_test": int((~mask).sum()), "free": list(f.free)})
+    return out
+
+
+def fit_groups(measurements: pd.DataFrame, by: str | Sequence[str],
+               **fit_options: Any) -> dict[Any, FitResult]:
+    """Fit each group of rows separately (e.g. ``by="hardware"``): one profile per host."""
+    df = _check_frame(measurements)
+    return {k: fit(g, **fit_options) for k, g in df.groupby(by, sort=True)}
+
