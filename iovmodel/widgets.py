@@ -265,23 +265,25 @@ class Explorer(W.VBox):
                                     value="open" if w0.is_open else "closed",
                                     style={"button_width": "160px"})
         self.mode.add_class("iov-mode")
-        slider_kw = {"continuous_update": False, "style": {"description_width": "150px"},
-                     "layout": W.Layout(width="430px")}
+        def slider_kw() -> dict:  # a Layout per widget: a shared one would hide them together
+            return {"continuous_update": False, "style": {"description_width": "150px"},
+                    "layout": W.Layout(width="430px")}
+
         self.jobs = W.IntSlider(value=w0.jobs, min=1, max=max(64, w0.jobs), description="jobs",
-                                **slider_kw)
+                                **slider_kw())
         self.iodepth = W.IntSlider(value=w0.iodepth, min=1, max=max(256, w0.iodepth),
-                                   description="iodepth", **slider_kw)
+                                   description="iodepth", **slider_kw())
         rate0 = w0.rate_per_s if w0.is_open else 1e5
         self.rate = W.FloatLogSlider(value=rate0, base=10, min=3, max=max(7, math.log10(rate0)),
                                      step=0.01, description="rate (IO/s)", readout_format=".3g",
-                                     **slider_kw)
+                                     **slider_kw())
         sizes = list(SIZES)
         if w0.size_bytes not in [v for _, v in sizes]:
             sizes.append((f"{w0.size_bytes} B", w0.size_bytes))
         self.size = W.Dropdown(options=sizes, value=w0.size_bytes, description="request size",
                                style={"description_width": "150px"}, layout=W.Layout(width="300px"))
         self.batch = W.IntSlider(value=w0.batch, min=1, max=max(32, w0.batch),
-                                 description="batch (per kick/IRQ)", **slider_kw)
+                                 description="batch (per kick/IRQ)", **slider_kw())
         for wdg, cls in ((self.jobs, "iov-jobs"), (self.iodepth, "iov-iodepth"),
                          (self.rate, "iov-rate"), (self.size, "iov-size"),
                          (self.batch, "iov-batch"), (self.parallel, "iov-parallel")):
@@ -294,7 +296,7 @@ class Explorer(W.VBox):
                                      tooltip="back to the starting host profile")
         self.reset_button.add_class("iov-reset")
         costs_box = W.VBox([self.reset_button, *self.cost_sliders.values()],
-                           layout=W.Layout(max_height="420px", overflow_y="auto"))
+                           layout=W.Layout(max_height="420px", overflow="auto"))
         self.costs_panel = W.Accordion(children=[costs_box], selected_index=0)
         self.costs_panel.set_title(0, "host costs (µs unless the name says otherwise)")
 
@@ -309,7 +311,7 @@ class Explorer(W.VBox):
         self.status = W.HTML()
         self.status.add_class("iov-status")
         self.errors = W.Output(layout=W.Layout(border="1px solid #d55e00", max_height="200px",
-                                               overflow_y="auto"))
+                                               overflow="auto"))
         self.errors.add_class("iov-errors")
         self.errors.layout.display = "none"
 
@@ -614,7 +616,7 @@ class Explorer(W.VBox):
             g = r.breakdown.groupby("resource", sort=False)[["service_us", "wait_us"]].sum()
             for res, row in g.iterrows():
                 segs[y, resources.index(res)] = (float(row["service_us"]), float(row["wait_us"]))
-        flat = segs.reshape(len(ok), -1)
+        flat = segs.reshape(len(ok), 2 * len(resources))
         lefts = np.cumsum(flat, axis=1) - flat
         # one PolyCollection for every bar: ax.barh costs ~1 ms per bar in limit bookkeeping
         verts, faces = [], []
@@ -634,7 +636,7 @@ class Explorer(W.VBox):
         total = float(flat.sum(axis=1).max()) if len(ok) else 0.0
         ax.set_xlim(0.0, total * 1.03 if total > 0 else 1.0)
         ax.set_yticks(range(len(ok)), [n for n, _ in ok], fontsize=7)
-        ax.set_ylim(len(ok) - 0.5, -0.5)  # first path on top
+        ax.set_ylim(max(len(ok), 1) - 0.5, -0.5)  # first path on top
         unstable = [n for n, r in results.items() if not isinstance(r, Result)]
         ax.set_title("latency breakdown by resource"
                      + (f" (unstable: {', '.join(unstable)})" if unstable else ""), fontsize=9)
@@ -652,7 +654,7 @@ class Explorer(W.VBox):
             sw = _swatch((colours or {}).get(name, "#000"), "line")
             if not isinstance(r, Result):
                 rows.append(f"<tr class='iov-row iov-unstable' {a}><td class='iov-path'>{sw}{esc(name)}"
-                            f"</td><td colspan='8' class='iov-message'>{esc(r)}</td></tr>")
+                            f"</td><td colspan='8' class='iov-message' {a}>{esc(r)}</td></tr>")
                 continue
 
             def cell(cls: str, v: float, r_=r, a_=a) -> str:
