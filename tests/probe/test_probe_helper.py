@@ -1,0 +1,140 @@
+"""The C helper's build cache, output parser, detection and saving (KVM not needed)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from iovmodel.errors import ParameterError, ProbeError
+from iovmodel.probe import _helper, detect, load, save
+
+HAS_CC = _helper.find_compiler() is not None
+
+
+def test_parse_output_reads_text_and_samples():
+    ns = [1000, 2500, 40_000]
+    raw = (b"iovprobe 1\nexits 3\nsamples lat 3\n" + struct.pack("<3q", *ns) + b"\n"
+           + b"samples none 0\n\nend\n")
+    out = _helper.parse_output(raw)
+    assert out.values == {"iovprobe": "1", "exits": "3"}
+    np.testing.assert_allclose(out.samples_us["lat"], [1.0, 2.5, 40.0])
+    assert len(out.samples_us["none"]) == 0
+
+
+@pytest.mark.parametrize("raw", [
+    b"iovprobe 1\nsamples lat 3\n" + struct.pack("<2q", 1, 2),  # truncated block
+    b"iovprobe 1\nexits 3\n",  # no end line: the helper died
+])
+def test_parse_output_rejects_broken_output(raw):
+    with pytest.raises(ProbeError):
+        _helper.parse_output(raw)
+
+
+def test_missing_compiler_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("CC", "no-such-compiler-xyz")
+    monkeypatch.setenv("IOVMODEL_CACHE_DIR", str(tmp_path))
+    with pytest.raises(ProbeError, match="C compiler"):
+        _helper.helper_path()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_compile_errors_are_reported(monkeypatch, tmp_path):
+    fake = tmp_path / "false-cc"
+    fake.write_text("#!/bin/sh\necho 'fatal: broken toolchain' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("CC", str(fake))
+    monkeypatch.setenv("IOVMODEL_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(ProbeError, match="broken toolchain"):
+        _helper.helper_path()
+    assert not any((tmp_path / "cache").glob("iovprobe-*"))
+
+
+@pytest.mark.skipif(not HAS_CC, reason="no C compiler on this machine")
+def test_build_is_cached_and_old_builds_removed(monkeypatch, tmp_path):
+    monkeypatch.setenv("IOVMODEL_CACHE_DIR", str(tmp_path))
+    stale = tmp_path / "iovprobe-0000000000000000"
+    stale.write_text("old build")
+    exe = _helper.helper_path()
+    assert exe.exists() and os.access(exe, os.X_OK)
+    assert not stale.exists()
+    mtime = exe.stat().st_mtime_ns
+    assert _helper.helper_path() == exe
+    assert exe.stat().st_mtime_ns == mtime  # reused, not rebuilt
+    assert [p.name for p in tmp_path.iterdir()] == [exe.name]  # no temp files left
+    # host-only experiments need no /dev/kvm: the harness overhead is tiny but positive
+    out = _helper.run_helper("real", "empty", 2000, limit_s=10, exe=exe)
+    s = out.samples_us["empty"]
+    assert len(s) == 2000 and 0 <= np.median(s) < 5.0
+
+
+@pytest.mark.skipif(not HAS_CC, reason="no C compiler on this machine")
+def test_helper_rejects_bad_arguments():
+    with pytest.raises(ProbeError, match="wrong number of arguments"):
+        _helper.run_helper("real", "empty", limit_s=5)
+    with pytest.raises(ProbeError, match="N must be a non-negative integer"):
+        _helper.run_helper("real", "empty", "lots", limit_s=5)
+    with pytest.raises(ProbeError, match="guest mode"):
+        _helper.run_helper("protected", "empty", 10, limit_s=5)
+
+
+def test_detect_missing_device_says_what_to_do(tmp_path):
+    d = detect(str(tmp_path / "kvm"))
+    assert not d.usable
+    assert "does not exist" in d.reason
+    assert d.api_version is None
+    assert "unusable" in repr(d)
+    assert "<table>" in d._repr_html_()
+    assert set(d.to_frame().columns) == {"item", "value"}
+
+
+def test_detect_non_kvm_device():
+    d = detect("/dev/null")
+    assert not d.usable
+    assert "not a KVM device" in d.reason
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/kvm"), reason="no /dev/kvm on this machine")
+def test_detect_real_kvm():
+    d = detect()
+    if not d.usable:
+        pytest.skip(f"/dev/kvm not usable: {d.reason}")
+    assert d.api_version == 12  # the stable KVM API since Linux 2.6.22
+    assert d.capabilities["user_memory"] and d.capabilities["ioeventfd"]
+    assert d.regime in {"hardware", "nested-hardware", "nested-software", "software"}
+    assert d.host_cpus >= 1 and d.module
+
+
+def _frame():
+    return pd.DataFrame({"source": ["probe"], "path": ["pio-exit-user"],
+                         "metric": ["latency_p50_us"], "value": [24.5], "unit": ["µs"],
+                         "guest": ["long"]})
+
+
+def test_save_is_atomic_and_refuses_to_overwrite(tmp_path):
+    f = tmp_path / "probe.csv"
+    save(_frame(), f)
+    first = f.read_bytes()
+    with pytest.raises(FileExistsError, match="overwrite"):
+        save(_frame().assign(value=1.0), f)
+    assert f.read_bytes() == first
+    save(_frame().assign(value=1.0), f, overwrite=True)
+    assert load(f)["value"].tolist() == [1.0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["probe.csv"]  # no temp files
+
+
+def test_save_rejects_bad_input(tmp_path):
+    with pytest.raises(ParameterError, match="df"):
+        save({"a": 1}, tmp_path / "x.csv")
+    with pytest.raises(ParameterError, match="directory"):
+        save(_frame(), tmp_path / "missing" / "x.csv")
+
+
+@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                    reason="no C compiler")
+def test_source_ships_with_the_package():
+    assert b"KVM_RUN" in _helper._source_text()
