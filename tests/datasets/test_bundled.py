@@ -75,6 +75,11 @@ def test_firecracker_block_iops_from_kib():
     cpu = df[hw & (df["metric"] == "cpu_util_vmm_pct") & (df["rw"] == "randread")]
     assert value(cpu, options="vcpus=1;engine=sync") == 33  # VMM CPU % (sync 1 vCPU)
     assert value(cpu, options="vcpus=2;engine=sync") == 57
+    # SOURCES.md sec. 4, derived: 176,936 IOPS at 33 % VMM CPU -> ~1.9 us VMM CPU per I/O
+    per_io = df[hw & (df["metric"] == "cpu_us_per_io") & (df["rw"] == "randread")]
+    assert value(per_io, options="vcpus=1;engine=sync") == pytest.approx(1.9, abs=0.05)
+    assert value(per_io, options="vcpus=2;engine=sync") == pytest.approx(1.25, abs=0.02)
+    assert (per_io["extraction"] == "derived").all()
     assert set(df["iodepth"]) == {32} and set(df["size_bytes"]) == {4096}
     assert (df["jobs"].astype(int) == df["options"].str.extract(r"vcpus=(\d)")[0].astype(int)).all()
 
