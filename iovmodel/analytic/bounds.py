@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from ..errors import ParameterError
 from ._common import fmt, frame_html
 from .mva import _network
 
@@ -78,6 +79,24 @@ class BoundsResult:
         """Tidy frame, one row per population."""
         return pd.DataFrame({"n": self.N, "X_lower": self.X_lower, "X_upper": self.X_upper,
                              "R_lower": self.R_lower, "R_upper": self.R_upper})
+
+    def plot(self, ax=None, metric: str = "throughput"):
+        """Shade the throughput (or ``"response_time"``) band between the bounds; returns Axes."""
+        if metric not in ("throughput", "response_time"):
+            raise ParameterError(
+                f"metric must be 'throughput' or 'response_time', got {metric!r}")
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots()
+        lo, hi = ((self.X_lower, self.X_upper) if metric == "throughput"
+                  else (self.R_lower, self.R_upper))
+        ax.fill_between(self.N, lo, hi, alpha=0.3, label=f"{self.kind} bounds")
+        ax.set_xlabel("population n (requests in flight)")
+        ax.set_ylabel("throughput X(n) (per time unit)" if metric == "throughput"
+                      else "response time R(n) (time unit)")
+        ax.legend()
+        return ax
 
     def __repr__(self) -> str:
         n = len(self.N)

@@ -254,6 +254,36 @@ class MVAResult:
             })
         raise ParameterError(f"per must be 'population' or 'station', got {per!r}")
 
+    def plot(self, ax=None, metric: str = "throughput"):
+        """Throughput (``metric="throughput"``) or response time (``"response_time"``)
+        against the population; returns the matplotlib Axes."""
+        if metric not in ("throughput", "response_time"):
+            raise ParameterError(
+                f"metric must be 'throughput' or 'response_time', got {metric!r}")
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots()
+        y = self.X if metric == "throughput" else self.R
+        ax.plot(self.N, y, label=f"{self.method} MVA")
+        ax.set_xlabel("population n (requests in flight)")
+        ax.set_ylabel("throughput X(n) (per time unit)" if metric == "throughput"
+                      else "response time R(n) (time unit)")
+        ax.legend()
+        return ax
+
+    def summary(self) -> str:
+        """Plain-text table of the stations at the largest population."""
+        n = len(self.N)
+        lines = [repr(self), f"{'station':<16}{'servers':>8}{'demand':>12}{'residence':>12}"
+                 f"{'queue':>12}{'util':>8}"]
+        for k, name in enumerate(self.stations):
+            srv = "inf" if math.isinf(self.servers[k]) else str(int(self.servers[k]))
+            lines.append(f"{name:<16}{srv:>8}{fmt(self.demands[k]):>12}"
+                         f"{fmt(self.Rk[n - 1, k]):>12}{fmt(self.Q[n - 1, k]):>12}"
+                         f"{self.U[n - 1, k]:>8.3f}")
+        return "\n".join(lines)
+
     def __repr__(self) -> str:
         n = len(self.N)
         return (f"MVAResult({self.method}, {len(self.stations)} stations, N=1..{n}: "
@@ -321,7 +351,7 @@ def mva(demands: ArrayLike, N: int, think: float = 0.0, servers=None) -> MVAResu
     Examples
     --------
     >>> r = mva([0.2, 0.1], 64, think=1.0)
-    >>> round(r.X[-1], 6)
+    >>> round(r.throughput, 6)
     5.0
     """
     net = _network(demands, N, think, servers)

@@ -331,3 +331,23 @@ def test_import_compiles_nothing():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_plot_and_summary():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = mva({"cpu": 1.0, "disk": 2.0}, 20, think=3.0, servers={"disk": 2})
+    b = bounds({"cpu": 1.0, "disk": 2.0}, 20, think=3.0, servers={"disk": 2})
+    fig, ax = plt.subplots()
+    assert r.plot(ax=ax) is ax and b.plot(ax=ax) is ax
+    assert len(ax.lines) == 1 and ax.lines[0].get_ydata()[-1] == r.throughput
+    ax2 = r.plot(metric="response_time")
+    assert ax2.lines[0].get_ydata()[0] == pytest.approx(3.0)
+    plt.close("all")
+    text = r.summary()
+    assert "disk" in text and "np.float64" not in text
+    with pytest.raises(ParameterError, match="metric"):
+        r.plot(metric="latency")
