@@ -724,7 +724,8 @@ def read_fio_json(
         fio output (a file, its text, or the parsed JSON). Text before the JSON
         document (fio's notes) is skipped. Never modified.
     path, options, hardware, note : optional
-        Fill those columns (``options`` as a dict or ``"k=v;k=v"``).
+        Fill those columns (``path`` defaults to ``"unknown"``: give the catalog
+        name; ``options`` as a dict or ``"k=v;k=v"``).
     source : str, optional
         Default: the file name, or ``"fio"``.
     percentiles : tuple of float
@@ -891,7 +892,8 @@ def read_iperf3_json(
     file_or_str : path, str, bytes, file object or dict
         iperf3 JSON output. Never modified.
     path, options, hardware, note : optional
-        Fill those columns. ``hardware`` defaults to iperf3's ``system_info``.
+        Fill those columns (``path`` defaults to ``"unknown"``: give the catalog
+        name). ``hardware`` defaults to iperf3's ``system_info``.
     source : str, optional
         Default: the file name, or ``"iperf3"``.
     per_stream : bool
@@ -1020,7 +1022,7 @@ def read_perf_kvm_stat(
     text_or_file : path, str, bytes or file object
         The report. Never modified.
     path, options, hardware, note : optional
-        Fill those columns.
+        Fill those columns (``path`` defaults to ``"unknown"``: give the catalog name).
     source : str, optional
         Default: the file name, or ``"perf kvm stat"``.
     duration_s : float, optional
