@@ -235,7 +235,8 @@ def s40(out: Out, r: dict) -> None:
     if kv.startswith("QEMU 2.0.0"):
         opts = {"vcpus": 4, "batching": 1, "qemu": "2.0.0", "aio": "custom"}
     else:
-        opts = {"vcpus": 4, "batching": int("batching" in kv)}
+        # "QEMU master (..., no batching)" vs "QEMU master + io_plug batching patches"
+        opts = {"vcpus": 4, "batching": int("no batching" not in kv)}
     out.add("qemu_dataplane_batching", r, "iops", float(r["value"]), "IOPS",
             path="virtio-blk-iothread", options=opts, jobs=4, iodepth=64, rw="randread",
             size_bytes=4096, note=join(r["note"], kv))

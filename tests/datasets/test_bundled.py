@@ -150,6 +150,17 @@ def test_per_event_costs_keep_cycles():
     assert value(df, metric="ctxsw_us", options="idle=no_poll") == pytest.approx(2.49314)
 
 
+def test_dataplane_batching():
+    """SOURCES.md sec. 3.6 (S40): dataplane without batching 65K, with batching 92K,
+    QEMU 2.0.0's own Linux-AIO dataplane 104K IOPS (4 jobs x iodepth 64)."""
+    df = ds.load("qemu_dataplane_batching")
+    s40 = pick(df, source="S40_qemu_dataplane_batch_2014")
+    assert value(s40, options="vcpus=4;batching=0") == 65000
+    assert value(s40, options="vcpus=4;batching=1") == 92000
+    assert value(s40, options="vcpus=4;batching=1;qemu=2.0.0;aio=custom") == 104000
+    assert set(s40["jobs"]) == {4} and set(s40["iodepth"]) == {64}
+
+
 def test_unit_conversions():
     """SOURCES.md sec. 3.7: host 3385 MiB/s at 256 KiB; sec. 5.3: rtl8139 2.14 Mbit/s."""
     blk = ds.load("ch_virtio_blk_indirect")
