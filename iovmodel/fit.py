@@ -26,6 +26,8 @@ Metrics (:data:`PREDICTABLE`)
 -----------------------------
 ``iops``, ``throughput_per_s``, ``transactions_per_s``: the throughput X.
 ``throughput_gbps``: X x ``size_bytes`` x 8 / 1e9.
+``cpu_us_per_io`` with a ``label`` starting with "vmm" (as the Firecracker
+dataset derives it): the VMM threads' CPU per I/O.
 ``latency_us`` (and ``clat_us``, taken as the mean latency: fio's submission
 latency of libaio is well under 1 µs): the mean response time R.
 ``latency_p50_us`` ... ``latency_p999_us``: a percentile of the response time
@@ -57,7 +59,9 @@ Rows
 ``path`` names a catalog path; ``options`` (``key=value;...``) sets path
 options (``workers=4``) and may pin a cost for that row only
 (``device_blk_us=0.5`` for a null_blk backend); other keys are configuration
-labels and are ignored (listed in :attr:`FitResult.notes`).  Workload: an
+labels and are ignored (listed in :attr:`FitResult.notes`), except that a
+label ``key=word`` sets the path's boolean option ``key_word`` when it has one
+(``engine=async`` sets ``engine_async`` of ``firecracker-virtio-blk``).  Workload: an
 open workload when ``rate_per_s`` is set, else closed with ``jobs`` (default
 1), ``iodepth`` (default 1), ``think_us`` (default 0); ``size_bytes``
 (default 4096) and ``batch`` (default 1).  Rows that share a path, options
@@ -110,11 +114,13 @@ PREDICTABLE: Mapping[str, tuple[str, str]] = {
     "exits_per_s": ("1/s", "X * VM exits per I/O"),
 }
 
+#: Metrics that depend on the load: a row needs its workload stated.
+_LOAD_DEPENDENT = frozenset(PREDICTABLE) - {"exits_per_io"}
 _QUANTILES = {"latency_p50_us": 0.50, "latency_p90_us": 0.90, "latency_p95_us": 0.95,
               "latency_p99_us": 0.99, "latency_p999_us": 0.999}
 _SIM_KEYS = {0.50: "p50", 0.90: "p90", 0.99: "p99", 0.999: "p99.9"}
 #: Resources that are threads of the VMM process (their busy time is "VMM CPU").
-VMM_RESOURCES = ("bql", "iothread", "vmm", "backend")
+VMM_RESOURCES = ("bql", "iothread", "vmm", "vmm_worker", "backend")
 #: Residual (log units) given to a row whose prediction does not exist at some costs
 #: (an open load beyond a resource's capacity): a factor e**8 ~ 3000 off.
 _PENALTY = 8.0
@@ -242,6 +248,8 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
     for k, v in opts.items():
         if k in p.options:
             path_opts[k] = v
+        elif isinstance(v, str) and isinstance(p.options.get(f"{k}_{v}"), bool):
+            path_opts[f"{k}_{v}"] = True  # a label key=word sets the boolean option key_word
         elif k in costs:
             try:
                 overrides[k] = costs[k].check(v)
@@ -253,6 +261,14 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
         p = p.with_options(**path_opts)
     except IovModelError as exc:
         raise FitError(f"{where}, column 'options': {exc}") from None
+    stated = {c: not _empty(row.get(c)) for c in ("jobs", "iodepth", "rate_per_s", "size_bytes")}
+    if metric in _LOAD_DEPENDENT and any(c in row for c in ("jobs", "iodepth", "rate_per_s")) \
+            and not (stated["jobs"] or stated["iodepth"] or stated["rate_per_s"]):
+        raise FitError(f"{where}: the workload is not stated (jobs, iodepth and rate_per_s are "
+                       f"all empty), so {metric!r} cannot be predicted")
+    if metric == "throughput_gbps" and "size_bytes" in row and not stated["size_bytes"]:
+        raise FitError(f"{where}: size_bytes is empty; it is needed to turn I/O per second "
+                       "into Gbps")
     try:
         size = _count(row, "size_bytes", 4096, where)
         batch = _count(row, "batch", 1, where)
@@ -272,6 +288,12 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
     if metric == "transactions_per_s" and p.device != "net":
         raise FitError(f"{where}: {metric!r} is a network request/response metric; "
                        f"{p.name!r} is a {p.device or 'custom'} path")
+    label = row.get("label")
+    if metric == "cpu_us_per_io" and not _empty(label) and str(label).strip().lower().startswith("vmm"):
+        if not any(r in p.resources for r in VMM_RESOURCES):
+            raise FitError(f"{where}: VMM-thread CPU (label {label!r}) but path {p.name!r} has "
+                           f"no VMM thread (none of {', '.join(VMM_RESOURCES)})")
+        metric = "vmm_cpu_us_per_io"
     return _Row(i, p, tuple(sorted(overrides.items())), w, metric, value, weight)
 
 
@@ -411,13 +433,13 @@ def _value(metric: str, row: _Row, net: Network, X: float, R: float, waits: np.n
         return _cpu_host(net, X)
     if metric == "cpu_util_host_pct":
         return 100.0 * X * _cpu_host(net, X) / 1e6
-    if metric == "cpu_util_vmm_pct":
+    if metric in ("cpu_util_vmm_pct", "vmm_cpu_us_per_io"):
         pct = 0.0
         polling = set(net.meta.get("polling", ()))
         for s in net.stations:
             if s.name in VMM_RESOURCES:
                 pct += 100.0 * s.servers if s.name in polling else 100.0 * X * s.demand_us / 1e6
-        return pct
+        return pct if metric == "cpu_util_vmm_pct" else pct / 100.0 * 1e6 / X
     if metric == "cpu_util_vcpu_pct":
         return 100.0 * X * _demand(net, ["vcpu"]) / 1e6
     if metric in ("exits_per_io", "exits_per_s"):

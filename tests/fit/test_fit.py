@@ -1,0 +1,347 @@
+"""Calibration: recover known costs, report uncertainty honestly, refuse bad data.
+
+Reference values come from outside the fitting code: synthetic measurements are
+made by ``iovmodel.analyze`` (the solver the fit must invert) with seeded
+log-normal noise, and the percentile approximation is checked against the M/M/1
+sojourn-time distribution (Kleinrock 1975, *Queueing Systems* vol. 1, section 3.2:
+the response time of M/M/1 FCFS is exponential with rate mu - lambda).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import iovmodel as iov
+from iovmodel.errors import FitConvergenceWarning, FitError
+from iovmodel.fit import (
+    PREDICTABLE,
+    FitResult,
+    crossval,
+    fit,
+    latency_quantile,
+    predict,
+    predictable,
+)
+
+FREE = ["virtqueue_us", "vhost_us", "device_blk_us"]
+TRUE = {"virtqueue_us": 1.5, "vhost_us": 0.9, "device_blk_us": 60.0}
+
+
+def design(metrics=("iops", "latency_us")) -> pd.DataFrame:
+    """IOPS and latency over numjobs on three paths that separate the three costs:
+    virtio-blk saturates at the BQL (virtqueue_us), vhost-scsi at its worker(s)
+    (vhost_us), and the device time dominates the latency at low load."""
+    rows = []
+    for name, opts in [("virtio-blk", ""), ("vhost-scsi", "workers=1"), ("vhost-scsi", "workers=4")]:
+        for jobs in (1, 2, 4, 8, 16, 32, 64):
+            for metric in metrics:
+                rows.append({"path": name, "options": opts, "jobs": jobs, "iodepth": 1,
+                             "size_bytes": 4096, "metric": metric, "value": 1.0})
+    return pd.DataFrame(rows)
+
+
+def synthetic(noise: float, seed: int, metrics=("iops", "latency_us")) -> pd.DataFrame:
+    df = design(metrics)
+    truth = iov.HostProfile.default().replace(**TRUE)
+    exact = predict(df, truth)["predicted"].to_numpy()
+    rng = np.random.default_rng(seed)
+    df["value"] = exact * np.exp(rng.normal(0.0, noise, len(df)))
+    return df
+
+
+# ------------------------------------------------------------------ recovery
+def test_exact_data_recover_the_true_costs():
+    f = fit(synthetic(0.0, 0), free=FREE)
+    for k, v in TRUE.items():
+        assert f.profile[k] == pytest.approx(v, rel=1e-5), k
+    assert f.mape < 1e-4
+    assert f.r2 == pytest.approx(1.0, abs=1e-9)
+
+
+def test_noisy_data_true_costs_inside_the_intervals():
+    # 3 % log-normal noise, fixed seed: the 95 % intervals must cover the truth
+    f = fit(synthetic(0.03, 7), free=FREE)
+    print(f.report())
+    for k, v in TRUE.items():
+        p = f.params.loc[k]
+        assert p["ci_lo"] < v < p["ci_hi"], (k, v, p["ci_lo"], p["ci_hi"])
+        assert p["identifiable"] and not p["at_bound"]
+        # the interval is informative: narrower than a factor 1.5 either side
+        assert p["ci_hi"] / p["ci_lo"] < 2.25
+    assert f.dof == len(f.residuals) - 3
+    # the residual spread matches the noise that was put in
+    assert np.std(f.residuals["log_error"]) == pytest.approx(0.03, rel=0.35)
+
+
+def test_bootstrap_is_seeded_and_executor_independent():
+    df = synthetic(0.03, 11)
+    a = fit(df, free=FREE, n_boot=12, seed=5)
+    b = fit(df, free=FREE, n_boot=12, seed=5)
+    with ThreadPoolExecutor(2) as ex:
+        c = fit(df, free=FREE, n_boot=12, seed=5, executor=ex)
+    pd.testing.assert_frame_equal(a.boot, b.boot)
+    pd.testing.assert_frame_equal(a.boot, c.boot)
+    assert list(a.params["boot_lo"]) == list(c.params["boot_lo"])
+    d = fit(df, free=FREE, n_boot=12, seed=6)
+    assert not a.boot.equals(d.boot)
+    for k in FREE:  # the bootstrap interval brackets the estimate
+        p = a.params.loc[k]
+        assert p["boot_lo"] <= p["value"] * 1.0001 and p["value"] <= p["boot_hi"] * 1.0001
+
+
+def test_percentile_rows_are_fitted_too():
+    f = fit(synthetic(0.0, 0, metrics=("iops", "latency_us", "latency_p99_us")), free=FREE)
+    for k, v in TRUE.items():
+        assert f.profile[k] == pytest.approx(v, rel=1e-4), k
+
+
+def test_collinear_costs_warn_and_are_flagged():
+    # wakeup_us, virtqueue_us and vhost_us enter these data only through the BQL and
+    # vhost demands: three costs, two identifiable combinations
+    df = synthetic(0.02, 3)
+    with pytest.warns(FitConvergenceWarning, match="not identifiable"):
+        f = fit(df, free=["wakeup_us", "virtqueue_us", "vhost_us"])
+    assert not f.params["identifiable"].all()
+    assert any("not identifiable" in n for n in f.notes)
+
+
+def test_default_free_selects_an_identifiable_subset():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FitConvergenceWarning)
+        f = fit(synthetic(0.0, 0))
+    assert 1 <= len(f.free) <= 6
+    assert f.params["identifiable"].all()
+    assert f.mape < 1.0  # exact data: whatever subset, the fit reproduces them
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(vq=st.floats(0.4, 4.0), vh=st.floats(0.2, 2.0), dev=st.floats(10.0, 150.0))
+def test_law_noise_free_fits_invert_the_model(vq, vh, dev):
+    df = design()
+    truth = iov.HostProfile.default().replace(virtqueue_us=vq, vhost_us=vh, device_blk_us=dev)
+    df["value"] = predict(df, truth)["predicted"].to_numpy()
+    f = fit(df, free=FREE)
+    assert f.profile["virtqueue_us"] == pytest.approx(vq, rel=1e-3)
+    assert f.profile["vhost_us"] == pytest.approx(vh, rel=1e-3)
+    assert f.profile["device_blk_us"] == pytest.approx(dev, rel=1e-3)
+
+
+def test_robust_loss_resists_an_outlier():
+    df = synthetic(0.01, 2)
+    df.loc[5, "value"] *= 5.0  # one row 5x off
+    plain = fit(df, free=FREE)
+    robust = fit(df, free=FREE, loss="soft_l1", f_scale=0.05)
+    err = lambda f: max(abs(f.profile[k] / v - 1) for k, v in TRUE.items())  # noqa: E731
+    assert err(robust) < err(plain)
+    assert err(robust) < 0.05
+
+
+def test_weights_zero_removes_a_row():
+    df = synthetic(0.0, 0)
+    df.loc[3, "value"] *= 10.0
+    w = np.ones(len(df))
+    w[3] = 0.0
+    f = fit(df, free=FREE, weights=w)
+    assert f.profile["device_blk_us"] == pytest.approx(60.0, rel=1e-4)
+
+
+# --------------------------------------------------------------- predictions
+def test_predictions_agree_with_analyze():
+    host = iov.HostProfile.default()
+    df = pd.DataFrame([
+        {"path": "vhost-scsi", "options": "workers=2", "jobs": 8, "iodepth": 4, "metric": m,
+         "value": 1.0, "size_bytes": 4096}
+        for m in ("iops", "latency_us", "cpu_us_per_io", "throughput_gbps", "exits_per_io",
+                  "exits_per_s", "cpu_util_vcpu_pct")])
+    out = predict(df, host).set_index("metric")["predicted"]
+    r = iov.analyze("vhost-scsi", host, iov.Workload.closed(8, 4), workers=2)
+    exits = float(iov.path("vhost-scsi").mode_switches()["vm_exits"].iloc[0])
+    assert out["iops"] == pytest.approx(r.throughput_per_s, rel=1e-12)
+    assert out["latency_us"] == pytest.approx(r.latency_us, rel=1e-12)
+    assert out["cpu_us_per_io"] == pytest.approx(r.cpu_us_per_io, rel=1e-12)
+    assert out["throughput_gbps"] == pytest.approx(r.throughput_per_s * 4096 * 8 / 1e9, rel=1e-12)
+    assert out["exits_per_io"] == pytest.approx(exits)
+    assert out["exits_per_s"] == pytest.approx(exits * r.throughput_per_s, rel=1e-12)
+    vcpu = r.breakdown.query("resource == 'vcpu'")["service_us"].sum()
+    assert out["cpu_util_vcpu_pct"] == pytest.approx(100 * r.throughput_per_s * vcpu / 1e6)
+
+
+def test_open_rows_agree_with_analyze():
+    w = iov.Workload.open(50_000)
+    r = iov.analyze("virtio-blk", None, w)
+    df = pd.DataFrame([{"path": "virtio-blk", "rate_per_s": 50_000, "metric": "latency_us",
+                        "value": 1.0}])
+    assert predict(df)["predicted"].iloc[0] == pytest.approx(r.latency_us, rel=1e-12)
+
+
+def test_mm1_percentiles_are_exact():
+    # one exponential server, Poisson arrivals: sojourn ~ Exp(mu - lambda) (Kleinrock 3.2),
+    # so p = 1 - exp(-(mu - lambda) t)  ->  t_p = -ln(1 - p) / (mu - lambda)
+    p = iov.Path.from_hops("mm1", [iov.Hop("serve", resource="server", cost=10.0)],
+                           servers={"server": 1})
+    lam, mu = 0.06, 0.1  # per µs
+    rows = [{"path": p, "rate_per_s": lam * 1e6, "metric": m, "value": 1.0}
+            for m in ("latency_p50_us", "latency_p90_us", "latency_p99_us", "latency_p999_us",
+                      "latency_us")]
+    out = predict(pd.DataFrame(rows))["predicted"].to_numpy()
+    qs = [0.5, 0.9, 0.99, 0.999]
+    for got, q in zip(out[:4], qs, strict=True):
+        assert got == pytest.approx(-math.log(1 - q) / (mu - lam), rel=1e-9)
+    assert out[4] == pytest.approx(1 / (mu - lam), rel=1e-12)
+
+
+def test_gamma_quantile_degenerates_to_the_mean():
+    assert latency_quantile(42.0, 0.0, 0.99) == 42.0
+    # exponential: variance = mean^2
+    assert latency_quantile(10.0, 100.0, 0.5) == pytest.approx(10 * math.log(2))
+
+
+def test_vmm_rows_use_the_vmm_threads():
+    df = pd.DataFrame([
+        {"path": "firecracker-virtio-blk", "options": "vcpus=1;engine=sync", "jobs": 1,
+         "iodepth": 32, "size_bytes": 4096, "metric": "cpu_util_vmm_pct", "value": 30.0},
+        {"path": "firecracker-virtio-blk", "options": "vcpus=1;engine=async", "jobs": 1,
+         "iodepth": 32, "size_bytes": 4096, "metric": "cpu_util_vmm_pct", "value": 30.0},
+        {"path": "firecracker-virtio-blk", "options": "vcpus=1;engine=sync", "jobs": 1,
+         "iodepth": 32, "size_bytes": 4096, "metric": "cpu_us_per_io", "label": "vmm threads",
+         "value": 2.0},
+    ])
+    out = predict(df)
+    sync = iov.analyze("firecracker-virtio-blk", None, iov.Workload.closed(1, 32), vcpus=1)
+    asyn = iov.analyze("firecracker-virtio-blk", None, iov.Workload.closed(1, 32), vcpus=1,
+                       engine_async=True)
+    vmm = lambda r: r.breakdown.query("resource == 'vmm'")["service_us"].sum()  # noqa: E731
+    assert out["predicted"][0] == pytest.approx(100 * sync.throughput_per_s * vmm(sync) / 1e6)
+    assert out["predicted"][1] == pytest.approx(100 * asyn.throughput_per_s * vmm(asyn) / 1e6)
+    assert out["predicted"][0] != pytest.approx(out["predicted"][1])  # engine=async applied
+    assert out["predicted"][2] == pytest.approx(vmm(sync))
+
+
+def test_unknown_option_keys_are_labels_and_noted():
+    df = pd.concat([_one(options="host=lab7"), _one(value=2e4)], ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitConvergenceWarning)
+        f = fit(df, free=["device_blk_us"])
+    assert any("ignored" in n and "host" in n for n in f.notes)
+
+
+def test_option_pins_a_cost_for_its_row():
+    base = {"path": "virtio-blk", "jobs": 1, "iodepth": 1, "metric": "latency_us", "value": 1.0}
+    df = pd.DataFrame([base, {**base, "options": "device_blk_us=0.5"}])
+    out = predict(df)["predicted"].to_numpy()
+    assert out[0] - out[1] == pytest.approx(40.0 - 0.5, rel=1e-9)
+
+
+# ------------------------------------------------------------------ crossval
+def test_crossval_predicts_the_held_out_rows():
+    df = synthetic(0.02, 4)
+    train = (df["jobs"] <= 8).to_numpy()
+    cv = crossval(df, train=train, free=FREE)
+    assert list(cv.index) == list(df.index[~train])
+    assert {"measured", "predicted", "rel_error"} <= set(cv.columns)
+    assert cv.attrs["n_train"] == train.sum() and cv.attrs["n_test"] == (~train).sum()
+    print(f"crossval: train {cv.attrs['train_mape']:.2f} %, test {cv.attrs['test_mape']:.2f} %")
+    assert cv.attrs["test_mape"] < 6.0  # 2 % noise, the right model: high load from low load
+    cv2 = crossval(df, train=lambda d: d["jobs"] <= 8, free=FREE)
+    pd.testing.assert_frame_equal(cv, cv2)
+
+
+@pytest.mark.parametrize("train, msg", [
+    (np.ones(42, dtype=bool), "every row"),
+    (np.zeros(42, dtype=bool), "no row"),
+    (np.ones(3, dtype=bool), "entries"),
+    (np.arange(42), "boolean"),
+])
+def test_crossval_rejects_bad_masks(train, msg):
+    with pytest.raises(FitError, match=msg):
+        crossval(design(), train=train)
+
+
+# ------------------------------------------------------------------ bad data
+def _one(**kw):
+    row = {"path": "virtio-blk", "jobs": 1, "iodepth": 1, "metric": "iops", "value": 1e4}
+    row.update(kw)
+    return pd.DataFrame([row])
+
+
+@pytest.mark.parametrize("frame, msg", [
+    (pd.DataFrame(columns=["path", "metric", "value"]), "empty"),
+    (_one(value=float("nan")), "NaN"),
+    (_one(value=-3.0), "<= 0"),
+    (_one(path="virtio-blkk"), "unknown path 'virtio-blkk'"),
+    (_one(metric="jitter_us"), "cannot predict metric 'jitter_us'"),
+    (_one(path="vhost-net", metric="cpu_util_vmm_pct"), "no VMM thread"),
+    (_one(metric="transactions_per_s"), "network"),
+    (_one(options="workers"), "key=value"),
+    (_one(unit="ms", metric="latency_us"), "unit"),
+    (_one(jobs=None, iodepth=None), "workload is not stated"),
+    (_one(metric="throughput_gbps", size_bytes=None), "size_bytes"),
+    (_one(jobs=0.5), "jobs"),
+    (pd.DataFrame({"path": ["virtio-blk"], "value": [1.0]}), "metric"),
+])
+def test_bad_data_raise_fit_error(frame, msg):
+    with pytest.raises(FitError, match=msg):
+        fit(frame)
+
+
+def test_bad_arguments():
+    df = synthetic(0.0, 0)
+    with pytest.raises(FitError, match="unknown cost 'nope_us'"):
+        fit(df, free=["nope_us"])
+    with pytest.raises(FitError, match="count"):
+        fit(df, free=["device_blk_slots"])
+    with pytest.raises(FitError, match="loss"):
+        fit(df, loss="l3")
+    with pytest.raises(FitError, match="weights"):
+        fit(df, weights=[1.0, 2.0])
+    with pytest.raises(FitError, match="DataFrame"):
+        fit([1, 2, 3])
+
+
+def test_predictable_explains_each_row():
+    df = pd.concat([_one(), _one(metric="score"), _one(path="nope")], ignore_index=True)
+    out = predictable(df)
+    assert list(out["predictable"]) == [True, False, False]
+    assert out["reason"][0] == "" and "score" in out["reason"][1] and "nope" in out["reason"][2]
+    assert set(PREDICTABLE) >= {"iops", "latency_us", "latency_p99_us", "cpu_util_vmm_pct"}
+
+
+# -------------------------------------------------------------- presentation
+def test_result_presents_itself():
+    f = fit(synthetic(0.02, 1), free=FREE)
+    assert isinstance(f, FitResult)
+    text = repr(f)
+    assert text.startswith("<FitResult 3 cost(s)") and "np.float64" not in text
+    html = f._repr_html_()
+    assert "<table" in html and "device_blk_us" in html
+    rep = f.report()
+    for k in FREE:
+        assert k in rep
+    frame = f.to_frame()
+    assert list(frame.columns[:4]) == ["name", "value", "start", "stderr"]
+    assert set(f.correlation.columns) == set(FREE)
+    assert np.allclose(np.diag(f.correlation.to_numpy()), 1.0)
+    assert f.profile.name.startswith("fit")
+    assert f.profile.sources["device_blk_us"] == "fitted by iovmodel.fit"
+    res = f.residuals
+    assert np.allclose(res["rel_error"], (res["predicted"] - res["measured"]) / res["measured"])
+
+
+def test_plot_returns_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    f = fit(synthetic(0.02, 1), free=FREE)
+    ax = f.plot()
+    assert hasattr(ax, "plot")
+    plt.close("all")
