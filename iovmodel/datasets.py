@@ -46,6 +46,8 @@ import pandas as pd
 
 from .errors import DatasetError
 
+# ``list`` is public (iov.datasets.list()) but left out of __all__ so that a star
+# import cannot shadow the builtin.
 __all__ = [
     "EXTRACTIONS",
     "METRICS",
@@ -54,7 +56,6 @@ __all__ = [
     "MetricInfo",
     "format_options",
     "info",
-    "list",
     "load",
     "parse_options",
     "read_fio_json",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _build_isolation_args() -> list[str]:
+    """Build with the installed setuptools when it is new enough for the project's
+    pyproject (a PEP 639 license string needs setuptools >= 77); else let pip fetch one."""
+    try:
+        major = int(importlib.metadata.version("setuptools").split(".")[0])
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return []
+    return ["--no-build-isolation"] if major >= 77 else []
 
 
 @pytest.mark.slow
@@ -24,8 +35,8 @@ def test_wheel_ships_the_datasets(tmp_path):
     shutil.copytree(REPO / "iovmodel", src / "iovmodel", symlinks=True, ignore=ignore)
     shutil.copytree(REPO / "data", src / "data", ignore=ignore)
     dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "--quiet", "-w", str(dist), str(src)], check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", *_build_isolation_args(),
+                    "--quiet", "-w", str(dist), str(src)], check=True, timeout=600)
     wheel = next(dist.glob("iovmodel-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {Path(n).name for n in names if n.startswith("iovmodel/_data/")}
