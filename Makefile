@@ -29,6 +29,7 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_analytic.py
+	$(PY) benchmarks/bench_sim.py
 
 clean:
 	rm -rf $(VENV) out build *.egg-info
