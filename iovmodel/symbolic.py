@@ -65,7 +65,8 @@ from .profile import HostProfile, parameters
 from .workload import Workload
 
 __all__ = [
-    "CostSymbol", "Derivation", "ErlangB", "Evaluator", "break_even_batch", "evaluator",
+    "NUMPY_MODULES", "CostSymbol", "Derivation", "ErlangB", "Evaluator", "break_even_batch",
+    "evaluator",
     "latency", "saturation_population", "sensitivity", "symbol", "throughput_bound", "tornado",
     "utilization", "zero_load_latency",
 ]
@@ -408,7 +409,8 @@ def utilization(path: str | Path, workload: Workload | None = None, keep: Iterab
 
 
 # -- numeric helpers ------------------------------------------------------------------------------
-_NUMPY_MODULES = [{"ErlangB": _erlang_b_numeric, "floor": np.floor}, "numpy"]
+#: ``modules`` for :func:`sympy.lambdify` of these expressions (numpy, plus Erlang B)
+NUMPY_MODULES = [{"ErlangB": _erlang_b_numeric, "floor": np.floor}, "numpy"]
 
 
 def _values(host: Mapping[str, float] | None) -> dict[str, float]:
@@ -421,7 +423,7 @@ def _num_at(expr: sp.Expr, vals: Mapping[str, float]) -> float:
     missing = [s.name for s in syms if s.name not in vals]
     if missing:
         raise ParameterError(f"no value for {', '.join(missing)}")
-    f = sp.lambdify(syms, expr, modules=_NUMPY_MODULES)
+    f = sp.lambdify(syms, expr, modules=NUMPY_MODULES)
     return float(f(*(vals[s.name] for s in syms)))
 
 
@@ -454,8 +456,8 @@ class Evaluator:
             free |= r.free_symbols
         self.args = tuple(sorted((s.name for s in free), key=lambda n: (n != "rate_per_s", n)))
         syms = [CostSymbol(n) for n in self.args]
-        self._f = sp.lambdify(syms, expr, modules=_NUMPY_MODULES)
-        self._rho = [sp.lambdify(syms, r, modules=_NUMPY_MODULES) for r in rho]
+        self._f = sp.lambdify(syms, expr, modules=NUMPY_MODULES)
+        self._rho = [sp.lambdify(syms, r, modules=NUMPY_MODULES) for r in rho]
         self._base = _values(host)
 
     def __call__(self, rate_per_s: Any = None, **costs: Any) -> np.ndarray:
@@ -619,7 +621,7 @@ def sensitivity(path: str | Path, host: Mapping[str, float] | None = None,
         dX = _grad_at(inv, names, vals)
     else:
         dX = dict.fromkeys(names, 0.0)
-    Tf = sp.lambdify(sorted(T.free_symbols, key=lambda s: s.name), T, modules=_NUMPY_MODULES)
+    Tf = sp.lambdify(sorted(T.free_symbols, key=lambda s: s.name), T, modules=NUMPY_MODULES)
     targs = [s.name for s in sorted(T.free_symbols, key=lambda s: s.name)]
 
     def t_at(name: str, v: float) -> float:
@@ -942,9 +944,11 @@ def tornado(table: pd.DataFrame, ax=None, top: int = 8):
         ax.barh(y, lo, color=PALETTE[0], label="cost at typical low")
         ax.barh(y, hi, color=PALETTE[1], label="cost at typical high")
         for yi, (a, b) in enumerate(zip(lo, hi, strict=True)):
-            if not np.isfinite(a) or not np.isfinite(b):
-                ax.annotate("unstable", (0, yi), fontsize="small", va="center")
-        ax.set_xlabel(f"change in latency from {base:.3g} µs (µs)")
+            for v in (a, b):
+                if not np.isfinite(v):  # the cost at that end makes a resource saturate
+                    ax.annotate("unstable", (0, yi), xytext=(3, 0), textcoords="offset points",
+                                fontsize="small", va="center")
+        ax.set_xlabel(f"latency change around {base:.3g} µs (µs)")
         ax.legend(loc="lower right", fontsize="small", frameon=False)
     else:
         ax.barh(y, df["latency_elasticity"].to_numpy(dtype=float), color=PALETTE[0])

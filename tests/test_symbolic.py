@@ -53,14 +53,8 @@ def profiles(draw):
 
 def _stable_rate(p, host, w, frac):
     """A rate at `frac` of the capacity of the most loaded station (whole servers, as analyze)."""
-    caps = []
-    for s in S.stations(p, w):
-        if s.is_delay or s.is_empty:
-            continue
-        D = float(s.demand.subs(host))
-        c = math.floor(float(sp.sympify(s.servers).subs(host)))
-        if D > 0:
-            caps.append(c / D * 1e6)
+    caps = [math.floor(s.servers) / s.demand_us * 1e6
+            for s in iov.build(p, host, w).stations if not s.is_delay and s.demand_us > 0]
     return frac * min(caps) if caps else 1e5
 
 
@@ -70,19 +64,53 @@ def _rel(a, b):
     return abs(a - b) / max(abs(b), 1e-300)
 
 
+_COMPILED = {}
+
+
+def _compiled(p, name, options, w):
+    """sympy.lambdify of the three expressions (cached per configuration): fast enough to
+    check many drawn profiles; test_subs_host_* checks plain .subs(host) on every path."""
+    key = (name, tuple(sorted(options.items())), w.size_bytes, w.batch)
+    if key not in _COMPILED:
+        w_open = iov.Workload.open(1.0, size_bytes=w.size_bytes, batch=w.batch)
+        exprs = [S.latency(p, w), S.throughput_bound(p, w),
+                 S.latency(p, w_open, keep=("rate_per_s",))]
+        names = sorted(parameters()) + ["rate_per_s"]
+        syms = [sp.Symbol(n) for n in names]  # plain Symbols: substitution by name
+        exprs = [e.xreplace({s: sp.Symbol(s.name) for s in e.free_symbols}) for e in exprs]
+        _COMPILED[key] = (names, sp.lambdify(syms, exprs, modules=S.NUMPY_MODULES))
+    return _COMPILED[key]
+
+
 @pytest.mark.parametrize(("name", "options"), CASES, ids=[f"{n}{o or ''}" for n, o in CASES])
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(host=profiles(), batch=st.sampled_from([1, 1, 3]), size=st.sampled_from([512, 4096, 65536]),
        frac=st.floats(0.02, 0.95))
 def test_expressions_are_the_model_of_analyze(name, options, host, batch, size, frac):
-    """Zero-load latency, throughput bound, utilisations and open latency equal analyze() to 1e-9."""
+    """Zero-load latency, throughput bound and open latency equal analyze() to 1e-9 relative
+    for random valid profiles (each cost within its typical range or its bounds)."""
     p = iov.path(name, **options)
     closed = iov.Workload.closed(1, 1, size_bytes=size, batch=batch)
+    names, f = _compiled(p, name, options, closed)
     r0 = iov.analyze(p, host, closed)
-    assert _rel(float(S.latency(p, closed).subs(host)), r0.zero_load_latency_us) < 1e-9
-    assert _rel(float(S.throughput_bound(p, closed).subs(host)), r0.saturation_per_s) < 1e-9
-
     w = iov.Workload.open(_stable_rate(p, host, closed, frac), size_bytes=size, batch=batch)
+    r = iov.analyze(p, host, w)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        T0, X, L = (float(v) for v in f(*(host[n] for n in names[:-1]), w.rate_per_s))
+    assert _rel(T0, r0.zero_load_latency_us) < 1e-9
+    assert _rel(X, r0.saturation_per_s) < 1e-9
+    assert _rel(L, r.latency_us) < 1e-9
+
+
+@pytest.mark.parametrize(("name", "options"), CASES, ids=[f"{n}{o or ''}" for n, o in CASES])
+def test_subs_host_gives_analyze(name, options):
+    """expr.subs(host) with a HostProfile (a Mapping of cost names) gives analyze()'s numbers."""
+    host = HOST.replace(vmexit_us=1.3, wakeup_us=7.5, device_blk_us=55.0, device_blk_slots=8)
+    p = iov.path(name, **options)
+    r0 = iov.analyze(p, host)
+    assert _rel(float(S.latency(p).subs(host)), r0.zero_load_latency_us) < 1e-9
+    assert _rel(float(S.throughput_bound(p).subs(host)), r0.saturation_per_s) < 1e-9
+    w = iov.Workload.open(_stable_rate(p, host, iov.Workload.closed(1, 1), 0.8))
     r = iov.analyze(p, host, w)
     assert _rel(float(S.latency(p, w).subs(host)), r.latency_us) < 1e-9
     for res, u in S.utilization(p, w).items():
