@@ -924,7 +924,9 @@ def read_iperf3_json(
     is_client = "connecting_to" in start
     reverse = bool(test.get("reverse"))
     sending = is_client != reverse  # a client sends unless -R; a server the opposite
-    rw = "bidir" if test.get("bidir") else ("tx" if sending else "rx")
+    # iperf3 3.12 does not echo --bidir in test_start; the reverse sums show it
+    bidir = bool(test.get("bidir")) or isinstance(end.get("sum_sent_bidir_reverse"), dict)
+    rw = "bidir" if bidir else ("tx" if sending else "rx")
     blksize = test.get("blksize") or None
     target = float(test.get("target_bitrate") or 0)
     rate = target / (8.0 * blksize) if target > 0 and blksize else None
@@ -952,21 +954,35 @@ def read_iperf3_json(
         rows.add("loss_pct", s.get("lost_percent"), **common, label="receiver")
     else:
         rtts = [st["sender"]["mean_rtt"] for st in end.get("streams", [])
-                if isinstance(st.get("sender"), dict) and st["sender"].get("mean_rtt") is not None]
+                if isinstance(st.get("sender"), dict) and st["sender"].get("mean_rtt") is not None
+                and st["sender"].get("sender", True)]
         if rtts:
             rows.add("tcp_rtt_us", float(np.mean(rtts)), **common, label="sender")
-    if bool(test.get("bidir")) and isinstance(end.get("sum_sent_bidir_reverse"), dict):
-        s = end["sum_sent_bidir_reverse"]
-        rows.add("throughput_gbps", _gbps(s.get("bits_per_second")), **common,
-                 label="reverse sender")
+    if bidir:
+        for key, label in (("sum_sent_bidir_reverse", "reverse sender"),
+                           ("sum_received_bidir_reverse", "reverse receiver")):
+            s = end.get(key)
+            if isinstance(s, dict):
+                rows.add("throughput_gbps", _gbps(s.get("bits_per_second")), **common, label=label)
+                rows.add("io_bytes", s.get("bytes"), **common, label=label)
+                rows.add("duration_s", s.get("seconds"), **common, label=label)
+                if protocol == "TCP" and label == "reverse sender" and "retransmits" in s:
+                    rows.add("retransmits", s["retransmits"], **common, label=label)
+        fwd, rev = end.get("sum_received"), end.get("sum_received_bidir_reverse")
+        if isinstance(fwd, dict) and isinstance(rev, dict):
+            rows.add("throughput_gbps",
+                     _gbps(float(fwd.get("bits_per_second", 0)) + float(rev.get("bits_per_second", 0))),
+                     **{**common, "note": _join(common["note"], "sum of both directions' receivers")},
+                     label="total")
     if per_stream:
         for i, st in enumerate(end.get("streams", []), start=1):
             for side in ("sender", "receiver", "udp"):
                 s = st.get(side)
                 if isinstance(s, dict) and (s.get("bytes") or side != "sender" or sending):
                     sock = s.get("socket", i)
+                    way = "reverse " if bidir and s.get("sender") is False else ""
                     rows.add("throughput_gbps", _gbps(s.get("bits_per_second")),
-                             **{**common, "jobs": 1}, label=f"stream {sock} {side}")
+                             **{**common, "jobs": 1}, label=f"{way}stream {sock} {side}")
     cpu = end.get("cpu_utilization_percent") or {}
     rows.add("cpu_util_local_pct", cpu.get("host_total"), **common, label="local")
     if cpu.get("remote_total") or cpu.get("remote_user") or cpu.get("remote_system"):

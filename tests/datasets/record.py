@@ -45,6 +45,8 @@ def main() -> int:
         cli, srv = iperf3_pair(["-P", "2"])
         (OUT / "iperf3_tcp_client.json").write_text(cli)
         (OUT / "iperf3_tcp_server.json").write_text(srv)
+        cli, _ = iperf3_pair(["--bidir"])
+        (OUT / "iperf3_tcp_bidir_client.json").write_text(cli)
         cli, _ = iperf3_pair(["-u", "-b", "200M", "-l", "1400"])
         (OUT / "iperf3_udp_client.json").write_text(cli)
         print("wrote iperf3_*.json")

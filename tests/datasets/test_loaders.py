@@ -29,7 +29,8 @@ from iovmodel.errors import DatasetError
 REC = Path(__file__).resolve().parent / "recorded"
 FIO_FILES = ["fio_psync_randread.json", "fio_libaio_randrw_jsonplus.json",
              "fio_group_reporting.json"]
-IPERF_FILES = ["iperf3_tcp_client.json", "iperf3_tcp_server.json", "iperf3_udp_client.json"]
+IPERF_FILES = ["iperf3_tcp_client.json", "iperf3_tcp_server.json", "iperf3_udp_client.json",
+               "iperf3_tcp_bidir_client.json"]
 PERF_FILES = ["perf_kvm_stat_arm64_lkml2020.txt", "perf_kvm_stat_x86_old_format.txt",
               "perf_kvm_stat_x86_qemu.txt", "perf_kvm_stat_here.txt"]
 
@@ -183,14 +184,14 @@ def test_iperf3_recorded(name):
     raw = json.loads((REC / name).read_text())
     df = ds.read_iperf3_json(REC / name, path="native-net", per_stream=True)
     assert tuple(df.columns) == ds.SCHEMA_COLUMNS
-    for label in ("sender", "receiver"):
+    for label in ("sender", "receiver", "reverse sender", "reverse receiver"):
         sel = df[df["label"] == label]
         if sel.empty:
             continue
         gbps, nbytes, secs = (one(sel, m) for m in ("throughput_gbps", "io_bytes", "duration_s"))
         assert gbps * 1e9 == pytest.approx(8 * nbytes / secs, rel=1e-6)
     test = raw["start"]["test_start"]
-    assert set(df["jobs"][~df["label"].str.startswith("stream")]) == {test["num_streams"]}
+    assert set(df["jobs"][~df["label"].str.contains("stream")]) == {test["num_streams"]}
     assert set(df["size_bytes"]) == {test["blksize"]}
 
 
@@ -224,6 +225,19 @@ def test_iperf3_udp():
     # -b 200M -l 1400: 200e6 / (8 * 1400) datagrams per second offered
     assert df["rate_per_s"].to_numpy() == pytest.approx(np.full(len(df), 200e6 / (8 * 1400)))
     assert set(df["size_bytes"]) == {1400}
+
+
+def test_iperf3_bidir():
+    """--bidir: both directions, each with its own sender/receiver sums."""
+    df = ds.read_iperf3_json(REC / "iperf3_tcp_bidir_client.json", per_stream=True)
+    assert set(df["rw"]) == {"bidir"}
+    fwd, rev = one(df, "throughput_gbps", label="receiver"), \
+        one(df, "throughput_gbps", label="reverse receiver")
+    assert one(df, "throughput_gbps", label="total") == pytest.approx(fwd + rev, rel=1e-12)
+    for way in ("", "reverse "):
+        assert 0 < one(df, "io_bytes", label=f"{way}receiver") <= one(df, "io_bytes", label=f"{way}sender")
+    rev_streams = df[df["label"].str.match(r"reverse stream \d+ receiver")]["value"].sum()
+    assert rev_streams == pytest.approx(rev, rel=1e-3)
 
 
 def test_iperf3_reverse_and_error():
