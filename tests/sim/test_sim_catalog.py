@@ -1,0 +1,127 @@
+"""Every catalog path: simulate() against the analytic solution, with exponential costs.
+
+Where the analytic answer is exact, the simulated 99% interval must hold it:
+
+* one request in flight (no queueing): latency = sum of demands, for any service law
+  (``analyze`` on the path, unchanged);
+* 4 jobs x iodepth 8: the bottleneck saturates, X = servers / demand (``analyze``);
+* product form (every visit to a FIFO station has the station's mean, all exponential):
+  exact MVA (Reiser & Lavenberg 1980) for a closed load, the Kelly / Jackson
+  decomposition with Erlang C for an open load (Kelly 1979, s.3.1; Gross et al. s.2.3).
+
+A hop with ``switch == "poll"`` is a pure delay in the simulator (it holds no
+server); the reference networks here model it the same way (a delay station).
+Shared stations visited by hops of unequal cost are not product form: there MVA
+and the open decomposition are approximations (errors of a few per cent at
+moderate load), which is what the simulator is for.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import zlib
+
+import pytest
+from _sim_reference import mmc_w
+
+import iovmodel as iov
+from iovmodel.network import Network, aggregate
+from iovmodel.sim import simulate_network
+
+HOST = iov.HostProfile.default()
+NAMES = iov.paths()["name"].tolist()
+
+
+def case_seed() -> int:
+    return zlib.crc32(os.environ["PYTEST_CURRENT_TEST"].split(" ")[0].encode())
+
+
+def reshape(net: Network, product_form: bool) -> Network:
+    """Exponential costs; poll hops on a delay station; optionally equal means per station."""
+    names = [s.name for s in net.stations]
+    servers = [s.servers for s in net.stations]
+    cpu = [s.host_cpu for s in net.stations]
+    route = []
+    for v in net.route:
+        if v.switch == "poll":
+            key = f"poll:{names[v.station]}"
+            if key not in names:
+                names.append(key)
+                servers.append(math.inf)
+                cpu.append(False)
+            v = dataclasses.replace(v, station=names.index(key))
+        route.append(dataclasses.replace(v, scv=1.0))
+    stations = aggregate(tuple(route), names, servers, cpu, net.batch)
+    if product_form:
+        route = [dataclasses.replace(v, mean_us=stations[v.station].service_us)
+                 if not stations[v.station].is_delay else v for v in route]
+        stations = aggregate(tuple(route), names, servers, cpu, net.batch)
+    return dataclasses.replace(net, stations=stations, route=tuple(route))
+
+
+def sim(net: Network, requests=10_000):
+    return simulate_network(net, requests=requests, replications=8, seed=case_seed(),
+                            progress=False)
+
+
+def inside(res, truth, metric="latency_us"):
+    lo, hi = res.interval(metric, 0.99)
+    assert lo <= truth <= hi, f"{metric}: {truth:.6g} outside 99% CI [{lo:.6g}, {hi:.6g}]"
+    assert (hi - lo) / 2 < 0.08 * truth, f"{metric}: CI [{lo:.6g}, {hi:.6g}] too wide to test"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_request_in_flight(name):
+    w = iov.Workload.closed(1, 1)
+    a = iov.analyze(name, HOST, w)
+    net = reshape(iov.build(iov.path(name), HOST, w), product_form=False)
+    r = sim(net)
+    inside(r, a.latency_us)
+    inside(r, a.throughput_per_s, "throughput_per_s")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_saturated(name):
+    w = iov.Workload.closed(4, 8)
+    net = reshape(iov.build(iov.path(name), HOST, w), product_form=False)
+    if any(v.switch == "poll" for v in iov.build(iov.path(name), HOST, w).route):
+        m = iov.analytic.mva([s.demand_us for s in net.stations], 32,
+                             servers=[s.servers for s in net.stations])
+        x, lat = float(m.X[-1]) * 1e6, float(m.R[-1])
+    else:
+        a = iov.analyze(name, HOST, w)
+        x, lat = a.throughput_per_s, a.latency_us
+    r = sim(net)
+    inside(r, x, "throughput_per_s")
+    inside(r, lat)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_product_form_closed_vs_exact_mva(name):
+    w = iov.Workload.closed(3, 1)
+    net = reshape(iov.build(iov.path(name), HOST, w), product_form=True)
+    m = iov.analytic.mva([s.demand_us for s in net.stations], 3,
+                         servers=[s.servers for s in net.stations])
+    r = sim(net)
+    inside(r, float(m.R[-1]))
+    inside(r, float(m.X[-1]) * 1e6, "throughput_per_s")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_product_form_open_vs_kelly_decomposition(name):
+    w0 = iov.Workload.closed(1, 1)
+    net = reshape(iov.build(iov.path(name), HOST, w0), product_form=True)
+    # 60% of the busiest FIFO station's capacity (1e5/s when every station is a delay)
+    per_server = [s.demand_us / s.servers for s in net.stations if not s.is_delay]
+    rate = 0.6e6 / max(per_server) if per_server else 1e5
+    net = dataclasses.replace(net, rate_per_s=rate, population=None, think_us=0.0)
+    lam = rate / 1e6  # per µs
+    truth = 0.0
+    for s in net.stations:
+        if s.is_delay or s.demand_us == 0:
+            truth += s.demand_us
+        else:  # each visit: an M/M/c sojourn at the station's total visit rate
+            truth += s.visits * mmc_w(lam * s.visits, 1.0 / s.service_us, int(s.servers))
+    inside(sim(net, 20_000), truth)
