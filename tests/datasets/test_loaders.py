@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from iovmodel import datasets as ds
 from iovmodel.errors import DatasetError
@@ -356,3 +358,52 @@ def test_loader_output_validates_and_concatenates():
     checked = ds.validate(allrows)
     assert len(checked) == len(allrows)
     assert np.isfinite(checked["value"]).all()
+
+
+# ----------------------------------------------- perf kvm stat, generated text
+# perf's own printf formats (tools/perf/builtin-kvm.c, print_result): the current one
+# with Min/Max columns, and the original one without them.
+def _perf_report(events, minmax: bool) -> str:
+    total = sum(n for _, n, *_ in events)
+    total_time = sum(n * avg for _, n, _, avg, _, _ in events)
+    head = f"{'VM-EXIT':>20} {'Samples':>10} {'Samples%':>9} {'Time%':>9} "
+    head += f"{'Min Time':>11} {'Max Time':>11} {'Avg time':>16} " if minmax else f"{'Avg time':>16} "
+    lines = ["", "", "Analyze events for all VMs, all VCPUs:", "", head, ""]
+    for name, n, lo, avg, hi, rsd in events:
+        line = f"{name:>20} {n:10d} {100 * n / total:8.2f}% {100 * n * avg / total_time:8.2f}% "
+        if minmax:
+            line += f"{lo:9.2f}us {hi:9.2f}us "
+        line += f"{avg:9.2f}us ( +-{rsd:7.2f}% )"
+        lines.append(line)
+    lines += ["", f"Total Samples:{total}, Total events handled time:{total_time:.2f}us.", ""]
+    return "\n".join(lines)
+
+
+_reason = st.sampled_from(["EXTERNAL_INTERRUPT", "MSR_WRITE", "HLT", "IO_INSTRUCTION",
+                           "EPT_MISCONFIG", "CPUID", "0x3f8:POUT", "npf", "DABT_LOW"])
+_event = st.tuples(
+    st.integers(1, 10**7),
+    st.floats(0.01, 1e7, allow_nan=False),
+    st.floats(1.0, 50.0, allow_nan=False),
+    st.floats(1.0, 20.0, allow_nan=False),
+    st.floats(0.0, 99.0, allow_nan=False),
+).map(lambda t: (t[0], t[1] / t[2], t[1], t[1] * t[3], t[4]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(_reason, _event, min_size=1, max_size=6), st.booleans())
+def test_perf_kvm_stat_parses_perfs_own_format(events, minmax):
+    rows = [(name, *vals) for name, vals in events.items()]
+    text = _perf_report(rows, minmax)
+    df = ds.read_perf_kvm_stat(text)
+    assert one(df, "exits", label="total") == sum(r[1] for r in rows)
+    for name, n, lo, avg, hi, rsd in rows:
+        r = df[df["label"] == name]
+        assert one(r, "exits") == n
+        assert one(r, "exit_time_us") == float(f"{avg:.2f}")
+        assert one(r, "exit_time_sem_pct") == float(f"{rsd:.2f}")
+        if minmax:
+            assert one(r, "exit_time_min_us") == float(f"{lo:.2f}")
+            assert one(r, "exit_time_max_us") == float(f"{hi:.2f}")
+        else:
+            assert not (r["metric"] == "exit_time_min_us").any()
