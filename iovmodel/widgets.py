@@ -119,10 +119,10 @@ def cost_slider(p: Parameter, value: float | None = None) -> W.FloatSlider:
     v = p.value if value is None else p.check(value)
     # the declared typical range may not hold a calibrated value: widen, never clip
     lo, hi = min(lo, v), max(hi, v)
-    decimals = max(0, -math.floor(math.log10(step))) if step < 1 else 0
     s = W.FloatSlider(
         value=v, min=lo, max=hi, step=step, description=p.name,
-        readout_format=f".{decimals}f", continuous_update=False,
+        # 3 significant digits: shows a default like 2.49 as it is declared
+        readout_format=".4g" if p.unit == "count" else ".3g", continuous_update=False,
         tooltip=(f"{p.symbol} — {p.meaning} [{p.unit}]; typical {p.typical[0]:g}–"
                  f"{p.typical[1]:g}, default {p.value:g}"),
         style={"description_width": "150px"}, layout=W.Layout(width="430px"),
@@ -251,9 +251,9 @@ class Explorer(W.VBox):
 
         # -- controls -----------------------------------------------------------
         self.path_select = W.SelectMultiple(options=names, value=tuple(paths), rows=9,
-                                            description="paths", layout=W.Layout(width="330px"))
+                                            layout=W.Layout(width="330px"))
         self.path_select.add_class("iov-paths")
-        self.parallel = W.IntSlider(value=1, min=1, max=16, description="workers/iothreads/rings",
+        self.parallel = W.IntSlider(value=1, min=1, max=16, description="parallel backends",
                                     continuous_update=False, style={"description_width": "150px"},
                                     tooltip="parallel backends of paths that have them "
                                             "(vhost workers, iothreads, Xen rings)",
@@ -346,7 +346,9 @@ class Explorer(W.VBox):
         self.workload_box = W.VBox([self.mode, self.jobs, self.iodepth, self.rate, self.size,
                                     self.batch])
         controls = W.VBox([
-            W.HTML("<b>paths</b> (ctrl/shift-click for several)"), self.path_select,
+            W.HTML("<b>paths</b> (ctrl/shift-click for several; parallel backends = vhost "
+                   "workers, iothreads or Xen rings of the paths that have them)"),
+            self.path_select,
             self.parallel, self.posted,
             W.HTML("<b>workload</b>"), self.workload_box, self.costs_panel,
         ], layout=W.Layout(width="450px", min_width="450px"))
