@@ -65,8 +65,8 @@ from .profile import HostProfile, parameters
 from .workload import Workload
 
 __all__ = [
-    "NUMPY_MODULES", "CostSymbol", "Derivation", "ErlangB", "Evaluator", "break_even_batch",
-    "evaluator",
+    "NUMPY_MODULES", "CostSymbol", "Derivation", "ErlangB", "Evaluator", "SymStation",
+    "break_even_batch", "derivations", "evaluator", "stations",
     "latency", "saturation_population", "sensitivity", "symbol", "throughput_bound", "tornado",
     "utilization", "zero_load_latency",
 ]
@@ -472,7 +472,10 @@ class Evaluator:
                 vals.append(np.asarray(rate_per_s, dtype=float))
             else:
                 vals.append(np.asarray(costs.get(n, self._base[n]), dtype=float))
-        shape = np.broadcast_shapes(*(np.shape(v) for v in vals)) if vals else ()
+        shapes = [np.shape(v) for v in vals]
+        if rate_per_s is not None:  # a curve over rates even where the metric ignores the rate
+            shapes.append(np.shape(rate_per_s))
+        shape = np.broadcast_shapes(*shapes) if shapes else ()
         vals = [np.broadcast_to(v, shape) for v in vals]
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             out = np.broadcast_to(np.asarray(self._f(*vals), dtype=float), shape).copy()
@@ -958,3 +961,50 @@ def tornado(table: pd.DataFrame, ax=None, top: int = 8):
     if "path" in df and len(df):
         ax.set_title(str(df["path"].iloc[0]))
     return ax
+
+
+# -- the derivations for the paper -------------------------------------------------------------------
+#: (path A with one kick per batch, path B, metric, resource) compared by :func:`derivations`
+BREAK_EVEN_CASES = (
+    ("virtio-blk", "emulated-ide", "host_cpu", None),
+    ("virtio-blk", "emulated-ide", "demand", "bql"),
+    ("virtio-net", "emulated-e1000", "host_cpu", None),
+    ("vhost-scsi", "virtio-scsi-iothread", "host_cpu", None),
+    ("vhost-net", "virtio-net", "host_cpu", None),
+)
+
+
+def derivations(host: Mapping[str, float] | None = None) -> str:
+    """The derived formulas of the paper, printed and evaluated for ``host`` (default profile).
+
+    N* of every catalog path whose global mutex (``bql``) can saturate, and the
+    break-even batch sizes of :data:`BREAK_EVEN_CASES`.  ``python -m
+    iovmodel.symbolic`` prints it.
+    """
+    from .paths import paths
+
+    lines = ["Requests in flight at which QEMU's global mutex saturates, N* = (D + Z)/D_bql "
+             "(Z = 0):"]
+    for name in paths()["name"]:
+        p = get_path(name)
+        if "bql" not in p.resources or not any(h.resource == "bql" for h in p.active_hops()):
+            continue
+        d = saturation_population(p, host, resource="bql")
+        lines.append(f"  {name:<16} N* = {d.value:6.2f}   D = {d.detail['D_us']:7.2f} µs, "
+                     f"D_bql = {d.detail['D_max_us']:6.2f} µs;  N* = {sp.sstr(d.expr)}")
+    lines.append("")
+    lines.append("Break-even batch size b* = (beta_A - beta_B)/(alpha_B - alpha_A), "
+                 "metric alpha + beta/b per I/O:")
+    for a, b, metric, res in BREAK_EVEN_CASES:
+        d = break_even_batch(a, b, host, metric=metric, resource=res)
+        det = d.detail
+        lines.append(f"  {a} vs {b}, {metric}{'(' + res + ')' if res else ''}: b* = {d.value:.3g}  "
+                     f"[A: {det['alpha_A_us']:.3g} + {det['beta_A_us']:.3g}/b, "
+                     f"B: {det['alpha_B_us']:.3g} + {det['beta_B_us']:.3g}/b µs]  "
+                     f"{d.description.split(': ', 1)[1]}")
+        lines.append(f"      b* = {sp.sstr(d.expr)}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(derivations())
