@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 import sympy as sp
 
-from .errors import ParameterError
+from .errors import ParameterError, UnstableError
 from .paths import Path, compile_expr
 from .paths import path as get_path
 from .profile import HostProfile, parameters
@@ -617,6 +617,14 @@ def sensitivity(path: str | Path, host: Mapping[str, float] | None = None,
         if isinstance(st.servers, sp.Symbol):
             used.add(st.servers.name)
     names = [n for n in decl if n in used]
+    if w is not None and w.is_open:  # as analyze: no steady state at or beyond a capacity
+        for res, u in utilization(p, w).items():
+            st = next(x for x in sts if x.name == res)
+            rho = _num_at(u, vals)
+            if not st.is_delay and rho >= 1:
+                raise UnstableError(
+                    f"utilisation of {res!r} is {rho:.3g} >= 1 at {w.rate_per_s:,.0f}/s "
+                    f"(path {p.name!r}): no steady-state latency to differentiate")
     T0 = _num_at(T, vals)
     dT = _grad_at(T, names, vals)
     if bott is not None:

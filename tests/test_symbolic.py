@@ -334,6 +334,8 @@ def test_bad_input_names_the_parameter():
         S.symbol("vmexit")
     with pytest.raises(ParameterError, match="workers"):
         S.latency("virtio-blk", workers=2)
+    with pytest.raises(iov.UnstableError, match="'bql'"):
+        S.sensitivity("virtio-blk", HOST, iov.Workload.open(2e5))
     with pytest.raises(ParameterError, match="top"):
         S.tornado(S.sensitivity("virtio-blk"), top=0)
 
