@@ -701,6 +701,7 @@ def read_fio_json(
     source: str | None = None,
     note: str = "",
     percentiles: tuple[float, ...] = (50.0, 90.0, 95.0, 99.0, 99.9, 99.99),
+    combine_jobs: bool = True,
 ) -> pd.DataFrame:
     """Read fio ``--output-format=json`` or ``json+`` output into the tidy schema.
 
@@ -715,9 +716,13 @@ def read_fio_json(
 
     Workload columns come from the job's options merged over the global ones
     and fio's defaults (``rw=read, bs=4k, iodepth=1, numjobs=1``):
-    ``jobs`` is ``numjobs`` when the entry aggregates the jobs
-    (``group_reporting``), else 1 (each entry is one job); ``rate_per_s`` is
-    the job's ``rate_iops`` cap when set.
+    ``jobs`` is the number of jobs the rows describe: ``numjobs`` for a
+    ``group_reporting`` entry, and also when fio printed one entry per job
+    and ``combine_jobs`` merged them (IOPS, bandwidth, I/O counts and CPU
+    summed; mean latencies weighted by I/O count; standard deviations pooled;
+    min/max over jobs; percentiles from the merged json+ histogram, or left out
+    for plain json, where they cannot be merged); ``rate_per_s`` is the job's
+    ``rate_iops`` cap when set.
 
     Parameters
     ----------
@@ -731,6 +736,9 @@ def read_fio_json(
         Default: the file name, or ``"fio"``.
     percentiles : tuple of float
         Percentiles to report, from 50, 90, 95, 99, 99.9, 99.99.
+    combine_jobs : bool
+        Merge the per-job entries of a run without ``group_reporting`` into
+        one block (default); ``False`` keeps one block per job (``jobs`` 1).
 
     Returns
     -------
@@ -754,15 +762,18 @@ def read_fio_json(
     global_opts = {str(k): str(v) for k, v in (doc.get("global options") or {}).items()}
     # group_reporting is not echoed in the options: without it, numjobs=N gives N entries
     # with the same name and group; with it, one entry stands for all N jobs
-    entries: dict[tuple[str, Any], int] = {}
+    entries: dict[tuple[str, Any], Any] = {}
     for job in jobs:
-        key = (str(job.get("jobname")), job.get("groupid"))
-        entries[key] = entries.get(key, 0) + 1
+        entries.setdefault((str(job.get("jobname")), job.get("groupid")), []).append(job)
+    if combine_jobs:
+        jobs = [grp[0] if len(grp) == 1 else _merge_fio_jobs(grp) for grp in entries.values()]
     for idx, job in enumerate(jobs):
         opts = dict(global_opts)
         opts.update({str(k): str(v) for k, v in (job.get("job options") or {}).items()})
-        grouped = (opts.get("group_reporting", "0") != "0" if "group_reporting" in opts
-                   else entries[(str(job.get("jobname")), job.get("groupid"))] == 1)
+        merged = job.get("_iovmodel_merged", 0)
+        grouped = bool(merged) or (
+            opts.get("group_reporting", "0") != "0" if "group_reporting" in opts
+            else len(entries[(str(job.get("jobname")), job.get("groupid"))]) == 1)
         rw = str(opts.get("rw", opts.get("readwrite", "read"))).split(":")[0].strip()
         rw = {"rw": "readwrite"}.get(rw, rw)
         try:
@@ -777,7 +788,7 @@ def read_fio_json(
             rate = float(rate_cap.split(",")[0]) or None
         name = str(job.get("jobname", f"job{idx + 1}"))
         common = {
-            "jobs": numjobs if grouped else 1,
+            "jobs": (merged or numjobs) if grouped else 1,
             "iodepth": iodepth,
             "rw": rw if rw in RW_VALUES else "",
             "rate_per_s": rate,
@@ -785,6 +796,9 @@ def read_fio_json(
         }
         if numjobs > 1 and not grouped:
             common["note"] = _join(note, f"one of {numjobs} jobs (no group_reporting)")
+        elif merged:
+            common["note"] = _join(note, f"{merged} job entries combined by iovmodel "
+                                         "(CPU summed over jobs)")
         total_ios = 0
         for side in _FIO_SIDES:
             st = job.get(side)
@@ -826,6 +840,54 @@ def read_fio_json(
             rows.add("cpu_util_usr_pct", job.get("usr_cpu"), **common)
             rows.add("cpu_util_sys_pct", job.get("sys_cpu"), **common)
     return rows.frame(where)
+
+
+def _merge_fio_jobs(group: Any) -> dict[str, Any]:
+    """One fio job entry standing for several (fio without group_reporting)."""
+    out: dict[str, Any] = {"jobname": group[0].get("jobname"), "groupid": group[0].get("groupid"),
+                           "job options": dict(group[0].get("job options") or {}),
+                           "_iovmodel_merged": len(group)}
+    for key in ("usr_cpu", "sys_cpu"):
+        out[key] = sum(float(j.get(key) or 0.0) for j in group)
+    for side in _FIO_SIDES:
+        sts = [j[side] for j in group if isinstance(j.get(side), dict)]
+        if not sts:
+            continue
+        st: dict[str, Any] = {}
+        for key in ("total_ios", "io_bytes", "iops", "bw_bytes", "bw"):
+            if all(key in x for x in sts):
+                st[key] = sum(float(x[key] or 0) for x in sts)
+        st["runtime"] = max(float(x.get("runtime") or 0) for x in sts)
+        for kind in ("slat_ns", "clat_ns", "lat_ns", "slat", "clat", "lat"):
+            blks = [x[kind] for x in sts if isinstance(x.get(kind), dict)]
+            if len(blks) == len(sts):
+                st[kind] = _merge_lat(blks)
+        out[side] = st
+    return out
+
+
+def _merge_lat(blks: Any) -> dict[str, Any]:
+    n = np.array([float(b.get("N", 0) or 0) for b in blks])
+    total = float(n.sum())
+    out: dict[str, Any] = {"N": total}
+    if total <= 0:
+        return {"N": 0.0, "mean": 0.0}
+    means = np.array([float(b.get("mean", 0.0)) for b in blks])
+    mean = float((n * means).sum() / total)
+    out["mean"] = mean
+    live = n > 0
+    out["min"] = min(float(b["min"]) for b, ok in zip(blks, live, strict=True) if ok and "min" in b)
+    out["max"] = max(float(b["max"]) for b, ok in zip(blks, live, strict=True) if ok and "max" in b)
+    if all("stddev" in b for b in blks):  # pooled: E[x^2] over all samples, less the mean^2
+        sd = np.array([float(b["stddev"]) for b in blks])
+        out["stddev"] = float(np.sqrt(max((n * (sd**2 + means**2)).sum() / total - mean**2, 0.0)))
+    if all(isinstance(b.get("bins"), dict) for b in blks):
+        bins: dict[str, int] = {}
+        for b in blks:
+            for k, v in b["bins"].items():
+                bins[str(k)] = bins.get(str(k), 0) + int(v)
+        out["bins"] = bins
+    return out
 
 
 def _join(*parts: str) -> str:
