@@ -22,9 +22,11 @@ from . import kernel as K
 from .dists import Dist, as_dist, default_dist
 from .stats import mser
 
-#: fixed log-spaced histogram grid for latencies, µs (50 bins per decade, 1 ns .. 100 s)
-HIST_LO_LOG10, HIST_PER_DECADE = -3.0, 50
-HIST_EDGES_US = 10.0 ** np.linspace(-3.0, 8.0, 11 * HIST_PER_DECADE + 1)
+#: latency histogram grid, µs: 16 bins per octave from 2**-10 (~1 ns) to 2**27 (~134 s)
+HIST_LO_EXP, HIST_HI_EXP, HIST_SUB_BITS = -10, 27, 4
+HIST_EDGES_US = np.array(
+    [2.0**e * (1 + m / 2**HIST_SUB_BITS) for e in range(HIST_LO_EXP, HIST_HI_EXP)
+     for m in range(2**HIST_SUB_BITS)] + [2.0**HIST_HI_EXP])
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 
 
@@ -366,38 +368,33 @@ def _run_recursion(spec: Spec, n: int, gens: list[np.random.Generator]) -> Simpl
     a0 = np.empty(n)
     a0[0] = 0.0
     a0[1:] = np.cumsum(np.asarray(spec.samplers[nsteps](gens[nsteps], n - 1), dtype=float))
-    t = a0.copy()
-    order = None  # customers in arrival order at the current step (None: 0..n-1)
+    t = a0
+    order = np.empty(0, dtype=np.int64)  # customer numbers in arrival order (empty: 0..n-1)
     dirty = False
-    bidx = np.arange(n) // blk
     out = SimpleNamespace(lat=np.empty(n), blk=blk, blk_wait=np.zeros((nblk, nsteps)),
                           blk_serv=np.zeros((nblk, nsteps)), blk_busy=None, blk_tend=None)
     for j in range(nsteps):
         s = np.asarray(spec.samplers[j](gens[j], n), dtype=float)
+        d = np.empty(n)
         if spec.st_mode[j] == 0:
             if dirty:
                 perm = np.argsort(t, kind="stable")
                 t = t[perm]
-                order = perm if order is None else order[perm]
-                bidx = order // blk
+                order = perm if order.size == 0 else order[perm]
                 dirty = False
-            d = np.empty(n)
-            w = np.empty(n)
             c = int(spec.station_servers[spec.st_station[j]])
-            K.fifo_pass(t, s, c, d, w)
+            K.fifo_pass(t, s, c, d, order, blk, out.blk_wait, out.blk_serv, j)
             dirty = c > 1
-            out.blk_wait[:, j] = np.bincount(bidx, w, nblk)
-            t = d
         else:
-            t = t + s
+            K.delay_pass(t, s, d, order, blk, out.blk_serv, j)
             dirty = True
-        out.blk_serv[:, j] = np.bincount(bidx, s, nblk)
+        t = d
     out.blk_busy = out.blk_serv
-    if order is None:
-        out.lat[:] = t - a0
+    if order.size == 0:
+        np.subtract(t, a0, out=out.lat)
     else:
         out.lat[order] = t - a0[order]
-    out.blk_tend = K.block_max(bidx, t, nblk)
+    out.blk_tend = K.block_max(t, order, blk, nblk)
     return out
 
 
@@ -471,7 +468,8 @@ def summarise(spec: Spec, st, warmup, index: int) -> dict:
     pol = spec.station_polling & np.isfinite(spec.station_servers)
     if pol.any() and x_per_s > 0:
         cpu += float(spec.station_servers[pol].sum() * 1e6 / x_per_s)
-    hist = K.log_hist(post, HIST_LO_LOG10, HIST_PER_DECADE, HIST_EDGES_US.size - 1)
+    hist = K.log_hist(np.ascontiguousarray(post), HIST_LO_EXP, HIST_SUB_BITS,
+                      HIST_EDGES_US.size - 1)
     pct = np.percentile(post, PERCENTILES)
     return {
         "replication": index,

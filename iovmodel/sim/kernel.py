@@ -362,63 +362,81 @@ def run(ints, now, limit,
 
 # ---------------------------------------------------------------- recursion engine
 @njit(cache=True)
-def fifo_pass(a, s, c, d, w):
-    """Departures ``d`` and waits ``w`` of a FIFO station with ``c`` servers.
+def fifo_pass(a, s, c, d, order, blk, blk_wait, blk_serv, j):
+    """Departures ``d`` of a FIFO station with ``c`` servers; adds waits and services
+    per block of customers into ``blk_wait[:, j]`` and ``blk_serv[:, j]``.
 
-    ``a``: arrival times in arrival order, ``s``: their service times. Lindley's
+    ``a``: arrival times in arrival order, ``s``: their service times, ``order``:
+    the customer number of each (empty: customers 0..n-1 in order). Lindley's
     recursion for one server, Kiefer-Wolfowitz (earliest free server, kept in a
     binary min-heap) for several.
     """
     n = a.shape[0]
-    if c == 1:
-        last = -np.inf
-        for i in range(n):
-            st = a[i] if a[i] > last else last
-            w[i] = st - a[i]
-            last = st + s[i]
-            d[i] = last
-        return
+    ident = order.shape[0] == 0
     free = np.full(c, -np.inf)  # a heap of server-free times
     for i in range(n):
         f = free[0]
         st = a[i] if a[i] > f else f
-        w[i] = st - a[i]
         x = st + s[i]
         d[i] = x
+        b = (i if ident else order[i]) // blk
+        blk_wait[b, j] += st - a[i]
+        blk_serv[b, j] += s[i]
+        if c == 1:
+            free[0] = x
+            continue
         # replace the root by x and sift down
-        j = 0
+        k0 = 0
         while True:
-            k = 2 * j + 1
+            k = 2 * k0 + 1
             if k >= c:
                 break
             if k + 1 < c and free[k + 1] < free[k]:
                 k += 1
             if free[k] >= x:
                 break
-            free[j] = free[k]
-            j = k
-        free[j] = x
+            free[k0] = free[k]
+            k0 = k
+        free[k0] = x
 
 
 @njit(cache=True)
-def block_max(idx, x, nblk):
-    """Maximum of ``x`` per block ``idx`` (0 where a block is empty)."""
+def delay_pass(a, s, d, order, blk, blk_serv, j):
+    """Departures ``d = a + s`` of a delay step; adds services per block."""
+    ident = order.shape[0] == 0
+    for i in range(a.shape[0]):
+        d[i] = a[i] + s[i]
+        b = (i if ident else order[i]) // blk
+        blk_serv[b, j] += s[i]
+
+
+@njit(cache=True)
+def block_max(x, order, blk, nblk):
+    """Maximum of ``x`` per block of customers (0 where a block is empty)."""
     out = np.zeros(nblk)
-    for i in range(idx.shape[0]):
-        b = idx[i]
+    ident = order.shape[0] == 0
+    for i in range(x.shape[0]):
+        b = (i if ident else order[i]) // blk
         if x[i] > out[b]:
             out[b] = x[i]
     return out
 
 
 @njit(cache=True)
-def log_hist(x, lo_log10, per_decade, nbins):
-    """Counts of ``x`` on a log-spaced grid (values outside go to the end bins)."""
+def log_hist(x, lo_exp, sub_bits, nbins):
+    """Counts of ``x`` on a log-linear grid read off the float's bits.
+
+    Bin ``(e - lo_exp) * 2**sub_bits + m`` holds ``[2**e (1 + m/2**sub_bits),
+    2**e (1 + (m+1)/2**sub_bits))``: ``2**sub_bits`` bins per octave, as an HDR
+    histogram. Values outside the grid go to the end bins.
+    """
     out = np.zeros(nbins, dtype=np.int64)
+    bits = x.view(np.int64)
+    shift = 52 - sub_bits
     for i in range(x.shape[0]):
-        v = x[i]
-        if v > 0.0:
-            k = int(np.floor((np.log10(v) - lo_log10) * per_decade))
+        if x[i] > 0.0:
+            k = ((bits[i] >> 52) - 1023 - lo_exp) * (1 << sub_bits) + (
+                (bits[i] >> shift) & ((1 << sub_bits) - 1))
         else:
             k = 0
         if k < 0:

@@ -30,7 +30,7 @@ class SimResult(Result):
     percentiles_us : dict
         ``p50, p90, p99, p99.9`` of the latency, µs (means over replications).
     histogram : DataFrame
-        ``lo_us, hi_us, count, density_per_us`` on a log grid (50 bins per decade),
+        ``lo_us, hi_us, count, density_per_us`` on a log-linear grid (16 bins per octave),
         pooled over replications, after warm-up removal.
     replications : DataFrame
         One row per replication: ``replication, requests, warmup_requests,
