@@ -56,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     print(det.summary(), file=out)
     regimes = df[df["path"] == "guest-compute-loop"][["guest", "value", "guest_exec"]]
     for r in regimes.itertuples(index=False):
-        print(f"  guest {r.guest}: {r.value:.3g} ns per loop iteration -> {r.guest_exec}",
+        print(f"  guest {r.guest}: {r.value * 1000:.3g} ns per loop iteration -> {r.guest_exec}",
               file=out)
     with pd.option_context("display.width", 120, "display.max_rows", 200):
-        print("\nhop costs (µs; cost_us = per access, from loop differences):", file=out)
+        print("\nhop costs (µs; exit_time_us = per access, from loop differences):", file=out)
         print(runner.summary(df).to_string(index=False, float_format="{:.3f}".format),
               file=out)
         costs = runner.costs_from_results(df)

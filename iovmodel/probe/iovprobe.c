@@ -836,21 +836,28 @@ struct sthread {
     int64_t end;
     long ng, cap;
     int64_t *gap, *runlen;
+    int64_t begin, finish, off;  /* off: sum of all gaps, the time spent off-CPU */
 };
 
 static void *slice_main(void *arg)
 {
     struct sthread *t = arg;
     int64_t prev = now_ns(), since = prev;
+    t->begin = prev;
+    t->off = 0;
     while (prev < t->end && !atomic_load(&stop)) {
         int64_t now = now_ns();
-        if (now - prev > 20000 && t->ng < t->cap) {
-            t->gap[t->ng] = now - prev;
-            t->runlen[t->ng++] = prev - since;
+        if (now - prev > 20000) {
+            t->off += now - prev;
+            if (t->ng < t->cap) {
+                t->gap[t->ng] = now - prev;
+                t->runlen[t->ng++] = prev - since;
+            }
             since = now;
         }
         prev = now;
     }
+    t->finish = prev;
     return NULL;
 }
 
@@ -870,11 +877,17 @@ static void exp_slice(int nthreads, double dur_s)
             fail("pthread_create");
     }
     long total = 0;
+    int64_t oncpu = 0, first = INT64_MAX, last = 0;
     for (int i = 0; i < nthreads; i++) {
         pthread_join(t[i].th, NULL);
         total += t[i].ng;
+        oncpu += t[i].finish - t[i].begin - t[i].off;
+        first = t[i].begin < first ? t[i].begin : first;
+        last = t[i].finish > last ? t[i].finish : last;
     }
     check_timeout();
+    /* CPU time the spinning threads obtained: how many CPUs this process can really use */
+    printf("oncpu_ns %lld\nelapsed_ns %lld\n", (long long)oncpu, (long long)(last - first));
     int64_t *g = alloc_samples(total), *r = alloc_samples(total);
     long k = 0;
     for (int i = 0; i < nthreads; i++) {

@@ -22,7 +22,8 @@ predicts exits per second and per-exit latency percentiles from single-thread co
   P(cycle + wake_cost < wake) from the measured distributions.  This is the long tail seen
   when the exit is shorter than a wake-up.
 * **CPU contention** -- every exit costs ``cycle_us + hold_us`` (+ the waking call) of
-  CPU, so ``host_cpus`` CPUs bound throughput at ``P / that``.  With more runnable threads
+  CPU, so the CPUs bound throughput at ``P / that`` (``P`` = the CPUs' worth of time
+  really available, measured, when other load shares the host).  With more runnable threads
   than CPUs a thread is preempted once per scheduler slice (``slice_us``), and the exit
   that spans the preemption waits for the other ``V/P - 1`` threads' slices.
 
@@ -148,7 +149,8 @@ def _lognormal(p50: float, p99: float | None, n: int, rng: np.random.Generator) 
     """Samples with the given median and 99th percentile (log-normal shape)."""
     if p99 is None or not p99 > p50 > 0:
         return np.full(n, p50)
-    sigma = math.log(p99 / p50) / 2.3263478740408408  # z of the 99th percentile
+    # z of the 99th percentile; capped so that degenerate inputs cannot overflow
+    sigma = min(math.log(p99 / p50) / 2.3263478740408408, 3.0)
     return p50 * np.exp(sigma * rng.standard_normal(n))
 
 
@@ -156,7 +158,7 @@ def predict_mutex(vcpus: int, hold_us: float, *, cycle_us: float, host_cpus: int
                   mutex: bool = True, wake_us: float = 0.0, wake_cost_us: float = 0.0,
                   slice_us: float | None = None, cycle_p50_us: float | None = None,
                   cycle_p99_us: float | None = None, wake_p99_us: float | None = None,
-                  seed: int = 0) -> MutexPrediction:
+                  cpus_available: float | None = None, seed: int = 0) -> MutexPrediction:
     """Predict exits/s and per-exit latency of V vCPU threads sharing one mutex.
 
     Only threads that hold a CPU can arrive at the mutex (a thread waiting for a CPU or
@@ -186,6 +188,10 @@ def predict_mutex(vcpus: int, hold_us: float, *, cycle_us: float, host_cpus: int
     cycle_p50_us, cycle_p99_us, wake_p99_us : float, optional
         Percentiles of the single-thread cycle and of the wake-up; they shape the latency
         distribution (log-normal between median and p99).  Default: deterministic.
+    cpus_available : float, optional
+        CPUs' worth of time the threads can obtain when other load shares the host
+        (measured by the probe as ``host-cpu-available``); default ``host_cpus``.  It
+        caps throughput at ``cpus_available`` divided by the CPU time of one exit.
     seed : int
         Seed of the Monte Carlo composition.
     """
@@ -202,6 +208,9 @@ def predict_mutex(vcpus: int, hold_us: float, *, cycle_us: float, host_cpus: int
     if slice_us is not None:
         slice_us = _positive("slice_us", slice_us, allow_zero=False)
     c50 = c if cycle_p50_us is None else _positive("cycle_p50_us", cycle_p50_us, False)
+    avail = float(P) if cpus_available is None else _positive("cpus_available",
+                                                               cpus_available, False)
+    avail = min(avail, float(P))
 
     n_run = min(V, P)
     if mutex:
@@ -210,7 +219,8 @@ def predict_mutex(vcpus: int, hold_us: float, *, cycle_us: float, host_cpus: int
         x_q, util, contended = X[-1], U[-1], C[-1]
     else:
         x_q, util, contended, handoff = n_run / (c + S), 0.0, 0.0, 0.0
-    x_cpu = P / (c + S + k * contended)
+    # CPU time per exit: the typical (median) cycle; the mean also holds preemptions
+    x_cpu = avail / (min(c, c50) + S + k * contended)
     x = min(x_q, x_cpu)
     if mutex and util >= 0.9:
         bound = "mutex"

@@ -51,14 +51,16 @@ class _Plan:
     k_regime: int     # iterations of the long compute loop
     n_regime: int
     slice_s: float
+    cpu_s: float      # CPU-availability check around the mutex grid
     mutex_s: float
     mutex_warm_s: float
 
 
 FULL = _Plan(repeats=3, n_host=100_000, n_exit=3000, n_loop=600, n_wake=2000, n_idle=300,
-             n_irq=400, k_regime=4000, n_regime=30, slice_s=0.5, mutex_s=0.3, mutex_warm_s=0.05)
+             n_irq=400, k_regime=4000, n_regime=30, slice_s=0.5, cpu_s=0.2, mutex_s=0.3,
+             mutex_warm_s=0.05)
 QUICK = _Plan(repeats=2, n_host=20_000, n_exit=800, n_loop=150, n_wake=400, n_idle=60,
-              n_irq=100, k_regime=2000, n_regime=10, slice_s=0.2, mutex_s=0.06,
+              n_irq=100, k_regime=2000, n_regime=10, slice_s=0.2, cpu_s=0.1, mutex_s=0.06,
               mutex_warm_s=0.02)
 
 
@@ -100,7 +102,7 @@ class _Collector:
         per_run = [_stats(r) for r in runs]
         for key in ("p50", "p99", "mean"):
             vals = [p[key] for p in per_run]
-            self.add(path, _METRIC[key], whole[key], "µs", stat=_STAT[key],
+            self.add(path, _METRIC[key], whole[key], "us", stat=_STAT[key],
                      spread=float(np.ptp(vals)) if vals else math.nan, runs=len(runs),
                      samples=len(pooled), guest=guest, guest_exec=guest_exec, note=note,
                      options=options, **extra)
@@ -113,6 +115,22 @@ class _Collector:
             df[col] = df[col].astype(float)
         df["mutex"] = df["mutex"].astype("boolean")
         return df
+
+
+def _cpus_obtained(o: _helper.HelperOutput) -> float:
+    """CPUs' worth of time that 2P spinning threads obtained (P on an idle host)."""
+    return int(o.values["oncpu_ns"]) / max(int(o.values["elapsed_ns"]), 1)
+
+
+def _add_cpu_available(col: _Collector, avail: list[float], guest: str,
+                       guest_exec: str = "") -> None:
+    when = ("before and after the mutex experiment" if guest else "at the start")
+    col.add("host-cpu-available", "cpu_util_pct", 100.0 * float(np.mean(avail)), "%",
+            stat="mean", spread=100.0 * float(np.ptp(avail)), runs=len(avail),
+            samples=len(avail), guest=guest,
+            guest_exec=guest_exec,
+            note=f"CPU time 2 threads per CPU obtained while spinning, {when}, in percent of "
+            "one core: the capacity left by other load on this host (100 x CPUs when idle)")
 
 
 def _limit(expected_s: float) -> float:
@@ -146,6 +164,9 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
     eventfd-wake-polling        write -> a thread busy-polling ``read()`` sees it
     sched-run-length            how long a CPU-bound thread keeps its CPU (2P spinning threads)
     sched-preempt-gap           how long such a thread then waits off-CPU
+    host-cpu-available          CPU time those 2P threads obtained (``cpu_util_pct``): the
+                                capacity other load leaves; also measured per guest around
+                                the mutex grid
     kvm-run-ioctl (guest)       ``KVM_RUN`` returning at once (``immediate_exit``)
     pio-exit-user (guest)       guest ``out`` -> exit to this VMM -> re-entry, round trip
     mmio-write-exit-user        guest store to unbacked memory -> ``KVM_EXIT_MMIO``, round trip
@@ -156,7 +177,7 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
     kick-to-wake-polling        the same for a backend busy-polling the eventfd
     irqfd-to-handler-running    eventfd write -> guest interrupt handler runs (vCPU busy)
     irqfd-to-handler-halted     the same with the vCPU halted (``hlt``)
-    guest-compute-loop          ns per iteration of a two-instruction loop: the guest regime
+    guest-compute-loop          µs per iteration of a two-instruction loop: the guest regime
     mutex-exits (guest)         V vCPU threads, exit handler holds a shared mutex S µs (or no
                                 mutex): ``exits_per_s`` and per-exit latency p50/p99
     ==========================  ==============================================================
@@ -263,11 +284,13 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
                     "its CPU idled 1 ms (idle-CPU wake-up)")
         col.latency("eventfd-wake-polling", polled, "eventfd write -> reader busy-polling a "
                     "non-blocking read() sees it")
-        gaps, runlens = [], []
+        gaps, runlens, avail = [], [], []
         for _ in range(R):
             o = helper("real", "slice", 2 * P, plan.slice_s, expect_s=plan.slice_s)
             gaps.append(o.samples_us["gap"])
             runlens.append(o.samples_us["runlen"])
+            avail.append(_cpus_obtained(o))
+        _add_cpu_available(col, avail, "")
         col.latency("sched-run-length", runlens, f"{2 * P} CPU-bound threads on {P} CPUs: "
                     "time a thread runs before being preempted (the scheduler slice)",
                     vcpus=2 * P)
@@ -291,14 +314,17 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
                 short_runs.append(short)
                 per_iter.append((np.median(long_) - np.median(short))
                                 / (plan.k_regime - LOOP_K) * 1000.0)
-            ns = float(np.median(per_iter))
+            # a native loop is lost in the exit's noise: the difference may dip below zero
+            ns = max(float(np.median(per_iter)), 0.0)
             state["exec"] = "emulated" if ns > EMULATED_NS_PER_ITER else "native"
             state["nop_runs"] = short_runs  # type: ignore[assignment]
-            col.add("guest-compute-loop", "ns_per_iteration", ns, "ns", stat="median-difference",
-                    spread=float(np.ptp(per_iter)), runs=R, guest=g, guest_exec=state["exec"],
-                    note=f"guest loop 'nop; loop' ({plan.k_regime} vs {LOOP_K} iterations): "
-                    f"~1 ns means native execution, > {EMULATED_NS_PER_ITER:g} ns means every "
-                    "guest instruction is emulated by KVM")
+            col.add("guest-compute-loop", "latency_us", ns / 1000.0, "us",
+                    stat="median-difference", spread=float(np.ptp(per_iter)) / 1000.0, runs=R,
+                    guest=g, guest_exec=state["exec"],
+                    note=f"time of one iteration of the guest loop 'nop; loop' ({plan.k_regime} "
+                    f"vs {LOOP_K} iterations): ~0.001 us means native execution, > "
+                    f"{EMULATED_NS_PER_ITER / 1000:g} us means every guest instruction is "
+                    "emulated by KVM")
 
         def exits() -> None:
             ex = state["exec"]
@@ -332,11 +358,12 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
                                expect_s=plan.n_loop * 4e-4).samples_us["loop"]
                     runs.append(s)
                     diffs.append((np.median(s) - np.median(nop_runs[r])) / LOOP_K)
-                col.add(path, "cost_us", float(np.median(diffs)), "µs", stat="median-difference",
+                col.add(path, "exit_time_us", max(float(np.median(diffs)), 0.0), "us",
+                        stat="median-difference",
                         spread=float(np.ptp(diffs)), runs=R, samples=sum(map(len, runs)),
                         guest=g, guest_exec=ex, batch=LOOP_K,
                         note=note + f"; (median of a {LOOP_K}-access loop - same loop of nops)"
-                        f" / {LOOP_K}")
+                        f" / {LOOP_K}, floored at 0")
 
         def wakes() -> None:
             ex = state["exec"]
@@ -367,8 +394,13 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
                 col.latency(path, runs, note + "; ends at the handler's PIO exit, so it "
                             "includes one pio-exit-user", guest=g, guest_exec=ex)
 
+        def cpu_available() -> float:
+            o = helper("real", "slice", 2 * P, plan.cpu_s, expect_s=plan.cpu_s)
+            return _cpus_obtained(o)
+
         def mutex() -> None:
             ex = state["exec"]
+            avail = [cpu_available()]
             for v in vlist:
                 for s in slist:
                     for use in (False, True):
@@ -391,6 +423,8 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
                                 stat="median", spread=float(np.ptp(xs)), runs=R,
                                 samples=sum(map(len, lats)), note=note, **extra)
                         col.latency("mutex-exits", lats, note, **extra)
+            avail.append(cpu_available())
+            _add_cpu_available(col, avail, g, ex)
 
         out = [regime, exits, per_op, wakes]
         if g == "real":
@@ -495,11 +529,11 @@ def native_guest(df: pd.DataFrame) -> str | None:
 
 #: HostProfile cost -> how it is derived from probe rows (p50 = median over all samples)
 COST_MAP = {
-    "vmexit_us": "pio-exit-kernel cost_us (native guest)",
-    "eoi_exit_us": "pio-exit-kernel cost_us (an EOI/ack is a trapped in-kernel register access)",
-    "user_exit_us": "pio-exit-user p50 - pio-exit-kernel cost_us (native guest)",
+    "vmexit_us": "pio-exit-kernel exit_time_us (native guest)",
+    "eoi_exit_us": "pio-exit-kernel exit_time_us (an EOI/ack is a trapped in-kernel register access)",
+    "user_exit_us": "pio-exit-user p50 - pio-exit-kernel exit_time_us (native guest)",
     "insn_emulate_us": "max(0, mmio-write-exit-user p50 - pio-exit-user p50) (native guest)",
-    "ioeventfd_us": "max(0, ioeventfd-kick cost_us - pio-exit-kernel cost_us) (native guest)",
+    "ioeventfd_us": "max(0, ioeventfd-kick exit_time_us - pio-exit-kernel exit_time_us) (native guest)",
     "irqfd_inject_us": "irqfd-to-handler-running p50 - pio-exit-user p50 (real-mode guest, "
                        "only when real mode runs natively)",
     "wakeup_us": "eventfd-wake-blocked p50 - eventfd-wake-polling p50",
@@ -543,10 +577,10 @@ def costs_from_results(df: pd.DataFrame) -> dict[str, float]:
     out: dict[str, float] = {}
     g = native_guest(df)
     if g is not None:
-        kernel = _pick(df, "pio-exit-kernel", "cost_us", g)
+        kernel = _pick(df, "pio-exit-kernel", "exit_time_us", g)
         user = _pick(df, "pio-exit-user", "latency_p50_us", g)
         mmio = _pick(df, "mmio-write-exit-user", "latency_p50_us", g)
-        kick = _pick(df, "ioeventfd-kick", "cost_us", g)
+        kick = _pick(df, "ioeventfd-kick", "exit_time_us", g)
         out["vmexit_us"] = kernel
         out["eoi_exit_us"] = kernel
         out["user_exit_us"] = user - kernel
@@ -581,7 +615,8 @@ def mutex_inputs(df: pd.DataFrame, guest: str) -> dict[str, float]:
     ``cycle_us``, ``cycle_p50_us``, ``cycle_p99_us``: mean, median and p99 per-exit time of
     one vCPU thread with S = 0 and no mutex; ``wake_us``, ``wake_p99_us``:
     eventfd-wake-blocked median and p99; ``wake_cost_us``: eventfd-write-waking median;
-    ``slice_us``: sched-run-length median; ``host_cpus``.
+    ``slice_us``: sched-run-length median; ``host_cpus``; ``cpus_available``: the
+    host-cpu-available measured around that guest's mutex grid, in CPUs.
     """
     g = df["guest"].fillna("").astype(str)
     m = ((df["path"] == "mutex-exits") & (g == guest) & (df["vcpus"] == 1)
@@ -604,7 +639,17 @@ def mutex_inputs(df: pd.DataFrame, guest: str) -> dict[str, float]:
         "wake_cost_us": _pick(df, "eventfd-write-waking", "latency_p50_us"),
         "slice_us": _pick(df, "sched-run-length", "latency_p50_us"),
         "host_cpus": int(df["host_cpus"].dropna().iloc[0]),
+        "cpus_available": _cpus_available(df, guest),
     }
+
+
+def _cpus_available(df: pd.DataFrame, guest: str) -> float:
+    """CPUs available around the mutex grid of ``guest`` (else at the start), or P."""
+    for g in (guest, ""):
+        v = _pick(df, "host-cpu-available", "cpu_util_pct", g)
+        if not math.isnan(v):
+            return v / 100.0
+    return float(df["host_cpus"].dropna().iloc[0])
 
 
 def compare_mutex(df: pd.DataFrame, seed: int = 0) -> MutexComparison:
@@ -646,6 +691,6 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     d["guest"] = d["guest"].fillna("").astype(str)
     wide = d.pivot_table(index=["guest", "path"], columns="metric", values="value",
                          aggfunc="first")
-    order = [c for c in ("latency_p50_us", "latency_p99_us", "latency_us", "cost_us",
-                         "ns_per_iteration") if c in wide.columns]
+    order = [c for c in ("latency_p50_us", "latency_p99_us", "latency_us", "exit_time_us")
+             if c in wide.columns]
     return wide[order].reset_index()

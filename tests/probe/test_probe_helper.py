@@ -111,7 +111,7 @@ def test_detect_real_kvm():
 
 def _frame():
     return pd.DataFrame({"source": ["probe"], "path": ["pio-exit-user"],
-                         "metric": ["latency_p50_us"], "value": [24.5], "unit": ["µs"],
+                         "metric": ["latency_p50_us"], "value": [24.5], "unit": ["us"],
                          "guest": ["long"]})
 
 
