@@ -25,7 +25,8 @@ predicts exits per second and per-exit latency percentiles from single-thread co
   CPU, so the CPUs bound throughput at ``P / that`` (``P`` = the CPUs' worth of time
   really available, measured, when other load shares the host).  With more runnable threads
   than CPUs a thread is preempted once per scheduler slice (``slice_us``), and the exit
-  that spans the preemption waits for the other ``V/P - 1`` threads' slices.
+  that spans the preemption waits for the other ``V/P - 1`` threads' slices (measured as
+  the off-CPU gap of 2 spinning threads per CPU, which includes other load's turns).
 
 Latencies are per exit, as the VMM thread sees them: from one KVM_RUN return to the next
 (handling, mutex wait, the next guest entry and exit).  Their distribution is composed by
@@ -158,7 +159,8 @@ def predict_mutex(vcpus: int, hold_us: float, *, cycle_us: float, host_cpus: int
                   mutex: bool = True, wake_us: float = 0.0, wake_cost_us: float = 0.0,
                   slice_us: float | None = None, cycle_p50_us: float | None = None,
                   cycle_p99_us: float | None = None, wake_p99_us: float | None = None,
-                  cpus_available: float | None = None, seed: int = 0) -> MutexPrediction:
+                  cpus_available: float | None = None, preempt_gap_us: float | None = None,
+                  seed: int = 0) -> MutexPrediction:
     """Predict exits/s and per-exit latency of V vCPU threads sharing one mutex.
 
     Only threads that hold a CPU can arrive at the mutex (a thread waiting for a CPU or
@@ -192,6 +194,10 @@ def predict_mutex(vcpus: int, hold_us: float, *, cycle_us: float, host_cpus: int
         CPUs' worth of time the threads can obtain when other load shares the host
         (measured by the probe as ``host-cpu-available``); default ``host_cpus``.  It
         caps throughput at ``cpus_available`` divided by the CPU time of one exit.
+    preempt_gap_us : float, optional
+        How long a preempted thread waits for its CPU when 2 threads per CPU compete
+        (measured as ``sched-preempt-gap``); it scales as ``V/P - 1``.  Default: one
+        ``slice_us`` (round robin with no other load).
     seed : int
         Seed of the Monte Carlo composition.
     """
@@ -250,7 +256,9 @@ def predict_mutex(vcpus: int, hold_us: float, *, cycle_us: float, host_cpus: int
         # one exit per slice spans a preemption; it waits while the V/P - 1 other threads
         # of its CPU run their slices
         p_pre = min(1.0, float(np.mean(lat)) / slice_us)
-        gap = (V / P - 1.0) * slice_us
+        per_peer = slice_us if preempt_gap_us is None else _positive(
+            "preempt_gap_us", preempt_gap_us)
+        gap = (V / P - 1.0) * per_peer
         lat = lat + np.where(rng.random(MC_DRAWS) < p_pre, gap, 0.0)
     p50, p99 = np.percentile(lat, [50, 99])
     return MutexPrediction(vcpus=V, hold_us=S, host_cpus=P, mutex=bool(mutex),

@@ -615,7 +615,8 @@ def mutex_inputs(df: pd.DataFrame, guest: str) -> dict[str, float]:
     ``cycle_us``, ``cycle_p50_us``, ``cycle_p99_us``: mean, median and p99 per-exit time of
     one vCPU thread with S = 0 and no mutex; ``wake_us``, ``wake_p99_us``:
     eventfd-wake-blocked median and p99; ``wake_cost_us``: eventfd-write-waking median;
-    ``slice_us``: sched-run-length median; ``host_cpus``; ``cpus_available``: the
+    ``slice_us``, ``preempt_gap_us``: sched-run-length and sched-preempt-gap medians;
+    ``host_cpus``; ``cpus_available``: the
     host-cpu-available measured around that guest's mutex grid, in CPUs.
     """
     g = df["guest"].fillna("").astype(str)
@@ -638,6 +639,7 @@ def mutex_inputs(df: pd.DataFrame, guest: str) -> dict[str, float]:
         "wake_p99_us": _pick(df, "eventfd-wake-blocked", "latency_p99_us"),
         "wake_cost_us": _pick(df, "eventfd-write-waking", "latency_p50_us"),
         "slice_us": _pick(df, "sched-run-length", "latency_p50_us"),
+        "preempt_gap_us": _pick(df, "sched-preempt-gap", "latency_p50_us"),
         "host_cpus": int(df["host_cpus"].dropna().iloc[0]),
         "cpus_available": _cpus_available(df, guest),
     }
