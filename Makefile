@@ -31,5 +31,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_analytic.py
 	$(PY) benchmarks/bench_sim.py
 
+paper: $(STAMP)
+	$(PY) paper/build.py
+
 clean:
 	rm -rf $(VENV) out build *.egg-info

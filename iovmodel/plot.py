@@ -156,12 +156,18 @@ def figure(kind: str = "single", *, nrows: int = 1, ncols: int = 1, height_in: f
     return plt.subplots(nrows, ncols, figsize=params["figure.figsize"], **subplots_kw)
 
 
+#: Paul Tol's "muted" scheme (also colour-blind safe), after the first eight names.
+PALETTE_EXTRA: tuple[str, ...] = ("#332288", "#CC6677", "#117733", "#88CCEE", "#882255",
+                                  "#44AA99", "#999933", "#AA4499", "#DDCC77")
+
+
 def colors(names: Iterable[str]) -> dict[str, str]:
-    """Stable colour per name: the palette in order of first appearance."""
+    """Stable colour per name: Okabe-Ito, then Tol's muted, in order of first appearance."""
+    pal = PALETTE + PALETTE_EXTRA
     out: dict[str, str] = {}
     for n in names:
         if n not in out:
-            out[n] = PALETTE[len(out) % len(PALETTE)]
+            out[n] = pal[len(out) % len(pal)]
     return out
 
 
@@ -321,7 +327,8 @@ def latency_vs_load(data: pd.DataFrame | Iterable[Any], host=None, *,
     host : HostProfile, optional
     rates_per_s : sequence of float, optional
         Offered loads, I/O per second (unstable points are left out). Default:
-        ``points`` loads from 2 % to ``max_utilization`` of each path's saturation.
+        ``points`` loads from 2 % to ``max_utilization`` of each path's saturation
+        (a path that never saturates spans the largest saturation of the others).
     logy : bool
         Logarithmic latency axis.
     ax : Axes, optional
@@ -345,14 +352,18 @@ def latency_vs_load(data: pd.DataFrame | Iterable[Any], host=None, *,
         from .model import analyze, sweep
         from .workload import Workload
 
+        items = _as_list(data, "latency_vs_load")
+        sats = [analyze(p, host, Workload.closed(1, 1, size_bytes=size_bytes,
+                                                 batch=batch)).saturation_per_s for p in items]
+        finite = [s for s in sats if math.isfinite(s)]
         frames = []
-        for p in _as_list(data, "latency_vs_load"):
-            sat = analyze(p, host, Workload.closed(1, 1, size_bytes=size_bytes,
-                                                    batch=batch)).saturation_per_s
+        for p, sat in zip(items, sats, strict=True):
             if rates_per_s is not None:
                 rates = [float(r) for r in rates_per_s]
             elif math.isfinite(sat):
                 rates = list(np.linspace(0.02, max_utilization, int(points)) * sat)
+            elif finite:  # no queue ever saturates (delay stations only): span the others
+                rates = list(np.linspace(0.02, 1.0, int(points)) * max(finite))
             else:
                 raise ParameterError(f"path {_path_name(p)!r} never saturates: pass rates_per_s")
             w = Workload.open(rates[0], size_bytes=size_bytes, batch=batch)
@@ -375,6 +386,9 @@ def latency_vs_load(data: pd.DataFrame | Iterable[Any], host=None, *,
                        linestyle=":", linewidth=0.7)
     if logy:
         ax.set_yscale("log")
+        plain = mpl.ticker.FuncFormatter(lambda v, _: f"{v:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
     else:
         ax.set_ylim(bottom=0)
     ax.set_xlim(left=0)
@@ -563,7 +577,7 @@ def _residual_frame(obj: Any) -> pd.DataFrame:
 
 
 def measured_vs_predicted(fit: Any, ax=None, *, metric: str | None = None,
-                          band: float | None = 0.2, residuals: bool = True):
+                          band: float | None = 0.2, residuals: bool = True, residual_ax=None):
     """Predicted against measured values (log-log, y = x line) with a residuals panel.
 
     Parameters
@@ -582,6 +596,8 @@ def measured_vs_predicted(fit: Any, ax=None, *, metric: str | None = None,
         Shade ± this relative error around y = x (0.2: ± 20 %).
     residuals : bool
         Draw the residuals panel (relative error, %, against measured).
+    residual_ax : Axes, optional
+        Where to draw the residuals (default: a new panel below ``ax``).
 
     Returns
     -------
@@ -601,11 +617,19 @@ def measured_vs_predicted(fit: Any, ax=None, *, metric: str | None = None,
             fig, (ax, rax) = plt.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
         else:
             fig, ax = plt.subplots()
+    elif residuals and residual_ax is not None:
+        rax = residual_ax
     elif residuals:
         from mpl_toolkits.axes_grid1 import make_axes_locatable
 
         rax = make_axes_locatable(ax).append_axes("bottom", size="35%", pad=0.08, sharex=ax)
-    positive = bool((df["measured"] > 0).all() and (df["predicted"] > 0).all())
+    err = np.abs(df["rel_error"].to_numpy(float))  # stated over every row, drawn or not
+    n_all = len(df)
+    pos = (df["measured"] > 0) & (df["predicted"] > 0)
+    positive = bool(pos.mean() >= 0.5)  # log axes unless most values are <= 0
+    hidden = int((~pos).sum()) if positive else 0
+    if positive:
+        df = df[pos]
     paths = list(dict.fromkeys(df["path"]))
     metrics = list(dict.fromkeys(df["metric"]))
     pcol = colors(paths)
@@ -632,9 +656,9 @@ def measured_vs_predicted(fit: Any, ax=None, *, metric: str | None = None,
                         zorder=0)
     ax.set_xlim(lo, hi)
     ax.set_ylim(lo, hi)
-    err = np.abs(df["rel_error"].to_numpy(float))
-    ax.text(0.03, 0.97, f"n = {len(df)}, median |error| {100 * np.median(err):.0f} %, "
-            f"max {100 * err.max():.0f} %", transform=ax.transAxes, va="top", fontsize=6.5)
+    note = f"\n{hidden} value(s) <= 0 not drawn" if hidden else ""
+    ax.text(0.03, 0.97, f"n = {n_all}, median |error| {100 * np.median(err):.0f} %, "
+            f"max {100 * err.max():.0f} %{note}", transform=ax.transAxes, va="top", fontsize=6.5)
     units = ""
     if metric is not None and "unit" in df and df["unit"].nunique() == 1:
         units = f" ({df['unit'].iloc[0]})"
@@ -651,6 +675,8 @@ def measured_vs_predicted(fit: Any, ax=None, *, metric: str | None = None,
         rax.axhline(0.0, color="0.3", linewidth=0.7)
         if band:
             rax.axhspan(-100 * band, 100 * band, color="0.85", linewidth=0, zorder=0)
+        rax.set_xscale(ax.get_xscale())  # a residual_ax passed in shares nothing yet
+        rax.set_xlim(lo, hi)
         rax.set_ylabel("error (%)")
         rax.set_xlabel("measured" + (units or " (each metric in its unit)" if len(metrics) > 1
                                      else units))

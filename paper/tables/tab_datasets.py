@@ -1,0 +1,61 @@
+"""Table: model against measurement, per bundled dataset (default and calibrated costs)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import _common as C  # noqa: E402
+
+REQUIRES: tuple[str, ...] = ("iovmodel.datasets", "iovmodel.fit")
+
+
+def _pct(v: float) -> str:
+    return "–" if v != v else f"{100 * v:.0f}"
+
+
+def main(out: Path, fast: bool = False) -> dict:
+    cmp = C.dataset_comparison(fast)
+    s = cmp["summary"]
+    if s.empty:
+        raise RuntimeError("no bundled dataset has enough predictable rows: "
+                           + "; ".join(f"{k}: {v}" for k, v in cmp["skipped"].items()))
+    df = C.pd.DataFrame({
+        "dataset": s["dataset"], "rows": [f"{a}/{b}" for a, b in zip(s["rows"], s["of"],
+                                                                      strict=True)],
+        "paths": s["paths"], "metrics": s["metrics"],
+        "default |err| %": s["default_err"], "fitted |err| %": s["fitted_err"],
+        "held-out |err| %": s["heldout_err"], "free costs": s["free"],
+    })
+    C.write_table(df, out, "tab_datasets",
+                  "Model against measurement for each bundled dataset: rows the model can "
+                  "predict (of all rows), median absolute relative error with the default "
+                  "costs, after calibrating the dataset's own costs (in-sample), and on "
+                  "held-out rows (fit on two rows in three, predict the third).",
+                  formats={"default |err| %": _pct, "fitted |err| %": _pct,
+                           "held-out |err| %": _pct},
+                  align="lrllrrrr")
+    d, f = cmp["default"], cmp["fitted"]
+    numbers = {
+        "datasets": len(s), "skipped": len(cmp["skipped"]),
+        "rows": int(s["rows"].sum()), "rows_total": int(s["of"].sum()),
+        "default_err_pct": 100 * float(d["rel_error"].abs().median()),
+        "fitted_err_pct": 100 * float(f["rel_error"].abs().median()),
+        "heldout_err_pct": 100 * float(s["heldout_err"].median()),
+        "within_25_default": int((d["rel_error"].abs() <= 0.25).sum()),
+        "within_25_fitted": int((f["rel_error"].abs() <= 0.25).sum()),
+        "worst_dataset": str(s.loc[s["fitted_err"].idxmax(), "dataset"]),
+        "worst_fitted_err_pct": 100 * float(s["fitted_err"].max()),
+        "best_dataset": str(s.loc[s["fitted_err"].idxmin(), "dataset"]),
+        "best_fitted_err_pct": 100 * float(s["fitted_err"].min()),
+        "no_prediction": int(s["no_prediction"].sum()),
+        "not_identifiable": int(s["not_identifiable"].sum()),
+        "free": int(s["free"].sum()),
+    }
+    C.write_numbers(out, "tab_datasets", numbers)
+    return numbers
+
+
+if __name__ == "__main__":
+    C.cli(main, __doc__)
