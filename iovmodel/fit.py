@@ -76,7 +76,7 @@ import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -124,6 +124,9 @@ VMM_RESOURCES = ("bql", "iothread", "vmm", "vmm_worker", "backend")
 #: Residual (log units) given to a row whose prediction does not exist at some costs
 #: (an open load beyond a resource's capacity): a factor e**8 ~ 3000 off.
 _PENALTY = 8.0
+#: Start and upper bound of a fitted effective batch (requests per notification).
+_BATCH0 = 2.0
+_BATCH_MAX = 256.0
 _LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
 
 
@@ -139,6 +142,7 @@ class _Row:
     metric: str
     value: float
     weight: float
+    batch_stated: bool = True
 
     def group_key(self) -> tuple:
         w = self.workload
@@ -146,7 +150,14 @@ class _Row:
             ("closed", w.size_bytes, w.batch, w.think_us)
         opts = tuple(sorted((k, str(v)) for k, v in self.path.options.items()))
         return (self.path.name, id(self.path) if self.path.name not in _catalog_names() else 0,
-                opts, self.overrides, shape)
+                opts, self.overrides, shape, self.batch_stated)
+
+    def with_batch(self, batch: float | None) -> _Row:
+        """This row with an effective batch (only when its own batch is not stated)."""
+        if batch is None or self.batch_stated:
+            return self
+        # a fitted batch is a mean, not a whole number: bypass Workload's integer check
+        return replace(self, workload=replace(self.workload, batch=float(batch)))
 
 
 def _catalog_names() -> set[str]:
@@ -294,7 +305,8 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
             raise FitError(f"{where}: VMM-thread CPU (label {label!r}) but path {p.name!r} has "
                            f"no VMM thread (none of {', '.join(VMM_RESOURCES)})")
         metric = "vmm_cpu_us_per_io"
-    return _Row(i, p, tuple(sorted(overrides.items())), w, metric, value, weight)
+    return _Row(i, p, tuple(sorted(overrides.items())), w, metric, value, weight,
+                batch_stated="batch" in row and not _empty(row.get("batch")))
 
 
 def _weights(df: pd.DataFrame, weights: Any) -> np.ndarray:
@@ -478,15 +490,17 @@ class _Model:
 
         return simulate_network(net, progress=False, workload=workload, **self.sim_options)
 
-    def predict(self, host: HostProfile) -> np.ndarray:
+    def predict(self, host: HostProfile, batch: float | None = None) -> np.ndarray:
+        """Predictions for every row; ``batch`` replaces the batch of rows that do not state one."""
         out = np.full(len(self.rows), np.nan)
+        rows = self.rows if batch is None else [r.with_batch(batch) for r in self.rows]
         for idx in self.groups:
-            r0 = self.rows[idx[0]]
+            r0 = rows[idx[0]]
             h = host.replace(**dict(r0.overrides)) if r0.overrides else host
             if r0.workload.is_open:
                 net = build(r0.path, h, r0.workload)
                 for j in idx:
-                    r = self.rows[j]
+                    r = rows[j]
                     try:
                         R, waits, util = solve_open(net, r.workload.rate_per_s)
                     except UnstableError:
@@ -496,12 +510,12 @@ class _Model:
                         sim = self._simulate(build(r.path, h, r.workload), r.workload)
                     out[j] = _value(r.metric, r, net, r.workload.rate_per_s, R, waits, util, sim)
                 continue
-            pops = sorted({self.rows[j].workload.population for j in idx})
-            top = max(idx, key=lambda j: self.rows[j].workload.population)
-            net = build(r0.path, h, self.rows[top].workload)
+            pops = sorted({rows[j].workload.population for j in idx})
+            top = max(idx, key=lambda j: rows[j].workload.population)
+            net = build(r0.path, h, rows[top].workload)
             sols = _closed(net, pops)
             for j in idx:
-                r = self.rows[j]
+                r = rows[j]
                 X, R, waits, util = sols[r.workload.population]
                 sim = None
                 if self.percentiles == "sim" and r.metric in _QUANTILES:
@@ -522,10 +536,20 @@ class _Problem:
     loss: str
     f_scale: float
     max_nfev: int | None
+    fit_batch: bool = False
+
+    def batch(self, theta: np.ndarray) -> float | None:
+        """The effective batch (last element of theta) when it is fitted."""
+        return float(np.exp(np.clip(theta[-1], self.lo[-1], self.hi[-1]))) if self.fit_batch else None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (*self.free, "batch") if self.fit_batch else self.free
 
     def host(self, theta: np.ndarray) -> HostProfile:
         vals = dict(self.base)
-        v = np.clip(np.exp(theta), np.exp(self.lo), np.exp(self.hi))
+        n = len(self.free)
+        v = np.clip(np.exp(theta[:n]), np.exp(self.lo[:n]), np.exp(self.hi[:n]))
         decl = parameters()
         for name, x in zip(self.free, v, strict=True):
             lo, hi = decl[name].bounds
@@ -535,7 +559,7 @@ class _Problem:
 
 def _residuals(model: _Model, prob: _Problem, theta: np.ndarray,
                y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    pred = model.predict(prob.host(theta))
+    pred = model.predict(prob.host(theta), prob.batch(theta))
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.log(pred) - np.log(y)
     bad = ~np.isfinite(r)
@@ -606,7 +630,7 @@ def _fit_theta(model: _Model, prob: _Problem, theta0: np.ndarray, y: np.ndarray,
     return optimize.least_squares(
         lambda t: _residuals(model, prob, t, y, w), x0, bounds=(prob.lo, prob.hi),
         method="trf", loss=prob.loss, f_scale=prob.f_scale, x_scale=1.0, diff_step=1e-6,
-        xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=prob.max_nfev or 100 * (len(x0) + 1))
+        xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=prob.max_nfev or 40 * (len(x0) + 1))
 
 
 def _boot_one(rows: Sequence[_Row], percentiles: str, sim_options: Mapping[str, Any],
@@ -681,8 +705,14 @@ class FitResult:
 
     @property
     def free(self) -> tuple[str, ...]:
-        """Names of the fitted costs."""
+        """Names of the fitted costs (and ``"batch"`` when it was fitted)."""
         return tuple(self.params.index)
+
+    @property
+    def batch(self) -> float | None:
+        """The fitted effective batch (requests per kick / interrupt) of the rows that
+        state none, when ``free`` named ``"batch"``; else None."""
+        return float(self.params.loc["batch", "value"]) if "batch" in self.params.index else None
 
     @property
     def median_abs_pct_error(self) -> float:
@@ -760,7 +790,8 @@ class FitResult:
 
 def _stats(res, prob: _Problem, m: int, y: np.ndarray, pred: np.ndarray,
            J: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    n = len(prob.free)
+    names = prob.names
+    n = len(names)
     dof = m - n
     theta = res.x
     issues: list[str] = []
@@ -794,8 +825,9 @@ def _stats(res, prob: _Problem, m: int, y: np.ndarray, pred: np.ndarray,
     identifiable &= ~(se > math.log(10.0))  # 1 se = a factor 10: the data do not pin it
     if dof <= 0:
         identifiable[:] = False
-    value = np.array([prob.host(theta)[k] for k in prob.free])
-    start = np.array([prob.base[k] for k in prob.free])
+    value = np.array([prob.host(theta)[k] for k in prob.free]
+                     + ([prob.batch(theta)] if prob.fit_batch else []))
+    start = np.array([prob.base[k] for k in prob.free] + ([_BATCH0] if prob.fit_batch else []))
     at_bound = (res.active_mask != 0) | (theta - prob.lo < 1e-6) | (prob.hi - theta < 1e-6)
     params = pd.DataFrame({
         "value": value, "start": start, "stderr": value * se,
@@ -803,11 +835,11 @@ def _stats(res, prob: _Problem, m: int, y: np.ndarray, pred: np.ndarray,
         "ci_hi": np.exp(np.clip(theta + tq * se, prob.lo, prob.hi)),
         "at_bound": at_bound, "identifiable": identifiable,
         "lo": np.exp(prob.lo), "hi": np.exp(prob.hi),
-    }, index=pd.Index(list(prob.free), name="name"))
+    }, index=pd.Index(list(names), name="name"))
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / np.outer(se, se)
-    correlation = pd.DataFrame(corr, index=list(prob.free), columns=list(prob.free))
-    bad = [k for k, ok in zip(prob.free, identifiable, strict=True) if not ok]
+    correlation = pd.DataFrame(corr, index=list(names), columns=list(names))
+    bad = [k for k, ok in zip(names, identifiable, strict=True) if not ok]
     if dof <= 0:
         issues.append(f"{m} row(s) for {n} free cost(s): no degrees of freedom, the "
                       "costs are not identifiable; fix some (free=...) or add data")
@@ -861,7 +893,8 @@ def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
         ``requests``, ``replications``, ``seed`` of the simulator when
         ``percentiles="sim"``.
     max_nfev : int, optional
-        Most model evaluations of the optimiser (default 100 x (free + 1)).
+        Most iterations of the optimiser (default 40 x (free + 1); each costs free + 1
+        model evaluations for the finite-difference Jacobian).
 
     Returns
     -------
@@ -902,6 +935,11 @@ def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
                      f"{', '.join(sorted(ignored))}")
     if isinstance(free, str) and free != "all":
         free = [free]
+    fit_batch = free is not None and free != "all" and "batch" in free
+    if fit_batch:
+        free = [k for k in free if k != "batch"]
+        if all(r.batch_stated for r in rows):
+            raise FitError("free names 'batch' but every row states its batch")
     if free is None or free == "all":
         cand = [k for k in used if not _is_count(k)]
         if not cand:
@@ -919,6 +957,8 @@ def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
         else:
             free = cand
     free = list(dict.fromkeys(free))
+    if not free and not fit_batch:
+        raise FitError("free is empty: name at least one cost (or 'batch')")
     for k in free:
         if k not in decl:
             raise FitError(f"free names unknown cost {k!r}; known: {', '.join(sorted(decl))}")
@@ -928,10 +968,10 @@ def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
     unused = [k for k in free if k not in used]
     if unused:
         notes.append(f"free cost(s) no measured path uses: {', '.join(unused)}")
-    prob = _make_problem(free, host, loss, f_scale, max_nfev)
+    prob = _make_problem(free, host, loss, f_scale, max_nfev, fit_batch)
     theta0 = _theta0(prob)
     res = _fit_theta(model, prob, theta0, y, w)
-    pred = model.predict(prob.host(res.x))
+    pred = model.predict(prob.host(res.x), prob.batch(res.x))
     J = res.jac if res.jac is not None else _log_jacobian(model, prob, res.x, y, w)
     params, corr, issues = _stats(res, prob, len(rows), y, pred, J)
     if not res.success or res.status <= 0:
@@ -948,8 +988,8 @@ def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
             thetas = [_boot_one(*a) for a in args]
         else:
             thetas = list(executor.map(_boot_one, *zip(*args, strict=True)))
-        T = np.array(thetas, dtype=float).reshape(int(n_boot), len(free))
-        boot = pd.DataFrame(np.exp(T), columns=free)
+        T = np.array(thetas, dtype=float).reshape(int(n_boot), len(prob.names))
+        boot = pd.DataFrame(np.exp(T), columns=list(prob.names))
         boot.index.name = "replicate"
         ok = np.isfinite(T).all(axis=1)
         if ok.sum() >= 2:
@@ -963,7 +1003,8 @@ def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
         warnings.warn(msg, FitConvergenceWarning, stacklevel=2)
     notes.extend(issues)
     out = _residual_frame(measurements, y, pred)
-    lr = np.log(pred) - np.log(y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lr = np.log(pred) - np.log(y)
     fin = np.isfinite(lr)
     ly = np.log(y[fin])
     ss_tot = float(np.sum((ly - ly.mean()) ** 2))
@@ -973,20 +1014,23 @@ def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
     profile = HostProfile(dict(profile), name=f"fit of {host.name}",
                           sources={**host.sources, **{k: "fitted by iovmodel.fit" for k in free}})
     return FitResult(profile=profile, start=host, params=params, residuals=out,
-                     correlation=corr, r2=r2, mape=mape, dof=len(rows) - len(free),
+                     correlation=corr, r2=r2, mape=mape, dof=len(rows) - len(prob.names),
                      success=bool(res.success and res.status > 0), message=str(res.message),
                      nfev=int(res.nfev), loss=loss, boot=boot, notes=tuple(notes))
 
 
 def _make_problem(free: Sequence[str], host: HostProfile, loss: str, f_scale: float,
-                  max_nfev: int | None) -> _Problem:
+                  max_nfev: int | None, fit_batch: bool = False) -> _Problem:
     b = [_bounds_for(k, host[k]) for k in free]
+    if fit_batch:
+        b.append((0.0, math.log(_BATCH_MAX)))
     return _Problem(tuple(free), dict(host), np.array([x[0] for x in b]),
-                    np.array([x[1] for x in b]), loss, float(f_scale), max_nfev)
+                    np.array([x[1] for x in b]), loss, float(f_scale), max_nfev, fit_batch)
 
 
 def _theta0(prob: _Problem) -> np.ndarray:
-    v = np.array([prob.base[k] for k in prob.free], dtype=float)
+    v = np.array([prob.base[k] for k in prob.free] + ([_BATCH0] if prob.fit_batch else []),
+                 dtype=float)
     with np.errstate(divide="ignore"):
         t = np.log(v)
     return np.clip(t, prob.lo, prob.hi)
@@ -1003,17 +1047,18 @@ def _residual_frame(measurements: pd.DataFrame, y: np.ndarray, pred: np.ndarray)
 
 
 def predict(measurements: pd.DataFrame, host: HostProfile | None = None, *,
-            percentiles: str = "approx",
+            batch: float | None = None, percentiles: str = "approx",
             sim_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
     """Predict every row of a measurement frame under one host profile.
 
-    Returns the rows plus ``measured``, ``predicted``, ``rel_error``
-    ((predicted - measured) / measured) and ``log_error``; a row without a
-    prediction (an open load beyond capacity) gets NaN.
+    ``batch`` (e.g. :attr:`FitResult.batch`) replaces the batch of the rows that
+    do not state one.  Returns the rows plus ``measured``, ``predicted``,
+    ``rel_error`` ((predicted - measured) / measured) and ``log_error``; a row
+    without a prediction (an open load beyond capacity) gets NaN.
     """
     host = host if host is not None else HostProfile.default()
     rows, _ = _parse(measurements)
-    pred = _Model(rows, percentiles, sim_options).predict(host)
+    pred = _Model(rows, percentiles, sim_options).predict(host, batch)
     return _residual_frame(measurements, np.array([r.value for r in rows]), pred)
 
 
@@ -1063,7 +1108,7 @@ def crossval(measurements: pd.DataFrame, train: Any, **fit_options: Any) -> pd.D
         weights = np.asarray(weights, dtype=float)[mask]
     f = fit(df[mask], weights=weights, **fit_options)
     test = df[~mask]
-    out = predict(test, f.profile, percentiles=fit_options.get("percentiles", "approx"),
+    out = predict(test, f.profile, batch=f.batch, percentiles=fit_options.get("percentiles", "approx"),
                   sim_options=fit_options.get("sim_options"))
     out.index = measurements.index[~mask]
     out.attrs.update({"test_mape": float(np.nanmedian(np.abs(out["rel_error"]))) * 100.0,
@@ -1078,3 +1123,114 @@ def fit_groups(measurements: pd.DataFrame, by: str | Sequence[str],
     df = _check_frame(measurements)
     return {k: fit(g, **fit_options) for k, g in df.groupby(by, sort=True)}
 
+
+
+def _load_of(df: pd.DataFrame) -> np.ndarray:
+    """Offered load per row: jobs x iodepth (closed) or rate_per_s (open), for splits."""
+    jobs = pd.to_numeric(df.get("jobs"), errors="coerce") if "jobs" in df else None
+    qd = pd.to_numeric(df.get("iodepth"), errors="coerce") if "iodepth" in df else None
+    n = len(df)
+    j = np.ones(n) if jobs is None else jobs.fillna(1).to_numpy(dtype=float)
+    q = np.ones(n) if qd is None else qd.fillna(1).to_numpy(dtype=float)
+    load = j * q
+    if "rate_per_s" in df:
+        rate = pd.to_numeric(df["rate_per_s"], errors="coerce").to_numpy(dtype=float)
+        load = np.where(np.isfinite(rate), rate, load)
+    return load
+
+
+def split_low_load(df: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """The cross-validation split of :func:`dataset_report`: train on the rows at or
+    below the median load (jobs x iodepth, or rate), test on the rest; when the load
+    does not vary, train on every other row."""
+    load = _load_of(df)
+    mask = load <= np.median(load)
+    if mask.all() or not mask.any():
+        mask = np.arange(len(df)) % 2 == 0
+        return mask, "alternate rows"
+    return mask, "low load -> high load"
+
+
+def dataset_report(names: Sequence[str] | None = None, *, by: str | None = None,
+                   host: HostProfile | None = None) -> pd.DataFrame:
+    """Fit every bundled dataset's predictable rows and cross-validate.
+
+    Parameters
+    ----------
+    names : sequence of str, optional
+        Datasets (default: all of :func:`iovmodel.datasets.list`).
+    by : str, optional
+        Fit each group of this column separately (``"hardware"``, ``"source"``)
+        and report the medians over the groups.
+
+    Returns
+    -------
+    DataFrame
+        One row per dataset: ``dataset, rows, predictable, groups, free``,
+        ``start_mdape`` (default profile), ``fit_mdape``, ``r2`` (log scale),
+        ``split``, ``cv_train_mdape``, ``cv_test_mdape`` (median absolute
+        percentage errors, %), ``note``.
+    """
+    from . import datasets
+
+    names = list(datasets.list()["name"]) if names is None else list(names)
+    out = []
+    for name in names:
+        df = datasets.load(name)
+        ok = predictable(df)["predictable"].to_numpy()
+        rec = {"dataset": name, "rows": len(df), "predictable": int(ok.sum()), "groups": 0,
+               "free": "", "start_mdape": math.nan, "fit_mdape": math.nan, "r2": math.nan,
+               "split": "", "cv_train_mdape": math.nan, "cv_test_mdape": math.nan, "note": ""}
+        if not ok.any():
+            rec["note"] = "no predictable rows"
+            out.append(rec)
+            continue
+        d = df[ok].reset_index(drop=True)
+        groups = [g.reset_index(drop=True) for _, g in d.groupby(by, sort=True)] if by else [d]
+        start, fitted, r2, tr, te, free, splits = [], [], [], [], [], set(), set()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitConvergenceWarning)
+            for g in groups:
+                start.append(float(np.median(np.abs(predict(g, host)["rel_error"]))) * 100)
+                try:
+                    f = fit(g, host=host)
+                except FitError as exc:  # e.g. only exits_per_io rows: no cost to fit
+                    rec["note"] = str(exc)
+                    fitted.append(start[-1])
+                    continue
+                fitted.append(f.mape)
+                r2.append(f.r2)
+                free.update(f.free)
+                if len(g) >= 4:
+                    mask, split = split_low_load(g)
+                    splits.add(split)
+                    try:
+                        cv = crossval(g, train=mask, host=host)
+                    except FitError as exc:
+                        rec["note"] = str(exc)
+                    else:
+                        tr.append(cv.attrs["train_mape"])
+                        te.append(cv.attrs["test_mape"])
+        rec.update({"groups": len(groups), "free": ", ".join(sorted(free)),
+                    "start_mdape": float(np.median(start)), "fit_mdape": float(np.median(fitted)),
+                    "r2": float(np.median(r2)) if r2 else math.nan, "split": "; ".join(sorted(splits)),
+                    "cv_train_mdape": float(np.median(tr)) if tr else math.nan,
+                    "cv_test_mdape": float(np.median(te)) if te else math.nan})
+        if not tr and not rec["note"]:
+            rec["note"] = "fewer than 4 rows: no cross-validation"
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+if __name__ == "__main__":  # python -m iovmodel.fit [by]: the calibration table
+    import sys
+
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_colwidth", 60)
+    for by_ in ([None, "hardware"] if len(sys.argv) < 2 else [None if a == "none" else a
+                                                           for a in sys.argv[1:]]):
+        table = dataset_report(by=by_)
+        print(f"\n== every bundled dataset, {'one joint fit' if by_ is None else 'fitted by ' + by_}")
+        print(table.drop(columns=["free", "note"]).to_string(index=False, float_format="%.1f"))
+        for _, r in table.iterrows():
+            print(f"  {r['dataset']}: free {r['free'] or '-'}{'; ' + r['note'] if r['note'] else ''}")

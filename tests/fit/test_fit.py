@@ -345,3 +345,32 @@ def test_plot_returns_axes():
     ax = f.plot()
     assert hasattr(ax, "plot")
     plt.close("all")
+
+
+# ------------------------------------------------------------------- batching
+def test_effective_batch_is_recovered():
+    # rows that do not state their batch: fit one effective batch with the costs
+    df = design(metrics=("iops", "latency_us", "exits_per_io"))
+    truth = iov.HostProfile.default().replace(**TRUE)
+    stated = df.assign(batch=4)
+    df["value"] = predict(stated, truth)["predicted"].to_numpy()
+    f = fit(df, free=[*FREE, "batch"])
+    assert f.batch == pytest.approx(4.0, rel=1e-4)
+    for k, v in TRUE.items():
+        assert f.profile[k] == pytest.approx(v, rel=1e-4), k
+    assert "batch" in f.free and "batch" not in dict(f.profile)
+    with pytest.raises(FitError, match="states its batch"):
+        fit(stated.assign(value=df["value"]), free=["batch"])
+
+
+# ------------------------------------------------------------ via simulation
+def test_simulated_percentiles_match_mm1():
+    # percentiles="sim": the simulator's p50/p99 of one M/M/1 station against the exact
+    # exponential quantiles (Kleinrock 3.2); 4 x 20,000 seeded requests
+    p = iov.Path.from_hops("mm1", [iov.Hop("serve", resource="server", cost=10.0)],
+                           servers={"server": 1})
+    rows = [{"path": p, "rate_per_s": 60_000, "metric": m, "value": 1.0}
+            for m in ("latency_p50_us", "latency_p99_us")]
+    out = predict(pd.DataFrame(rows), percentiles="sim")["predicted"].to_numpy()
+    assert out[0] == pytest.approx(-math.log(0.5) / 0.04, rel=0.08)
+    assert out[1] == pytest.approx(-math.log(0.01) / 0.04, rel=0.12)

@@ -1,0 +1,51 @@
+"""Fits to every bundled dataset: they converge, never end worse than the start,
+and the median absolute error per dataset is printed (``pytest -s`` shows it; the
+full table with cross-validation is ``python -m iovmodel.fit``)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from iovmodel.errors import FitConvergenceWarning, FitError
+from iovmodel.fit import fit, predict, predictable
+
+datasets = pytest.importorskip("iovmodel.datasets")
+
+
+def _names() -> list[str]:
+    try:
+        return list(datasets.list()["name"])
+    except Exception as exc:  # noqa: BLE001 - no bundled data in this checkout
+        pytest.skip(f"bundled datasets unavailable: {exc}")
+        return []
+
+
+def _sse(frame) -> float:
+    return float(np.sum(frame["log_error"].to_numpy() ** 2))
+
+
+@pytest.mark.parametrize("name", _names())
+def test_bundled_dataset_fit_converges(name):
+    df = datasets.load(name)
+    ok = predictable(df)["predictable"].to_numpy()
+    if not ok.any():
+        pytest.skip(f"{name}: no row the model can predict")
+    d = df[ok]
+    start = predict(d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitConvergenceWarning)
+        try:
+            f = fit(d)
+        except FitError as exc:
+            assert "no cost influences" in str(exc)  # e.g. only exits_per_io rows
+            pytest.skip(str(exc))
+    print(f"\n{name}: {len(d)} rows, median |error| {100 * np.median(np.abs(start['rel_error'])):.1f} % "
+          f"at the default profile -> {f.mape:.1f} % fitted ({', '.join(f.free)})")
+    assert np.isfinite(f.residuals["predicted"]).all()
+    assert np.isfinite(f.params["value"]).all()
+    # least squares never ends above where it started
+    assert _sse(f.residuals) <= _sse(start) * (1 + 1e-9)
+    assert f.mape <= 100 * np.median(np.abs(start["rel_error"])) + 1e-9 or len(d) < 4
