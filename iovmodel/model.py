@@ -118,7 +118,8 @@ class Result:
             return None
         import sympy
 
-        return "$" + sympy.latex(latency(get_path(self.path), workload=self.workload)) + "$"
+        p = self.extra.get("path_obj") or get_path(self.path)  # keeps options such as workers=4
+        return "$" + sympy.latex(latency(p, workload=self.workload)) + "$"
 
     def plot(self, ax=None, **kwargs):
         """Stacked per-hop latency breakdown (see :func:`iovmodel.plot.breakdown`)."""
@@ -256,7 +257,7 @@ def _result(net: Network, p: Path, w: Workload, X: float, R: float, waits: np.nd
         utilization={s.name: float(u) for s, u in zip(net.stations, util, strict=True)},
         cpu_us_per_io=host, guest_cpu_us_per_io=guest, bottleneck=static["bottleneck"],
         saturation_per_s=static["saturation_per_s"], zero_load_latency_us=static["zero_load_us"],
-        solver=solver,
+        solver=solver, extra={"path_obj": p},
     )
 
 

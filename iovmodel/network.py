@@ -164,8 +164,8 @@ def aggregate(route: tuple[Visit, ...], names: list[str], servers: list[float],
         m2[v.station] += k * v.mean_us**2 * (1.0 + v.scv)
     out = []
     for i in range(n):
-        if vis[i] > 0 and dem[i] > 0:
-            mean = dem[i] / vis[i]
+        mean = dem[i] / vis[i] if vis[i] > 0 else 0.0
+        if mean * mean > 0:  # also guards sub-femtosecond costs whose square underflows
             scv = max(m2[i] / vis[i] / mean**2 - 1.0, 0.0)
         else:
             scv = 1.0

@@ -82,6 +82,8 @@ class Parameter:
         if not lo <= v <= hi:
             raise ParameterError(
                 f"cost {self.name!r} = {v:g} is outside its bounds [{lo:g}, {hi:g}]")
+        if self.unit == "count" and v != int(v):
+            raise ParameterError(f"{self.name!r} = {v:g} is a count and must be a whole number")
         return v
 
 

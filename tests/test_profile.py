@@ -91,3 +91,8 @@ def test_to_frame_has_sources():
     df = iov.HostProfile.default().to_frame()
     assert {"name", "value", "unit", "default", "source", "meaning"} <= set(df.columns)
     assert (df["source"].str.len() > 10).all()
+
+
+def test_count_parameters_must_be_whole():
+    with pytest.raises(ParameterError, match="device_blk_slots.*whole number"):
+        iov.HostProfile.default().replace(device_blk_slots=2.5)
