@@ -8,6 +8,7 @@ utilisation law (Denning & Buzen 1978) hold for the measured mutex experiment.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 
@@ -49,11 +50,27 @@ def _tmp_entries() -> set[str]:
     return {p for p in os.listdir(tempfile.gettempdir()) if "iovprobe" in p}
 
 
-@pytest.fixture(scope="module")
-def probed():
-    fds, tmps = _open_fds(), _tmp_entries()
-    df = run(quick=True, mutex_vcpus=V_GRID, mutex_hold_us=S_GRID, mutex_seconds=0.15)
-    return df, fds, tmps
+def _run_small():
+    return run(quick=True, mutex_vcpus=V_GRID, mutex_hold_us=S_GRID, mutex_seconds=0.15)
+
+
+@pytest.fixture(scope="session")
+def probed(tmp_path_factory, worker_id):
+    """One probe run per test session, shared by the pytest-xdist workers through a file
+    (measuring twice at once would only make both runs noisier)."""
+    if worker_id == "master":
+        return _run_small()
+    shared = tmp_path_factory.getbasetemp().parent / "iovmodel-probe-run.pkl"
+    with open(str(shared) + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if shared.exists():
+                return pd.read_pickle(shared)
+            df = _run_small()
+            df.to_pickle(shared)
+            return df
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def value(df, path, metric, guest=""):
@@ -63,7 +80,7 @@ def value(df, path, metric, guest=""):
 
 
 def test_schema_and_provenance(probed):
-    df, _, _ = probed
+    df = probed
     assert list(df.columns) == COLUMNS
     assert df.columns[: len(SCHEMA)].tolist() == SCHEMA
     assert (df["source"] == "probe").all()
@@ -79,14 +96,19 @@ def test_schema_and_provenance(probed):
     assert (lat["spread"] >= 0).all()
 
 
-def test_nothing_left_behind(probed):
-    _, fds, tmps = probed
+def test_nothing_left_behind():
+    fds, tmps = _open_fds(), _tmp_entries()
+    df = run(quick=True, guests=("long",), mutex_vcpus=(2,), mutex_hold_us=(1.0,), repeats=1,
+             mutex_seconds=0.02)
+    assert len(df) > 0
     assert _open_fds() <= fds | {str(max(map(int, _open_fds())))}  # listdir's own fd
     assert _tmp_entries() <= tmps
+    cache = _helper.cache_dir()
+    assert len(list(cache.glob("iovprobe-*"))) == 1 and not list(cache.glob(".iovprobe-*"))
 
 
 def test_regime_is_detected(probed):
-    df, _, _ = probed
+    df = probed
     loops = df[df["path"] == "guest-compute-loop"].set_index("guest")
     assert set(loops.index) == {"real", "long"}
     # 64-bit user-mode code runs natively under every KVM (hardware or PVM)
@@ -98,7 +120,7 @@ def test_regime_is_detected(probed):
 
 
 def test_harness_overhead_is_below_everything_measured(probed):
-    df, _, _ = probed
+    df = probed
     empty = value(df, "harness-empty", "latency_p50_us")
     assert 0 <= empty < 1.0
     lat = df[(df["metric"] == "latency_p50_us") & (df["path"] != "harness-empty")]
@@ -106,7 +128,7 @@ def test_harness_overhead_is_below_everything_measured(probed):
 
 
 def test_exit_orderings(probed):
-    df, _, _ = probed
+    df = probed
     g = "long"
     user = value(df, "pio-exit-user", "latency_p50_us", g)
     kernel = value(df, "pio-exit-kernel", "exit_time_us", g)
@@ -121,7 +143,7 @@ def test_exit_orderings(probed):
 
 
 def test_wakeups_cost_more_than_polling(probed):
-    df, _, _ = probed
+    df = probed
     # a reader whose CPU went idle must be woken; a polling reader only has to look
     assert (value(df, "eventfd-wake-idle", "latency_p50_us")
             > value(df, "eventfd-wake-polling", "latency_p50_us"))
@@ -136,7 +158,7 @@ def test_wakeups_cost_more_than_polling(probed):
 
 
 def test_irqfd_reaches_the_guest_handler(probed):
-    df, _, _ = probed
+    df = probed
     for path in ("irqfd-to-handler-running", "irqfd-to-handler-halted"):
         # the latency ends with the handler's own PIO exit, so it is at least one exit
         assert value(df, path, "latency_p50_us", "real") > value(
@@ -144,7 +166,7 @@ def test_irqfd_reaches_the_guest_handler(probed):
 
 
 def test_mutex_grid_obeys_operational_laws(probed):
-    df, _, _ = probed
+    df = probed
     mx = df[df["path"] == "mutex-exits"]
     assert len(mx) == 2 * len(V_GRID) * len(S_GRID) * 2 * 4  # guests x V x S x mutex x metrics
     for (g, v, s, use), grp in mx.groupby(["guest", "vcpus", "hold_us", "mutex"]):
@@ -159,7 +181,7 @@ def test_mutex_grid_obeys_operational_laws(probed):
 
 
 def test_costs_map_to_the_host_profile(probed):
-    df, _, _ = probed
+    df = probed
     costs = costs_from_results(df)
     assert {"vmexit_us", "user_exit_us", "ioeventfd_us", "wakeup_us"} <= set(costs)
     assert set(costs) <= set(COST_MAP)
@@ -173,7 +195,7 @@ def test_costs_map_to_the_host_profile(probed):
 
 
 def test_mutex_model_error_is_reported(probed):
-    df, _, _ = probed
+    df = probed
     cmp = compare_mutex(df)
     t = cmp.to_frame()
     assert len(t) == 2 * len(V_GRID) * len(S_GRID) * 2 * 3
@@ -188,7 +210,7 @@ def test_mutex_model_error_is_reported(probed):
 
 
 def test_summary_and_roundtrip(probed, tmp_path):
-    df, _, _ = probed
+    df = probed
     s = summary(df)
     assert {"guest", "path", "latency_p50_us"} <= set(s.columns)
     f = tmp_path / "probe.csv"
@@ -217,7 +239,7 @@ def test_run_rejects_bad_arguments():
 
 
 def test_cli_saves_and_refuses_to_overwrite(probed, tmp_path, monkeypatch, capsys):
-    df, _, _ = probed
+    df = probed
     monkeypatch.setattr(probe_cli.runner, "run", lambda **kw: df)
     f = tmp_path / "out.csv"
     assert probe_cli.main(["--quick", "--out", str(f)]) == 0
