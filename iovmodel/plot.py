@@ -40,6 +40,7 @@ from .errors import ParameterError
 __all__ = [
     "COLUMN_WIDTH_IN",
     "PALETTE",
+    "PALETTE_EXTRA",
     "breakdown",
     "colors",
     "figure",
@@ -308,7 +309,7 @@ def throughput_vs_load(data: pd.DataFrame | Iterable[Any], host=None, *, knob: s
         top = max(top, np.nanmax(df["saturation_per_s"].replace(np.inf, np.nan)))
     ax.set_ylim(0, 1.15 * top / 1e3)  # the light-load bound grows without limit: clip it
     ax.legend(title="dashed: saturation bound" if bounds != "none" else None,
-              title_fontsize=6.0)
+              title_fontsize=6.0, loc="best")
     return ax
 
 

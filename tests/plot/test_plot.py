@@ -435,3 +435,49 @@ def test_save_rejects_unknown_format(tmp_path):
     with pytest.raises(ParameterError, match="fig"):
         plot.save("not a figure", tmp_path / "fig.pdf")
     assert os.listdir(tmp_path) == []
+
+
+def test_measured_vs_predicted_log_axes_skip_non_positive_rows_but_count_them():
+    df = _residuals(n=12)
+    df.loc[0, "predicted"] = 0.0  # e.g. a path the model gives no exits at all
+    df.loc[0, "rel_error"] = -1.0
+    ax = plot.measured_vs_predicted(df)
+    assert ax.get_xscale() == "log"
+    n = sum(len(c.get_offsets()) for c in ax.collections if len(c.get_sizes()))
+    assert n == len(df) - 1
+    text = " ".join(t.get_text() for t in ax.texts)
+    assert "n = 12" in text and "1 value(s) <= 0 not drawn" in text
+    assert "max 100 %" in text  # the hidden row still counts in the stated error
+
+
+def test_measured_vs_predicted_into_given_residual_axes():
+    fig, (ax, rax) = plot.figure("single", nrows=2)
+    plot.measured_vs_predicted(_residuals(), ax=ax, residual_ax=rax)
+    assert len(fig.axes) == 2
+    assert rax.get_xscale() == "log" and rax.get_xlim() == ax.get_xlim()
+
+
+def test_latency_distribution_of_a_simulated_mm1_queue():
+    # One exponential server, mean 10 µs, Poisson arrivals at 50 000/s: M/M/1 with rho = 0.5.
+    # The sojourn time is exponential with mean 1 / (mu - lambda) = 20 µs (Kleinrock 1975,
+    # vol. 1, eq. 3.28), so its median is 20 ln 2 and its 99th percentile 20 ln 100.
+    sim = pytest.importorskip("iovmodel.sim")
+    p = iov.Path.from_hops("mm1", [iov.Hop("serve", resource="disk", cost=10.0)],
+                           servers={"disk": 1})
+    w = iov.Workload.open(50_000.0)
+    s = sim.simulate(p, workload=w, requests=20_000, replications=4, seed=11, progress=False)
+    ax = plot.latency_distribution(s, analytic=iov.analyze(p, workload=w))
+    means = {ln.get_label().split(" mean")[0]: ln.get_xdata()[0] for ln in ax.get_lines()
+             if " mean" in ln.get_label()}
+    assert means["analytic"] == pytest.approx(20.0)
+    assert means["simulated"] == pytest.approx(s.latency_us)
+    curve = ax.get_lines()[0]
+    x, F = np.asarray(curve.get_xdata()), np.asarray(curve.get_ydata())
+    assert F[-1] == pytest.approx(1.0) and np.all(np.diff(F) >= 0)
+    # the empirical CDF against the exponential CDF 1 - exp(-x / 20) on the log grid
+    inside = (x > 2) & (x < 100)
+    assert np.max(np.abs(F[inside] - (1 - np.exp(-x[inside] / 20.0)))) < 0.03
+    pts = next(ln for ln in ax.get_lines() if ln.get_label() == "percentiles")
+    px = dict(zip(np.round(np.asarray(pts.get_ydata()) * 100, 1), pts.get_xdata(), strict=True))
+    assert px[50.0] == pytest.approx(20 * math.log(2), rel=0.06)
+    assert px[99.0] == pytest.approx(20 * math.log(100), rel=0.08)
