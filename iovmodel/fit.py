@@ -64,7 +64,10 @@ label ``key=word`` sets the path's boolean option ``key_word`` when it has one
 (``engine=async`` sets ``engine_async`` of ``firecracker-virtio-blk``).  Workload: an
 open workload when ``rate_per_s`` is set, else closed with ``jobs`` (default
 1), ``iodepth`` (default 1), ``think_us`` (default 0); ``size_bytes``
-(default 4096) and ``batch`` (default 1).  Rows that share a path, options
+(default 4096) and ``batch`` (default 1).  A bulk network transfer (``rw`` tx,
+rx or bidir on a network path, ``iodepth`` not stated: iperf3 streams) keeps
+its bottleneck busy, so its throughput and CPU rows are predicted at the
+asymptotic bound :math:`X = \min_k c_k / D_k` (Lazowska et al. 1984, section 5.2).  Rows that share a path, options
 and workload shape share one network: one MVA pass serves all their
 populations.
 """
@@ -116,6 +119,8 @@ PREDICTABLE: Mapping[str, tuple[str, str]] = {
 
 #: Metrics that depend on the load: a row needs its workload stated.
 _LOAD_DEPENDENT = frozenset(PREDICTABLE) - {"exits_per_io"}
+#: ``rw`` of bulk network transfers (iperf3 streams): they keep the bottleneck busy.
+_STREAMS = frozenset({"tx", "rx", "bidir"})
 _QUANTILES = {"latency_p50_us": 0.50, "latency_p90_us": 0.90, "latency_p95_us": 0.95,
               "latency_p99_us": 0.99, "latency_p999_us": 0.999}
 _SIM_KEYS = {0.50: "p50", 0.90: "p90", 0.99: "p99", 0.999: "p99.9"}
@@ -143,6 +148,7 @@ class _Row:
     value: float
     weight: float
     batch_stated: bool = True
+    saturated: bool = False  # a bulk stream: predicted at the throughput bound
 
     def group_key(self) -> tuple:
         w = self.workload
@@ -150,7 +156,7 @@ class _Row:
             ("closed", w.size_bytes, w.batch, w.think_us)
         opts = tuple(sorted((k, str(v)) for k, v in self.path.options.items()))
         return (self.path.name, id(self.path) if self.path.name not in _catalog_names() else 0,
-                opts, self.overrides, shape, self.batch_stated)
+                opts, self.overrides, shape, self.batch_stated, self.saturated)
 
     def with_batch(self, batch: float | None) -> _Row:
         """This row with an effective batch (only when its own batch is not stated)."""
@@ -305,8 +311,13 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
             raise FitError(f"{where}: VMM-thread CPU (label {label!r}) but path {p.name!r} has "
                            f"no VMM thread (none of {', '.join(VMM_RESOURCES)})")
         metric = "vmm_cpu_us_per_io"
+    rw = "" if _empty(row.get("rw")) else str(row.get("rw")).strip()
+    saturated = (p.device == "net" and rw in _STREAMS and not w.is_open
+                 and "iodepth" in row and not stated["iodepth"]
+                 and metric in _LOAD_DEPENDENT - set(_QUANTILES) - {"latency_us", "clat_us"})
     return _Row(i, p, tuple(sorted(overrides.items())), w, metric, value, weight,
-                batch_stated="batch" in row and not _empty(row.get("batch")))
+                batch_stated="batch" in row and not _empty(row.get("batch")),
+                saturated=saturated)
 
 
 def _weights(df: pd.DataFrame, weights: Any) -> np.ndarray:
@@ -460,6 +471,15 @@ def _value(metric: str, row: _Row, net: Network, X: float, R: float, waits: np.n
     raise FitError(f"metric {metric!r} is not predictable")  # guarded in _parse_row
 
 
+def _saturation(net: Network) -> tuple[float, np.ndarray]:
+    """Asymptotic throughput bound X = min_k c_k / D_k (I/O per s) and the utilisations
+    there (Lazowska et al. 1984, *Quantitative System Performance*, section 5.2)."""
+    cap = [s.servers / s.demand_us for s in net.stations if not s.is_delay and s.demand_us > 0]
+    X = min(cap) if cap else 0.0  # per µs
+    util = np.array([X * s.demand_us / (1.0 if s.is_delay else s.servers) for s in net.stations])
+    return X * 1e6, util
+
+
 def _closed(net: Network, pops: Sequence[int]) -> dict[int, tuple]:
     """population -> (X per s, R µs, per-visit waits, utilisation), one MVA pass."""
     sol = solve_closed(net, list(pops))
@@ -509,6 +529,14 @@ class _Model:
                     if self.percentiles == "sim" and r.metric in _QUANTILES:
                         sim = self._simulate(build(r.path, h, r.workload), r.workload)
                     out[j] = _value(r.metric, r, net, r.workload.rate_per_s, R, waits, util, sim)
+                continue
+            if r0.saturated:
+                net = build(r0.path, h, r0.workload)
+                X, util = _saturation(net)
+                for j in idx:
+                    r = rows[j]
+                    R = r.workload.population / X * 1e6 if X > 0 else math.inf
+                    out[j] = _value(r.metric, r, net, X, R, np.zeros(len(net.stations)), util, None)
                 continue
             pops = sorted({rows[j].workload.population for j in idx})
             top = max(idx, key=lambda j: rows[j].workload.population)

@@ -374,3 +374,21 @@ def test_simulated_percentiles_match_mm1():
     out = predict(pd.DataFrame(rows), percentiles="sim")["predicted"].to_numpy()
     assert out[0] == pytest.approx(-math.log(0.5) / 0.04, rel=0.08)
     assert out[1] == pytest.approx(-math.log(0.01) / 0.04, rel=0.12)
+
+
+def test_bulk_streams_are_predicted_at_the_throughput_bound():
+    # an iperf3 stream (rw tx, iodepth not stated) keeps the bottleneck busy: its throughput is
+    # the asymptotic bound min_k c_k/D_k (Lazowska et al. 1984, section 5.2), which exact MVA
+    # approaches as the population grows
+    row = {"path": "firecracker-virtio-net", "options": "vcpus=1", "jobs": 1, "iodepth": None,
+           "size_bytes": 131072, "rw": "tx", "metric": "throughput_gbps", "value": 40.0}
+    got = predict(pd.DataFrame([row, {**row, "metric": "cpu_util_vmm_pct", "value": 90.0}]))
+    big = iov.analyze("firecracker-virtio-net", None,
+                      iov.Workload.closed(1, 3000, size_bytes=131072), vcpus=1)
+    gbps = big.throughput_per_s * 131072 * 8 / 1e9
+    assert got["predicted"][0] == pytest.approx(gbps, rel=2e-3)
+    assert got["predicted"][0] == pytest.approx(
+        131072 * 8 / 1e9 * big.saturation_per_s, rel=1e-12)
+    # the bottleneck is saturated, whichever it is
+    assert max(big.utilization[big.bottleneck], got["predicted"][1] / 100) == pytest.approx(
+        1.0, abs=2e-3)
