@@ -76,6 +76,8 @@ from __future__ import annotations
 
 import html
 import math
+import sys
+import types
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -1250,9 +1252,19 @@ def dataset_report(names: Sequence[str] | None = None, *, by: str | None = None,
     return pd.DataFrame(out)
 
 
-if __name__ == "__main__":  # python -m iovmodel.fit [by]: the calibration table
-    import sys
+class _CallableModule(types.ModuleType):
+    """``iovmodel.fit`` is both this module and the function :func:`fit`: importing the
+    module (``from iovmodel.fit import predict``) rebinds the package attribute
+    ``iovmodel.fit`` to the module, so the module calls :func:`fit` too."""
 
+    def __call__(self, *args: Any, **kwargs: Any) -> FitResult:
+        return fit(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+
+if __name__ == "__main__":  # python -m iovmodel.fit [by]: the calibration table
     pd.set_option("display.width", 200)
     pd.set_option("display.max_colwidth", 60)
     for by_ in ([None, "hardware"] if len(sys.argv) < 2 else [None if a == "none" else a

@@ -392,3 +392,12 @@ def test_bulk_streams_are_predicted_at_the_throughput_bound():
     # the bottleneck is saturated, whichever it is
     assert max(big.utilization[big.bottleneck], got["predicted"][1] / 100) == pytest.approx(
         1.0, abs=2e-3)
+
+
+def test_package_attribute_fit_stays_callable_after_importing_the_module():
+    import importlib
+
+    mod = importlib.import_module("iovmodel.fit")
+    f = mod(synthetic(0.0, 0), free=["device_blk_us"])  # the module calls fit()
+    assert isinstance(f, FitResult)
+    assert callable(iov.fit)
