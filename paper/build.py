@@ -197,7 +197,8 @@ def build(out: Path, fast: bool = False, only: list[str] | None = None,
         (out / "paper.md").write_text(text, encoding="utf-8")
         status = _pdf(out, text)
         say(status)
-    outputs = sorted(f.name for f in out.iterdir() if f.is_file() and not f.name.startswith("."))
+    outputs = sorted(f.name for f in out.iterdir() if f.is_file()
+                     and not f.name.startswith(".") and f.name != "manifest.json")
     manifest = {"mode": numbers["meta"]["mode"], "outputs": outputs, "skipped": skipped,
                 "failed": failed, "pdf": status, "seconds": timing}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n",
