@@ -885,7 +885,7 @@ def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
         f_scale: float = 0.1, n_boot: int = 0, seed: int | None = None,
         executor: Executor | None = None, percentiles: str = "approx",
         sim_options: Mapping[str, Any] | None = None,
-        max_nfev: int | None = None) -> FitResult:
+        max_nfev: int | None = None, drop_unpredictable: bool = False) -> FitResult:
     """Calibrate host costs to measurements.
 
     Parameters
@@ -922,6 +922,9 @@ def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
     sim_options : mapping, optional
         ``requests``, ``replications``, ``seed`` of the simulator when
         ``percentiles="sim"``.
+    drop_unpredictable : bool
+        Drop the rows :func:`predictable` rejects (listed in :attr:`FitResult.notes`)
+        instead of raising; the residuals then hold only the fitted rows.
     max_nfev : int, optional
         Most iterations of the optimiser (default 40 x (free + 1); each costs free + 1
         model evaluations for the finite-difference Jacobian).
@@ -953,13 +956,26 @@ def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
     host = host if host is not None else HostProfile.default()
     if not isinstance(host, HostProfile):
         raise FitError(f"host must be a HostProfile, got {type(host).__name__}")
+    dropped = ""
+    if drop_unpredictable:
+        frame = _check_frame(measurements)
+        ok = predictable(frame)
+        if not ok["predictable"].any():
+            raise FitError(f"no row is predictable; e.g. {ok['reason'].iloc[0]}")
+        if not ok["predictable"].all():
+            why = ok.loc[~ok["predictable"], "reason"]
+            dropped = (f"dropped {len(why)} unpredictable row(s), e.g. "
+                       f"{why.iloc[0]}")
+            if weights is not None and not isinstance(weights, str):
+                weights = np.asarray(weights, dtype=float)[ok["predictable"].to_numpy()]
+            measurements = frame[ok["predictable"].to_numpy()]
     rows, ignored = _parse(measurements, weights)
     model = _Model(rows, percentiles, sim_options)
     y = np.array([r.value for r in rows])
     w = np.array([r.weight for r in rows])
     used = _used_costs(rows)
     decl = parameters()
-    notes: list[str] = []
+    notes: list[str] = [dropped] if dropped else []
     if ignored:
         notes.append(f"option keys ignored (neither path options nor costs): "
                      f"{', '.join(sorted(ignored))}")

@@ -401,3 +401,13 @@ def test_package_attribute_fit_stays_callable_after_importing_the_module():
     f = mod(synthetic(0.0, 0), free=["device_blk_us"])  # the module calls fit()
     assert isinstance(f, FitResult)
     assert callable(iov.fit)
+
+
+def test_drop_unpredictable_rows_on_request():
+    df = pd.concat([synthetic(0.0, 0), _one(metric="score", value=3.0)], ignore_index=True)
+    with pytest.raises(FitError, match="score"):
+        fit(df, free=FREE)
+    f = fit(df, free=FREE, drop_unpredictable=True)
+    assert len(f.residuals) == len(df) - 1
+    assert any("dropped 1" in n for n in f.notes)
+    assert f.profile["device_blk_us"] == pytest.approx(60.0, rel=1e-5)
