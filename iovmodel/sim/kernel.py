@@ -100,18 +100,6 @@ def _heap_pop(ht, hp, n):
     return n
 
 
-@njit(cache=True, inline="always")
-def _join_batch(ints, slot, seq, batch, slot_batch, free_batches):
-    """Put a request entering the system into the batch of its sequence number."""
-    if seq % batch == 0:
-        bf = ints[I_BFREE_N] - 1
-        ints[I_BFREE_N] = bf
-        if bf < 4:
-            ints[I_FLAGS] |= F_BATCHES
-        ints[I_FORMING] = free_batches[bf]
-    slot_batch[slot] = ints[I_FORMING]
-
-
 @njit(cache=True)
 def run(ints, now, limit,
         st_station, st_mode, st_batch, st_prob, servers, batch, is_open, think,
@@ -140,24 +128,34 @@ def run(ints, now, limit,
     wstep = np.empty(nwork, dtype=np.int64)
     margin = nwork + 4  # free room kept in the heap, queues and slot pool
     t = now[0]
+    completed_ = ints[I_COMPLETED]
+    next_seq = ints[I_NEXT_SEQ]
+    hn = ints[I_HEAP_N]
+    free_n = ints[I_FREE_N]
+    bfree_n = ints[I_BFREE_N]
+    flags = ints[I_FLAGS]
+    target = ints[I_TARGET]
+    in_flight = ints[I_IN_FLIGHT]
+    forming = ints[I_FORMING]
+    code = DONE
     while True:
-        completed = ints[I_COMPLETED]
-        if completed >= ints[I_TARGET]:
-            now[0] = t
-            return DONE
-        if ints[I_FLAGS] != 0:
-            now[0] = t
-            return ints[I_FLAGS]
+        completed = completed_
+        if completed >= target:
+            code = DONE
+            break
+        if flags != 0:
+            code = flags
+            break
         if completed >= limit:
-            now[0] = t
-            return CHECKPOINT
-        n = ints[I_HEAP_N]
+            code = CHECKPOINT
+            break
+        n = hn
         if n + margin >= ht.shape[0]:
-            ints[I_FLAGS] |= F_HEAP
+            flags |= F_HEAP
             continue
         t = ht[0]
         p = hp[0]
-        ints[I_HEAP_N] = _heap_pop(ht, hp, n)
+        hn = _heap_pop(ht, hp, n)
         kind = p & 3
         step = (p >> 2) & STEP_MASK
         ident = p >> (2 + STEP_BITS)
@@ -166,34 +164,44 @@ def run(ints, now, limit,
             cb = nblk - 1
         nw = 0
         if kind == K_ARRIVAL:
-            fn = ints[I_FREE_N] - 1
+            fn = free_n - 1
             slot = free_slots[fn]
-            ints[I_FREE_N] = fn
-            ints[I_IN_FLIGHT] += 1
+            free_n = fn
+            in_flight += 1
             if fn < margin:
-                ints[I_FLAGS] |= F_SLOTS
+                flags |= F_SLOTS
             arr_t[slot] = t
-            seq = ints[I_NEXT_SEQ]
-            ints[I_NEXT_SEQ] = seq + 1
+            seq = next_seq
+            next_seq = seq + 1
             if batch > 1:
-                _join_batch(ints, slot, seq, batch, slot_batch, free_batches)
+                if seq % batch == 0:
+                    bfree_n -= 1
+                    if bfree_n < 4:
+                        flags |= F_BATCHES
+                    forming = free_batches[bfree_n]
+                slot_batch[slot] = forming
             # next arrival
             k = pos[s_arr]
             ia = buf[s_arr, k]
             pos[s_arr] = k + 1
             if k + 1 >= refill_at:
-                ints[I_FLAGS] |= F_REFILL
-            ints[I_HEAP_N] = _heap_push(ht, hp, ints[I_HEAP_N], t + ia, K_ARRIVAL)
+                flags |= F_REFILL
+            hn = _heap_push(ht, hp, hn, t + ia, K_ARRIVAL)
             work[0] = slot
             wstep[0] = 0
             nw = 1
         elif kind == K_THINK:
             slot = ident
             arr_t[slot] = t
-            seq = ints[I_NEXT_SEQ]
-            ints[I_NEXT_SEQ] = seq + 1
+            seq = next_seq
+            next_seq = seq + 1
             if batch > 1:
-                _join_batch(ints, slot, seq, batch, slot_batch, free_batches)
+                if seq % batch == 0:
+                    bfree_n -= 1
+                    if bfree_n < 4:
+                        flags |= F_BATCHES
+                    forming = free_batches[bfree_n]
+                slot_batch[slot] = forming
             work[0] = slot
             wstep[0] = 0
             nw = 1
@@ -215,7 +223,7 @@ def run(ints, now, limit,
                     s = buf[tstep, k]
                     pos[tstep] = k + 1
                     if k + 1 >= refill_at:
-                        ints[I_FLAGS] |= F_REFILL
+                        flags |= F_REFILL
                     blk_busy[cb, tstep] += s
                     if (tok & 3) == K_REQ:
                         blk_wait[cb, tstep] += t - te
@@ -224,7 +232,7 @@ def run(ints, now, limit,
                         bs = tok >> (2 + STEP_BITS)
                         b_start[bs] = t
                         b_serv[bs] = s
-                    ints[I_HEAP_N] = _heap_push(ht, hp, ints[I_HEAP_N], t + s, tok)
+                    hn = _heap_push(ht, hp, hn, t + s, tok)
                 else:
                     busy[st] -= 1
             if kind == K_REQ:
@@ -251,14 +259,14 @@ def run(ints, now, limit,
             while True:
                 if step == nsteps:
                     # completion of one I/O
-                    c = ints[I_COMPLETED]
+                    c = completed_
                     if c < lat.shape[0]:
                         lat[c] = t - arr_t[slot]
                         ci = c // blk
                         if ci >= nblk:
                             ci = nblk - 1
                         blk_tend[ci] = t
-                    ints[I_COMPLETED] = c + 1
+                    completed_ = c + 1
                     cb = (c + 1) // blk
                     if cb >= nblk:
                         cb = nblk - 1
@@ -267,28 +275,33 @@ def run(ints, now, limit,
                         b_done[bs] += 1
                         if b_done[bs] == batch:
                             b_done[bs] = 0
-                            free_batches[ints[I_BFREE_N]] = bs
-                            ints[I_BFREE_N] += 1
+                            free_batches[bfree_n] = bs
+                            bfree_n += 1
                     if is_open:
-                        free_slots[ints[I_FREE_N]] = slot
-                        ints[I_FREE_N] += 1
-                        ints[I_IN_FLIGHT] -= 1
+                        free_slots[free_n] = slot
+                        free_n += 1
+                        in_flight -= 1
                         break
                     if think > 0.0:
                         k = pos[s_arr]
                         z = buf[s_arr, k]
                         pos[s_arr] = k + 1
                         if k + 1 >= refill_at:
-                            ints[I_FLAGS] |= F_REFILL
-                        ints[I_HEAP_N] = _heap_push(ht, hp, ints[I_HEAP_N], t + z,
+                            flags |= F_REFILL
+                        hn = _heap_push(ht, hp, hn, t + z,
                                                     (slot << (2 + STEP_BITS)) | K_THINK)
                         break
                     # closed, no think time: the request re-enters at once
                     arr_t[slot] = t
-                    seq = ints[I_NEXT_SEQ]
-                    ints[I_NEXT_SEQ] = seq + 1
+                    seq = next_seq
+                    next_seq = seq + 1
                     if batch > 1:
-                        _join_batch(ints, slot, seq, batch, slot_batch, free_batches)
+                        if seq % batch == 0:
+                            bfree_n -= 1
+                            if bfree_n < 4:
+                                flags |= F_BATCHES
+                            forming = free_batches[bfree_n]
+                        slot_batch[slot] = forming
                     step = 0
                     continue
                 if st_prob[step] < 1.0 and not st_batch[step]:
@@ -296,7 +309,7 @@ def run(ints, now, limit,
                     u = buf[s_uni, k]
                     pos[s_uni] = k + 1
                     if k + 1 >= refill_at:
-                        ints[I_FLAGS] |= F_REFILL
+                        flags |= F_REFILL
                     if u >= st_prob[step]:
                         step += 1
                         continue
@@ -314,7 +327,7 @@ def run(ints, now, limit,
                         u = buf[s_uni, k]
                         pos[s_uni] = k + 1
                         if k + 1 >= refill_at:
-                            ints[I_FLAGS] |= F_REFILL
+                            flags |= F_REFILL
                         if u >= st_prob[step]:
                             b_count[bs] = 0
                             for i in range(batch):
@@ -334,14 +347,14 @@ def run(ints, now, limit,
                     s = buf[step, k]
                     pos[step] = k + 1
                     if k + 1 >= refill_at:
-                        ints[I_FLAGS] |= F_REFILL
+                        flags |= F_REFILL
                     blk_busy[cb, step] += s
                     if st_batch[step]:
                         b_start[bs] = t
                         b_serv[bs] = s
                     else:
                         blk_serv[cb, step] += s
-                    ints[I_HEAP_N] = _heap_push(ht, hp, ints[I_HEAP_N], t + s, tok)
+                    hn = _heap_push(ht, hp, hn, t + s, tok)
                 else:
                     ql = q_len[st]
                     e = q_head[st] + ql
@@ -351,13 +364,24 @@ def run(ints, now, limit,
                     q_t[st, e] = t
                     q_len[st] = ql + 1
                     if ql + 1 + margin >= qcap:
-                        ints[I_FLAGS] |= F_QUEUE
+                        flags |= F_QUEUE
                 break
             w += 1
-            if ints[I_HEAP_N] + margin >= ht.shape[0]:
-                ints[I_FLAGS] |= F_HEAP
-        if ints[I_IN_FLIGHT] > 50_000_000:
-            ints[I_FLAGS] |= F_OVERFLOW
+            if hn + margin >= ht.shape[0]:
+                flags |= F_HEAP
+        if in_flight > 50_000_000:
+            flags |= F_OVERFLOW
+    # hand the counters back to the caller (kept in locals while running)
+    now[0] = t
+    ints[I_COMPLETED] = completed_
+    ints[I_NEXT_SEQ] = next_seq
+    ints[I_HEAP_N] = hn
+    ints[I_FREE_N] = free_n
+    ints[I_BFREE_N] = bfree_n
+    ints[I_FLAGS] = flags
+    ints[I_IN_FLIGHT] = in_flight
+    ints[I_FORMING] = forming
+    return code
 
 
 # ---------------------------------------------------------------- recursion engine
