@@ -828,26 +828,38 @@ static void exp_mutex(int nv, double hold_us, int use_mutex, double dur_s, doubl
     emit_samples("mutex", all, total);
 }
 
-/* CPU contention: T threads spin on the clock for DUR_S; a gap longer than 20 µs between two
- * reads means the thread was off its CPU.  Emits the gaps (how long a preempted thread waits)
- * and the run lengths between them (how long a thread keeps its CPU: the time slice). */
+/* CPU contention: T threads spin on the clock for DUR_S (VCPUS=0), or each loops KVM_RUN on
+ * its own vCPU of one VM (VCPUS=1); a gap longer than 20 µs (200 µs for vCPU threads)
+ * between two clock reads means the thread was off its CPU.  Emits the gaps (how long a
+ * preempted thread waits) and the run lengths between them (how long a thread keeps its
+ * CPU: the time slice), and the CPU time all threads obtained. */
 struct sthread {
     pthread_t th;
     int64_t end;
     long ng, cap;
     int64_t *gap, *runlen;
     int64_t begin, finish, off;  /* off: sum of all gaps, the time spent off-CPU */
+    int vcpu;                    /* -1: spin on the clock; else loop KVM_RUN on this vCPU */
 };
 
 static void *slice_main(void *arg)
 {
     struct sthread *t = arg;
     int64_t prev = now_ns(), since = prev;
+    /* a gap is a pause far longer than one loop iteration (an exit takes up to ~50 µs) */
+    int64_t threshold = t->vcpu < 0 ? 20000 : 200000;
     t->begin = prev;
     t->off = 0;
     while (prev < t->end && !atomic_load(&stop)) {
+        if (t->vcpu >= 0) {
+            struct vcpu *v = &vcpus[t->vcpu];
+            int r = run_once(v);
+            if (r == -1)
+                break;
+            expect_io(v, r, PORT_EXIT);
+        }
         int64_t now = now_ns();
-        if (now - prev > 20000) {
+        if (now - prev > threshold) {
             t->off += now - prev;
             if (t->ng < t->cap) {
                 t->gap[t->ng] = now - prev;
@@ -861,13 +873,21 @@ static void *slice_main(void *arg)
     return NULL;
 }
 
-static void exp_slice(int nthreads, double dur_s)
+static void exp_slice(int nthreads, double dur_s, int use_vcpus)
 {
     if (nthreads < 1 || nthreads > MAX_VCPUS)
         fail("threads must be in 1..64");
     struct sthread t[MAX_VCPUS];
+    if (use_vcpus) {
+        vm_create(0);
+        uint8_t code[64];
+        load_code(code, code_pio(code));
+        for (int i = 0; i < nthreads; i++)
+            vcpu_create(i);
+    }
     int64_t end = now_ns() + (int64_t)(dur_s * 1e9);
     for (int i = 0; i < nthreads; i++) {
+        t[i].vcpu = use_vcpus ? i : -1;
         t[i].end = end;
         t[i].ng = 0;
         t[i].cap = 100000;
@@ -875,6 +895,10 @@ static void exp_slice(int nthreads, double dur_s)
         t[i].runlen = alloc_samples(t[i].cap);
         if (pthread_create(&t[i].th, NULL, slice_main, &t[i]))
             fail("pthread_create");
+        if (use_vcpus) {
+            vcpus[i].thread = t[i].th;
+            vcpus[i].started = 1;
+        }
     }
     long total = 0;
     int64_t oncpu = 0, first = INT64_MAX, last = 0;
@@ -965,8 +989,9 @@ int main(int argc, char **argv)
         exp_mutex((int)arg_long(a[0], "VCPUS"), arg_double(a[1], "HOLD_US"),
                   (int)arg_long(a[2], "MUTEX"), arg_double(a[3], "DUR_S"),
                   arg_double(a[4], "WARM_S"), arg_long(a[5], "CAP"));
-    else if (!strcmp(e, "slice") && na == 2)
-        exp_slice((int)arg_long(a[0], "THREADS"), arg_double(a[1], "DUR_S"));
+    else if (!strcmp(e, "slice") && na == 3)
+        exp_slice((int)arg_long(a[0], "THREADS"), arg_double(a[1], "DUR_S"),
+                  (int)arg_long(a[2], "VCPUS"));
     else
         fail("unknown experiment or wrong number of arguments");
     printf("end\n");

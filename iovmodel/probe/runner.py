@@ -98,6 +98,8 @@ class _Collector:
                 guest_exec: str = "", options: str = "", **extra) -> None:
         """Rows p50/p99/mean of repeated sample sets: pooled value, spread over runs."""
         pooled = np.concatenate(runs) if runs else np.array([])
+        if len(pooled) == 0:  # e.g. no preemption seen: nothing to report
+            return
         whole = _stats(pooled)
         per_run = [_stats(r) for r in runs]
         for key in ("p50", "p99", "mean"):
@@ -124,13 +126,13 @@ def _cpus_obtained(o: _helper.HelperOutput) -> float:
 
 def _add_cpu_available(col: _Collector, avail: list[float], guest: str,
                        guest_exec: str = "") -> None:
-    when = ("before and after the mutex experiment" if guest else "at the start")
+    who = ("2 vCPU threads per CPU looping exits, before and after the mutex experiment"
+           if guest else "2 threads per CPU spinning, at the start")
     col.add("host-cpu-available", "cpu_util_pct", 100.0 * float(np.mean(avail)), "%",
             stat="mean", spread=100.0 * float(np.ptp(avail)), runs=len(avail),
-            samples=len(avail), guest=guest,
-            guest_exec=guest_exec,
-            note=f"CPU time 2 threads per CPU obtained while spinning, {when}, in percent of "
-            "one core: the capacity left by other load on this host (100 x CPUs when idle)")
+            samples=len(avail), guest=guest, guest_exec=guest_exec,
+            note=f"CPU time obtained by {who}, in percent of one core: the capacity other "
+            "load leaves on this host (100 x CPUs when idle)")
 
 
 def _limit(expected_s: float) -> float:
@@ -165,8 +167,8 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
     sched-run-length            how long a CPU-bound thread keeps its CPU (2P spinning threads)
     sched-preempt-gap           how long such a thread then waits off-CPU
     host-cpu-available          CPU time those 2P threads obtained (``cpu_util_pct``): the
-                                capacity other load leaves; also measured per guest around
-                                the mutex grid
+                                capacity other load leaves; these three are measured again
+                                per guest with 2P vCPU threads around the mutex grid
     kvm-run-ioctl (guest)       ``KVM_RUN`` returning at once (``immediate_exit``)
     pio-exit-user (guest)       guest ``out`` -> exit to this VMM -> re-entry, round trip
     mmio-write-exit-user        guest store to unbacked memory -> ``KVM_EXIT_MMIO``, round trip
@@ -286,7 +288,7 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
                     "non-blocking read() sees it")
         gaps, runlens, avail = [], [], []
         for _ in range(R):
-            o = helper("real", "slice", 2 * P, plan.slice_s, expect_s=plan.slice_s)
+            o = helper("real", "slice", 2 * P, plan.slice_s, 0, expect_s=plan.slice_s)
             gaps.append(o.samples_us["gap"])
             runlens.append(o.samples_us["runlen"])
             avail.append(_cpus_obtained(o))
@@ -394,13 +396,18 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
                 col.latency(path, runs, note + "; ends at the handler's PIO exit, so it "
                             "includes one pio-exit-user", guest=g, guest_exec=ex)
 
-        def cpu_available() -> float:
-            o = helper("real", "slice", 2 * P, plan.cpu_s, expect_s=plan.cpu_s)
-            return _cpus_obtained(o)
+        sched: dict[str, list] = {"avail": [], "gap": [], "runlen": []}
+
+        def sched_check() -> None:
+            # 2 vCPU threads per CPU looping exits: the CPU they get, their slice and gaps
+            o = helper(g, "slice", 2 * P, plan.cpu_s, 1, expect_s=plan.cpu_s)
+            sched["avail"].append(_cpus_obtained(o))
+            sched["gap"].append(o.samples_us["gap"])
+            sched["runlen"].append(o.samples_us["runlen"])
 
         def mutex() -> None:
             ex = state["exec"]
-            avail = [cpu_available()]
+            sched_check()
             for v in vlist:
                 for s in slist:
                     for use in (False, True):
@@ -423,8 +430,16 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
                                 stat="median", spread=float(np.ptp(xs)), runs=R,
                                 samples=sum(map(len, lats)), note=note, **extra)
                         col.latency("mutex-exits", lats, note, **extra)
-            avail.append(cpu_available())
-            _add_cpu_available(col, avail, g, ex)
+            sched_check()
+            _add_cpu_available(col, sched["avail"], g, ex)
+            note = (f"{2 * P} vCPU threads looping exits on {P} CPUs, before and after the "
+                    "mutex experiment: ")
+            col.latency("sched-run-length", sched["runlen"], note + "time a thread runs "
+                        "before being preempted (the scheduler slice)", guest=g, guest_exec=ex,
+                        vcpus=2 * P)
+            col.latency("sched-preempt-gap", sched["gap"], note + "time a preempted thread "
+                        "waits for its CPU (pauses > 200 µs)", guest=g, guest_exec=ex,
+                        vcpus=2 * P)
 
         out = [regime, exits, per_op, wakes]
         if g == "real":
@@ -638,20 +653,23 @@ def mutex_inputs(df: pd.DataFrame, guest: str) -> dict[str, float]:
         "wake_us": _pick(df, "eventfd-wake-blocked", "latency_p50_us"),
         "wake_p99_us": _pick(df, "eventfd-wake-blocked", "latency_p99_us"),
         "wake_cost_us": _pick(df, "eventfd-write-waking", "latency_p50_us"),
-        "slice_us": _pick(df, "sched-run-length", "latency_p50_us"),
-        "preempt_gap_us": _pick(df, "sched-preempt-gap", "latency_p50_us"),
+        "slice_us": _pick_guest(df, "sched-run-length", "latency_p50_us", guest),
+        "preempt_gap_us": _pick_guest(df, "sched-preempt-gap", "latency_p50_us", guest),
         "host_cpus": int(df["host_cpus"].dropna().iloc[0]),
         "cpus_available": _cpus_available(df, guest),
     }
 
 
+def _pick_guest(df: pd.DataFrame, path: str, metric: str, guest: str) -> float:
+    """The guest's own row (measured around its mutex grid), else the host-level one."""
+    v = _pick(df, path, metric, guest)
+    return v if not math.isnan(v) else _pick(df, path, metric, "")
+
+
 def _cpus_available(df: pd.DataFrame, guest: str) -> float:
     """CPUs available around the mutex grid of ``guest`` (else at the start), or P."""
-    for g in (guest, ""):
-        v = _pick(df, "host-cpu-available", "cpu_util_pct", g)
-        if not math.isnan(v):
-            return v / 100.0
-    return float(df["host_cpus"].dropna().iloc[0])
+    v = _pick_guest(df, "host-cpu-available", "cpu_util_pct", guest)
+    return v / 100.0 if not math.isnan(v) else float(df["host_cpus"].dropna().iloc[0])
 
 
 def compare_mutex(df: pd.DataFrame, seed: int = 0) -> MutexComparison:
