@@ -27,9 +27,12 @@ station (``engine="auto"`` picks it; same random streams, same numbers up to
 rounding as the event loop).
 
 Compile cost: nothing compiles at import. The first simulation in a fresh
-environment compiles the kernels (about 10-20 s on a 2-core VM) and caches
-them on disk (``iovmodel/sim/__pycache__``); later processes load them in
-about 1 s.
+environment compiles the kernels and caches them on disk
+(``iovmodel/sim/__pycache__``, or ``NUMBA_CACHE_DIR``): measured on the 2-core
+development VM (busy), 10.5 s for the event loop and 2.1 s more for the
+recursion engine; later processes load them in about 1 s. Reproduce with
+``NUMBA_CACHE_DIR=$(mktemp -d) python -c "import iovmodel as iov;
+iov.simulate('virtio-blk', requests=1000, replications=1, progress=False)"``.
 
 Statistics: per replication, MSER-5 warm-up truncation (:mod:`.stats`),
 then means, percentiles and a log-grid histogram; across replications,

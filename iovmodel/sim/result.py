@@ -33,8 +33,10 @@ class SimResult(Result):
         ``lo_us, hi_us, count, density_per_us`` on a log-linear grid (16 bins per octave),
         pooled over replications, after warm-up removal.
     replications : DataFrame
-        One row per replication: ``replication, requests, warmup_requests,
-        sim_time_us, throughput_per_s, latency_us, p50_us, ..., cpu_us_per_io``.
+        One row per replication: ``replication, requests`` (measured, after the
+        warm-up), ``warmup_requests`` (dropped), ``sim_time_us`` (measured span),
+        ``throughput_per_s, latency_us, p50_us, ..., cpu_us_per_io,
+        guest_cpu_us_per_io, util_<resource>``.
     requests : int
         Completions recorded per replication (including the warm-up).
     seed : int or None
@@ -80,6 +82,17 @@ class SimResult(Result):
         for k, v in extra.items():
             df[k] = [v]
         return df
+
+    def summary(self) -> str:
+        """The analytic summary plus intervals, percentiles and the run size."""
+        lo, hi = self.latency_ci_us
+        xlo, xhi = self.throughput_ci_per_s
+        n = 0 if self.replications is None else len(self.replications)
+        pct = ", ".join(f"{k} {v:.3g}" for k, v in self.percentiles_us.items())
+        return (super().summary() + "\n"
+                f"  95% CI: latency [{lo:.4g}, {hi:.4g}] µs, throughput [{xlo:,.0f}, {xhi:,.0f}] IO/s"
+                f"\n  latency percentiles (µs): {pct}"
+                f"\n  {n} replications x {self.requests:,} requests ({self.engine}), seed {self.seed}")
 
     def __repr__(self) -> str:
         lo, hi = self.latency_ci_us
