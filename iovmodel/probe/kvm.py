@@ -198,6 +198,9 @@ def detect(device: str = KVM_DEVICE) -> Detection:
                 kernel=platform.release(), host_cpus=len(os.sched_getaffinity(0)))
     if platform.system() != "Linux":
         return Detection(False, "KVM exists only on Linux", api_version=None, **base)
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return Detection(False, f"the probe's guest code is x86-64; this is {platform.machine()}",
+                         api_version=None, **base)
     try:
         fd = os.open(device, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
