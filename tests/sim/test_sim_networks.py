@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq
 
-from iovmodel.sim import simulate_network
+from iovmodel.sim import simulate_network, t_interval
 
 RHOS = (0.3, 0.7, 0.9)
 REQ = {0.3: 20_000, 0.7: 50_000, 0.9: 200_000}
@@ -187,3 +187,56 @@ def test_laws_on_random_closed_networks(net, seed):
     assert r.breakdown["latency_us"].sum() == pytest.approx(r.latency_us, rel=0.03)
     p = list(r.percentiles_us.values())
     assert p == sorted(p) and p[0] >= 0
+
+
+# ---------------------------------------------------------------- against another simulator
+
+
+def _simpy_sojourn(route, servers, lam, n, seed):
+    """Mean sojourn of ``n`` Poisson customers through ``route`` in SimPy (FIFO resources)."""
+    import random
+
+    import simpy
+
+    rng = random.Random(seed)
+    env = simpy.Environment()
+    res = [None if math.isinf(c) else simpy.Resource(env, capacity=c) for c in servers]
+    out = []
+
+    def customer():
+        t0 = env.now
+        for st_, mean in route:
+            if res[st_] is None:
+                yield env.timeout(rng.expovariate(1.0 / mean))
+            else:
+                with res[st_].request() as req:
+                    yield req
+                    yield env.timeout(rng.expovariate(1.0 / mean))
+        out.append(env.now - t0)
+
+    def source():
+        for _ in range(n):
+            yield env.timeout(rng.expovariate(lam))
+            env.process(customer())
+
+    env.process(source())
+    env.run()
+    return float(np.mean(out[n // 10:]))  # drop the first 10% (warm-up)
+
+
+@pytest.mark.slow
+def test_shared_station_with_unequal_costs_matches_simpy():
+    # not product form (the mutex's visits have different means): no closed form, so
+    # compare with an independent simulator; the two 99% intervals must overlap
+    pytest.importorskip("simpy")
+    servers = [math.inf, 1, 2]
+    route = [(0, 1.0), (1, 0.2), (2, 2.0), (1, 0.8), (0, 0.5), (1, 0.1)]
+    lam = 0.75 / 1.1  # mutex utilisation 0.75
+    net = network("bql", [("vcpu", math.inf), ("bql", 1), ("dev", 2)],
+                  [(f"h{i}", s, m) for i, (s, m) in enumerate(route)], rate_per_s=lam * 1e6)
+    r = run(net, 50_000)
+    ref = [_simpy_sojourn(route, servers, lam, 20_000, seed) for seed in range(6)]
+    lo, hi = r.interval("latency_us", 0.99)
+    rlo, rhi = t_interval(ref, 0.99)
+    assert max(lo, rlo) <= min(hi, rhi), f"sim [{lo:.4g}, {hi:.4g}] vs SimPy [{rlo:.4g}, {rhi:.4g}]"
+    assert (rhi - rlo) / 2 < 0.05 * np.mean(ref)
