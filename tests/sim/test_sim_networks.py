@@ -7,6 +7,7 @@ never flaky. Intervals must also be narrow enough to mean something.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import zlib
@@ -240,3 +241,27 @@ def test_shared_station_with_unequal_costs_matches_simpy():
     rlo, rhi = t_interval(ref, 0.99)
     assert max(lo, rlo) <= min(hi, rhi), f"sim [{lo:.4g}, {hi:.4g}] vs SimPy [{rlo:.4g}, {rhi:.4g}]"
     assert (rhi - rlo) / 2 < 0.05 * np.mean(ref)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(closed=small_networks(), load=st.floats(0.1, 0.6), seed=st.integers(0, 2**32 - 1))
+def test_laws_on_random_open_networks(closed, load, seed):
+    # the same random topologies, opened: Poisson arrivals at `load` x the bottleneck capacity
+    per_server = [s.demand_us / s.servers for s in closed.stations if not s.is_delay]
+    rate = load * 1e6 / max(per_server) if per_server else 1e5
+    net = dataclasses.replace(closed, rate_per_s=rate, population=None, think_us=0.0)
+    r = simulate_network(net, requests=6_000, replications=2, seed=seed, progress=False)
+    assert r.throughput_per_s == pytest.approx(rate, rel=0.08)
+    x = rate / 1e6
+    for s in net.stations:
+        c = 1.0 if s.is_delay else s.servers
+        assert r.utilization[s.name] == pytest.approx(x * s.demand_us / c, rel=0.1, abs=0.01)
+    assert (r.breakdown["wait_us"] >= 0).all()
+    assert r.breakdown["latency_us"].sum() == pytest.approx(r.latency_us, rel=0.03)
+
+
+def test_all_zero_costs():
+    net = network("zero", [("q", 1)], [("a", 0, 0.0)], rate_per_s=1e5)
+    r = run(net, 1_000, replications=2)
+    assert r.latency_us == 0.0 and r.percentiles_us["p99.9"] == 0.0
+    assert r.throughput_per_s == pytest.approx(1e5, rel=0.1)
