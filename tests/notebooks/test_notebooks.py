@@ -24,7 +24,8 @@ def _ids(p: Path) -> str:
 
 def test_there_are_notebooks():
     names = [p.name for p in NOTEBOOKS]
-    for n in ("01_quickstart.ipynb", "02_global_mutex.ipynb", "05_explorer.ipynb"):
+    for n in ("01_quickstart.ipynb", "02_global_mutex.ipynb", "03_calibration.ipynb",
+              "04_simulation_vs_theory.ipynb", "05_explorer.ipynb", "06_host_probe.ipynb"):
         assert n in names
 
 
