@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -540,7 +541,8 @@ static void exp_loop(const char *body, int port, int k, long n, long warm)
 /* --- a backend thread waiting on an eventfd: blocked in read() or busy-polling */
 struct waker {
     int efd;
-    int poll;
+    int poll;  /* 0: blocked in read(), 1: busy-polling read(), 2: blocked in epoll_wait() */
+    int epfd;
     long n;
     int64_t *wake;  /* time the backend saw each event */
     atomic_int ready;  /* 1: backend is waiting for the next event */
@@ -553,6 +555,15 @@ static void *backend_main(void *arg)
     uint64_t cnt;
     for (long i = 0; i < w->n && !atomic_load(&stop);) {
         atomic_store(&w->ready, 1);
+        if (w->poll == 2) {
+            struct epoll_event ev;
+            int ne = epoll_wait(w->epfd, &ev, 1, 100);  /* 100 ms: re-check stop */
+            if (ne <= 0) {
+                if (ne < 0 && errno != EINTR)
+                    die("epoll_wait");
+                continue;
+            }
+        }
         ssize_t r = read(w->efd, &cnt, sizeof cnt);
         int64_t t = now_ns();
         if (r < 0) {
@@ -575,6 +586,13 @@ static void waker_start(struct waker *w, pthread_t *th, int poll, long n)
     if (w->efd < 0)
         die("eventfd");
     w->poll = poll;
+    w->epfd = -1;
+    if (poll == 2) {
+        w->epfd = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event ev = {.events = EPOLLIN, .data.fd = w->efd};
+        if (w->epfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->efd, &ev) < 0)
+            die("epoll");
+    }
     w->n = n;
     w->wake = alloc_samples(n);
     atomic_store(&w->ready, 0);
@@ -612,14 +630,22 @@ static void exp_evwake(int poll, long n, long warm, long settle_us)
     }
     while (atomic_load(&w.seen) < total && !atomic_load(&stop))
         sched_yield();
+    if (atomic_load(&w.seen) < total) {  /* stopped early: release a blocked reader */
+        uint64_t one = 1;
+        atomic_store(&stop, 1);
+        if (write(w.efd, &one, sizeof one) < 0)
+            die("eventfd write");
+    }
     atomic_store(&stop, 1);
     pthread_join(th, NULL);
     check_timeout();
     int64_t *s = alloc_samples(n);
     for (long i = 0; i < n; i++)
         s[i] = w.wake[i + warm] - t0[i + warm];
-    emit_samples(poll ? "evwake_poll" : "evwake_block", s, n);
-    emit_samples(poll ? "evwrite_poll" : "evwrite_block", wr + warm, n);
+    static const char *wk[] = {"evwake_block", "evwake_poll", "evwake_epoll"};
+    static const char *wt[] = {"evwrite_block", "evwrite_poll", "evwrite_epoll"};
+    emit_samples(wk[poll], s, n);
+    emit_samples(wt[poll], wr + warm, n);
 }
 
 /* Guest kick through ioeventfd -> backend thread sees it.  Measured from the VMM's entry
@@ -652,13 +678,20 @@ static void exp_kickwake(int poll, long n, long warm, long settle_us)
     }
     while (atomic_load(&w.seen) < total && !atomic_load(&stop))
         sched_yield();
+    if (atomic_load(&w.seen) < total) {  /* stopped early: release a blocked reader */
+        uint64_t one = 1;
+        atomic_store(&stop, 1);
+        if (write(w.efd, &one, sizeof one) < 0)
+            die("eventfd write");
+    }
     atomic_store(&stop, 1);
     pthread_join(th, NULL);
     check_timeout();
     int64_t *s = alloc_samples(n);
     for (long i = 0; i < n; i++)
         s[i] = w.wake[i + warm] - t0[i + warm];
-    emit_samples(poll ? "kickwake_poll" : "kickwake_block", s, n);
+    static const char *kw[] = {"kickwake_block", "kickwake_poll", "kickwake_epoll"};
+    emit_samples(kw[poll], s, n);
     emit_samples("kick_exit_rtt", rtt + warm, n);
 }
 
@@ -976,6 +1009,9 @@ int main(int argc, char **argv)
     else if (!strcmp(e, "loop") && na == 5)
         exp_loop(a[0], (int)arg_long(a[1], "PORT"), (int)arg_long(a[2], "K"),
                  arg_long(a[3], "N"), arg_long(a[4], "WARM"));
+    else if ((!strcmp(e, "evwake") || !strcmp(e, "kickwake")) && na == 4 &&
+             arg_long(a[0], "MODE") > 2)
+        fail("MODE must be 0 (read), 1 (poll) or 2 (epoll)");
     else if (!strcmp(e, "evwake") && na == 4)
         exp_evwake((int)arg_long(a[0], "POLL"), arg_long(a[1], "N"), arg_long(a[2], "WARM"),
                    arg_long(a[3], "SETTLE_US"));

@@ -163,6 +163,7 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
     eventfd-write-waking        the same ``write()`` when it wakes a thread blocked in ``read()``
     eventfd-wake-blocked        write -> a thread blocked in ``read()`` runs (it slept ~20 µs)
     eventfd-wake-idle           the same after the reader's CPU idled 1 ms
+    eventfd-wake-epoll          write -> a thread blocked in ``epoll_wait()`` has read it
     eventfd-wake-polling        write -> a thread busy-polling ``read()`` sees it
     sched-run-length            how long a CPU-bound thread keeps its CPU (2P spinning threads)
     sched-preempt-gap           how long such a thread then waits off-CPU
@@ -176,6 +177,7 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
     pio-exit-kernel (guest)     guest ``in`` from the in-kernel PIC, per access (loop difference)
     ioeventfd-kick (guest)      guest ``out`` to an ioeventfd port, per kick (loop difference)
     kick-to-wake-blocked        from ``KVM_RUN`` to a backend blocked in ``read()`` seeing the kick
+    kick-to-wake-epoll          the same for a backend blocked in ``epoll_wait()``
     kick-to-wake-polling        the same for a backend busy-polling the eventfd
     irqfd-to-handler-running    eventfd write -> guest interrupt handler runs (vCPU busy)
     irqfd-to-handler-halted     the same with the vCPU halted (``hlt``)
@@ -265,8 +267,10 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
                     "getppid() system call, clock overhead included")
         col.latency("host-mutex-uncontended", repeated("real", "lock", "lock", n),
                     "pthread_mutex_lock + unlock by one thread")
-        blocked, waking, polled, plain, idle = [], [], [], [], []
+        blocked, waking, polled, plain, idle, epolled = [], [], [], [], [], []
         for _ in range(R):
+            o = helper("real", "evwake", 2, plan.n_wake, 50, 20, expect_s=plan.n_wake * 1e-4)
+            epolled.append(o.samples_us["evwake_epoll"])
             o = helper("real", "evwake", 0, plan.n_wake, 50, 20, expect_s=plan.n_wake * 1e-4)
             blocked.append(o.samples_us["evwake_block"])
             waking.append(o.samples_us["evwrite_block"])
@@ -284,6 +288,8 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
                     "(asleep ~20 µs) returns, across threads")
         col.latency("eventfd-wake-idle", idle, "eventfd write -> blocked reader returns after "
                     "its CPU idled 1 ms (idle-CPU wake-up)")
+        col.latency("eventfd-wake-epoll", epolled, "eventfd write -> reader blocked in "
+                    "epoll_wait() (asleep ~20 µs) has read it")
         col.latency("eventfd-wake-polling", polled, "eventfd write -> reader busy-polling a "
                     "non-blocking read() sees it")
         gaps, runlens, avail = [], [], []
@@ -372,13 +378,16 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
             for poll, path, note in (
                     (0, "kick-to-wake-blocked", "VMM enters KVM_RUN, guest kicks an ioeventfd "
                      "first thing; -> backend thread blocked in read() returns"),
+                    (2, "kick-to-wake-epoll", "the same with a backend blocked in "
+                     "epoll_wait() (QEMU's main loop waits this way)"),
                     (1, "kick-to-wake-polling", "the same with a backend busy-polling the "
                      "eventfd")):
                 runs = []
+                name = ("kickwake_block", "kickwake_poll", "kickwake_epoll")[poll]
                 for _ in range(R):
                     o = helper(g, "kickwake", poll, plan.n_wake, 50, 20,
                                expect_s=plan.n_wake * 2e-4)
-                    runs.append(o.samples_us["kickwake_poll" if poll else "kickwake_block"])
+                    runs.append(o.samples_us[name])
                 col.latency(path, runs, note, guest=g, guest_exec=ex)
 
         def irqs() -> None:

@@ -151,7 +151,7 @@ def test_wakeups_cost_more_than_polling(probed):
     assert (value(df, "eventfd-write-waking", "latency_p50_us")
             > value(df, "eventfd-write", "latency_p50_us"))
     for g in ("real", "long"):
-        for path in ("kick-to-wake-blocked", "kick-to-wake-polling"):
+        for path in ("kick-to-wake-blocked", "kick-to-wake-epoll", "kick-to-wake-polling"):
             # the backend sees the kick only after the guest was entered
             assert value(df, path, "latency_p50_us", g) > value(
                 df, "harness-empty", "latency_p50_us")
