@@ -17,6 +17,7 @@ from .kvm import Detection, detect
 from .mutex import MutexComparison, MutexPrediction, mva_mutex, predict_mutex
 from .runner import (
     COST_MAP,
+    ProbeWarning,
     compare_mutex,
     costs_from_results,
     load,
@@ -32,6 +33,7 @@ __all__ = [
     "Detection",
     "MutexComparison",
     "MutexPrediction",
+    "ProbeWarning",
     "compare_mutex",
     "costs_from_results",
     "detect",

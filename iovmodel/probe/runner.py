@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +17,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import ParameterError, ProbeError
+from ..errors import IovModelWarning, ParameterError, ProbeError
 from . import _helper
 from .kvm import Detection, detect
 from .mutex import MutexComparison, predict_mutex
 
 SOURCE = "probe"
+
+
+class ProbeWarning(IovModelWarning):
+    """One probe experiment failed; the others ran and their rows are returned."""
+
 #: columns of the measured-data schema (DESIGN.md), then the probe's own
 SCHEMA = ["source", "path", "metric", "value", "unit", "jobs", "iodepth", "size_bytes", "rw",
           "rate_per_s", "batch", "options", "hardware", "note"]
@@ -218,7 +224,13 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
     ------
     ProbeError
         ``/dev/kvm`` is missing or not accessible (the message says what to do), no C
-        compiler, or an experiment failed or hit its time limit.
+        compiler, the guest-regime check failed, or every experiment failed.
+
+    Warns
+    -----
+    ProbeWarning
+        An experiment failed or hit its time limit; its rows are missing and
+        ``df.attrs["failed_steps"]`` lists it.
     """
     det = detect(device)
     if not det.usable:
@@ -464,13 +476,26 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
         bar = tqdm(total=len(steps), desc="probe", disable=bool(os.environ.get("CI")))
     else:
         bar = None
+    failed: list[str] = []
     for step in steps:
-        step()
+        try:
+            step()
+        except ProbeError as exc:
+            # the guest regime is needed by every later step of its guest: no point going on
+            if getattr(step, "__name__", "") == "regime":
+                raise
+            failed.append(f"{step.__qualname__.split('.')[-1]}: {exc}")
+            warnings.warn(ProbeWarning(f"probe step failed, its rows are missing: {exc}"),
+                          stacklevel=2)
         if bar is not None:
             bar.update()
     if bar is not None:
         bar.close()
-    return col.frame()
+    if not col.rows:
+        raise ProbeError("every probe experiment failed: " + "; ".join(failed))
+    df = col.frame()
+    df.attrs["failed_steps"] = failed
+    return df
 
 
 # -------------------------------------------------------------------- saving

@@ -261,3 +261,22 @@ def test_cli_quick_for_real(tmp_path, capsys):
     assert set(df["guest"]) >= {"real", "long"}
     mx = df[df["path"] == "mutex-exits"]
     assert set(mx["vcpus"]) == {1, 2, 4, 8} and set(mx["hold_us"]) == {0, 1, 5, 20}
+
+
+def test_a_failed_experiment_warns_and_the_rest_is_kept(monkeypatch):
+    from iovmodel.probe import ProbeWarning
+
+    real = _helper.run_helper
+
+    def flaky(mode, experiment, *args, **kw):
+        if experiment == "irqfd":
+            raise ProbeError("simulated failure of the irqfd experiment")
+        return real(mode, experiment, *args, **kw)
+
+    monkeypatch.setattr(_helper, "run_helper", flaky)
+    with pytest.warns(ProbeWarning, match="irqfd"):
+        df = run(quick=True, guests=("real",), mutex_vcpus=(1,), mutex_hold_us=(0.0,),
+                 repeats=1, mutex_seconds=0.02)
+    assert not df["path"].str.startswith("irqfd").any()
+    assert (df["path"] == "pio-exit-user").any() and (df["path"] == "mutex-exits").any()
+    assert any("irqfd" in f for f in df.attrs["failed_steps"])
