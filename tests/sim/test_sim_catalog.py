@@ -114,7 +114,8 @@ def test_product_form_open_vs_kelly_decomposition(name):
     w0 = iov.Workload.closed(1, 1)
     net = reshape(iov.build(iov.path(name), HOST, w0), product_form=True)
     # 60% of the busiest FIFO station's capacity (1e5/s when every station is a delay)
-    per_server = [s.demand_us / s.servers for s in net.stations if not s.is_delay]
+    per_server = [s.demand_us / s.servers for s in net.stations
+                  if not s.is_delay and s.demand_us > 0]
     rate = 0.6e6 / max(per_server) if per_server else 1e5
     net = dataclasses.replace(net, rate_per_s=rate, population=None, think_us=0.0)
     lam = rate / 1e6  # per µs

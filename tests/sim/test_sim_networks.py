@@ -247,7 +247,8 @@ def test_shared_station_with_unequal_costs_matches_simpy():
 @given(closed=small_networks(), load=st.floats(0.1, 0.6), seed=st.integers(0, 2**32 - 1))
 def test_laws_on_random_open_networks(closed, load, seed):
     # the same random topologies, opened: Poisson arrivals at `load` x the bottleneck capacity
-    per_server = [s.demand_us / s.servers for s in closed.stations if not s.is_delay]
+    per_server = [s.demand_us / s.servers for s in closed.stations
+                  if not s.is_delay and s.demand_us > 0]
     rate = load * 1e6 / max(per_server) if per_server else 1e5
     net = dataclasses.replace(closed, rate_per_s=rate, population=None, think_us=0.0)
     r = simulate_network(net, requests=6_000, replications=2, seed=seed, progress=False)
