@@ -153,8 +153,8 @@ def main() -> None:
         for eng in ("auto", "event"):
             best = math.inf
             for rep in range(3):  # best of 3: the VM is shared
-                dt, r = timed(lambda e=eng, s=rep: simulate_network(
-                    net, requests=n_fast, replications=1, seed=s + 1, progress=False, engine=e))
+                dt, r = timed(lambda e=eng, s=rep, nt=net: simulate_network(
+                    nt, requests=n_fast, replications=1, seed=s + 1, progress=False, engine=e))
                 best = min(best, dt)
             res[eng] = (best, r)
         best = math.inf
@@ -174,6 +174,9 @@ def main() -> None:
             (label, "Ciw", n_ciw, dt_c, w_c, truth),
         ]
 
+    la = os.getloadavg()
+    print(f"{os.cpu_count()} CPUs, load average {la[0]:.1f} {la[1]:.1f} {la[2]:.1f} "
+          "(other work on the machine slows every tool; ratios are from the same run)")
     print(f"{'model':15s} {'tool':26s} {'customers':>10s} {'seconds':>8s} {'cust/s':>12s} "
           f"{'W':>7s} {'W exact':>7s} {'err':>7s}")
     rate = {}
@@ -207,7 +210,8 @@ def main() -> None:
                 engine=e))
             same = a.replications.equals(b.replications)
             print(f"  {a.engine:9s}: 1 core {dt1:6.2f} s, 2 cores {dt2:6.2f} s, speed-up "
-                  f"{dt1 / dt2:4.2f}x (same numbers: {same})")
+                  f"{dt1 / dt2:4.2f}x (same numbers: {same}; load average "
+                  f"{os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":
