@@ -176,7 +176,7 @@ def run(ints, now, limit,
             if batch > 1:
                 if seq % batch == 0:
                     bfree_n -= 1
-                    if bfree_n < 4:
+                    if bfree_n < nsteps + 8:  # room for the batches one event can open
                         flags |= F_BATCHES
                     forming = free_batches[bfree_n]
                 slot_batch[slot] = forming
@@ -198,7 +198,7 @@ def run(ints, now, limit,
             if batch > 1:
                 if seq % batch == 0:
                     bfree_n -= 1
-                    if bfree_n < 4:
+                    if bfree_n < nsteps + 8:  # room for the batches one event can open
                         flags |= F_BATCHES
                     forming = free_batches[bfree_n]
                 slot_batch[slot] = forming
@@ -298,7 +298,7 @@ def run(ints, now, limit,
                     if batch > 1:
                         if seq % batch == 0:
                             bfree_n -= 1
-                            if bfree_n < 4:
+                            if bfree_n < nsteps + 8:  # room for the batches one event can open
                                 flags |= F_BATCHES
                             forming = free_batches[bfree_n]
                         slot_batch[slot] = forming
