@@ -542,16 +542,42 @@ def save(df: pd.DataFrame, path: str | os.PathLike, overwrite: bool = False) -> 
     return p
 
 
-def load(path: str | os.PathLike) -> pd.DataFrame:
-    """Read probe results written by :func:`save`."""
+def load(path) -> pd.DataFrame:
+    """Read probe results written by :func:`save` (a path or a binary file object)."""
     df = pd.read_csv(path, keep_default_na=True)
     missing = [c for c in ("source", "path", "metric", "value", "unit") if c not in df.columns]
     if missing:
         from ..errors import DatasetError
         raise DatasetError(f"{path}: not probe results, missing columns {missing}")
-    for col in ("guest", "guest_exec", "options", "note", "stat"):
+    for col in ("guest", "guest_exec", "options", "note", "stat", "rw", "kvm_regime"):
         if col in df.columns:
             df[col] = df[col].fillna("").astype(str)
+    for col in ("jobs", "iodepth", "size_bytes", "batch", "vcpus", "host_cpus", "runs",
+                "samples"):
+        if col in df.columns:
+            df[col] = df[col].astype("Int64")
+    if "mutex" in df.columns:
+        df["mutex"] = df["mutex"].astype("boolean")
+    return df
+
+
+REFERENCE_FILE = "reference_run.csv"
+
+
+def reference() -> pd.DataFrame:
+    """A full probe run recorded on the machine this package was developed on.
+
+    For notebooks and calibration where ``/dev/kvm`` is not available: AMD EPYC guest
+    with 2 CPUs running a software-assisted nested KVM (``kvm_pvm``, Linux 6.18), the
+    other tenants' load of the moment in the ``host-cpu-available`` rows.  Provenance is
+    in ``df.attrs["provenance"]``.
+    """
+    from importlib import resources
+    with resources.files("iovmodel.probe").joinpath(REFERENCE_FILE).open("rb") as f:
+        df = load(f)
+    hw = df["hardware"].iloc[0] if len(df) else ""
+    df.attrs["provenance"] = (f"measured here by iovmodel.probe.run() (full), on {hw}; "
+                              "file iovmodel/probe/" + REFERENCE_FILE)
     return df
 
 
