@@ -28,6 +28,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/
 
 bench: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	$(PY) benchmarks/bench_analytic.py
 	$(PY) benchmarks/bench_sim.py
 
