@@ -122,13 +122,15 @@ def test_event_loop_grows_its_arrays():
     r = simulate_network(net, requests=50_000, replications=1, seed=1, progress=False,
                          engine="event", warmup=0)
     assert r.latency_us > 20
-    # batches near saturation: the batch pool grows too
-    net = network("batches", [("q", 1), ("k", 1)], [("a", 0, 0.95), ("kick", 1, 1.0, 1.0, 1.0,
-                  "batch")], rate_per_s=1e6, batch=4)
-    r = simulate_network(net, requests=50_000, replications=1, seed=1, progress=False,
-                         warmup=0)
-    assert r.throughput_per_s == pytest.approx(1e6, rel=0.1)
-    assert r.utilization["k"] == pytest.approx(0.25, rel=0.1)
+    # ~10^4 requests (5000 batches) in flight: slot pool, heap and batch pool grow
+    net = network("batches", [("d", math.inf), ("k", 1)],
+                  [("a", 0, 1000.0, 0.0), ("kick", 1, 0.05, 1.0, 1.0, "batch")],
+                  rate_per_s=1e7, batch=2)
+    r = simulate_network(net, requests=60_000, replications=1, seed=1, progress=False,
+                         warmup=0.25)
+    assert r.throughput_per_s == pytest.approx(1e7, rel=0.05)
+    assert r.utilization["k"] == pytest.approx(1e7 / 2 * 0.05e-6, rel=0.05)
+    assert r.latency_us == pytest.approx(1000.0, rel=0.01)
 
 
 # ---------------------------------------------------------------- progress
