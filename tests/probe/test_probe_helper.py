@@ -138,3 +138,22 @@ def test_save_rejects_bad_input(tmp_path):
                     reason="no C compiler")
 def test_source_ships_with_the_package():
     assert b"KVM_RUN" in _helper._source_text()
+
+
+def test_reference_run_is_a_valid_probe_dataset():
+    from iovmodel import datasets
+    from iovmodel.probe import compare_mutex, costs_from_results, reference
+
+    df = reference()
+    assert "measured here" in df.attrs["provenance"]
+    datasets.validate(df, source="probe reference")
+    mx = df[df["path"] == "mutex-exits"]
+    assert set(mx["vcpus"]) == {1, 2, 4, 8} and set(mx["hold_us"]) == {0, 1, 5, 20}
+    # operational laws hold in the recorded data too (Little 1961; utilisation law)
+    for (_, v, s, use), grp in mx.groupby(["guest", "vcpus", "hold_us", "mutex"]):
+        vals = grp.set_index("metric")["value"]
+        assert vals["exits_per_s"] * vals["latency_us"] * 1e-6 == pytest.approx(v, rel=0.25)
+        if use and s > 0:
+            assert vals["exits_per_s"] * s * 1e-6 <= 1.02
+    assert {"vmexit_us", "user_exit_us"} <= set(costs_from_results(df))
+    assert len(compare_mutex(df).to_frame()) == 2 * 4 * 4 * 2 * 3
