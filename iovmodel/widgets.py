@@ -155,11 +155,19 @@ def _swatch(colour: str, kind: str = "box", pale: bool = False) -> str:
             "vertical-align:middle;margin:0 3px 0 8px;border:1px solid #888'></span>")
 
 
-def _legend_html(res_colour: dict[str, str], w: Workload) -> str:
+def _legend_html(res_colour: dict[str, str], w: Workload, unstable: Sequence[str] = ()) -> str:
+    """Titles and legends of the figure, in HTML (text drawn by matplotlib costs ~1 ms a label)."""
     items = "".join(f"{_swatch(c)}{html.escape(r)}" for r, c in res_colour.items())
-    return (f"<div class='iov-legend' style='font-size:11px'>breakdown: {items} "
-            f"&nbsp;·&nbsp; {_swatch('#555')}service {_swatch('#555', pale=True)}waiting "
-            "&nbsp;·&nbsp; dots: the current point</div>")
+    left = ("<b>left</b>: mean latency (µs) vs offered load (IO/s), log-log; dashed: each "
+            "path's saturation" if w.is_open else
+            "<b>left</b>: throughput (IO/s) vs outstanding I/Os (jobs × iodepth); dashed: each "
+            "path's saturation bound")
+    warn = (f" <span class='iov-unstable-note' style='color:#D55E00'>unstable here: "
+            f"{html.escape(', '.join(unstable))}</span>" if unstable else "")
+    return (f"<div class='iov-legend' style='font-size:11px'>{left}; dots: the current point."
+            f"<br><b>right</b>: latency per I/O (µs) by resource: {items} "
+            f"&nbsp;·&nbsp; {_swatch('#555')}service {_swatch('#555', pale=True)}waiting"
+            f"{warn}</div>")
 
 
 class _InlineExecutor(Executor):
@@ -244,7 +252,7 @@ class Explorer(W.VBox):
         self.update_times_ms: list[float] = []
         self.last_error: str | None = None
         self._hold = 0
-        self._fig = Figure(figsize=(9.6, 3.3))
+        self._fig = Figure(figsize=(9.6, 3.0))
         FigureCanvasAgg(self._fig)
         self._ax = None
         self._ax_mode: bool | None = None
@@ -462,7 +470,7 @@ class Explorer(W.VBox):
     def update(self) -> None:
         """Recompute every selected path at the current point, redraw the figure and the
         table, and record the time taken in :attr:`last_update_ms`."""
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         host, w = self.host, self.workload
         paths = self.selected_paths
         results: dict[str, Result | str] = {}
@@ -485,13 +493,16 @@ class Explorer(W.VBox):
         self._fig.savefig(buf, format="png", dpi=self.figure_dpi, pil_kwargs={"compress_level": 1})
         t3 = time.perf_counter()
         # legends live in HTML: text drawn by matplotlib is most of the render time
-        self.legend.value = _legend_html(res_colour, w)
+        unstable = [n for n, r in results.items() if not isinstance(r, Result)]
+        self.legend.value = _legend_html(res_colour, w, unstable)
         self.table.value = self._table_html(results, w, path_colour)
         self.figure.value = buf.getvalue()
         ms = (time.perf_counter() - t0) * 1e3
         self.last_update_ms = ms
+        # cpu_ms: this thread's CPU time, the part of the wall time a busy host cannot inflate
         self.last_phases_ms = {"solve_ms": (t1 - t0) * 1e3, "draw_ms": (t2 - t1) * 1e3,
-                               "render_ms": (t3 - t2) * 1e3, "total_ms": ms}
+                               "render_ms": (t3 - t2) * 1e3, "total_ms": ms,
+                               "cpu_ms": (time.thread_time() - c0) * 1e3}
         self.update_times_ms.append(ms)
         self.status.value = (f"<small class='iov-timing'>updated in "
                              f"<span id='iov-update-ms'>{ms:.0f}</span> ms "
@@ -522,8 +533,8 @@ class Explorer(W.VBox):
         """The two axes, made once (re-creating axes costs more than the whole solve)."""
         if self._ax is None:
             # fixed margins: constrained layout would cost a second draw per update
-            ax_load = self._fig.add_axes((0.075, 0.15, 0.36, 0.74))
-            ax_bd = self._fig.add_axes((0.60, 0.15, 0.385, 0.74))
+            ax_load = self._fig.add_axes((0.07, 0.14, 0.37, 0.83))
+            ax_bd = self._fig.add_axes((0.60, 0.14, 0.385, 0.83))
             self._ax = (ax_load, ax_bd)
             self._ax_mode = None
         ax_load, ax_bd = self._ax
@@ -535,9 +546,8 @@ class Explorer(W.VBox):
                     axis.set_major_locator(LogLocator(numticks=6))
                     axis.set_major_formatter(FuncFormatter(_si))
                     axis.set_minor_formatter(NullFormatter())
-                ax_load.set_xlabel("offered load (IO/s)", fontsize=8)
-                ax_load.set_ylabel("mean latency (µs)", fontsize=8)
-                ax_load.set_title("latency vs load (dashed: saturation)", fontsize=9)
+                ax_load.set_xlabel("IO/s offered", fontsize=8)
+                ax_load.set_ylabel("µs", fontsize=8)
             else:
                 ax_load.set_xscale("log", base=2)
                 ax_load.set_yscale("linear")
@@ -548,10 +558,9 @@ class Explorer(W.VBox):
                 ax_load.yaxis.set_major_locator(MaxNLocator(5))
                 ax_load.yaxis.set_minor_locator(NullLocator())
                 ax_load.yaxis.set_major_formatter(FuncFormatter(_si))
-                ax_load.set_xlabel("outstanding I/Os (jobs × iodepth)", fontsize=8)
-                ax_load.set_ylabel("throughput (IO/s)", fontsize=8)
-                ax_load.set_title("throughput vs load (dashed: saturation bound)", fontsize=9)
-            ax_bd.set_xlabel("latency per I/O (µs): service solid, waiting pale", fontsize=8)
+                ax_load.set_xlabel("I/Os in flight", fontsize=8)
+                ax_load.set_ylabel("IO/s", fontsize=8)
+            ax_bd.set_xlabel("µs per I/O", fontsize=8)
             ax_bd.xaxis.set_major_locator(MaxNLocator(5))
             for ax in self._ax:
                 ax.tick_params(labelsize=7)
@@ -639,9 +648,6 @@ class Explorer(W.VBox):
         ax.set_xlim(0.0, total * 1.03 if total > 0 else 1.0)
         ax.set_yticks(range(len(ok)), [n for n, _ in ok], fontsize=7)
         ax.set_ylim(max(len(ok), 1) - 0.5, -0.5)  # first path on top
-        unstable = [n for n, r in results.items() if not isinstance(r, Result)]
-        ax.set_title("latency breakdown by resource"
-                     + (f" (unstable: {', '.join(unstable)})" if unstable else ""), fontsize=9)
         return colour
 
     @staticmethod
@@ -765,7 +771,7 @@ class Explorer(W.VBox):
 
     # -- reporting --------------------------------------------------------------------------
     def timing(self) -> dict[str, float]:
-        """Summary of the measured update times (ms): count, median, p90, max."""
+        """Summary of the measured update times (wall clock, ms): count, median, p90, max."""
         t = np.asarray(self.update_times_ms, dtype=float)
         if t.size == 0:
             return {"updates": 0, "median_ms": math.nan, "p90_ms": math.nan, "max_ms": math.nan}

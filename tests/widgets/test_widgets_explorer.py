@@ -284,7 +284,8 @@ def test_timing_and_repr():
     t = app.timing()
     assert t["updates"] == len(app.update_times_ms) >= 6
     assert 0 < t["median_ms"] <= t["max_ms"]
-    assert set(app.last_phases_ms) == {"solve_ms", "draw_ms", "render_ms", "total_ms"}
+    assert set(app.last_phases_ms) == {"solve_ms", "draw_ms", "render_ms", "total_ms",
+                                       "cpu_ms"}
     r = repr(app)
     assert r.startswith("<Explorer: virtio-blk") and len(r) < 200
     assert "iov-update-ms" in app.status.value
