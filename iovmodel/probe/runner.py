@@ -429,28 +429,31 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
         def mutex() -> None:
             ex = state["exec"]
             sched_check()
-            for v in vlist:
-                for s in slist:
-                    for use in (False, True):
-                        xs, lats = [], []
-                        for _ in range(R):
-                            o = helper(g, "mutex", v, f"{s:g}", int(use), plan.mutex_s,
-                                       plan.mutex_warm_s, 2_000_000,
-                                       expect_s=plan.mutex_s + plan.mutex_warm_s)
-                            xs.append(int(o.values["exits"])
-                                      / (int(o.values["elapsed_ns"]) * 1e-9))
-                            lats.append(o.samples_us["mutex"])
-                        opts = f"guest={g};vcpus={v};hold_us={s:g};mutex={int(use)}"
-                        extra = dict(vcpus=v, hold_us=s, mutex=use, jobs=v, iodepth=1,
-                                     guest=g, guest_exec=ex, options=opts)
-                        what = ("holding one shared pthread mutex" if use
-                                else "without any mutex")
-                        note = (f"{v} vCPU threads, each exit handled for {s:g} µs {what}; "
-                                "latency = one KVM_RUN return to the next")
-                        col.add("mutex-exits", "exits_per_s", float(np.median(xs)), "1/s",
-                                stat="median", spread=float(np.ptp(xs)), runs=R,
-                                samples=sum(map(len, lats)), note=note, **extra)
-                        col.latency("mutex-exits", lats, note, **extra)
+            grid = [(v, s, use) for v in vlist for s in slist for use in (False, True)]
+            xs: dict[tuple, list[float]] = {k: [] for k in grid}
+            lats: dict[tuple, list[np.ndarray]] = {k: [] for k in grid}
+            # repetitions outermost: a change of the host's other load during the grid
+            # spreads over all points instead of biasing a few
+            for _ in range(R):
+                for key in grid:
+                    v, s, use = key
+                    o = helper(g, "mutex", v, f"{s:g}", int(use), plan.mutex_s,
+                               plan.mutex_warm_s, 2_000_000,
+                               expect_s=plan.mutex_s + plan.mutex_warm_s)
+                    xs[key].append(int(o.values["exits"]) / (int(o.values["elapsed_ns"]) * 1e-9))
+                    lats[key].append(o.samples_us["mutex"])
+            for key in grid:
+                v, s, use = key
+                opts = f"guest={g};vcpus={v};hold_us={s:g};mutex={int(use)}"
+                extra = dict(vcpus=v, hold_us=s, mutex=use, jobs=v, iodepth=1, guest=g,
+                             guest_exec=ex, options=opts)
+                what = "holding one shared pthread mutex" if use else "without any mutex"
+                note = (f"{v} vCPU threads, each exit handled for {s:g} µs {what}; "
+                        "latency = one KVM_RUN return to the next")
+                col.add("mutex-exits", "exits_per_s", float(np.median(xs[key])), "1/s",
+                        stat="median", spread=float(np.ptp(xs[key])), runs=R,
+                        samples=sum(map(len, lats[key])), note=note, **extra)
+                col.latency("mutex-exits", lats[key], note, **extra)
             sched_check()
             _add_cpu_available(col, sched["avail"], g, ex)
             note = (f"{2 * P} vCPU threads looping exits on {P} CPUs, before and after the "
