@@ -160,7 +160,7 @@ def predict_mutex(vcpus: int, hold_us: float, *, cycle_us: float, host_cpus: int
                   slice_us: float | None = None, cycle_p50_us: float | None = None,
                   cycle_p99_us: float | None = None, wake_p99_us: float | None = None,
                   cpus_available: float | None = None, preempt_gap_us: float | None = None,
-                  seed: int = 0) -> MutexPrediction:
+                  preempt_gap_p99_us: float | None = None, seed: int = 0) -> MutexPrediction:
     """Predict exits/s and per-exit latency of V vCPU threads sharing one mutex.
 
     Only threads that hold a CPU can arrive at the mutex (a thread waiting for a CPU or
@@ -198,6 +198,8 @@ def predict_mutex(vcpus: int, hold_us: float, *, cycle_us: float, host_cpus: int
         How long a preempted thread waits for its CPU when 2 threads per CPU compete
         (measured as ``sched-preempt-gap``); it scales as ``V/P - 1``.  Default: one
         ``slice_us`` (round robin with no other load).
+    preempt_gap_p99_us : float, optional
+        99th percentile of that gap: shapes the gap distribution (log-normal).
     seed : int
         Seed of the Monte Carlo composition.
     """
@@ -258,7 +260,7 @@ def predict_mutex(vcpus: int, hold_us: float, *, cycle_us: float, host_cpus: int
         p_pre = min(1.0, float(np.mean(lat)) / slice_us)
         per_peer = slice_us if preempt_gap_us is None else _positive(
             "preempt_gap_us", preempt_gap_us)
-        gap = (V / P - 1.0) * per_peer
+        gap = (V / P - 1.0) * _lognormal(per_peer, preempt_gap_p99_us, MC_DRAWS, rng)
         lat = lat + np.where(rng.random(MC_DRAWS) < p_pre, gap, 0.0)
     p50, p99 = np.percentile(lat, [50, 99])
     return MutexPrediction(vcpus=V, hold_us=S, host_cpus=P, mutex=bool(mutex),

@@ -718,6 +718,7 @@ def mutex_inputs(df: pd.DataFrame, guest: str) -> dict[str, float]:
         "wake_cost_us": _pick(df, "eventfd-write-waking", "latency_p50_us"),
         "slice_us": _pick_guest(df, "sched-run-length", "latency_p50_us", guest),
         "preempt_gap_us": _pick_guest(df, "sched-preempt-gap", "latency_p50_us", guest),
+        "preempt_gap_p99_us": _pick_guest(df, "sched-preempt-gap", "latency_p99_us", guest),
         "host_cpus": int(df["host_cpus"].dropna().iloc[0]),
         "cpus_available": _cpus_available(df, guest),
     }
