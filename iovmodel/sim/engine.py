@@ -461,8 +461,9 @@ def summarise(spec: Spec, st, warmup, index: int) -> dict:
             util[spec.st_station[j]] += busy[j]
     srv = np.where(np.isinf(spec.station_servers), 1.0, spec.station_servers)
     util = util / span / srv if span > 0 else util * np.nan
-    cpu = float(busy[spec.st_host_cpu & ~spec.st_guest & ~spec.st_poll].sum() / n)
-    guest = float(busy[spec.st_guest & ~spec.st_poll].sum() / n)
+    # a polling hop holds no server but its thread spins meanwhile: it is CPU time
+    cpu = float(busy[spec.st_host_cpu & ~spec.st_guest].sum() / n)
+    guest = float(busy[spec.st_guest].sum() / n)
     x_per_s = n / span * 1e6 if span > 0 else math.nan
     # a busy-polling core burns all its time, whatever the load (as analyze() counts it)
     pol = spec.station_polling & np.isfinite(spec.station_servers)
