@@ -23,8 +23,15 @@ the analytic solvers see and simulates it request by request:
 Engines: the event loop (:mod:`iovmodel.sim.kernel`) handles everything; an
 open network without batching whose FIFO stations are each visited once is
 simulated exactly by Lindley / Kiefer-Wolfowitz recursions, station after
-station (``engine="auto"`` picks it; same random streams, same numbers up to
-rounding as the event loop).
+station (``engine="auto"`` picks it). Both draw from the same random streams:
+on a chain of single-server FIFO stations they give the same numbers (to
+rounding); elsewhere they agree statistically.
+
+Accounting: ``utilization`` is busy time per server (delay stations: mean
+busy servers); a polling hop is not busy time but counts as host CPU (its
+thread spins), and a busy-polling resource counts at its full cores, as
+:func:`~iovmodel.analyze` does. In ``breakdown``, the time a request waits for
+its batch-mates at a per-batch hop is that hop's ``wait_us``.
 
 Compile cost: nothing compiles at import. The first simulation in a fresh
 environment compiles the kernels and caches them on disk
