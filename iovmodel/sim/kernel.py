@@ -137,6 +137,9 @@ def run(ints, now, limit,
     target = ints[I_TARGET]
     in_flight = ints[I_IN_FLIGHT]
     forming = ints[I_FORMING]
+    # block of the next completion (kept incrementally: no division per event)
+    cb = min(completed_ // blk, nblk - 1)
+    blk_next = (completed_ // blk + 1) * blk
     code = DONE
     while True:
         completed = completed_
@@ -159,9 +162,6 @@ def run(ints, now, limit,
         kind = p & 3
         step = (p >> 2) & STEP_MASK
         ident = p >> (2 + STEP_BITS)
-        cb = completed // blk
-        if cb >= nblk:
-            cb = nblk - 1
         nw = 0
         if kind == K_ARRIVAL:
             fn = free_n - 1
@@ -262,14 +262,12 @@ def run(ints, now, limit,
                     c = completed_
                     if c < lat.shape[0]:
                         lat[c] = t - arr_t[slot]
-                        ci = c // blk
-                        if ci >= nblk:
-                            ci = nblk - 1
-                        blk_tend[ci] = t
+                        blk_tend[cb] = t
                     completed_ = c + 1
-                    cb = (c + 1) // blk
-                    if cb >= nblk:
-                        cb = nblk - 1
+                    if completed_ == blk_next:
+                        blk_next += blk
+                        if cb < nblk - 1:
+                            cb += 1
                     if batch > 1:
                         bs = slot_batch[slot]
                         b_done[bs] += 1
