@@ -13,7 +13,7 @@ closed form. iovmodel's time is end to end: building the arrays, sampling,
 the simulation, MSER-5, percentiles, histogram and the result object, one
 replication, kernels already compiled (the first call compiles or loads them).
 
-Replication scaling: 4 replications of (b) serially and on a 2-process pool.
+Replication scaling: 8 replications of (b) serially and on a 2-process pool.
 
 Run: ``.venv/bin/python benchmarks/bench_sim.py [--quick]``
 """
@@ -196,18 +196,21 @@ def main() -> None:
 
     # replication scaling, 1 -> 2 cores, on the tandem (both engines)
     print()
-    print("replication scaling: 4 replications of (b), serial vs a 2-process pool")
+    print("replication scaling: 8 replications of (b), serial vs a 2-process pool (best of 2)")
     net = iov_net(LAM_B, MEANS_B)
     with ProcessPoolExecutor(max_workers=2) as ex:
         for eng in ("auto", "event"):
             # start the workers and load the kernels outside the timing
             simulate_network(net, requests=1000, replications=2, seed=0, progress=False,
                              executor=ex, engine=eng)
-            dt1, a = timed(lambda e=eng: simulate_network(
-                net, requests=n_fast, replications=4, seed=1, progress=False, engine=e))
-            dt2, b = timed(lambda e=eng: simulate_network(
-                net, requests=n_fast, replications=4, seed=1, progress=False, executor=ex,
-                engine=e))
+            dt1 = dt2 = math.inf
+            for _ in range(2):  # best of 2
+                d1, a = timed(lambda e=eng: simulate_network(
+                    net, requests=n_fast, replications=8, seed=1, progress=False, engine=e))
+                d2, b = timed(lambda e=eng: simulate_network(
+                    net, requests=n_fast, replications=8, seed=1, progress=False, executor=ex,
+                    engine=e))
+                dt1, dt2 = min(dt1, d1), min(dt2, d2)
             same = a.replications.equals(b.replications)
             print(f"  {a.engine:9s}: 1 core {dt1:6.2f} s, 2 cores {dt2:6.2f} s, speed-up "
                   f"{dt1 / dt2:4.2f}x (same numbers: {same}; load average "
