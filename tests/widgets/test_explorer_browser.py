@@ -38,6 +38,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-sync", "--disable-dev-shm-usage"]
 SERVE_TIMEOUT_S = 180  # Voila answers once the notebook has run (a cold kernel on a busy VM)
 UPDATE_TIMEOUT_S = 60
+SIM_TIMEOUT_S = 300  # a cold numba cache compiles the simulator (~20 s on 2 cores)
 
 
 def _missing() -> str | None:
@@ -172,6 +173,24 @@ def test_slider_drag_updates_displayed_throughput(voila_url, tmp_path, record_pr
                 assert _cell_text(page, "iov-throughput", other) == _fmt(r.throughput_per_s)
             assert page.locator(".iov-errors").is_hidden()
             kernel_ms = page.locator("#iov-update-ms").inner_text()
+
+            # the Monte Carlo button: progress bar to the end, one row per path with its CI,
+            # and the same numbers iov.simulate gives here for the same seed (reproducible)
+            page.locator("button.iov-simulate").click()
+            page.wait_for_function(
+                "() => document.querySelectorAll('#iov-sim-table tr.iov-sim-row').length === 3",
+                timeout=SIM_TIMEOUT_S * 1000)
+            bar = page.locator(".iov-sim-progress .progress-bar").get_attribute("style") or ""
+            assert "100%" in bar.replace(" ", ""), bar
+            sim_cell = page.locator(f"td.iov-sim-throughput[data-path='{name}']")
+            ci_text = sim_cell.locator("xpath=following-sibling::td[1]").inner_text()
+            assert ci_text.startswith("[") and "," in ci_text
+            s = iov.simulate(name, host0.replace(**{cost: value}), w, requests=20_000,
+                             replications=4, seed=1, progress=False)
+            assert float(sim_cell.get_attribute("data-value")) == pytest.approx(
+                s.throughput_per_s, rel=1e-12)
+            page.locator(".iov-sim-table").scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "simulated.png"), full_page=True)
             timing = {"slider": cost, "new_value": value, "before": before, "after": want,
                       "release_to_table_ms": round(t_table * 1e3),
                       "release_to_figure_ms": round(t_figure * 1e3),
