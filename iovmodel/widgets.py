@@ -35,6 +35,7 @@ from typing import Any
 
 import ipywidgets as W
 import numpy as np
+import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_rgba
@@ -245,6 +246,9 @@ class Explorer(W.VBox):
         for n in paths:
             if n not in names:
                 raise ParameterError(f"paths: {n!r} is not a catalog path; known: {', '.join(names)}")
+        if isinstance(figure_dpi, bool) or not isinstance(figure_dpi, int | float) \
+                or not 20 <= figure_dpi <= 400:
+            raise ParameterError(f"figure_dpi must be a number in [20, 400], got {figure_dpi!r}")
         self.figure_dpi = int(figure_dpi)
         self.results: dict[str, Result | str] = {}
         self.sim_results: dict[str, Any] = {}
@@ -770,6 +774,23 @@ class Explorer(W.VBox):
         return (f"<table id='iov-sim-table' class='iov-table'>{head}{''.join(rows)}</table>")
 
     # -- reporting --------------------------------------------------------------------------
+    def to_frame(self) -> pd.DataFrame:
+        """The numbers behind the figure: one tidy row per selected path (``Result.to_frame``
+        columns; an unstable path has NaN metrics and its reason in ``message``)."""
+        frames = []
+        for name, r in self.results.items():
+            if isinstance(r, Result):
+                f = r.to_frame()
+                f["message"] = ""
+            else:
+                f = pd.DataFrame([{"path": name, **self.workload.to_dict(),
+                                   "throughput_per_s": math.nan, "latency_us": math.nan,
+                                   "message": r}])
+            frames.append(f)
+        if not frames:
+            return pd.DataFrame(columns=["path", "throughput_per_s", "latency_us", "message"])
+        return pd.concat(frames, ignore_index=True)
+
     def timing(self) -> dict[str, float]:
         """Summary of the measured update times (wall clock, ms): count, median, p90, max."""
         t = np.asarray(self.update_times_ms, dtype=float)

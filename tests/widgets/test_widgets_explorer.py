@@ -222,6 +222,19 @@ def test_bad_arguments_name_the_parameter():
         iov.explorer(workload={"jobs": 4})
     with pytest.raises(ParameterError, match="vmexit_us"):
         iov.explorer(host=iov.HostProfile.default().replace(vmexit_us=-1.0))
+    with pytest.raises(ParameterError, match="figure_dpi"):
+        iov.explorer(figure_dpi="high")
+
+
+def test_to_frame_is_the_table():
+    app = iov.explorer(["virtio-blk", "native-blk"], workload=iov.Workload.open(2e5))
+    df = app.to_frame()
+    assert list(df["path"]) == ["virtio-blk", "native-blk"]
+    # virtio-blk's mutex cannot carry 200 000 IO/s: NaN metrics and the reason
+    assert math.isnan(df.loc[0, "throughput_per_s"]) and "bql" in df.loc[0, "message"]
+    r = iov.analyze("native-blk", iov.HostProfile.default(), iov.Workload.open(2e5))
+    assert df.loc[1, "latency_us"] == pytest.approx(r.latency_us, rel=1e-12)
+    assert df.loc[1, "message"] == ""
 
 
 def test_callback_errors_are_shown_in_the_app(monkeypatch):
