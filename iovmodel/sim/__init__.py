@@ -197,7 +197,8 @@ def _combine(net, spec, reps, requests, root, engine, workload, path_name) -> Si
         latency_ci_us=t_interval(lat), throughput_ci_per_s=t_interval(thr),
         percentiles_us={k: float(table[f"{k}_us"].mean()) for k in _PCT_NAMES},
         histogram=histogram_frame(HIST_EDGES_US, hist), replications=table,
-        requests=requests, seed=root.entropy if isinstance(root.entropy, int) else None,
+        requests=requests,
+        seed=root.entropy if isinstance(root.entropy, int) and not root.spawn_key else None,
         engine=engine,
     )
 
