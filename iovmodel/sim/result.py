@@ -83,6 +83,26 @@ class SimResult(Result):
             df[k] = [v]
         return df
 
+    def plot_latency(self, ax=None, **kwargs):
+        """Latency distribution: the pooled histogram as a density on a log axis,
+        percentiles marked. Returns the Axes."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4.0, 2.6))
+        h = self.histogram
+        if h is not None and len(h):
+            edges = np.append(h["lo_us"].to_numpy(), h["hi_us"].to_numpy()[-1])
+            ax.stairs(h["density_per_us"].to_numpy(), edges, label=self.path, **kwargs)
+            ax.set_xscale("log")
+        for k, v in self.percentiles_us.items():
+            ax.axvline(v, lw=0.6, ls=":", color="0.4")
+            ax.annotate(k, (v, 1.0), xycoords=("data", "axes fraction"), fontsize=7,
+                        rotation=90, va="top", ha="right", color="0.3")
+        ax.set_xlabel("latency (µs)")
+        ax.set_ylabel("density (per µs)")
+        return ax
+
     def summary(self) -> str:
         """The analytic summary plus intervals, percentiles and the run size."""
         lo, hi = self.latency_ci_us

@@ -297,6 +297,19 @@ def test_simresult_presents_itself():
     assert len(r.breakdown) == 5
 
 
+def test_plot_latency_returns_axes():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = simulate_network(kelly_net(), seed=2, **KW)
+    ax = r.plot_latency()
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "latency (µs)"
+    assert len(ax.patches) == 1  # the histogram
+    plt.close(ax.figure)
+
+
 def test_import_compiles_nothing():
     code = ("import iovmodel, iovmodel.sim, iovmodel.sim.kernel as k; "
             "print(len(k.run.signatures), len(k.fifo_pass.signatures))")
