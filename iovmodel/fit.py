@@ -54,6 +54,19 @@ Kleinrock 1975, vol. 1, eq. 3.28).  ``percentiles="sim"`` instead simulates ever
 group with :func:`iovmodel.sim.simulate_network` under one fixed seed (common
 random numbers, so the objective stays a deterministic function of the costs).
 
+Batching
+--------
+Per-batch hops (a kick, a wake-up, an interrupt) cost 1/batch per I/O.  A row's
+``batch`` column states it; when it is empty, ``batching="stated"`` takes 1,
+``free=[..., "batch"]`` fits one effective batch for all such rows, and
+``batching="load"`` derives it from the load (closed rows): with notification
+suppression (virtio EVENT_IDX, a backend that drains its ring on each wake-up) a
+request that arrives while the notified backend is busy rides on the current
+pass; arrivals see time averages, so a fraction :math:`1-\rho` of them find it
+idle and the batch is :math:`b = 1/(1-\rho)` (at most the requests in flight),
+:math:`\rho` the utilisation of the busiest notified station (the backend
+thread, not the vCPUs) at batch b: a fixed point, solved by damped iteration.
+
 Rows
 ----
 ``path`` names a catalog path; ``options`` (``key=value;...``) sets path
@@ -482,6 +495,48 @@ def _saturation(net: Network) -> tuple[float, np.ndarray]:
     return X * 1e6, util
 
 
+def _notified(net: Network) -> list[int]:
+    """Stations a notification wakes: queueing stations other than the vCPUs that
+    serve per-batch hops (the backend thread that drains the ring)."""
+    idx = {v.station for v in net.route if v.per == "batch"}
+    return [i for i in sorted(idx) if not net.stations[i].is_delay
+            and net.stations[i].name != "vcpu" and net.stations[i].demand_us > 0]
+
+
+def _solve_load_batched(p: Path, host: HostProfile, w: Workload, tol: float = 1e-10):
+    """Closed solution with a load-dependent batch: b = 1 / (1 - rho).
+
+    With notification suppression (virtio EVENT_IDX, a backend that drains its ring
+    on every wake-up) a request that arrives while the notified backend is busy
+    rides on the current pass; by PASTA a fraction 1 - rho of requests find it
+    idle, so kicks and interrupts per I/O are 1 - rho and the batch is 1/(1 - rho),
+    capped at the requests in flight.  rho is the utilisation of the busiest
+    notified station, itself a function of b: the root in log b of
+    ``log b - log target(b)`` by Brent's method (the bracket [1, cap] always holds one).
+    """
+    cap = float(min(w.population, _BATCH_MAX))
+    memo: dict[float, tuple] = {}
+
+    def solve(logb: float) -> tuple:
+        if logb not in memo:
+            net = build(p, host, replace(w, batch=math.exp(logb)))
+            X, R, waits, util = _closed(net, [w.population])[w.population]
+            rho = max((float(util[i]) for i in _notified(net)), default=0.0)
+            target = min(max(1.0 / max(1.0 - rho, 1e-12), 1.0), cap)
+            memo[logb] = (net, X, R, waits, util, math.log(target))
+        return memo[logb]
+
+    g = lambda t: t - solve(t)[5]  # noqa: E731 - increasing in t, <= 0 at 0, >= 0 at log cap
+    hi = math.log(cap)
+    if cap <= 1.0 or g(0.0) >= 0.0:
+        t = 0.0
+    elif g(hi) <= 0.0:
+        t = hi
+    else:
+        t = optimize.brentq(g, 0.0, hi, xtol=tol, rtol=4 * np.finfo(float).eps)
+    return solve(t)[:5]
+
+
 def _closed(net: Network, pops: Sequence[int]) -> dict[int, tuple]:
     """population -> (X per s, R µs, per-visit waits, utilisation), one MVA pass."""
     sol = solve_closed(net, list(pops))
@@ -497,8 +552,9 @@ class _Model:
     """Rows grouped by the network they share; predicts every row for a host."""
 
     def __init__(self, rows: Sequence[_Row], percentiles: str = "approx",
-                 sim_options: Mapping[str, Any] | None = None) -> None:
+                 sim_options: Mapping[str, Any] | None = None, batching: str = "stated") -> None:
         self.rows = list(rows)
+        self.batching = batching
         groups: dict[tuple, list[int]] = {}
         for j, r in enumerate(self.rows):
             groups.setdefault(r.group_key(), []).append(j)
@@ -539,6 +595,17 @@ class _Model:
                     r = rows[j]
                     R = r.workload.population / X * 1e6 if X > 0 else math.inf
                     out[j] = _value(r.metric, r, net, X, R, np.zeros(len(net.stations)), util, None)
+                continue
+            if self.batching == "load" and not r0.batch_stated:
+                solved: dict[int, tuple] = {}  # one fixed point per population
+                for j in idx:
+                    r = rows[j]
+                    n = r.workload.population
+                    if n not in solved:
+                        solved[n] = _solve_load_batched(r.path, h, r.workload)
+                    net, X, R, waits, util = solved[n]
+                    out[j] = _value(r.metric, replace(r, workload=replace(
+                        r.workload, batch=net.batch)), net, X, R, waits, util, None)
                 continue
             pops = sorted({rows[j].workload.population for j in idx})
             top = max(idx, key=lambda j: rows[j].workload.population)
@@ -664,12 +731,13 @@ def _fit_theta(model: _Model, prob: _Problem, theta0: np.ndarray, y: np.ndarray,
 
 
 def _boot_one(rows: Sequence[_Row], percentiles: str, sim_options: Mapping[str, Any],
-              prob: _Problem, theta0: np.ndarray, seed: np.random.SeedSequence) -> np.ndarray:
+              prob: _Problem, theta0: np.ndarray, seed: np.random.SeedSequence,
+              batching: str = "stated") -> np.ndarray:
     """One bootstrap replicate: resample rows with replacement, refit from theta0."""
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(rows), len(rows))
     sub = [rows[i] for i in idx]
-    model = _Model(sub, percentiles, sim_options)
+    model = _Model(sub, percentiles, sim_options, batching)
     y = np.array([r.value for r in sub])
     w = np.array([r.weight for r in sub])
     try:
@@ -885,7 +953,8 @@ def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
         f_scale: float = 0.1, n_boot: int = 0, seed: int | None = None,
         executor: Executor | None = None, percentiles: str = "approx",
         sim_options: Mapping[str, Any] | None = None,
-        max_nfev: int | None = None, drop_unpredictable: bool = False) -> FitResult:
+        max_nfev: int | None = None, drop_unpredictable: bool = False,
+        batching: str = "stated") -> FitResult:
     """Calibrate host costs to measurements.
 
     Parameters
@@ -922,6 +991,10 @@ def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
     sim_options : mapping, optional
         ``requests``, ``replications``, ``seed`` of the simulator when
         ``percentiles="sim"``.
+    batching : {"stated", "load"}
+        Batch (requests per kick and per interrupt) of the rows whose ``batch`` is
+        empty: ``"stated"`` takes 1; ``"load"`` takes the load-dependent
+        ``1 / (1 - rho)`` of notification suppression (module docstring).
     drop_unpredictable : bool
         Drop the rows :func:`predictable` rejects (listed in :attr:`FitResult.notes`)
         instead of raising; the residuals then hold only the fitted rows.
@@ -949,6 +1022,8 @@ def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
         raise FitError(f"loss must be one of {', '.join(_LOSSES)}, got {loss!r}")
     if percentiles not in ("approx", "sim"):
         raise FitError(f"percentiles must be 'approx' or 'sim', got {percentiles!r}")
+    if batching not in ("stated", "load"):
+        raise FitError(f"batching must be 'stated' or 'load', got {batching!r}")
     if not isinstance(n_boot, int | np.integer) or n_boot < 0:
         raise FitError(f"n_boot must be a whole number >= 0, got {n_boot!r}")
     if not (f_scale > 0):
@@ -970,7 +1045,7 @@ def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
                 weights = np.asarray(weights, dtype=float)[ok["predictable"].to_numpy()]
             measurements = frame[ok["predictable"].to_numpy()]
     rows, ignored = _parse(measurements, weights)
-    model = _Model(rows, percentiles, sim_options)
+    model = _Model(rows, percentiles, sim_options, batching)
     y = np.array([r.value for r in rows])
     w = np.array([r.weight for r in rows])
     used = _used_costs(rows)
@@ -983,6 +1058,9 @@ def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
         free = [free]
     fit_batch = free is not None and free != "all" and "batch" in free
     if fit_batch:
+        if batching == "load":
+            raise FitError("free names 'batch' but batching='load' derives it from the load; "
+                           "use one or the other")
         free = [k for k in free if k != "batch"]
         if all(r.batch_stated for r in rows):
             raise FitError("free names 'batch' but every row states its batch")
@@ -1029,7 +1107,8 @@ def fit(measurements: pd.DataFrame, free: Sequence[str] | str | None = None,
     boot = None
     if n_boot:
         children = np.random.SeedSequence(seed).spawn(int(n_boot))
-        args = [(rows, percentiles, dict(model.sim_options), prob, res.x, c) for c in children]
+        args = [(rows, percentiles, dict(model.sim_options), prob, res.x, c, batching)
+                for c in children]
         if executor is None:
             thetas = [_boot_one(*a) for a in args]
         else:
@@ -1094,7 +1173,8 @@ def _residual_frame(measurements: pd.DataFrame, y: np.ndarray, pred: np.ndarray)
 
 def predict(measurements: pd.DataFrame, host: HostProfile | None = None, *,
             batch: float | None = None, percentiles: str = "approx",
-            sim_options: Mapping[str, Any] | None = None) -> pd.DataFrame:
+            sim_options: Mapping[str, Any] | None = None,
+            batching: str = "stated") -> pd.DataFrame:
     """Predict every row of a measurement frame under one host profile.
 
     ``batch`` (e.g. :attr:`FitResult.batch`) replaces the batch of the rows that
@@ -1104,7 +1184,7 @@ def predict(measurements: pd.DataFrame, host: HostProfile | None = None, *,
     """
     host = host if host is not None else HostProfile.default()
     rows, _ = _parse(measurements)
-    pred = _Model(rows, percentiles, sim_options).predict(host, batch)
+    pred = _Model(rows, percentiles, sim_options, batching).predict(host, batch)
     return _residual_frame(measurements, np.array([r.value for r in rows]), pred)
 
 
@@ -1155,7 +1235,8 @@ def crossval(measurements: pd.DataFrame, train: Any, **fit_options: Any) -> pd.D
     f = fit(df[mask], weights=weights, **fit_options)
     test = df[~mask]
     out = predict(test, f.profile, batch=f.batch, percentiles=fit_options.get("percentiles", "approx"),
-                  sim_options=fit_options.get("sim_options"))
+                  sim_options=fit_options.get("sim_options"),
+                  batching=fit_options.get("batching", "stated"))
     out.index = measurements.index[~mask]
     out.attrs.update({"test_mape": float(np.nanmedian(np.abs(out["rel_error"]))) * 100.0,
                       "train_mape": f.mape, "n_train": int(mask.sum()),
@@ -1198,7 +1279,7 @@ def split_low_load(df: pd.DataFrame) -> tuple[np.ndarray, str]:
 
 
 def dataset_report(names: Sequence[str] | None = None, *, by: str | None = None,
-                   host: HostProfile | None = None) -> pd.DataFrame:
+                   host: HostProfile | None = None, **fit_options: Any) -> pd.DataFrame:
     """Fit every bundled dataset's predictable rows and cross-validate.
 
     Parameters
@@ -1208,6 +1289,8 @@ def dataset_report(names: Sequence[str] | None = None, *, by: str | None = None,
     by : str, optional
         Fit each group of this column separately (``"hardware"``, ``"source"``)
         and report the medians over the groups.
+    **fit_options
+        Passed to :func:`fit` and :func:`crossval` (``batching="load"``, ``loss``, ...).
 
     Returns
     -------
@@ -1237,9 +1320,10 @@ def dataset_report(names: Sequence[str] | None = None, *, by: str | None = None,
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FitConvergenceWarning)
             for g in groups:
-                start.append(float(np.median(np.abs(predict(g, host)["rel_error"]))) * 100)
+                p0 = predict(g, host, batching=fit_options.get("batching", "stated"))
+                start.append(float(np.median(np.abs(p0["rel_error"]))) * 100)
                 try:
-                    f = fit(g, host=host)
+                    f = fit(g, host=host, **fit_options)
                 except FitError as exc:  # e.g. only exits_per_io rows: no cost to fit
                     rec["note"] = str(exc)
                     fitted.append(start[-1])
@@ -1251,7 +1335,7 @@ def dataset_report(names: Sequence[str] | None = None, *, by: str | None = None,
                     mask, split = split_low_load(g)
                     splits.add(split)
                     try:
-                        cv = crossval(g, train=mask, host=host)
+                        cv = crossval(g, train=mask, host=host, **fit_options)
                     except FitError as exc:
                         rec["note"] = str(exc)
                     else:
@@ -1280,13 +1364,14 @@ class _CallableModule(types.ModuleType):
 sys.modules[__name__].__class__ = _CallableModule
 
 
-if __name__ == "__main__":  # python -m iovmodel.fit [by]: the calibration table
+if __name__ == "__main__":  # python -m iovmodel.fit [none|hardware|source ...]: the table
     pd.set_option("display.width", 200)
     pd.set_option("display.max_colwidth", 60)
-    for by_ in ([None, "hardware"] if len(sys.argv) < 2 else [None if a == "none" else a
-                                                           for a in sys.argv[1:]]):
-        table = dataset_report(by=by_)
-        print(f"\n== every bundled dataset, {'one joint fit' if by_ is None else 'fitted by ' + by_}")
+    groupings = [None if a == "none" else a for a in sys.argv[1:]] or [None, "hardware"]
+    for by_, batching_ in [(b, m) for b in groupings for m in ("stated", "load")]:
+        table = dataset_report(by=by_, batching=batching_)
+        print(f"\n== every bundled dataset, {'one joint fit' if by_ is None else 'fitted by ' + by_}"
+              f", batching={batching_!r}")
         print(table.drop(columns=["free", "note"]).to_string(index=False, float_format="%.1f"))
         for _, r in table.iterrows():
             print(f"  {r['dataset']}: free {r['free'] or '-'}{'; ' + r['note'] if r['note'] else ''}")

@@ -27,22 +27,23 @@ def _sse(frame) -> float:
     return float(np.sum(frame["log_error"].to_numpy() ** 2))
 
 
+@pytest.mark.parametrize("batching", ["stated", "load"])
 @pytest.mark.parametrize("name", _names())
-def test_bundled_dataset_fit_converges(name):
+def test_bundled_dataset_fit_converges(name, batching):
     df = datasets.load(name)
     ok = predictable(df)["predictable"].to_numpy()
     if not ok.any():
         pytest.skip(f"{name}: no row the model can predict")
     d = df[ok]
-    start = predict(d)
+    start = predict(d, batching=batching)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitConvergenceWarning)
         try:
-            f = fit(d)
+            f = fit(d, batching=batching)
         except FitError as exc:
             assert "no cost influences" in str(exc)  # e.g. only exits_per_io rows
             pytest.skip(str(exc))
-    print(f"\n{name}: {len(d)} rows, median |error| {100 * np.median(np.abs(start['rel_error'])):.1f} % "
+    print(f"\n{name} (batching={batching}): {len(d)} rows, median |error| {100 * np.median(np.abs(start['rel_error'])):.1f} % "
           f"at the default profile -> {f.mape:.1f} % fitted ({', '.join(f.free)})")
     assert np.isfinite(f.residuals["predicted"]).all()
     assert np.isfinite(f.params["value"]).all()

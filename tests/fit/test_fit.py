@@ -411,3 +411,54 @@ def test_drop_unpredictable_rows_on_request():
     assert len(f.residuals) == len(df) - 1
     assert any("dropped 1" in n for n in f.notes)
     assert f.profile["device_blk_us"] == pytest.approx(60.0, rel=1e-5)
+
+
+# -------------------------------------------------------- load-dependent batch
+def _backend_path():
+    # guest work on a vCPU, a kick exit per batch, and one backend thread that wakes once per
+    # batch (2 µs) and spends 1 µs on each request: the notification-suppression shape
+    return iov.Path.from_hops("nbackend", [
+        iov.Hop("guest", resource="vcpu", cost=3.0),
+        iov.Hop("kick", resource="vcpu", cost=0.5, per="batch", switch="vm_exit", cpu="host"),
+        iov.Hop("wake", resource="backend1", cost=2.0, per="batch", switch="wakeup"),
+        iov.Hop("work", resource="backend1", cost=1.0),
+        iov.Hop("device", resource="disk", cost=20.0, cpu="none"),
+    ], servers={"backend1": 1, "disk": "inf"})
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 4, 8, 16, 64])
+def test_load_batch_is_the_fixed_point_of_pasta(jobs):
+    p = _backend_path()
+    rows = [{"path": p, "jobs": jobs, "iodepth": 1, "metric": m, "value": 1.0}
+            for m in ("iops", "exits_per_io")]
+    X, exits = predict(pd.DataFrame(rows), batching="load")["predicted"].to_numpy()
+    b = 1.0 / exits
+    rho = X * (1.0 + 2.0 / b) / 1e6  # backend utilisation at that batch (from the outputs)
+    assert 1.0 <= b <= jobs + 1e-9
+    assert b == pytest.approx(min(1.0 / (1.0 - rho), jobs), rel=1e-6)
+    # the same rows with the batch stated reproduce the same numbers (one model, two routes)
+    fixed = predict(pd.DataFrame(rows).assign(batch=1), batching="load")["predicted"][0]
+    assert fixed <= X * (1 + 1e-12)  # batching never lowers throughput
+
+
+def test_load_batch_cpu_per_io_falls_with_load():
+    p = _backend_path()
+    rows = [{"path": p, "jobs": n, "iodepth": 1, "metric": "cpu_us_per_io", "value": 1.0}
+            for n in (1, 2, 4, 8, 16, 32)]
+    cpu = predict(pd.DataFrame(rows), batching="load")["predicted"].to_numpy()
+    assert np.all(np.diff(cpu) <= 1e-12) and cpu[-1] < cpu[0]
+    # and tends to the per-request work (1 µs) as the batch grows
+    assert cpu[-1] == pytest.approx(1.0 + 2.5 / 32, rel=0.02)
+
+
+def test_load_batch_fit_recovers_costs():
+    df = design(metrics=("iops", "latency_us"))
+    truth = iov.HostProfile.default().replace(**TRUE)
+    df["value"] = predict(df, truth, batching="load")["predicted"].to_numpy()
+    f = fit(df, free=FREE, batching="load")
+    for k, v in TRUE.items():
+        assert f.profile[k] == pytest.approx(v, rel=1e-4), k
+    with pytest.raises(FitError, match="one or the other"):
+        fit(df, free=[*FREE, "batch"], batching="load")
+    with pytest.raises(FitError, match="batching"):
+        fit(df, batching="auto")
