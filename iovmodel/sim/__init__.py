@@ -23,7 +23,7 @@ the analytic solvers see and simulates it request by request:
 Engines: the event loop (:mod:`iovmodel.sim.kernel`) handles everything; an
 open network without batching whose FIFO stations are each visited once is
 simulated exactly by Lindley / Kiefer-Wolfowitz recursions, station after
-station (``engine="auto"`` picks it). Both draw from the same random streams:
+station (``engine="auto"`` picks it up to 4 million requests per replication). Both draw from the same random streams:
 on a chain of single-server FIFO stations they give the same numbers (to
 rounding); elsewhere they agree statistically.
 
@@ -67,6 +67,8 @@ from .result import SimResult, histogram_frame
 from .stats import mser, t_interval
 
 _PCT_NAMES = tuple(f"p{p:g}" for p in PERCENTILES)
+#: largest ``requests`` for which ``engine="auto"`` uses the recursion (~50 MB per 10^6)
+RECURSION_MAX_REQUESTS = 4_000_000
 
 
 def _progress_bar(total: int, enabled: bool, desc: str):
@@ -121,7 +123,10 @@ def simulate_network(net: Network, *, requests: int = 100_000, replications: int
         raise ParameterError(
             f"engine='recursion' needs an open network without batching whose FIFO stations "
             f"are visited once per I/O; {net.name!r} is not one")
-    used = "recursion" if engine == "recursion" or (engine == "auto" and recursion_ok(spec)) \
+    # the recursion holds a few arrays of `requests` floats: above RECURSION_MAX_REQUESTS
+    # "auto" takes the event loop, whose memory follows the requests in flight
+    used = "recursion" if engine == "recursion" or (
+        engine == "auto" and recursion_ok(spec) and requests <= RECURSION_MAX_REQUESTS) \
         else "event"
     root = _seed_sequence(seed)
     children = root.spawn(replications)
@@ -240,7 +245,9 @@ def simulate(path, host=None, workload=None, *, requests: int = 100_000,
         and ``"think"`` replace the exponential interarrival / think times.
     engine : {"auto", "event", "recursion"}
         Event loop, exact recursions (open feed-forward networks only), or the
-        recursions where they apply.
+        recursions where they apply and ``requests`` <= ``RECURSION_MAX_REQUESTS``
+        (their memory grows with ``requests``; the event loop's with the requests
+        in flight).
     **options
         Path options (``workers=4``) on top of the path's.
 
