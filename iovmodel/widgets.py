@@ -236,6 +236,8 @@ class Explorer(W.VBox):
 
     def __init__(self, paths: Sequence[str] = DEFAULT_PATHS, host: HostProfile | None = None,
                  workload: Workload | None = None, *, figure_dpi: int = 80) -> None:
+        if host is not None and not isinstance(host, HostProfile):
+            raise ParameterError(f"host must be a HostProfile, got {type(host).__name__}")
         self._host0 = host if host is not None else HostProfile.default()
         w0 = workload if workload is not None else Workload.closed(jobs=4, iodepth=32)
         if not isinstance(w0, Workload):
@@ -286,7 +288,8 @@ class Explorer(W.VBox):
         self.iodepth = W.IntSlider(value=w0.iodepth, min=1, max=max(256, w0.iodepth),
                                    description="iodepth", **slider_kw())
         rate0 = w0.rate_per_s if w0.is_open else 1e5
-        self.rate = W.FloatLogSlider(value=rate0, base=10, min=3, max=max(7, math.log10(rate0)),
+        self.rate = W.FloatLogSlider(value=rate0, base=10, min=min(3.0, math.log10(rate0)),
+                                     max=max(7.0, math.log10(rate0)),
                                      step=0.01, description="rate (IO/s)", readout_format=".3g",
                                      **slider_kw())
         sizes = list(SIZES)

@@ -206,6 +206,13 @@ def test_slider_range_holds_typical_range_and_default(name, frac):
     assert s.value == pytest.approx(v) and s.min <= v <= s.max
 
 
+@pytest.mark.parametrize("w", [iov.Workload.open(500.0), iov.Workload.open(3e7, batch=64),
+                               iov.Workload.closed(jobs=100, iodepth=1000, size_bytes=1000)])
+def test_any_starting_workload_survives_the_controls(w):
+    app = iov.explorer(["native-blk"], workload=w)
+    assert app.workload == w  # no control clipped it to its range
+
+
 def test_starting_host_and_workload_are_honoured():
     host = iov.HostProfile.default().replace(user_exit_us=12.0)
     w = iov.Workload.open(2e4, size_bytes=16384)
@@ -222,6 +229,8 @@ def test_bad_arguments_name_the_parameter():
         iov.explorer(workload={"jobs": 4})
     with pytest.raises(ParameterError, match="vmexit_us"):
         iov.explorer(host=iov.HostProfile.default().replace(vmexit_us=-1.0))
+    with pytest.raises(ParameterError, match="host"):
+        iov.explorer(host={"vmexit_us": 1.0})
     with pytest.raises(ParameterError, match="figure_dpi"):
         iov.explorer(figure_dpi="high")
 
