@@ -43,9 +43,7 @@ def test_committed_clean_and_numbered(nb_path):
                 f"{nb_path.name}: commit notebooks without outputs"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=_ids)
-def test_notebook_runs(nb_path, tmp_path):
+def _run(nb_path: Path, tmp_path: Path, **extra_env: str):
     nb = nbformat.read(nb_path, as_version=4)
     client = nbclient.NotebookClient(
         nb, timeout=CELL_TIMEOUT_S, kernel_name="python3", allow_errors=False,
@@ -55,12 +53,30 @@ def test_notebook_runs(nb_path, tmp_path):
     env = dict(os.environ, CI="1", MPLBACKEND="module://matplotlib_inline.backend_inline",
                IOV_NOTEBOOK_OUT=str(tmp_path), PYTHONHASHSEED="0")
     env["PATH"] = os.path.dirname(sys.executable) + os.pathsep + env.get("PATH", "")
+    env.update(extra_env)
     try:
         client.execute(env=env)
     except nbclient.exceptions.CellExecutionError as exc:
         pytest.fail(f"{nb_path.name} failed:\n{str(exc)[-4000:]}")
+    return nb
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=_ids)
+def test_notebook_runs(nb_path, tmp_path):
+    nb = _run(nb_path, tmp_path)
     # the explorer notebook displays an app: a widget view, not an error
     if nb_path.name == "05_explorer.ipynb":
         views = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                  if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
         assert views, "05_explorer displays no widget"
+
+
+@pytest.mark.slow
+def test_probe_notebook_without_kvm(tmp_path):
+    """The branch a host without /dev/kvm takes: the packaged reference run."""
+    nb = _run(NB_DIR / "06_host_probe.ipynb", tmp_path, IOV_PROBE_REFERENCE="1")
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code"
+                   for o in c.get("outputs", []))
+    assert "the packaged reference run" in text
+    assert (tmp_path / "probe-quick.csv").exists()
