@@ -50,7 +50,7 @@ probability :math:`1-\pi` and exponential otherwise (:math:`\pi`: Erlang's C
 probability of waiting at the station's utilisation; :math:`\rho` for one
 server), :math:`\mathrm{Var}\,W = 2 W_q^2/\pi - W_q^2`.  For one M/M/1 station
 this is exact (the sojourn time is exponential with mean :math:`1/(\mu-\lambda)`;
-Kleinrock 1975, vol. 1, eq. 3.28).  ``percentiles="sim"`` instead simulates every
+Kleinrock 1975, vol. 1, section 3.2).  ``percentiles="sim"`` instead simulates every
 group with :func:`iovmodel.sim.simulate_network` under one fixed seed (common
 random numbers, so the objective stays a deterministic function of the costs).
 
@@ -65,7 +65,7 @@ request that arrives while the notified backend is busy rides on the current
 pass; arrivals see time averages, so a fraction :math:`1-\rho` of them find it
 idle and the batch is :math:`b = 1/(1-\rho)` (at most the requests in flight),
 :math:`\rho` the utilisation of the busiest notified station (the backend
-thread, not the vCPUs) at batch b: a fixed point, solved by damped iteration.
+thread, not the vCPUs) at batch b: a fixed point, found by Brent's method in log b.
 
 Rows
 ----
@@ -80,9 +80,12 @@ open workload when ``rate_per_s`` is set, else closed with ``jobs`` (default
 (default 4096) and ``batch`` (default 1).  A bulk network transfer (``rw`` tx,
 rx or bidir on a network path, ``iodepth`` not stated: iperf3 streams) keeps
 its bottleneck busy, so its throughput and CPU rows are predicted at the
-asymptotic bound :math:`X = \min_k c_k / D_k` (Lazowska et al. 1984, section 5.2).  Rows that share a path, options
-and workload shape share one network: one MVA pass serves all their
-populations.
+asymptotic bound :math:`X = \min_k c_k / D_k` (Lazowska et al. 1984, section
+5.2).  Rows that share a path, options and workload shape share one network:
+one MVA pass serves all their populations.
+
+``python -m iovmodel.fit`` prints the fit and cross-validation error of every
+bundled dataset (:func:`dataset_report`).
 """
 
 from __future__ import annotations
@@ -109,7 +112,8 @@ from .paths import path as get_path
 from .profile import HostProfile, parameters
 from .workload import Workload
 
-__all__ = ["PREDICTABLE", "FitResult", "crossval", "fit", "predict", "predictable"]
+__all__ = ["PREDICTABLE", "FitResult", "crossval", "dataset_report", "fit", "fit_groups",
+           "latency_quantile", "latency_variance", "predict", "predictable", "split_low_load"]
 
 #: Metrics the model predicts: name -> (unit of the tidy schema, how it is predicted).
 PREDICTABLE: Mapping[str, tuple[str, str]] = {

@@ -50,3 +50,25 @@ def test_bundled_dataset_fit_converges(name, batching):
     # least squares never ends above where it started
     assert _sse(f.residuals) <= _sse(start) * (1 + 1e-9)
     assert f.mape <= 100 * np.median(np.abs(start["rel_error"])) + 1e-9 or len(d) < 4
+
+
+def test_dataset_report_and_groups():
+    from iovmodel.fit import dataset_report, fit_groups, split_low_load
+
+    names = _names()
+    name = "ch_virtio_blk_indirect" if "ch_virtio_blk_indirect" in names else names[0]
+    table = dataset_report([name])
+    assert list(table["dataset"]) == [name]
+    assert {"fit_mdape", "cv_test_mdape", "start_mdape", "r2", "free"} <= set(table.columns)
+    row = table.iloc[0]
+    if row["predictable"]:
+        assert np.isfinite(row["fit_mdape"]) and row["fit_mdape"] <= row["start_mdape"] + 1e-9
+    df = datasets.load(name)
+    df = df[predictable(df)["predictable"].to_numpy()]
+    if len(df):
+        mask, how = split_low_load(df)
+        assert mask.any() and not mask.all() and how
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitConvergenceWarning)
+            groups = fit_groups(df, by="path")
+        assert set(groups) == set(df["path"])
