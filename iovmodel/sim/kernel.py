@@ -121,8 +121,8 @@ def run(ints, now, limit,
     s_uni = nsteps + 1
     nblk = blk_tend.shape[0]
     qcap = q_tok.shape[1]
-    # requests entering a step at this instant: a released batch, then batches
-    # released by skipped fractional per-batch steps further on
+    # requests entering a step at this instant (at most a released batch); sized with
+    # room to spare, as the margins below
     nwork = (nsteps + 2) * batch + 4
     work = np.empty(nwork, dtype=np.int64)
     wstep = np.empty(nwork, dtype=np.int64)
@@ -207,7 +207,7 @@ def run(ints, now, limit,
             nw = 1
         else:
             # a service or delay finished: free the server, start the next in line
-            if st_mode[step] == 0:
+            if st_mode[step] == 0 and not (kind == K_BATCH and b_serv[ident] < 0.0):
                 st = st_station[step]
                 if q_len[st] > 0:
                     h = q_head[st]
@@ -242,7 +242,7 @@ def run(ints, now, limit,
             else:
                 bs = ident
                 st0 = b_start[bs]
-                s0 = b_serv[bs]
+                s0 = b_serv[bs] if b_serv[bs] > 0.0 else 0.0
                 for i in range(batch):
                     m = b_members[bs, i]
                     blk_wait[cb, step] += st0 - b_arrt[bs, i]
@@ -289,19 +289,10 @@ def run(ints, now, limit,
                         hn = _heap_push(ht, hp, hn, t + z,
                                                     (slot << (2 + STEP_BITS)) | K_THINK)
                         break
-                    # closed, no think time: the request re-enters at once
-                    arr_t[slot] = t
-                    seq = next_seq
-                    next_seq = seq + 1
-                    if batch > 1:
-                        if seq % batch == 0:
-                            bfree_n -= 1
-                            if bfree_n < nsteps + 8:  # room for the batches one event can open
-                                flags |= F_BATCHES
-                            forming = free_batches[bfree_n]
-                        slot_batch[slot] = forming
-                    step = 0
-                    continue
+                    # closed, no think time: re-enter through the event list (a zero-time
+                    # loop here could run unboundedly long without returning)
+                    hn = _heap_push(ht, hp, hn, t, (slot << (2 + STEP_BITS)) | K_THINK)
+                    break
                 if st_prob[step] < 1.0 and not st_batch[step]:
                     k = pos[s_uni]
                     u = buf[s_uni, k]
@@ -319,6 +310,7 @@ def run(ints, now, limit,
                     b_count[bs] = j + 1
                     if j + 1 < batch:
                         break  # wait for the rest of the batch
+                    tok = (bs << (2 + STEP_BITS)) | (step << 2) | K_BATCH
                     if st_prob[step] < 1.0:
                         # a fractional per-batch step: decided once for the whole batch
                         k = pos[s_uni]
@@ -327,14 +319,11 @@ def run(ints, now, limit,
                         if k + 1 >= refill_at:
                             flags |= F_REFILL
                         if u >= st_prob[step]:
-                            b_count[bs] = 0
-                            for i in range(batch):
-                                blk_wait[cb, step] += t - b_arrt[bs, i]
-                                work[nw] = b_members[bs, i]
-                                wstep[nw] = step + 1
-                                nw += 1
+                            # skipped: release the batch now, through the event list
+                            b_start[bs] = t
+                            b_serv[bs] = -1.0  # marks "no service, no server held"
+                            hn = _heap_push(ht, hp, hn, t, tok)
                             break
-                    tok = (bs << (2 + STEP_BITS)) | (step << 2) | K_BATCH
                 else:
                     tok = (slot << (2 + STEP_BITS)) | (step << 2) | K_REQ
                 st = st_station[step]

@@ -155,6 +155,13 @@ def test_fractional_visit_counts():
 # ---------------------------------------------------------------- laws
 
 
+def _noise(station, ios: int) -> float:
+    """Relative tolerance of a busy-time estimate: 5% plus 5 standard errors of the mean
+    of the ~ios x visits service times drawn (visit-mix scv, plus Bernoulli visit counts)."""
+    n = max(ios * station.visits, 1.0)
+    return 0.05 + 5.0 * math.sqrt((2.0 + station.scv) / n)
+
+
 @st.composite
 def small_networks(draw):
     nst = draw(st.integers(1, 3))
@@ -173,7 +180,8 @@ def small_networks(draw):
                    population=pop, think_us=think, batch=batch)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(net=small_networks(), seed=st.integers(0, 2**32 - 1))
 def test_laws_on_random_closed_networks(net, seed):
     r = simulate_network(net, requests=6_000, replications=2, seed=seed, progress=False)
@@ -183,7 +191,8 @@ def test_laws_on_random_closed_networks(net, seed):
     # utilisation law: busy per server = X x demand / servers (demand counts 1/B per batch hop)
     for s in net.stations:
         c = 1.0 if s.is_delay else s.servers
-        assert r.utilization[s.name] == pytest.approx(x * s.demand_us / c, rel=0.08, abs=0.01)
+        assert r.utilization[s.name] == pytest.approx(x * s.demand_us / c,
+                                                      rel=_noise(s, 6_000 * 2), abs=0.01)
     # the per-hop breakdown adds up to the latency
     assert r.breakdown["latency_us"].sum() == pytest.approx(r.latency_us, rel=0.03)
     p = list(r.percentiles_us.values())
@@ -243,7 +252,8 @@ def test_shared_station_with_unequal_costs_matches_simpy():
     assert (rhi - rlo) / 2 < 0.05 * np.mean(ref)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(closed=small_networks(), load=st.floats(0.1, 0.6), seed=st.integers(0, 2**32 - 1))
 def test_laws_on_random_open_networks(closed, load, seed):
     # the same random topologies, opened: Poisson arrivals at `load` x the bottleneck capacity
@@ -256,7 +266,8 @@ def test_laws_on_random_open_networks(closed, load, seed):
     x = rate / 1e6
     for s in net.stations:
         c = 1.0 if s.is_delay else s.servers
-        assert r.utilization[s.name] == pytest.approx(x * s.demand_us / c, rel=0.1, abs=0.01)
+        assert r.utilization[s.name] == pytest.approx(x * s.demand_us / c,
+                                                      rel=_noise(s, 6_000 * 2), abs=0.01)
     assert (r.breakdown["wait_us"] >= 0).all()
     assert r.breakdown["latency_us"].sum() == pytest.approx(r.latency_us, rel=0.03)
 
