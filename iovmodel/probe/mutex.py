@@ -20,7 +20,9 @@ predicts exits per second and per-exit latency percentiles from single-thread co
   has already come back loses the lock again.  Each loss costs it one more
   ``hold_us + cycle_us + wake_cost_us`` round; losses are geometric with probability
   P(cycle + wake_cost < wake) from the measured distributions.  This is the long tail seen
-  when the exit is shorter than a wake-up.
+  when the exit is shorter than a wake-up.  How many exits wait follows from Little's law:
+  the mean cycle is ``V / X``, and the part beyond the bare cycle (and the preemptions) is
+  made of waits of that size -- few, long waits when barging wins.
 * **CPU contention** -- every exit costs ``cycle_us + hold_us`` (+ the waking call) of
   CPU, so the CPUs bound throughput at ``P / that`` (``P`` = the CPUs' worth of time
   really available, measured, when other load shares the host).  With more runnable threads
@@ -241,10 +243,20 @@ def predict_mutex(vcpus: int, hold_us: float, *, cycle_us: float, host_cpus: int
     rng = np.random.default_rng(seed)
     base = _lognormal(c50, cycle_p99_us, MC_DRAWS, rng)
     lat = base + S
+    pre_mass = 0.0
+    pre = np.zeros(MC_DRAWS)
+    if slice_us is not None and V > P:
+        # one exit per slice spans a preemption; it waits while the V/P - 1 other threads
+        # of its CPU run their slices
+        p_pre = min(1.0, (c + S) / slice_us)
+        per_peer = slice_us if preempt_gap_us is None else _positive(
+            "preempt_gap_us", preempt_gap_us)
+        gap = (V / P - 1.0) * _lognormal(per_peer, preempt_gap_p99_us, MC_DRAWS, rng)
+        pre = np.where(rng.random(MC_DRAWS) < p_pre, gap, 0.0)
+        pre_mass = float(np.mean(pre))
     if mutex and n_run > 1 and contended > 0:
         wake = _lognormal(w, wake_p99_us, MC_DRAWS, rng) if w > 0 else np.zeros(MC_DRAWS)
         service = S + handoff * contended
-        waited = rng.random(MC_DRAWS) < contended
         # residual of the holder's time, plus the waking call and the wake-up itself
         wait = rng.random(MC_DRAWS) * service + k + wake
         # barging: the waiter loses when the releaser is back (cycle + waking call) first
@@ -253,15 +265,13 @@ def predict_mutex(vcpus: int, hold_us: float, *, cycle_us: float, host_cpus: int
         if p_lose > 0:
             losses = rng.geometric(1.0 - min(p_lose, 0.99), MC_DRAWS) - 1
             wait = wait + losses * (S + c + k)
-        lat = lat + np.where(waited, wait, 0.0)
-    if slice_us is not None and V > P:
-        # one exit per slice spans a preemption; it waits while the V/P - 1 other threads
-        # of its CPU run their slices
-        p_pre = min(1.0, float(np.mean(lat)) / slice_us)
-        per_peer = slice_us if preempt_gap_us is None else _positive(
-            "preempt_gap_us", preempt_gap_us)
-        gap = (V / P - 1.0) * _lognormal(per_peer, preempt_gap_p99_us, MC_DRAWS, rng)
-        lat = lat + np.where(rng.random(MC_DRAWS) < p_pre, gap, 0.0)
+        # How many exits wait: Little's law fixes the mean cycle at V / X, so the waiting
+        # beyond the bare cycle (less the preemptions') is shared by waits of this size.
+        # With barging, few exits wait and those wait long.
+        excess = max(V / x - (c + S) - pre_mass, 0.0)
+        f_wait = min(1.0, excess / max(float(np.mean(wait)), 1e-12))
+        lat = lat + np.where(rng.random(MC_DRAWS) < f_wait, wait, 0.0)
+    lat = lat + pre
     p50, p99 = np.percentile(lat, [50, 99])
     return MutexPrediction(vcpus=V, hold_us=S, host_cpus=P, mutex=bool(mutex),
                            exits_per_s=float(x * 1e6), latency_us=float(V / x),

@@ -84,7 +84,10 @@ def test_mutex_collapse_when_wakeups_are_slow():
     locked = predict_mutex(2, 20.0, mutex=True, **kw)
     assert locked.exits_per_s < 0.6 * free.exits_per_s
     assert locked.exits_per_s <= 1e6 / 20.0
-    assert locked.latency_p99_us > free.latency_p99_us
+    # the waiting shows in the mean (Little's law); with barging it is concentrated in few
+    # exits, so the 99th percentile may or may not reach it
+    assert locked.latency_us > 1.5 * free.latency_us
+    assert locked.latency_p99_us >= free.latency_p99_us
 
 
 @settings(max_examples=40, deadline=None)
