@@ -315,3 +315,15 @@ def test_import_compiles_nothing():
             "print(len(k.run.signatures), len(k.fifo_pass.signatures))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["0", "0"]
+
+
+@pytest.mark.parametrize("per, count, batch", [("batch", 0.5, 2), ("io", 0.1, 1), ("batch", 0.1, 4)])
+def test_rare_visits_with_no_think_time(per, count, batch):
+    # regression: a closed request whose only visit is often skipped used to loop in zero
+    # time inside one event, past the end of its buffers
+    net = network("rare", [("q", 1)], [("a", 0, 1.0, 1.0, count, per)], population=batch,
+                  batch=batch)
+    r = simulate_network(net, requests=20_000, replications=2, seed=1, progress=False)
+    # the server is busy whenever a visit happens: utilisation 1, X x demand = 1
+    assert r.utilization["q"] == pytest.approx(1.0)
+    assert r.throughput_per_s / 1e6 * net.stations[0].demand_us == pytest.approx(1.0, rel=0.1)
