@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 INF = math.inf
+#: the delay station that polling hops (``switch = "poll"``) are served at
+POLL_STATION = "poll"
 
 
 @dataclass(frozen=True)
@@ -191,20 +193,24 @@ def build(path, host, workload) -> Network:
     index: dict[str, int] = {}
     route = []
     for h in path.active_hops():
-        if h.resource not in index:
-            index[h.resource] = len(names)
-            names.append(h.resource)
+        # A polling hop (the time until a spinning thread notices work) delays the request
+        # but serves no one: it goes to a shared delay station, not to the polling thread.
+        res = POLL_STATION if h.switch_kind == "poll" else h.resource
+        if res not in index:
+            index[res] = len(names)
+            names.append(res)
         mean = evaluate(h.cost, env)
         if not (mean >= 0) or math.isinf(mean):
             raise ParameterError(f"path {path.name!r}, hop {h.name!r}: cost {h.cost!r} evaluates "
                                  f"to {mean!r} µs; it must be finite and >= 0")
-        cpu = path.cpu_of(h)
-        route.append(Visit(h.name, index[h.resource], float(mean), float(h.scv), float(h.count),
-                           h.per, h.switch_kind, cpu == "host"))
-    servers = [path.servers_of(r, host) for r in names]
-    host_cpu = [path.resources[r].cpu == "host" for r in names]
+        # the spin of a busy-polling core is already counted in full (see model._cpu)
+        host_cpu = path.cpu_of(h) == "host" and not path.resources[h.resource].polling
+        route.append(Visit(h.name, index[res], float(mean), float(h.scv), float(h.count),
+                           h.per, h.switch_kind, host_cpu))
+    servers = [INF if r == POLL_STATION else path.servers_of(r, host) for r in names]
+    host_cpu = [True if r == POLL_STATION else path.resources[r].cpu == "host" for r in names]
     stations = aggregate(tuple(route), names, servers, host_cpu, workload.batch)
-    polling = tuple(r for r in names if path.resources[r].polling)
+    polling = tuple(r for r in names if r != POLL_STATION and path.resources[r].polling)
     return Network(
         name=path.name, stations=stations, route=tuple(route), batch=workload.batch,
         rate_per_s=workload.rate_per_s if workload.is_open else None,

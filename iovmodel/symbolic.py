@@ -59,6 +59,7 @@ import pandas as pd
 import sympy as sp
 
 from .errors import ParameterError, UnstableError
+from .network import POLL_STATION
 from .paths import Path, compile_expr
 from .paths import path as get_path
 from .profile import HostProfile, parameters
@@ -277,7 +278,7 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
             cost = sp.sympify(h.cost)
         cost = _rationalize(cost)
         n = _number(h.count) / wv["batch"] if h.per == "batch" else _number(h.count)
-        r = h.resource
+        r = POLL_STATION if h.switch_kind == "poll" else h.resource  # as network.build
         if r not in acc:
             order.append(r)
             acc[r] = {"D": sp.Integer(0), "V": sp.Integer(0), "M": sp.Integer(0), "hops": []}
@@ -288,6 +289,10 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
         a["hops"].append(h.name)
     out = []
     for r in order:
+        if r == POLL_STATION:  # a delay station of host CPU (as network.build)
+            a = acc[r]
+            out.append(SymStation(r, math.inf, a["D"], a["V"], a["M"], True, tuple(a["hops"])))
+            continue
         res = p.resources[r]
         s = res.servers
         if isinstance(s, str) and s != "inf" and s not in p.options:
