@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path as FsPath
 
 import pandas as pd
 
+from ._io import write_atomic
 from .errors import IovModelError
 from .model import analyze, compare, sweep
 from .paths import path, paths
@@ -89,17 +88,7 @@ def _fmt_scaling(df: pd.DataFrame) -> str:
 def write_csv(df: pd.DataFrame, file: FsPath, overwrite: bool = True) -> None:
     """Write a CSV atomically (a reader never sees half a file)."""
     file.parent.mkdir(parents=True, exist_ok=True)
-    if file.exists() and not overwrite:
-        raise FileExistsError(f"{file} exists; pass --overwrite")
-    fd, tmp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            df.to_csv(fh, index=False)
-        os.replace(tmp, file)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(file, df.to_csv(index=False), overwrite=overwrite)
 
 
 def _host(args) -> HostProfile:

@@ -25,7 +25,6 @@ import io
 import math
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path as FsPath
@@ -35,6 +34,7 @@ import matplotlib as mpl
 import numpy as np
 import pandas as pd
 
+from ._io import write_atomic
 from .errors import ParameterError
 
 __all__ = [
@@ -874,18 +874,5 @@ def save(fig, path: str | os.PathLike, overwrite: bool = False, **savefig_kw: An
     data = buf.getvalue()
     if fmt in ("ps", "eps"):  # the PostScript backend always stamps the time
         data = re.sub(rb"%%CreationDate: [^\n]*\n", b"", data, count=1)
-    fd, tmp = tempfile.mkstemp(dir=p.parent if str(p.parent) else ".", prefix=f".{p.name}.",
-                               suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        if overwrite:
-            os.replace(tmp, p)
-        else:  # link fails if the file appeared meanwhile: never clobber
-            os.link(tmp, p)
-            os.unlink(tmp)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(p, data, overwrite=overwrite)
     return p

@@ -12,7 +12,6 @@ from __future__ import annotations
 import html
 import math
 import os
-import tempfile
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from ._io import write_atomic
 from .errors import ParameterError
 
 COSTS_FILE = "costs.toml"
@@ -249,19 +249,7 @@ class HostProfile(Mapping[str, float]):
         lines += [f"{k} = {v!r}" for k, v in self._values.items()]
         lines += ["", "[sources]"]
         lines += [f"{k} = {_toml_str(s)}" for k, s in self.sources.items()]
-        fd, tmp = tempfile.mkstemp(dir=p.parent or ".", prefix=f".{p.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write("\n".join(lines) + "\n")
-            if overwrite:
-                os.replace(tmp, p)
-            else:  # link fails if the file appeared meanwhile: never clobber
-                os.link(tmp, p)
-                os.unlink(tmp)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_atomic(p, "\n".join(lines) + "\n", overwrite=overwrite)
         return p
 
     # -- presentation ------------------------------------------------------------
