@@ -1368,10 +1368,16 @@ class _CallableModule(types.ModuleType):
 sys.modules[__name__].__class__ = _CallableModule
 
 
-if __name__ == "__main__":  # python -m iovmodel.fit [none|hardware|source ...]: the table
+if __name__ == "__main__":  # python -m iovmodel.fit [--catalog F] [none|hardware|source ...]
     pd.set_option("display.width", 200)
     pd.set_option("display.max_colwidth", 60)
-    groupings = [None if a == "none" else a for a in sys.argv[1:]] or [None, "hardware"]
+    argv = sys.argv[1:]
+    if argv[:1] == ["--catalog"]:  # a user catalog first (e.g. proposed path changes)
+        from .paths import load_catalog
+
+        print(f"user catalog {argv[1]}: {', '.join(load_catalog(argv[1], replace_existing=True))}")
+        argv = argv[2:]
+    groupings = [None if a == "none" else a for a in argv] or [None, "hardware"]
     for by_, batching_ in [(b, m) for b in groupings for m in ("stated", "load")]:
         table = dataset_report(by=by_, batching=batching_)
         print(f"\n== every bundled dataset, {'one joint fit' if by_ is None else 'fitted by ' + by_}"
