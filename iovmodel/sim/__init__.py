@@ -150,7 +150,7 @@ def simulate_network(net: Network, *, requests: int = 100_000, replications: int
 
 
 def _combine(net, spec, reps, requests, root, engine, workload, path_name) -> SimResult:
-    from ..model import _breakdown, _static  # noqa: F401  (same columns as analyze)
+    from ..model import _static  # bottleneck and saturation, as analyze() computes them
     from ..workload import Workload
 
     nst = len(net.stations)
