@@ -149,8 +149,21 @@ def simulate_network(net: Network, *, requests: int = 100_000, replications: int
     return _combine(net, spec, reps, requests, root, used, workload, path_name)
 
 
+def _static(net: Network) -> dict:
+    """Load-independent numbers, as analyze() reports them: the station with the largest
+    demand per server, its saturation throughput (I/O per s), the zero-load latency (µs)."""
+    finite = [s for s in net.stations if not s.is_delay and s.demand_us > 0]
+    if finite:
+        b = max(finite, key=lambda s: s.demand_us / s.servers)
+        sat = b.servers / b.demand_us * 1e6
+    else:
+        b = max(net.stations, key=lambda s: s.demand_us)
+        sat = float("inf")
+    return {"bottleneck": b.name, "saturation_per_s": sat,
+            "zero_load_us": float(sum(s.demand_us for s in net.stations))}
+
+
 def _combine(net, spec, reps, requests, root, engine, workload, path_name) -> SimResult:
-    from ..model import _static  # bottleneck and saturation, as analyze() computes them
     from ..workload import Workload
 
     nst = len(net.stations)
