@@ -462,3 +462,23 @@ def test_load_batch_fit_recovers_costs():
         fit(df, free=[*FREE, "batch"], batching="load")
     with pytest.raises(FitError, match="batching"):
         fit(df, batching="auto")
+
+
+def test_percentile_approximation_tracks_the_simulator():
+    # cross-check of the gamma approximation against the Monte Carlo simulator (seeded) on
+    # the QEMU paths, from one request in flight to saturation of the BQL / vhost worker;
+    # near saturation of an open load the approximation is coarser (see the module docs)
+    rows = []
+    for name, opts in [("virtio-blk", ""), ("vhost-scsi", "workers=1")]:
+        for load in ({"jobs": 1}, {"jobs": 4}, {"jobs": 16}, {"jobs": 64},
+                     {"rate_per_s": 20_000}, {"rate_per_s": 60_000}):
+            for m in ("latency_p50_us", "latency_p99_us"):
+                rows.append({"path": name, "options": opts, "iodepth": 1 if "jobs" in load
+                             else None, **load, "metric": m, "value": 1.0})
+    df = pd.DataFrame(rows)
+    approx = predict(df)["predicted"].to_numpy()
+    sim = predict(df, percentiles="sim",
+                  sim_options={"requests": 40_000, "replications": 4})["predicted"].to_numpy()
+    ratio = approx / sim
+    print("approx / simulated percentile:", np.round(ratio, 3))
+    assert np.all(np.abs(np.log(ratio)) < 0.12)
