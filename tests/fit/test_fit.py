@@ -482,3 +482,15 @@ def test_percentile_approximation_tracks_the_simulator():
     ratio = approx / sim
     print("approx / simulated percentile:", np.round(ratio, 3))
     assert np.all(np.abs(np.log(ratio)) < 0.12)
+
+
+def test_fit_through_the_simulator_recovers_costs():
+    # p99 rows predicted by the simulator (common random numbers): the fit moves the costs
+    # to the values that made the data (within the simulator's own smoothness)
+    df = pd.DataFrame([{"path": "virtio-blk", "jobs": j, "iodepth": 1, "metric": m, "value": 1.0}
+                       for j in (1, 8) for m in ("iops", "latency_p99_us")])
+    truth = iov.HostProfile.default().replace(device_blk_us=70.0, wakeup_us=4.0)
+    df["value"] = predict(df, truth, percentiles="sim")["predicted"].to_numpy()
+    f = fit(df, free=["device_blk_us", "wakeup_us"], percentiles="sim")
+    assert f.profile["device_blk_us"] == pytest.approx(70.0, rel=0.02)
+    assert f.profile["wakeup_us"] == pytest.approx(4.0, rel=0.05)
