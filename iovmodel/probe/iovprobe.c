@@ -263,6 +263,15 @@ static int64_t *alloc_samples(long n)
     return s;
 }
 
+/* Sleep until CLOCK_MONOTONIC time t (ns), or until the watchdog stops the run. */
+static void sleep_until(int64_t t)
+{
+    struct timespec ts = {.tv_sec = t / 1000000000LL, .tv_nsec = t % 1000000000LL};
+    while (!atomic_load(&stop) &&
+           clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+    }
+}
+
 static void spin_until(int64_t t)
 {
     while (now_ns() < t) {
@@ -831,13 +840,12 @@ static void exp_mutex(int nv, double hold_us, int use_mutex, double dur_s, doubl
         vcpus[i].started = 1;
     }
     atomic_store(&M.go, 1);
-    int64_t t0 = now_ns();
-    while (now_ns() < t0 + (int64_t)(warm_s * 1e9) && !atomic_load(&stop))
-        usleep(1000);
+    /* one sleep per phase: a main thread waking every millisecond would preempt the vCPU
+     * threads and show up in their latencies */
+    sleep_until(now_ns() + (int64_t)(warm_s * 1e9));
     int64_t m0 = now_ns();
     atomic_store(&M.measuring, 1);
-    while (now_ns() < m0 + (int64_t)(dur_s * 1e9) && !atomic_load(&stop))
-        usleep(1000);
+    sleep_until(m0 + (int64_t)(dur_s * 1e9));
     atomic_store(&M.measuring, 0);
     int64_t m1 = now_ns();
     atomic_store(&stop, 1);
