@@ -626,6 +626,11 @@ static void exp_evwake(int poll, long n, long warm, long settle_us)
     struct waker w;
     pthread_t th;
     long total = n + warm;
+    /* mode 3: a reader blocked in read(), and a waker that keeps its CPU busy after the
+     * write (as a vCPU thread that kicks and re-enters the guest, or a mutex releaser) */
+    int busy = poll == 3;
+    if (busy)
+        poll = 0;
     waker_start(&w, &th, poll, total);
     int64_t *t0 = alloc_samples(total);
     int64_t *wr = alloc_samples(total);  /* the waker's cost: the write() that wakes */
@@ -636,6 +641,10 @@ static void exp_evwake(int poll, long n, long warm, long settle_us)
         if (write(w.efd, &one, sizeof one) != sizeof one)
             die("eventfd write");
         wr[i] = now_ns() - t0[i];
+        /* busy waker: spin (no yield) until the reader has run, at most 50 ms */
+        while (busy && atomic_load(&w.seen) <= i && now_ns() < t0[i] + 50000000LL &&
+               !atomic_load(&stop)) {
+        }
     }
     while (atomic_load(&w.seen) < total && !atomic_load(&stop))
         sched_yield();
@@ -651,10 +660,12 @@ static void exp_evwake(int poll, long n, long warm, long settle_us)
     int64_t *s = alloc_samples(n);
     for (long i = 0; i < n; i++)
         s[i] = w.wake[i + warm] - t0[i + warm];
-    static const char *wk[] = {"evwake_block", "evwake_poll", "evwake_epoll"};
-    static const char *wt[] = {"evwrite_block", "evwrite_poll", "evwrite_epoll"};
-    emit_samples(wk[poll], s, n);
-    emit_samples(wt[poll], wr + warm, n);
+    static const char *wk[] = {"evwake_block", "evwake_poll", "evwake_epoll", "evwake_busy"};
+    static const char *wt[] = {"evwrite_block", "evwrite_poll", "evwrite_epoll",
+                               "evwrite_busy"};
+    int m = busy ? 3 : poll;
+    emit_samples(wk[m], s, n);
+    emit_samples(wt[m], wr + warm, n);
 }
 
 /* Guest kick through ioeventfd -> backend thread sees it.  Measured from the VMM's entry
@@ -1018,8 +1029,8 @@ int main(int argc, char **argv)
         exp_loop(a[0], (int)arg_long(a[1], "PORT"), (int)arg_long(a[2], "K"),
                  arg_long(a[3], "N"), arg_long(a[4], "WARM"));
     else if ((!strcmp(e, "evwake") || !strcmp(e, "kickwake")) && na == 4 &&
-             arg_long(a[0], "MODE") > 2)
-        fail("MODE must be 0 (read), 1 (poll) or 2 (epoll)");
+             arg_long(a[0], "MODE") > (strcmp(e, "evwake") ? 2 : 3))
+        fail("MODE must be 0 (read), 1 (poll), 2 (epoll) or, for evwake, 3 (busy waker)");
     else if (!strcmp(e, "evwake") && na == 4)
         exp_evwake((int)arg_long(a[0], "POLL"), arg_long(a[1], "N"), arg_long(a[2], "WARM"),
                    arg_long(a[3], "SETTLE_US"));

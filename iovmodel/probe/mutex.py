@@ -23,6 +23,11 @@ predicts exits per second and per-exit latency percentiles from single-thread co
   when the exit is shorter than a wake-up.  How many exits wait follows from Little's law:
   the mean cycle is ``V / X``, and the part beyond the bare cycle (and the preemptions) is
   made of waits of that size -- few, long waits when barging wins.
+* **Convoy** -- a waiter woken by the releasing thread is queued on the releaser's CPU
+  (wake-affine placement), so threads that contend end up sharing one CPU: with a
+  fraction ``u`` of acquisitions blocking, ``1 + (min(V, P) - 1)(1 - u)`` CPUs' worth of
+  parallelism remains.  The probe's data show it: two vCPU threads contending for a mutex
+  run no faster than one, and one exit per scheduler slice waits a whole slice.
 * **CPU contention** -- every exit costs ``cycle_us + hold_us`` (+ the waking call) of
   CPU, so the CPUs bound throughput at ``P / that`` (``P`` = the CPUs' worth of time
   really available, measured, when other load shares the host).  With more runnable threads
@@ -229,8 +234,14 @@ def predict_mutex(vcpus: int, hold_us: float, *, cycle_us: float, host_cpus: int
         x_q, util, contended = X[-1], U[-1], C[-1]
     else:
         x_q, util, contended, handoff = n_run / (c + S), 0.0, 0.0, 0.0
+    # Convoy: a blocked waiter is woken onto its releaser's CPU (wake-affine), so threads
+    # that contend for the mutex end up sharing one CPU; the fraction of acquisitions that
+    # block sets how much of the other CPUs' parallelism survives.
+    cpus = float(n_run)
+    if mutex and S > 0:
+        cpus = 1.0 + (n_run - 1.0) * (1.0 - contended)
     # CPU time per exit: the typical (median) cycle; the mean also holds preemptions
-    x_cpu = avail / (min(c, c50) + S + k * contended)
+    x_cpu = min(avail, cpus) / (min(c, c50) + S + k * contended)
     x = min(x_q, x_cpu)
     if mutex and util >= 0.9:
         bound = "mutex"
@@ -245,13 +256,13 @@ def predict_mutex(vcpus: int, hold_us: float, *, cycle_us: float, host_cpus: int
     lat = base + S
     pre_mass = 0.0
     pre = np.zeros(MC_DRAWS)
-    if slice_us is not None and V > P:
-        # one exit per slice spans a preemption; it waits while the V/P - 1 other threads
-        # of its CPU run their slices
+    if slice_us is not None and V > cpus:
+        # one exit per slice spans a preemption; it waits while the V/cpus - 1 other
+        # threads of its CPU run their slices
         p_pre = min(1.0, (c + S) / slice_us)
         per_peer = slice_us if preempt_gap_us is None else _positive(
             "preempt_gap_us", preempt_gap_us)
-        gap = (V / P - 1.0) * _lognormal(per_peer, preempt_gap_p99_us, MC_DRAWS, rng)
+        gap = (V / cpus - 1.0) * _lognormal(per_peer, preempt_gap_p99_us, MC_DRAWS, rng)
         pre = np.where(rng.random(MC_DRAWS) < p_pre, gap, 0.0)
         pre_mass = float(np.mean(pre))
     if mutex and n_run > 1 and contended > 0:

@@ -125,3 +125,19 @@ def test_bad_input_names_the_parameter(kwargs, name):
     v, s = args.pop("vcpus"), args.pop("hold_us")
     with pytest.raises(ParameterError, match=name):
         predict_mutex(v, s, **args)
+
+
+def test_contending_threads_convoy_on_one_cpu():
+    # Measured on the probe host: two vCPU threads whose exit handlers hold one mutex for
+    # 20 µs run no faster than one thread, and one exit per scheduler slice waits a slice.
+    kw = dict(cycle_us=7.0, host_cpus=2, wake_us=3.0, wake_cost_us=5.0, slice_us=4000.0,
+              preempt_gap_us=4000.0, cycle_p99_us=11.0, wake_p99_us=5.0)
+    one = predict_mutex(1, 20.0, **kw)
+    two = predict_mutex(2, 20.0, **kw)
+    free = predict_mutex(2, 20.0, mutex=False, **kw)
+    assert two.exits_per_s < 1.5 * one.exits_per_s
+    assert free.exits_per_s == pytest.approx(2 * one.exits_per_s)
+    assert two.contended > 0.5
+    # S = 0: nothing to contend for, so no convoy
+    assert predict_mutex(2, 0.0, **kw).exits_per_s == pytest.approx(
+        predict_mutex(2, 0.0, mutex=False, **kw).exits_per_s)
