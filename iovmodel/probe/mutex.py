@@ -328,6 +328,42 @@ class MutexComparison:
                 + "\n\nprediction error |predicted - measured| / measured:\n"
                 + self.error_summary().to_string(index=False, float_format="{:.3f}".format))
 
+    def plot(self, metric: str = "exits_per_s", guest: str | None = None, ax=None):
+        """Measured (markers) and predicted (lines) ``metric`` against vCPU threads V, one
+        colour per hold time S, solid with the mutex and dashed without; returns the Axes."""
+        import matplotlib.pyplot as plt
+
+        t = self.table[self.table["metric"] == metric]
+        if t.empty:
+            raise ParameterError(f"metric {metric!r} is not in the comparison; valid: "
+                                 f"{', '.join(sorted(set(self.table['metric'])))}")
+        guests = sorted(set(t["guest"]))
+        g = guest if guest is not None else guests[-1]
+        if g not in guests:
+            raise ParameterError(f"guest {g!r} is not in the comparison; valid: {guests}")
+        t = t[t["guest"] == g]
+        if ax is None:
+            _, ax = plt.subplots(figsize=(4.5, 3.2))
+        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for i, (s, grp) in enumerate(t.groupby("hold_us")):
+            col = colours[i % len(colours)]
+            for use, ls in ((True, "-"), (False, "--")):
+                sub = grp[grp["mutex"] == use].sort_values("vcpus")
+                if sub.empty:
+                    continue
+                ax.plot(sub["vcpus"], sub["predicted"], ls, color=col,
+                        label=f"S={s:g} µs{'' if use else ', no mutex'}")
+                ax.plot(sub["vcpus"], sub["measured"], "o" if use else "x", color=col)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("vCPU threads V")
+        unit = "exits/s" if metric == "exits_per_s" else "µs"
+        ax.set_ylabel(f"{metric} ({unit})")
+        if metric != "exits_per_s":
+            ax.set_yscale("log")
+        ax.set_title(f"{g} guest: measured (markers) vs model (lines)", fontsize=9)
+        ax.legend(fontsize=7, ncol=2)
+        return ax
+
     def __repr__(self) -> str:
         s = self.error_summary()
         parts = [f"{r.guest}/{r.metric}: median {r.median_abs_rel_error:.0%}"

@@ -157,3 +157,20 @@ def test_reference_run_is_a_valid_probe_dataset():
             assert vals["exits_per_s"] * s * 1e-6 <= 1.02
     assert {"vmexit_us", "user_exit_us"} <= set(costs_from_results(df))
     assert len(compare_mutex(df).to_frame()) == 2 * 4 * 4 * 2 * 3
+
+
+def test_comparison_plot_returns_axes():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from iovmodel.probe import compare_mutex, reference
+
+    cmp = compare_mutex(reference())
+    ax = cmp.plot("exits_per_s", guest="long")
+    assert ax.get_xlabel() == "vCPU threads V" and len(ax.lines) == 4 * 2 * 2
+    with pytest.raises(ParameterError, match="metric"):
+        cmp.plot("iops")
+    with pytest.raises(ParameterError, match="guest"):
+        cmp.plot(guest="protected")
+    plt.close("all")
