@@ -37,6 +37,7 @@ from .errors import (
     UnstableError,
     UnstableQueueWarning,
 )
+from .fit import FitResult, crossval, fit  # eager: a lazy `fit` would be shadowed by the module
 from .model import Result, analyze, compare, sweep
 from .network import Network, Station, Visit, build
 from .paths import Hop, Path, load_catalog, path, paths, register
@@ -50,9 +51,6 @@ _LAZY = {
     "simulate": ("iovmodel.sim", "simulate"),
     "SimResult": ("iovmodel.sim", "SimResult"),
     "sim": ("iovmodel.sim", None),
-    "fit": ("iovmodel.fit", "fit"),
-    "crossval": ("iovmodel.fit", "crossval"),
-    "FitResult": ("iovmodel.fit", "FitResult"),
     "datasets": ("iovmodel.datasets", None),
     "symbolic": ("iovmodel.symbolic", None),
     "sensitivity": ("iovmodel.symbolic", "sensitivity"),

@@ -162,7 +162,8 @@ def cmd_fit(args) -> int:
     from .fit import fit
 
     frames = [datasets.load(n) for n in args.datasets]
-    res = fit(pd.concat(frames, ignore_index=True))
+    res = fit(pd.concat(frames, ignore_index=True), drop_unpredictable=True,
+              batching=args.batching)
     print(res.report())
     if args.profile_out:
         res.profile.to_file(args.profile_out, overwrite=args.overwrite)
@@ -224,6 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     f = sub.add_parser("fit", help="fit the host profile to bundled datasets")
     f.add_argument("datasets", nargs="+")
     f.add_argument("--profile-out")
+    f.add_argument("--batching", choices=("stated", "load"), default="stated",
+                   help="'load': notification suppression, batch = 1/(1-rho) of the backend")
     f.add_argument("--overwrite", action="store_true")
     sub.add_parser("probe", help="measure this host through /dev/kvm (see: iovmodel probe --help)",
                    add_help=False)

@@ -95,7 +95,6 @@ from __future__ import annotations
 import html
 import math
 import sys
-import types
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -1374,18 +1373,6 @@ def dataset_report(names: Sequence[str] | None = None, *, by: str | None = None,
             rec["note"] = "fewer than 4 rows: no cross-validation"
         out.append(rec)
     return pd.DataFrame(out)
-
-
-class _CallableModule(types.ModuleType):
-    """``iovmodel.fit`` is both this module and the function :func:`fit`: importing the
-    module (``from iovmodel.fit import predict``) rebinds the package attribute
-    ``iovmodel.fit`` to the module, so the module calls :func:`fit` too."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> FitResult:
-        return fit(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
 
 
 if __name__ == "__main__":  # python -m iovmodel.fit [--catalog F] [none|hardware|source ...]

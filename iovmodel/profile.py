@@ -174,6 +174,9 @@ class HostProfile(Mapping[str, float]):
             raise ParameterError(
                 f"unknown cost {key!r}; known costs: {', '.join(sorted(self._values))}") from None
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._values
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 

@@ -96,3 +96,8 @@ def test_to_frame_has_sources():
 def test_count_parameters_must_be_whole():
     with pytest.raises(ParameterError, match="device_blk_slots.*whole number"):
         iov.HostProfile.default().replace(device_blk_slots=2.5)
+
+
+def test_membership_is_plain():
+    host = iov.HostProfile.default()
+    assert "vmexit_us" in host and "batch" not in host and 3 not in host

@@ -47,9 +47,11 @@ def test_bundled_dataset_fit_converges(name, batching):
           f"at the default profile -> {f.mape:.1f} % fitted ({', '.join(f.free)})")
     assert np.isfinite(f.residuals["predicted"]).all()
     assert np.isfinite(f.params["value"]).all()
-    # least squares never ends above where it started
+    # least squares never ends above where it started.  It minimises the sum of squared log
+    # errors, not their median: the median may rise a little while the sum falls (the mixed
+    # four-source xen_blk_multiqueue: 33.0 % -> 33.6 % median with a smaller sum), so only the
+    # sum is a law here.
     assert _sse(f.residuals) <= _sse(start) * (1 + 1e-9)
-    assert f.mape <= 100 * np.median(np.abs(start["rel_error"])) + 1e-9 or len(d) < 4
 
 
 def test_dataset_report_and_groups():
