@@ -401,8 +401,8 @@ def _validate(df: pd.DataFrame, *, where: str, row_offset: int, strict: bool) ->
         except DatasetError as exc:
             raise fail(i, "options", str(exc)) from None
     order = [*SCHEMA_COLUMNS, *[c for c in src.columns if c not in SCHEMA_COLUMNS]]
-    for col in order[len(SCHEMA_COLUMNS):]:
-        out[col] = src[col].to_numpy()
+    for col in order[len(SCHEMA_COLUMNS):]:  # extra columns keep their dtype (pandas 3: str)
+        out[col] = pd.Series(src[col].to_numpy(), index=out.index, dtype=src[col].dtype)
     return out[order]
 
 
@@ -493,7 +493,7 @@ def _load_cached(file: str, mtime_ns: int, name: str) -> pd.DataFrame:
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{file}: cannot read CSV: {exc}") from None
     df = _validate(raw, where=file, row_offset=2, strict=True)
-    df["dataset"] = name
+    df["dataset"] = pd.Series([name] * len(df), index=df.index, dtype=object)  # as validate's
     return df
 
 

@@ -325,7 +325,9 @@ def _station_latency(st: SymStation, lam_us: sp.Expr) -> sp.Expr:
     one_plus_scv = M * V / D**2  # 1 + scv of the visit mix: E[S^2] / E[S]^2
     c = st.servers if st.servers.is_Number else sp.floor(st.servers)
     a = lam_us * D  # offered load (Erlangs)
-    return V * (s + _erlang_c(c, a) * s / (c - a) * one_plus_scv / 2)
+    # a station whose costs are all 0 at some profile adds 0 (as in analyze), not 0/0
+    return sp.Piecewise((sp.Integer(0), sp.Eq(D, 0)),
+                        (V * (s + _erlang_c(c, a) * s / (c - a) * one_plus_scv / 2), True))
 
 
 # -- public expressions -------------------------------------------------------------------------
