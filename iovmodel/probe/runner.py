@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .._io import write_atomic
 from ..errors import IovModelWarning, ParameterError, ProbeError
 from . import _helper
 from .kvm import Detection, detect
@@ -529,25 +529,13 @@ def save(df: pd.DataFrame, path: str | os.PathLike, overwrite: bool = False) -> 
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise ParameterError(f"path: directory {parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            df.to_csv(f, index=False)
-        if overwrite:
-            os.replace(tmp, p)
-        else:
-            os.link(tmp, p)  # fails if someone created p meanwhile: never clobber
-            os.unlink(tmp)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(p, df.to_csv(index=False), overwrite=overwrite)
     return p
 
 
 def load(path) -> pd.DataFrame:
     """Read probe results written by :func:`save` (a path or a binary file object)."""
-    df = pd.read_csv(path, keep_default_na=True)
+    df = pd.read_csv(path, keep_default_na=True, float_precision="round_trip")
     missing = [c for c in ("source", "path", "metric", "value", "unit") if c not in df.columns]
     if missing:
         from ..errors import DatasetError
