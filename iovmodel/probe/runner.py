@@ -535,14 +535,16 @@ def save(df: pd.DataFrame, path: str | os.PathLike, overwrite: bool = False) -> 
 
 def load(path) -> pd.DataFrame:
     """Read probe results written by :func:`save` (a path or a binary file object)."""
-    df = pd.read_csv(path, keep_default_na=True, float_precision="round_trip")
+    # exact float round trip: pandas 3 does it by default (and deprecates the option)
+    exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
+    df = pd.read_csv(path, keep_default_na=True, **exact)
     missing = [c for c in ("source", "path", "metric", "value", "unit") if c not in df.columns]
     if missing:
         from ..errors import DatasetError
         raise DatasetError(f"{path}: not probe results, missing columns {missing}")
     for col in ("guest", "guest_exec", "options", "note", "stat", "rw", "kvm_regime"):
         if col in df.columns:
-            df[col] = df[col].fillna("").astype(str)
+            df[col] = df[col].astype(object).fillna("").astype(str)
     for col in ("jobs", "iodepth", "size_bytes", "batch", "vcpus", "host_cpus", "runs",
                 "samples"):
         if col in df.columns:
@@ -639,7 +641,7 @@ def costs_from_results(df: pd.DataFrame) -> dict[str, float]:
     for col in ("guest", "guest_exec"):
         if col not in df.columns:
             df[col] = ""
-        df[col] = df[col].fillna("").astype(str)
+        df[col] = df[col].astype(object).fillna("").astype(str)
     out: dict[str, float] = {}
     g = native_guest(df)
     if g is not None:
