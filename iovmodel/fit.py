@@ -105,6 +105,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from .datasets import _is_empty as _empty
 from .errors import FitConvergenceWarning, FitError, IovModelError, UnstableError
 from .model import solve_closed, solve_open
 from .network import Network, build
@@ -190,17 +191,6 @@ def _catalog_names() -> set[str]:
     from .paths import path_names
 
     return set(path_names())
-
-
-def _empty(v: Any) -> bool:
-    if v is None or v is pd.NA:
-        return True
-    if isinstance(v, str):
-        return not v.strip()
-    try:
-        return bool(np.isnan(v))
-    except (TypeError, ValueError):
-        return False
 
 
 def _parse_options(text: Any) -> dict[str, Any]:

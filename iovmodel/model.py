@@ -261,6 +261,20 @@ def _result(net: Network, p: Path, w: Workload, X: float, R: float, waits: np.nd
     )
 
 
+def resolve(path: str | Path, host: HostProfile | None = None, workload: Workload | None = None,
+            **options: Any) -> tuple[Path, HostProfile, Workload, Network]:
+    """The defaults every solver applies: (Path with options, host, workload, its Network).
+
+    ``host`` defaults to :meth:`HostProfile.default`, ``workload`` to one job at iodepth 1.
+    """
+    p = _as_path(path).with_options(**options)
+    host = host if host is not None else HostProfile.default()
+    w = workload if workload is not None else Workload.closed(1, 1)
+    if not isinstance(w, Workload):
+        raise ParameterError(f"workload must be a Workload, got {type(w).__name__}")
+    return p, host, w, build(p, host, w)
+
+
 def analyze(path: str | Path, host: HostProfile | None = None, workload: Workload | None = None,
             **options: Any) -> Result:
     """Solve a path under a workload analytically.
@@ -285,12 +299,7 @@ def analyze(path: str | Path, host: HostProfile | None = None, workload: Workloa
     UnstableError
         An open load at or beyond a resource's capacity (names the resource).
     """
-    p = _as_path(path).with_options(**options)
-    host = host if host is not None else HostProfile.default()
-    w = workload if workload is not None else Workload.closed(1, 1)
-    if not isinstance(w, Workload):
-        raise ParameterError(f"workload must be a Workload, got {type(w).__name__}")
-    net = build(p, host, w)
+    p, _, w, net = resolve(path, host, workload, **options)
     if w.is_open:
         R, waits, util = solve_open(net, w.rate_per_s)
         return _result(net, p, w, w.rate_per_s, R, waits, util, "open")

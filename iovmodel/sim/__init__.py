@@ -285,17 +285,9 @@ def simulate(path, host=None, workload=None, *, requests: int = 100_000,
         return simulate_network(path, requests=requests, replications=replications, seed=seed,
                                 warmup=warmup, executor=executor, progress=progress,
                                 dists=dists, engine=engine)
-    from ..model import _as_path
-    from ..network import build
-    from ..profile import HostProfile
-    from ..workload import Workload
+    from ..model import resolve
 
-    p = _as_path(path).with_options(**options)
-    host = host if host is not None else HostProfile.default()
-    w = workload if workload is not None else Workload.closed(1, 1)
-    if not isinstance(w, Workload):
-        raise ParameterError(f"workload must be a Workload, got {type(w).__name__}")
-    net = build(p, host, w)
+    p, host, w, net = resolve(path, host, workload, **options)
     return simulate_network(net, requests=requests, replications=replications, seed=seed,
                             warmup=warmup, executor=executor, progress=progress, dists=dists,
                             engine=engine, workload=w, path_name=p.name)
