@@ -125,10 +125,10 @@ def test_exit_rates_event_idx():
     """SOURCES.md sec. 2.1: kvm_exit 62,494/s without EVENT_IDX, 3,873/s with, at ~60K IOPS;
     ~1.04 exits per I/O without."""
     df = ds.load("exit_rates")
-    off = pick(df, path="vhost-user-blk", options="vmm=cloudhv;event_idx=0")
+    off = pick(df, path="vhost-user-blk", options="vmm=cloudhv;polling=0;event_idx=0")
     assert value(off, metric="exits_per_s", label="kvm_exit") == 62494
     assert value(off, metric="exits_per_io", label="kvm_exit") == pytest.approx(1.04, abs=0.005)
-    on = pick(df, path="vhost-user-blk", options="vmm=cloudhv;event_idx=1")
+    on = pick(df, path="vhost-user-blk", options="vmm=cloudhv;polling=0;event_idx=1")
     assert value(on, metric="exits_per_s", label="kvm_exit") == 3873
     assert value(on, metric="events_per_s", label="kvm_fast_mmio") == 4
 
