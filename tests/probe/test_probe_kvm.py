@@ -124,7 +124,9 @@ def test_harness_overhead_is_below_everything_measured(probed):
     empty = value(df, "harness-empty", "latency_p50_us")
     assert 0 <= empty < 1.0
     lat = df[(df["metric"] == "latency_p50_us") & (df["path"] != "harness-empty")]
-    assert (lat["value"] > empty).all()
+    # nothing measured takes less than the empty loop around it; an uncontended mutex
+    # (~25 ns) can tie with it at the clock's 10 ns resolution, hence >=
+    assert (lat["value"] >= empty).all()
 
 
 def test_exit_orderings(probed):
