@@ -106,7 +106,8 @@ import pandas as pd
 from scipy import optimize, stats
 
 from .datasets import _is_empty as _empty
-from .errors import FitConvergenceWarning, FitError, IovModelError, UnstableError
+from .datasets import parse_options
+from .errors import DatasetError, FitConvergenceWarning, FitError, IovModelError, UnstableError
 from .model import solve_closed, solve_open
 from .network import Network, build
 from .paths import Path, compile_expr
@@ -193,31 +194,18 @@ def _catalog_names() -> set[str]:
     return set(path_names())
 
 
+_BOOL_WORDS = {"true": True, "on": True, "yes": True, "false": False, "off": False, "no": False}
+
+
 def _parse_options(text: Any) -> dict[str, Any]:
-    if _empty(text):
-        return {}
+    """An options cell as the datasets read it, with true/false words as booleans."""
     if isinstance(text, Mapping):
         return dict(text)
-    out: dict[str, Any] = {}
-    for part in str(text).split(";"):
-        part = part.strip()
-        if not part:
-            continue
-        key, sep, val = part.partition("=")
-        key, val = key.strip(), val.strip()
-        if not sep or not key or not val:
-            raise FitError(f"options entry {part!r} is not key=value (e.g. 'workers=4')")
-        low = val.lower()
-        if low in ("true", "false", "on", "off", "yes", "no"):
-            out[key] = low in ("true", "on", "yes")
-            continue
-        try:
-            num = float(val)
-        except ValueError:
-            out[key] = val
-        else:
-            out[key] = int(num) if num.is_integer() else num
-    return out
+    try:
+        raw = parse_options(None if _empty(text) else text)
+    except DatasetError as exc:
+        raise FitError(str(exc)) from None
+    return {k: _BOOL_WORDS.get(v.lower(), v) if isinstance(v, str) else v for k, v in raw.items()}
 
 
 def _count(row: Mapping[str, Any], col: str, default: int, where: str) -> int:
