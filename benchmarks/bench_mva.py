@@ -28,24 +28,7 @@ import sys
 import time
 
 import numpy as np
-
-
-def best_of(fn, repeat: int) -> float:
-    """Best wall time of ``repeat`` calls, seconds."""
-    best = math.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
-def fmt_t(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:9.1f} µs"
-    if seconds < 1.0:
-        return f"{seconds * 1e3:9.2f} ms"
-    return f"{seconds:9.2f} s "
+from _timing import best_of, fmt_t
 
 
 def java_version() -> str:

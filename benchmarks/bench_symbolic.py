@@ -22,27 +22,10 @@ import math
 import time
 
 import numpy as np
+from _timing import best_of, fmt_t
 
 import iovmodel as iov
 from iovmodel import symbolic as S
-
-
-def best_of(fn, repeat: int) -> float:
-    """Best wall time of ``repeat`` calls, seconds."""
-    best = math.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
-def fmt_t(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:8.1f} µs"
-    if seconds < 1.0:
-        return f"{seconds * 1e3:8.2f} ms"
-    return f"{seconds:8.2f} s "
 
 
 def bench_path(name: str, host, points: int, repeat: int) -> dict:
@@ -106,13 +89,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{'loop/eval':>11}{'sweep/eval':>11}{'loop/(eval+compile)':>21}{'max rel err':>13}")
     for name in args.paths:
         r = bench_path(name, host, args.points, args.repeat)
-        print(f"{name:<16}{fmt_t(r['loop']):>14}{fmt_t(r['sweep']):>12}{fmt_t(r['eval']):>12}"
-              f"{fmt_t(r['compile']):>12}{r['loop'] / r['eval']:>10.0f}x"
+        print(f"{name:<16}{fmt_t(r['loop'], 8):>14}{fmt_t(r['sweep'], 8):>12}{fmt_t(r['eval'], 8):>12}"
+              f"{fmt_t(r['compile'], 8):>12}{r['loop'] / r['eval']:>10.0f}x"
               f"{r['sweep'] / r['eval']:>10.0f}x{r['loop'] / (r['eval'] + r['compile']):>20.1f}x"
               f"{r['max_rel_err']:>13.1e}")
     g = bench_grid("emulated-e1000", host, args.repeat)
     print(f"\n2-D grid rate x vmexit_us on {g['path']}, {g['points']} points: analyze loop "
-          f"{fmt_t(g['loop']).strip()}, evaluator {fmt_t(g['eval']).strip()} "
+          f"{fmt_t(g['loop'], 8).strip()}, evaluator {fmt_t(g['eval'], 8).strip()} "
           f"({g['loop'] / g['eval']:.0f}x), max rel err {g['max_rel_err']:.1e}")
     return 0
 
