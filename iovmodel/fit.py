@@ -99,11 +99,13 @@ import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+
+if TYPE_CHECKING:
+    from scipy import optimize
 
 from .datasets import _is_empty as _empty
 from .datasets import parse_options
@@ -436,6 +438,8 @@ def latency_quantile(mean_us: float, var_us2: float, q: float) -> float:
     if var_us2 <= 1e-12 * mean_us**2:
         return mean_us
     k = mean_us**2 / var_us2
+    from scipy import stats  # scipy loads on first fit, not at `import iovmodel`
+
     return float(stats.gamma.ppf(q, k, scale=var_us2 / mean_us))
 
 
@@ -529,6 +533,8 @@ def _solve_load_batched(p: Path, host: HostProfile, w: Workload, tol: float = 1e
     elif g(hi) <= 0.0:
         t = hi
     else:
+        from scipy import optimize
+
         t = optimize.brentq(g, 0.0, hi, xtol=tol, rtol=4 * np.finfo(float).eps)
     return solve(t)[:5]
 
@@ -725,6 +731,8 @@ def _fit_theta(model: _Model, prob: _Problem, theta0: np.ndarray, y: np.ndarray,
     step = 2e-2 if model.percentiles == "sim" and any(
         r.metric in _QUANTILES for r in model.rows) else 1e-6
     tol = 1e-6 if step > 1e-6 else 1e-10
+    from scipy import optimize
+
     return optimize.least_squares(
         lambda t: _residuals(model, prob, t, y, w), x0, bounds=(prob.lo, prob.hi),
         method="trf", loss=prob.loss, f_scale=prob.f_scale, x_scale=1.0, diff_step=step,
@@ -910,6 +918,8 @@ def _stats(res, prob: _Problem, m: int, y: np.ndarray, pred: np.ndarray,
             vt_full = np.linalg.svd(np.vstack([vt, np.zeros((n - len(sv), n))]))[2]
         cov = s2 * (vt_full.T / np.maximum(sv_full, floor) ** 2) @ vt_full
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    from scipy import stats
+
     tq = stats.t.ppf(0.975, dof) if dof > 0 else np.nan
     identifiable = np.ones(n, dtype=bool)
     # no influence on any row, or in the (near) null space of J, or hopelessly uncertain
