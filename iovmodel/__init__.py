@@ -40,9 +40,9 @@ from .errors import (
 from .fit import FitResult, crossval, fit  # eager: a lazy `fit` would be shadowed by the module
 from .model import Result, analyze, compare, sweep
 from .network import Network, Station, Visit, build
-from .paths import Hop, Path, load_catalog, path, paths, register
-from .profile import HostProfile, Parameter, parameters
-from .workload import Workload
+from .spec.catalog import Hop, Path, load_catalog, path, paths, register
+from .spec.profile import HostProfile, Parameter, parameters
+from .spec.workload import Workload
 
 __version__ = "0.1.0"
 

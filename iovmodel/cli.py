@@ -13,9 +13,9 @@ import pandas as pd
 from ._io import write_atomic
 from .errors import IovModelError
 from .model import analyze, compare, sweep
-from .paths import path, paths
-from .profile import HostProfile
-from .workload import Workload
+from .spec.catalog import path, paths
+from .spec.profile import HostProfile
+from .spec.workload import Workload
 
 BLOCK_SIZE = 4096  # 4 KiB random read
 NET_SIZE = 64  # 64-byte request/response

@@ -3,7 +3,7 @@ r"""Calibration: fit host costs to measured data.
 :func:`fit` turns a frame of measurements (the tidy schema of
 :mod:`iovmodel.datasets`: one row per measured number, with its ``path``,
 ``options``, workload columns, ``metric`` and ``value``) into a calibrated
-:class:`~iovmodel.profile.HostProfile`.  Every row is predicted through the
+:class:`~iovmodel.spec.profile.HostProfile`.  Every row is predicted through the
 same model as :func:`iovmodel.analyze` (open workloads: M/G/c per station;
 closed: exact MVA), so a cost shared by several paths (``vmexit_us``,
 ``wakeup_us``, ...) is estimated once, jointly over all of them.
@@ -107,15 +107,16 @@ import pandas as pd
 if TYPE_CHECKING:
     from scipy import optimize
 
+from ._expr import compile_expr
 from .datasets import _is_empty as _empty
 from .datasets import parse_options
 from .errors import DatasetError, FitConvergenceWarning, FitError, IovModelError, UnstableError
 from .model import solve_closed, solve_open
 from .network import Network, build
-from .paths import Path, compile_expr
-from .paths import path as get_path
-from .profile import HostProfile, parameters
-from .workload import Workload
+from .spec.catalog import Path
+from .spec.catalog import path as get_path
+from .spec.profile import HostProfile, parameters
+from .spec.workload import Workload
 
 __all__ = ["PREDICTABLE", "FitResult", "crossval", "dataset_report", "fit", "fit_groups",
            "latency_quantile", "latency_variance", "predict", "predictable", "split_low_load"]
@@ -191,7 +192,7 @@ class _Row:
 
 
 def _catalog_names() -> set[str]:
-    from .paths import path_names
+    from .spec.catalog import path_names
 
     return set(path_names())
 
@@ -1368,7 +1369,7 @@ if __name__ == "__main__":  # python -m iovmodel.fit [--catalog F] [none|hardwar
     pd.set_option("display.max_colwidth", 60)
     argv = sys.argv[1:]
     if argv[:1] == ["--catalog"]:  # a user catalog first (e.g. proposed path changes)
-        from .paths import load_catalog
+        from .spec.catalog import load_catalog
 
         print(f"user catalog {argv[1]}: {', '.join(load_catalog(argv[1], replace_existing=True))}")
         argv = argv[2:]

@@ -26,10 +26,10 @@ from .analytic.mva import mva as _mva
 from .analytic.single import mgc as _mgc
 from .errors import ParameterError, UnstableError, UnstableQueueWarning
 from .network import Network, build
-from .paths import Path
-from .paths import path as get_path
-from .profile import HostProfile, parameters
-from .workload import Workload
+from .spec.catalog import Path
+from .spec.catalog import path as get_path
+from .spec.profile import HostProfile, parameters
+from .spec.workload import Workload
 
 
 @dataclass(frozen=True, repr=False)

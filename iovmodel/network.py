@@ -183,8 +183,8 @@ def build(path, host, workload) -> Network:
     Costs are evaluated with the host's costs, the path's options and the
     workload's ``size_bytes``; a negative or NaN result raises ParameterError.
     """
+    from ._expr import evaluate
     from .errors import ParameterError
-    from .paths import evaluate
 
     env = dict(host)
     env.update(path.options)

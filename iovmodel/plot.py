@@ -269,7 +269,7 @@ def throughput_vs_load(data: pd.DataFrame | Iterable[Any], host=None, *, knob: s
         _need_columns(df, ["path", knob, "throughput_per_s"], "throughput_vs_load")
     else:
         from .model import sweep
-        from .workload import Workload
+        from .spec.workload import Workload
 
         vals = [int(v) for v in values]
         if not vals or min(vals) < 1:
@@ -351,7 +351,7 @@ def latency_vs_load(data: pd.DataFrame | Iterable[Any], host=None, *,
     else:
         from .errors import UnstableQueueWarning
         from .model import analyze, sweep
-        from .workload import Workload
+        from .spec.workload import Workload
 
         items = _as_list(data, "latency_vs_load")
         sats = [analyze(p, host, Workload.closed(1, 1, size_bytes=size_bytes,
@@ -492,7 +492,7 @@ def breakdown(results: Any, ax=None, *, by: str = "hop", host=None, workload=Non
 
 
 def _switch_frame(paths: Any, batch: int) -> pd.DataFrame:
-    from .paths import SWITCH_COLUMNS
+    from .spec.catalog import SWITCH_COLUMNS
 
     if isinstance(paths, pd.DataFrame):
         df = paths.copy()
@@ -505,7 +505,7 @@ def _switch_frame(paths: Any, batch: int) -> pd.DataFrame:
             raise ParameterError(f"mode_switches: the frame has none of the switch columns "
                                  f"{list(SWITCH_COLUMNS)}; it has {list(df.columns)}")
         return df[["path", *kinds]].reset_index(drop=True)
-    from .paths import path as get_path
+    from .spec.catalog import path as get_path
 
     rows = []
     for p in _as_list(paths, "mode_switches"):

@@ -58,12 +58,13 @@ import numpy as np
 import pandas as pd
 import sympy as sp
 
+from ._expr import compile_expr, evaluate
 from .errors import ParameterError, UnstableError
 from .network import POLL_STATION
-from .paths import Path, compile_expr
-from .paths import path as get_path
-from .profile import HostProfile, parameters
-from .workload import Workload
+from .spec.catalog import Path
+from .spec.catalog import path as get_path
+from .spec.profile import HostProfile, parameters
+from .spec.workload import Workload
 
 __all__ = [
     "NUMPY_MODULES", "CostSymbol", "Derivation", "ErlangB", "Evaluator", "SymStation",
@@ -80,6 +81,7 @@ WORKLOAD_SYMBOLS = {
     "think_us": "Z",
 }
 _US_PER_S = sp.Integer(10) ** 6
+_SYM_FUNCS = {"min": sp.Min, "max": sp.Max}  # what min/max mean in a symbolic cost
 
 
 # -- symbols ------------------------------------------------------------------------------------
@@ -267,13 +269,11 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
     env: dict[str, Any] = {name: CostSymbol(name) for name in parameters()}
     env.update(p.options)
     env["size_bytes"] = wv["size_bytes"]
-    funcs = {"__builtins__": {}, "min": sp.Min, "max": sp.Max}
     order: list[str] = []
     acc: dict[str, dict[str, Any]] = {}
     for h in p.active_hops():
         if isinstance(h.cost, str):
-            code, _ = compile_expr(h.cost)
-            cost = sp.sympify(eval(code, funcs, dict(env)))  # noqa: S307 - AST checked by paths
+            cost = sp.sympify(evaluate(h.cost, env, funcs=_SYM_FUNCS))
         else:
             cost = sp.sympify(h.cost)
         cost = _rationalize(cost)
@@ -819,7 +819,6 @@ def _batch_metric(p: Path, metric: str, resource: str | None, size_bytes: int) -
         env = {name: CostSymbol(name) for name in parameters()}
         env.update(p.options)
         env["size_bytes"] = sp.Integer(size_bytes)
-        funcs = {"__builtins__": {}, "min": sp.Min, "max": sp.Max}
         if any(p.resources[r].polling for r in p.resources):
             raise ParameterError(f"path {p.name!r} busy-polls: its host CPU per I/O depends on the "
                                  "load, not only on the batch size; use metric='zero_load_latency' "
@@ -828,8 +827,8 @@ def _batch_metric(p: Path, metric: str, resource: str | None, size_bytes: int) -
         for h in p.active_hops():
             if p.cpu_of(h) != "host":
                 continue
-            cost = (sp.sympify(eval(compile_expr(h.cost)[0], funcs, dict(env)))  # noqa: S307
-                    if isinstance(h.cost, str) else sp.sympify(h.cost))
+            cost = sp.sympify(evaluate(h.cost, env, funcs=_SYM_FUNCS)
+                              if isinstance(h.cost, str) else h.cost)
             n = _number(h.count) / b if h.per == "batch" else _number(h.count)
             total += n * _rationalize(cost)
         return total
@@ -996,7 +995,7 @@ def derivations(host: Mapping[str, float] | None = None) -> str:
     break-even batch sizes of :data:`BREAK_EVEN_CASES`.  ``python -m
     iovmodel.symbolic`` prints it.
     """
-    from .paths import paths
+    from .spec.catalog import paths
 
     lines = ["Requests in flight at which QEMU's global mutex saturates, N* = (D + Z)/D_bql "
              "(Z = 0):"]

@@ -6,7 +6,7 @@ notebook (or serve with Voila).  It holds
 * a multi-select of catalog paths and the options they share (parallel
   backends: vhost ``workers``, ``iothreads``, Xen ``rings``; posted interrupts);
 * one slider per host cost, its range, step, label and tooltip taken from the
-  parameter declarations (:func:`iovmodel.profile.parameters`);
+  parameter declarations (:func:`iovmodel.spec.profile.parameters`);
 * workload controls: closed (jobs x iodepth) or open (rate), request size, batch;
 * a live figure: throughput vs outstanding I/Os (closed) or latency vs offered
   load (open) per path, and the per-resource latency breakdown at the current point;
@@ -53,10 +53,10 @@ from .analytic import mva
 from .errors import ParameterError, UnstableError
 from .model import Result, analyze, solve_open
 from .network import build
-from .paths import Path, path_names
-from .paths import path as get_path
-from .profile import HostProfile, Parameter, parameters
-from .workload import Workload
+from .spec.catalog import Path, path_names
+from .spec.catalog import path as get_path
+from .spec.profile import HostProfile, Parameter, parameters
+from .spec.workload import Workload
 
 __all__ = ["Explorer", "explorer", "cost_slider"]
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 import iovmodel as iov
 from iovmodel import symbolic as S
 from iovmodel.errors import ParameterError
-from iovmodel.profile import parameters
+from iovmodel.spec.profile import parameters
 
 matplotlib.use("Agg")
 

@@ -663,7 +663,7 @@ def costs_from_results(df: pd.DataFrame) -> dict[str, float]:
     out["bql_acquire_us"] = _pick(df, "host-mutex-uncontended", "latency_p50_us")
     out = {k: v for k, v in out.items() if not math.isnan(v)}
     try:
-        from ..profile import parameters
+        from ..spec.profile import parameters
         decl = parameters()
     except ImportError:  # profile module absent: no bounds to clip to
         decl = {}

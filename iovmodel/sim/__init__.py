@@ -164,7 +164,7 @@ def _static(net: Network) -> dict:
 
 
 def _combine(net, spec, reps, requests, root, engine, workload, path_name) -> SimResult:
-    from ..workload import Workload
+    from ..spec.workload import Workload
 
     nst = len(net.stations)
     rows = []
@@ -230,7 +230,7 @@ def simulate(path, host=None, workload=None, *, requests: int = 100_000,
     Parameters
     ----------
     path : str, Path or Network
-        A catalog name, a :class:`~iovmodel.paths.Path`, or a ready
+        A catalog name, a :class:`~iovmodel.spec.catalog.Path`, or a ready
         :class:`~iovmodel.network.Network` (then ``host`` and ``workload``
         must be omitted).
     host : HostProfile, optional

@@ -190,7 +190,7 @@ def test_costs_map_to_the_host_profile(probed):
     assert all(np.isfinite(v) and v >= 0 for v in costs.values())
     assert costs["user_exit_us"] == pytest.approx(
         value(df, "pio-exit-user", "latency_p50_us", "long") - costs["vmexit_us"])
-    from iovmodel.profile import HostProfile
+    from iovmodel.spec.profile import HostProfile
     host = HostProfile.from_probe(df)
     for k, v in costs.items():
         assert host[k] == pytest.approx(v)

@@ -186,7 +186,7 @@ def test_bad_networks():
 
 
 def test_simulate_rejects_host_with_a_network():
-    from iovmodel.profile import HostProfile
+    from iovmodel.spec.profile import HostProfile
 
     with pytest.raises(ParameterError, match="Network"):
         simulate(tandem_net(), HostProfile.default(), **KW)

@@ -22,7 +22,7 @@ import iovmodel as iov
 from iovmodel import widgets
 from iovmodel.errors import ParameterError
 from iovmodel.network import build
-from iovmodel.profile import parameters
+from iovmodel.spec.profile import parameters
 from iovmodel.widgets import Explorer, _fmt, _slider_range, cost_slider
 
 PATHS = ("virtio-blk", "virtio-blk-iothread", "vhost-scsi")

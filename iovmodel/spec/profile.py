@@ -22,8 +22,8 @@ from typing import Any
 
 import pandas as pd
 
-from ._io import write_atomic
-from .errors import ParameterError
+from .._io import write_atomic
+from ..errors import ParameterError
 
 COSTS_FILE = "costs.toml"
 FORMAT_VERSION = 1
@@ -232,7 +232,7 @@ class HostProfile(Mapping[str, float]):
 
         Costs the probe does not measure keep the values of ``base`` (default profile).
         """
-        from .probe import costs_from_results  # the probe package is optional at import
+        from ..probe import costs_from_results  # the probe package is optional at import
 
         base = base or cls.default()
         measured = costs_from_results(results)

@@ -7,21 +7,21 @@ in Python with :meth:`Path.from_hops`.
 
 from __future__ import annotations
 
-import ast
 import html
 import math
 import os
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache, lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path as FsPath
 from typing import Any
 
 import pandas as pd
 
-from .errors import CatalogError, ParameterError, UnknownPathError
+from .._expr import compile_expr, evaluate
+from ..errors import CatalogError, ParameterError, UnknownPathError
 from .profile import parameters
 
 CATALOG_FILE = "catalog.toml"
@@ -38,47 +38,6 @@ SWITCH_COLUMNS = {
     "injections": ("irq_inject",),
 }
 WORKLOAD_NAMES = ("size_bytes",)
-
-_ALLOWED_NODES = (
-    ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.Name, ast.Load,
-    ast.Constant, ast.Call, ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd,
-    ast.Not, ast.And, ast.Or, ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE,
-)
-_FUNCS = {"min": min, "max": max}
-
-
-@lru_cache(maxsize=4096)
-def compile_expr(expr: str) -> tuple[Any, frozenset[str]]:
-    """Compile a cost/condition expression after checking it is plain arithmetic.
-
-    Returns the code object and the names it uses.
-    """
-    try:
-        tree = ast.parse(expr, mode="eval")
-    except SyntaxError as exc:
-        raise CatalogError(f"expression {expr!r} is not valid: {exc.msg}") from None
-    names = set()
-    for node in ast.walk(tree):
-        if not isinstance(node, _ALLOWED_NODES):
-            raise CatalogError(f"expression {expr!r}: {type(node).__name__} is not allowed "
-                               "(only arithmetic, comparisons, and/or/not, min, max)")
-        if isinstance(node, ast.Call):
-            if not (isinstance(node.func, ast.Name) and node.func.id in _FUNCS) or node.keywords:
-                raise CatalogError(f"expression {expr!r}: only min(...) and max(...) may be called")
-        elif isinstance(node, ast.Name) and node.id not in _FUNCS:
-            names.add(node.id)
-        elif isinstance(node, ast.Constant) and not isinstance(node.value, int | float | bool):
-            raise CatalogError(f"expression {expr!r}: constant {node.value!r} is not a number")
-    return compile(tree, "<iovmodel expression>", "eval"), frozenset(names)
-
-
-def evaluate(expr: float | str, env: Mapping[str, Any]) -> float:
-    """Evaluate a cost (a number or an expression) in ``env``."""
-    if isinstance(expr, int | float):
-        return float(expr)
-    code, _ = compile_expr(expr)
-    return eval(code, {"__builtins__": {}, **_FUNCS}, env)  # noqa: S307 - AST checked above
-
 
 @dataclass(frozen=True)
 class Hop:
@@ -316,7 +275,7 @@ class Path:
 
     def _repr_latex_(self) -> str | None:
         try:
-            from .symbolic import latency
+            from ..symbolic import latency
         except ImportError:
             return None
         import sympy

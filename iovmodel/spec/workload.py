@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ParameterError
+from ..errors import ParameterError
 
 
 def _num(name: str, v: Any, lo: float, *, integer: bool = False, strict: bool = False) -> float:
