@@ -111,12 +111,15 @@ class Result:
         bd = self.breakdown[["hop", "resource", "switch", "count", "service_us", "wait_us", "latency_us"]]
         return f"<div>{head}{bd.to_html(index=False, float_format=lambda x: f'{x:.3g}')}</div>"
 
-    def _repr_latex_(self) -> str | None:
-        try:
-            from .symbolic import latency
-        except ImportError:
-            return None
+    def latex(self) -> str:
+        """The closed-form mean latency of this path and workload, as ``$...$`` LaTeX.
+
+        Only on request: building it imports sympy (seconds), so a Result has no
+        ``_repr_latex_`` and displaying one in a notebook stays fast.
+        """
         import sympy
+
+        from .symbolic import latency
 
         p = self.extra.get("path_obj") or get_path(self.path)  # keeps options such as workers=4
         return "$" + sympy.latex(latency(p, workload=self.workload)) + "$"

@@ -132,9 +132,8 @@ def test_symbols_print_with_declared_latex_and_substitute_by_name():
     assert sp.diff(T, S.symbol("vmexit_us")) == 20
     assert T.subs({"vmexit_us": 0}).subs(HOST) == pytest.approx(
         float(T.subs(HOST)) - 20 * HOST["vmexit_us"], rel=1e-12)
-    assert iov.path("virtio-blk")._repr_latex_().startswith("$T_0")
     r = iov.analyze("virtio-blk", HOST, iov.Workload.open(5e4))
-    assert r._repr_latex_().startswith("$") and r"t_{\mathrm{wake}}" in r._repr_latex_()
+    assert r.latex().startswith("$") and r"t_{\mathrm{wake}}" in r.latex()
 
 
 def test_options_are_substituted_and_batch_can_stay_symbolic():

@@ -273,15 +273,6 @@ class Path:
                 f"<table><tr><th>hop</th><th>resource</th><th>switch</th><th>count</th><th>cost (µs)</th></tr>"
                 f"{rows}</table></div>")
 
-    def _repr_latex_(self) -> str | None:
-        try:
-            from ..symbolic import latency
-        except ImportError:
-            return None
-        import sympy
-
-        return "$" + rf"T_0^{{\mathrm{{{self.name}}}}} = " + sympy.latex(latency(self)) + "$"
-
 
 def _check_option(path_name: str, key: str, value: Any, default: Any) -> Any:
     if isinstance(default, bool):
