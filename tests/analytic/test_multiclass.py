@@ -1,0 +1,94 @@
+"""Multiclass MVA: exact against an independent implementation (line-solver), against the
+single-class solver, and the Bard-Schweitzer approximation's error against the exact solution."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from iovmodel import ParameterError
+from iovmodel.analytic import mva
+from iovmodel.analytic.multiclass import mva_multiclass
+
+REF = json.loads((Path(__file__).parent / "reference" / "multiclass_line_solver.json").read_text())
+
+
+@pytest.mark.parametrize("case", REF["cases"], ids=lambda c: f"C{len(c['populations'])}")
+def test_exact_matches_line_solver(case):
+    # reference: line-solver's pfqn_mva / pfqn_mvams (made by reference/make_multiclass_reference.py)
+    servers = [math.inf if s == "inf" else s for s in case["servers"]]
+    r = mva_multiclass(case["demands"], case["populations"], case["think"], servers,
+                       method="exact")
+    np.testing.assert_allclose(r.X, case["X"], rtol=1e-9)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.lists(st.floats(0.01, 5.0), min_size=1, max_size=4), st.integers(1, 12),
+       st.floats(0.0, 5.0), st.lists(st.sampled_from([1, 2, 3, math.inf]), min_size=4,
+                                    max_size=4))
+def test_one_class_is_single_class_mva(D, N, Z, servers):
+    servers = servers[:len(D)]
+    r = mva_multiclass([D], [N], Z, servers, method="exact")
+    e = mva(D, N, think=Z, servers=servers)
+    np.testing.assert_allclose(r.X[0], e.X[-1], rtol=1e-10)
+    np.testing.assert_allclose(r.Rk[0], e.Rk[-1], rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(st.lists(st.floats(0.01, 5.0), min_size=1, max_size=4), st.integers(1, 6),
+       st.integers(1, 6), st.sampled_from([1, 2, 3]))
+def test_identical_classes_merge(D, n1, n2, m):
+    # two classes with the same demands are one class of n1 + n2 (the totals are the same)
+    servers = [m] + [1] * (len(D) - 1)
+    r = mva_multiclass([D, D], [n1, n2], 0.0, servers, method="exact")
+    e = mva(D, n1 + n2, servers=servers)
+    np.testing.assert_allclose(r.X.sum(), e.X[-1], rtol=1e-10)
+    # each class gets its share of the throughput (Little: X_c = n_c / R)
+    np.testing.assert_allclose(r.X / np.array([n1, n2]), e.X[-1] / (n1 + n2), rtol=1e-10)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.integers(1, 3), st.integers(1, 4), st.randoms(use_true_random=False))
+def test_littles_law_and_utilisation_bound(C, K, rnd):
+    D = np.array([[rnd.uniform(0.05, 2) for _ in range(K)] for _ in range(C)])
+    N = [rnd.randint(1, 6) for _ in range(C)]
+    Z = [rnd.uniform(0, 2) for _ in range(C)]
+    for method in ("exact", "schweitzer"):
+        r = mva_multiclass(D, N, Z, method=method)
+        # Little's law per class over the whole cycle: N_c = X_c (Z_c + R_c)
+        np.testing.assert_allclose(r.X * (np.array(Z) + r.R), N, rtol=1e-7)
+        assert (r.U <= 1 + 1e-9).all()
+
+
+def test_schweitzer_error_against_exact():
+    # Bard-Schweitzer's documented error on the line-solver cases: the worst case is one
+    # request per class (where the approximation's (N_c-1)/N_c share is crudest)
+    errs = []
+    for case in REF["cases"]:
+        servers = [math.inf if s == "inf" else s for s in case["servers"]]
+        a = mva_multiclass(case["demands"], case["populations"], case["think"], servers,
+                           method="schweitzer")
+        errs.append(float(np.max(np.abs(a.X - case["X"]) / np.array(case["X"]))))
+    assert max(errs) < 0.16
+    assert float(np.median(errs)) < 0.05
+
+
+def test_bad_input():
+    with pytest.raises(ParameterError, match="populations"):
+        mva_multiclass([[1.0]], [0])
+    with pytest.raises(ParameterError, match="servers"):
+        mva_multiclass([[1.0, 2.0]], [2], servers=[2.5, 1])
+    with pytest.raises(ParameterError, match="demands"):
+        mva_multiclass([1.0, 2.0], [2])
+    with pytest.raises(ParameterError, match="method"):
+        mva_multiclass([[1.0]], [2], method="linearizer")
+    with pytest.raises(ParameterError, match="population vectors"):
+        mva_multiclass(np.ones((8, 2)), [30] * 8, method="exact")
+    with pytest.raises(ParameterError, match="no demand"):
+        mva_multiclass([[0.0, 0.0]], [2])
