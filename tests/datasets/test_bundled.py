@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("IOVMODEL_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 NAMES = ["ch_vhost_user_blk_polling", "ch_virtio_blk_indirect", "exit_rates",
-         "firecracker_ci_block", "firecracker_ci_net", "firecracker_docs", "kata_ci_net",
+         "firecracker_ci_block", "firecracker_ci_net", "firecracker_docs", "io_comparisons",
+         "kata_ci_net",
          "network_misc", "per_event_costs", "qemu_dataplane_batching", "qemu_nvme_userspace",
          "vfio_user_spdk", "xen_blk_multiqueue"]
 
@@ -43,8 +44,8 @@ def test_list():
                                  "extraction", "title"]
     assert sorted(lst["name"]) == NAMES
     assert (lst["rows"] > 0).all()
-    # every input row of shared/data becomes at least one row: 2102 in, a few extra
-    assert lst["rows"].sum() >= 2102
+    # every input row of shared/data becomes at least one row: 2193 in, a few extra
+    assert lst["rows"].sum() >= 2193
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -182,7 +183,7 @@ def test_path_names_follow_the_catalog_style():
                "vfio-nvme", "xen-netfront", "xen-blkfront"}
     new = {"firecracker-virtio-blk", "firecracker-virtio-net", "cloudhv-virtio-blk",
            "cloudhv-virtio-net", "emulated-rtl8139", "vfio-user-nvme", "kvm-vmexit",
-           "kvm-halt-poll"}
+           "kvm-halt-poll", "emulated-ahci", "emulated-nvme"}
     paths = set()
     for name in NAMES:
         paths |= set(ds.load(name)["path"])
@@ -202,4 +203,15 @@ def test_build_script_reproduces_committed_csvs(tmp_path, capsys):
     assert built == sorted(f"{n}.csv" for n in NAMES)
     for name in built:
         assert filecmp.cmp(tmp_path / name, REPO / "data" / name, shallow=False), name
-    assert "2102 input rows" in capsys.readouterr().out
+    assert "2193 input rows" in capsys.readouterr().out
+
+
+def test_io_comparisons_p01_rows():
+    """SOURCES.md sec. 10, P01 (rooshm/benchmarks, QEMU virtio-blk engines on null_blk):
+    native QD64 308,150 IOPS; virtio-blk aio=native QD1 39.04 us, QD64 59,966 IOPS."""
+    df = ds.load("io_comparisons")
+    p01 = pick(df, source="P01", rw="randread")
+    assert value(p01, path="native-blk", metric="iops", iodepth=64) == 308150
+    native = p01[p01["options"].str.contains("aio=native")]
+    assert value(native, metric="latency_us", iodepth=1) == 39.04
+    assert value(native, metric="iops", iodepth=64) == 59966
