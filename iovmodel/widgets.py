@@ -143,8 +143,7 @@ def _fmt(x: float, digits: int = 3) -> str:
 
 def _saturation_per_s(net) -> float:
     """Throughput bound of a network: the smallest station capacity, IO/s."""
-    caps = [s.capacity_per_s for s in net.stations]
-    return min(caps) if caps else math.inf
+    return net.saturation_per_s
 
 
 def _swatch(colour: str, kind: str = "box", pale: bool = False) -> str:
