@@ -7,6 +7,12 @@ workloads (jobs x iodepth in flight) use exact Mean Value Analysis with
 load-dependent multi-server stations; MVA assumes product form, so it uses
 the mean costs only (a hop's ``scv`` matters to the open solution and to the
 simulator).
+
+Accuracy: the open solution is exact for a chain of single-visit M/M/1 stations; where
+one request visits a station several times with unequal costs the Poisson assumption
+overestimates the wait. At bottleneck utilisation <= 0.8 the simulator's mean latency
+stays within 15 % of it (measured on every catalog path at batch 1 and 4: -12.4 % to
++0.1 %; ``tests/test_solvers_agree.py``).
 """
 
 from __future__ import annotations

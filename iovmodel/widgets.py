@@ -141,11 +141,6 @@ def _fmt(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
-def _saturation_per_s(net) -> float:
-    """Throughput bound of a network: the smallest station capacity, IO/s."""
-    return net.saturation_per_s
-
-
 def _swatch(colour: str, kind: str = "box", pale: bool = False) -> str:
     if kind == "line":
         return (f"<span style='display:inline-block;width:14px;height:3px;background:{colour};"
@@ -483,7 +478,7 @@ class Explorer(W.VBox):
         curves = []
         for p in paths:
             net = build(p, host, w)
-            static = {"saturation_per_s": _saturation_per_s(net)}
+            static = {"saturation_per_s": net.saturation_per_s}
             try:
                 results[p.name] = analyze(p, host, w)
             except UnstableError as exc:
