@@ -516,7 +516,7 @@ def _solve_load_batched(p: Path, host: HostProfile, w: Workload, tol: float = 1e
 
     def solve(logb: float) -> tuple:
         if logb not in memo:
-            net = build(p, host, replace(w, batch=math.exp(logb)))
+            net = build(p, host, replace(w, batch=min(math.exp(logb), cap)))  # exp(log 3) > 3
             X, R, waits, util = _closed(net, [w.population])[w.population]
             rho = max((float(util[i]) for i in _notified(net)), default=0.0)
             target = min(max(1.0 / max(1.0 - rho, 1e-12), 1.0), cap)
@@ -606,13 +606,19 @@ class _Model:
                     out[j] = _value(r.metric, replace(r, workload=replace(
                         r.workload, batch=net.batch)), net, X, R, waits, util, None)
                 continue
-            pops = sorted({rows[j].workload.population for j in idx})
-            top = max(idx, key=lambda j: rows[j].workload.population)
-            net = build(r0.path, h, rows[top].workload)
-            sols = _closed(net, pops)
+            # a fitted batch is capped at each row's population: one MVA pass per batch value
+            by_batch: dict[float, list[int]] = {}
+            for j in idx:
+                by_batch.setdefault(rows[j].workload.batch, []).append(j)
+            sols = {}
+            for sub in by_batch.values():
+                top = max(sub, key=lambda j: rows[j].workload.population)
+                net = build(r0.path, h, rows[top].workload)
+                sol = _closed(net, sorted({rows[j].workload.population for j in sub}))
+                sols.update({j: (net, sol[rows[j].workload.population]) for j in sub})
             for j in idx:
                 r = rows[j]
-                X, R, waits, util = sols[r.workload.population]
+                net, (X, R, waits, util) = sols[j]
                 sim = None
                 if self.percentiles == "sim" and r.metric in _QUANTILES:
                     sim = self._simulate(build(r.path, h, r.workload), r.workload)
