@@ -188,7 +188,8 @@ class _Row:
         if batch is None or self.batch_stated:
             return self
         # a fitted batch is a mean, not a whole number: bypass Workload's integer check
-        return replace(self, workload=replace(self.workload, batch=float(batch)))
+        cap = self.workload.population or math.inf  # a batch never exceeds the requests in flight
+        return replace(self, workload=replace(self.workload, batch=min(float(batch), cap)))
 
 
 def _catalog_names() -> set[str]:
@@ -450,9 +451,7 @@ def _demand(net: Network, names: Iterable[str]) -> float:
 
 
 def _cpu_host(net: Network, X: float) -> float:
-    from .model import _cpu
-
-    return _cpu(net, X)[0]
+    return net.cpu_per_io(X)[0]
 
 
 def _value(metric: str, row: _Row, net: Network, X: float, R: float, waits: np.ndarray,
@@ -474,7 +473,7 @@ def _value(metric: str, row: _Row, net: Network, X: float, R: float, waits: np.n
         return 100.0 * X * _cpu_host(net, X) / 1e6
     if metric in ("cpu_util_vmm_pct", "vmm_cpu_us_per_io"):
         pct = 0.0
-        polling = set(net.meta.get("polling", ()))
+        polling = set(net.polling)
         for s in net.stations:
             if s.name in VMM_RESOURCES:
                 pct += 100.0 * s.servers if s.name in polling else 100.0 * X * s.demand_us / 1e6
@@ -490,10 +489,8 @@ def _value(metric: str, row: _Row, net: Network, X: float, R: float, waits: np.n
 def _saturation(net: Network) -> tuple[float, np.ndarray]:
     """Asymptotic throughput bound X = min_k c_k / D_k (I/O per s) and the utilisations
     there (Lazowska et al. 1984, *Quantitative System Performance*, section 5.2)."""
-    cap = [s.servers / s.demand_us for s in net.stations if not s.is_delay and s.demand_us > 0]
-    X = min(cap) if cap else 0.0  # per µs
-    util = np.array([X * s.demand_us / (1.0 if s.is_delay else s.servers) for s in net.stations])
-    return X * 1e6, util
+    X = net.saturation_per_s if math.isfinite(net.saturation_per_s) else 0.0
+    return X, net.utilisation(X)
 
 
 def _notified(net: Network) -> list[int]:
@@ -520,7 +517,7 @@ def _solve_load_batched(p: Path, host: HostProfile, w: Workload, tol: float = 1e
 
     def solve(logb: float) -> tuple:
         if logb not in memo:
-            net = build(p, host, replace(w, batch=math.exp(logb)))
+            net = build(p, host, replace(w, batch=min(math.exp(logb), cap)))  # exp(log 3) > 3
             X, R, waits, util = _closed(net, [w.population])[w.population]
             rho = max((float(util[i]) for i in _notified(net)), default=0.0)
             target = min(max(1.0 / max(1.0 - rho, 1e-12), 1.0), cap)
@@ -610,13 +607,19 @@ class _Model:
                     out[j] = _value(r.metric, replace(r, workload=replace(
                         r.workload, batch=net.batch)), net, X, R, waits, util, None)
                 continue
-            pops = sorted({rows[j].workload.population for j in idx})
-            top = max(idx, key=lambda j: rows[j].workload.population)
-            net = build(r0.path, h, rows[top].workload)
-            sols = _closed(net, pops)
+            # a fitted batch is capped at each row's population: one MVA pass per batch value
+            by_batch: dict[float, list[int]] = {}
+            for j in idx:
+                by_batch.setdefault(rows[j].workload.batch, []).append(j)
+            sols = {}
+            for sub in by_batch.values():
+                top = max(sub, key=lambda j: rows[j].workload.population)
+                net = build(r0.path, h, rows[top].workload)
+                sol = _closed(net, sorted({rows[j].workload.population for j in sub}))
+                sols.update({j: (net, sol[rows[j].workload.population]) for j in sub})
             for j in idx:
                 r = rows[j]
-                X, R, waits, util = sols[r.workload.population]
+                net, (X, R, waits, util) = sols[j]
                 sim = None
                 if self.percentiles == "sim" and r.metric in _QUANTILES:
                     sim = self._simulate(build(r.path, h, r.workload), r.workload)

@@ -7,6 +7,12 @@ workloads (jobs x iodepth in flight) use exact Mean Value Analysis with
 load-dependent multi-server stations; MVA assumes product form, so it uses
 the mean costs only (a hop's ``scv`` matters to the open solution and to the
 simulator).
+
+Accuracy: the open solution is exact for a chain of single-visit M/M/1 stations; where
+one request visits a station several times with unequal costs the Poisson assumption
+overestimates the wait. At bottleneck utilisation <= 0.8 the simulator's mean latency
+stays within 15 % of it (measured on every catalog path at batch 1 and 4: -12.4 % to
++0.1 %; ``tests/test_solvers_agree.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import pandas as pd
 
 from .analytic.mva import mva as _mva
 from .analytic.single import mgc as _mgc
-from .errors import ParameterError, UnstableError, UnstableQueueWarning
+from .errors import ParameterError, UnstableQueueWarning
 from .network import Network, build
 from .spec.catalog import Path
 from .spec.catalog import path as get_path
@@ -135,46 +141,6 @@ def _as_path(p: str | Path) -> Path:
     return p if isinstance(p, Path) else get_path(p)
 
 
-def _static(net: Network) -> dict[str, Any]:
-    """Quantities that do not depend on the load."""
-    st = net.stations
-    dem = np.array([s.demand_us for s in st])
-    srv = np.array([s.servers for s in st])
-    finite = ~np.isinf(srv) & (dem > 0)
-    per_server = np.where(finite, dem / np.where(finite, srv, 1.0), 0.0)
-    if finite.any():
-        b = int(np.argmax(per_server))
-        sat = 1e6 / per_server[b]
-    else:
-        b = int(np.argmax(dem))
-        sat = math.inf
-    return {"dem": dem, "srv": srv, "bottleneck": st[b].name, "saturation_per_s": sat,
-            "zero_load_us": float(dem.sum())}
-
-
-def _cpu_parts(net: Network) -> tuple[float, float]:
-    """Load-independent host and guest CPU µs per I/O (polling stations excluded)."""
-    polling = set(net.meta.get("polling", ()))
-    host = guest = 0.0
-    guest_flags = net.meta.get("guest_cpu", [False] * len(net.route))
-    for v, is_guest in zip(net.route, guest_flags, strict=True):
-        n = v.per_io(net.batch) * v.mean_us
-        if is_guest:
-            guest += n
-        elif v.host_cpu and net.stations[v.station].name not in polling:
-            host += n
-    return host, guest
-
-
-def _cpu(net: Network, throughput_per_s: float) -> tuple[float, float]:
-    host, guest = _cpu_parts(net)
-    polling = set(net.meta.get("polling", ()))
-    for s in net.stations:
-        if s.name in polling and throughput_per_s > 0:
-            host += s.servers * 1e6 / throughput_per_s  # a polling core burns all its time
-    return host, guest
-
-
 def _breakdown(net: Network, wait_per_visit: np.ndarray) -> pd.DataFrame:
     rows = []
     for v in net.route:
@@ -209,10 +175,7 @@ def solve_open(net: Network, rate_per_s, *, unstable: str = "raise"):
         rho = lam * s.demand_us / s.servers
         over = rho >= 1
         if over.any() and unstable == "raise":
-            j = int(np.flatnonzero(over)[0])
-            raise UnstableError(
-                f"utilisation of {s.name!r} is {rho[j]:.3g} >= 1: the offered load {rates[j]:,.0f}/s "
-                f"exceeds its capacity {s.capacity_per_s:,.0f}/s (path {net.name!r})")
+            net.check_stable(float(rates[int(np.flatnonzero(over)[0])]))  # raises, one wording
         bad |= over
         ok = np.where(over, 0.0, lam)
         q = _mgc(ok * s.visits, s.service_us, s.scv, int(s.servers), name=s.name)
@@ -233,6 +196,9 @@ def solve_closed(net: Network, populations: Sequence[int] | None = None):
     utilisation, one row per population.
     """
     pops = np.asarray([net.population] if populations is None else list(populations), dtype=int)
+    if pops.size and pops.min() < net.batch:
+        raise ParameterError(f"batch {net.batch:g} > population {int(pops.min())} of {net.name!r}: "
+                             "a batch larger than the requests in flight can never fill")
     dem = [s.demand_us for s in net.stations]
     srv = [s.servers for s in net.stations]
     res = _mva(dem, int(pops.max()), think=net.think_us, servers=srv)
@@ -251,15 +217,14 @@ def solve_closed(net: Network, populations: Sequence[int] | None = None):
 
 
 def _result(net: Network, p: Path, w: Workload, X: float, R: float, waits: np.ndarray,
-            util: np.ndarray, solver: str, static: dict | None = None) -> Result:
-    static = static or _static(net)
-    host, guest = _cpu(net, X)
+            util: np.ndarray, solver: str) -> Result:
+    host, guest = net.cpu_per_io(X)
     return Result(
         path=p.name, workload=w, throughput_per_s=X, latency_us=R,
         breakdown=_breakdown(net, waits),
         utilization={s.name: float(u) for s, u in zip(net.stations, util, strict=True)},
-        cpu_us_per_io=host, guest_cpu_us_per_io=guest, bottleneck=static["bottleneck"],
-        saturation_per_s=static["saturation_per_s"], zero_load_latency_us=static["zero_load_us"],
+        cpu_us_per_io=float(host), guest_cpu_us_per_io=guest, bottleneck=net.bottleneck().name,
+        saturation_per_s=net.saturation_per_s, zero_load_latency_us=net.zero_load_latency_us,
         solver=solver, extra={"path_obj": p},
     )
 
@@ -394,7 +359,7 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
         if "rate_per_s" in keys:
             w_base = w_base.replace(rate_per_s=pts[0]["rate_per_s"])
         net = build(p, h, w_base)
-        static = _static(net)
+        neck = net.bottleneck()
         if w_base.is_open:
             rates = np.array([pt.get("rate_per_s", w_base.rate_per_s) for pt in pts], dtype=float)
             R, _, util = solve_open(net, rates, unstable="nan")
@@ -404,7 +369,7 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
                 if nan_policy == "raise":
                     solve_open(net, rates[j])  # raises the UnstableError that names the resource
                 warnings.warn(f"{int(bad.sum())} point(s) of the sweep of {p.name!r} are unstable "
-                              f"(rate >= {static['saturation_per_s']:,.0f}/s at {static['bottleneck']!r}); "
+                              f"(rate >= {net.saturation_per_s:,.0f}/s at {neck.name!r}); "
                               "returned NaN there", UnstableQueueWarning, stacklevel=2)
             X = np.where(bad, np.nan, rates)
             solver = "open"
@@ -413,20 +378,17 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
                       if pop_keys & set(pt) else w_base.population for pt in pts]
             X, R, _, util = solve_closed(net, ws_pop)
             solver = "mva"
-        host_cpu, guest_cpu = _cpu_parts(net)
-        poll_servers = sum(s.servers for s in net.stations if s.name in set(net.meta.get("polling", ())))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            cpu = host_cpu + (poll_servers * 1e6 / X if poll_servers else 0.0)
-        b = [s.name for s in net.stations].index(static["bottleneck"])
+        cpu, guest_cpu = net.cpu_per_io(X)
+        b = net.station_index(neck.name)
         put("path", idxs, p.name)
         put("throughput_per_s", idxs, X)
         put("latency_us", idxs, R)
         put("cpu_us_per_io", idxs, cpu)
         put("guest_cpu_us_per_io", idxs, guest_cpu)
-        put("bottleneck", idxs, static["bottleneck"])
+        put("bottleneck", idxs, neck.name)
         put("bottleneck_utilization", idxs, util[:, b])
-        put("saturation_per_s", idxs, static["saturation_per_s"])
-        put("zero_load_latency_us", idxs, static["zero_load_us"])
+        put("saturation_per_s", idxs, net.saturation_per_s)
+        put("zero_load_latency_us", idxs, net.zero_load_latency_us)
         put("solver", idxs, solver)
         for k, s in enumerate(net.stations):
             put(f"util_{s.name}", idxs, util[:, k])

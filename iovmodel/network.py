@@ -13,13 +13,42 @@ All times are µs; numba kernels get the plain arrays from :meth:`Network.arrays
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
+
+from .errors import ParameterError, UnstableError
 
 INF = math.inf
 #: the delay station that polling hops (``switch = "poll"``) are served at
 POLL_STATION = "poll"
+
+
+def check_servers(name: str, servers: float) -> float:
+    """``servers`` as a float if it is a whole number >= 1 or ``math.inf``; else ParameterError.
+
+    The one check (and message) every solver relies on: Erlang formulas, MVA and
+    the simulator all need whole servers.
+    """
+    ok = (isinstance(servers, int | float | np.integer | np.floating) and not isinstance(servers, bool)
+          and (math.isinf(servers) and servers > 0
+               or (math.isfinite(servers) and servers >= 1 and float(servers).is_integer())))
+    if not ok:
+        raise ParameterError(f"servers of {name!r} must be a whole number >= 1 or inf, "
+                             f"got {servers!r}")
+    return float(servers)
+
+
+def _nonneg(what: str, v: float) -> None:
+    if not (isinstance(v, int | float | np.integer | np.floating) and math.isfinite(v) and v >= 0):
+        raise ParameterError(f"{what} must be finite and >= 0, got {v!r}")
+
+
+def unstable_message(station: str, rho: float, rate_per_s: float, capacity_per_s: float,
+                     path: str) -> str:
+    """The one wording of an open load at or beyond a station's capacity."""
+    return (f"utilisation of {station!r} is {rho:.3g} >= 1: the offered load {rate_per_s:.0f}/s "
+            f"exceeds its capacity {capacity_per_s:.0f}/s (path {path!r})")
 
 
 @dataclass(frozen=True)
@@ -31,8 +60,8 @@ class Station:
     name : str
         Resource name (``"vcpu"``, ``"bql"``, ``"vhost"``, ``"device"``, ...).
     servers : float
-        Number of identical FIFO servers; ``math.inf`` for a delay station
-        (every request served at once, no queueing).
+        Number of identical FIFO servers (a whole number >= 1); ``math.inf`` for a
+        delay station (every request served at once, no queueing).
     demand_us : float
         Total service demand per I/O at this station, µs (visits x mean service).
     visits : float
@@ -73,9 +102,13 @@ class Station:
 class Visit:
     """One step of the route: a hop served at a station.
 
-    ``count`` occurrences happen per I/O (``per == "io"``) or per batch of
-    ``Network.batch`` requests (``per == "batch"``: one kick, one interrupt).
-    ``mean_us`` and ``scv`` describe one occurrence.
+    ``count`` occurrences happen per I/O (``per == "io"``) or per batch
+    (``per == "batch"``: one kick, one interrupt). A batch is *amortised
+    notification*: a per-batch hop happens ``count / batch`` times per I/O on
+    average (``batch`` a mean >= 1, fractional allowed). ``mean_us`` and ``scv``
+    describe one occurrence. ``poll`` marks the time until a spinning thread
+    notices work: a pure delay (at a delay station) with the uniform law of a
+    poll interval's residual in the simulator.
     """
 
     hop: str
@@ -86,8 +119,10 @@ class Visit:
     per: str = "io"
     switch: str | None = None
     host_cpu: bool = True
+    guest_cpu: bool = False
+    poll: bool = False
 
-    def per_io(self, batch: int) -> float:
+    def per_io(self, batch: float) -> float:
         """Occurrences per I/O."""
         return self.count / batch if self.per == "batch" else self.count
 
@@ -98,17 +133,68 @@ class Network:
 
     Exactly one of ``rate_per_s`` (open, Poisson arrivals) and ``population``
     (closed: jobs x iodepth requests in flight, each followed by ``think_us``)
-    is set.
+    is set. ``batch`` is the mean number of requests per notification (>= 1,
+    at most the population of a closed network). ``polling`` names the stations
+    that are busy-polling cores (they burn their whole time, whatever the load).
+
+    The invariants are checked when a Network is made (ParameterError naming the
+    field and value); the load-independent questions every solver and consumer
+    asks (bottleneck, saturation, CPU per I/O, stability) are answered here, once.
     """
 
     name: str
     stations: tuple[Station, ...]
     route: tuple[Visit, ...]
-    batch: int = 1
+    batch: float = 1.0
     rate_per_s: float | None = None
     population: int | None = None
     think_us: float = 0.0
-    meta: dict = field(default_factory=dict, compare=False, repr=False)
+    polling: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        where = f"network {self.name!r}"
+        b = self.batch
+        if isinstance(b, bool) or not isinstance(b, int | float | np.integer | np.floating) \
+                or not (math.isfinite(b) and b >= 1):
+            raise ParameterError(f"{where}: batch must be a finite number >= 1, got {b!r}")
+        if (self.rate_per_s is None) == (self.population is None):
+            raise ParameterError(f"{where}: give exactly one of rate_per_s (open) and population "
+                                 f"(closed), got {self.rate_per_s!r} and {self.population!r}")
+        if self.rate_per_s is not None:
+            r = self.rate_per_s
+            if not (isinstance(r, int | float | np.integer | np.floating) and math.isfinite(r) and r > 0):
+                raise ParameterError(f"{where}: rate_per_s must be finite and > 0, got {r!r}")
+        else:
+            n = self.population
+            if isinstance(n, bool) or not isinstance(n, int | float | np.integer | np.floating) \
+                    or not (math.isfinite(n) and n >= 1 and float(n).is_integer()):
+                raise ParameterError(f"{where}: population must be a whole number >= 1, got {n!r}")
+            if b > n:
+                raise ParameterError(f"{where}: batch {b!r} > population {n!r}: a batch larger "
+                                     "than the requests in flight can never fill")
+        _nonneg(f"{where}: think_us", self.think_us)
+        names = [s.name for s in self.stations]
+        for s in self.stations:
+            check_servers(s.name, s.servers)
+        for v in self.route:
+            if not (0 <= v.station < len(self.stations)):
+                raise ParameterError(f"{where}, hop {v.hop!r}: station index {v.station!r} "
+                                     f"out of range (0..{len(self.stations) - 1})")
+            for f in ("mean_us", "scv", "count"):
+                _nonneg(f"{where}, hop {v.hop!r}: {f}", getattr(v, f))
+            if v.per not in ("io", "batch"):
+                raise ParameterError(f"{where}, hop {v.hop!r}: per must be 'io' or 'batch', "
+                                     f"got {v.per!r}")
+            if v.poll and not self.stations[v.station].is_delay:
+                raise ParameterError(
+                    f"{where}, hop {v.hop!r}: a polling hop holds no server; it must visit a "
+                    f"delay station (servers = inf), not {names[v.station]!r} with "
+                    f"{self.stations[v.station].servers:g} server(s)")
+        for s in self.stations:  # after the hops, whose messages say more
+            _nonneg(f"{where}, station {s.name!r}: demand_us", s.demand_us)
+        for p in self.polling:
+            if p not in names:
+                raise ParameterError(f"{where}: polling station {p!r} is not one of {names}")
 
     @property
     def is_open(self) -> bool:
@@ -128,10 +214,11 @@ class Network:
         return np.array([s.servers for s in self.stations], dtype=float)
 
     def bottleneck(self) -> Station:
-        """The station with the largest demand per server (delay stations excluded)."""
-        best, key = None, -1.0
+        """The station with the largest demand per server (delay stations excluded;
+        with only delay stations, the one with the largest demand)."""
+        best, key = None, 0.0
         for s in self.stations:
-            if s.is_delay:
+            if s.is_delay or s.demand_us <= 0:
                 continue
             k = s.demand_us / s.servers
             if k > key:
@@ -139,6 +226,63 @@ class Network:
         if best is None:  # only delay stations: nothing saturates
             return max(self.stations, key=lambda s: s.demand_us)
         return best
+
+    @property
+    def saturation_per_s(self) -> float:
+        """Throughput bound servers / demand at the bottleneck, I/O per s (inf: none)."""
+        return self.bottleneck().capacity_per_s
+
+    @property
+    def zero_load_latency_us(self) -> float:
+        """Sum of all demands: the latency of an I/O that never waits, µs."""
+        return float(sum(s.demand_us for s in self.stations))
+
+    def utilisation(self, throughput_per_s):
+        """Busy fraction per server of each station at a throughput (I/O per s; scalar or
+        array -> array with a last axis over stations). Delay stations: mean busy servers."""
+        x = np.asarray(throughput_per_s, dtype=float)[..., None] / 1e6
+        c = np.array([1.0 if s.is_delay else s.servers for s in self.stations])
+        return x * self.demands_us() / c
+
+    def check_stable(self, rate_per_s: float) -> None:
+        """Raise UnstableError (one wording) if an open load saturates a FIFO station."""
+        for s in self.stations:
+            if s.is_delay or s.demand_us <= 0:
+                continue
+            rho = rate_per_s * s.demand_us / s.servers / 1e6
+            if rho >= 1:
+                raise UnstableError(unstable_message(s.name, rho, rate_per_s, s.capacity_per_s,
+                                                     self.name))
+
+    def cpu_parts(self) -> tuple[float, float]:
+        """Load-independent host and guest CPU µs per I/O (busy-polling stations excluded)."""
+        polling = set(self.polling)
+        host = guest = 0.0
+        for v in self.route:
+            n = v.per_io(self.batch) * v.mean_us
+            if v.guest_cpu:
+                guest += n
+            elif v.host_cpu and self.stations[v.station].name not in polling:
+                host += n
+        return host, guest
+
+    @property
+    def polling_cores(self) -> float:
+        """Cores that busy-poll (each burns all its time whatever the load)."""
+        polling = set(self.polling)
+        return float(sum(s.servers for s in self.stations if s.name in polling))
+
+    def cpu_per_io(self, throughput_per_s):
+        """Host and guest CPU µs per I/O at a throughput (scalar or array, I/O per s):
+        the load-independent parts plus every polling core in full (1e6 / X per core)."""
+        host, guest = self.cpu_parts()
+        cores = self.polling_cores
+        if cores:
+            x = np.asarray(throughput_per_s, dtype=float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                extra = np.where(x > 0, cores * 1e6 / np.where(x > 0, x, 1.0), 0.0)
+            host = host + (float(extra) if extra.ndim == 0 else extra)
+        return host, guest
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Plain arrays of the route for numba kernels (units: µs)."""
@@ -153,7 +297,7 @@ class Network:
 
 
 def aggregate(route: tuple[Visit, ...], names: list[str], servers: list[float],
-              host_cpu: list[bool], batch: int) -> tuple[Station, ...]:
+              host_cpu: list[bool], batch: float) -> tuple[Station, ...]:
     """Sum a route's visits into per-station demand, visits and visit-mix scv."""
     n = len(names)
     dem = np.zeros(n)
@@ -171,9 +315,17 @@ def aggregate(route: tuple[Visit, ...], names: list[str], servers: list[float],
             scv = max(m2[i] / vis[i] / mean**2 - 1.0, 0.0)
         else:
             scv = 1.0
-        out.append(Station(names[i], float(servers[i]), float(dem[i]), float(vis[i]),
+        out.append(Station(names[i], check_servers(names[i], servers[i]), float(dem[i]), float(vis[i]),
                            float(scv), bool(host_cpu[i])))
     return tuple(out)
+
+
+def station_of(path, hop) -> str:
+    """The station a hop is served at: a polling hop (the time until a spinning thread
+    notices work) delays the request but serves no one, so it goes to the shared delay
+    station :data:`POLL_STATION`, not to the polling thread. The one place that reads
+    ``switch == "poll"`` (``build`` and ``symbolic.stations`` call it)."""
+    return POLL_STATION if hop.switch_kind == "poll" else hop.resource
 
 
 def build(path, host, workload) -> Network:
@@ -184,7 +336,6 @@ def build(path, host, workload) -> Network:
     workload's ``size_bytes``; a negative or NaN result raises ParameterError.
     """
     from ._expr import evaluate
-    from .errors import ParameterError
 
     env = dict(host)
     env.update(path.options)
@@ -193,9 +344,7 @@ def build(path, host, workload) -> Network:
     index: dict[str, int] = {}
     route = []
     for h in path.active_hops():
-        # A polling hop (the time until a spinning thread notices work) delays the request
-        # but serves no one: it goes to a shared delay station, not to the polling thread.
-        res = POLL_STATION if h.switch_kind == "poll" else h.resource
+        res = station_of(path, h)
         if res not in index:
             index[res] = len(names)
             names.append(res)
@@ -203,10 +352,11 @@ def build(path, host, workload) -> Network:
         if not (mean >= 0) or math.isinf(mean):
             raise ParameterError(f"path {path.name!r}, hop {h.name!r}: cost {h.cost!r} evaluates "
                                  f"to {mean!r} µs; it must be finite and >= 0")
-        # the spin of a busy-polling core is already counted in full (see model._cpu)
+        # the spin of a busy-polling core is already counted in full (Network.cpu_per_io)
         host_cpu = path.cpu_of(h) == "host" and not path.resources[h.resource].polling
         route.append(Visit(h.name, index[res], float(mean), float(h.scv), float(h.count),
-                           h.per, h.switch_kind, host_cpu))
+                           h.per, h.switch_kind, host_cpu, guest_cpu=path.cpu_of(h) == "guest",
+                           poll=res == POLL_STATION))
     servers = [INF if r == POLL_STATION else path.servers_of(r, host) for r in names]
     host_cpu = [True if r == POLL_STATION else path.resources[r].cpu == "host" for r in names]
     stations = aggregate(tuple(route), names, servers, host_cpu, workload.batch)
@@ -215,6 +365,5 @@ def build(path, host, workload) -> Network:
         name=path.name, stations=stations, route=tuple(route), batch=workload.batch,
         rate_per_s=workload.rate_per_s if workload.is_open else None,
         population=None if workload.is_open else workload.population,
-        think_us=0.0 if workload.is_open else workload.think_us,
-        meta={"polling": polling, "guest_cpu": [path.cpu_of(h) == "guest" for h in path.active_hops()]},
+        think_us=0.0 if workload.is_open else workload.think_us, polling=polling,
     )

@@ -60,7 +60,7 @@ import sympy as sp
 
 from ._expr import compile_expr, evaluate
 from .errors import ParameterError, UnstableError
-from .network import POLL_STATION
+from .network import POLL_STATION, check_servers, station_of
 from .spec.catalog import Path
 from .spec.catalog import path as get_path
 from .spec.profile import HostProfile, parameters
@@ -235,7 +235,7 @@ def _workload_values(workload: Workload | None, keep: tuple[str, ...]) -> dict[s
     vals: dict[str, Any] = {
         "rate_per_s": (_number(w.rate_per_s) if w is not None and w.is_open
                        else symbol("rate_per_s")),
-        "batch": sp.Integer(w.batch if w is not None else 1),
+        "batch": _number(w.batch if w is not None else 1),  # a mean: 2.5 stays 5/2
         "size_bytes": sp.Integer(w.size_bytes if w is not None else 4096),
         "think_us": (_number(w.think_us) if w is not None and not w.is_open else sp.Integer(0)),
     }
@@ -278,7 +278,7 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
             cost = sp.sympify(h.cost)
         cost = _rationalize(cost)
         n = _number(h.count) / wv["batch"] if h.per == "batch" else _number(h.count)
-        r = POLL_STATION if h.switch_kind == "poll" else h.resource  # as network.build
+        r = station_of(p, h)
         if r not in acc:
             order.append(r)
             acc[r] = {"D": sp.Integer(0), "V": sp.Integer(0), "M": sp.Integer(0), "hops": []}
@@ -299,7 +299,7 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
             servers: Any = symbol(s)  # a host cost (device_blk_slots): stays symbolic
         else:
             num = p.servers_of(r, HostProfile.default())  # a number, an option or inf
-            servers = math.inf if math.isinf(num) else _number(num)
+            servers = math.inf if math.isinf(num) else _number(check_servers(r, num))
         a = acc[r]
         out.append(SymStation(r, servers, a["D"], a["V"], a["M"], res.cpu == "host",
                               tuple(a["hops"])))

@@ -141,12 +141,6 @@ def _fmt(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
-def _saturation_per_s(net) -> float:
-    """Throughput bound of a network: the smallest station capacity, IO/s."""
-    caps = [s.capacity_per_s for s in net.stations]
-    return min(caps) if caps else math.inf
-
-
 def _swatch(colour: str, kind: str = "box", pale: bool = False) -> str:
     if kind == "line":
         return (f"<span style='display:inline-block;width:14px;height:3px;background:{colour};"
@@ -484,7 +478,7 @@ class Explorer(W.VBox):
         curves = []
         for p in paths:
             net = build(p, host, w)
-            static = {"saturation_per_s": _saturation_per_s(net)}
+            static = {"saturation_per_s": net.saturation_per_s}
             try:
                 results[p.name] = analyze(p, host, w)
             except UnstableError as exc:

@@ -58,7 +58,11 @@ def test_unstable_open_load_names_resource_and_capacity():
     with pytest.raises(UnstableError) as exc:
         iov.analyze("virtio-blk", HOST, iov.Workload.open(1e6))
     msg = str(exc.value)
-    assert "'bql'" in msg and ">= 1" in msg and "capacity" in msg and "1,000,000/s" in msg
+    # one wording in every solver (PLAN.md): capacity = servers / demand at bql, 10^6 / D
+    net = iov.build(iov.path("virtio-blk"), HOST, iov.Workload.open(1e6))
+    cap = 1e6 / net.stations[net.station_index("bql")].demand_us
+    assert msg == (f"utilisation of 'bql' is {1e6 / cap:.3g} >= 1: the offered load 1000000/s "
+                   f"exceeds its capacity {cap:.0f}/s (path 'virtio-blk')")
     assert isinstance(exc.value, ValueError)
 
 

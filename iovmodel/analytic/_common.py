@@ -42,6 +42,24 @@ def as_array(name: str, value, *, positive: bool = False, allow_inf: bool = Fals
     return arr
 
 
+def broadcast(**arrays: np.ndarray) -> list[np.ndarray]:
+    """``np.broadcast_arrays`` of named inputs; a shape mismatch raises ParameterError
+    naming them and their shapes."""
+    try:
+        return np.broadcast_arrays(*arrays.values())
+    except ValueError:
+        shapes = ", ".join(f"{k} {np.shape(v)}" for k, v in arrays.items())
+        raise ParameterError(f"inputs do not broadcast to one shape: {shapes}") from None
+
+
+def as_scalar(name: str, value) -> float:
+    """One finite number >= 0 (ParameterError naming ``name`` otherwise)."""
+    arr = as_array(name, value)
+    if arr.ndim != 0:
+        raise ParameterError(f"{name} must be a single number, got {value!r}")
+    return float(arr)
+
+
 def as_count(name: str, value, *, minimum: int = 1) -> np.ndarray:
     """Array of integer counts >= ``minimum`` (floats equal to an integer are accepted)."""
     if isinstance(value, bool) or (isinstance(value, np.ndarray) and value.dtype == bool):

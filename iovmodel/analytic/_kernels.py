@@ -88,29 +88,18 @@ def mva_pass(D, servers, active, Z, N, log_x_comp, R_out, Q_out, X_out, Rsum_out
 def schweitzer(D, servers, Z, N, tol, max_iter, R_out, Q_out, X_out, Rsum_out):
     """Approximate MVA (Bard-Schweitzer) for populations 1..N, warm-started.
 
-    Multi-server stations are Seidmann's pair: a single server of demand D/c
-    followed by a delay of demand D (c-1)/c. The fixed point
-    Q_k = X R_k(Q), R_k = D_k (1 + (n-1)/n Q_k) is iterated from the
-    solutions at n-1 and n-2 extrapolated linearly until max |dQ| <= tol * n.
+    A c-server station (code c >= 1) has residence R_k = D_k + D_k / c
+    max(0, (n-1)/n Q_k - (c-1)): an arrival waits only for the customers it
+    sees beyond the c-1 other servers (c = 1 is Schweitzer's D_k (1 + (n-1)/n Q_k));
+    code 0 is a delay, R_k = D_k. The fixed point Q_k = X R_k(Q) is iterated from
+    the solutions at n-1 and n-2 extrapolated linearly until max |dQ| <= tol * n.
     Returns the largest iteration count used (max_iter + 1 if some n did not
     converge).
     """
     K = D.shape[0]
-    dq = np.empty(K)  # queueing part of the demand
-    dd = np.empty(K)  # delay part
-    for k in range(K):
-        c = servers[k]
-        if c == 0:
-            dq[k] = 0.0
-            dd[k] = D[k]
-        else:
-            dq[k] = D[k] / c
-            dd[k] = D[k] - dq[k]
-    q = np.empty(K)  # queue length at the queueing part
-    q1 = np.empty(K)  # solution at n-1
-    q2 = np.empty(K)  # solution at n-2
-    for k in range(K):
-        q[k] = 1.0 / K
+    q = np.zeros(K)  # mean number at each station
+    q1 = np.zeros(K)  # solution at n-1
+    q2 = np.zeros(K)  # solution at n-2
     worst = 0
     r = np.empty(K)
     for n in range(1, N + 1):
@@ -126,8 +115,12 @@ def schweitzer(D, servers, Z, N, tol, max_iter, R_out, Q_out, X_out, Rsum_out):
         while True:
             total = Z
             for k in range(K):
-                r[k] = dq[k] * (1.0 + f * q[k])
-                total += r[k] + dd[k]
+                c = servers[k]
+                if c == 0:
+                    r[k] = D[k]
+                else:
+                    r[k] = D[k] + D[k] / c * max(f * q[k] - (c - 1.0), 0.0)
+                total += r[k]
             x = n / total
             diff = 0.0
             for k in range(K):
@@ -147,8 +140,8 @@ def schweitzer(D, servers, Z, N, tol, max_iter, R_out, Q_out, X_out, Rsum_out):
         X_out[n - 1] = x
         rsum = 0.0
         for k in range(K):
-            R_out[n - 1, k] = r[k] + dd[k]
-            Q_out[n - 1, k] = x * (r[k] + dd[k])
-            rsum += r[k] + dd[k]
+            R_out[n - 1, k] = r[k]
+            Q_out[n - 1, k] = x * r[k]
+            rsum += r[k]
         Rsum_out[n - 1] = rsum
     return worst

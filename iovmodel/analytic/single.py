@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from ._common import as_array, as_count, check_policy, fmt, handle_unstable, html_table
+from ._common import as_array, as_count, broadcast, check_policy, fmt, handle_unstable, html_table
 
 # Above this many servers the Erlang-B recursion (O(c) per point) gives way to
 # the regularised incomplete gamma function (same value, O(1) per point).
@@ -220,7 +220,7 @@ def mm1(lam: ArrayLike, mu: ArrayLike, *, name: str = "queue",
         ``lam >= mu`` and ``unstable="raise"``.
     """
     check_policy(unstable)
-    lam_a, mu_a = np.broadcast_arrays(as_array("lam", lam), as_array("mu", mu, positive=True))
+    lam_a, mu_a = broadcast(lam=as_array("lam", lam), mu=as_array("mu", mu, positive=True))
     rho = lam_a / mu_a
     bad = rho >= 1
     handle_unstable(bad, rho, lam_a, mu_a, name=name, unstable=unstable)
@@ -258,8 +258,8 @@ def mg1(lam: ArrayLike, mean_s: ArrayLike, scv: ArrayLike = 1.0, *, name: str = 
         Gross et al. section 5.1.1).
     """
     check_policy(unstable)
-    lam_a, s_a, scv_a = np.broadcast_arrays(as_array("lam", lam), as_array("mean_s", mean_s),
-                                            as_array("scv", scv))
+    lam_a, s_a, scv_a = broadcast(lam=as_array("lam", lam), mean_s=as_array("mean_s", mean_s),
+                                  scv=as_array("scv", scv))
     rho = lam_a * s_a
     bad = rho >= 1
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -350,8 +350,8 @@ def mmc(lam: ArrayLike, mu: ArrayLike, c: ArrayLike, *, name: str = "queue",
         2000 servers, from the regularised incomplete gamma function.
     """
     check_policy(unstable)
-    lam_a, mu_a, c_a = np.broadcast_arrays(as_array("lam", lam),
-                                           as_array("mu", mu, positive=True), as_count("c", c))
+    lam_a, mu_a, c_a = broadcast(lam=as_array("lam", lam),
+                                 mu=as_array("mu", mu, positive=True), c=as_count("c", c))
     a = lam_a / mu_a
     rho = a / c_a
     bad = rho >= 1
@@ -394,9 +394,9 @@ def mgc(lam: ArrayLike, mean_s: ArrayLike, scv: ArrayLike, c: ArrayLike, *,
         As in :func:`mm1`.
     """
     check_policy(unstable)
-    lam_a, s_a, scv_a, c_a = np.broadcast_arrays(
-        as_array("lam", lam), as_array("mean_s", mean_s, positive=True), as_array("scv", scv),
-        as_count("c", c))
+    lam_a, s_a, scv_a, c_a = broadcast(
+        lam=as_array("lam", lam), mean_s=as_array("mean_s", mean_s, positive=True),
+        scv=as_array("scv", scv), c=as_count("c", c))
     base = mmc(lam_a, 1.0 / s_a, c_a, name=name, unstable=unstable)
     with np.errstate(invalid="ignore"):
         Wq = np.asarray(base.Wq) * (1.0 + scv_a) / 2.0
@@ -453,8 +453,8 @@ def mm1k(lam: ArrayLike, mu: ArrayLike, K: ArrayLike, *, name: str = "queue") ->
         :math:`L(\rho) = K - L(1/\rho)` above 1 and by a series near 1, so it
         neither overflows for large K nor loses digits at :math:`\rho \approx 1`.
     """
-    lam_a, mu_a, K_a = np.broadcast_arrays(as_array("lam", lam),
-                                           as_array("mu", mu, positive=True), as_count("K", K))
+    lam_a, mu_a, K_a = broadcast(lam=as_array("lam", lam),
+                                 mu=as_array("mu", mu, positive=True), K=as_count("K", K))
     Kf = K_a.astype(float)
     rho = lam_a / mu_a
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):

@@ -9,12 +9,14 @@ the analytic solvers see and simulates it request by request:
 * FIFO stations with ``c`` servers, delay stations (``servers = inf``), one
   station visited several times per I/O (QEMU's global mutex), requests from
   every vCPU competing for it;
-* batching: hops with ``per == "batch"`` are fork-join points; the
-  ``Network.batch`` requests of a batch (consecutive sequence numbers) wait
-  for each other there, the hop runs once for the whole batch (one kick, one
-  interrupt), then each request continues on its own;
-* polling: a hop with ``switch == "poll"`` is a pure delay (it holds no
-  server) uniform on ``[0, 2 x mean_us]``; the catalog declares such a hop
+* batching (amortised notification, as ``analyze``): a hop with
+  ``per == "batch"`` happens ``count / batch`` times per I/O; each request
+  carries it with that probability (batches of geometric size, mean
+  ``batch``), nobody waits. ``batching="fork-join"``: the ``Network.batch``
+  requests of a batch (consecutive sequence numbers) wait for each other
+  there, the hop runs once for the whole batch, then each continues;
+* polling: a hop with ``Visit.poll`` (at the delay station ``network.build``
+  gives polling hops) is a pure delay uniform on ``[0, 2 x mean_us]``; the catalog declares such a hop
   with ``cost = 0.5 * poll_interval_us`` and ``scv = 1/3``, so the poll
   interval is ``poll_interval_us``;
 * per-hop service laws (see :mod:`iovmodel.sim.dists`); fractional visit
@@ -28,7 +30,7 @@ on a chain of single-server FIFO stations they give the same numbers (to
 rounding); elsewhere they agree statistically.
 
 Accounting: ``utilization`` is busy time per server (delay stations: mean
-busy servers); a polling hop is not busy time but counts as host CPU (its
+busy servers, polling hops included, as ``analyze``); a polling hop counts as host CPU (its
 thread spins), and a busy-polling resource counts at its full cores, as
 :func:`~iovmodel.analyze` does. In ``breakdown``, the time a request waits for
 its batch-mates at a per-batch hop is that hop's ``wait_us``.
@@ -115,10 +117,11 @@ def simulate_network(net: Network, *, requests: int = 100_000, replications: int
                      seed: int | np.random.SeedSequence | None = None, warmup: Any = "mser5",
                      executor: Executor | None = None, progress: bool = True,
                      dists: dict | None = None, engine: str = "auto",
-                     workload=None, path_name: str | None = None) -> SimResult:
+                     workload=None, path_name: str | None = None,
+                     batching: str = "amortised") -> SimResult:
     """Simulate a :class:`~iovmodel.network.Network` (see :func:`simulate`)."""
     _check_args(requests, replications, warmup, engine)
-    spec = compile_network(net, dists)
+    spec = compile_network(net, dists, batching)
     if engine == "recursion" and not recursion_ok(spec):
         raise ParameterError(
             f"engine='recursion' needs an open network without batching whose FIFO stations "
@@ -147,20 +150,6 @@ def simulate_network(net: Network, *, requests: int = 100_000, replications: int
     finally:
         bar.close()
     return _combine(net, spec, reps, requests, root, used, workload, path_name)
-
-
-def _static(net: Network) -> dict:
-    """Load-independent numbers, as analyze() reports them: the station with the largest
-    demand per server, its saturation throughput (I/O per s), the zero-load latency (µs)."""
-    finite = [s for s in net.stations if not s.is_delay and s.demand_us > 0]
-    if finite:
-        b = max(finite, key=lambda s: s.demand_us / s.servers)
-        sat = b.servers / b.demand_us * 1e6
-    else:
-        b = max(net.stations, key=lambda s: s.demand_us)
-        sat = float("inf")
-    return {"bottleneck": b.name, "saturation_per_s": sat,
-            "zero_load_us": float(sum(s.demand_us for s in net.stations))}
 
 
 def _combine(net, spec, reps, requests, root, engine, workload, path_name) -> SimResult:
@@ -192,12 +181,11 @@ def _combine(net, spec, reps, requests, root, engine, workload, path_name) -> Si
         "count": v.per_io(net.batch), "service_us": float(hs[i]), "wait_us": float(hw[i]),
         "latency_us": float(hs[i] + hw[i])} for i, v in enumerate(net.route)],
         columns=["hop", "resource", "switch", "count", "service_us", "wait_us", "latency_us"])
-    static = _static(net)
     finite = [i for i, s in enumerate(net.stations) if not s.is_delay and s.demand_us > 0]
     if finite:
         bottleneck = net.stations[max(finite, key=lambda i: util[i])].name
     else:
-        bottleneck = static["bottleneck"]
+        bottleneck = net.bottleneck().name
     if workload is None:
         workload = (Workload.open(net.rate_per_s, batch=net.batch) if net.is_open else
                     Workload.closed(jobs=net.population, iodepth=1, think_us=net.think_us,
@@ -210,8 +198,8 @@ def _combine(net, spec, reps, requests, root, engine, workload, path_name) -> Si
         utilization={s.name: float(util[i]) for i, s in enumerate(net.stations) if i < nst},
         cpu_us_per_io=float(table["cpu_us_per_io"].mean()),
         guest_cpu_us_per_io=float(table["guest_cpu_us_per_io"].mean()),
-        bottleneck=bottleneck, saturation_per_s=static["saturation_per_s"],
-        zero_load_latency_us=static["zero_load_us"], solver="simulation",
+        bottleneck=bottleneck, saturation_per_s=net.saturation_per_s,
+        zero_load_latency_us=net.zero_load_latency_us, solver="simulation",
         latency_ci_us=t_interval(lat), throughput_ci_per_s=t_interval(thr),
         percentiles_us={k: float(table[f"{k}_us"].mean()) for k in _PCT_NAMES},
         histogram=histogram_frame(HIST_EDGES_US, hist), replications=table,
@@ -224,7 +212,8 @@ def _combine(net, spec, reps, requests, root, engine, workload, path_name) -> Si
 def simulate(path, host=None, workload=None, *, requests: int = 100_000,
              replications: int = 8, seed: int | np.random.SeedSequence | None = None,
              warmup: Any = "mser5", executor: Executor | None = None, progress: bool = True,
-             dists: dict | None = None, engine: str = "auto", **options: Any) -> SimResult:
+             dists: dict | None = None, engine: str = "auto", batching: str = "amortised",
+             **options: Any) -> SimResult:
     """Simulate a path under a workload, with confidence intervals.
 
     Parameters
@@ -261,6 +250,11 @@ def simulate(path, host=None, workload=None, *, requests: int = 100_000,
         recursions where they apply and ``requests`` <= ``RECURSION_MAX_REQUESTS``
         (their memory grows with ``requests``; the event loop's with the requests
         in flight).
+    batching : {"amortised", "fork-join"}
+        ``"amortised"`` (as ``analyze``): a per-batch hop happens ``count / batch``
+        times per I/O, each request carrying it with that probability, nobody
+        waiting. ``"fork-join"``: the ``batch`` requests of a batch wait for each
+        other at a per-batch hop, served once for all (a whole ``batch``).
     **options
         Path options (``workers=4``) on top of the path's.
 
@@ -284,13 +278,13 @@ def simulate(path, host=None, workload=None, *, requests: int = 100_000,
                                  "not with a ready Network")
         return simulate_network(path, requests=requests, replications=replications, seed=seed,
                                 warmup=warmup, executor=executor, progress=progress,
-                                dists=dists, engine=engine)
+                                dists=dists, engine=engine, batching=batching)
     from ..model import resolve
 
     p, host, w, net = resolve(path, host, workload, **options)
     return simulate_network(net, requests=requests, replications=replications, seed=seed,
                             warmup=warmup, executor=executor, progress=progress, dists=dists,
-                            engine=engine, workload=w, path_name=p.name)
+                            engine=engine, workload=w, path_name=p.name, batching=batching)
 
 
 __all__ = ["Dist", "SimResult", "dists", "mser", "simulate", "simulate_network", "t_interval"]

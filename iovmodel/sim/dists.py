@@ -3,7 +3,7 @@
 Every hop's time is drawn from a :class:`Dist`. By default the hop's declared
 ``scv`` (squared coefficient of variation) picks the family: 0 deterministic,
 1 exponential, anything else gamma with that scv; polling hops
-(``switch == "poll"``) are uniform on ``[0, 2 * mean]`` (a poll interval of
+(``Visit.poll``) are uniform on ``[0, 2 * mean]`` (a poll interval of
 twice the hop's mean). ``simulate(..., dists={hop name: spec})`` overrides it
 per hop with one of
 
@@ -180,9 +180,9 @@ _NAMED = {
 }
 
 
-def default_dist(scv: float, switch: str | None = None) -> Dist:
-    """The law a hop's declared ``scv`` implies (uniform for a polling hop)."""
-    if switch == "poll":
+def default_dist(scv: float, poll: bool = False) -> Dist:
+    """The law a hop's declared ``scv`` implies (uniform for a polling hop, ``Visit.poll``)."""
+    if poll:
         return uniform()
     if scv == 0:
         return deterministic()

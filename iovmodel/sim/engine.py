@@ -2,9 +2,9 @@
 
 The route is expanded into *steps*: a visit with ``count = 2.5`` becomes two
 certain steps and one that happens with probability 0.5. Zero-cost visits are
-dropped, except per-batch ones (they still synchronise the batch). A polling hop
-(``switch == "poll"``) and every visit to a delay station (``servers = inf``)
-is a pure delay: it holds no server and queues nowhere.
+dropped, except fork-join per-batch ones (they still synchronise the batch). Every
+visit to a delay station (``servers = inf``, where ``network.build`` puts polling
+hops) is a pure delay: it holds no server and queues nowhere.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..errors import ParameterError, UnstableError
-from ..network import Network
+from ..network import Network, unstable_message
 from . import kernel as K
 from .dists import Dist, as_dist, default_dist
 from .stats import mser
@@ -71,65 +71,67 @@ def _visit_dists(net: Network, dists: dict | None) -> dict[int, Dist]:
     return out
 
 
-def compile_network(net: Network, dists: dict | None = None) -> Spec:
-    """Validate ``net`` and expand its route into the kernel's step arrays."""
+BATCHING = ("amortised", "fork-join")
+
+
+def compile_network(net: Network, dists: dict | None = None,
+                    batching: str = "amortised") -> Spec:
+    """Validate ``net`` and expand its route into the kernel's step arrays.
+
+    ``batching="amortised"`` (the model's meaning, as ``analyze`` and ``symbolic``):
+    a per-batch hop happens ``count / batch`` times per I/O; each request carries
+    it with that probability, independently (batches of geometric size with
+    mean ``batch``), and nobody waits for anyone. ``"fork-join"``: the
+    ``batch`` requests of a batch (a whole number) wait for each other at a
+    per-batch hop, which runs once for all of them.
+    """
     if not isinstance(net, Network):
         raise ParameterError(f"expected an iovmodel.network.Network, got {type(net).__name__}")
-    batch = net.batch
-    if int(batch) != batch or batch < 1:
-        raise ParameterError(f"batch must be an integer >= 1, got {batch!r}")
-    batch = int(batch)
+    if batching not in BATCHING:
+        raise ParameterError(f"batching must be one of {BATCHING}, got {batching!r}")
+    fork_join = batching == "fork-join" and net.batch > 1
+    if fork_join and not float(net.batch).is_integer():
+        raise ParameterError(f"batching='fork-join' needs a whole batch, got {net.batch!r}")
+    batch = int(net.batch) if fork_join else 1
     nst = len(net.stations)
-    servers = np.array([s.servers for s in net.stations], dtype=float)
-    for s in net.stations:
-        if not s.is_delay and (s.servers < 1 or int(s.servers) != s.servers):
-            raise ParameterError(
-                f"station {s.name!r}: servers must be an integer >= 1 or inf, got {s.servers!r}")
+    servers = net.servers()
     overrides = _visit_dists(net, dists)
     st_station, st_mode, st_batch, st_prob, st_visit, st_poll, st_cpu, st_guest = (
         [] for _ in range(8))
-    polling = set(net.meta.get("polling", ()))
-    guest_flags = list(net.meta.get("guest_cpu", [False] * len(net.route)))
+    polling = set(net.polling)
     samplers: list = []
     step_means: list[float] = []
     for i, v in enumerate(net.route):
-        if not (0 <= v.station < nst):
-            raise ParameterError(f"hop {v.hop!r}: station index {v.station} out of range")
-        for name, val in (("mean_us", v.mean_us), ("scv", v.scv), ("count", v.count)):
-            if not (math.isfinite(val) and val >= 0):
-                raise ParameterError(f"hop {v.hop!r}: {name} must be finite and >= 0, got {val!r}")
-        if v.per not in ("io", "batch"):
-            raise ParameterError(f"hop {v.hop!r}: per must be 'io' or 'batch', got {v.per!r}")
-        per_batch = v.per == "batch" and batch > 1
-        d = overrides.get(i) or default_dist(v.scv, v.switch)
+        per_batch = v.per == "batch" and fork_join
+        # amortised: a per-batch hop is a per-I/O hop visited count / batch times
+        count = v.count if per_batch else v.per_io(net.batch)
+        d = overrides.get(i) or default_dist(v.scv, v.poll)
         mean = d.mean_us(v.mean_us)
-        if v.count == 0 or (mean == 0 and not per_batch):
+        if count == 0 or (mean == 0 and not per_batch):
             continue
-        whole = math.floor(v.count + 1e-12)
-        frac = v.count - whole
+        whole = math.floor(count + 1e-12)
+        frac = count - whole
         probs = [1.0] * whole + ([frac] if frac > 1e-12 else [])
-        poll = v.switch == "poll"
-        delay = poll or math.isinf(servers[v.station]) or mean == 0
+        delay = math.isinf(servers[v.station]) or mean == 0
         for pr in probs:
             st_station.append(v.station)
             st_mode.append(1 if delay else 0)
             st_batch.append(per_batch)
             st_prob.append(pr)
             st_visit.append(i)
-            st_poll.append(poll)
+            st_poll.append(v.poll)
             st_cpu.append(bool(v.host_cpu and net.stations[v.station].name not in polling))
-            st_guest.append(bool(guest_flags[i]) if i < len(guest_flags) else False)
+            st_guest.append(v.guest_cpu)
             samplers.append(d.sampler(v.mean_us, v.hop))
             step_means.append(mean * pr / (batch if per_batch else 1))
     if len(st_station) >= (1 << K.STEP_BITS) - 1:
         raise ParameterError(f"route of {net.name!r} expands to too many steps ({len(st_station)})")
     if net.is_open:
         rate = net.rate_per_s
-        if not (rate is not None and math.isfinite(rate) and rate > 0):
-            raise ParameterError(f"rate_per_s must be finite and > 0, got {rate!r}")
         arr = as_dist((dists or {}).get("arrival", "exponential"), "arrival")
         samplers.append(arr.sampler(1e6 / rate, "arrival"))
-        # stability: busy servers needed at each FIFO station
+        # stability: busy servers needed at each FIFO station (with the laws' own means,
+        # which a user's dists may change)
         load = np.zeros(nst)
         for j, st in enumerate(st_station):
             if st_mode[j] == 0:
@@ -138,21 +140,11 @@ def compile_network(net: Network, dists: dict | None = None) -> Spec:
             if math.isfinite(servers[k]) and load[k] > 0:
                 rho = rate * load[k] * 1e-6 / servers[k]
                 if rho >= 1.0:
-                    raise UnstableError(
-                        f"utilisation of {net.stations[k].name!r} is {rho:.3g} >= 1: the offered "
-                        f"load {rate:g}/s exceeds its capacity "
-                        f"{servers[k] / (load[k] * 1e-6):.6g}/s")
+                    raise UnstableError(unstable_message(net.stations[k].name, rho, rate,
+                                                         servers[k] / (load[k] * 1e-6), net.name))
         population = 0
     else:
-        population = net.population
-        if population is None or int(population) != population or population < 1:
-            raise ParameterError(f"population must be an integer >= 1, got {population!r}")
-        population = int(population)
-        if population < batch:
-            raise ParameterError(
-                f"population {population} < batch {batch}: a batch could never fill")
-        if not (math.isfinite(net.think_us) and net.think_us >= 0):
-            raise ParameterError(f"think_us must be finite and >= 0, got {net.think_us!r}")
+        population = int(net.population)  # whole, >= batch: Network checks it
         th = as_dist((dists or {}).get("think", "exponential"), "think")
         samplers.append(th.sampler(net.think_us, "think"))
     return Spec(
@@ -457,8 +449,7 @@ def summarise(spec: Spec, st, warmup, index: int) -> dict:
     nst = spec.station_servers.size
     util = np.zeros(nst)
     for j in range(spec.st_station.size):
-        if not spec.st_poll[j]:
-            util[spec.st_station[j]] += busy[j]
+        util[spec.st_station[j]] += busy[j]
     srv = np.where(np.isinf(spec.station_servers), 1.0, spec.station_servers)
     util = util / span / srv if span > 0 else util * np.nan
     # a polling hop holds no server but its thread spins meanwhile: it is CPU time

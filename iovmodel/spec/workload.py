@@ -22,6 +22,15 @@ def _num(name: str, v: Any, lo: float, *, integer: bool = False, strict: bool = 
     return int(v) if integer else float(v)
 
 
+def _batch(v: Any, population: int | None = None) -> int | float:
+    """A batch is a mean >= 1 (fractional allowed); whole values stay ints for display."""
+    b = _num("batch", v, 1)
+    if population is not None and b > population:
+        raise ParameterError(f"workload batch {v!r} > population {population} (jobs x iodepth): "
+                             "a batch larger than the requests in flight can never fill")
+    return int(b) if b.is_integer() else b
+
+
 @dataclass(frozen=True)
 class Workload:
     """What the guest asks of a path.
@@ -29,7 +38,9 @@ class Workload:
     Use :meth:`open` (Poisson arrivals at ``rate_per_s``) or :meth:`closed`
     (fio semantics: ``jobs`` x ``iodepth`` requests always in flight, each
     followed by ``think_us`` of think time).  ``batch`` requests share one kick
-    and one interrupt (notification suppression, interrupt coalescing).
+    and one interrupt on average (notification suppression, interrupt coalescing):
+    a per-batch hop happens ``count / batch`` times per I/O. ``batch`` is a mean
+    >= 1 (fractional allowed), at most ``jobs * iodepth`` when closed.
     """
 
     kind: str
@@ -38,24 +49,25 @@ class Workload:
     iodepth: int = 1
     think_us: float = 0.0
     size_bytes: int = 4096
-    batch: int = 1
+    batch: float = 1
 
     @classmethod
-    def open(cls, rate_per_s: float, size_bytes: int = 4096, batch: int = 1) -> Workload:
+    def open(cls, rate_per_s: float, size_bytes: int = 4096, batch: float = 1) -> Workload:
         """Poisson arrivals at ``rate_per_s`` I/O per second."""
         return cls("open", rate_per_s=_num("rate_per_s", rate_per_s, 0.0, strict=True),
                    size_bytes=_num("size_bytes", size_bytes, 1, integer=True),
-                   batch=_num("batch", batch, 1, integer=True))
+                   batch=_batch(batch))
 
     @classmethod
     def closed(cls, jobs: int = 1, iodepth: int = 1, think_us: float = 0.0,
-               size_bytes: int = 4096, batch: int = 1) -> Workload:
+               size_bytes: int = 4096, batch: float = 1) -> Workload:
         """``jobs`` x ``iodepth`` requests in flight (fio numjobs x iodepth)."""
         return cls("closed", jobs=_num("jobs", jobs, 1, integer=True),
                    iodepth=_num("iodepth", iodepth, 1, integer=True),
                    think_us=_num("think_us", think_us, 0.0),
                    size_bytes=_num("size_bytes", size_bytes, 1, integer=True),
-                   batch=_num("batch", batch, 1, integer=True))
+                   batch=_batch(batch, jobs * iodepth if isinstance(jobs, int) and isinstance(iodepth, int)
+                                else None))
 
     @property
     def is_open(self) -> bool:

@@ -237,7 +237,7 @@ def test_schweitzer_obeys_the_laws(net):
     assert np.all(s.X <= b.X_upper * (1 + 1e-9)) and np.all(s.X >= b.X_lower * (1 - 1e-9))
 
 
-def test_seidmann_multiserver_is_exact_at_light_and_heavy_load():
+def test_multiserver_approximation_is_exact_at_light_and_heavy_load():
     D, c = [4.0, 0.5], [4, 1]
     s = schweitzer_mva(D, 5000, think=2.0, servers=c)
     e = mva(D, 5000, think=2.0, servers=c)

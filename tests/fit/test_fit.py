@@ -352,7 +352,8 @@ def test_effective_batch_is_recovered():
     # rows that do not state their batch: fit one effective batch with the costs
     df = design(metrics=("iops", "latency_us", "exits_per_io"))
     truth = iov.HostProfile.default().replace(**TRUE)
-    stated = df.assign(batch=4)
+    # a batch never exceeds the requests in flight (issue 10): a free batch is capped per row
+    stated = df.assign(batch=np.minimum(4, df["jobs"] * df["iodepth"]))
     df["value"] = predict(stated, truth)["predicted"].to_numpy()
     f = fit(df, free=[*FREE, "batch"])
     assert f.batch == pytest.approx(4.0, rel=1e-4)

@@ -116,7 +116,7 @@ def network(name: str, stations: list[tuple[str, float]], route: list[tuple],
         count = rest[1] if len(rest) > 1 else 1.0
         per = rest[2] if len(rest) > 2 else "io"
         switch = rest[3] if len(rest) > 3 else None
-        visits.append(Visit(hop, st, mean, scv, count, per, switch))
+        visits.append(Visit(hop, st, mean, scv, count, per, switch, poll=switch == "poll"))
     visits = tuple(visits)
     names = [s[0] for s in stations]
     servers = [s[1] for s in stations]

@@ -117,14 +117,14 @@ def test_closed_network_vs_exact_mva(u, twice):
 @pytest.mark.parametrize("batch", [2, 4])
 @pytest.mark.parametrize("rho", RHOS)
 def test_batch_kick_is_gi_m1_with_erlang_arrivals(rho, batch):
-    # Poisson requests; one kick per batch of B: the batch forms in an Erlang-B time,
-    # a request waits (B-1)/(2 lam) on average for its batch-mates, then the batch is
-    # one customer of a GI/M/1 queue with Erlang-B interarrival times.
+    # batching="fork-join": Poisson requests; one kick per batch of B: the batch forms in an
+    # Erlang-B time, a request waits (B-1)/(2 lam) on average for its batch-mates, then the
+    # batch is one customer of a GI/M/1 queue with Erlang-B interarrival times.
     s = 1.0
     lam = rho * batch / s
     net = network("batch", [("kick", 1)], [("kick", 0, s, 1.0, 1.0, "batch")],
                   rate_per_s=lam * 1e6, batch=batch)
-    r = run(net, REQ[rho])
+    r = run(net, REQ[rho], batching="fork-join")
     truth = (batch - 1) / (2 * lam) + gi_m1_erlang_w(batch, lam / batch, 1 / s)
     check(r, truth)
     assert abs(r.utilization["kick"] - rho) < 0.01
@@ -135,12 +135,15 @@ def test_batch_kick_is_gi_m1_with_erlang_arrivals(rho, batch):
 def test_polling_hop_is_a_uniform_delay(rho):
     # a poll interval P: the request waits U(0, P) (mean P/2) and holds no server
     p_us = 4.0
-    net = network("poll", [("iothread", 1), ("dev", 1)],
+    # (a polling hop visits the delay station network.build gives it: Network refuses one at a
+    # FIFO station)
+    net = network("poll", [("poll", math.inf), ("dev", 1)],
                   [("notice", 0, p_us / 2, 1 / 3, 1.0, "io", "poll"), ("serve", 1, 1.0)],
                   rate_per_s=rho * 1e6)
     r = run(net, REQ[rho])
     check(r, p_us / 2 + mm1_w(rho, 1.0))
-    assert r.utilization["iothread"] == 0.0
+    # a delay station's utilisation is its mean number in service, lam P / 2 (as analyze)
+    assert r.utilization["poll"] == pytest.approx(rho * p_us / 2, rel=0.02)
     assert r.breakdown.set_index("hop").loc["notice", "wait_us"] == 0.0
 
 
