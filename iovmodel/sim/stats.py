@@ -29,7 +29,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import stdtrit
 
 #: fraction of each replication dropped as warm-up by default (replication/deletion)
 WARMUP_FRACTION = 0.1
@@ -65,6 +64,50 @@ def mser(x: np.ndarray, batch: int = 5) -> int:
     return d * batch
 
 
+def _t_central(t: float, df: int) -> float:
+    """P(|T| < t) for Student's t with an integer number of degrees of freedom.
+
+    The finite series of Abramowitz & Stegun (1964), 26.7.3 (odd ``df``) and 26.7.4
+    (even ``df``), with ``theta = atan(t / sqrt(df))``.
+    """
+    th = math.atan(t / math.sqrt(df))
+    c2 = math.cos(th) ** 2
+    if df % 2:
+        if df == 1:
+            return 2.0 * th / math.pi
+        term = total = math.cos(th)
+        for k in range(3, df - 1, 2):  # cos^k theta x (2 4 ... (k-1)) / (1 3 ... k)
+            term *= c2 * (k - 1) / k
+            total += term
+        return 2.0 / math.pi * (th + math.sin(th) * total)
+    term = total = 1.0
+    for k in range(2, df - 1, 2):  # cos^k theta x (1 3 ... (k-1)) / (2 4 ... k)
+        term *= c2 * (k - 1) / k
+        total += term
+    return math.sin(th) * total
+
+
+def t_quantile(p: float, df: int) -> float:
+    """Quantile ``p`` in (0.5, 1) of Student's t with integer ``df`` >= 1.
+
+    Bisection on :func:`_t_central` (pure Python, no SciPy import: this runs on every
+    simulation, and importing ``scipy.special`` costs more than the first result may).
+    """
+    target = 2.0 * p - 1.0
+    lo, hi = 0.0, 1.0
+    while _t_central(hi, df) < target:
+        hi *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        if _t_central(mid, df) < target:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
 def t_interval(values, level: float = 0.95) -> tuple[float, float]:
     """Student-t confidence interval of the mean of independent replications.
 
@@ -75,5 +118,5 @@ def t_interval(values, level: float = 0.95) -> tuple[float, float]:
     if v.size < 2:
         return (math.nan, math.nan)
     m = float(v.mean())
-    h = float(stdtrit(v.size - 1, 0.5 + level / 2.0) * v.std(ddof=1) / math.sqrt(v.size))
+    h = float(t_quantile(0.5 + level / 2.0, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
     return (m - h, m + h)

@@ -282,6 +282,14 @@ def test_t_interval_matches_scipy(values, level):
     assert (lo, hi) == pytest.approx(ref, rel=1e-9, abs=1e-9)
 
 
+@given(st.integers(1, 400), st.floats(0.5001, 0.99999))
+@settings(max_examples=200, deadline=None, derandomize=True)
+def test_t_quantile_matches_scipy(df, p):
+    from iovmodel.sim.stats import t_quantile
+
+    assert t_quantile(p, df) == pytest.approx(scipy.stats.t.ppf(p, df), rel=1e-9)
+
+
 def test_one_replication_has_no_interval():
     r = simulate_network(tandem_net(), seed=1, requests=2_000, replications=1, progress=False)
     assert all(math.isnan(v) for v in r.latency_ci_us)
