@@ -33,13 +33,14 @@ thread spins), and a busy-polling resource counts at its full cores, as
 :func:`~iovmodel.analyze` does. In ``breakdown``, the time a request waits for
 its batch-mates at a per-batch hop is that hop's ``wait_us``.
 
-Compile cost: nothing compiles at import. The first simulation in a fresh
-environment compiles the kernels and caches them on disk
-(``iovmodel/sim/__pycache__``, or ``NUMBA_CACHE_DIR``): measured on the 2-core
-development VM (busy), 10.5 s for the event loop and 2.1 s more for the
-recursion engine; later processes load them in about 1 s. Reproduce with
-``NUMBA_CACHE_DIR=$(mktemp -d) python -c "import iovmodel as iov;
-iov.simulate('virtio-blk', requests=1000, replications=1, progress=False)"``.
+Compile cost: nothing compiles at import. The kernels are compiled once and
+cached on disk (``iovmodel/sim/__pycache__``, or ``NUMBA_CACHE_DIR``); ``make``
+does it at set-up (:func:`precompile`), so a fresh environment made by
+``make demo`` / ``make test`` only loads them. Without that step the first
+simulation compiles the event loop itself (a few seconds: see
+``benchmarks/bench_sim.py``, which measures both cases and the first result after
+``import iovmodel``). Loading costs ~0.5 s once per process, most of it numba's own
+start-up (its registries import ``scipy.linalg`` to look for BLAS).
 
 Statistics: per replication, the first 10 % of completions are dropped as
 warm-up (replication/deletion, Law 2015 s.9.5.2; see :mod:`.stats` for why not
