@@ -10,7 +10,7 @@ feed-forward networks, and the general event loop), a bare numba Lindley loop
 written here (the speed limit of a FIFO path), SimPy and Ciw (fewer customers:
 rates are per customer). Each tool's mean sojourn is checked against the
 closed form. iovmodel's time is end to end: building the arrays, sampling,
-the simulation, MSER-5, percentiles, histogram and the result object, one
+the simulation, warm-up deletion, percentiles, histogram and the result object, one
 replication, kernels already compiled (the first call compiles or loads them).
 
 Replication scaling: 8 replications of (b) serially and on a 2-process pool.
