@@ -13,6 +13,9 @@ $(VENV)/bin/python:
 $(STAMP): $(VENV)/bin/python pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	@# compile the simulator's numba kernels into their on-disk cache now, so the first
+	@# iov.simulate() only loads them (iovmodel.sim.precompile)
+	$(PY) -c "import iovmodel.sim as s; print(f'simulator kernels compiled in {s.precompile():.1f} s')"
 	touch $(STAMP)
 
 venv: $(STAMP)

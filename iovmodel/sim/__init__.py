@@ -35,15 +35,18 @@ thread spins), and a busy-polling resource counts at its full cores, as
 :func:`~iovmodel.analyze` does. In ``breakdown``, the time a request waits for
 its batch-mates at a per-batch hop is that hop's ``wait_us``.
 
-Compile cost: nothing compiles at import. The first simulation in a fresh
-environment compiles the kernels and caches them on disk
-(``iovmodel/sim/__pycache__``, or ``NUMBA_CACHE_DIR``): measured on the 2-core
-development VM (busy), 10.5 s for the event loop and 2.1 s more for the
-recursion engine; later processes load them in about 1 s. Reproduce with
-``NUMBA_CACHE_DIR=$(mktemp -d) python -c "import iovmodel as iov;
-iov.simulate('virtio-blk', requests=1000, replications=1, progress=False)"``.
+Compile cost: nothing compiles at import. The kernels are compiled once and
+cached on disk (``iovmodel/sim/__pycache__``, or ``NUMBA_CACHE_DIR``); ``make``
+does it at set-up (:func:`precompile`), so a fresh environment made by
+``make demo`` / ``make test`` only loads them. Without that step the first
+simulation compiles the event loop itself (a few seconds: see
+``benchmarks/bench_sim.py``, which measures both cases and the first result after
+``import iovmodel``). Loading costs ~0.5 s once per process, most of it numba's own
+start-up (its registries import ``scipy.linalg`` to look for BLAS).
 
-Statistics: per replication, MSER-5 warm-up truncation (:mod:`.stats`),
+Statistics: per replication, the first 10 % of completions are dropped as
+warm-up (replication/deletion, Law 2015 s.9.5.2; see :mod:`.stats` for why not
+MSER-5, and ``tests/sim/test_sim_coverage.py`` for the measured coverage),
 then means, percentiles and a log-grid histogram; across replications,
 Student-t 95% intervals. Replication ``i`` uses
 ``SeedSequence(seed).spawn(replications)[i]``, and every stream inside it
@@ -54,6 +57,7 @@ bit-identical numbers serially or on any ``concurrent.futures.Executor``.
 from __future__ import annotations
 
 import os
+import time
 from concurrent.futures import Executor, as_completed
 from typing import Any
 
@@ -66,18 +70,52 @@ from . import dists
 from .dists import Dist
 from .engine import HIST_EDGES_US, PERCENTILES, compile_network, recursion_ok, replicate
 from .result import SimResult, histogram_frame
-from .stats import mser, t_interval
+from .stats import WARMUP_FRACTION, mser, t_interval
 
 _PCT_NAMES = tuple(f"p{p:g}" for p in PERCENTILES)
 #: largest ``requests`` for which ``engine="auto"`` uses the recursion (~50 MB per 10^6)
 RECURSION_MAX_REQUESTS = 4_000_000
+#: the progress bar shows only when the rest of the run should take longer than this (s)
+PROGRESS_AFTER_S = 1.0
 
 
-def _progress_bar(total: int, enabled: bool, desc: str):
-    from tqdm.auto import tqdm
+class _Progress:
+    """A ``tqdm.auto`` bar that appears only once the run is known to need more than
+    :data:`PROGRESS_AFTER_S` more seconds.
 
-    disable = (not enabled) or bool(os.environ.get("CI"))
-    return tqdm(total=total, disable=disable, desc=desc, unit="req", unit_scale=True, leave=False)
+    The rate is measured between two updates, after the first one, so the time spent
+    compiling or loading kernels (all inside the first update) never enters the ETA.
+    """
+
+    def __init__(self, total: int, enabled: bool, desc: str):
+        self.total, self.desc = total, desc
+        self.enabled = enabled and not os.environ.get("CI")
+        self.done = 0
+        self.mark: tuple[float, int] | None = None
+        self.bar = None
+
+    def update(self, n: int) -> None:
+        self.done += n
+        if self.bar is not None:
+            self.bar.update(n)
+            return
+        if not self.enabled or self.done >= self.total:
+            return
+        now = time.perf_counter()
+        if self.mark is None:
+            self.mark = (now, self.done)
+            return
+        t1, d1 = self.mark
+        rate = (self.done - d1) / max(now - t1, 1e-9)
+        if (self.total - self.done) / rate > PROGRESS_AFTER_S:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=self.total, initial=self.done, desc=self.desc, unit="req",
+                            unit_scale=True, leave=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _check_args(requests, replications, warmup, engine):
@@ -114,7 +152,7 @@ def _seed_sequence(seed) -> np.random.SeedSequence:
 
 
 def simulate_network(net: Network, *, requests: int = 100_000, replications: int = 8,
-                     seed: int | np.random.SeedSequence | None = None, warmup: Any = "mser5",
+                     seed: int | np.random.SeedSequence | None = None, warmup: Any = WARMUP_FRACTION,
                      executor: Executor | None = None, progress: bool = True,
                      dists: dict | None = None, engine: str = "auto",
                      workload=None, path_name: str | None = None,
@@ -135,7 +173,7 @@ def simulate_network(net: Network, *, requests: int = 100_000, replications: int
     children = root.spawn(replications)
     warm = "mser5" if isinstance(warmup, str) else warmup
     requests = int(requests)
-    bar = _progress_bar(replications * requests, progress, f"simulate {net.name}")
+    bar = _Progress(replications * requests, progress, f"simulate {net.name}")
     try:
         if executor is None:
             reps = [replicate(spec, requests, c, warm, i, bar.update, used)
@@ -150,6 +188,27 @@ def simulate_network(net: Network, *, requests: int = 100_000, replications: int
     finally:
         bar.close()
     return _combine(net, spec, reps, requests, root, used, workload, path_name)
+
+
+def precompile() -> float:
+    """Compile (or load) every simulator kernel now; returns the seconds it took.
+
+    ``make`` runs this once after installing, so the machine code is in numba's
+    on-disk cache (``iovmodel/sim/__pycache__`` or ``NUMBA_CACHE_DIR``) before
+    the first :func:`simulate`: the compile cost is paid at set-up, not by the
+    first simulation. Later calls only load the cache.
+    """
+
+    from ..network import Visit, aggregate
+
+    t0 = time.perf_counter()
+    route = (Visit("a", 0, 1.0, 1.0), Visit("b", 1, 0.5, 1.0))
+    st = aggregate(route, ["s0", "s1"], [1, 2], [True, True], 1)
+    for net in (Network("precompile", st, route, rate_per_s=1e5),
+                Network("precompile", st, route, population=2, think_us=1.0)):
+        simulate_network(net, requests=200, replications=1, seed=0, progress=False,
+                         engine="recursion" if net.is_open else "event")
+    return time.perf_counter() - t0
 
 
 def _combine(net, spec, reps, requests, root, engine, workload, path_name) -> SimResult:
@@ -211,9 +270,9 @@ def _combine(net, spec, reps, requests, root, engine, workload, path_name) -> Si
 
 def simulate(path, host=None, workload=None, *, requests: int = 100_000,
              replications: int = 8, seed: int | np.random.SeedSequence | None = None,
-             warmup: Any = "mser5", executor: Executor | None = None, progress: bool = True,
-             dists: dict | None = None, engine: str = "auto", batching: str = "amortised",
-             **options: Any) -> SimResult:
+             warmup: Any = WARMUP_FRACTION, executor: Executor | None = None,
+             progress: bool = True, dists: dict | None = None, engine: str = "auto",
+             batching: str = "amortised", **options: Any) -> SimResult:
     """Simulate a path under a workload, with confidence intervals.
 
     Parameters
@@ -233,15 +292,20 @@ def simulate(path, host=None, workload=None, *, requests: int = 100_000,
     seed : int, SeedSequence or None
         Root of ``numpy.random.SeedSequence``; ``None`` draws fresh entropy
         (reported as ``SimResult.seed``).
-    warmup : "mser5", int or float
-        MSER-5 truncation (default), a number of requests to drop, or a
-        fraction of ``requests`` in [0, 0.5).
+    warmup : float, int or "mser5"
+        A fraction of ``requests`` in [0, 0.5) to drop from the start of every
+        replication (default ``WARMUP_FRACTION`` = 0.1: Law's replication/deletion,
+        see :mod:`iovmodel.sim.stats`), a number of requests, or ``"mser5"``
+        (data-chosen MSER-5 truncation; biased low on variable service, not
+        the default).
     executor : concurrent.futures.Executor, optional
         Runs replications in parallel (``ProcessPoolExecutor``,
         ``dask.distributed.Client.get_executor()``, ...); the numbers do not
         depend on it.
     progress : bool
-        A ``tqdm.auto`` bar (never when the environment variable ``CI`` is set).
+        A ``tqdm.auto`` bar, shown only when the rest of the run should take longer
+        than ``PROGRESS_AFTER_S`` (1 s), its rate measured after the kernels are
+        loaded; never when the environment variable ``CI`` is set.
     dists : dict, optional
         Hop name -> service law (see :mod:`iovmodel.sim.dists`); ``"arrival"``
         and ``"think"`` replace the exponential interarrival / think times.
@@ -287,5 +351,6 @@ def simulate(path, host=None, workload=None, *, requests: int = 100_000,
                             engine=engine, workload=w, path_name=p.name, batching=batching)
 
 
-__all__ = ["Dist", "SimResult", "dists", "mser", "simulate", "simulate_network", "t_interval"]
+__all__ = ["WARMUP_FRACTION", "Dist", "SimResult", "dists", "mser", "precompile", "simulate",
+           "simulate_network", "t_interval"]
 

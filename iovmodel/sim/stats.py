@@ -1,5 +1,20 @@
 """Output analysis: warm-up truncation and confidence intervals.
 
+The default is Law's *replication/deletion* approach (Law, *Simulation Modeling
+and Analysis*, 5th ed., 2015, s.9.5.2): every replication starts empty, drops
+the same fixed fraction of its completions (:data:`WARMUP_FRACTION`, 10 %), and
+the Student-t interval is taken over the replications' means of what is left.
+The deletion point does not look at the data, so it cannot select a cut that
+biases the mean; 10 % of the default 100 000 requests is far beyond the
+relaxation time of every model the coverage battery
+(``tests/sim/test_sim_coverage.py``) runs, where the 95 % interval covers the
+truth in at least 93 % of 280 runs (per case and pooled numbers in that file).
+
+MSER-5 stays available (``warmup="mser5"``) but is not the default: it chooses
+its cut from the data, and in this battery it cuts just after a high excursion,
+so the means come out 1-1.5 % low wherever service times vary, and its intervals
+cover less often (the issue 17 measurements).
+
 * Warm-up: MSER-5 (White 1997; White, Cobb & Spratt 2000, "A comparison of
   five steady-state truncation heuristics", Simulation Modelling Practice and
   Theory 8): average the output in batches of 5, and drop the ``d`` first
@@ -14,7 +29,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats as _st
+
+#: fraction of each replication dropped as warm-up by default (replication/deletion)
+WARMUP_FRACTION = 0.1
 
 
 def mser(x: np.ndarray, batch: int = 5) -> int:
@@ -47,6 +64,50 @@ def mser(x: np.ndarray, batch: int = 5) -> int:
     return d * batch
 
 
+def _t_central(t: float, df: int) -> float:
+    """P(|T| < t) for Student's t with an integer number of degrees of freedom.
+
+    The finite series of Abramowitz & Stegun (1964), 26.7.3 (odd ``df``) and 26.7.4
+    (even ``df``), with ``theta = atan(t / sqrt(df))``.
+    """
+    th = math.atan(t / math.sqrt(df))
+    c2 = math.cos(th) ** 2
+    if df % 2:
+        if df == 1:
+            return 2.0 * th / math.pi
+        term = total = math.cos(th)
+        for k in range(3, df - 1, 2):  # cos^k theta x (2 4 ... (k-1)) / (1 3 ... k)
+            term *= c2 * (k - 1) / k
+            total += term
+        return 2.0 / math.pi * (th + math.sin(th) * total)
+    term = total = 1.0
+    for k in range(2, df - 1, 2):  # cos^k theta x (1 3 ... (k-1)) / (2 4 ... k)
+        term *= c2 * (k - 1) / k
+        total += term
+    return math.sin(th) * total
+
+
+def t_quantile(p: float, df: int) -> float:
+    """Quantile ``p`` in (0.5, 1) of Student's t with integer ``df`` >= 1.
+
+    Bisection on :func:`_t_central` (pure Python, no SciPy import: this runs on every
+    simulation, and importing ``scipy.special`` costs more than the first result may).
+    """
+    target = 2.0 * p - 1.0
+    lo, hi = 0.0, 1.0
+    while _t_central(hi, df) < target:
+        hi *= 2.0
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if mid in (lo, hi):
+            break
+        if _t_central(mid, df) < target:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
 def t_interval(values, level: float = 0.95) -> tuple[float, float]:
     """Student-t confidence interval of the mean of independent replications.
 
@@ -57,5 +118,5 @@ def t_interval(values, level: float = 0.95) -> tuple[float, float]:
     if v.size < 2:
         return (math.nan, math.nan)
     m = float(v.mean())
-    h = float(_st.t.ppf(0.5 + level / 2.0, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
+    h = float(t_quantile(0.5 + level / 2.0, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
     return (m - h, m + h)

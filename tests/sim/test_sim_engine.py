@@ -137,14 +137,38 @@ def test_event_loop_grows_its_arrays():
 
 
 def test_progress_bar_on_and_off(capsys, monkeypatch):
+    import iovmodel.sim as sim
+
     monkeypatch.delenv("CI", raising=False)
-    simulate_network(tandem_net(), seed=1, requests=2_000, replications=2, progress=True)
+    # a run of a few ms stays silent: the bar is for runs that need more than ~1 s
+    simulate_network(tandem_net(), seed=1, requests=2_000, replications=4, progress=True)
+    assert capsys.readouterr().err == ""
+    # with no threshold the bar appears once a rate is measured (after the first update)
+    monkeypatch.setattr(sim, "PROGRESS_AFTER_S", 0.0)
+    simulate_network(tandem_net(), seed=1, requests=2_000, replications=4, progress=True)
     assert "simulate tandem" in capsys.readouterr().err
-    simulate_network(tandem_net(), seed=1, requests=2_000, replications=2, progress=False)
+    simulate_network(tandem_net(), seed=1, requests=2_000, replications=4, progress=False)
     assert capsys.readouterr().err == ""
     monkeypatch.setenv("CI", "1")
-    simulate_network(tandem_net(), seed=1, requests=2_000, replications=2, progress=True)
+    simulate_network(tandem_net(), seed=1, requests=2_000, replications=4, progress=True)
     assert capsys.readouterr().err == ""
+
+
+def test_progress_eta_ignores_the_first_update(monkeypatch):
+    # the first update carries the kernel compile / load time: the rate starts after it
+    import iovmodel.sim as sim
+
+    monkeypatch.delenv("CI", raising=False)
+    clock = iter([100.0, 100.1, 100.2])
+    monkeypatch.setattr(sim.time, "perf_counter", lambda: next(clock))
+    p = sim._Progress(total=100, enabled=True, desc="x")
+    p.update(10)  # at t = 100 after a long compile: only marks
+    assert p.bar is None
+    p.update(10)  # 10 more in 0.1 s: 80 left need 0.8 s < 1 s
+    assert p.bar is None
+    p.update(1)  # 11 in 0.2 s since the mark: 79 left need 1.4 s
+    assert p.bar is not None and p.bar.n == 21
+    p.close()
 
 
 # ---------------------------------------------------------------- errors
@@ -258,6 +282,14 @@ def test_t_interval_matches_scipy(values, level):
     assert (lo, hi) == pytest.approx(ref, rel=1e-9, abs=1e-9)
 
 
+@given(st.integers(1, 400), st.floats(0.5001, 0.99999))
+@settings(max_examples=200, deadline=None, derandomize=True)
+def test_t_quantile_matches_scipy(df, p):
+    from iovmodel.sim.stats import t_quantile
+
+    assert t_quantile(p, df) == pytest.approx(scipy.stats.t.ppf(p, df), rel=1e-9)
+
+
 def test_one_replication_has_no_interval():
     r = simulate_network(tandem_net(), seed=1, requests=2_000, replications=1, progress=False)
     assert all(math.isnan(v) for v in r.latency_ci_us)
@@ -329,3 +361,15 @@ def test_rare_visits_with_no_think_time(per, count, batch):
     # the server is busy whenever a visit happens: utilisation 1, X x demand = 1
     assert r.utilization["q"] == pytest.approx(1.0)
     assert r.throughput_per_s / 1e6 * net.stations[0].demand_us == pytest.approx(1.0, rel=0.1)
+
+
+@given(st.lists(st.floats(2.0**-10, 2.0**27, exclude_max=True), min_size=1, max_size=200))
+@settings(max_examples=50, deadline=None, derandomize=True)
+def test_log_hist_matches_numpy_histogram(xs):
+    from iovmodel.sim import kernel
+    from iovmodel.sim.engine import HIST_EDGES_US, HIST_LO_EXP, HIST_SUB_BITS
+
+    x = np.array(xs)
+    got = kernel.log_hist(x, HIST_LO_EXP, HIST_SUB_BITS, HIST_EDGES_US.size - 1)
+    want, _ = np.histogram(x, HIST_EDGES_US)
+    np.testing.assert_array_equal(got, want)

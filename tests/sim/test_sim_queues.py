@@ -1,4 +1,4 @@
-"""Single queues: the simulated 99% interval must hold the textbook mean sojourn.
+"""Single queues: the simulated 99.9% interval must hold the textbook mean sojourn.
 
 Utilisations 0.3, 0.7 and 0.9; both engines (the event loop and the exact
 recursion). Each test case has its own fixed seed (CRC-32 of its id), so the
@@ -36,10 +36,17 @@ def run(net, engine, requests, replications=10, dists=None):
                             progress=False, engine=engine, dists=dists)
 
 
-def check(res, truth, metric="latency_us", level=0.99, width=0.08):
+# About 60 interval checks run across test_sim_queues.py and test_sim_networks.py. At 99 %
+# each, any change to the random streams or the warm-up would make one of them miss by chance
+# in about half the re-seedings; the truth must lie in the 99.9 % interval (Bonferroni: the
+# family-wise chance stays near 6 %), while the precision demanded stays that of the 99 %
+# interval (half-width under ``width``). Calibration at 95 % is the coverage battery's job
+# (test_sim_coverage.py).
+def check(res, truth, metric="latency_us", level=0.999, width=0.08):
     lo, hi = res.interval(metric, level)
-    assert lo <= truth <= hi, f"{metric}: closed form {truth:.5g} outside {level:.0%} CI [{lo:.5g}, {hi:.5g}]"
-    assert (hi - lo) / 2 < width * truth, f"{metric}: CI [{lo:.5g}, {hi:.5g}] too wide to test"
+    assert lo <= truth <= hi, f"{metric}: closed form {truth:.5g} outside {level:.1%} CI [{lo:.5g}, {hi:.5g}]"
+    lo, hi = res.interval(metric, 0.99)
+    assert (hi - lo) / 2 < width * truth, f"{metric}: 99% CI [{lo:.5g}, {hi:.5g}] too wide to test"
 
 
 @pytest.mark.parametrize("engine", ENGINES)
