@@ -37,7 +37,7 @@ BLK = ["emulated-ide", "virtio-blk", "virtio-blk-iothread", "vhost-scsi", "vhost
        "vfio-nvme", "native-blk"]
 NET = ["emulated-e1000", "virtio-net", "vhost-net", "vhost-user-net", "vfio-net", "xen-netfront",
        "native-net"]
-#: The seed article's three designs, block side.
+#: The three designs of the Ssup2 Blog article 'Software I/O Virtualization' (data/SOURCES.md S00), block side.
 SEED_BLK = ["emulated-ide", "virtio-blk", "virtio-blk-iothread", "vhost-scsi"]
 
 
