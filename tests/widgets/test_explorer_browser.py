@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 import iovmodel as iov
-from iovmodel.widgets import _fmt
+from iovmodel.widgets.views import fmt as _fmt
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -19,11 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import iovmodel as iov
-from iovmodel import widgets
 from iovmodel.errors import ParameterError
 from iovmodel.network import build
 from iovmodel.spec.profile import parameters
-from iovmodel.widgets import Explorer, _fmt, _slider_range, cost_slider
+from iovmodel.widgets import Explorer, cost_slider
+from iovmodel.widgets import app as explorer_module
+from iovmodel.widgets.controls import _slider_range
+from iovmodel.widgets.views import fmt as _fmt
 
 PATHS = ("virtio-blk", "virtio-blk-iothread", "vhost-scsi")
 
@@ -252,7 +254,7 @@ def test_callback_errors_are_shown_in_the_app(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("solver exploded")
 
-    monkeypatch.setattr(widgets, "analyze", broken)
+    monkeypatch.setattr(explorer_module, "analyze", broken)
     app.cost_sliders["vmexit_us"].value = 0.9  # must not raise out of the callback
     assert app.last_error == "RuntimeError: solver exploded"
     text = "".join(o.get("text", "") for o in app.errors.outputs)
@@ -268,7 +270,7 @@ def test_callback_errors_are_shown_in_the_app(monkeypatch):
 
 
 def test_simulate_button_disabled_when_simulator_missing(monkeypatch):
-    monkeypatch.setattr(widgets, "_load_simulate", lambda: (None, "ImportError: no numba"))
+    monkeypatch.setattr(explorer_module, "_load_simulate", lambda: (None, "ImportError: no numba"))
     app = iov.explorer(["virtio-blk"])
     assert app.sim_button.disabled
     assert "unavailable" in app.sim_table.value and "no numba" in app.sim_table.value
