@@ -6,7 +6,7 @@ notebook (or serve with Voila).  It holds
 * a multi-select of catalog paths and the options they share (parallel
   backends: vhost ``workers``, ``iothreads``, Xen ``rings``; posted interrupts);
 * one slider per host cost, its range, step, label and tooltip taken from the
-  parameter declarations (:func:`iovmodel.profile.parameters`);
+  parameter declarations (:func:`iovmodel.parameters`);
 * workload controls: closed (jobs x iodepth) or open (rate), request size, batch;
 * a live figure: throughput vs outstanding I/Os (closed) or latency vs offered
   load (open) per path, and the per-resource latency breakdown at the current point;
@@ -41,9 +41,9 @@ import pandas as pd
 
 from ..errors import ParameterError, UnstableError, UnstableQueueWarning
 from ..model import Result, analyze, sweep
+from ..plot.palette import colors
 from ..spec.catalog import Path, path_names
 from ..spec.catalog import path as get_path
-from ..plot.palette import colors
 from ..spec.profile import HostProfile, parameters
 from ..spec.workload import Workload
 from .canvas import LoadFigure
