@@ -69,8 +69,19 @@ class _InlineExecutor(Executor):
         return f
 
 
+def _simulator_missing() -> str:
+    """Why the simulator cannot run here ("" when it can), without importing it: importing
+    numba and scipy.stats takes seconds, which the first paint of the page must not wait for."""
+    import importlib.util
+
+    for mod in ("numba", "scipy"):
+        if importlib.util.find_spec(mod) is None:
+            return f"ModuleNotFoundError: No module named {mod!r}"
+    return ""
+
+
 def _load_simulate() -> tuple[Any, str]:
-    """(simulate or None, why not)."""
+    """(simulate or None, why not); imported on the first click of the button."""
     try:
         from ..sim import simulate  # the simulator compiles numba code: import on demand
     except Exception as exc:  # noqa: BLE001 - any import failure disables the button
@@ -247,13 +258,10 @@ class Explorer(W.VBox):
         self.sim_progress.add_class("iov-sim-progress")
         self.sim_table = W.HTML()
         self.sim_table.add_class("iov-sim-table")
-        self._simulate, why = _load_simulate()
-        if self._simulate is None:
-            self.sim_button.disabled = True
-            self.sim_button.tooltip = "the Monte Carlo simulator is not available"
-            self.sim_table.value = (
-                "<div class='iov-sim-unavailable'>Monte Carlo simulator unavailable "
-                f"(<code>{html.escape(why)}</code>); the analytic model still works.</div>")
+        self._simulate: Any = None  # imported on the first run (seconds of numba/scipy)
+        why = _simulator_missing()
+        if why:
+            self._sim_unavailable(why)
 
         self.path_select.observe(self._on_change, "value")
         for wdg in (self.parallel, self.posted, self.mode, self.jobs, self.iodepth, self.rate,
@@ -426,6 +434,13 @@ class Explorer(W.VBox):
     def _on_simulate(self, _button=None) -> None:
         self.run_simulation()
 
+    def _sim_unavailable(self, why: str) -> None:
+        self.sim_button.disabled = True
+        self.sim_button.tooltip = "the Monte Carlo simulator is not available"
+        self.sim_table.value = (
+            "<div class='iov-sim-unavailable'>Monte Carlo simulator unavailable "
+            f"(<code>{html.escape(why)}</code>); the analytic model still works.</div>")
+
     def run_simulation(self, seed: int = 1) -> dict[str, Any]:
         """Simulate every selected path at the current point (button action).
 
@@ -433,7 +448,11 @@ class Explorer(W.VBox):
         confidence intervals next to the analytic values.
         """
         if self._simulate is None:
-            raise RuntimeError("the Monte Carlo simulator (iovmodel.sim) is not available")
+            self._simulate, why = _load_simulate()
+            if self._simulate is None:
+                self._sim_unavailable(why)
+                raise RuntimeError(f"the Monte Carlo simulator (iovmodel.sim) is not available: "
+                                   f"{why}")
         host, w = self.host, self.workload
         paths = self.selected_paths
         requests, reps = int(self.sim_requests.value), int(self.sim_replications.value)
