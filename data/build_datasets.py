@@ -4,10 +4,12 @@ Usage::
 
     python data/build_datasets.py [SHARED_DATA_DIR [OUT_DIR]]
 
-``SHARED_DATA_DIR`` defaults to ``$IOVMODEL_SHARED_DATA`` or ``../shared/data``
-next to the repository; ``OUT_DIR`` defaults to this directory. The shared directory holds the compiled CSVs and ``SOURCES.md`` (columns
+``SHARED_DATA_DIR`` defaults to ``$IOVMODEL_SHARED_DATA`` or a ``shared/data``
+directory beside the repository (the project's compiled measurements; not part of a
+clone, documented with full citations in ``data/SOURCES.md``); ``OUT_DIR`` defaults
+to this directory. The compiled CSVs have the columns
 ``source_id, path, workload, knob, knob_value, metric, value, unit, hardware,
-config, extraction, note``). Every input row becomes one or more rows of the
+config, extraction, note``. Every input row becomes one or more rows of the
 tidy schema of ``iovmodel.datasets`` (a few numbers that the sources print but
 the compiled CSVs keep only in ``note`` become rows of their own, flagged
 ``read_directly``); no input row is dropped. Unit conversions (KiB/s -> IOPS for

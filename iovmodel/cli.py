@@ -11,7 +11,8 @@ from pathlib import Path as FsPath
 import pandas as pd
 
 from ._io import write_atomic
-from .errors import IovModelError
+from ._text import WIDTH, wrap
+from .errors import IovModelError, ParameterError
 from .model import analyze, compare, sweep
 from .spec.catalog import path, paths
 from .spec.profile import HostProfile
@@ -91,8 +92,63 @@ def write_csv(df: pd.DataFrame, file: FsPath, overwrite: bool = True) -> None:
     write_atomic(file, df.to_csv(index=False), overwrite=overwrite)
 
 
+def _value(text: str) -> int | float | bool | str:
+    """A knob value as typed: integer, float, true/false, or the word itself."""
+    low = text.strip().lower()
+    if low in ("true", "yes", "on"):
+        return True
+    if low in ("false", "no", "off"):
+        return False
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def _pairs(items: Sequence[str] | None, flag: str) -> dict[str, object]:
+    """``["a=1", "b=2.5"]`` -> ``{"a": 1, "b": 2.5}``; a malformed or repeated item is an error."""
+    out: dict[str, object] = {}
+    for item in items or ():
+        name, eq, value = item.partition("=")
+        name = name.strip()
+        if not eq or not name or not value.strip():
+            raise ParameterError(f"{flag} must look like NAME=VALUE, got {item!r}")
+        if name in out:
+            raise ParameterError(f"{flag} {name} given twice ({out[name]!r} and {value!r})")
+        out[name] = _value(value)
+    return out
+
+
 def _host(args) -> HostProfile:
-    return HostProfile.from_file(args.profile) if getattr(args, "profile", None) else HostProfile.default()
+    host = (HostProfile.from_file(args.profile) if getattr(args, "profile", None)
+            else HostProfile.default())
+    costs = _pairs(getattr(args, "set", None), "--set")
+    for name, v in costs.items():
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            raise ParameterError(f"--set {name}: a host cost is a number, got {v!r}")
+    return host.replace(**{k: float(v) for k, v in costs.items()}) if costs else host
+
+
+def _with_options(names: Sequence[str], args) -> list:
+    """The named paths with the ``--option`` values applied to each path that has them."""
+    opts = _pairs(getattr(args, "option", None), "--option")
+    ps = [path(n) for n in names]
+    for k in opts:
+        if not any(k in p.options for p in ps):
+            known = sorted({o for p in ps for o in p.options})
+            raise ParameterError(f"--option {k}: no path given has this option; theirs: "
+                                 f"{', '.join(known) or 'none'}")
+    return [p.with_options(**{k: v for k, v in opts.items() if k in p.options}) for p in ps]
+
+
+def _setting(host: HostProfile, w: Workload, args) -> str:
+    """One line saying what was solved: the profile, changed costs, options, the workload."""
+    parts = [f"host {host.name!r}"]
+    parts += [f"{k}={v:g}" for k, v in _pairs(getattr(args, "set", None), "--set").items()]
+    parts += [f"{k}={v}" for k, v in _pairs(getattr(args, "option", None), "--option").items()]
+    return "# " + ", ".join(parts) + f"; {w!r}"
 
 
 def cmd_report(args) -> int:
@@ -114,10 +170,14 @@ def cmd_report(args) -> int:
 
 
 def _workload(args) -> Workload:
+    batch = int(args.batch) if float(args.batch).is_integer() else args.batch
     if args.rate is not None:
-        return Workload.open(args.rate, size_bytes=args.size, batch=args.batch)
+        if args.think:
+            raise ParameterError(f"--think {args.think:g}: an open workload (--rate) has no "
+                                 "think time")
+        return Workload.open(args.rate, size_bytes=args.size, batch=batch)
     return Workload.closed(args.jobs, args.iodepth, think_us=args.think, size_bytes=args.size,
-                           batch=args.batch)
+                           batch=batch)
 
 
 def cmd_paths(args) -> int:
@@ -126,23 +186,36 @@ def cmd_paths(args) -> int:
     return 0
 
 
+def _print_table(df: pd.DataFrame) -> None:
+    with pd.option_context("display.width", WIDTH, "display.max_columns", 12):
+        print(df.to_string(index=False, float_format=lambda x: f"{x:,.2f}", line_width=WIDTH))
+
+
 def cmd_compare(args) -> int:
-    df = compare(args.paths, _host(args), _workload(args))
+    host, w = _host(args), _workload(args)
+    df = compare(_with_options(args.paths, args), host, w)
     cols = ["path", "throughput_per_s", "latency_us", "cpu_us_per_io", "bottleneck", "vm_exits"]
-    print(df[cols].to_string(index=False, float_format=lambda x: f"{x:,.2f}"))
+    print(_setting(host, w, args))
+    _print_table(df[cols])
     if args.csv:
         write_csv(df, FsPath(args.csv), overwrite=args.overwrite)
     return 0
 
 
 def cmd_sweep(args) -> int:
-    knob, _, values = args.knob.partition("=")
-    if not values:
-        raise IovModelError(f"--knob must look like jobs=1,2,4 (got {args.knob!r})")
-    vals = [float(v) if "." in v or "e" in v else int(v) for v in values.split(",")]
-    df = sweep(args.path, _host(args), _workload(args), nan_policy="nan", **{knob: vals})
-    print(df[[knob, "throughput_per_s", "latency_us", "bottleneck"]].to_string(
-        index=False, float_format=lambda x: f"{x:,.2f}"))
+    knobs: dict[str, list] = {}
+    for item in args.knob:
+        knob, _, values = item.partition("=")
+        if not values or not knob.strip():
+            raise ParameterError(f"--knob must look like jobs=1,2,4 (got {item!r})")
+        if knob.strip() in knobs:
+            raise ParameterError(f"--knob {knob.strip()} given twice")
+        knobs[knob.strip()] = [_value(v) for v in values.split(",")]
+    host, w = _host(args), _workload(args)
+    (p,) = _with_options([args.path], args)
+    df = sweep(p, host, w, nan_policy=args.nan_policy, **knobs)
+    print(_setting(host, w, args))
+    _print_table(df[[*knobs, "throughput_per_s", "latency_us", "bottleneck"]])
     if args.csv:
         write_csv(df, FsPath(args.csv), overwrite=args.overwrite)
     return 0
@@ -151,9 +224,12 @@ def cmd_sweep(args) -> int:
 def cmd_simulate(args) -> int:
     from .sim import simulate
 
-    r = simulate(args.path, _host(args), _workload(args), requests=args.requests,
-                 replications=args.replications, seed=args.seed, progress=False)
-    print(r.summary() if hasattr(r, "summary") else repr(r))
+    host, w = _host(args), _workload(args)
+    (p,) = _with_options([args.path], args)
+    r = simulate(p, host, w, requests=args.requests, replications=args.replications,
+                 seed=args.seed, warmup=_value(args.warmup), engine=args.engine, progress=False)
+    print(_setting(host, w, args))
+    print(wrap(r.summary() if hasattr(r, "summary") else repr(r)))
     return 0
 
 
@@ -189,49 +265,79 @@ def cmd_figures(args) -> int:
 
 
 def _add_workload(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rate", type=float, default=None, help="open workload: I/O per second")
-    p.add_argument("--jobs", type=int, default=1)
-    p.add_argument("--iodepth", type=int, default=1)
-    p.add_argument("--think", type=float, default=0.0, help="think time, µs")
-    p.add_argument("--size", type=int, default=BLOCK_SIZE, help="request size, bytes")
-    p.add_argument("--batch", type=int, default=1, help="requests per kick/interrupt")
-    p.add_argument("--profile", help="HostProfile TOML file (default: the bundled profile)")
+    g = p.add_argument_group("workload (iov.Workload)")
+    g.add_argument("--rate", type=float, default=None,
+                   help="open workload: Poisson arrivals, I/O per second")
+    g.add_argument("--jobs", type=int, default=1, help="closed workload: fio numjobs (default 1)")
+    g.add_argument("--iodepth", type=int, default=1, help="closed workload: per job (default 1)")
+    g.add_argument("--think", type=float, default=0.0, help="closed workload: think time, µs")
+    g.add_argument("--size", type=int, default=BLOCK_SIZE, help="request size, bytes (default 4096)")
+    g.add_argument("--batch", type=float, default=1,
+                   help="requests per kick/interrupt, a mean >= 1 (default 1)")
+    h = p.add_argument_group("host and path")
+    h.add_argument("--profile", help="HostProfile TOML file (default: the bundled profile)")
+    h.add_argument("--set", action="append", metavar="COST=VALUE",
+                   help="change one host cost, e.g. --set vmexit_us=1.2 (repeatable)")
+    h.add_argument("--option", action="append", metavar="NAME=VALUE",
+                   help="a path option, e.g. --option workers=4 (repeatable; applied to each "
+                        "path that has it)")
+
+
+def _sub(sub, name: str, help: str, example: str) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with an example."""
+    return sub.add_parser(name, help=help, description=help, epilog=f"example:\n  {example}",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="iovmodel", description=__doc__)
+    ap = argparse.ArgumentParser(prog="iovmodel", description=__doc__,
+                                 epilog="every subcommand has --help with an example")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("report", help="catalog table + global-mutex scaling; CSVs under out/")
-    r.add_argument("--out", default="out")
-    r.add_argument("--profile")
-    sub.add_parser("paths", help="list the catalog")
-    c = sub.add_parser("compare", help="compare paths under one workload")
-    c.add_argument("paths", nargs="+")
-    c.add_argument("--csv")
-    c.add_argument("--overwrite", action="store_true")
+    r = _sub(sub, "report", "catalog table + global-mutex scaling; CSVs under out/",
+             "iovmodel report --out out --set vmexit_us=1.2")
+    r.add_argument("--out", default="out", help="directory of the CSVs (default out/)")
+    r.add_argument("--profile", help="HostProfile TOML file (default: the bundled profile)")
+    r.add_argument("--set", action="append", metavar="COST=VALUE",
+                   help="change one host cost, e.g. --set vmexit_us=1.2 (repeatable)")
+    _sub(sub, "paths", "list the catalog", "iovmodel paths")
+    c = _sub(sub, "compare", "compare paths under one workload (iov.compare)",
+             "iovmodel compare virtio-net vhost-net --size 64 --jobs 4 --option workers=2")
+    c.add_argument("paths", nargs="+", help="catalog path names")
+    c.add_argument("--csv", help="also write the full table here")
+    c.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
     _add_workload(c)
-    s = sub.add_parser("sweep", help="sweep one knob: iovmodel sweep virtio-blk --knob jobs=1,2,4")
-    s.add_argument("path")
-    s.add_argument("--knob", required=True)
-    s.add_argument("--csv")
-    s.add_argument("--overwrite", action="store_true")
+    s = _sub(sub, "sweep", "analyze one path over a grid of knobs (iov.sweep)",
+             "iovmodel sweep vhost-scsi --knob jobs=1,2,4,8 --knob workers=1,4 --csv s.csv")
+    s.add_argument("path", help="a catalog path name")
+    s.add_argument("--knob", required=True, action="append", metavar="NAME=V1,V2,...",
+                   help="a workload field, path option or host cost and its values "
+                        "(repeatable: the Cartesian product)")
+    s.add_argument("--nan-policy", choices=("raise", "nan"), default="nan",
+                   help="an unstable open point: NaN (default) or an error")
+    s.add_argument("--csv", help="also write the full table here")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
     _add_workload(s)
-    m = sub.add_parser("simulate", help="Monte Carlo simulation of one path")
-    m.add_argument("path")
-    m.add_argument("--requests", type=int, default=200_000)
+    m = _sub(sub, "simulate", "Monte Carlo simulation of one path (iov.simulate)",
+             "iovmodel simulate vhost-scsi --jobs 8 --iodepth 4 --option workers=2 --seed 7")
+    m.add_argument("path", help="a catalog path name")
+    m.add_argument("--requests", type=int, default=200_000, help="per replication")
     m.add_argument("--replications", type=int, default=8)
-    m.add_argument("--seed", type=int, default=1)
+    m.add_argument("--seed", type=int, default=1, help="same seed, same numbers (default 1)")
+    m.add_argument("--warmup", default="mser5",
+                   help="requests dropped at the start: 'mser5' (default) or a count")
+    m.add_argument("--engine", default="auto", help="simulator engine (default auto)")
     _add_workload(m)
-    f = sub.add_parser("fit", help="fit the host profile to bundled datasets")
-    f.add_argument("datasets", nargs="+")
-    f.add_argument("--profile-out")
+    f = _sub(sub, "fit", "fit the host profile to bundled datasets",
+             "iovmodel fit firecracker_ci_block --batching load --profile-out fitted.toml")
+    f.add_argument("datasets", nargs="+", help="names of bundled datasets (iov.datasets.list())")
+    f.add_argument("--profile-out", help="write the fitted profile here (TOML)")
     f.add_argument("--batching", choices=("stated", "load"), default="stated",
                    help="'load': notification suppression, batch = 1/(1-rho) of the backend")
-    f.add_argument("--overwrite", action="store_true")
+    f.add_argument("--overwrite", action="store_true", help="replace an existing --profile-out")
     sub.add_parser("probe", help="measure this host through /dev/kvm (see: iovmodel probe --help)",
                    add_help=False)
-    g = sub.add_parser("figures", help="rebuild the paper's figures and tables")
-    g.add_argument("--fast", action="store_true")
+    g = _sub(sub, "figures", "rebuild the paper's figures and tables", "iovmodel figures --fast")
+    g.add_argument("--fast", action="store_true", help="fewer points, short simulations")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "probe":
         return cmd_probe(None, argv[1:])

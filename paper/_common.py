@@ -37,13 +37,35 @@ BLK = ["emulated-ide", "virtio-blk", "virtio-blk-iothread", "vhost-scsi", "vhost
        "vfio-nvme", "native-blk"]
 NET = ["emulated-e1000", "virtio-net", "vhost-net", "vhost-user-net", "vfio-net", "xen-netfront",
        "native-net"]
-#: The seed article's three designs, block side.
+#: The three designs of the Ssup2 Blog article 'Software I/O Virtualization' (data/SOURCES.md S00), block side.
 SEED_BLK = ["emulated-ide", "virtio-blk", "virtio-blk-iothread", "vhost-scsi"]
 
 
 def host() -> iov.HostProfile:
     """The cost profile every figure and table uses (the package default)."""
     return iov.HostProfile.default()
+
+
+def open_load_sweep(paths: Sequence[str], h: iov.HostProfile, points: int = 24,
+                    max_utilization: float = 0.95) -> pd.DataFrame:
+    """Open-workload sweeps of ``paths``, ``points`` loads from 2 % to ``max_utilization`` of
+    each path's saturation (a path that never saturates spans the largest saturation of the
+    others); unstable points give NaN rows, which :func:`iovmodel.plot.latency_vs_load` drops."""
+    import warnings
+
+    import numpy as np
+
+    sats = [iov.analyze(p, h, iov.Workload.closed(1, 1)).saturation_per_s for p in paths]
+    finite = [s for s in sats if math.isfinite(s)]
+    frames = []
+    for p, sat in zip(paths, sats, strict=True):
+        hi, base = (max_utilization, sat) if math.isfinite(sat) else (1.0, max(finite))
+        rates = [float(x) for x in np.linspace(0.02, hi, int(points)) * base]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", iov.UnstableQueueWarning)
+            frames.append(iov.sweep(p, h, iov.Workload.open(rates[0]), nan_policy="nan",
+                                    rate_per_s=rates))
+    return pd.concat(frames, ignore_index=True)
 
 
 def fit_module():

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 
 import pandas as pd
 
+from .._text import WIDTH, wrap
 from ..errors import IovModelError
 from . import kvm, runner
 
@@ -53,15 +55,16 @@ def main(argv: list[str] | None = None) -> int:
     except IovModelError as exc:
         print(f"iovmodel probe: {exc}", file=sys.stderr)
         return 2
+    real_out, out = out, io.StringIO()  # the report, wrapped to 100 columns at the end
     print(det.summary(), file=out)
     regimes = df[df["path"] == "guest-compute-loop"][["guest", "value", "guest_exec"]]
     for r in regimes.itertuples(index=False):
         print(f"  guest {r.guest}: {r.value * 1000:.3g} ns per loop iteration -> {r.guest_exec}",
               file=out)
-    with pd.option_context("display.width", 120, "display.max_rows", 200):
+    with pd.option_context("display.width", WIDTH, "display.max_rows", 200):
         print("\nhop costs (µs; exit_time_us = per access, from loop differences):", file=out)
-        print(runner.summary(df).to_string(index=False, float_format="{:.3f}".format),
-              file=out)
+        print(runner.summary(df).to_string(index=False, float_format="{:.3f}".format,
+                                           line_width=WIDTH), file=out)
         costs = runner.costs_from_results(df)
         print("\nHostProfile costs (HostProfile.from_probe):", file=out)
         for k, v in costs.items():
@@ -72,9 +75,11 @@ def main(argv: list[str] | None = None) -> int:
             wide = mx.pivot_table(index=["guest", "mutex", "hold_us"],
                                   columns=["metric", "vcpus"], values="value")
             print("\nmutex experiment (V vCPU threads; exits/s, per-exit p50/p99 µs):", file=out)
-            print(wide.to_string(float_format="{:.4g}".format), file=out)
+            print(wide.to_string(float_format="{:.4g}".format, line_width=WIDTH), file=out)
             cmp = runner.compare_mutex(df, seed=args.seed)
             print("\n" + cmp.report(), file=out)
+    print(wrap(out.getvalue()), file=real_out)
+    out = real_out
     if args.out:
         try:
             path = runner.save(df, args.out, overwrite=args.overwrite)

@@ -14,7 +14,8 @@ REQUIRES: tuple[str, ...] = ()
 def main(out: Path, fast: bool = False) -> dict:
     h = C.host()
     with C.plot.style("single"):
-        ax = C.plot.latency_vs_load(C.NET, h, points=8 if fast else 40, logy=True)
+        df = C.open_load_sweep(C.NET, h, points=8 if fast else 40)
+        ax = C.plot.latency_vs_load(df, logy=True)
         C.save_figure(ax.figure, out, "fig_latency_load")
     numbers = {}
     for p in C.NET:

@@ -28,6 +28,25 @@ def data_lines(ax) -> list[Line2D]:
     return [ln for ln in ax.get_lines() if not ln.get_label().startswith("_")]
 
 
+def closed_sweeps(names, knob="iodepth", values=(1, 2, 4, 8, 16, 32, 64)) -> pd.DataFrame:
+    """What a caller passes to throughput_vs_load: one sweep per path, concatenated."""
+    return pd.concat([iov.sweep(n, **{knob: list(values)}) for n in names], ignore_index=True)
+
+
+def open_sweep(path, rates) -> pd.DataFrame:
+    with pytest.warns(iov.UnstableQueueWarning) if max(rates) * 10e-6 >= 1 else _nothing():
+        return iov.sweep(path, None, iov.Workload.open(rates[0]), nan_policy="nan",
+                         rate_per_s=list(rates))
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
 def bars_by_row(ax) -> dict[float, list[Rectangle]]:
     rows: dict[float, list[Rectangle]] = {}
     for p in ax.patches:
@@ -84,7 +103,7 @@ def test_colors_are_stable_by_order():
 def test_throughput_vs_load_one_line_per_path_below_the_bound():
     values = [1, 2, 4, 8, 16, 32, 64]
     with plot.style("single"):
-        ax = plot.throughput_vs_load(BLK, values=values)
+        ax = plot.throughput_vs_load(closed_sweeps(BLK, values=values))
     lines = data_lines(ax)
     assert [ln.get_label() for ln in lines] == BLK
     assert "kIO/s" in ax.get_ylabel()
@@ -107,7 +126,8 @@ def test_throughput_vs_load_one_line_per_path_below_the_bound():
 
 def test_throughput_vs_load_light_load_bound_is_n_over_d():
     with plot.style("single"):
-        ax = plot.throughput_vs_load(["virtio-blk"], values=[1, 2, 4], bounds="both")
+        ax = plot.throughput_vs_load(closed_sweeps(["virtio-blk"], values=[1, 2, 4]),
+                                     bounds="both")
     dotted = [ln for ln in ax.get_lines() if ln.get_linestyle() == ":"]
     assert len(dotted) == 1
     d = iov.analyze("virtio-blk").zero_load_latency_us
@@ -117,34 +137,40 @@ def test_throughput_vs_load_light_load_bound_is_n_over_d():
     assert data_lines(ax)[0].get_ydata()[0] == pytest.approx(1e3 / d)
 
 
-def test_throughput_vs_load_from_a_sweep_frame_matches_paths():
-    frames = [iov.sweep(p, jobs=[1, 2, 4, 8]) for p in NET]
-    ax1 = plot.throughput_vs_load(pd.concat(frames), knob="jobs")
-    ax2 = plot.throughput_vs_load(NET, knob="jobs", values=[1, 2, 4, 8])
-    for a, b in zip(data_lines(ax1), data_lines(ax2), strict=True):
-        assert a.get_label() == b.get_label()
+def test_throughput_vs_load_by_jobs_and_population():
+    df = closed_sweeps(NET, knob="jobs", values=[1, 2, 4, 8])
+    ax1 = plot.throughput_vs_load(df, knob="jobs")
+    ax2 = plot.throughput_vs_load(df, knob="population")  # jobs x iodepth, iodepth = 1
+    for a, b, name in zip(data_lines(ax1), data_lines(ax2), NET, strict=True):
+        assert a.get_label() == b.get_label() == name
         assert np.allclose(a.get_ydata(), b.get_ydata())
+        assert np.allclose(a.get_xdata(), [1, 2, 4, 8])
     assert ax1.get_xlabel() == "jobs"
 
 
 def test_throughput_vs_load_rejects_bad_input():
+    df = closed_sweeps(["virtio-blk"], values=[1, 2])
     with pytest.raises(ParameterError, match="knob"):
-        plot.throughput_vs_load(BLK, knob="threads")
+        plot.throughput_vs_load(df, knob="threads")
     with pytest.raises(ParameterError, match="bounds"):
-        plot.throughput_vs_load(BLK, bounds="all")
+        plot.throughput_vs_load(df, bounds="all")
     with pytest.raises(ParameterError, match="empty"):
-        plot.throughput_vs_load([])
+        plot.throughput_vs_load(df.iloc[:0])
     with pytest.raises(ParameterError, match="throughput_per_s"):
         plot.throughput_vs_load(pd.DataFrame({"path": ["a"], "iodepth": [1]}))
-    with pytest.raises(iov.UnknownPathError):
-        plot.throughput_vs_load(["no-such-path"])
+    # plots draw results, they do not solve: path names are refused, saying what to pass
+    with pytest.raises(ParameterError, match="iov.sweep"):
+        plot.throughput_vs_load(BLK)
 
 
 # -- latency vs load --------------------------------------------------------------------------
 
 def test_latency_vs_load_rises_towards_saturation():
+    rates = {n: np.linspace(0.02, 0.95, 12) * iov.analyze(n).saturation_per_s for n in NET}
+    df = pd.concat([iov.sweep(n, None, iov.Workload.open(r[0]), rate_per_s=list(r))
+                    for n, r in rates.items()])
     with plot.style("single"):
-        ax = plot.latency_vs_load(NET, points=12)
+        ax = plot.latency_vs_load(df)
     lines = data_lines(ax)
     assert [ln.get_label() for ln in lines] == NET
     assert "µs" in ax.get_ylabel() and "kIO/s" in ax.get_xlabel()
@@ -163,7 +189,7 @@ def test_latency_vs_load_matches_pollaczek_khinchine_single_station():
     p = iov.Path.from_hops("one", [iov.Hop("serve", resource="disk", cost=10.0)],
                            servers={"disk": 1})
     rates = [10_000.0, 50_000.0, 90_000.0]
-    ax = plot.latency_vs_load([p], rates_per_s=rates)
+    ax = plot.latency_vs_load(open_sweep(p, rates))
     y = data_lines(ax)[0].get_ydata()
     expect = [10.0 / (1 - r * 10e-6) for r in rates]
     assert np.allclose(y, expect, rtol=1e-9)
@@ -172,7 +198,7 @@ def test_latency_vs_load_matches_pollaczek_khinchine_single_station():
 def test_latency_vs_load_skips_unstable_rates():
     p = iov.Path.from_hops("one", [iov.Hop("serve", resource="disk", cost=10.0)],
                            servers={"disk": 1})
-    ax = plot.latency_vs_load([p], rates_per_s=[50_000.0, 150_000.0])
+    ax = plot.latency_vs_load(open_sweep(p, [50_000.0, 150_000.0]))
     assert len(data_lines(ax)[0].get_xdata()) == 1
 
 
@@ -181,8 +207,8 @@ def test_latency_vs_load_from_frame():
                        "latency_us": [10.0, 12.0, 5.0]})
     ax = plot.latency_vs_load(df)
     assert [ln.get_label() for ln in data_lines(ax)] == ["a", "b"]
-    with pytest.raises(ParameterError, match="max_utilization"):
-        plot.latency_vs_load(NET, max_utilization=1.2)
+    with pytest.raises(ParameterError, match="iov.sweep"):
+        plot.latency_vs_load(NET)
 
 
 # -- breakdown --------------------------------------------------------------------------------
@@ -207,8 +233,10 @@ def test_breakdown_one_bar_per_path_summing_to_latency(by):
 def test_breakdown_by_hop_has_a_segment_per_busy_hop_and_hatched_queueing():
     r = iov.analyze("virtio-blk", workload=iov.Workload.closed(1, 16))
     ax = plot.breakdown([r])
-    served = [p for p in ax.patches if not p.get_hatch()]
-    waited = [p for p in ax.patches if p.get_hatch()]
+    served = [p for p in ax.patches if p.get_gid().startswith("service:")]
+    waited = [p for p in ax.patches if p.get_gid().startswith("wait:")]
+    assert all(p.get_hatch() == "////" for p in waited)
+    assert not any(p.get_hatch() for p in served)
     bd = r.breakdown
     assert len(served) == int((bd["service_us"] > 0).sum())
     assert len(waited) == int((bd["wait_us"] > 0).sum())
@@ -223,13 +251,16 @@ def test_result_plot_is_breakdown():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["vhost-net"]
 
 
-def test_breakdown_accepts_names_and_labels():
-    ax = plot.breakdown(NET, workload=iov.Workload.closed(1, 1), labels=["e", "v", "h"])
+def test_breakdown_takes_results_and_labels():
+    rs = [iov.analyze(n, workload=iov.Workload.closed(1, 1)) for n in NET]
+    ax = plot.breakdown(rs, labels=["e", "v", "h"])
     assert [t.get_text() for t in ax.get_yticklabels()] == ["e", "v", "h"]
     with pytest.raises(ParameterError, match="labels"):
-        plot.breakdown(NET, labels=["x"])
+        plot.breakdown(rs, labels=["x"])
     with pytest.raises(ParameterError, match="by"):
-        plot.breakdown(NET, by="switch")
+        plot.breakdown(rs, by="switch")
+    with pytest.raises(ParameterError, match="do not solve"):
+        plot.breakdown(NET)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -394,7 +425,7 @@ def test_latency_distribution_rejects_bad_input():
 
 def _build(path, fmt):
     with plot.style("single"):
-        ax = plot.throughput_vs_load(BLK, values=[1, 4, 16])
+        ax = plot.throughput_vs_load(closed_sweeps(BLK, values=[1, 4, 16]))
         out = plot.save(ax.figure, path / f"f.{fmt}")
     mpl.pyplot.close(ax.figure)
     return out.read_bytes()
@@ -481,3 +512,22 @@ def test_latency_distribution_of_a_simulated_mm1_queue():
     px = dict(zip(np.round(np.asarray(pts.get_ydata()) * 100, 1), pts.get_xdata(), strict=True))
     assert px[50.0] == pytest.approx(20 * math.log(2), rel=0.06)
     assert px[99.0] == pytest.approx(20 * math.log(100), rel=0.08)
+
+
+def test_resource_styles_never_repeat_within_a_figure():
+    from iovmodel.plot.palette import WAIT_HATCH
+
+    catalog = ["vcpu", "bql", "iothread", "vhost", "backend", "xenback", "host", "device",
+               "devbus", "wire", "poll", "vmm", "vmm_worker", "backend_thread"]
+    made_up = [f"r{i}" for i in range(30)]  # beyond both palettes: hatches tell them apart
+    looks = plot.resource_styles(catalog + made_up)
+    assert len(set(looks.values())) == len(catalog) + len(made_up)
+    assert all(lk.hatch != WAIT_HATCH for lk in looks.values())
+    # the first eight catalog resources take the Okabe-Ito colours, unhatched
+    assert [looks[r].color for r in catalog[:8]] == list(plot.PALETTE)
+    # a catalog resource keeps its look whatever else the figure holds
+    assert plot.resource_styles(["poll"])["poll"] == looks["poll"]
+    assert plot.resource_styles(["poll", "vcpu"])["poll"] != looks["vcpu"]
+    # an unknown resource takes a look no other resource of that figure has
+    few = plot.resource_styles(["vcpu", "mystery"])
+    assert few["mystery"] != few["vcpu"]

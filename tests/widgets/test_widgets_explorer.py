@@ -19,11 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import iovmodel as iov
-from iovmodel import widgets
 from iovmodel.errors import ParameterError
 from iovmodel.network import build
 from iovmodel.spec.profile import parameters
-from iovmodel.widgets import Explorer, _fmt, _slider_range, cost_slider
+from iovmodel.widgets import Explorer, cost_slider
+from iovmodel.widgets import app as explorer_module
+from iovmodel.widgets.controls import _slider_range
+from iovmodel.widgets.views import fmt as _fmt
 
 PATHS = ("virtio-blk", "virtio-blk-iothread", "vhost-scsi")
 
@@ -252,7 +254,7 @@ def test_callback_errors_are_shown_in_the_app(monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("solver exploded")
 
-    monkeypatch.setattr(widgets, "analyze", broken)
+    monkeypatch.setattr(explorer_module, "analyze", broken)
     app.cost_sliders["vmexit_us"].value = 0.9  # must not raise out of the callback
     assert app.last_error == "RuntimeError: solver exploded"
     text = "".join(o.get("text", "") for o in app.errors.outputs)
@@ -268,18 +270,42 @@ def test_callback_errors_are_shown_in_the_app(monkeypatch):
 
 
 def test_simulate_button_disabled_when_simulator_missing(monkeypatch):
-    monkeypatch.setattr(widgets, "_load_simulate", lambda: (None, "ImportError: no numba"))
+    monkeypatch.setattr(explorer_module, "_simulator_missing",
+                        lambda: "ModuleNotFoundError: No module named 'numba'")
     app = iov.explorer(["virtio-blk"])
     assert app.sim_button.disabled
-    assert "unavailable" in app.sim_table.value and "no numba" in app.sim_table.value
+    assert "unavailable" in app.sim_table.value and "numba" in app.sim_table.value
     app.sim_button.click()  # nothing happens, nothing raised
+
+
+def test_simulator_that_fails_to_import_on_click_disables_the_button(monkeypatch):
+    monkeypatch.setattr(explorer_module, "_load_simulate", lambda: (None, "ImportError: no numba"))
+    app = iov.explorer(["virtio-blk"])
+    assert not app.sim_button.disabled  # the simulator is imported on the first click only
+    app.sim_button.click()
+    assert app.sim_button.disabled
+    assert "unavailable" in app.sim_table.value and "no numba" in app.sim_table.value
+    assert "no numba" in app.last_error  # shown in the app's error pane, not raised
+
+
+def test_explorer_construction_does_not_import_the_simulator():
+    # the simulator (numba kernels + scipy.stats) takes seconds to import: the page's first paint must not wait for them
+    code = ("import sys, iovmodel as iov\n"
+            "app = iov.explorer()\n"
+            "assert app.results and 'iovmodel.sim' not in sys.modules, sorted(sys.modules)\n"
+            "assert 'scipy.stats' not in sys.modules\n")
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 @pytest.mark.slow
 def test_simulate_button_runs_with_progress_and_ci():
+    why = explorer_module._simulator_missing()
+    if why:
+        pytest.skip(f"the simulator cannot run here: {why}")
     app = iov.explorer(["vhost-scsi", "virtio-blk"])
-    if app._simulate is None:
-        pytest.skip("iovmodel.sim is not importable here")
     app.sim_requests.value = 20_000
     app.sim_replications.value = 3
     app.sim_button.click()

@@ -6,7 +6,7 @@ notebook (or serve with Voila).  It holds
 * a multi-select of catalog paths and the options they share (parallel
   backends: vhost ``workers``, ``iothreads``, Xen ``rings``; posted interrupts);
 * one slider per host cost, its range, step, label and tooltip taken from the
-  parameter declarations (:func:`iovmodel.spec.profile.parameters`);
+  parameter declarations (:func:`iovmodel.parameters`);
 * workload controls: closed (jobs x iodepth) or open (rate), request size, batch;
 * a live figure: throughput vs outstanding I/Os (closed) or latency vs offered
   load (open) per path, and the per-resource latency breakdown at the current point;
@@ -17,18 +17,20 @@ notebook (or serve with Voila).  It holds
   current point with a progress bar and shows its confidence intervals;
 * an ``Output`` widget where exceptions raised in callbacks are shown.
 
-Every analytic update measures its own time, from the control change to the
-redrawn figure: :attr:`Explorer.last_update_ms` and :attr:`Explorer.update_times_ms`.
+Every number comes from :func:`iovmodel.analyze`, :func:`iovmodel.sweep` or
+:func:`iovmodel.simulate`. Every analytic update measures its own time, from the control
+change to the redrawn figure: :attr:`Explorer.last_update_ms` and
+:attr:`Explorer.update_times_ms`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import html
-import io
 import math
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, Future
 from typing import Any
@@ -36,133 +38,19 @@ from typing import Any
 import ipywidgets as W
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PolyCollection
-from matplotlib.colors import to_rgba
-from matplotlib.figure import Figure
-from matplotlib.ticker import (
-    FixedLocator,
-    FuncFormatter,
-    LogLocator,
-    MaxNLocator,
-    NullFormatter,
-    NullLocator,
-)
 
-from .analytic import mva
-from .errors import ParameterError, UnstableError
-from .model import Result, analyze, solve_open
-from .network import build
-from .spec.catalog import Path, path_names
-from .spec.catalog import path as get_path
-from .spec.profile import HostProfile, Parameter, parameters
-from .spec.workload import Workload
+from ..errors import ParameterError, UnstableError, UnstableQueueWarning
+from ..model import Result, analyze, sweep
+from ..plot.palette import colors
+from ..spec.catalog import Path, path_names
+from ..spec.catalog import path as get_path
+from ..spec.profile import HostProfile, parameters
+from ..spec.workload import Workload
+from .canvas import LoadFigure
+from .controls import DEFAULT_PATHS, PARALLEL_OPTIONS, SIZES, cost_slider
+from .views import legend_html, sim_html, table_html
 
-__all__ = ["Explorer", "explorer", "cost_slider"]
-
-#: Okabe-Ito: distinguishable under the common colour-vision deficiencies
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
-#: Paul Tol's "muted" scheme for resources, so they do not reuse the path colours
-RESOURCE_PALETTE = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933", "#DDCC77",
-                    "#CC6677", "#882255", "#AA4499", "#DDDDDD")
-#: options that mean "how many parallel backends": one slider drives whichever a path has
-PARALLEL_OPTIONS = ("workers", "iothreads", "rings")
-SIZES = (("512 B", 512), ("4 KiB", 4096), ("16 KiB", 16384), ("64 KiB", 65536),
-         ("128 KiB", 131072), ("1 MiB", 1 << 20))
-DEFAULT_PATHS = ("virtio-blk", "virtio-blk-iothread", "vhost-scsi")
-
-
-def _si(v: float, _pos=None) -> str:
-    """Tick label with a k/M suffix (300000 -> 300k)."""
-    a = abs(v)
-    if a >= 1e6:
-        return f"{v / 1e6:g}M"
-    if a >= 1e3:
-        return f"{v / 1e3:g}k"
-    return f"{v:g}"
-
-
-def _plain(v: float, _pos=None) -> str:
-    return f"{v:g}"
-
-
-def _nice_step(span: float) -> float:
-    """A 1-2-5 step giving about 200 positions over ``span``."""
-    if not span > 0:
-        return 0.01
-    raw = span / 200.0
-    e = math.floor(math.log10(raw))
-    for m in (1.0, 2.0, 5.0, 10.0):
-        if m * 10.0**e >= raw:
-            return m * 10.0**e
-    return 10.0 ** (e + 1)  # pragma: no cover - the loop always returns
-
-
-def _slider_range(p: Parameter) -> tuple[float, float, float]:
-    """min, max, step of a cost's slider: the typical range, widened to hold the default."""
-    lo = max(min(p.typical[0], p.value), p.bounds[0])
-    hi = min(max(p.typical[1], p.value), p.bounds[1])
-    if p.unit == "count":
-        return math.floor(lo), math.ceil(hi), 1.0
-    step = _nice_step(hi - lo)
-    lo = max(math.floor(lo / step) * step, p.bounds[0])
-    hi = min(math.ceil(hi / step) * step, p.bounds[1])
-    return round(lo, 12), round(hi, 12), step
-
-
-def cost_slider(p: Parameter, value: float | None = None) -> W.FloatSlider:
-    """A slider for one declared cost: range = typical range (widened to hold the
-    default), a 1-2-5 step, described by the cost name, tooltip = symbol, meaning, unit.
-
-    The slider carries the DOM classes ``iov-cost`` and ``iov-cost-<name>``.
-    """
-    lo, hi, step = _slider_range(p)
-    v = p.value if value is None else p.check(value)
-    # the declared typical range may not hold a calibrated value: widen, never clip
-    lo, hi = min(lo, v), max(hi, v)
-    s = W.FloatSlider(
-        value=v, min=lo, max=hi, step=step, description=p.name,
-        # 3 significant digits: shows a default like 2.49 as it is declared
-        readout_format=".4g" if p.unit == "count" else ".3g", continuous_update=False,
-        tooltip=(f"{p.symbol} — {p.meaning} [{p.unit}]; typical {p.typical[0]:g}–"
-                 f"{p.typical[1]:g}, default {p.value:g}"),
-        style={"description_width": "150px"}, layout=W.Layout(width="430px"),
-    )
-    s.add_class("iov-cost")
-    s.add_class(f"iov-cost-{p.name}")
-    return s
-
-
-def _fmt(x: float, digits: int = 3) -> str:
-    if x is None or not math.isfinite(x):
-        return "∞" if x == math.inf else "–"
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
-    return f"{x:.{digits}g}"
-
-
-def _swatch(colour: str, kind: str = "box", pale: bool = False) -> str:
-    if kind == "line":
-        return (f"<span style='display:inline-block;width:14px;height:3px;background:{colour};"
-                "vertical-align:middle;margin-right:4px'></span>")
-    return (f"<span style='display:inline-block;width:10px;height:10px;background:{colour};"
-            f"opacity:{0.4 if pale else 1.0};"
-            "vertical-align:middle;margin:0 3px 0 8px;border:1px solid #888'></span>")
-
-
-def _legend_html(res_colour: dict[str, str], w: Workload, unstable: Sequence[str] = ()) -> str:
-    """Titles and legends of the figure, in HTML (text drawn by matplotlib costs ~1 ms a label)."""
-    items = "".join(f"{_swatch(c)}{html.escape(r)}" for r, c in res_colour.items())
-    left = ("<b>left</b>: mean latency (µs) vs offered load (IO/s), log-log; dashed: each "
-            "path's saturation" if w.is_open else
-            "<b>left</b>: throughput (IO/s) vs outstanding I/Os (jobs × iodepth); dashed: each "
-            "path's saturation bound")
-    warn = (f" <span class='iov-unstable-note' style='color:#D55E00'>unstable here: "
-            f"{html.escape(', '.join(unstable))}</span>" if unstable else "")
-    return (f"<div class='iov-legend' style='font-size:11px'>{left}; dots: the current point."
-            f"<br><b>right</b>: latency per I/O (µs) by resource: {items} "
-            f"&nbsp;·&nbsp; {_swatch('#555')}service {_swatch('#555', pale=True)}waiting"
-            f"{warn}</div>")
+__all__ = ["Explorer", "explorer"]
 
 
 class _InlineExecutor(Executor):
@@ -181,13 +69,49 @@ class _InlineExecutor(Executor):
         return f
 
 
+def _simulator_missing() -> str:
+    """Why the simulator cannot run here ("" when it can), without importing it: importing
+    numba and scipy.stats takes seconds, which the first paint of the page must not wait for."""
+    import importlib.util
+
+    for mod in ("numba", "scipy"):
+        if importlib.util.find_spec(mod) is None:
+            return f"ModuleNotFoundError: No module named {mod!r}"
+    return ""
+
+
 def _load_simulate() -> tuple[Any, str]:
-    """(simulate or None, why not)."""
+    """(simulate or None, why not); imported on the first click of the button."""
     try:
-        from .sim import simulate  # the simulator compiles numba code: import on demand
+        from ..sim import simulate  # the simulator compiles numba code: import on demand
     except Exception as exc:  # noqa: BLE001 - any import failure disables the button
         return None, f"{type(exc).__name__}: {exc}"
     return simulate, ""
+
+
+def _curve(p: Path, host: HostProfile, w: Workload) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
+    """(saturation IO/s, (x, y) of the load curve): (I/Os in flight, IO/s) for a closed
+    workload, (IO/s offered, mean latency µs) for an open one; both from :func:`sweep`."""
+    if not w.is_open:
+        n_max = max(256, 2 * w.population)
+        # a batch never fills below its size: the curve starts where one can
+        first = max(1, math.ceil(w.batch))
+        pops = np.unique(np.geomspace(first, n_max, 40).round().astype(int))
+        # points differing only in population share one exact-MVA pass inside sweep
+        df = sweep(p, host, w.replace(jobs=1), iodepth=[int(n) for n in pops])
+        return float(df["saturation_per_s"].iloc[0]), (pops.astype(float),
+                                                       df["throughput_per_s"].to_numpy(float))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnstableQueueWarning)
+        sat = float(sweep(p, host, w, nan_policy="nan",
+                          rate_per_s=[w.rate_per_s])["saturation_per_s"].iloc[0])
+        top = sat if math.isfinite(sat) else 2.0 * w.rate_per_s
+        # log-spaced at light load, dense near saturation where the curve bends
+        frac = np.concatenate([np.geomspace(0.01, 0.5, 16, endpoint=False),
+                               1.0 - np.geomspace(0.5, 0.03, 20)])
+        rates = frac * top
+        df = sweep(p, host, w, nan_policy="nan", rate_per_s=[float(r) for r in rates])
+    return sat, (rates, df["latency_us"].to_numpy(float))
 
 
 class Explorer(W.VBox):
@@ -252,10 +176,7 @@ class Explorer(W.VBox):
         self.update_times_ms: list[float] = []
         self.last_error: str | None = None
         self._hold = 0
-        self._fig = Figure(figsize=(9.6, 3.0))
-        FigureCanvasAgg(self._fig)
-        self._ax = None
-        self._ax_mode: bool | None = None
+        self._canvas = LoadFigure(self.figure_dpi)
 
         # -- controls -----------------------------------------------------------
         self.path_select = W.SelectMultiple(options=names, value=tuple(paths), rows=9,
@@ -337,13 +258,10 @@ class Explorer(W.VBox):
         self.sim_progress.add_class("iov-sim-progress")
         self.sim_table = W.HTML()
         self.sim_table.add_class("iov-sim-table")
-        self._simulate, why = _load_simulate()
-        if self._simulate is None:
-            self.sim_button.disabled = True
-            self.sim_button.tooltip = "the Monte Carlo simulator is not available"
-            self.sim_table.value = (
-                "<div class='iov-sim-unavailable'>Monte Carlo simulator unavailable "
-                f"(<code>{html.escape(why)}</code>); the analytic model still works.</div>")
+        self._simulate: Any = None  # imported on the first run (seconds of numba/scipy)
+        why = _simulator_missing()
+        if why:
+            self._sim_unavailable(why)
 
         self.path_select.observe(self._on_change, "value")
         for wdg in (self.parallel, self.posted, self.mode, self.jobs, self.iodepth, self.rate,
@@ -470,34 +388,35 @@ class Explorer(W.VBox):
     # -- the analytic update ---------------------------------------------------------------
     def update(self) -> None:
         """Recompute every selected path at the current point, redraw the figure and the
-        table, and record the time taken in :attr:`last_update_ms`."""
+        table, and record the time taken in :attr:`last_update_ms`.
+
+        The numbers come from :func:`iovmodel.analyze` (the current point) and
+        :func:`iovmodel.sweep` (the load curve): the explorer never solves on its own.
+        """
         t0, c0 = time.perf_counter(), time.thread_time()
         host, w = self.host, self.workload
         paths = self.selected_paths
         results: dict[str, Result | str] = {}
         curves = []
         for p in paths:
-            net = build(p, host, w)
-            static = {"saturation_per_s": net.saturation_per_s}
             try:
                 results[p.name] = analyze(p, host, w)
             except UnstableError as exc:
                 results[p.name] = str(exc)
-            curves.append((p.name, static, self._curve(net, static, w)))
+            sat, xy = _curve(p, host, w)
+            curves.append((p.name, {"saturation_per_s": sat}, xy))
         self.results = results
         t1 = time.perf_counter()
-        path_colour = {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(results)}
-        res_colour = self._draw(curves, results, w)
+        path_colour = colors(results)
+        res_colour = self._canvas.draw(curves, results, w, path_colour)
         t2 = time.perf_counter()
-        buf = io.BytesIO()
-        # fast zlib level: the PNG is a few tens of kB either way
-        self._fig.savefig(buf, format="png", dpi=self.figure_dpi, pil_kwargs={"compress_level": 1})
+        png = self._canvas.png()
         t3 = time.perf_counter()
         # legends live in HTML: text drawn by matplotlib is most of the render time
         unstable = [n for n, r in results.items() if not isinstance(r, Result)]
-        self.legend.value = _legend_html(res_colour, w, unstable)
-        self.table.value = self._table_html(results, w, path_colour)
-        self.figure.value = buf.getvalue()
+        self.legend.value = legend_html(res_colour, w, unstable)
+        self.table.value = table_html(results, w, path_colour)
+        self.figure.value = png
         ms = (time.perf_counter() - t0) * 1e3
         self.last_update_ms = ms
         # cpu_ms: this thread's CPU time, the part of the wall time a busy host cannot inflate
@@ -511,187 +430,16 @@ class Explorer(W.VBox):
         if self.last_error is None:
             self.errors.layout.display = "none"
 
-    @staticmethod
-    def _curve(net, static: dict, w: Workload) -> tuple[np.ndarray, np.ndarray]:
-        """x, y of the load curve: (outstanding I/Os, IO/s) closed; (IO/s, µs) open."""
-        if not w.is_open:
-            n_max = max(256, 2 * w.population)
-            pops = np.unique(np.geomspace(1, n_max, 40).round().astype(int))
-            # one exact-MVA pass gives every population 1..n_max
-            res = mva([s.demand_us for s in net.stations], int(pops.max()), think=net.think_us,
-                      servers=[s.servers for s in net.stations])
-            return pops.astype(float), np.asarray(res.X, dtype=float)[pops - 1] * 1e6
-        sat = static["saturation_per_s"]
-        top = sat if math.isfinite(sat) else 2.0 * w.rate_per_s
-        # log-spaced at light load, dense near saturation where the curve bends
-        frac = np.concatenate([np.geomspace(0.01, 0.5, 16, endpoint=False),
-                               1.0 - np.geomspace(0.5, 0.03, 20)])
-        rates = frac * top
-        lat = np.array([solve_open(net, float(r))[0] for r in rates])
-        return rates, lat
-
-    def _axes(self, is_open: bool):
-        """The two axes, made once (re-creating axes costs more than the whole solve)."""
-        if self._ax is None:
-            # fixed margins: constrained layout would cost a second draw per update
-            ax_load = self._fig.add_axes((0.07, 0.14, 0.37, 0.83))
-            ax_bd = self._fig.add_axes((0.60, 0.14, 0.385, 0.83))
-            self._ax = (ax_load, ax_bd)
-            self._ax_mode = None
-        ax_load, ax_bd = self._ax
-        if self._ax_mode != is_open:
-            if is_open:
-                ax_load.set_xscale("log")
-                ax_load.set_yscale("log")
-                for axis in (ax_load.xaxis, ax_load.yaxis):
-                    axis.set_major_locator(LogLocator(numticks=6))
-                    axis.set_major_formatter(FuncFormatter(_si))
-                    axis.set_minor_formatter(NullFormatter())
-                ax_load.set_xlabel("IO/s offered", fontsize=8)
-                ax_load.set_ylabel("µs", fontsize=8)
-            else:
-                ax_load.set_xscale("log", base=2)
-                ax_load.set_yscale("linear")
-                # plain tick labels: mathtext 2^k labels cost ~10 ms per draw
-                ax_load.xaxis.set_major_locator(FixedLocator([4.0**k for k in range(12)]))
-                ax_load.xaxis.set_major_formatter(FuncFormatter(_plain))
-                ax_load.xaxis.set_minor_locator(NullLocator())
-                ax_load.yaxis.set_major_locator(MaxNLocator(5))
-                ax_load.yaxis.set_minor_locator(NullLocator())
-                ax_load.yaxis.set_major_formatter(FuncFormatter(_si))
-                ax_load.set_xlabel("I/Os in flight", fontsize=8)
-                ax_load.set_ylabel("IO/s", fontsize=8)
-            ax_bd.set_xlabel("µs per I/O", fontsize=8)
-            ax_bd.xaxis.set_major_locator(MaxNLocator(5))
-            for ax in self._ax:
-                ax.tick_params(labelsize=7)
-                ax.grid(alpha=0.3)
-            self._ax_mode = is_open
-        for ax in self._ax:
-            for c in list(ax.containers):
-                c.remove()
-            for art in [*ax.lines, *ax.patches, *ax.texts, *ax.collections]:
-                art.remove()
-            if ax.get_legend() is not None:
-                ax.get_legend().remove()
-        return ax_load, ax_bd
-
-    def _draw(self, curves, results: dict, w: Workload) -> dict[str, str]:
-        ax_load, ax_bd = self._axes(w.is_open)
-        for i, (name, static, (x, y)) in enumerate(curves):
-            c = PALETTE[i % len(PALETTE)]
-            ax_load.plot(x, y, color=c, lw=1.6, label=name)
-            sat = static["saturation_per_s"]
-            r = results.get(name)
-            if not w.is_open:
-                if math.isfinite(sat):
-                    ax_load.axhline(sat, color=c, lw=0.8, ls="--")
-                if isinstance(r, Result):
-                    ax_load.plot([w.population], [r.throughput_per_s], "o", color=c, ms=6)
-            else:
-                if math.isfinite(sat):
-                    ax_load.axvline(sat, color=c, lw=0.8, ls="--")
-                if isinstance(r, Result):
-                    ax_load.plot([w.rate_per_s], [r.latency_us], "o", color=c, ms=6)
-        # explicit limits: autoscaling is slow and set_ylim would freeze it afterwards
-        ys = [y[np.isfinite(y) & (y > 0)] for _, _, (_, y) in curves]
-        ys = np.concatenate(ys) if ys else np.array([])
-        sats = [s["saturation_per_s"] for _, s, _ in curves if math.isfinite(s["saturation_per_s"])]
-        if w.is_open:
-            xmax = max([*sats, *(float(x.max()) for _, _, (x, _) in curves if x.size), w.rate_per_s])
-            xmin = min([*(float(x.min()) for _, _, (x, _) in curves if x.size), w.rate_per_s])
-            ax_load.set_xlim(xmin / 1.2, xmax * 1.2)
-            if ys.size:
-                ax_load.set_ylim(ys.min() / 1.3, ys.max() * 1.3)
-        else:
-            xmax = max([float(x.max()) for _, _, (x, _) in curves if x.size] or [w.population])
-            ax_load.set_xlim(1.0, xmax)
-            top = max([*sats, *(ys.tolist() or [1.0])])
-            ax_load.set_ylim(0.0, top * 1.08)
-        return self._draw_breakdown(ax_bd, results)
-
-    @staticmethod
-    def _draw_breakdown(ax, results: dict) -> dict[str, str]:
-        """Horizontal stacked bars: per path, µs per resource (service solid, waiting pale).
-
-        Returns the colour of each resource (the legend is drawn in HTML)."""
-        ok = [(n, r) for n, r in results.items() if isinstance(r, Result)]
-        resources: list[str] = []
-        for _, r in ok:
-            for res in r.breakdown["resource"]:
-                if res not in resources:
-                    resources.append(res)
-        colour = {res: RESOURCE_PALETTE[i % len(RESOURCE_PALETTE)]
-                  for i, res in enumerate(resources)}
-        segs = np.zeros((len(ok), len(resources), 2))
-        for y, (_, r) in enumerate(ok):
-            g = r.breakdown.groupby("resource", sort=False)[["service_us", "wait_us"]].sum()
-            for res, row in g.iterrows():
-                segs[y, resources.index(res)] = (float(row["service_us"]), float(row["wait_us"]))
-        flat = segs.reshape(len(ok), 2 * len(resources))
-        lefts = np.cumsum(flat, axis=1) - flat
-        # one PolyCollection for every bar: ax.barh costs ~1 ms per bar in limit bookkeeping
-        verts, faces = [], []
-        for y in range(len(ok)):
-            for col in range(flat.shape[1]):
-                wd = flat[y, col]
-                if wd <= 0:
-                    continue
-                x0 = lefts[y, col]
-                verts.append(((x0, y - 0.38), (x0 + wd, y - 0.38), (x0 + wd, y + 0.38),
-                              (x0, y + 0.38)))
-                # waiting is the pale half of the resource's colour (hatching costs ~20 ms)
-                faces.append(to_rgba(colour[resources[col // 2]], 1.0 if col % 2 == 0 else 0.4))
-        if verts:
-            ax.add_collection(PolyCollection(verts, facecolors=faces, edgecolors="white",
-                                             linewidths=0.5), autolim=False)
-        total = float(flat.sum(axis=1).max()) if len(ok) else 0.0
-        ax.set_xlim(0.0, total * 1.03 if total > 0 else 1.0)
-        ax.set_yticks(range(len(ok)), [n for n, _ in ok], fontsize=7)
-        ax.set_ylim(max(len(ok), 1) - 0.5, -0.5)  # first path on top
-        return colour
-
-    @staticmethod
-    def _table_html(results: dict, w: Workload, colours: dict[str, str] | None = None) -> str:
-        esc = html.escape
-        head = ("<tr><th>path</th><th>throughput (IO/s)</th><th>mean latency (µs)</th>"
-                "<th>zero-load latency (µs)</th><th>saturation (IO/s)</th><th>bottleneck</th>"
-                "<th>its utilisation</th><th>host CPU (µs/IO)</th><th>guest CPU (µs/IO)</th></tr>")
-        rows = []
-        for name, r in results.items():
-            a = f"data-path='{esc(name)}'"
-            sw = _swatch((colours or {}).get(name, "#000"), "line")
-            if not isinstance(r, Result):
-                rows.append(f"<tr class='iov-row iov-unstable' {a}><td class='iov-path'>{sw}{esc(name)}"
-                            f"</td><td colspan='8' class='iov-message' {a}>{esc(r)}</td></tr>")
-                continue
-
-            def cell(cls: str, v: float, r_=r, a_=a) -> str:
-                return (f"<td class='iov-{cls}' id='iov-{cls}-{esc(r_.path)}' {a_} "
-                        f"data-value='{float(v)!r}'>{_fmt(v)}</td>")
-
-            util = r.utilization.get(r.bottleneck, math.nan)
-            rows.append(
-                f"<tr class='iov-row' {a}><td class='iov-path'>{sw}{esc(name)}</td>"
-                + cell("throughput", r.throughput_per_s) + cell("latency", r.latency_us)
-                + cell("zero-load", r.zero_load_latency_us) + cell("saturation", r.saturation_per_s)
-                + f"<td class='iov-bottleneck' {a}>{esc(r.bottleneck)}</td>"
-                + f"<td class='iov-util' {a} data-value='{util!r}'>{util:.0%}</td>"
-                + cell("cpu", r.cpu_us_per_io) + cell("guest-cpu", r.guest_cpu_us_per_io)
-                + "</tr>")
-        if not rows:
-            rows.append("<tr><td colspan='9'>select at least one path</td></tr>")
-        style = ("<style>.iov-table td,.iov-table th{padding:2px 6px;text-align:right;"
-                 "font-size:12px}.iov-table td.iov-path{text-align:left}</style>")
-        return (f"{style}<table id='iov-table' class='iov-table'>"
-                f"<caption style='text-align:left;font-size:12px'>analytic "
-                f"({'open network, M/G/c per station' if w.is_open else 'exact MVA'}) at "
-                f"<span id='iov-workload'>{esc(repr(w))}</span></caption>"
-                f"{head}{''.join(rows)}</table>")
-
     # -- Monte Carlo ------------------------------------------------------------------------
     def _on_simulate(self, _button=None) -> None:
         self.run_simulation()
+
+    def _sim_unavailable(self, why: str) -> None:
+        self.sim_button.disabled = True
+        self.sim_button.tooltip = "the Monte Carlo simulator is not available"
+        self.sim_table.value = (
+            "<div class='iov-sim-unavailable'>Monte Carlo simulator unavailable "
+            f"(<code>{html.escape(why)}</code>); the analytic model still works.</div>")
 
     def run_simulation(self, seed: int = 1) -> dict[str, Any]:
         """Simulate every selected path at the current point (button action).
@@ -700,7 +448,11 @@ class Explorer(W.VBox):
         confidence intervals next to the analytic values.
         """
         if self._simulate is None:
-            raise RuntimeError("the Monte Carlo simulator (iovmodel.sim) is not available")
+            self._simulate, why = _load_simulate()
+            if self._simulate is None:
+                self._sim_unavailable(why)
+                raise RuntimeError(f"the Monte Carlo simulator (iovmodel.sim) is not available: "
+                                   f"{why}")
         host, w = self.host, self.workload
         paths = self.selected_paths
         requests, reps = int(self.sim_requests.value), int(self.sim_replications.value)
@@ -725,50 +477,11 @@ class Explorer(W.VBox):
             self.sim_button.disabled = False
         self.sim_progress.bar_style = "success"
         self.sim_results = out
-        self.sim_table.value = self._sim_html(out, self.results)
+        self.sim_table.value = sim_html(out, self.results)
         return out
 
     def _advance(self, n: int) -> None:
         self.sim_progress.value = min(self.sim_progress.value + int(n), self.sim_progress.max)
-
-    @staticmethod
-    def _sim_html(sims: dict, analytic: dict) -> str:
-        esc = html.escape
-
-        def ci(v: Any) -> str:
-            try:
-                lo, hi = (float(x) for x in v)
-            except (TypeError, ValueError):
-                return "–"
-            return f"[{_fmt(lo, 4)}, {_fmt(hi, 4)}]"
-
-        rows = []
-        for name, s in sims.items():
-            a = f"data-path='{esc(name)}'"
-            if isinstance(s, str):
-                rows.append(f"<tr {a}><td>{esc(name)}</td><td colspan='6'>{esc(s)}</td></tr>")
-                continue
-            r = analytic.get(name)
-            ana_x = _fmt(r.throughput_per_s) if isinstance(r, Result) else "–"
-            ana_r = _fmt(r.latency_us, 4) if isinstance(r, Result) else "–"
-            pct = getattr(s, "percentiles_us", None)
-            p99 = "–"
-            if pct is not None:
-                try:
-                    p99 = _fmt(float(dict(pct).get("p99", math.nan)), 4)
-                except (TypeError, ValueError):
-                    p99 = "–"
-            rows.append(
-                f"<tr class='iov-sim-row' {a}><td>{esc(name)}</td>"
-                f"<td class='iov-sim-throughput' {a} data-value='{float(s.throughput_per_s)!r}'>"
-                f"{_fmt(s.throughput_per_s)}</td><td>{ci(getattr(s, 'throughput_ci_per_s', None))}"
-                f"</td><td>{ana_x}</td>"
-                f"<td class='iov-sim-latency' {a} data-value='{float(s.latency_us)!r}'>"
-                f"{_fmt(s.latency_us, 4)}</td><td>{ci(getattr(s, 'latency_ci_us', None))}</td>"
-                f"<td>{ana_r}</td><td>{p99}</td></tr>")
-        head = ("<tr><th>path</th><th>sim IO/s</th><th>95% CI</th><th>analytic IO/s</th>"
-                "<th>sim latency (µs)</th><th>95% CI</th><th>analytic (µs)</th><th>p99 (µs)</th></tr>")
-        return (f"<table id='iov-sim-table' class='iov-table'>{head}{''.join(rows)}</table>")
 
     # -- reporting --------------------------------------------------------------------------
     def to_frame(self) -> pd.DataFrame:
