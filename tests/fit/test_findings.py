@@ -14,17 +14,13 @@ import warnings
 import numpy as np
 import pytest
 
+from iovmodel import datasets
 from iovmodel.errors import FitConvergenceWarning
 from iovmodel.fit import fit, predict, predictable
 
-datasets = pytest.importorskip("iovmodel.datasets")
-
 
 def _rows(name: str, path: str | None = None):
-    try:
-        df = datasets.load(name)
-    except Exception as exc:  # noqa: BLE001 - the dataset may be renamed
-        pytest.skip(f"dataset {name} unavailable: {exc}")
+    df = datasets.load(name)
     df = df[predictable(df)["predictable"].to_numpy()]
     return df if path is None else df[df["path"] == path]
 
