@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
 
-from iovmodel.datasets import SCHEMA_COLUMNS, _validate, format_options  # noqa: E402
+from iovmodel.datasets.schema import SCHEMA_COLUMNS, _validate, format_options  # noqa: E402
 
 FILES = ("block_io.csv", "network_io.csv", "exit_rates.csv", "per_event_costs.csv",
          "firecracker_ci_baselines.csv")

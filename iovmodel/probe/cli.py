@@ -10,7 +10,7 @@ import pandas as pd
 
 from .._text import WIDTH, wrap
 from ..errors import IovModelError
-from . import kvm, runner
+from . import compare, costs, kvm, results, runner
 
 
 def build_parser(prog: str = "iovmodel probe") -> argparse.ArgumentParser:
@@ -63,12 +63,12 @@ def main(argv: list[str] | None = None) -> int:
               file=out)
     with pd.option_context("display.width", WIDTH, "display.max_rows", 200):
         print("\nhop costs (µs; exit_time_us = per access, from loop differences):", file=out)
-        print(runner.summary(df).to_string(index=False, float_format="{:.3f}".format,
-                                           line_width=WIDTH), file=out)
-        costs = runner.costs_from_results(df)
-        print("\nHostProfile costs (HostProfile.from_probe):", file=out)
-        for k, v in costs.items():
-            print(f"  {k:16s} {v:10.3f}   <- {runner.COST_MAP[k]}", file=out)
+        print(results.summary(df).to_string(index=False, float_format="{:.3f}".format,
+                                            line_width=WIDTH), file=out)
+        measured = costs.costs_from_results(df)
+        print("\nHostProfile costs (iovmodel.probe.to_profile):", file=out)
+        for k, v in measured.items():
+            print(f"  {k:16s} {v:10.3f}   <- {costs.COST_MAP[k]}", file=out)
         mx = df[(df["path"] == "mutex-exits") & (df["metric"].isin(
             ["exits_per_s", "latency_p50_us", "latency_p99_us"]))]
         if len(mx):
@@ -76,13 +76,13 @@ def main(argv: list[str] | None = None) -> int:
                                   columns=["metric", "vcpus"], values="value")
             print("\nmutex experiment (V vCPU threads; exits/s, per-exit p50/p99 µs):", file=out)
             print(wide.to_string(float_format="{:.4g}".format, line_width=WIDTH), file=out)
-            cmp = runner.compare_mutex(df, seed=args.seed)
+            cmp = compare.compare_mutex(df, seed=args.seed)
             print("\n" + cmp.report(), file=out)
     print(wrap(out.getvalue()), file=real_out)
     out = real_out
     if args.out:
         try:
-            path = runner.save(df, args.out, overwrite=args.overwrite)
+            path = results.save(df, args.out, overwrite=args.overwrite)
         except (FileExistsError, IovModelError, OSError) as exc:
             print(f"iovmodel probe: {exc}", file=sys.stderr)
             return 2

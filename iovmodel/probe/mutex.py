@@ -49,6 +49,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+from ..analytic import mva
 from ..errors import ParameterError
 
 #: draws used to compose the latency distribution
@@ -114,8 +115,14 @@ def _positive(name: str, value: float, allow_zero: bool = True) -> float:
     return v
 
 
-def mva_mutex(vcpus: int, cycle_us: float, hold_us: float, handoff_us: float = 0.0):
+def mva_mutex(vcpus: int, cycle_us: float, hold_us: float,
+              handoff_us: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact MVA of V threads alternating between a delay and one mutex.
+
+    Population n is solved by the package's exact MVA (:func:`iovmodel.analytic.mva`:
+    a delay of ``cycle_us`` and one FCFS station) with the mutex occupancy its arrivals
+    cause: ``hold_us + handoff_us * u``, where ``u``, the fraction of contended
+    acquisitions, is the utilisation at population n-1 (arrival theorem).
 
     Parameters
     ----------
@@ -141,13 +148,12 @@ def mva_mutex(vcpus: int, cycle_us: float, hold_us: float, handoff_us: float = 0
     R = np.zeros(n_max)
     U = np.zeros(n_max)
     C = np.zeros(n_max)
-    q_prev, u_prev = 0.0, 0.0
+    u_prev = 0.0
     for n in range(1, n_max + 1):
         contended = min(u_prev, 1.0)  # arrival theorem: what an arriving thread sees
         service = hold_us + handoff_us * contended
-        r = service * (1.0 + q_prev)
-        x = n / (cycle_us + r) if cycle_us + r > 0 else math.inf
-        q_prev = x * r
+        sol = mva([service], n, think=cycle_us)
+        x, r = float(sol.X[-1]), float(sol.R[-1])
         u_prev = min(x * service, 1.0)
         X[n - 1], R[n - 1], U[n - 1], C[n - 1] = x, r, u_prev, contended
     return X, R, U, C

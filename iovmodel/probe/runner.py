@@ -1,39 +1,28 @@
-"""Run the probe's experiments and shape the results as a tidy DataFrame.
+"""Run the probe's experiments on ``/dev/kvm``: :func:`run`.
 
-See :func:`run` for what is measured and :func:`costs_from_results` for how the numbers
-map to :class:`iovmodel.HostProfile` cost names.
+The rows are shaped by :mod:`.results`; :mod:`.costs` maps them to
+:class:`iovmodel.HostProfile` cost names.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from .._io import write_atomic
 from ..errors import IovModelWarning, ParameterError, ProbeError
 from . import _helper
-from .kvm import Detection, detect
-from .mutex import MutexComparison, predict_mutex
-
-SOURCE = "probe"
+from .kvm import detect
+from .results import _Collector
 
 
 class ProbeWarning(IovModelWarning):
     """One probe experiment failed; the others ran and their rows are returned."""
 
-#: columns of the measured-data schema (DESIGN.md), then the probe's own
-SCHEMA = ["source", "path", "metric", "value", "unit", "jobs", "iodepth", "size_bytes", "rw",
-          "rate_per_s", "batch", "options", "hardware", "note"]
-EXTRA = ["stat", "spread", "runs", "samples", "guest", "guest_exec", "kvm_regime", "vcpus",
-         "hold_us", "mutex", "host_cpus"]
-COLUMNS = SCHEMA + EXTRA
 
 PORT_KICK = 0x30  # ioeventfd port of iovprobe.c
 PORT_PIC = 0x21  # in-kernel PIC mask register
@@ -68,62 +57,6 @@ FULL = _Plan(repeats=3, n_host=100_000, n_exit=3000, n_loop=600, n_wake=2000, n_
 QUICK = _Plan(repeats=2, n_host=20_000, n_exit=800, n_loop=150, n_wake=400, n_idle=60,
               n_irq=100, k_regime=2000, n_regime=10, slice_s=0.2, cpu_s=0.1, mutex_s=0.06,
               mutex_warm_s=0.02)
-
-
-def _stats(s: np.ndarray) -> dict[str, float]:
-    if len(s) == 0:
-        return {"p50": math.nan, "p99": math.nan, "mean": math.nan}
-    p50, p99 = np.percentile(s, [50, 99])
-    return {"p50": float(p50), "p99": float(p99), "mean": float(np.mean(s))}
-
-
-_METRIC = {"p50": "latency_p50_us", "p99": "latency_p99_us", "mean": "latency_us"}
-_STAT = {"p50": "median", "p99": "p99", "mean": "mean"}
-
-
-class _Collector:
-    """Accumulates rows; knows the host description."""
-
-    def __init__(self, det: Detection):
-        self.det = det
-        self.rows: list[dict] = []
-
-    def add(self, path: str, metric: str, value: float, unit: str, *, stat: str,
-            spread: float = math.nan, runs: int = 1, samples: int = 0, guest: str = "",
-            guest_exec: str = "", note: str = "", options: str = "", **extra) -> None:
-        row = dict.fromkeys(COLUMNS, None)
-        row.update(source=SOURCE, path=path, metric=metric, value=float(value), unit=unit,
-                   hardware=self.det.hardware, note=note, options=options, stat=stat,
-                   spread=float(spread), runs=int(runs), samples=int(samples), guest=guest,
-                   guest_exec=guest_exec, kvm_regime=self.det.regime,
-                   host_cpus=self.det.host_cpus)
-        row.update(extra)
-        self.rows.append(row)
-
-    def latency(self, path: str, runs: list[np.ndarray], note: str, *, guest: str = "",
-                guest_exec: str = "", options: str = "", **extra) -> None:
-        """Rows p50/p99/mean of repeated sample sets: pooled value, spread over runs."""
-        pooled = np.concatenate(runs) if runs else np.array([])
-        if len(pooled) == 0:  # e.g. no preemption seen: nothing to report
-            return
-        whole = _stats(pooled)
-        per_run = [_stats(r) for r in runs]
-        for key in ("p50", "p99", "mean"):
-            vals = [p[key] for p in per_run]
-            self.add(path, _METRIC[key], whole[key], "us", stat=_STAT[key],
-                     spread=float(np.ptp(vals)) if vals else math.nan, runs=len(runs),
-                     samples=len(pooled), guest=guest, guest_exec=guest_exec, note=note,
-                     options=options, **extra)
-
-    def frame(self) -> pd.DataFrame:
-        df = pd.DataFrame(self.rows, columns=COLUMNS)
-        for col in ("jobs", "iodepth", "size_bytes", "batch", "vcpus", "host_cpus"):
-            df[col] = df[col].astype("Int64")
-        for col in ("rate_per_s", "hold_us", "value", "spread"):
-            df[col] = df[col].astype(float)
-        df["mutex"] = df["mutex"].astype("boolean")
-        return df
-
 
 def _cpus_obtained(o: _helper.HelperOutput) -> float:
     """CPUs' worth of time that 2P spinning threads obtained (P on an idle host)."""
@@ -252,7 +185,6 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
     if mutex_seconds is not None:
         if not (0.001 <= float(mutex_seconds) <= 60):
             raise ParameterError(f"mutex_seconds must be in [0.001, 60] s, got {mutex_seconds!r}")
-        from dataclasses import replace
         plan = replace(plan, mutex_s=float(mutex_seconds))
     R = plan.repeats if repeats is None else int(repeats)
     if R < 1:
@@ -499,272 +431,3 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
     df = col.frame()
     df.attrs["failed_steps"] = failed
     return df
-
-
-# -------------------------------------------------------------------- saving
-
-
-def save(df: pd.DataFrame, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write probe results as CSV, atomically; refuse an existing file unless asked.
-
-    Parameters
-    ----------
-    df : pandas.DataFrame
-        Results of :func:`run`.
-    path : path-like
-        Destination file (``.csv``).
-    overwrite : bool
-        Replace an existing file.
-
-    Raises
-    ------
-    FileExistsError
-        ``path`` exists and ``overwrite`` is False (the file is left untouched).
-    """
-    if not isinstance(df, pd.DataFrame):
-        raise ParameterError(f"df must be a pandas DataFrame, got {type(df).__name__}")
-    p = Path(path)
-    if p.exists() and not overwrite:
-        raise FileExistsError(f"{p} exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise ParameterError(f"path: directory {parent} does not exist")
-    write_atomic(p, df.to_csv(index=False), overwrite=overwrite)
-    return p
-
-
-def load(path) -> pd.DataFrame:
-    """Read probe results written by :func:`save` (a path or a binary file object)."""
-    # exact float round trip: pandas 3 does it by default (and deprecates the option)
-    exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
-    df = pd.read_csv(path, keep_default_na=True, **exact)
-    missing = [c for c in ("source", "path", "metric", "value", "unit") if c not in df.columns]
-    if missing:
-        from ..errors import DatasetError
-        raise DatasetError(f"{path}: not probe results, missing columns {missing}")
-    for col in ("guest", "guest_exec", "options", "note", "stat", "rw", "kvm_regime"):
-        if col in df.columns:
-            df[col] = df[col].astype(object).fillna("").astype(str)
-    for col in ("jobs", "iodepth", "size_bytes", "batch", "vcpus", "host_cpus", "runs",
-                "samples"):
-        if col in df.columns:
-            df[col] = df[col].astype("Int64")
-    if "mutex" in df.columns:
-        df["mutex"] = df["mutex"].astype("boolean")
-    return df
-
-
-REFERENCE_FILE = "reference_run.csv"
-
-
-def reference() -> pd.DataFrame:
-    """A full probe run recorded on the machine this package was developed on.
-
-    For notebooks and calibration where ``/dev/kvm`` is not available: AMD EPYC guest
-    with 2 CPUs running a software-assisted nested KVM (``kvm_pvm``, Linux 6.18), the
-    other tenants' load of the moment in the ``host-cpu-available`` rows.  Provenance is
-    in ``df.attrs["provenance"]``.
-    """
-    from importlib import resources
-    with resources.files("iovmodel.probe").joinpath(REFERENCE_FILE).open("rb") as f:
-        df = load(f)
-    hw = df["hardware"].iloc[0] if len(df) else ""
-    df.attrs["provenance"] = (f"measured here by iovmodel.probe.run() (full), on {hw}; "
-                              "file iovmodel/probe/" + REFERENCE_FILE)
-    return df
-
-
-# -------------------------------------------------------------------- costs
-
-
-def _pick(df: pd.DataFrame, path: str, metric: str, guest: str | None = None) -> float:
-    m = (df["path"] == path) & (df["metric"] == metric)
-    if guest is not None:
-        m &= df["guest"].fillna("") == guest
-    vals = df.loc[m, "value"]
-    return float(vals.iloc[0]) if len(vals) else math.nan
-
-
-def native_guest(df: pd.DataFrame) -> str | None:
-    """The guest mode whose code ran natively (``long`` preferred), or None."""
-    rows = df[df["path"] == "guest-compute-loop"]
-    for g in ("long", "real"):
-        r = rows[rows["guest"] == g]
-        if len(r) and str(r["guest_exec"].iloc[0]) == "native":
-            return g
-    return None
-
-
-#: HostProfile cost -> how it is derived from probe rows (p50 = median over all samples)
-COST_MAP = {
-    "vmexit_us": "pio-exit-kernel exit_time_us (native guest)",
-    "eoi_exit_us": "pio-exit-kernel exit_time_us (an EOI/ack is a trapped in-kernel register access)",
-    "user_exit_us": "pio-exit-user p50 - pio-exit-kernel exit_time_us (native guest)",
-    "insn_emulate_us": "max(0, mmio-write-exit-user p50 - pio-exit-user p50) (native guest)",
-    "ioeventfd_us": "max(0, ioeventfd-kick exit_time_us - pio-exit-kernel exit_time_us) (native guest)",
-    "irqfd_inject_us": "irqfd-to-handler-running p50 - pio-exit-user p50 (real-mode guest, "
-                       "only when real mode runs natively)",
-    "wakeup_us": "eventfd-wake-blocked p50 - eventfd-wake-polling p50",
-    "syscall_us": "eventfd-write p50 (an eventfd write that wakes nobody)",
-    "bql_acquire_us": "host-mutex-uncontended p50",
-}
-
-
-def costs_from_results(df: pd.DataFrame) -> dict[str, float]:
-    """Map probe results to :class:`iovmodel.HostProfile` cost names (µs).
-
-    Only costs the probe measured are returned; exit costs come only from a guest whose
-    code ran natively (a guest emulated instruction by instruction, as real mode is on a
-    software-assisted nested KVM, does not take hardware exits).  Medians (p50) are used:
-    they are robust to the preemptions a busy host adds.  The mapping is :data:`COST_MAP`:
-
-    - ``vmexit_us``, ``eoi_exit_us``: per-access cost of a trapped ``in`` from the
-      in-kernel PIC (exit, in-kernel emulation, entry);
-    - ``user_exit_us``: PIO exit to the VMM round trip minus the in-kernel exit;
-    - ``insn_emulate_us``: what an MMIO exit costs beyond a PIO exit (instruction decode);
-    - ``ioeventfd_us``: an ioeventfd kick beyond the in-kernel exit;
-    - ``irqfd_inject_us``: irqfd write -> handler running, minus the handler's PIO exit;
-    - ``wakeup_us``: eventfd wake-up of a blocked thread beyond what a polling thread sees;
-    - ``syscall_us``: an eventfd ``write()``; ``bql_acquire_us``: uncontended lock + unlock.
-
-    Values are clipped to the declared bounds of each cost when the profile module is
-    available (a difference of two noisy medians can dip below zero).
-
-    Raises
-    ------
-    ParameterError
-        ``df`` is not probe results.
-    """
-    if not isinstance(df, pd.DataFrame) or not {"path", "metric", "value"} <= set(df.columns):
-        raise ParameterError("results must be the DataFrame returned by iovmodel.probe.run()")
-    df = df.copy()
-    for col in ("guest", "guest_exec"):
-        if col not in df.columns:
-            df[col] = ""
-        df[col] = df[col].astype(object).fillna("").astype(str)
-    out: dict[str, float] = {}
-    g = native_guest(df)
-    if g is not None:
-        kernel = _pick(df, "pio-exit-kernel", "exit_time_us", g)
-        user = _pick(df, "pio-exit-user", "latency_p50_us", g)
-        mmio = _pick(df, "mmio-write-exit-user", "latency_p50_us", g)
-        kick = _pick(df, "ioeventfd-kick", "exit_time_us", g)
-        out["vmexit_us"] = kernel
-        out["eoi_exit_us"] = kernel
-        out["user_exit_us"] = user - kernel
-        out["insn_emulate_us"] = max(0.0, mmio - user)
-        out["ioeventfd_us"] = max(0.0, kick - kernel)
-    if native_guest(df[df["guest"] == "real"]) == "real":
-        irq = _pick(df, "irqfd-to-handler-running", "latency_p50_us", "real")
-        out["irqfd_inject_us"] = irq - _pick(df, "pio-exit-user", "latency_p50_us", "real")
-    out["wakeup_us"] = (_pick(df, "eventfd-wake-blocked", "latency_p50_us")
-                        - _pick(df, "eventfd-wake-polling", "latency_p50_us"))
-    out["syscall_us"] = _pick(df, "eventfd-write", "latency_p50_us")
-    out["bql_acquire_us"] = _pick(df, "host-mutex-uncontended", "latency_p50_us")
-    out = {k: v for k, v in out.items() if not math.isnan(v)}
-    try:
-        from ..spec.profile import parameters
-        decl = parameters()
-    except ImportError:  # profile module absent: no bounds to clip to
-        decl = {}
-    for k, v in out.items():
-        if k in decl:
-            lo, hi = decl[k].bounds
-            out[k] = float(min(max(v, lo), hi))
-    return out
-
-
-# -------------------------------------------------------------------- mutex model vs data
-
-
-def mutex_inputs(df: pd.DataFrame, guest: str) -> dict[str, float]:
-    """Single-thread costs the mutex model needs, from probe results of one guest mode.
-
-    ``cycle_us``, ``cycle_p50_us``, ``cycle_p99_us``: mean, median and p99 per-exit time of
-    one vCPU thread with S = 0 and no mutex; ``wake_us``, ``wake_p99_us``:
-    eventfd-wake-blocked median and p99; ``wake_cost_us``: eventfd-write-waking median;
-    ``slice_us``, ``preempt_gap_us``: sched-run-length and sched-preempt-gap medians;
-    ``host_cpus``; ``cpus_available``: the
-    host-cpu-available measured around that guest's mutex grid, in CPUs.
-    """
-    g = df["guest"].fillna("").astype(str)
-    m = ((df["path"] == "mutex-exits") & (g == guest) & (df["vcpus"] == 1)
-         & (df["hold_us"] == 0) & (df["mutex"].astype("boolean") == False))  # noqa: E712
-    rows = df[m]
-
-    def metric(name: str) -> float:
-        v = rows.loc[rows["metric"] == name, "value"]
-        return float(v.iloc[0]) if len(v) else math.nan
-
-    if math.isnan(metric("latency_us")):
-        raise ParameterError(f"results have no single-thread mutex-exits row for guest {guest!r} "
-                             "(vcpus=1, hold_us=0, mutex=False)")
-    return {
-        "cycle_us": metric("latency_us"),
-        "cycle_p50_us": metric("latency_p50_us"),
-        "cycle_p99_us": metric("latency_p99_us"),
-        "wake_us": _pick(df, "eventfd-wake-blocked", "latency_p50_us"),
-        "wake_p99_us": _pick(df, "eventfd-wake-blocked", "latency_p99_us"),
-        "wake_cost_us": _pick(df, "eventfd-write-waking", "latency_p50_us"),
-        "slice_us": _pick_guest(df, "sched-run-length", "latency_p50_us", guest),
-        "preempt_gap_us": _pick_guest(df, "sched-preempt-gap", "latency_p50_us", guest),
-        "preempt_gap_p99_us": _pick_guest(df, "sched-preempt-gap", "latency_p99_us", guest),
-        "host_cpus": int(df["host_cpus"].dropna().iloc[0]),
-        "cpus_available": _cpus_available(df, guest),
-    }
-
-
-def _pick_guest(df: pd.DataFrame, path: str, metric: str, guest: str) -> float:
-    """The guest's own row (measured around its mutex grid), else the host-level one."""
-    v = _pick(df, path, metric, guest)
-    return v if not math.isnan(v) else _pick(df, path, metric, "")
-
-
-def _cpus_available(df: pd.DataFrame, guest: str) -> float:
-    """CPUs available around the mutex grid of ``guest`` (else at the start), or P."""
-    v = _pick_guest(df, "host-cpu-available", "cpu_util_pct", guest)
-    return v / 100.0 if not math.isnan(v) else float(df["host_cpus"].dropna().iloc[0])
-
-
-def compare_mutex(df: pd.DataFrame, seed: int = 0) -> MutexComparison:
-    """Predict every mutex-experiment point from single-thread costs; compare with data.
-
-    The model is :func:`iovmodel.probe.mutex.predict_mutex`, fed by :func:`mutex_inputs`
-    (nothing is fitted to the multi-thread points).
-    """
-    if not isinstance(df, pd.DataFrame) or "path" not in df.columns:
-        raise ParameterError("results must be the DataFrame returned by iovmodel.probe.run()")
-    df = df.copy()
-    df["guest"] = df["guest"].fillna("").astype(str)
-    mx = df[df["path"] == "mutex-exits"]
-    if mx.empty:
-        raise ParameterError("results contain no mutex-exits rows")
-    rows, inputs = [], []
-    for g in sorted(set(mx["guest"])):
-        inp = mutex_inputs(df, g)
-        inputs.append({"guest": g, **inp})
-        sub = mx[mx["guest"] == g]
-        for (v, s, use), grp in sub.groupby(["vcpus", "hold_us", "mutex"]):
-            pred = predict_mutex(int(v), float(s), mutex=bool(use), seed=seed, **inp)
-            for metric in ("exits_per_s", "latency_p50_us", "latency_p99_us"):
-                meas = grp.loc[grp["metric"] == metric, "value"]
-                if not len(meas):
-                    continue
-                measured = float(meas.iloc[0])
-                predicted = float(getattr(pred, metric))
-                rows.append(dict(guest=g, metric=metric, vcpus=int(v), hold_us=float(s),
-                                 mutex=bool(use), measured=measured, predicted=predicted,
-                                 rel_error=(predicted - measured) / measured if measured else
-                                 math.nan, bound=pred.bound))
-    return MutexComparison(pd.DataFrame(rows), pd.DataFrame(inputs))
-
-
-def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Compact wide view for people: one row per (guest, path), p50/p99/cost columns."""
-    d = df[df["path"] != "mutex-exits"].copy()
-    d["guest"] = d["guest"].fillna("").astype(str)
-    wide = d.pivot_table(index=["guest", "path"], columns="metric", values="value",
-                         aggfunc="first")
-    order = [c for c in ("latency_p50_us", "latency_p99_us", "latency_us", "exit_time_us")
-             if c in wide.columns]
-    return wide[order].reset_index()

@@ -134,7 +134,7 @@ class HostProfile(Mapping[str, float]):
     """Per-event costs of one host (µs unless the name says otherwise).
 
     Immutable: :meth:`replace` returns a new profile.  Construct with
-    :meth:`default`, :meth:`from_file`, :meth:`from_probe` or
+    :meth:`default`, :meth:`from_file`, :func:`iovmodel.probe.to_profile` or
     ``HostProfile({"vmexit_us": 0.5, ...}, name=...)`` (missing costs take
     their defaults).
 
@@ -225,23 +225,6 @@ class HostProfile(Mapping[str, float]):
             return cls(costs, name=str(doc.get("name", p.stem)), sources=srcs)
         except ParameterError as exc:
             raise ParameterError(f"{p}: {exc}") from None
-
-    @classmethod
-    def from_probe(cls, results: pd.DataFrame, base: HostProfile | None = None) -> HostProfile:
-        """A profile whose measured costs come from :func:`iovmodel.probe.run` results.
-
-        Costs the probe does not measure keep the values of ``base`` (default profile).
-        """
-        from ..probe import costs_from_results  # the probe package is optional at import
-
-        base = base or cls.default()
-        measured = costs_from_results(results)
-        srcs = dict(base.sources)
-        for k in measured:
-            srcs[k] = "measured here by iovmodel probe"
-        merged = dict(base._values)
-        merged.update(measured)
-        return cls(merged, name="probe", sources=srcs)
 
     def to_file(self, path: str | os.PathLike, overwrite: bool = False) -> FsPath:
         """Write the profile as TOML, atomically; refuse to overwrite unless asked."""

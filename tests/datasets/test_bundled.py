@@ -9,6 +9,7 @@ from __future__ import annotations
 import filecmp
 import importlib.util
 import os
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -17,7 +18,26 @@ import pytest
 from iovmodel import datasets as ds
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("IOVMODEL_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def _shared_candidates() -> list[Path]:
+    """Where the shared published data may be: $IOVMODEL_SHARED_DATA, else ``shared/data``
+    beside the checkout (CI puts a copy of shared/ beside its clone) or beside the main
+    checkout of a git worktree."""
+    if os.environ.get("IOVMODEL_SHARED_DATA"):
+        return [Path(os.environ["IOVMODEL_SHARED_DATA"])]
+    roots = [REPO]
+    try:  # a worktree's common git dir is <main checkout>/.git
+        common = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--git-common-dir"],
+                                capture_output=True, text=True, timeout=30, check=True).stdout.strip()
+        roots.append((REPO / common).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        pass  # not a git checkout (an sdist): only the folder beside REPO is looked at
+    return list(dict.fromkeys(root.parent / "shared" / "data" for root in roots))
+
+
+SHARED_CANDIDATES = _shared_candidates()
+SHARED = next((p for p in SHARED_CANDIDATES if (p / "SOURCES.md").is_file()), SHARED_CANDIDATES[0])
 
 NAMES = ["ch_vhost_user_blk_polling", "ch_virtio_blk_indirect", "exit_rates",
          "firecracker_ci_block", "firecracker_ci_net", "firecracker_docs", "io_comparisons",
@@ -192,7 +212,8 @@ def test_path_names_follow_the_catalog_style():
 
 
 @pytest.mark.skipif(not (SHARED / "SOURCES.md").is_file(),
-                    reason=f"shared published data not at {SHARED}")
+                    reason="shared published data (SOURCES.md) not found in "
+                           f"{', '.join(map(str, SHARED_CANDIDATES))}")
 def test_build_script_reproduces_committed_csvs(tmp_path, capsys):
     """data/build_datasets.py is re-runnable: its output equals the committed CSVs."""
     spec = importlib.util.spec_from_file_location("build_datasets", REPO / "data" / "build_datasets.py")

@@ -16,6 +16,7 @@ from _dstools import iperf3_pair, perf_kvm_stat_report, run_fio
 from test_loaders import check_fio_frame, one
 
 from iovmodel import datasets as ds
+from iovmodel.datasets.readers import fio as fio_reader
 
 needs_fio = pytest.mark.skipif(shutil.which("fio") is None, reason="fio is not installed")
 needs_iperf3 = pytest.mark.skipif(shutil.which("iperf3") is None, reason="iperf3 is not installed")
@@ -50,7 +51,7 @@ def test_fio_jsonplus_exact_bytes(tmp_path):
     assert total == 8 * 2**20
     for side in ("read", "write"):
         clat = raw["jobs"][0][side]["clat_ns"]
-        ours = ds._percentile_from_bins(clat["bins"], (50.0, 99.0))
+        ours = fio_reader._percentile_from_bins(clat["bins"], (50.0, 99.0))
         assert ours[50.0] == float(clat["percentile"]["50.000000"])
         assert ours[99.0] == float(clat["percentile"]["99.000000"])
 

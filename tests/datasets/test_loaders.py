@@ -26,6 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iovmodel import datasets as ds
+from iovmodel.datasets.readers import fio as fio_reader
 from iovmodel.errors import DatasetError
 
 REC = Path(__file__).resolve().parent / "recorded"
@@ -142,7 +143,7 @@ def test_fio_combines_job_entries():
     assert per["latency_p50_us"].min() <= one(both, "latency_p50_us") <= per["latency_p50_us"].max()
     assert one(both, "cpu_util_sys_pct") == pytest.approx(per["cpu_util_sys_pct"].sum())
     # merged histogram holds every I/O
-    merged = ds._merge_fio_jobs(raw["jobs"])
+    merged = fio_reader._merge_fio_jobs(raw["jobs"])
     assert sum(merged["read"]["clat_ns"]["bins"].values()) == one(both, "ios")
     # plain json has no bins: combined percentiles cannot be computed, so none are reported
     plain = copy.deepcopy(raw)
@@ -159,7 +160,7 @@ def test_fio_jsonplus_bins_reproduce_fios_percentiles():
     for side in ("read", "write"):
         clat = raw["jobs"][0][side]["clat_ns"]
         assert sum(clat["bins"].values()) == clat["N"] == raw["jobs"][0][side]["total_ios"]
-        ours = ds._percentile_from_bins(clat["bins"], pcts)
+        ours = fio_reader._percentile_from_bins(clat["bins"], pcts)
         fios = {float(k): float(v) for k, v in clat["percentile"].items()}
         for p in pcts:
             assert ours[p] == fios[p], (side, p)
@@ -205,15 +206,15 @@ def test_fio_old_microsecond_format():
 
 
 def test_fio_size_parser():
-    assert ds._fio_size("4k") == 4096
-    assert ds._fio_size("4K") == 4096
-    assert ds._fio_size("4KiB") == 4096
-    assert ds._fio_size("1m") == 2**20
-    assert ds._fio_size("512") == 512
-    assert ds._fio_size("4k", kb_base=1000) == 4000
-    assert ds._fio_size("4KiB", kb_base=1000) == 4096
-    assert ds._fio_size("junk") is None
-    sizes = ds._fio_block_sizes({"bs": "4k,64k"})
+    assert fio_reader._fio_size("4k") == 4096
+    assert fio_reader._fio_size("4K") == 4096
+    assert fio_reader._fio_size("4KiB") == 4096
+    assert fio_reader._fio_size("1m") == 2**20
+    assert fio_reader._fio_size("512") == 512
+    assert fio_reader._fio_size("4k", kb_base=1000) == 4000
+    assert fio_reader._fio_size("4KiB", kb_base=1000) == 4096
+    assert fio_reader._fio_size("junk") is None
+    sizes = fio_reader._fio_block_sizes({"bs": "4k,64k"})
     assert sizes == {"read": 4096, "write": 65536, "trim": 65536}
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from iovmodel import datasets as ds
 from iovmodel.errors import DatasetError
 
-DATA = Path(ds.__file__).resolve().parent.parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 
 GOOD = {
     "source": "lab", "path": "virtio-blk", "metric": "iops", "value": 1000.0, "unit": "IOPS",

@@ -9,18 +9,23 @@ import warnings
 import numpy as np
 import pytest
 
-from iovmodel.errors import FitConvergenceWarning, FitError
+from iovmodel import datasets
+from iovmodel.errors import FitConvergenceWarning
 from iovmodel.fit import fit, predict, predictable
 
-datasets = pytest.importorskip("iovmodel.datasets")
+# Datasets with no row the model predicts: per-event cycle counts and microbenchmarks on
+# kvm-* pseudo-paths, and vfio-user-nvme, a path the catalog lacks.  Listed, so that a
+# change in what fit can predict shows.
+UNPREDICTABLE = {"per_event_costs", "vfio_user_spdk"}
 
 
 def _names() -> list[str]:
-    try:
-        return list(datasets.list()["name"])
-    except Exception as exc:  # noqa: BLE001 - no bundled data in this checkout
-        pytest.skip(f"bundled datasets unavailable: {exc}")
-        return []
+    return list(datasets.list()["name"])
+
+
+def test_which_datasets_the_model_cannot_predict():
+    none = {n for n in _names() if not predictable(datasets.load(n))["predictable"].any()}
+    assert none == UNPREDICTABLE
 
 
 def _sse(frame) -> float:
@@ -28,21 +33,14 @@ def _sse(frame) -> float:
 
 
 @pytest.mark.parametrize("batching", ["stated", "load"])
-@pytest.mark.parametrize("name", _names())
+@pytest.mark.parametrize("name", sorted(set(_names()) - UNPREDICTABLE))
 def test_bundled_dataset_fit_converges(name, batching):
     df = datasets.load(name)
-    ok = predictable(df)["predictable"].to_numpy()
-    if not ok.any():
-        pytest.skip(f"{name}: no row the model can predict")
-    d = df[ok]
+    d = df[predictable(df)["predictable"].to_numpy()]
     start = predict(d, batching=batching)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitConvergenceWarning)
-        try:
-            f = fit(d, batching=batching)
-        except FitError as exc:
-            assert "no cost influences" in str(exc)  # e.g. only exits_per_io rows
-            pytest.skip(str(exc))
+        f = fit(d, batching=batching)
     print(f"\n{name} (batching={batching}): {len(d)} rows, median |error| {100 * np.median(np.abs(start['rel_error'])):.1f} % "
           f"at the default profile -> {f.mape:.1f} % fitted ({', '.join(f.free)})")
     assert np.isfinite(f.residuals["predicted"]).all()

@@ -14,17 +14,13 @@ import warnings
 import numpy as np
 import pytest
 
+from iovmodel import datasets
 from iovmodel.errors import FitConvergenceWarning
 from iovmodel.fit import fit, predict, predictable
 
-datasets = pytest.importorskip("iovmodel.datasets")
-
 
 def _rows(name: str, path: str | None = None):
-    try:
-        df = datasets.load(name)
-    except Exception as exc:  # noqa: BLE001 - the dataset may be renamed
-        pytest.skip(f"dataset {name} unavailable: {exc}")
+    df = datasets.load(name)
     df = df[predictable(df)["predictable"].to_numpy()]
     return df if path is None else df[df["path"] == path]
 
@@ -40,8 +36,7 @@ def test_vhost_user_blk_polling_option():
     # (QD1 4 KiB randread on null_blk): 43,228 -> 68,557 IOPS, 21.77 -> 13.70 us. The bundled
     # path always polls, so both rows get one prediction.
     df = _rows("ch_vhost_user_blk_polling")
-    if df.empty:
-        pytest.skip("no predictable rows")
+    assert len(df) == 4  # S09: IOPS and latency, with and without polling
     got = _fit_mdape(df)
     print(f"\nch_vhost_user_blk_polling: median |error| {got:.1f} % (24 % without the option)")
     assert got < 6.0
@@ -52,8 +47,7 @@ def test_vhost_user_blk_without_polling_kicks_once_per_io():
     # kick eventfd.  Without EVENT_IDX kvm_stat counted ~1.04 exits per I/O at ~60K IOPS.
     df = _rows("exit_rates", "vhost-user-blk")
     df = df[(df["metric"] == "exits_per_io") & df["options"].str.contains("event_idx=0")]
-    if df.empty:
-        pytest.skip("no exits_per_io row without EVENT_IDX")
+    assert len(df) >= 1, "exit_rates lost S10's exits_per_io row without EVENT_IDX"
     assert df["options"].str.contains("polling=0").all()  # the data say S10 predates polling
     polled = predict(df.assign(options=df["options"].str.replace("polling=0", "polling=1")))
     assert np.all(polled["predicted"] == 0.0)  # a polling backend suppresses the kicks
@@ -68,8 +62,7 @@ def test_xen_blkfront_size_dependent_costs():
     # bundled xen-blkfront charges every request like 4 KiB, so its IOPS cannot fall with size.
     df = _rows("xen_blk_multiqueue")
     df = df[df["source"].str.startswith("S13") & (df["rw"] == "read")]
-    if len(df) < 8:
-        pytest.skip("S13 block-size sweep not in the bundled data")
+    assert len(df) >= 8, "xen_blk_multiqueue lost S13's block-size sweep"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitConvergenceWarning)
         f = fit(df)

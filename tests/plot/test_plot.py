@@ -492,7 +492,8 @@ def test_latency_distribution_of_a_simulated_mm1_queue():
     # One exponential server, mean 10 µs, Poisson arrivals at 50 000/s: M/M/1 with rho = 0.5.
     # The sojourn time is exponential with mean 1 / (mu - lambda) = 20 µs (Kleinrock 1975,
     # vol. 1, eq. 3.28), so its median is 20 ln 2 and its 99th percentile 20 ln 100.
-    sim = pytest.importorskip("iovmodel.sim")
+    from iovmodel import sim
+
     p = iov.Path.from_hops("mm1", [iov.Hop("serve", resource="disk", cost=10.0)],
                            servers={"disk": 1})
     w = iov.Workload.open(50_000.0)

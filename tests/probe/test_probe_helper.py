@@ -174,3 +174,25 @@ def test_comparison_plot_returns_axes():
     with pytest.raises(ParameterError, match="guest"):
         cmp.plot(guest="protected")
     plt.close("all")
+
+
+def test_reference_run_makes_a_host_profile():
+    from iovmodel.probe import costs_from_results, reference, to_profile
+    from iovmodel.spec.profile import HostProfile
+
+    df = reference()
+    measured = costs_from_results(df)
+    base = HostProfile.default().replace(bql_acquire_us=0.123, device_blk_us=7.5)
+    host = to_profile(df, base=base)
+    assert host.name == "probe"
+    for k, v in measured.items():
+        assert host[k] == pytest.approx(v) and host.sources[k] == "measured here by iovmodel probe"
+    # what the probe does not measure comes from the base, with the base's source
+    assert "device_blk_us" not in measured and host["device_blk_us"] == 7.5
+    assert host.sources["device_blk_us"] == base.sources["device_blk_us"]
+    assert to_profile(df) == to_profile(df, base=HostProfile.default())
+    with pytest.raises(ParameterError, match="base"):
+        to_profile(df, base={"vmexit_us": 1.0})
+    with pytest.raises(ParameterError, match="probe"):
+        to_profile(df[["value"]])
+

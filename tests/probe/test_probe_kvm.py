@@ -27,9 +27,10 @@ from iovmodel.probe import (
     native_guest,
     run,
     summary,
+    to_profile,
 )
 from iovmodel.probe import cli as probe_cli
-from iovmodel.probe.runner import COLUMNS, SCHEMA
+from iovmodel.probe.results import COLUMNS, SCHEMA
 
 DET = detect()
 pytestmark = [
@@ -190,8 +191,7 @@ def test_costs_map_to_the_host_profile(probed):
     assert all(np.isfinite(v) and v >= 0 for v in costs.values())
     assert costs["user_exit_us"] == pytest.approx(
         value(df, "pio-exit-user", "latency_p50_us", "long") - costs["vmexit_us"])
-    from iovmodel.spec.profile import HostProfile
-    host = HostProfile.from_probe(df)
+    host = to_profile(df)
     for k, v in costs.items():
         assert host[k] == pytest.approx(v)
 

@@ -57,6 +57,20 @@ def test_mva_laws(n, think, service, handoff):
     assert ((0 <= U) & (U <= 1) & (0 <= C) & (C <= 1)).all()
 
 
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(1, 16), think=st.floats(0.5, 200.0),
+       service=st.one_of(st.just(0.0), st.floats(1e-3, 100.0)),  # the closed form's 1 - p0
+       handoff=st.floats(0.0, 50.0))                             # cancels for tinier S
+def test_handoff_throughput_lies_between_its_bounds(n, think, service, handoff):
+    # A contended acquisition occupies the mutex between S and S + handoff, so throughput
+    # lies between the repairman model's at those two service times (MVA is monotone in
+    # the demand; Lazowska et al., QSP 1984, sec. 5.4).
+    X, _, _, _ = mva_mutex(n, think, service, handoff)
+    hi = repairman_throughput(n, think, service) if service > 0 else n / think
+    lo = repairman_throughput(n, think, service + handoff) if service + handoff > 0 else n / think
+    assert lo * (1 - 1e-9) <= X[-1] <= hi * (1 + 1e-9)
+
+
 def test_single_thread_is_its_own_cycle():
     p = predict_mutex(1, 5.0, cycle_us=25.0, host_cpus=2, wake_us=10, wake_cost_us=5)
     assert p.exits_per_s == pytest.approx(1e6 / 30.0)
