@@ -227,7 +227,8 @@ def cmd_simulate(args) -> int:
     host, w = _host(args), _workload(args)
     (p,) = _with_options([args.path], args)
     r = simulate(p, host, w, requests=args.requests, replications=args.replications,
-                 seed=args.seed, warmup=_value(args.warmup), engine=args.engine, progress=False)
+                 seed=args.seed, engine=args.engine, progress=False,
+                 **({} if args.warmup is None else {"warmup": _value(args.warmup)}))
     print(_setting(host, w, args))
     print(wrap(r.summary() if hasattr(r, "summary") else repr(r)))
     return 0
@@ -323,8 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     m.add_argument("--requests", type=int, default=200_000, help="per replication")
     m.add_argument("--replications", type=int, default=8)
     m.add_argument("--seed", type=int, default=1, help="same seed, same numbers (default 1)")
-    m.add_argument("--warmup", default="mser5",
-                   help="requests dropped at the start: 'mser5' (default) or a count")
+    m.add_argument("--warmup", default=None,
+                   help="requests dropped at the start of each replication: a fraction, a "
+                        "count, or 'mser5' (default: the API's, iovmodel.sim.WARMUP_FRACTION)")
     m.add_argument("--engine", default="auto", help="simulator engine (default auto)")
     _add_workload(m)
     f = _sub(sub, "fit", "fit the host profile to bundled datasets",
