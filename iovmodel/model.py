@@ -244,7 +244,7 @@ def resolve(path: str | Path, host: HostProfile | None = None, workload: Workloa
 
 
 def analyze(path: str | Path, host: HostProfile | None = None, workload: Workload | None = None,
-            **options: Any) -> Result:
+            *, batching: str = "amortised", **options: Any) -> Result:
     """Solve a path under a workload analytically.
 
     Parameters
@@ -255,6 +255,10 @@ def analyze(path: str | Path, host: HostProfile | None = None, workload: Workloa
         Costs (default: :meth:`HostProfile.default`).
     workload : Workload, optional
         Default: one job at iodepth 1 (``Workload.closed(1, 1)``).
+    batching : {"amortised"}
+        What ``workload.batch`` means: amortised notification, a per-batch hop
+        ``count / batch`` times per I/O (the only meaning the analytic solution has;
+        ``"fork-join"`` is a simulator option, :func:`iovmodel.simulate`).
     **options
         Path options (``workers=4``), applied on top of the path's.
 
@@ -266,7 +270,14 @@ def analyze(path: str | Path, host: HostProfile | None = None, workload: Workloa
     ------
     UnstableError
         An open load at or beyond a resource's capacity (names the resource).
+    ParameterError
+        A bad argument, a batch larger than a closed workload's population.
     """
+    if batching != "amortised":
+        raise ParameterError(
+            f"analyze: batching must be 'amortised', got {batching!r}"
+            + ("; batching='fork-join' (requests of a batch wait for each other) is simulated "
+               "only: iov.simulate(..., batching='fork-join')" if batching == "fork-join" else ""))
     p, _, w, net = resolve(path, host, workload, **options)
     if w.is_open:
         R, waits, util = solve_open(net, w.rate_per_s)

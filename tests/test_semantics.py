@@ -78,6 +78,8 @@ def test_fork_join_is_a_named_simulator_option():
                      **SIM)
     with pytest.raises(ParameterError, match="batching"):
         iov.simulate("virtio-blk", HOST, w, batching="leader", **SIM)
+    with pytest.raises(ParameterError, match="fork-join.*simulate"):
+        iov.analyze("virtio-blk", HOST, w, batching="fork-join")
 
 
 def test_batch_larger_than_the_population_is_refused():
@@ -101,9 +103,9 @@ def test_fit_with_a_free_batch_and_simulated_percentiles_runs():
     sim = {"requests": 4000, "replications": 2, "seed": 3}
     truth = HOST.replace(device_blk_us=70.0)
     df["value"] = predict(df, truth, percentiles="sim", sim_options=sim)["predicted"].to_numpy()
-    f = fit(df, free=["device_blk_us", "batch"], percentiles="sim", sim_options=sim,
-            max_nfev=8)
-    assert math.isfinite(f.profile["device_blk_us"])
+    f = fit(df, free=["device_blk_us", "batch"], percentiles="sim", sim_options=sim)
+    assert f.profile["device_blk_us"] == pytest.approx(70.0, rel=0.05)
+    assert 1.0 <= f.batch <= 4.0
 
 
 # ------------------------------------------------------------------------------ polling
