@@ -22,8 +22,8 @@ import itertools
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,9 @@ from .spec.catalog import Path
 from .spec.catalog import path as get_path
 from .spec.profile import HostProfile, parameters
 from .spec.workload import Workload
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 @dataclass(frozen=True, repr=False)
@@ -83,6 +86,47 @@ class Result:
     zero_load_latency_us: float
     solver: str = "open"
     extra: Mapping[str, Any] = field(default_factory=dict)
+    percentiles_us: Mapping[str, float] = field(default_factory=dict)
+
+    def percentile_us(self, pct: float) -> float:
+        """A latency percentile (µs), e.g. ``r.percentile_us(99)``.
+
+        From ``percentiles_us`` when it holds it (a simulation's, or the ones
+        ``analyze(..., percentiles=...)`` computed), else by the gamma approximation of
+        :mod:`iovmodel.solve.percentiles` (the same number :func:`iovmodel.fit` fits to).
+
+        Parameters
+        ----------
+        pct : float
+            Percent, 0 < pct < 100.
+        """
+        from .solve.percentiles import latency_quantile, latency_variance, percentile_key
+
+        if isinstance(pct, bool) or not isinstance(pct, int | float) or not 0 < pct < 100:
+            raise ParameterError(f"pct must be a percent between 0 and 100 (exclusive), got {pct!r}")
+        if percentile_key(pct) in self.percentiles_us:
+            return float(self.percentiles_us[percentile_key(pct)])
+        if "net" not in self.extra:
+            raise ParameterError(f"percentile {pct!r} is not among this result's "
+                                 f"{sorted(self.percentiles_us)}; ask the simulator for it")
+        var = latency_variance(self.extra["net"], self.extra["waits"], self.extra["util"])
+        return latency_quantile(self.latency_us, var, pct / 100.0)
+
+    def metric(self, name: str) -> float:
+        """Any metric the model predicts (:data:`iovmodel.solve.metrics.PREDICTABLE`), e.g.
+        ``r.metric("exits_per_io")``, ``r.metric("cpu_util_vmm_pct")``: the number
+        :func:`iovmodel.fit` compares with a measurement of that metric."""
+        from .solve.metrics import PREDICTABLE, VMM_METRICS, value
+
+        if name not in PREDICTABLE and name not in VMM_METRICS:
+            raise ParameterError(f"metric {name!r} is not predictable; predictable metrics: "
+                                 f"{', '.join(PREDICTABLE)}")
+        if "net" not in self.extra:
+            raise ParameterError(f"metric {name!r} needs the analytic solution (analyze)")
+        p = self.extra["path_obj"]
+        return value(name, p, self.workload, self.extra["net"], self.throughput_per_s,
+                     self.latency_us, self.extra["waits"], self.extra["util"], self.cpu_us_per_io)
+
 
     def to_frame(self) -> pd.DataFrame:
         """One tidy row: path, workload fields, metrics, and ``util_<resource>`` columns."""
@@ -93,6 +137,7 @@ class Result:
                "bottleneck_utilization": self.utilization.get(self.bottleneck, math.nan),
                "saturation_per_s": self.saturation_per_s,
                "zero_load_latency_us": self.zero_load_latency_us, "solver": self.solver}
+        row.update({f"{k}_us": v for k, v in self.percentiles_us.items()})
         row.update({f"util_{k}": v for k, v in self.utilization.items()})
         return pd.DataFrame([row])
 
@@ -130,7 +175,7 @@ class Result:
         p = self.extra.get("path_obj") or get_path(self.path)  # keeps options such as workers=4
         return "$" + sympy.latex(latency(p, workload=self.workload)) + "$"
 
-    def plot(self, ax=None, **kwargs):
+    def plot(self, ax: Axes | None = None, **kwargs: Any) -> Axes:
         """Stacked per-hop latency breakdown (see :func:`iovmodel.plot.breakdown`)."""
         from . import plot as _plot
 
@@ -152,11 +197,12 @@ def _breakdown(net: Network, wait_per_visit: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def solve_open(net: Network, rate_per_s, *, unstable: str = "raise"):
+def solve_open(net: Network, rate_per_s: float | np.ndarray, *,
+               nan_policy: str = "raise") -> tuple[Any, np.ndarray, np.ndarray]:
     """Open-network solution at one rate or an array of rates (I/O per second).
 
     Returns latency (µs), per-visit wait (µs) and utilisation per station; with
-    ``unstable="nan"`` points at or beyond a capacity give NaN instead of raising.
+    ``nan_policy="nan"`` points at or beyond a capacity give NaN instead of raising.
     """
     rates = np.atleast_1d(np.asarray(rate_per_s, dtype=float))
     lam = rates / 1e6  # per µs
@@ -174,7 +220,7 @@ def solve_open(net: Network, rate_per_s, *, unstable: str = "raise"):
             continue
         rho = lam * s.demand_us / s.servers
         over = rho >= 1
-        if over.any() and unstable == "raise":
+        if over.any() and nan_policy == "raise":
             net.check_stable(float(rates[int(np.flatnonzero(over)[0])]))  # raises, one wording
         bad |= over
         ok = np.where(over, 0.0, lam)
@@ -189,7 +235,8 @@ def solve_open(net: Network, rate_per_s, *, unstable: str = "raise"):
     return R, waits, util
 
 
-def solve_closed(net: Network, populations: Sequence[int] | None = None):
+def solve_closed(net: Network, populations: Sequence[int] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact MVA of the closed network at the given populations (default: the network's).
 
     Returns arrays: throughput (I/O per s), latency (µs), per-visit waits (µs) and
@@ -225,7 +272,7 @@ def _result(net: Network, p: Path, w: Workload, X: float, R: float, waits: np.nd
         utilization={s.name: float(u) for s, u in zip(net.stations, util, strict=True)},
         cpu_us_per_io=float(host), guest_cpu_us_per_io=guest, bottleneck=net.bottleneck().name,
         saturation_per_s=net.saturation_per_s, zero_load_latency_us=net.zero_load_latency_us,
-        solver=solver, extra={"path_obj": p},
+        solver=solver, extra={"path_obj": p, "net": net, "waits": waits, "util": util},
     )
 
 
@@ -244,6 +291,7 @@ def resolve(path: str | Path, host: HostProfile | None = None, workload: Workloa
 
 
 def analyze(path: str | Path, host: HostProfile | None = None, workload: Workload | None = None,
+            *, percentiles: Sequence[float] = (), batching: str = "stated", streams: bool = False,
             **options: Any) -> Result:
     """Solve a path under a workload analytically.
 
@@ -255,6 +303,18 @@ def analyze(path: str | Path, host: HostProfile | None = None, workload: Workloa
         Costs (default: :meth:`HostProfile.default`).
     workload : Workload, optional
         Default: one job at iodepth 1 (``Workload.closed(1, 1)``).
+    percentiles : sequence of float, optional
+        Latency percentiles (percent, e.g. ``(50, 99)``) to put in
+        :attr:`Result.percentiles_us` (gamma approximation, :mod:`iovmodel.solve.percentiles`;
+        :meth:`Result.percentile_us` gives any other on request).
+    batching : {"stated", "load"}
+        ``"stated"``: the workload's batch (amortised notification: per-batch hops
+        count 1/batch per I/O).  ``"load"`` (closed workloads): the batch notification
+        suppression gives at this load, b = 1/(1 - rho) (:mod:`iovmodel.solve.batching`);
+        the Result's workload carries the batch found.
+    streams : bool
+        A bulk transfer (iperf3 streams, closed workload) that keeps its bottleneck busy:
+        throughput at the asymptotic bound min c_k/D_k (:mod:`iovmodel.solve.streams`).
     **options
         Path options (``workers=4``), applied on top of the path's.
 
@@ -266,13 +326,53 @@ def analyze(path: str | Path, host: HostProfile | None = None, workload: Workloa
     ------
     UnstableError
         An open load at or beyond a resource's capacity (names the resource).
+    ParameterError
+        A bad ``percentiles``, ``batching`` or ``streams`` (``batching="fork-join"``
+        exists in :func:`iovmodel.simulate` only).
     """
-    p, _, w, net = resolve(path, host, workload, **options)
-    if w.is_open:
+    from .solve.batching import BATCHING, load_batched
+    from .solve.percentiles import percentile_key
+    from .solve.streams import stream_bound
+
+    if batching not in BATCHING:
+        hint = (" (requests of a batch waiting for each other exist only in simulate)"
+                if batching == "fork-join" else "")
+        raise ParameterError(f"batching must be one of {', '.join(map(repr, BATCHING))}, "
+                             f"got {batching!r}{hint}")
+    if isinstance(percentiles, str) or not hasattr(percentiles, "__iter__"):
+        raise ParameterError(f"percentiles must be a sequence of percents, got {percentiles!r}")
+    if not isinstance(streams, bool):
+        raise ParameterError(f"streams must be True or False, got {streams!r}")
+    p, h, w, net = resolve(path, host, workload, **options)
+    if (streams or batching == "load") and w.is_open:
+        raise ParameterError(f"{'streams=True' if streams else 'batching=' + repr(batching)} "
+                             f"needs a closed workload, got {w!r}")
+    if streams and batching == "load":
+        raise ParameterError("streams=True runs at the throughput bound, where the batch does "
+                             "not matter: use batching='stated'")
+    if streams:
+        X, util = stream_bound(net)
+        R = w.population / X * 1e6 if X > 0 else math.inf
+        r = _result(net, p, w, X, R, np.zeros(len(net.stations)), util, "bound")
+    elif batching == "load":
+        n = w.population
+
+        def solve_at(batch: float) -> tuple:
+            nb = build(p, h, replace(w, batch=batch))
+            X, R, waits, util = solve_closed(nb, [n])
+            return nb, float(X[0]), float(R[0]), waits[0], util[0]
+
+        net, X, R, waits, util = load_batched(solve_at, n)
+        r = _result(net, p, replace(w, batch=net.batch), X, R, waits, util, "mva")
+    elif w.is_open:
         R, waits, util = solve_open(net, w.rate_per_s)
-        return _result(net, p, w, w.rate_per_s, R, waits, util, "open")
-    X, R, waits, util = solve_closed(net)
-    return _result(net, p, w, float(X[0]), float(R[0]), waits[0], util[0], "mva")
+        r = _result(net, p, w, w.rate_per_s, R, waits, util, "open")
+    else:
+        X, R, waits, util = solve_closed(net)
+        r = _result(net, p, w, float(X[0]), float(R[0]), waits[0], util[0], "mva")
+    if percentiles:
+        r = replace(r, percentiles_us={percentile_key(q): r.percentile_us(q) for q in percentiles})
+    return r
 
 
 def compare(names: Iterable[str | Path], host: HostProfile | None = None,
@@ -362,7 +462,7 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
         neck = net.bottleneck()
         if w_base.is_open:
             rates = np.array([pt.get("rate_per_s", w_base.rate_per_s) for pt in pts], dtype=float)
-            R, _, util = solve_open(net, rates, unstable="nan")
+            R, _, util = solve_open(net, rates, nan_policy="nan")
             bad = np.isnan(R)
             if bad.any():
                 j = int(np.flatnonzero(bad)[0])
