@@ -21,7 +21,7 @@ from ..errors import FitConvergenceWarning, FitError, IovModelError, ParameterEr
 from ..solve.batching import BATCH_MAX
 from ..solve.metrics import QUANTILES
 from ..spec.profile import HostProfile, parameters
-from .predict import _Model, _residual_frame
+from .predict import _Model, _residual_frame, check_options
 from .result import FitResult
 from .rows import (
     _check_frame,
@@ -309,17 +309,12 @@ def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
     """
     if loss not in _LOSSES:
         raise ParameterError(f"loss must be one of {', '.join(_LOSSES)}, got {loss!r}")
-    if percentiles not in ("approx", "sim"):
-        raise ParameterError(f"percentiles must be 'approx' or 'sim', got {percentiles!r}")
-    if batching not in ("stated", "load"):
-        raise ParameterError(f"batching must be 'stated' or 'load', got {batching!r}")
+    check_options(percentiles, batching, host)
     if not isinstance(n_boot, int | np.integer) or n_boot < 0:
         raise ParameterError(f"n_boot must be a whole number >= 0, got {n_boot!r}")
     if not (f_scale > 0):
         raise ParameterError(f"f_scale must be > 0 (log units), got {f_scale!r}")
     host = host if host is not None else HostProfile.default()
-    if not isinstance(host, HostProfile):
-        raise ParameterError(f"host must be a HostProfile, got {type(host).__name__}")
     dropped = ""
     if drop_unpredictable:
         frame = _check_frame(measurements)

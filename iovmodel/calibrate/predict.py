@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import UnstableError
+from ..errors import ParameterError, UnstableError
 from ..model import solve_closed, solve_open
 from ..network import Network, build
-from ..solve.batching import load_batched
+from ..solve.batching import BATCHING, load_batched
 from ..solve.metrics import (
     QUANTILES,
     value,
@@ -138,6 +138,17 @@ class _Model:
         return out
 
 
+def check_options(percentiles: str, batching: str, host: HostProfile | None) -> None:
+    """The prediction options fit and predict share; a bad one raises ParameterError."""
+    if percentiles not in ("approx", "sim"):
+        raise ParameterError(f"percentiles must be 'approx' or 'sim', got {percentiles!r}")
+    if batching not in BATCHING:
+        raise ParameterError(f"batching must be one of {', '.join(map(repr, BATCHING))}, "
+                             f"got {batching!r}")
+    if host is not None and not isinstance(host, HostProfile):
+        raise ParameterError(f"host must be a HostProfile, got {type(host).__name__}")
+
+
 #: the columns predict adds to the measurement rows
 ADDED_COLUMNS = ("measured", "predicted", "rel_error", "log_error")
 
@@ -163,6 +174,7 @@ def predict(measurements: pd.DataFrame, host: HostProfile | None = None, *,
     ``rel_error`` ((predicted - measured) / measured) and ``log_error``; a row
     without a prediction (an open load beyond capacity) gets NaN.
     """
+    check_options(percentiles, batching, host)
     host = host if host is not None else HostProfile.default()
     rows, _ = _parse(measurements)
     pred = _Model(rows, percentiles, sim_options, batching).predict(host, batch)

@@ -500,3 +500,15 @@ def test_fit_through_the_simulator_recovers_costs():
     f = fit(df, free=["device_blk_us", "wakeup_us"], percentiles="sim")
     assert f.profile["device_blk_us"] == pytest.approx(70.0, rel=0.02)
     assert f.profile["wakeup_us"] == pytest.approx(4.0, rel=0.05)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"batching": "auto"}, "batching"),
+    ({"percentiles": "exact"}, "percentiles"),
+    ({"host": {"vmexit_us": 1.0}}, "host must be a HostProfile"),
+])
+def test_predict_checks_its_arguments_as_fit_does(kwargs, match):
+    df = _one()
+    for call in (predict, fit):
+        with pytest.raises(iov.ParameterError, match=match):
+            call(df, **kwargs)
