@@ -183,7 +183,18 @@ class Result:
 
 
 def _as_path(p: str | Path) -> Path:
+    if not isinstance(p, str | Path):
+        raise ParameterError(f"path must be a catalog name or a Path, got {type(p).__name__} {p!r}")
     return p if isinstance(p, Path) else get_path(p)
+
+
+def _host(host: HostProfile | None) -> HostProfile:
+    """The host argument of every solver: a HostProfile, or None for the default."""
+    if host is None:
+        return HostProfile.default()
+    if not isinstance(host, HostProfile):
+        raise ParameterError(f"host must be a HostProfile, got {type(host).__name__} {host!r}")
+    return host
 
 
 def _breakdown(net: Network, wait_per_visit: np.ndarray) -> pd.DataFrame:
@@ -283,7 +294,7 @@ def resolve(path: str | Path, host: HostProfile | None = None, workload: Workloa
     ``host`` defaults to :meth:`HostProfile.default`, ``workload`` to one job at iodepth 1.
     """
     p = _as_path(path).with_options(**options)
-    host = host if host is not None else HostProfile.default()
+    host = _host(host)
     w = workload if workload is not None else Workload.closed(1, 1)
     if not isinstance(w, Workload):
         raise ParameterError(f"workload must be a Workload, got {type(w).__name__}")
@@ -378,6 +389,10 @@ def analyze(path: str | Path, host: HostProfile | None = None, workload: Workloa
 def compare(names: Iterable[str | Path], host: HostProfile | None = None,
             workload: Workload | None = None) -> pd.DataFrame:
     """Analyze several paths under one workload: one row per path (plus mode switches)."""
+    if isinstance(names, str | Path):
+        raise ParameterError(f"compare takes a sequence of paths, got the single path {names!r}: "
+                             "use analyze, or wrap it in a list")
+    host = _host(host)
     frames = []
     for n in names:
         p = _as_path(n)
@@ -417,7 +432,7 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
     if not knobs:
         raise ParameterError("sweep needs at least one knob, e.g. jobs=[1, 2, 4]")
     p0 = _as_path(path)
-    host = host if host is not None else HostProfile.default()
+    host = _host(host)
     costs = set(parameters())
     for k, vals in knobs.items():
         if k not in _WORKLOAD_KNOBS and k not in p0.options and k not in costs:
