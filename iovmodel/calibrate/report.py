@@ -86,7 +86,16 @@ def fit_groups(measurements: pd.DataFrame, host: HostProfile | None = None, *,
                by: str | Sequence[str], **fit_options: Any) -> dict[Any, FitResult]:
     """Fit each group of rows separately (e.g. ``by="hardware"``): one profile per host."""
     df = _check_frame(measurements)
+    _check_by(df, by, "measurements")
     return {k: fit(g, host, **fit_options) for k, g in df.groupby(by, sort=True)}
+
+
+def _check_by(df: pd.DataFrame, by: str | Sequence[str] | None, what: str) -> None:
+    cols = [] if by is None else [by] if isinstance(by, str) else list(by)
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ParameterError(f"by names column(s) {', '.join(map(repr, missing))}, which {what} "
+                             f"lacks; its columns: {', '.join(map(str, df.columns))}")
 
 
 
@@ -116,8 +125,8 @@ def split_low_load(df: pd.DataFrame) -> tuple[np.ndarray, str]:
     return mask, "low load -> high load"
 
 
-def dataset_report(names: Sequence[str] | None = None, *, by: str | None = None,
-                   host: HostProfile | None = None, **fit_options: Any) -> pd.DataFrame:
+def dataset_report(names: Sequence[str] | None = None, host: HostProfile | None = None, *,
+                   by: str | None = None, **fit_options: Any) -> pd.DataFrame:
     """Fit every bundled dataset's predictable rows and cross-validate.
 
     Parameters
@@ -127,6 +136,8 @@ def dataset_report(names: Sequence[str] | None = None, *, by: str | None = None,
     by : str, optional
         Fit each group of this column separately (``"hardware"``, ``"source"``)
         and report the medians over the groups.
+    host : HostProfile, optional
+        Start values and the fixed costs, as for :func:`fit`.
     **fit_options
         Passed to :func:`fit` and :func:`crossval` (``batching="load"``, ``loss``, ...).
 
@@ -153,6 +164,7 @@ def dataset_report(names: Sequence[str] | None = None, *, by: str | None = None,
             out.append(rec)
             continue
         d = df[ok].reset_index(drop=True)
+        _check_by(d, by, f"dataset {name!r}")
         groups = [g.reset_index(drop=True) for _, g in d.groupby(by, sort=True)] if by else [d]
         start, fitted, r2, tr, te, free, splits = [], [], [], [], [], set(), set()
         with warnings.catch_warnings():

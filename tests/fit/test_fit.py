@@ -512,3 +512,12 @@ def test_predict_checks_its_arguments_as_fit_does(kwargs, match):
     for call in (predict, fit):
         with pytest.raises(iov.ParameterError, match=match):
             call(df, **kwargs)
+
+
+def test_grouping_by_an_unknown_column_names_it():
+    from iovmodel.fit import dataset_report, fit_groups
+
+    with pytest.raises(iov.ParameterError, match="'no_such_column'"):
+        fit_groups(design(), by="no_such_column")
+    with pytest.raises(iov.ParameterError, match="'no_such_column'"):
+        dataset_report(["firecracker_ci_block"], by="no_such_column")
