@@ -62,7 +62,8 @@ def load_batched(solve_at: Callable[[float], tuple[Network, float, float, Any, A
 
     def solve(logb: float) -> tuple:
         if logb not in memo:
-            sol = solve_at(math.exp(logb))
+            # exp(log 11) is 11.000000000000002: keep the batch inside [1, cap] exactly
+            sol = solve_at(min(max(math.exp(logb), 1.0), cap))
             net, util = sol[0], sol[4]
             rho = max((float(util[i]) for i in notified(net)), default=0.0)
             target = min(max(1.0 / max(1.0 - rho, 1e-12), 1.0), cap)

@@ -116,3 +116,37 @@ def test_bad_metric_and_percentile():
         r.metric("speed")
     with pytest.raises(iov.ParameterError, match="100"):
         r.percentile_us(100)
+
+
+# ------------------------------------------------------------------ laws over the catalog
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+NAMES = sorted(iov.paths()["name"])
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(name=st.sampled_from(NAMES), jobs=st.integers(1, 16), iodepth=st.integers(1, 8))
+def test_load_batch_is_a_fixed_point_in_its_bracket(name, jobs, iodepth):
+    w = iov.Workload.closed(jobs, iodepth)
+    r = iov.analyze(name, workload=w, batching="load")
+    net = r.extra["net"]
+    rho = max((r.utilization[net.stations[i].name] for i in notified(net)), default=0.0)
+    b = r.workload.batch
+    assert 1.0 <= b <= w.population
+    want = w.population if rho >= 1 else min(max(1 / (1 - rho), 1.0), w.population)
+    assert b == pytest.approx(want, rel=1e-7, abs=1e-9)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(name=st.sampled_from(NAMES), jobs=st.integers(1, 16), iodepth=st.integers(1, 8))
+def test_percentiles_increase_and_metrics_restate_the_result(name, jobs, iodepth):
+    r = iov.analyze(name, workload=iov.Workload.closed(jobs, iodepth), percentiles=(50, 90, 99))
+    p = [r.percentiles_us[k] for k in ("p50", "p90", "p99")]
+    assert 0 < p[0] <= p[1] <= p[2]
+    assert r.metric("iops") == r.throughput_per_s and r.metric("latency_us") == r.latency_us
+    assert r.metric("cpu_util_host_pct") == pytest.approx(
+        100 * r.throughput_per_s * r.cpu_us_per_io / 1e6, rel=1e-12)
+    # exits per I/O at batch 1 are the catalog's own count
+    assert r.metric("exits_per_io") == pytest.approx(
+        float(iov.path(name).mode_switches(batch=1)["vm_exits"].iloc[0]), rel=1e-12)
