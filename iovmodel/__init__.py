@@ -41,8 +41,9 @@ from .errors import (
     UnstableError,
     UnstableQueueWarning,
 )
-from .model import Result, analyze, compare, sweep
 from .network import Network, Station, Visit, build
+from .result import Result
+from .solve.analyze import analyze, compare, sweep
 from .spec.catalog import Hop, Path, load_catalog, path, paths, register
 from .spec.profile import HostProfile, Parameter, parameters
 from .spec.workload import Workload

@@ -13,7 +13,7 @@ import pandas as pd
 from ._io import write_atomic
 from ._text import WIDTH, wrap
 from .errors import IovModelError, ParameterError
-from .model import analyze, compare, sweep
+from .solve.analyze import analyze, compare, sweep
 from .spec.catalog import path, paths
 from .spec.profile import HostProfile
 from .spec.workload import Workload

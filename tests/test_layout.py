@@ -108,7 +108,7 @@ def test_cycle_finder_finds_a_cycle():
 def test_graph_sees_imports_inside_functions():
     g = import_graph()
     # Result.latex imports the symbolic solver inside the method
-    assert "iovmodel.symbolic" in g["iovmodel.model"]
+    assert "iovmodel.symbolic" in g["iovmodel.result"]
     assert "iovmodel._expr" in g["iovmodel.network"]
 
 

@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError, UnstableError
-from ..model import solve_closed, solve_open
 from ..network import Network, build
 from ..solve.batching import BATCHING, load_batched
+from ..solve.closed import solve_closed
 from ..solve.metrics import (
     QUANTILES,
     value,
 )
+from ..solve.open import solve_open
 from ..solve.streams import stream_bound
 from ..spec.catalog import Path
 from ..spec.profile import HostProfile

@@ -1,5 +1,10 @@
 """analyze, compare, sweep: the analytic solution of a path under a workload.
 
+The front end of the solvers: it resolves the defaults (:func:`resolve`), builds the
+:class:`~iovmodel.network.Network`, solves it open (:mod:`.open`) or closed (:mod:`.closed`),
+adds what :mod:`.percentiles`, :mod:`.batching` and :mod:`.streams` predict, and returns a
+:class:`~iovmodel.result.Result`.
+
 Open workloads solve the open network station by station (M/G/1 by
 Pollaczek-Khinchine for one server, M/G/c by Allen-Cunneen for several, no
 queueing at delay stations), taking each station's visits as Poisson.  Closed
@@ -17,169 +22,28 @@ stays within 15 % of it (measured on every catalog path at batch 1 and 4: -12.4 
 
 from __future__ import annotations
 
-import html
 import itertools
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .analytic.mva import mva as _mva
-from .analytic.single import mgc as _mgc
-from .errors import ParameterError, UnstableQueueWarning
-from .network import Network, build
-from .spec.catalog import Path
-from .spec.catalog import path as get_path
-from .spec.profile import HostProfile, parameters
-from .spec.workload import Workload
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-
-
-@dataclass(frozen=True, repr=False)
-class Result:
-    """What a path delivers under a workload.
-
-    Attributes
-    ----------
-    path : str
-    workload : Workload
-    throughput_per_s : float
-        I/O completed per second.
-    latency_us : float
-        Mean response time of one I/O, µs (excluding think time).
-    breakdown : DataFrame
-        One row per hop: ``hop, resource, switch, count`` (per I/O), ``service_us``
-        (count x cost), ``wait_us`` (queueing at its resource), ``latency_us``.
-    utilization : dict
-        Resource -> busy fraction per server (delay stations: mean busy servers).
-    cpu_us_per_io : float
-        Host CPU µs per I/O spent outside the guest (KVM, QEMU, vhost, host kernel,
-        busy-polling cores at their full cost).
-    guest_cpu_us_per_io : float
-        Guest CPU µs per I/O (driver and stack; on native paths, the OS).
-    bottleneck : str
-        The resource with the largest demand per server.
-    saturation_per_s : float
-        Throughput bound: servers / demand at the bottleneck, I/O per second.
-    zero_load_latency_us : float
-        Sum of all demands: the latency of an I/O that never waits.
-    solver : str
-        ``"open"`` or ``"mva"`` (or ``"simulation"`` for a SimResult).
-    """
-
-    path: str
-    workload: Workload
-    throughput_per_s: float
-    latency_us: float
-    breakdown: pd.DataFrame
-    utilization: Mapping[str, float]
-    cpu_us_per_io: float
-    guest_cpu_us_per_io: float
-    bottleneck: str
-    saturation_per_s: float
-    zero_load_latency_us: float
-    solver: str = "open"
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    percentiles_us: Mapping[str, float] = field(default_factory=dict)
-
-    def percentile_us(self, pct: float) -> float:
-        """A latency percentile (µs), e.g. ``r.percentile_us(99)``.
-
-        From ``percentiles_us`` when it holds it (a simulation's, or the ones
-        ``analyze(..., percentiles=...)`` computed), else by the gamma approximation of
-        :mod:`iovmodel.solve.percentiles` (the same number :func:`iovmodel.fit` fits to).
-
-        Parameters
-        ----------
-        pct : float
-            Percent, 0 < pct < 100.
-        """
-        from .solve.percentiles import latency_quantile, latency_variance, percentile_key
-
-        if isinstance(pct, bool) or not isinstance(pct, int | float) or not 0 < pct < 100:
-            raise ParameterError(f"pct must be a percent between 0 and 100 (exclusive), got {pct!r}")
-        if percentile_key(pct) in self.percentiles_us:
-            return float(self.percentiles_us[percentile_key(pct)])
-        if "net" not in self.extra:
-            raise ParameterError(f"percentile {pct!r} is not among this result's "
-                                 f"{sorted(self.percentiles_us)}; ask the simulator for it")
-        var = latency_variance(self.extra["net"], self.extra["waits"], self.extra["util"])
-        return latency_quantile(self.latency_us, var, pct / 100.0)
-
-    def metric(self, name: str) -> float:
-        """Any metric the model predicts (:data:`iovmodel.solve.metrics.PREDICTABLE`), e.g.
-        ``r.metric("exits_per_io")``, ``r.metric("cpu_util_vmm_pct")``: the number
-        :func:`iovmodel.fit` compares with a measurement of that metric."""
-        from .solve.metrics import PREDICTABLE, VMM_METRICS, value
-
-        if name not in PREDICTABLE and name not in VMM_METRICS:
-            raise ParameterError(f"metric {name!r} is not predictable; predictable metrics: "
-                                 f"{', '.join(PREDICTABLE)}")
-        if "net" not in self.extra:
-            raise ParameterError(f"metric {name!r} needs the analytic solution (analyze)")
-        p = self.extra["path_obj"]
-        return value(name, p, self.workload, self.extra["net"], self.throughput_per_s,
-                     self.latency_us, self.extra["waits"], self.extra["util"], self.cpu_us_per_io)
-
-
-    def to_frame(self) -> pd.DataFrame:
-        """One tidy row: path, workload fields, metrics, and ``util_<resource>`` columns."""
-        row = {"path": self.path, **{k: v for k, v in self.workload.to_dict().items()},
-               "throughput_per_s": self.throughput_per_s, "latency_us": self.latency_us,
-               "cpu_us_per_io": self.cpu_us_per_io, "guest_cpu_us_per_io": self.guest_cpu_us_per_io,
-               "bottleneck": self.bottleneck,
-               "bottleneck_utilization": self.utilization.get(self.bottleneck, math.nan),
-               "saturation_per_s": self.saturation_per_s,
-               "zero_load_latency_us": self.zero_load_latency_us, "solver": self.solver}
-        row.update({f"{k}_us": v for k, v in self.percentiles_us.items()})
-        row.update({f"util_{k}": v for k, v in self.utilization.items()})
-        return pd.DataFrame([row])
-
-    def summary(self) -> str:
-        util = ", ".join(f"{k} {v:.0%}" if v <= 1 else f"{k} {v:.2f}" for k, v in self.utilization.items())
-        return (f"{self.path} under {self.workload!r} ({self.solver})\n"
-                f"  throughput {self.throughput_per_s:,.0f} IO/s, latency {self.latency_us:.2f} µs "
-                f"(zero-load {self.zero_load_latency_us:.2f} µs)\n"
-                f"  host CPU {self.cpu_us_per_io:.2f} µs/IO, guest CPU {self.guest_cpu_us_per_io:.2f} µs/IO\n"
-                f"  bottleneck {self.bottleneck} (saturates at {self.saturation_per_s:,.0f} IO/s); "
-                f"utilisation: {util}")
-
-    def __repr__(self) -> str:
-        return (f"<Result {self.path}: {self.throughput_per_s:,.0f} IO/s, {self.latency_us:.2f} µs, "
-                f"bottleneck {self.bottleneck} ({self.utilization.get(self.bottleneck, math.nan):.0%})>")
-
-    def _repr_html_(self) -> str:
-        esc = html.escape
-        head = (f"<b>{esc(self.path)}</b> — {esc(repr(self.workload))} ({esc(self.solver)})<br>"
-                f"throughput <b>{self.throughput_per_s:,.0f}</b> IO/s · latency <b>{self.latency_us:.2f}</b> µs · "
-                f"host CPU {self.cpu_us_per_io:.2f} µs/IO · bottleneck {esc(self.bottleneck)}")
-        bd = self.breakdown[["hop", "resource", "switch", "count", "service_us", "wait_us", "latency_us"]]
-        return f"<div>{head}{bd.to_html(index=False, float_format=lambda x: f'{x:.3g}')}</div>"
-
-    def latex(self) -> str:
-        """The closed-form mean latency of this path and workload, as ``$...$`` LaTeX.
-
-        Only on request: building it imports sympy (seconds), so a Result has no
-        ``_repr_latex_`` and displaying one in a notebook stays fast.
-        """
-        import sympy
-
-        from .symbolic import latency
-
-        p = self.extra.get("path_obj") or get_path(self.path)  # keeps options such as workers=4
-        return "$" + sympy.latex(latency(p, workload=self.workload)) + "$"
-
-    def plot(self, ax: Axes | None = None, **kwargs: Any) -> Axes:
-        """Stacked per-hop latency breakdown (see :func:`iovmodel.plot.breakdown`)."""
-        from . import plot as _plot
-
-        return _plot.breakdown([self], ax=ax, **kwargs)
+from ..errors import ParameterError, UnstableQueueWarning
+from ..network import Network, build
+from ..result import Result
+from ..spec.catalog import Path
+from ..spec.catalog import path as get_path
+from ..spec.profile import HostProfile, parameters
+from ..spec.workload import Workload
+from .batching import BATCHING, load_batched
+from .closed import solve_closed
+from .open import solve_open
+from .percentiles import percentile_key
+from .streams import stream_bound
 
 
 def _as_path(p: str | Path) -> Path:
@@ -206,72 +70,6 @@ def _breakdown(net: Network, wait_per_visit: np.ndarray) -> pd.DataFrame:
                      "count": n, "service_us": n * v.mean_us, "wait_us": w,
                      "latency_us": n * v.mean_us + w})
     return pd.DataFrame(rows)
-
-
-def solve_open(net: Network, rate_per_s: float | np.ndarray, *,
-               nan_policy: str = "raise") -> tuple[Any, np.ndarray, np.ndarray]:
-    """Open-network solution at one rate or an array of rates (I/O per second).
-
-    Returns latency (µs), per-visit wait (µs) and utilisation per station; with
-    ``nan_policy="nan"`` points at or beyond a capacity give NaN instead of raising.
-    """
-    rates = np.atleast_1d(np.asarray(rate_per_s, dtype=float))
-    lam = rates / 1e6  # per µs
-    K = len(net.stations)
-    R = np.zeros(rates.shape)
-    waits = np.zeros((rates.size, K))
-    util = np.zeros((rates.size, K))
-    bad = np.zeros(rates.shape, dtype=bool)
-    for i, s in enumerate(net.stations):
-        if s.demand_us <= 0 or s.visits <= 0:
-            continue
-        if s.is_delay:
-            util[:, i] = lam * s.demand_us  # mean busy servers
-            R += s.demand_us
-            continue
-        rho = lam * s.demand_us / s.servers
-        over = rho >= 1
-        if over.any() and nan_policy == "raise":
-            net.check_stable(float(rates[int(np.flatnonzero(over)[0])]))  # raises, one wording
-        bad |= over
-        ok = np.where(over, 0.0, lam)
-        q = _mgc(ok * s.visits, s.service_us, s.scv, int(s.servers), name=s.name)
-        waits[:, i] = np.where(over, np.nan, q.Wq)
-        util[:, i] = rho
-        R = R + np.where(over, np.nan, s.visits * np.asarray(q.W))
-    if bad.any():
-        R = np.where(bad, np.nan, R)
-    if np.ndim(rate_per_s) == 0:
-        return float(R[0]), waits[0], util[0]
-    return R, waits, util
-
-
-def solve_closed(net: Network, populations: Sequence[int] | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Exact MVA of the closed network at the given populations (default: the network's).
-
-    Returns arrays: throughput (I/O per s), latency (µs), per-visit waits (µs) and
-    utilisation, one row per population.
-    """
-    pops = np.asarray([net.population] if populations is None else list(populations), dtype=int)
-    if pops.size and pops.min() < net.batch:
-        raise ParameterError(f"batch {net.batch:g} > population {int(pops.min())} of {net.name!r}: "
-                             "a batch larger than the requests in flight can never fill")
-    dem = [s.demand_us for s in net.stations]
-    srv = [s.servers for s in net.stations]
-    res = _mva(dem, int(pops.max()), think=net.think_us, servers=srv)
-    X = np.asarray(res.X, dtype=float)[pops - 1]  # per µs
-    R = np.asarray(res.R, dtype=float)[pops - 1]
-    Q = np.asarray(res.Q, dtype=float)[pops - 1]
-    D = np.asarray(dem, dtype=float)
-    V = np.array([s.visits for s in net.stations])
-    delay = np.array([s.is_delay for s in net.stations])
-    c = np.where(delay, 1.0, np.asarray(srv, dtype=float))
-    util = X[:, None] * D[None, :] / c[None, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        waits = np.where((V > 0) & ~delay & (X[:, None] > 0),
-                         np.maximum(Q / X[:, None] - D[None, :], 0.0) / np.where(V > 0, V, 1.0), 0.0)
-    return X * 1e6, R, waits, util
 
 
 def _result(net: Network, p: Path, w: Workload, X: float, R: float, waits: np.ndarray,
@@ -341,10 +139,6 @@ def analyze(path: str | Path, host: HostProfile | None = None, workload: Workloa
         A bad ``percentiles``, ``batching`` or ``streams`` (``batching="fork-join"``
         exists in :func:`iovmodel.simulate` only).
     """
-    from .solve.batching import BATCHING, load_batched
-    from .solve.percentiles import percentile_key
-    from .solve.streams import stream_bound
-
     if batching not in BATCHING:
         hint = (" (requests of a batch waiting for each other exist only in simulate)"
                 if batching == "fork-join" else "")
@@ -510,10 +304,3 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
     data = {k: [pt[j] for pt in grid] for j, k in enumerate(keys)}
     data.update(cols)
     return pd.DataFrame(data)  # one construction: column-by-column insertion is the slow part
-
-
-def _row(r: Result) -> dict:
-    d = r.to_frame().iloc[0].to_dict()
-    for k in ("kind", "rate_per_s", "jobs", "iodepth", "think_us", "size_bytes", "batch"):
-        d.pop(k, None)
-    return d
