@@ -17,6 +17,7 @@ import iovmodel
 PKG = Path(iovmodel.__file__).resolve().parent
 ROOT = PKG.parent
 
+
 def _modules() -> dict[str, tuple[Path, bool]]:
     mods = {}
     for f in PKG.rglob("*.py"):
