@@ -26,6 +26,7 @@ from _timing import best_of, fmt_t
 
 import iovmodel as iov
 from iovmodel import symbolic as S
+from iovmodel.symbolic import expressions as SE
 
 
 def bench_path(name: str, host, points: int, repeat: int) -> dict:
@@ -40,7 +41,7 @@ def bench_path(name: str, host, points: int, repeat: int) -> dict:
         return iov.sweep(name, host, rate_per_s=rates)["latency_us"].to_numpy()
 
     t0 = time.perf_counter()
-    S._CACHE.clear()
+    SE._CACHE.clear()
     f = S.evaluator(name, host=host)
     t_compile = time.perf_counter() - t0
     ref = loop()

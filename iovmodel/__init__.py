@@ -23,7 +23,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import analytic
+from . import (
+    analytic,
+    fit,  # a callable module: iov.fit(df) fits, iovmodel.fit.predict predicts
+)
+from .calibrate import FitResult, crossval
 from .errors import (
     CatalogError,
     DatasetError,
@@ -37,9 +41,9 @@ from .errors import (
     UnstableError,
     UnstableQueueWarning,
 )
-from .fit import FitResult, crossval, fit  # eager: a lazy `fit` would be shadowed by the module
-from .model import Result, analyze, compare, sweep
 from .network import Network, Station, Visit, build
+from .result import Result
+from .solve.analyze import analyze, compare, sweep
 from .spec.catalog import Hop, Path, load_catalog, path, paths, register
 from .spec.profile import HostProfile, Parameter, parameters
 from .spec.workload import Workload

@@ -13,7 +13,7 @@ import pandas as pd
 from ._io import write_atomic
 from ._text import WIDTH, wrap
 from .errors import IovModelError, ParameterError
-from .model import analyze, compare, sweep
+from .solve.analyze import analyze, compare, sweep
 from .spec.catalog import path, paths
 from .spec.profile import HostProfile
 from .spec.workload import Workload
@@ -333,7 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
              "iovmodel fit firecracker_ci_block --batching load --profile-out fitted.toml")
     f.add_argument("datasets", nargs="+", help="names of bundled datasets (iov.datasets.list())")
     f.add_argument("--profile-out", help="write the fitted profile here (TOML)")
-    f.add_argument("--batching", choices=("stated", "load"), default="stated",
+    f.add_argument("--batching", choices=("amortised", "load"), default="amortised",
                    help="'load': notification suppression, batch = 1/(1-rho) of the backend")
     f.add_argument("--overwrite", action="store_true", help="replace an existing --profile-out")
     sub.add_parser("probe", help="measure this host through /dev/kvm (see: iovmodel probe --help)",

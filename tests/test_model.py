@@ -176,3 +176,16 @@ def test_polling_backend_burns_a_core():
     hi = iov.analyze("vhost-user-blk", HOST, iov.Workload.open(100_000))
     # the load-independent part (host block layer) cancels: 1e6/1e4 - 1e6/1e5 = 90 µs
     assert lo.cpu_us_per_io - hi.cpu_us_per_io == pytest.approx(90.0, rel=1e-9)
+
+
+@pytest.mark.parametrize("call", [
+    lambda: iov.analyze("virtio-blk", "fast"),
+    lambda: iov.analyze(3),
+    lambda: iov.compare("virtio-blk"),
+    lambda: iov.compare(["virtio-blk"], "h"),
+    lambda: iov.sweep("virtio-blk", "h", jobs=[1]),
+])
+def test_bad_path_or_host_raise_parameter_error(call):
+    # the same argument checks in analyze, compare and sweep: (path, host, workload, ...)
+    with pytest.raises(iov.ParameterError, match="path|host"):
+        call()

@@ -4,7 +4,7 @@ the same way, for random catalog paths (polling paths included), profiles and wo
 * zero load: analyze and symbolic agree to 1e-9 (zero-load latency, throughput bound);
 * open load at bottleneck utilisation <= 0.8: the simulator's mean latency lies within
   max(3 interval half-widths, OPEN_BOUND x analyze) of analyze. OPEN_BOUND is the
-  approximation bound the README ("Limits worth knowing") and ``iovmodel.model`` state: the open
+  approximation bound the README ("Limits worth knowing") and ``iovmodel.solve.open`` state: the open
   solution takes each station's visits as Poisson, which overestimates waits where one request
   visits a station several times with unequal costs. Measured on every catalog path at batch 1
   and 4 at 80 % of the bottleneck's capacity with the default profile (40k requests x 4

@@ -79,13 +79,13 @@ def as_int(name: str, value, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def check_policy(unstable: str) -> None:
-    if unstable not in UNSTABLE_POLICIES:
-        raise ParameterError(f"unstable must be one of {UNSTABLE_POLICIES}, got {unstable!r}")
+def check_policy(nan_policy: str) -> None:
+    if nan_policy not in UNSTABLE_POLICIES:
+        raise ParameterError(f"nan_policy must be one of {UNSTABLE_POLICIES}, got {nan_policy!r}")
 
 
 def handle_unstable(bad: np.ndarray, rho: np.ndarray, load: np.ndarray, capacity: np.ndarray,
-                    *, name: str, unstable: str) -> None:
+                    *, name: str, nan_policy: str) -> None:
     """Raise :class:`UnstableError` for the first point with utilisation >= 1, or warn.
 
     ``load`` and ``capacity`` are the offered load and the capacity in the same
@@ -100,7 +100,7 @@ def handle_unstable(bad: np.ndarray, rho: np.ndarray, load: np.ndarray, capacity
     where = f" (point {idx} of {bad.size})" if bad.size > 1 else ""
     msg = (f"utilisation of {name!r} is {r:.4g} >= 1{where}: the offered load {lo:.6g} "
            f"per time unit reaches its capacity {cap:.6g} (rho = lam / capacity)")
-    if unstable == "raise":
+    if nan_policy == "raise":
         raise UnstableError(msg)
     warnings.warn(msg + "; returned NaN there", UnstableQueueWarning, stacklevel=3)
 

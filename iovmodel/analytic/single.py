@@ -11,7 +11,7 @@ result object with
 Inputs broadcast like numpy arrays, so a sweep is one call
 (``mm1(np.linspace(0, 0.9, 10), 1.0)``); scalar inputs give float outputs.
 Utilisation >= 1 raises :class:`~iovmodel.errors.UnstableError` unless
-``unstable="nan"`` (then those points are NaN and an
+``nan_policy="nan"`` (then those points are NaN and an
 :class:`~iovmodel.errors.UnstableQueueWarning` is issued).
 
 References
@@ -191,7 +191,7 @@ def _is_scalar(*values) -> bool:
 
 
 def mm1(lam: ArrayLike, mu: ArrayLike, *, name: str = "queue",
-        unstable: str = "raise") -> MM1Result:
+        nan_policy: str = "raise") -> MM1Result:
     r"""M/M/1 queue: Poisson arrivals, exponential service, one server.
 
     Parameters
@@ -202,7 +202,7 @@ def mm1(lam: ArrayLike, mu: ArrayLike, *, name: str = "queue",
         Service rate, > 0, same time unit.
     name : str
         Station name for messages and tables.
-    unstable : {"raise", "nan"}
+    nan_policy : {"raise", "nan"}
         What to do where ``lam >= mu``.
 
     Returns
@@ -217,13 +217,13 @@ def mm1(lam: ArrayLike, mu: ArrayLike, *, name: str = "queue",
     ParameterError
         ``lam`` negative or NaN, ``mu`` not positive.
     UnstableError
-        ``lam >= mu`` and ``unstable="raise"``.
+        ``lam >= mu`` and ``nan_policy="raise"``.
     """
-    check_policy(unstable)
+    check_policy(nan_policy)
     lam_a, mu_a = broadcast(lam=as_array("lam", lam), mu=as_array("mu", mu, positive=True))
     rho = lam_a / mu_a
     bad = rho >= 1
-    handle_unstable(bad, rho, lam_a, mu_a, name=name, unstable=unstable)
+    handle_unstable(bad, rho, lam_a, mu_a, name=name, nan_policy=nan_policy)
     with np.errstate(divide="ignore", invalid="ignore"):
         W = np.where(bad, np.nan, 1.0 / (mu_a - lam_a))
         rho_ok = np.where(bad, np.nan, rho)
@@ -235,7 +235,7 @@ def mm1(lam: ArrayLike, mu: ArrayLike, *, name: str = "queue",
 
 
 def mg1(lam: ArrayLike, mean_s: ArrayLike, scv: ArrayLike = 1.0, *, name: str = "queue",
-        unstable: str = "raise") -> MG1Result:
+        nan_policy: str = "raise") -> MG1Result:
     r"""M/G/1 queue by the Pollaczek-Khinchine mean-value formula.
 
     Parameters
@@ -247,7 +247,7 @@ def mg1(lam: ArrayLike, mean_s: ArrayLike, scv: ArrayLike = 1.0, *, name: str = 
     scv : float or array_like
         Squared coefficient of variation of the service time, >= 0
         (1: exponential, 0: deterministic).
-    name, unstable
+    name, nan_policy
         As in :func:`mm1`.
 
     Returns
@@ -257,14 +257,14 @@ def mg1(lam: ArrayLike, mean_s: ArrayLike, scv: ArrayLike = 1.0, *, name: str = 
         :math:`W = W_q + E[S]`, :math:`L = \lambda W` (Kleinrock vol. 1, eq. 5.72;
         Gross et al. section 5.1.1).
     """
-    check_policy(unstable)
+    check_policy(nan_policy)
     lam_a, s_a, scv_a = broadcast(lam=as_array("lam", lam), mean_s=as_array("mean_s", mean_s),
                                   scv=as_array("scv", scv))
     rho = lam_a * s_a
     bad = rho >= 1
     with np.errstate(divide="ignore", invalid="ignore"):
         cap = 1.0 / s_a
-        handle_unstable(bad, rho, lam_a, cap, name=name, unstable=unstable)
+        handle_unstable(bad, rho, lam_a, cap, name=name, nan_policy=nan_policy)
         rho_ok = np.where(bad, np.nan, rho)
         Wq = rho_ok * s_a * (1.0 + scv_a) / (2.0 * (1.0 - rho_ok))
         W = Wq + np.where(bad, np.nan, s_a)
@@ -275,7 +275,7 @@ def mg1(lam: ArrayLike, mean_s: ArrayLike, scv: ArrayLike = 1.0, *, name: str = 
 
 
 def md1(lam: ArrayLike, mu: ArrayLike, *, name: str = "queue",
-        unstable: str = "raise") -> MG1Result:
+        nan_policy: str = "raise") -> MG1Result:
     r"""M/D/1 queue: deterministic service time ``1/mu``.
 
     The Pollaczek-Khinchine formula with ``scv = 0``:
@@ -284,7 +284,7 @@ def md1(lam: ArrayLike, mu: ArrayLike, *, name: str = "queue",
     """
     mu_a = as_array("mu", mu, positive=True)
     mean_s = float(mu_a) if mu_a.ndim == 0 else mu_a
-    return mg1(lam, 1.0 / mean_s, 0.0, name=name, unstable=unstable)
+    return mg1(lam, 1.0 / mean_s, 0.0, name=name, nan_policy=nan_policy)
 
 
 def _erlang_b(c: np.ndarray, a: np.ndarray, method: str = "auto") -> np.ndarray:
@@ -324,7 +324,7 @@ def _erlang_c(c: np.ndarray, a: np.ndarray, method: str = "auto") -> np.ndarray:
 
 
 def mmc(lam: ArrayLike, mu: ArrayLike, c: ArrayLike, *, name: str = "queue",
-        unstable: str = "raise") -> MMcResult:
+        nan_policy: str = "raise") -> MMcResult:
     r"""M/M/c queue (Erlang C).
 
     Parameters
@@ -335,7 +335,7 @@ def mmc(lam: ArrayLike, mu: ArrayLike, c: ArrayLike, *, name: str = "queue",
         Service rate of one server, > 0.
     c : int or array_like of int
         Number of servers, >= 1.
-    name, unstable
+    name, nan_policy
         As in :func:`mm1`.
 
     Returns
@@ -349,13 +349,13 @@ def mmc(lam: ArrayLike, mu: ArrayLike, c: ArrayLike, *, name: str = "queue",
         (no factorials, stable for thousands of servers) and, above
         2000 servers, from the regularised incomplete gamma function.
     """
-    check_policy(unstable)
+    check_policy(nan_policy)
     lam_a, mu_a, c_a = broadcast(lam=as_array("lam", lam),
                                  mu=as_array("mu", mu, positive=True), c=as_count("c", c))
     a = lam_a / mu_a
     rho = a / c_a
     bad = rho >= 1
-    handle_unstable(bad, rho, lam_a, c_a * mu_a, name=name, unstable=unstable)
+    handle_unstable(bad, rho, lam_a, c_a * mu_a, name=name, nan_policy=nan_policy)
     a_ok = np.where(bad, 0.0, a)
     with np.errstate(divide="ignore", invalid="ignore"):
         C = np.where(bad, np.nan, _erlang_c(c_a, a_ok))
@@ -369,7 +369,7 @@ def mmc(lam: ArrayLike, mu: ArrayLike, c: ArrayLike, *, name: str = "queue",
 
 
 def mgc(lam: ArrayLike, mean_s: ArrayLike, scv: ArrayLike, c: ArrayLike, *,
-        name: str = "queue", unstable: str = "raise") -> MGcResult:
+        name: str = "queue", nan_policy: str = "raise") -> MGcResult:
     r"""M/G/c queue by the Allen-Cunneen approximation.
 
     :math:`W_q \approx W_q^{M/M/c} \cdot (c_a^2 + c_s^2)/2` with Poisson
@@ -390,14 +390,14 @@ def mgc(lam: ArrayLike, mean_s: ArrayLike, scv: ArrayLike, c: ArrayLike, *,
         Squared coefficient of variation of the service time, >= 0.
     c : int or array_like of int
         Servers, >= 1.
-    name, unstable
+    name, nan_policy
         As in :func:`mm1`.
     """
-    check_policy(unstable)
+    check_policy(nan_policy)
     lam_a, s_a, scv_a, c_a = broadcast(
         lam=as_array("lam", lam), mean_s=as_array("mean_s", mean_s, positive=True),
         scv=as_array("scv", scv), c=as_count("c", c))
-    base = mmc(lam_a, 1.0 / s_a, c_a, name=name, unstable=unstable)
+    base = mmc(lam_a, 1.0 / s_a, c_a, name=name, nan_policy=nan_policy)
     with np.errstate(invalid="ignore"):
         Wq = np.asarray(base.Wq) * (1.0 + scv_a) / 2.0
         W = Wq + s_a

@@ -325,7 +325,7 @@ def simulate(path, host=None, workload=None, *, requests: int = 100_000,
     Returns
     -------
     SimResult
-        The :class:`~iovmodel.model.Result` fields (means over replications)
+        The :class:`~iovmodel.result.Result` fields (means over replications)
         plus ``latency_ci_us``, ``throughput_ci_per_s``, ``percentiles_us``,
         ``histogram`` and ``replications``.
 
@@ -343,7 +343,7 @@ def simulate(path, host=None, workload=None, *, requests: int = 100_000,
         return simulate_network(path, requests=requests, replications=replications, seed=seed,
                                 warmup=warmup, executor=executor, progress=progress,
                                 dists=dists, engine=engine, batching=batching)
-    from ..model import resolve
+    from ..solve.analyze import resolve
 
     p, host, w, net = resolve(path, host, workload, **options)
     return simulate_network(net, requests=requests, replications=replications, seed=seed,

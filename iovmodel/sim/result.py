@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError
-from ..model import Result
+from ..result import Result
 from .stats import t_interval
 
 _NAN2 = (math.nan, math.nan)
@@ -20,7 +20,7 @@ _NAN2 = (math.nan, math.nan)
 
 @dataclass(frozen=True, repr=False)
 class SimResult(Result):
-    """A Monte Carlo estimate: :class:`~iovmodel.model.Result` fields are means over
+    """A Monte Carlo estimate: :class:`~iovmodel.result.Result` fields are means over
     replications; the extras carry their uncertainty.
 
     Attributes

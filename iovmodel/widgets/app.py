@@ -40,8 +40,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError, UnstableError, UnstableQueueWarning
-from ..model import Result, analyze, sweep
 from ..plot.palette import colors
+from ..result import Result
+from ..solve.analyze import analyze, sweep
 from ..spec.catalog import Path, path_names
 from ..spec.catalog import path as get_path
 from ..spec.profile import HostProfile, parameters

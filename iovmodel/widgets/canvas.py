@@ -21,8 +21,8 @@ from matplotlib.ticker import (
     NullLocator,
 )
 
-from ..model import Result
 from ..plot.palette import resource_styles
+from ..result import Result
 from ..spec.workload import Workload
 
 __all__ = ["LoadFigure"]

@@ -9,7 +9,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from ..model import Result
+from ..result import Result
 from ..spec.workload import Workload
 
 __all__ = ["fmt", "legend_html", "sim_html", "table_html"]

@@ -259,13 +259,13 @@ def test_unstable_raises_with_name_rho_and_capacity():
 
 def test_unstable_nan_policy_warns():
     with pytest.warns(UnstableQueueWarning):
-        r = mm1(np.array([0.5, 1.5]), 1.0, unstable="nan")
+        r = mm1(np.array([0.5, 1.5]), 1.0, nan_policy="nan")
     assert r.W[0] == pytest.approx(2.0) and math.isnan(r.W[1])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        mm1(np.array([0.5]), 1.0, unstable="nan")  # stable: no warning
-    with pytest.raises(ParameterError, match="unstable"):
-        mm1(0.5, 1.0, unstable="ignore")
+        mm1(np.array([0.5]), 1.0, nan_policy="nan")  # stable: no warning
+    with pytest.raises(ParameterError, match="nan_policy"):
+        mm1(0.5, 1.0, nan_policy="ignore")
 
 
 @pytest.mark.parametrize("call,param", [

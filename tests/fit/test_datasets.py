@@ -32,7 +32,7 @@ def _sse(frame) -> float:
     return float(np.sum(frame["log_error"].to_numpy() ** 2))
 
 
-@pytest.mark.parametrize("batching", ["stated", "load"])
+@pytest.mark.parametrize("batching", ["amortised", "load"])
 @pytest.mark.parametrize("name", sorted(set(_names()) - UNPREDICTABLE))
 def test_bundled_dataset_fit_converges(name, batching):
     df = datasets.load(name)

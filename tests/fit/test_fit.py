@@ -261,7 +261,7 @@ def test_crossval_predicts_the_held_out_rows():
     (np.arange(42), "boolean"),
 ])
 def test_crossval_rejects_bad_masks(train, msg):
-    with pytest.raises(FitError, match=msg):
+    with pytest.raises(iov.ParameterError, match=msg):
         crossval(design(), train=train)
 
 
@@ -294,15 +294,15 @@ def test_bad_data_raise_fit_error(frame, msg):
 
 def test_bad_arguments():
     df = synthetic(0.0, 0)
-    with pytest.raises(FitError, match="unknown cost 'nope_us'"):
+    with pytest.raises(iov.ParameterError, match="unknown cost 'nope_us'"):
         fit(df, free=["nope_us"])
-    with pytest.raises(FitError, match="count"):
+    with pytest.raises(iov.ParameterError, match="count"):
         fit(df, free=["device_blk_slots"])
-    with pytest.raises(FitError, match="loss"):
+    with pytest.raises(iov.ParameterError, match="loss"):
         fit(df, loss="l3")
-    with pytest.raises(FitError, match="weights"):
+    with pytest.raises(iov.ParameterError, match="weights"):
         fit(df, weights=[1.0, 2.0])
-    with pytest.raises(FitError, match="DataFrame"):
+    with pytest.raises(iov.ParameterError, match="DataFrame"):
         fit([1, 2, 3])
 
 
@@ -395,12 +395,18 @@ def test_bulk_streams_are_predicted_at_the_throughput_bound():
         1.0, abs=2e-3)
 
 
-def test_package_attribute_fit_stays_the_function_after_importing_the_module():
+def test_package_attribute_fit_is_the_module_and_fits_when_called():
     import importlib
 
     mod = importlib.import_module("iovmodel.fit")
-    assert iov.fit is mod.fit  # importing the module does not rebind iov.fit
-    assert isinstance(iov.fit(synthetic(0.0, 0), free=["device_blk_us"]), FitResult)
+    # iov.fit is the module, callable: iov.fit(df) fits and iovmodel.fit.predict predicts
+    assert iov.fit is mod and callable(mod) and mod.predict is predict
+    f = iov.fit(synthetic(0.0, 0), free=["device_blk_us"])
+    assert isinstance(f, FitResult)
+    # FitResult.predict predicts as the fit did: the fitted rows give the residuals' predictions
+    np.testing.assert_allclose(f.predict()["predicted"], f.residuals["predicted"], rtol=1e-12)
+    with pytest.raises(iov.ParameterError, match="host"):
+        iov.fit(synthetic(0.0, 0), ["device_blk_us"])  # host comes second, as in analyze
 
 
 def test_drop_unpredictable_rows_on_request():
@@ -458,9 +464,9 @@ def test_load_batch_fit_recovers_costs():
     f = fit(df, free=FREE, batching="load")
     for k, v in TRUE.items():
         assert f.profile[k] == pytest.approx(v, rel=1e-4), k
-    with pytest.raises(FitError, match="one or the other"):
+    with pytest.raises(iov.ParameterError, match="one or the other"):
         fit(df, free=[*FREE, "batch"], batching="load")
-    with pytest.raises(FitError, match="batching"):
+    with pytest.raises(iov.ParameterError, match="batching"):
         fit(df, batching="auto")
 
 
@@ -494,3 +500,24 @@ def test_fit_through_the_simulator_recovers_costs():
     f = fit(df, free=["device_blk_us", "wakeup_us"], percentiles="sim")
     assert f.profile["device_blk_us"] == pytest.approx(70.0, rel=0.02)
     assert f.profile["wakeup_us"] == pytest.approx(4.0, rel=0.05)
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"batching": "auto"}, "batching"),
+    ({"percentiles": "exact"}, "percentiles"),
+    ({"host": {"vmexit_us": 1.0}}, "host must be a HostProfile"),
+])
+def test_predict_checks_its_arguments_as_fit_does(kwargs, match):
+    df = _one()
+    for call in (predict, fit):
+        with pytest.raises(iov.ParameterError, match=match):
+            call(df, **kwargs)
+
+
+def test_grouping_by_an_unknown_column_names_it():
+    from iovmodel.fit import dataset_report, fit_groups
+
+    with pytest.raises(iov.ParameterError, match="'no_such_column'"):
+        fit_groups(design(), by="no_such_column")
+    with pytest.raises(iov.ParameterError, match="'no_such_column'"):
+        dataset_report(["firecracker_ci_block"], by="no_such_column")

@@ -1,5 +1,10 @@
 """analyze, compare, sweep: the analytic solution of a path under a workload.
 
+The front end of the solvers: it resolves the defaults (:func:`resolve`), builds the
+:class:`~iovmodel.network.Network`, solves it open (:mod:`.open`) or closed (:mod:`.closed`),
+adds what :mod:`.percentiles`, :mod:`.batching` and :mod:`.streams` predict, and returns a
+:class:`~iovmodel.result.Result`.
+
 Open workloads solve the open network station by station (M/G/1 by
 Pollaczek-Khinchine for one server, M/G/c by Allen-Cunneen for several, no
 queueing at delay stations), taking each station's visits as Poisson.  Closed
@@ -17,128 +22,43 @@ stays within 15 % of it (measured on every catalog path at batch 1 and 4: -12.4 
 
 from __future__ import annotations
 
-import html
 import itertools
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .analytic.mva import mva as _mva
-from .analytic.single import mgc as _mgc
-from .errors import ParameterError, UnstableQueueWarning
-from .network import Network, build
-from .spec.catalog import Path
-from .spec.catalog import path as get_path
-from .spec.profile import HostProfile, parameters
-from .spec.workload import Workload
-
-
-@dataclass(frozen=True, repr=False)
-class Result:
-    """What a path delivers under a workload.
-
-    Attributes
-    ----------
-    path : str
-    workload : Workload
-    throughput_per_s : float
-        I/O completed per second.
-    latency_us : float
-        Mean response time of one I/O, µs (excluding think time).
-    breakdown : DataFrame
-        One row per hop: ``hop, resource, switch, count`` (per I/O), ``service_us``
-        (count x cost), ``wait_us`` (queueing at its resource), ``latency_us``.
-    utilization : dict
-        Resource -> busy fraction per server (delay stations: mean busy servers).
-    cpu_us_per_io : float
-        Host CPU µs per I/O spent outside the guest (KVM, QEMU, vhost, host kernel,
-        busy-polling cores at their full cost).
-    guest_cpu_us_per_io : float
-        Guest CPU µs per I/O (driver and stack; on native paths, the OS).
-    bottleneck : str
-        The resource with the largest demand per server.
-    saturation_per_s : float
-        Throughput bound: servers / demand at the bottleneck, I/O per second.
-    zero_load_latency_us : float
-        Sum of all demands: the latency of an I/O that never waits.
-    solver : str
-        ``"open"`` or ``"mva"`` (or ``"simulation"`` for a SimResult).
-    """
-
-    path: str
-    workload: Workload
-    throughput_per_s: float
-    latency_us: float
-    breakdown: pd.DataFrame
-    utilization: Mapping[str, float]
-    cpu_us_per_io: float
-    guest_cpu_us_per_io: float
-    bottleneck: str
-    saturation_per_s: float
-    zero_load_latency_us: float
-    solver: str = "open"
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_frame(self) -> pd.DataFrame:
-        """One tidy row: path, workload fields, metrics, and ``util_<resource>`` columns."""
-        row = {"path": self.path, **{k: v for k, v in self.workload.to_dict().items()},
-               "throughput_per_s": self.throughput_per_s, "latency_us": self.latency_us,
-               "cpu_us_per_io": self.cpu_us_per_io, "guest_cpu_us_per_io": self.guest_cpu_us_per_io,
-               "bottleneck": self.bottleneck,
-               "bottleneck_utilization": self.utilization.get(self.bottleneck, math.nan),
-               "saturation_per_s": self.saturation_per_s,
-               "zero_load_latency_us": self.zero_load_latency_us, "solver": self.solver}
-        row.update({f"util_{k}": v for k, v in self.utilization.items()})
-        return pd.DataFrame([row])
-
-    def summary(self) -> str:
-        util = ", ".join(f"{k} {v:.0%}" if v <= 1 else f"{k} {v:.2f}" for k, v in self.utilization.items())
-        return (f"{self.path} under {self.workload!r} ({self.solver})\n"
-                f"  throughput {self.throughput_per_s:,.0f} IO/s, latency {self.latency_us:.2f} µs "
-                f"(zero-load {self.zero_load_latency_us:.2f} µs)\n"
-                f"  host CPU {self.cpu_us_per_io:.2f} µs/IO, guest CPU {self.guest_cpu_us_per_io:.2f} µs/IO\n"
-                f"  bottleneck {self.bottleneck} (saturates at {self.saturation_per_s:,.0f} IO/s); "
-                f"utilisation: {util}")
-
-    def __repr__(self) -> str:
-        return (f"<Result {self.path}: {self.throughput_per_s:,.0f} IO/s, {self.latency_us:.2f} µs, "
-                f"bottleneck {self.bottleneck} ({self.utilization.get(self.bottleneck, math.nan):.0%})>")
-
-    def _repr_html_(self) -> str:
-        esc = html.escape
-        head = (f"<b>{esc(self.path)}</b> — {esc(repr(self.workload))} ({esc(self.solver)})<br>"
-                f"throughput <b>{self.throughput_per_s:,.0f}</b> IO/s · latency <b>{self.latency_us:.2f}</b> µs · "
-                f"host CPU {self.cpu_us_per_io:.2f} µs/IO · bottleneck {esc(self.bottleneck)}")
-        bd = self.breakdown[["hop", "resource", "switch", "count", "service_us", "wait_us", "latency_us"]]
-        return f"<div>{head}{bd.to_html(index=False, float_format=lambda x: f'{x:.3g}')}</div>"
-
-    def latex(self) -> str:
-        """The closed-form mean latency of this path and workload, as ``$...$`` LaTeX.
-
-        Only on request: building it imports sympy (seconds), so a Result has no
-        ``_repr_latex_`` and displaying one in a notebook stays fast.
-        """
-        import sympy
-
-        from .symbolic import latency
-
-        p = self.extra.get("path_obj") or get_path(self.path)  # keeps options such as workers=4
-        return "$" + sympy.latex(latency(p, workload=self.workload)) + "$"
-
-    def plot(self, ax=None, **kwargs):
-        """Stacked per-hop latency breakdown (see :func:`iovmodel.plot.breakdown`)."""
-        from . import plot as _plot
-
-        return _plot.breakdown([self], ax=ax, **kwargs)
+from ..errors import ParameterError, UnstableQueueWarning
+from ..network import Network, build
+from ..result import Result
+from ..spec.catalog import Path
+from ..spec.catalog import path as get_path
+from ..spec.profile import HostProfile, parameters
+from ..spec.workload import Workload
+from .batching import BATCHING, load_batched
+from .closed import solve_closed
+from .open import solve_open
+from .percentiles import percentile_key
+from .streams import stream_bound
 
 
 def _as_path(p: str | Path) -> Path:
+    if not isinstance(p, str | Path):
+        raise ParameterError(f"path must be a catalog name or a Path, got {type(p).__name__} {p!r}")
     return p if isinstance(p, Path) else get_path(p)
+
+
+def _host(host: HostProfile | None) -> HostProfile:
+    """The host argument of every solver: a HostProfile, or None for the default."""
+    if host is None:
+        return HostProfile.default()
+    if not isinstance(host, HostProfile):
+        raise ParameterError(f"host must be a HostProfile, got {type(host).__name__} {host!r}")
+    return host
 
 
 def _breakdown(net: Network, wait_per_visit: np.ndarray) -> pd.DataFrame:
@@ -152,70 +72,6 @@ def _breakdown(net: Network, wait_per_visit: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def solve_open(net: Network, rate_per_s, *, unstable: str = "raise"):
-    """Open-network solution at one rate or an array of rates (I/O per second).
-
-    Returns latency (µs), per-visit wait (µs) and utilisation per station; with
-    ``unstable="nan"`` points at or beyond a capacity give NaN instead of raising.
-    """
-    rates = np.atleast_1d(np.asarray(rate_per_s, dtype=float))
-    lam = rates / 1e6  # per µs
-    K = len(net.stations)
-    R = np.zeros(rates.shape)
-    waits = np.zeros((rates.size, K))
-    util = np.zeros((rates.size, K))
-    bad = np.zeros(rates.shape, dtype=bool)
-    for i, s in enumerate(net.stations):
-        if s.demand_us <= 0 or s.visits <= 0:
-            continue
-        if s.is_delay:
-            util[:, i] = lam * s.demand_us  # mean busy servers
-            R += s.demand_us
-            continue
-        rho = lam * s.demand_us / s.servers
-        over = rho >= 1
-        if over.any() and unstable == "raise":
-            net.check_stable(float(rates[int(np.flatnonzero(over)[0])]))  # raises, one wording
-        bad |= over
-        ok = np.where(over, 0.0, lam)
-        q = _mgc(ok * s.visits, s.service_us, s.scv, int(s.servers), name=s.name)
-        waits[:, i] = np.where(over, np.nan, q.Wq)
-        util[:, i] = rho
-        R = R + np.where(over, np.nan, s.visits * np.asarray(q.W))
-    if bad.any():
-        R = np.where(bad, np.nan, R)
-    if np.ndim(rate_per_s) == 0:
-        return float(R[0]), waits[0], util[0]
-    return R, waits, util
-
-
-def solve_closed(net: Network, populations: Sequence[int] | None = None):
-    """Exact MVA of the closed network at the given populations (default: the network's).
-
-    Returns arrays: throughput (I/O per s), latency (µs), per-visit waits (µs) and
-    utilisation, one row per population.
-    """
-    pops = np.asarray([net.population] if populations is None else list(populations), dtype=int)
-    if pops.size and pops.min() < net.batch:
-        raise ParameterError(f"batch {net.batch:g} > population {int(pops.min())} of {net.name!r}: "
-                             "a batch larger than the requests in flight can never fill")
-    dem = [s.demand_us for s in net.stations]
-    srv = [s.servers for s in net.stations]
-    res = _mva(dem, int(pops.max()), think=net.think_us, servers=srv)
-    X = np.asarray(res.X, dtype=float)[pops - 1]  # per µs
-    R = np.asarray(res.R, dtype=float)[pops - 1]
-    Q = np.asarray(res.Q, dtype=float)[pops - 1]
-    D = np.asarray(dem, dtype=float)
-    V = np.array([s.visits for s in net.stations])
-    delay = np.array([s.is_delay for s in net.stations])
-    c = np.where(delay, 1.0, np.asarray(srv, dtype=float))
-    util = X[:, None] * D[None, :] / c[None, :]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        waits = np.where((V > 0) & ~delay & (X[:, None] > 0),
-                         np.maximum(Q / X[:, None] - D[None, :], 0.0) / np.where(V > 0, V, 1.0), 0.0)
-    return X * 1e6, R, waits, util
-
-
 def _result(net: Network, p: Path, w: Workload, X: float, R: float, waits: np.ndarray,
             util: np.ndarray, solver: str) -> Result:
     host, guest = net.cpu_per_io(X)
@@ -225,7 +81,7 @@ def _result(net: Network, p: Path, w: Workload, X: float, R: float, waits: np.nd
         utilization={s.name: float(u) for s, u in zip(net.stations, util, strict=True)},
         cpu_us_per_io=float(host), guest_cpu_us_per_io=guest, bottleneck=net.bottleneck().name,
         saturation_per_s=net.saturation_per_s, zero_load_latency_us=net.zero_load_latency_us,
-        solver=solver, extra={"path_obj": p},
+        solver=solver, extra={"path_obj": p, "net": net, "waits": waits, "util": util},
     )
 
 
@@ -236,7 +92,7 @@ def resolve(path: str | Path, host: HostProfile | None = None, workload: Workloa
     ``host`` defaults to :meth:`HostProfile.default`, ``workload`` to one job at iodepth 1.
     """
     p = _as_path(path).with_options(**options)
-    host = host if host is not None else HostProfile.default()
+    host = _host(host)
     w = workload if workload is not None else Workload.closed(1, 1)
     if not isinstance(w, Workload):
         raise ParameterError(f"workload must be a Workload, got {type(w).__name__}")
@@ -244,7 +100,8 @@ def resolve(path: str | Path, host: HostProfile | None = None, workload: Workloa
 
 
 def analyze(path: str | Path, host: HostProfile | None = None, workload: Workload | None = None,
-            *, batching: str = "amortised", **options: Any) -> Result:
+            *, percentiles: Sequence[float] = (), batching: str = "amortised", streams: bool = False,
+            **options: Any) -> Result:
     """Solve a path under a workload analytically.
 
     Parameters
@@ -255,10 +112,18 @@ def analyze(path: str | Path, host: HostProfile | None = None, workload: Workloa
         Costs (default: :meth:`HostProfile.default`).
     workload : Workload, optional
         Default: one job at iodepth 1 (``Workload.closed(1, 1)``).
-    batching : {"amortised"}
-        What ``workload.batch`` means: amortised notification, a per-batch hop
-        ``count / batch`` times per I/O (the only meaning the analytic solution has;
-        ``"fork-join"`` is a simulator option, :func:`iovmodel.simulate`).
+    percentiles : sequence of float, optional
+        Latency percentiles (percent, e.g. ``(50, 99)``) to put in
+        :attr:`Result.percentiles_us` (gamma approximation, :mod:`iovmodel.solve.percentiles`;
+        :meth:`Result.percentile_us` gives any other on request).
+    batching : {"amortised", "load"}
+        ``"amortised"``: the workload's batch (amortised notification: per-batch hops
+        count 1/batch per I/O).  ``"load"`` (closed workloads): the batch notification
+        suppression gives at this load, b = 1/(1 - rho) (:mod:`iovmodel.solve.batching`);
+        the Result's workload carries the batch found.
+    streams : bool
+        A bulk transfer (iperf3 streams, closed workload) that keeps its bottleneck busy:
+        throughput at the asymptotic bound min c_k/D_k (:mod:`iovmodel.solve.streams`).
     **options
         Path options (``workers=4``), applied on top of the path's.
 
@@ -271,24 +136,57 @@ def analyze(path: str | Path, host: HostProfile | None = None, workload: Workloa
     UnstableError
         An open load at or beyond a resource's capacity (names the resource).
     ParameterError
-        A bad argument, a batch larger than a closed workload's population.
+        A bad ``percentiles``, ``batching`` or ``streams`` (``batching="fork-join"``
+        exists in :func:`iovmodel.simulate` only).
     """
-    if batching != "amortised":
-        raise ParameterError(
-            f"analyze: batching must be 'amortised', got {batching!r}"
-            + ("; batching='fork-join' (requests of a batch wait for each other) is simulated "
-               "only: iov.simulate(..., batching='fork-join')" if batching == "fork-join" else ""))
-    p, _, w, net = resolve(path, host, workload, **options)
-    if w.is_open:
+    if batching not in BATCHING:
+        hint = (" (requests of a batch waiting for each other exist only in simulate)"
+                if batching == "fork-join" else "")
+        raise ParameterError(f"batching must be one of {', '.join(map(repr, BATCHING))}, "
+                             f"got {batching!r}{hint}")
+    if isinstance(percentiles, str) or not hasattr(percentiles, "__iter__"):
+        raise ParameterError(f"percentiles must be a sequence of percents, got {percentiles!r}")
+    if not isinstance(streams, bool):
+        raise ParameterError(f"streams must be True or False, got {streams!r}")
+    p, h, w, net = resolve(path, host, workload, **options)
+    if (streams or batching == "load") and w.is_open:
+        raise ParameterError(f"{'streams=True' if streams else 'batching=' + repr(batching)} "
+                             f"needs a closed workload, got {w!r}")
+    if streams and batching == "load":
+        raise ParameterError("streams=True runs at the throughput bound, where the batch does "
+                             "not matter: use batching='amortised'")
+    if streams:
+        X, util = stream_bound(net)
+        R = w.population / X * 1e6 if X > 0 else math.inf
+        r = _result(net, p, w, X, R, np.zeros(len(net.stations)), util, "bound")
+    elif batching == "load":
+        n = w.population
+
+        def solve_at(batch: float) -> tuple:
+            nb = build(p, h, replace(w, batch=batch))
+            X, R, waits, util = solve_closed(nb, [n])
+            return nb, float(X[0]), float(R[0]), waits[0], util[0]
+
+        net, X, R, waits, util = load_batched(solve_at, n)
+        r = _result(net, p, replace(w, batch=net.batch), X, R, waits, util, "mva")
+    elif w.is_open:
         R, waits, util = solve_open(net, w.rate_per_s)
-        return _result(net, p, w, w.rate_per_s, R, waits, util, "open")
-    X, R, waits, util = solve_closed(net)
-    return _result(net, p, w, float(X[0]), float(R[0]), waits[0], util[0], "mva")
+        r = _result(net, p, w, w.rate_per_s, R, waits, util, "open")
+    else:
+        X, R, waits, util = solve_closed(net)
+        r = _result(net, p, w, float(X[0]), float(R[0]), waits[0], util[0], "mva")
+    if percentiles:
+        r = replace(r, percentiles_us={percentile_key(q): r.percentile_us(q) for q in percentiles})
+    return r
 
 
 def compare(names: Iterable[str | Path], host: HostProfile | None = None,
             workload: Workload | None = None) -> pd.DataFrame:
     """Analyze several paths under one workload: one row per path (plus mode switches)."""
+    if isinstance(names, str | Path):
+        raise ParameterError(f"compare takes a sequence of paths, got the single path {names!r}: "
+                             "use analyze, or wrap it in a list")
+    host = _host(host)
     frames = []
     for n in names:
         p = _as_path(n)
@@ -328,7 +226,7 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
     if not knobs:
         raise ParameterError("sweep needs at least one knob, e.g. jobs=[1, 2, 4]")
     p0 = _as_path(path)
-    host = host if host is not None else HostProfile.default()
+    host = _host(host)
     costs = set(parameters())
     for k, vals in knobs.items():
         if k not in _WORKLOAD_KNOBS and k not in p0.options and k not in costs:
@@ -373,7 +271,7 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
         neck = net.bottleneck()
         if w_base.is_open:
             rates = np.array([pt.get("rate_per_s", w_base.rate_per_s) for pt in pts], dtype=float)
-            R, _, util = solve_open(net, rates, unstable="nan")
+            R, _, util = solve_open(net, rates, nan_policy="nan")
             bad = np.isnan(R)
             if bad.any():
                 j = int(np.flatnonzero(bad)[0])
@@ -406,10 +304,3 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
     data = {k: [pt[j] for pt in grid] for j, k in enumerate(keys)}
     data.update(cols)
     return pd.DataFrame(data)  # one construction: column-by-column insertion is the slow part
-
-
-def _row(r: Result) -> dict:
-    d = r.to_frame().iloc[0].to_dict()
-    for k in ("kind", "rate_per_s", "jobs", "iodepth", "think_us", "size_bytes", "batch"):
-        d.pop(k, None)
-    return d

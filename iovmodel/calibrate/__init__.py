@@ -1,0 +1,106 @@
+r"""Calibration: fit host costs to measured data.
+
+The package reads top-down: :mod:`.rows` parses the measurement rows, :mod:`.predict`
+predicts them through :mod:`iovmodel.solve`, :mod:`.fit` fits, :mod:`.result` holds the
+:class:`FitResult`, :mod:`.report` cross-validates and reports.
+
+:func:`fit` turns a frame of measurements (the tidy schema of
+:mod:`iovmodel.datasets`: one row per measured number, with its ``path``,
+``options``, workload columns, ``metric`` and ``value``) into a calibrated
+:class:`~iovmodel.spec.profile.HostProfile`.  Every row is predicted through the
+same model as :func:`iovmodel.analyze` (open workloads: M/G/c per station;
+closed: exact MVA), so a cost shared by several paths (``vmexit_us``,
+``wakeup_us``, ...) is estimated once, jointly over all of them.
+
+The objective
+-------------
+Least squares of log residuals, :math:`r_i = w_i \,[\ln \hat y_i(\theta) - \ln y_i]`,
+so a 10 % miss weighs the same on 10 µs and on 1 M IOPS.  The free costs are
+fitted as :math:`\theta_j = \ln c_j` inside their declared bounds
+(``costs.toml``; a lower bound of 0 becomes 1/1000 of the smaller of the
+start value and the typical lower end, since a log cannot reach 0), with
+:func:`scipy.optimize.least_squares` (trust-region reflective; ``loss`` is its
+robust loss).  Standard errors come from the Gauss-Newton covariance
+:math:`s^2 (J^\top J)^{-1}` with :math:`s^2 = \sum r_i^2 / (m - n)`; the 95 %
+interval is :math:`\exp(\theta_j \pm t_{0.975,\,m-n}\, \mathrm{se}_j)`, so it is
+positive and asymmetric in the cost.  Bootstrap intervals (``n_boot``) resample
+the rows with replacement and refit; they are percentile intervals.
+
+Metrics (:data:`PREDICTABLE`)
+-----------------------------
+``iops``, ``throughput_per_s``, ``transactions_per_s``: the throughput X.
+``throughput_gbps``: X x ``size_bytes`` x 8 / 1e9.
+``cpu_us_per_io`` with a ``label`` starting with "vmm" (as the Firecracker
+dataset derives it): the VMM threads' CPU per I/O.
+``latency_us`` (and ``clat_us``, taken as the mean latency: fio's submission
+latency of libaio is well under 1 µs): the mean response time R.
+``latency_p50_us`` ... ``latency_p999_us``: a percentile of the response time
+(see below).  ``cpu_us_per_io``: host CPU µs per I/O
+(:attr:`Result.cpu_us_per_io`).  ``cpu_util_host_pct``: 100 X x that.
+``cpu_util_vmm_pct``: 100 X x the demand at the VMM's own threads (QEMU main
+loop / BQL, iothreads, a Firecracker/Cloud Hypervisor event loop, polling
+backends at their full core).  ``cpu_util_vcpu_pct``: 100 X x the demand at the
+vCPU threads (guest work and the exits taken on them).  ``exits_per_io``: VM
+exits per I/O (:meth:`Path.mode_switches`, per-batch hops count 1/batch);
+``exits_per_s``: X times that.
+
+Latency percentiles
+-------------------
+By default (``percentiles="approx"``) the response time is taken as gamma
+distributed with the model's mean R and a variance summed over the route: each
+hop's service variance (``scv`` x mean², times its count per I/O) plus, per
+visit to a queueing station, the variance of its wait (:func:`latency_variance`:
+at one server the sum of a geometric number of services found ahead, exact for
+M/M/1, whose sojourn time is exponential with mean :math:`1/(\mu-\lambda)`,
+Kleinrock 1975, vol. 1, section 3.2; at c servers Erlang-C waiting; in a closed
+network bounded by the N - 1 other requests).  Against the simulator on the
+QEMU paths it is within 12 % from one request in flight to saturation (a test);
+near an open load's capacity it is coarser (up to 2x on the median).
+``percentiles="sim"`` instead simulates every row's network with
+:func:`iovmodel.sim.simulate_network` under one fixed seed (common random
+numbers, so the objective stays a deterministic function of the costs).
+
+Batching
+--------
+Per-batch hops (a kick, a wake-up, an interrupt) cost 1/batch per I/O.  A row's
+``batch`` column states it; when it is empty, ``batching="amortised"`` takes 1,
+``free=[..., "batch"]`` fits one effective batch for all such rows, and
+``batching="load"`` derives it from the load (closed rows): with notification
+suppression (virtio EVENT_IDX, a backend that drains its ring on each wake-up) a
+request that arrives while the notified backend is busy rides on the current
+pass; arrivals see time averages, so a fraction :math:`1-\rho` of them find it
+idle and the batch is :math:`b = 1/(1-\rho)` (at most the requests in flight),
+:math:`\rho` the utilisation of the busiest notified station (the backend
+thread, not the vCPUs) at batch b: a fixed point, found by Brent's method in log b.
+
+Rows
+----
+``path`` names a catalog path; ``options`` (``key=value;...``) sets path
+options (``workers=4``) and may pin a cost for that row only
+(``device_blk_us=0.5`` for a null_blk backend); other keys are configuration
+labels and are ignored (listed in :attr:`FitResult.notes`), except that a
+label ``key=word`` sets the path's boolean option ``key_word`` when it has one
+(``engine=async`` sets ``engine_async`` of ``firecracker-virtio-blk``).  Workload: an
+open workload when ``rate_per_s`` is set, else closed with ``jobs`` (default
+1), ``iodepth`` (default 1), ``think_us`` (default 0); ``size_bytes``
+(default 4096) and ``batch`` (default 1).  A bulk network transfer (``rw`` tx,
+rx or bidir on a network path, ``iodepth`` not stated: iperf3 streams) keeps
+its bottleneck busy, so its throughput and CPU rows are predicted at the
+asymptotic bound :math:`X = \min_k c_k / D_k` (Lazowska et al. 1984, section
+5.2).  Rows that share a path, options and workload shape share one network:
+one MVA pass serves all their populations.
+
+``python -m iovmodel.fit`` (or ``python -m iovmodel.calibrate.report``) prints the fit and cross-validation error of every
+bundled dataset (:func:`dataset_report`).
+"""
+
+from ..solve.metrics import PREDICTABLE
+from ..solve.percentiles import latency_quantile, latency_variance
+from .fit import fit
+from .predict import predict
+from .report import crossval, dataset_report, fit_groups, split_low_load
+from .result import FitResult
+from .rows import predictable
+
+__all__ = ["PREDICTABLE", "FitResult", "crossval", "dataset_report", "fit", "fit_groups",
+           "latency_quantile", "latency_variance", "predict", "predictable", "split_low_load"]

@@ -1,0 +1,447 @@
+"""fit: least squares of log residuals over the free host costs (see :mod:`iovmodel.calibrate`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from scipy import optimize
+
+from .._expr import compile_expr
+from ..errors import FitConvergenceWarning, FitError, IovModelError, ParameterError
+from ..solve.batching import BATCH_MAX
+from ..solve.metrics import QUANTILES
+from ..spec.profile import HostProfile, parameters
+from .predict import _Model, _residual_frame, check_options
+from .result import FitResult
+from .rows import (
+    _check_frame,
+    _parse,
+    _Row,
+    predictable,
+)
+
+#: Residual (log units) given to a row whose prediction does not exist at some costs
+#: (an open load beyond a resource's capacity): a factor e**8 ~ 3000 off.
+_PENALTY = 8.0
+#: Start and upper bound of a fitted effective batch (requests per notification).
+_BATCH0 = 2.0
+_BATCH_MAX = BATCH_MAX
+_LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """What the optimiser sees: free costs in log space, their boxes, the fixed rest."""
+
+    free: tuple[str, ...]
+    base: Mapping[str, float]
+    lo: np.ndarray
+    hi: np.ndarray
+    loss: str
+    f_scale: float
+    max_nfev: int | None
+    fit_batch: bool = False
+
+    def batch(self, theta: np.ndarray) -> float | None:
+        """The effective batch (last element of theta) when it is fitted."""
+        return float(np.exp(np.clip(theta[-1], self.lo[-1], self.hi[-1]))) if self.fit_batch else None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (*self.free, "batch") if self.fit_batch else self.free
+
+    def host(self, theta: np.ndarray) -> HostProfile:
+        vals = dict(self.base)
+        n = len(self.free)
+        v = np.clip(np.exp(theta[:n]), np.exp(self.lo[:n]), np.exp(self.hi[:n]))
+        decl = parameters()
+        for name, x in zip(self.free, v, strict=True):
+            lo, hi = decl[name].bounds
+            vals[name] = float(min(max(x, lo), hi))
+        return HostProfile(vals, name="fit")
+
+
+def _residuals(model: _Model, prob: _Problem, theta: np.ndarray,
+               y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    pred = model.predict(prob.host(theta), prob.batch(theta))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.log(pred) - np.log(y)
+    bad = ~np.isfinite(r)
+    r[bad] = _PENALTY
+    return w * r
+
+
+def _bounds_for(name: str, start: float) -> tuple[float, float]:
+    p = parameters()[name]
+    lo, hi = p.bounds
+    if lo <= 0:
+        lo = 1e-3 * min(start if start > 0 else p.typical[0], p.typical[0])
+    return math.log(lo), math.log(hi)
+
+
+def _used_costs(rows: Sequence[_Row]) -> list[str]:
+    """Cost names the rows' paths use (hop costs, conditions, server counts), in order."""
+    decl = parameters()
+    seen: dict[str, None] = {}
+    for r in rows:
+        pinned = {k for k, _ in r.overrides}
+        for h in r.path.active_hops():
+            if isinstance(h.cost, str):
+                for n in sorted(compile_expr(h.cost)[1]):
+                    if n in decl and n not in pinned:
+                        seen.setdefault(n, None)
+        for res in r.path.resources.values():
+            if isinstance(res.servers, str) and res.servers in decl:
+                seen.setdefault(res.servers, None)
+    return list(seen)
+
+
+def _is_count(name: str) -> bool:
+    return parameters()[name].unit == "count"
+
+
+def _log_jacobian(model: _Model, prob: _Problem, theta: np.ndarray, y: np.ndarray,
+                  w: np.ndarray, step: float = 1e-4) -> np.ndarray:
+    f0 = _residuals(model, prob, theta, y, w)
+    J = np.empty((len(f0), len(theta)))
+    for j in range(len(theta)):
+        t = theta.copy()
+        h = step if t[j] + step <= prob.hi[j] else -step
+        t[j] += h
+        J[:, j] = (_residuals(model, prob, t, y, w) - f0) / h
+    return J
+
+
+def _select_identifiable(J: np.ndarray, names: Sequence[str], tol: float = 1e-3) -> list[str]:
+    """Column-pivoted QR of the scaled log-sensitivities: the identifiable subset."""
+    from scipy.linalg import qr
+
+    norms = np.linalg.norm(J, axis=0)
+    keep = norms > 1e-6 * max(norms.max(), 1e-300)
+    if not keep.any():
+        return []
+    cols = np.flatnonzero(keep)
+    _, Rm, piv = qr(J[:, cols], mode="economic", pivoting=True)
+    d = np.abs(np.diag(Rm))
+    rank = int(np.sum(d > tol * d[0])) if d.size else 0
+    chosen = sorted(cols[piv[:rank]])
+    return [names[k] for k in chosen]
+
+
+def _fit_theta(model: _Model, prob: _Problem, theta0: np.ndarray, y: np.ndarray,
+               w: np.ndarray) -> optimize.OptimizeResult:
+    x0 = np.clip(theta0, prob.lo + 1e-9, prob.hi - 1e-9)
+    # simulated percentiles are smooth only on average (event orders change under tiny
+    # perturbations even with common random numbers): difference over 2 % steps there
+    step = 2e-2 if model.percentiles == "sim" and any(
+        r.metric in QUANTILES for r in model.rows) else 1e-6
+    tol = 1e-6 if step > 1e-6 else 1e-10
+    from scipy import optimize
+
+    return optimize.least_squares(
+        lambda t: _residuals(model, prob, t, y, w), x0, bounds=(prob.lo, prob.hi),
+        method="trf", loss=prob.loss, f_scale=prob.f_scale, x_scale=1.0, diff_step=step,
+        xtol=tol, ftol=tol, gtol=tol, max_nfev=prob.max_nfev or 40 * (len(x0) + 1))
+
+
+def _boot_one(rows: Sequence[_Row], percentiles: str, sim_options: Mapping[str, Any],
+              prob: _Problem, theta0: np.ndarray, seed: np.random.SeedSequence,
+              batching: str = "amortised") -> np.ndarray:
+    """One bootstrap replicate: resample rows with replacement, refit from theta0."""
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(rows), len(rows))
+    sub = [rows[i] for i in idx]
+    model = _Model(sub, percentiles, sim_options, batching)
+    y = np.array([r.value for r in sub])
+    w = np.array([r.weight for r in sub])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = _fit_theta(model, prob, theta0, y, w)
+    except (IovModelError, ValueError, np.linalg.LinAlgError):
+        return np.full(len(theta0), np.nan)
+    return res.x
+
+
+def _stats(res, prob: _Problem, m: int, y: np.ndarray, pred: np.ndarray,
+           J: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    names = prob.names
+    n = len(names)
+    dof = m - n
+    theta = res.x
+    issues: list[str] = []
+    cov = np.full((n, n), np.nan)
+    norms = np.linalg.norm(J, axis=0)
+    if dof > 0:
+        s2 = float(np.sum(res.fun**2)) / dof
+        # (J'J)^-1 by SVD without truncation: a near-null direction gets a huge variance
+        # (a truncated pseudo-inverse would give it none and fake a tiny stderr)
+        _, sv, vt = np.linalg.svd(J, full_matrices=False)
+        sv_full = np.zeros(n)
+        sv_full[:len(sv)] = sv
+        floor = max(sv_full.max(initial=0.0), 1e-300) * 1e-15
+        vt_full = np.zeros((n, n))
+        vt_full[:len(sv)] = vt
+        if len(sv) < n:  # fewer rows than costs: complete the basis
+            vt_full = np.linalg.svd(np.vstack([vt, np.zeros((n - len(sv), n))]))[2]
+        cov = s2 * (vt_full.T / np.maximum(sv_full, floor) ** 2) @ vt_full
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    from scipy import stats
+
+    tq = stats.t.ppf(0.975, dof) if dof > 0 else np.nan
+    identifiable = np.ones(n, dtype=bool)
+    # no influence on any row, or in the (near) null space of J, or hopelessly uncertain
+    identifiable &= norms > 1e-8 * max(norms.max(initial=0.0), 1e-300)
+    if n and np.all(np.isfinite(J)):
+        Jn = J / np.where(norms > 0, norms, 1.0)
+        _, sv, vt = np.linalg.svd(Jn, full_matrices=True)
+        sv = np.concatenate([sv, np.zeros(n - len(sv))])
+        null = vt[sv < 1e-6 * max(sv.max(initial=0.0), 1e-300)]
+        if len(null):
+            identifiable &= ~(np.abs(null).max(axis=0) > 0.1)
+    identifiable &= ~(se > math.log(10.0))  # 1 se = a factor 10: the data do not pin it
+    if dof <= 0:
+        identifiable[:] = False
+    value = np.array([prob.host(theta)[k] for k in prob.free]
+                     + ([prob.batch(theta)] if prob.fit_batch else []))
+    start = np.array([prob.base[k] for k in prob.free] + ([_BATCH0] if prob.fit_batch else []))
+    at_bound = (res.active_mask != 0) | (theta - prob.lo < 1e-6) | (prob.hi - theta < 1e-6)
+    params = pd.DataFrame({
+        "value": value, "start": start, "stderr": value * se,
+        "ci_lo": np.exp(np.clip(theta - tq * se, prob.lo, prob.hi)),
+        "ci_hi": np.exp(np.clip(theta + tq * se, prob.lo, prob.hi)),
+        "at_bound": at_bound, "identifiable": identifiable,
+        "lo": np.exp(prob.lo), "hi": np.exp(prob.hi),
+    }, index=pd.Index(list(names), name="name"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(se, se)
+    correlation = pd.DataFrame(corr, index=list(names), columns=list(names))
+    bad = [k for k, ok in zip(names, identifiable, strict=True) if not ok]
+    if dof <= 0:
+        issues.append(f"{m} row(s) for {n} free cost(s): no degrees of freedom, the "
+                      "costs are not identifiable; fix some (free=...) or add data")
+    elif bad:
+        issues.append(f"cost(s) {', '.join(bad)} are not identifiable from these data "
+                      "(no influence, collinear with others, or standard error above a "
+                      "factor 10); fix them (free=...) or add rows that separate them")
+    return params, correlation, issues
+
+
+def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
+        free: Sequence[str] | str | None = None, weights: Any = None, loss: str = "linear",
+        f_scale: float = 0.1, n_boot: int = 0, seed: int | None = None,
+        executor: Executor | None = None, percentiles: str = "approx",
+        sim_options: Mapping[str, Any] | None = None,
+        max_nfev: int | None = None, drop_unpredictable: bool = False,
+        batching: str = "amortised") -> FitResult:
+    """Calibrate host costs to measurements.
+
+    Parameters
+    ----------
+    measurements : DataFrame
+        One row per measured number: ``path``, ``metric``, ``value`` and
+        optionally ``options``, ``jobs``, ``iodepth``, ``size_bytes``,
+        ``rate_per_s``, ``batch``, ``think_us``, ``unit`` (the tidy schema of
+        :mod:`iovmodel.datasets`).  Metrics: :data:`PREDICTABLE`.
+    host : HostProfile, optional
+        Start values and the fixed costs (default :meth:`HostProfile.default`).
+    free : sequence of str, "all" or None
+        Costs to fit.  None: the costs the measured paths use, reduced to the
+        subset the data can inform (a column-pivoted QR of the log-sensitivity
+        matrix at the start profile keeps the numerically independent ones;
+        count costs such as ``device_blk_slots`` stay fixed).  ``"all"``: every
+        cost the paths use, identifiable or not.
+    weights : None, str or array-like
+        Multiplies each row's log residual: None (all 1), a column name, or one
+        number per row.
+    loss : {"linear", "soft_l1", "huber", "cauchy", "arctan"}
+        Robust loss of :func:`scipy.optimize.least_squares`; ``f_scale`` is its
+        soft margin in log units (0.1: about 10 %).
+    n_boot : int
+        Bootstrap replicates (rows resampled with replacement, refitted);
+        0 skips the bootstrap.
+    seed : int, optional
+        Root of ``numpy.random.SeedSequence`` for the bootstrap: same seed, same
+        intervals, whatever the executor.
+    executor : concurrent.futures.Executor, optional
+        Runs bootstrap replicates (``executor.map``); default in this process.
+    percentiles : {"approx", "sim"}
+        How latency percentiles are predicted (module docstring).
+    sim_options : mapping, optional
+        ``requests``, ``replications``, ``seed`` of the simulator when
+        ``percentiles="sim"``.
+    batching : {"amortised", "load"}
+        Batch (requests per kick and per interrupt) of the rows whose ``batch`` is
+        empty: ``"amortised"`` takes 1; ``"load"`` takes the load-dependent
+        ``1 / (1 - rho)`` of notification suppression (module docstring).
+    drop_unpredictable : bool
+        Drop the rows :func:`predictable` rejects (listed in :attr:`FitResult.notes`)
+        instead of raising; the residuals then hold only the fitted rows.
+    max_nfev : int, optional
+        Most iterations of the optimiser (default 40 x (free + 1); each costs free + 1
+        model evaluations for the finite-difference Jacobian).
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    FitError
+        Empty measurements, a NaN or non-positive value, an unknown path, a
+        metric the path cannot predict, unknown or count costs in ``free``.
+
+    Warns
+    -----
+    FitConvergenceWarning
+        The optimiser stopped without converging, or a free cost is not
+        identifiable from the data.
+    """
+    if loss not in _LOSSES:
+        raise ParameterError(f"loss must be one of {', '.join(_LOSSES)}, got {loss!r}")
+    check_options(percentiles, batching, host)
+    if not isinstance(n_boot, int | np.integer) or n_boot < 0:
+        raise ParameterError(f"n_boot must be a whole number >= 0, got {n_boot!r}")
+    if not (f_scale > 0):
+        raise ParameterError(f"f_scale must be > 0 (log units), got {f_scale!r}")
+    host = host if host is not None else HostProfile.default()
+    dropped = ""
+    if drop_unpredictable:
+        frame = _check_frame(measurements)
+        ok = predictable(frame)
+        if not ok["predictable"].any():
+            raise FitError(f"no row is predictable; e.g. {ok['reason'].iloc[0]}")
+        if not ok["predictable"].all():
+            why = ok.loc[~ok["predictable"], "reason"]
+            dropped = (f"dropped {len(why)} unpredictable row(s), e.g. "
+                       f"{why.iloc[0]}")
+            if weights is not None and not isinstance(weights, str):
+                weights = np.asarray(weights, dtype=float)[ok["predictable"].to_numpy()]
+            measurements = frame[ok["predictable"].to_numpy()]
+    rows, ignored = _parse(measurements, weights)
+    model = _Model(rows, percentiles, sim_options, batching)
+    y = np.array([r.value for r in rows])
+    w = np.array([r.weight for r in rows])
+    used = _used_costs(rows)
+    decl = parameters()
+    notes: list[str] = [dropped] if dropped else []
+    if ignored:
+        notes.append(f"option keys ignored (neither path options nor costs): "
+                     f"{', '.join(sorted(ignored))}")
+    if isinstance(free, str) and free != "all":
+        free = [free]
+    fit_batch = free is not None and free != "all" and "batch" in free
+    if fit_batch:
+        if batching == "load":
+            raise ParameterError("free names 'batch' but batching='load' derives it from the "
+                                 "load; use one or the other")
+        free = [k for k in free if k != "batch"]
+        if all(r.batch_stated for r in rows):
+            raise FitError("free names 'batch' but every row states its batch")
+    if free is None or free == "all":
+        cand = [k for k in used if not _is_count(k)]
+        if not cand:
+            raise FitError("the measured paths use no fittable cost")
+        if free is None:
+            prob0 = _make_problem(cand, host, loss, f_scale, max_nfev)
+            J0 = _log_jacobian(model, prob0, _theta0(prob0), y, w)
+            free = _select_identifiable(J0, cand)
+            if not free:
+                raise FitError("no cost influences these measurements; nothing to fit")
+            fixed = [k for k in cand if k not in free]
+            if fixed:
+                notes.append(f"kept at their start values (not separable from the fitted "
+                             f"ones by these data): {', '.join(fixed)}")
+        else:
+            free = cand
+    free = list(dict.fromkeys(free))
+    if not free and not fit_batch:
+        raise ParameterError("free is empty: name at least one cost (or 'batch')")
+    for k in free:
+        if k not in decl:
+            raise ParameterError(f"free names unknown cost {k!r}; known: {', '.join(sorted(decl))}")
+        if _is_count(k):
+            raise ParameterError(f"{k!r} is a count (a number of servers); least squares cannot fit "
+                           "it: set it in host and compare fits instead")
+    unused = [k for k in free if k not in used]
+    if unused:
+        notes.append(f"free cost(s) no measured path uses: {', '.join(unused)}")
+    prob = _make_problem(free, host, loss, f_scale, max_nfev, fit_batch)
+    theta0 = _theta0(prob)
+    res = _fit_theta(model, prob, theta0, y, w)
+    pred = model.predict(prob.host(res.x), prob.batch(res.x))
+    J = res.jac if res.jac is not None else _log_jacobian(model, prob, res.x, y, w)
+    params, corr, issues = _stats(res, prob, len(rows), y, pred, J)
+    if not res.success or res.status <= 0:
+        issues.append(f"the optimiser did not converge: {res.message}")
+    nopred = int(np.sum(~np.isfinite(pred)))
+    if nopred:
+        issues.append(f"{nopred} row(s) have no prediction at the fitted costs (an open "
+                      "load beyond a resource's capacity)")
+    boot = None
+    if n_boot:
+        children = np.random.SeedSequence(seed).spawn(int(n_boot))
+        args = [(rows, percentiles, dict(model.sim_options), prob, res.x, c, batching)
+                for c in children]
+        if executor is None:
+            thetas = [_boot_one(*a) for a in args]
+        else:
+            thetas = list(executor.map(_boot_one, *zip(*args, strict=True)))
+        T = np.array(thetas, dtype=float).reshape(int(n_boot), len(prob.names))
+        boot = pd.DataFrame(np.exp(T), columns=list(prob.names))
+        boot.index.name = "replicate"
+        ok = np.isfinite(T).all(axis=1)
+        if ok.sum() >= 2:
+            params["boot_lo"] = np.exp(np.percentile(T[ok], 2.5, axis=0))
+            params["boot_hi"] = np.exp(np.percentile(T[ok], 97.5, axis=0))
+        else:
+            params["boot_lo"] = params["boot_hi"] = np.nan
+        if (~ok).any():
+            notes.append(f"{int((~ok).sum())} of {n_boot} bootstrap replicates failed")
+    for msg in issues:
+        warnings.warn(msg, FitConvergenceWarning, stacklevel=2)
+    notes.extend(issues)
+    out = _residual_frame(measurements, y, pred)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lr = np.log(pred) - np.log(y)
+    fin = np.isfinite(lr)
+    ly = np.log(y[fin])
+    ss_tot = float(np.sum((ly - ly.mean()) ** 2))
+    r2 = 1.0 - float(np.sum(lr[fin] ** 2)) / ss_tot if ss_tot > 0 else math.nan
+    mape = float(np.median(np.abs(out["rel_error"].to_numpy()))) * 100.0
+    profile = prob.host(res.x)
+    profile = HostProfile(dict(profile), name=f"fit of {host.name}",
+                          sources={**host.sources, **{k: "fitted by iovmodel.fit" for k in free}})
+    return FitResult(profile=profile, start=host, params=params, residuals=out,
+                     correlation=corr, r2=r2, mape=mape, dof=len(rows) - len(prob.names),
+                     success=bool(res.success and res.status > 0), message=str(res.message),
+                     nfev=int(res.nfev), loss=loss, boot=boot, notes=tuple(notes),
+                     options={"percentiles": percentiles, "sim_options": sim_options,
+                              "batching": batching})
+
+
+def _make_problem(free: Sequence[str], host: HostProfile, loss: str, f_scale: float,
+                  max_nfev: int | None, fit_batch: bool = False) -> _Problem:
+    b = [_bounds_for(k, host[k]) for k in free]
+    if fit_batch:
+        b.append((0.0, math.log(_BATCH_MAX)))
+    return _Problem(tuple(free), dict(host), np.array([x[0] for x in b]),
+                    np.array([x[1] for x in b]), loss, float(f_scale), max_nfev, fit_batch)
+
+
+def _theta0(prob: _Problem) -> np.ndarray:
+    v = np.array([prob.base[k] for k in prob.free] + ([_BATCH0] if prob.fit_batch else []),
+                 dtype=float)
+    with np.errstate(divide="ignore"):
+        t = np.log(v)
+    return np.clip(t, prob.lo, prob.hi)

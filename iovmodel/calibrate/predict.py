@@ -1,0 +1,182 @@
+"""Predict measurement rows: the solver layer's numbers for every row, grouped by network.
+
+Rows that share a path, options and workload shape share one network: one MVA pass
+serves all their populations.  The metrics, percentiles, load-dependent batch and
+stream bound are :mod:`iovmodel.solve`'s; this module only routes rows to them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ParameterError, UnstableError
+from ..network import Network, build
+from ..solve.batching import BATCHING, load_batched
+from ..solve.closed import solve_closed
+from ..solve.metrics import (
+    QUANTILES,
+    value,
+)
+from ..solve.open import solve_open
+from ..solve.streams import stream_bound
+from ..spec.catalog import Path
+from ..spec.profile import HostProfile
+from ..spec.workload import Workload
+from .rows import _parse, _Row
+
+
+def _value(metric: str, row: _Row, net: Network, X: float, R: float, waits: np.ndarray,
+           util: np.ndarray, sim: Any) -> float:
+    # host CPU only where a metric reads it: fit evaluates this for every row, many times
+    cpu = net.cpu_per_io(X)[0] if metric in ("cpu_us_per_io", "cpu_util_host_pct") else math.nan
+    return value(metric, row.path, row.workload, net, X, R, waits, util, cpu, sim)
+
+
+def _solve_load_batched(p: Path, host: HostProfile, w: Workload):
+    """Closed solution of ``p`` with the load-dependent batch (:func:`load_batched`)."""
+    n = w.population
+
+    def solve_at(batch: float) -> tuple:
+        net = build(p, host, replace(w, batch=batch))
+        return (net, *_closed(net, [n])[n])
+
+    return load_batched(solve_at, n)
+
+
+def _closed(net: Network, pops: Sequence[int]) -> dict[int, tuple]:
+    """population -> (X per s, R µs, per-visit waits, utilisation), one MVA pass."""
+    sol = solve_closed(net, list(pops))
+    if isinstance(sol, tuple) and len(sol) == 4 and np.ndim(sol[0]) == 1:  # arrays per population
+        X, R, waits, util = sol
+        return {n: (float(X[k]), float(R[k]), np.asarray(waits[k]), np.asarray(util[k]))
+                for k, n in enumerate(pops)}
+    return {n: (float(s[0]), float(s[1]), np.asarray(s[2]), np.asarray(s[3]))
+            for n, s in zip(pops, sol, strict=True)}
+
+
+class _Model:
+    """Rows grouped by the network they share; predicts every row for a host."""
+
+    def __init__(self, rows: Sequence[_Row], percentiles: str = "approx",
+                 sim_options: Mapping[str, Any] | None = None, batching: str = "amortised") -> None:
+        self.rows = list(rows)
+        self.batching = batching
+        groups: dict[tuple, list[int]] = {}
+        for j, r in enumerate(self.rows):
+            groups.setdefault(r.group_key(), []).append(j)
+        self.groups = list(groups.values())
+        self.percentiles = percentiles
+        self.sim_options = {"requests": 20_000, "replications": 4, "seed": 20240917,
+                            **dict(sim_options or {})}
+
+    def _simulate(self, net: Network, workload: Workload):
+        from ..sim import simulate_network
+
+        return simulate_network(net, progress=False, workload=workload, **self.sim_options)
+
+    def predict(self, host: HostProfile, batch: float | None = None) -> np.ndarray:
+        """Predictions for every row; ``batch`` replaces the batch of rows that do not state one."""
+        out = np.full(len(self.rows), np.nan)
+        rows = self.rows if batch is None else [r.with_batch(batch) for r in self.rows]
+        for idx in self.groups:
+            r0 = rows[idx[0]]
+            h = host.replace(**dict(r0.overrides)) if r0.overrides else host
+            if r0.workload.is_open:
+                net = build(r0.path, h, r0.workload)
+                for j in idx:
+                    r = rows[j]
+                    try:
+                        R, waits, util = solve_open(net, r.workload.rate_per_s)
+                    except UnstableError:
+                        continue
+                    sim = None
+                    if self.percentiles == "sim" and r.metric in QUANTILES:
+                        sim = self._simulate(build(r.path, h, r.workload), r.workload)
+                    out[j] = _value(r.metric, r, net, r.workload.rate_per_s, R, waits, util, sim)
+                continue
+            if r0.saturated:
+                net = build(r0.path, h, r0.workload)
+                X, util = stream_bound(net)
+                for j in idx:
+                    r = rows[j]
+                    R = r.workload.population / X * 1e6 if X > 0 else math.inf
+                    out[j] = _value(r.metric, r, net, X, R, np.zeros(len(net.stations)), util, None)
+                continue
+            if self.batching == "load" and not r0.batch_stated:
+                solved: dict[int, tuple] = {}  # one fixed point per population
+                for j in idx:
+                    r = rows[j]
+                    n = r.workload.population
+                    if n not in solved:
+                        solved[n] = _solve_load_batched(r.path, h, r.workload)
+                    net, X, R, waits, util = solved[n]
+                    out[j] = _value(r.metric, replace(r, workload=replace(
+                        r.workload, batch=net.batch)), net, X, R, waits, util, None)
+                continue
+            # a fitted batch is capped at each row's population: one MVA pass per batch value
+            by_batch: dict[float, list[int]] = {}
+            for j in idx:
+                by_batch.setdefault(rows[j].workload.batch, []).append(j)
+            sols = {}
+            for sub in by_batch.values():
+                top = max(sub, key=lambda j: rows[j].workload.population)
+                net = build(r0.path, h, rows[top].workload)
+                sol = _closed(net, sorted({rows[j].workload.population for j in sub}))
+                sols.update({j: (net, sol[rows[j].workload.population]) for j in sub})
+            for j in idx:
+                r = rows[j]
+                net, (X, R, waits, util) = sols[j]
+                sim = None
+                if self.percentiles == "sim" and r.metric in QUANTILES:
+                    sim = self._simulate(build(r.path, h, r.workload), r.workload)
+                out[j] = _value(r.metric, r, net, X, R, waits, util, sim)
+        return out
+
+
+def check_options(percentiles: str, batching: str, host: HostProfile | None) -> None:
+    """The prediction options fit and predict share; a bad one raises ParameterError."""
+    if percentiles not in ("approx", "sim"):
+        raise ParameterError(f"percentiles must be 'approx' or 'sim', got {percentiles!r}")
+    if batching not in BATCHING:
+        raise ParameterError(f"batching must be one of {', '.join(map(repr, BATCHING))}, "
+                             f"got {batching!r}")
+    if host is not None and not isinstance(host, HostProfile):
+        raise ParameterError(f"host must be a HostProfile, got {type(host).__name__}")
+
+
+#: the columns predict adds to the measurement rows
+ADDED_COLUMNS = ("measured", "predicted", "rel_error", "log_error")
+
+
+def _residual_frame(measurements: pd.DataFrame, y: np.ndarray, pred: np.ndarray) -> pd.DataFrame:
+    out = measurements.reset_index(drop=True).copy()
+    out["measured"] = y
+    out["predicted"] = pred
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["rel_error"] = (pred - y) / y
+        out["log_error"] = np.log(pred) - np.log(y)
+    return out
+
+
+def predict(measurements: pd.DataFrame, host: HostProfile | None = None, *,
+            batch: float | None = None, percentiles: str = "approx",
+            sim_options: Mapping[str, Any] | None = None,
+            batching: str = "amortised") -> pd.DataFrame:
+    """Predict every row of a measurement frame under one host profile.
+
+    ``batch`` (e.g. :attr:`FitResult.batch`) replaces the batch of the rows that
+    do not state one.  Returns the rows plus ``measured``, ``predicted``,
+    ``rel_error`` ((predicted - measured) / measured) and ``log_error``; a row
+    without a prediction (an open load beyond capacity) gets NaN.
+    """
+    check_options(percentiles, batching, host)
+    host = host if host is not None else HostProfile.default()
+    rows, _ = _parse(measurements)
+    pred = _Model(rows, percentiles, sim_options, batching).predict(host, batch)
+    return _residual_frame(measurements, np.array([r.value for r in rows]), pred)

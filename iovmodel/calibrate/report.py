@@ -1,0 +1,226 @@
+"""Reports over fits: cross-validation, fits per group, every bundled dataset.
+
+``python -m iovmodel.calibrate.report`` (or ``python -m iovmodel.fit``) prints the fit and
+cross-validation error of every bundled dataset (:func:`dataset_report`).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FitConvergenceWarning, FitError, ParameterError
+from ..spec.profile import HostProfile
+from .fit import fit
+from .predict import predict
+from .result import FitResult
+from .rows import _check_frame, predictable
+
+
+def _train_mask(measurements: pd.DataFrame, train: Any) -> np.ndarray:
+    if callable(train):
+        train = train(measurements)
+    if isinstance(train, pd.Series) and train.index.equals(measurements.index):
+        mask = train.to_numpy()
+    else:
+        mask = np.asarray(train)
+    if mask.dtype != bool:
+        raise ParameterError(f"train must be a boolean mask, got dtype {mask.dtype}")
+    if mask.shape != (len(measurements),):
+        raise ParameterError(f"train has {mask.size} entries for {len(measurements)} rows")
+    if mask.all():
+        raise ParameterError("train selects every row: nothing is left to test")
+    if not mask.any():
+        raise ParameterError("train selects no row: nothing to fit")
+    return mask
+
+
+def crossval(measurements: pd.DataFrame, host: HostProfile | None = None, *, train: Any,
+             **fit_options: Any) -> pd.DataFrame:
+    """Fit where ``train`` is True and predict the other rows.
+
+    Parameters
+    ----------
+    measurements : DataFrame
+        As for :func:`fit`.
+    host : HostProfile, optional
+        Start values and the fixed costs, as for :func:`fit`.
+    train : boolean array-like or callable
+        One flag per row (or a function of the frame returning it): True rows
+        are fitted, False rows are predicted.
+    **fit_options
+        Passed to :func:`fit` (``free``, ``loss``, ...; ``weights`` as a
+        column name or one number per row of the whole frame).
+
+    Returns
+    -------
+    DataFrame
+        The held-out rows with ``measured``, ``predicted``, ``rel_error`` and
+        ``log_error``.  ``attrs`` holds ``test_mape`` and ``train_mape`` (median
+        absolute percentage errors, %), ``n_train``, ``n_test`` and ``free``.
+    """
+    df = _check_frame(measurements)
+    mask = _train_mask(df, train)
+    weights = fit_options.pop("weights", None)
+    if weights is not None and not isinstance(weights, str):
+        weights = np.asarray(weights, dtype=float)[mask]
+    f = fit(df[mask], host, weights=weights, **fit_options)
+    test = df[~mask]
+    out = predict(test, f.profile, batch=f.batch, percentiles=fit_options.get("percentiles", "approx"),
+                  sim_options=fit_options.get("sim_options"),
+                  batching=fit_options.get("batching", "amortised"))
+    out.index = measurements.index[~mask]
+    out.attrs.update({"test_mape": float(np.nanmedian(np.abs(out["rel_error"]))) * 100.0,
+                      "train_mape": f.mape, "n_train": int(mask.sum()),
+                      "n_test": int((~mask).sum()), "free": list(f.free)})
+    return out
+
+
+def fit_groups(measurements: pd.DataFrame, host: HostProfile | None = None, *,
+               by: str | Sequence[str], **fit_options: Any) -> dict[Any, FitResult]:
+    """Fit each group of rows separately (e.g. ``by="hardware"``): one profile per host."""
+    df = _check_frame(measurements)
+    _check_by(df, by, "measurements")
+    return {k: fit(g, host, **fit_options) for k, g in df.groupby(by, sort=True)}
+
+
+def _check_by(df: pd.DataFrame, by: str | Sequence[str] | None, what: str) -> None:
+    cols = [] if by is None else [by] if isinstance(by, str) else list(by)
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise ParameterError(f"by names column(s) {', '.join(map(repr, missing))}, which {what} "
+                             f"lacks; its columns: {', '.join(map(str, df.columns))}")
+
+
+
+def _load_of(df: pd.DataFrame) -> np.ndarray:
+    """Offered load per row: jobs x iodepth (closed) or rate_per_s (open), for splits."""
+    jobs = pd.to_numeric(df.get("jobs"), errors="coerce") if "jobs" in df else None
+    qd = pd.to_numeric(df.get("iodepth"), errors="coerce") if "iodepth" in df else None
+    n = len(df)
+    j = np.ones(n) if jobs is None else jobs.fillna(1).to_numpy(dtype=float)
+    q = np.ones(n) if qd is None else qd.fillna(1).to_numpy(dtype=float)
+    load = j * q
+    if "rate_per_s" in df:
+        rate = pd.to_numeric(df["rate_per_s"], errors="coerce").to_numpy(dtype=float)
+        load = np.where(np.isfinite(rate), rate, load)
+    return load
+
+
+def split_low_load(df: pd.DataFrame) -> tuple[np.ndarray, str]:
+    """The cross-validation split of :func:`dataset_report`: train on the rows at or
+    below the median load (jobs x iodepth, or rate), test on the rest; when the load
+    does not vary, train on every other row."""
+    load = _load_of(df)
+    mask = load <= np.median(load)
+    if mask.all() or not mask.any():
+        mask = np.arange(len(df)) % 2 == 0
+        return mask, "alternate rows"
+    return mask, "low load -> high load"
+
+
+def dataset_report(names: Sequence[str] | None = None, host: HostProfile | None = None, *,
+                   by: str | None = None, **fit_options: Any) -> pd.DataFrame:
+    """Fit every bundled dataset's predictable rows and cross-validate.
+
+    Parameters
+    ----------
+    names : sequence of str, optional
+        Datasets (default: all of :func:`iovmodel.datasets.list`).
+    by : str, optional
+        Fit each group of this column separately (``"hardware"``, ``"source"``)
+        and report the medians over the groups.
+    host : HostProfile, optional
+        Start values and the fixed costs, as for :func:`fit`.
+    **fit_options
+        Passed to :func:`fit` and :func:`crossval` (``batching="load"``, ``loss``, ...).
+
+    Returns
+    -------
+    DataFrame
+        One row per dataset: ``dataset, rows, predictable, groups, free``,
+        ``start_mdape`` (default profile), ``fit_mdape``, ``r2`` (log scale),
+        ``split``, ``cv_train_mdape``, ``cv_test_mdape`` (median absolute
+        percentage errors, %), ``note``.
+    """
+    from .. import datasets
+
+    names = list(datasets.list()["name"]) if names is None else list(names)
+    out = []
+    for name in names:
+        df = datasets.load(name)
+        ok = predictable(df)["predictable"].to_numpy()
+        rec = {"dataset": name, "rows": len(df), "predictable": int(ok.sum()), "groups": 0,
+               "free": "", "start_mdape": math.nan, "fit_mdape": math.nan, "r2": math.nan,
+               "split": "", "cv_train_mdape": math.nan, "cv_test_mdape": math.nan, "note": ""}
+        if not ok.any():
+            rec["note"] = "no predictable rows"
+            out.append(rec)
+            continue
+        d = df[ok].reset_index(drop=True)
+        _check_by(d, by, f"dataset {name!r}")
+        groups = [g.reset_index(drop=True) for _, g in d.groupby(by, sort=True)] if by else [d]
+        start, fitted, r2, tr, te, free, splits = [], [], [], [], [], set(), set()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitConvergenceWarning)
+            for g in groups:
+                p0 = predict(g, host, batching=fit_options.get("batching", "amortised"))
+                start.append(float(np.median(np.abs(p0["rel_error"]))) * 100)
+                try:
+                    f = fit(g, host, **fit_options)
+                except FitError as exc:  # e.g. only exits_per_io rows: no cost to fit
+                    rec["note"] = str(exc)
+                    fitted.append(start[-1])
+                    continue
+                fitted.append(f.mape)
+                r2.append(f.r2)
+                free.update(f.free)
+                if len(g) >= 4:
+                    mask, split = split_low_load(g)
+                    splits.add(split)
+                    try:
+                        cv = crossval(g, host, train=mask, **fit_options)
+                    except FitError as exc:
+                        rec["note"] = str(exc)
+                    else:
+                        tr.append(cv.attrs["train_mape"])
+                        te.append(cv.attrs["test_mape"])
+        rec.update({"groups": len(groups), "free": ", ".join(sorted(free)),
+                    "start_mdape": float(np.median(start)), "fit_mdape": float(np.median(fitted)),
+                    "r2": float(np.median(r2)) if r2 else math.nan, "split": "; ".join(sorted(splits)),
+                    "cv_train_mdape": float(np.median(tr)) if tr else math.nan,
+                    "cv_test_mdape": float(np.median(te)) if te else math.nan})
+        if not tr and not rec["note"]:
+            rec["note"] = "fewer than 4 rows: no cross-validation"
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m iovmodel.calibrate.report [--catalog F] [none|hardware|source ...]``."""
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_colwidth", 60)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--catalog"]:  # a user catalog first (e.g. proposed path changes)
+        from ..spec.catalog import load_catalog
+
+        print(f"user catalog {argv[1]}: {', '.join(load_catalog(argv[1], replace_existing=True))}")
+        argv = argv[2:]
+    groupings = [None if a == "none" else a for a in argv] or [None, "hardware"]
+    for by_, batching_ in [(b, m) for b in groupings for m in ("amortised", "load")]:
+        table = dataset_report(by=by_, batching=batching_)
+        print(f"\n== every bundled dataset, {'one joint fit' if by_ is None else 'fitted by ' + by_}"
+              f", batching={batching_!r}")
+        print(table.drop(columns=["free", "note"]).to_string(index=False, float_format="%.1f"))
+        for _, r in table.iterrows():
+            print(f"  {r['dataset']}: free {r['free'] or '-'}{'; ' + r['note'] if r['note'] else ''}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""FitResult: the calibrated profile, its parameter table, residuals and intervals.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ..spec.profile import HostProfile
+from .predict import ADDED_COLUMNS as _ADDED
+from .predict import predict
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+
+@dataclass(frozen=True, repr=False, eq=False)
+class FitResult:
+    """A calibrated host profile with its uncertainty and residuals.
+
+    Attributes
+    ----------
+    profile : HostProfile
+        The start profile with the free costs replaced by their fitted values.
+    start : HostProfile
+        The profile the fit started from.
+    params : DataFrame
+        One row per free cost (index: name): ``value, start, stderr`` (µs or the
+        cost's unit), ``ci_lo, ci_hi`` (95 %, from the covariance), ``at_bound``
+        (the fit sits on a bound of its box), ``identifiable``, ``lo, hi`` (the
+        box), and with ``n_boot`` ``boot_lo, boot_hi`` (2.5 / 97.5 % bootstrap
+        percentiles).
+    residuals : DataFrame
+        The measured rows plus ``measured``, ``predicted``, ``rel_error``
+        ((predicted - measured) / measured) and ``log_error``.
+    correlation : DataFrame
+        Correlation matrix of the free costs (log scale).
+    r2 : float
+        Coefficient of determination of log(predicted) on log(measured).
+    mape : float
+        Median absolute percentage error, %.
+    dof : int
+        Rows minus free costs.
+    success : bool
+    message : str
+        The optimiser's.
+    nfev : int
+        Model evaluations of the optimiser.
+    notes : tuple of str
+        Ignored option keys, warnings raised, rows with no prediction.
+    options : dict
+        How rows were predicted (``percentiles``, ``sim_options``, ``batching``), so
+        :meth:`predict` predicts as the fit did.
+    """
+
+    profile: HostProfile
+    start: HostProfile
+    params: pd.DataFrame
+    residuals: pd.DataFrame
+    correlation: pd.DataFrame
+    r2: float
+    mape: float
+    dof: int
+    success: bool
+    message: str
+    nfev: int
+    loss: str = "linear"
+    boot: pd.DataFrame | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def predict(self, measurements: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Predict rows with the fitted profile (and fitted batch), as the fit did.
+
+        Parameters
+        ----------
+        measurements : DataFrame, optional
+            Rows in the tidy schema (default: the rows fitted).
+
+        Returns
+        -------
+        DataFrame
+            The rows plus ``measured``, ``predicted``, ``rel_error``, ``log_error``.
+        """
+        if measurements is None:
+            measurements = self.residuals.drop(columns=list(_ADDED))
+        return predict(measurements, self.profile, batch=self.batch, **dict(self.options))
+
+    @property
+    def free(self) -> tuple[str, ...]:
+        """Names of the fitted costs (and ``"batch"`` when it was fitted)."""
+        return tuple(self.params.index)
+
+    @property
+    def batch(self) -> float | None:
+        """The fitted effective batch (requests per kick / interrupt) of the rows that
+        state none, when ``free`` named ``"batch"``; else None."""
+        return float(self.params.loc["batch", "value"]) if "batch" in self.params.index else None
+
+    @property
+    def median_abs_pct_error(self) -> float:
+        """Median absolute percentage error, % (same as :attr:`mape`)."""
+        return self.mape
+
+    def to_frame(self) -> pd.DataFrame:
+        """The parameter table as a tidy frame (column ``name`` first)."""
+        return self.params.reset_index(names="name")
+
+    def report(self) -> str:
+        """A text report: goodness of fit, the parameters, the largest residuals."""
+        lines = [f"fit of {len(self.params)} cost(s) to {len(self.residuals)} row(s) "
+                 f"(dof {self.dof}, loss {self.loss}): {self.message}",
+                 f"  R^2 (log scale) {self.r2:.4f}; median |error| {self.mape:.2f} %; "
+                 f"max |error| {100 * self.residuals['rel_error'].abs().max():.1f} %"]
+        lines.append(f"  {'cost':<18} {'value':>10} {'stderr':>10} {'95% CI':>23} {'start':>9}")
+        for name, p in self.params.iterrows():
+            flag = " at bound" if p["at_bound"] else ""
+            flag += "" if p["identifiable"] else " NOT IDENTIFIABLE"
+            ci = f"[{p['ci_lo']:.4g}, {p['ci_hi']:.4g}]"
+            lines.append(f"  {name:<18} {p['value']:>10.4g} {p['stderr']:>10.3g} {ci:>23} "
+                         f"{p['start']:>9.4g}{flag}")
+            if "boot_lo" in p and np.isfinite(p["boot_lo"]):
+                lines.append(f"  {'':<18} bootstrap 95% [{p['boot_lo']:.4g}, {p['boot_hi']:.4g}]")
+        worst = self.residuals.reindex(self.residuals["rel_error"].abs()
+                                       .sort_values(ascending=False).index).head(5)
+        lines.append("  largest residuals:")
+        for _, r in worst.iterrows():
+            lines.append(f"    {r['path']:<24} {r['metric']:<18} measured {r['measured']:.4g} "
+                         f"predicted {r['predicted']:.4g} ({100 * r['rel_error']:+.1f} %)")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    summary = report
+
+    def __repr__(self) -> str:
+        return (f"<FitResult {len(self.params)} cost(s) from {len(self.residuals)} rows: "
+                f"R^2 {self.r2:.3f}, median |error| {self.mape:.1f} %>")
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        head = (f"<b>fit</b> of {len(self.params)} cost(s) to {len(self.residuals)} rows · "
+                f"R² (log) <b>{self.r2:.3f}</b> · median |error| <b>{self.mape:.1f} %</b> · "
+                f"{esc(self.message)}")
+        cols = [c for c in ("value", "stderr", "ci_lo", "ci_hi", "start", "at_bound",
+                            "identifiable", "boot_lo", "boot_hi") if c in self.params]
+        table = self.params[cols].to_html(float_format=lambda x: f"{x:.4g}")
+        notes = "".join(f"<br><small>{esc(n)}</small>" for n in self.notes)
+        return f"<div>{head}{table}{notes}</div>"
+
+    def plot(self, ax: Axes | None = None, **kwargs: Any) -> Axes:
+        """Measured against predicted (log-log, y = x) with residuals; returns the Axes."""
+        try:
+            from ..plot import measured_vs_predicted
+        except ImportError:
+            measured_vs_predicted = None
+        if measured_vs_predicted is not None:
+            return measured_vs_predicted(self, ax=ax, **kwargs)
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots()
+        df = self.residuals
+        for metric, g in df.groupby("metric"):
+            ax.scatter(g["measured"], g["predicted"], label=metric, s=14)
+            ax.vlines(g["measured"], g["measured"], g["predicted"], lw=0.6, alpha=0.5)
+        lo = float(min(df["measured"].min(), df["predicted"].min()))
+        hi = float(max(df["measured"].max(), df["predicted"].max()))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set(xscale="log", yscale="log", xlabel="measured", ylabel="predicted")
+        ax.legend(fontsize="small")
+        return ax

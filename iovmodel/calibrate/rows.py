@@ -1,0 +1,254 @@
+"""Measurement rows: parse and check a tidy measurement frame against the catalog.
+
+Every row names a path, a metric, a value and its workload; a bad row raises
+:class:`~iovmodel.errors.FitError` naming its index, column and value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..datasets import _is_empty as _empty
+from ..datasets import parse_options
+from ..errors import DatasetError, FitError, IovModelError, ParameterError
+from ..solve.metrics import (
+    LOAD_DEPENDENT,
+    PREDICTABLE,
+    QUANTILES,
+    VMM_RESOURCES,
+)
+from ..solve.streams import STREAMS
+from ..spec.catalog import Path
+from ..spec.catalog import path as get_path
+from ..spec.profile import parameters
+from ..spec.workload import Workload
+
+
+@dataclass(frozen=True)
+class _Row:
+    """One measured number, resolved against the catalog."""
+
+    index: int  # position in the measurement frame
+    path: Path
+    overrides: tuple[tuple[str, float], ...]  # costs pinned by the row's options
+    workload: Workload
+    metric: str
+    value: float
+    weight: float
+    batch_stated: bool = True
+    saturated: bool = False  # a bulk stream: predicted at the throughput bound
+
+    def group_key(self) -> tuple:
+        w = self.workload
+        shape = ("open", w.size_bytes, w.batch) if w.is_open else \
+            ("closed", w.size_bytes, w.batch, w.think_us)
+        opts = tuple(sorted((k, str(v)) for k, v in self.path.options.items()))
+        return (self.path.name, id(self.path) if self.path.name not in _catalog_names() else 0,
+                opts, self.overrides, shape, self.batch_stated, self.saturated)
+
+    def with_batch(self, batch: float | None) -> _Row:
+        """This row with an effective batch (only when its own batch is not stated)."""
+        if batch is None or self.batch_stated:
+            return self
+        # a fitted batch is a mean, not a whole number: bypass Workload's integer check
+        cap = self.workload.population or math.inf  # a batch never exceeds the requests in flight
+        return replace(self, workload=replace(self.workload, batch=min(float(batch), cap)))
+
+
+def _catalog_names() -> set[str]:
+    from ..spec.catalog import path_names
+
+    return set(path_names())
+
+
+_BOOL_WORDS = {"true": True, "on": True, "yes": True, "false": False, "off": False, "no": False}
+
+
+def _parse_options(text: Any) -> dict[str, Any]:
+    """An options cell as the datasets read it, with true/false words as booleans."""
+    if isinstance(text, Mapping):
+        return dict(text)
+    try:
+        raw = parse_options(None if _empty(text) else text)
+    except DatasetError as exc:
+        raise FitError(str(exc)) from None
+    return {k: _BOOL_WORDS.get(v.lower(), v) if isinstance(v, str) else v for k, v in raw.items()}
+
+
+def _count(row: Mapping[str, Any], col: str, default: int, where: str) -> int:
+    v = row.get(col)
+    if _empty(v):
+        return default
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        raise FitError(f"{where}, column {col!r}: {v!r} is not a number") from None
+    if not math.isfinite(x) or x < 1 or x != int(x):
+        raise FitError(f"{where}, column {col!r}: {v!r} must be a whole number >= 1")
+    return int(x)
+
+
+def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str]) -> _Row:
+    """Resolve one measurement row or raise FitError naming it."""
+    where = f"row {i}"
+    name = row.get("path")
+    if _empty(name):
+        raise FitError(f"{where}: column 'path' is empty")
+    metric = row.get("metric")
+    if _empty(metric):
+        raise FitError(f"{where} ({name}): column 'metric' is empty")
+    metric = str(metric).strip()
+    where = f"row {i} ({name}, {metric})"
+    value = row.get("value")
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise FitError(f"{where}, column 'value': {value!r} is not a number") from None
+    if not math.isfinite(value):
+        raise FitError(f"{where}, column 'value': {value!r} is NaN or infinite; drop the row "
+                       "or give the measured number")
+    if value <= 0:
+        raise FitError(f"{where}, column 'value': {value!r} <= 0 cannot be fitted in log space")
+    if metric not in PREDICTABLE:
+        raise FitError(f"{where}: the model cannot predict metric {metric!r}; predictable "
+                       f"metrics: {', '.join(PREDICTABLE)}")
+    unit = row.get("unit")
+    if not _empty(unit) and str(unit).strip() not in (PREDICTABLE[metric][0], "µs" if
+                                                       PREDICTABLE[metric][0] == "us" else ""):
+        raise FitError(f"{where}, column 'unit': {unit!r} is not {PREDICTABLE[metric][0]!r}, "
+                       f"the unit of {metric!r}")
+    if isinstance(name, Path):
+        p = name
+    else:
+        try:
+            p = get_path(str(name).strip())
+        except IovModelError as exc:
+            raise FitError(f"{where}: {exc}") from None
+    opts = _parse_options(row.get("options"))
+    costs = parameters()
+    path_opts, overrides = {}, {}
+    for k, v in opts.items():
+        if k in p.options:
+            path_opts[k] = v
+        elif isinstance(v, str) and isinstance(p.options.get(f"{k}_{v}"), bool):
+            path_opts[f"{k}_{v}"] = True  # a label key=word sets the boolean option key_word
+        elif k in costs:
+            try:
+                overrides[k] = costs[k].check(v)
+            except IovModelError as exc:
+                raise FitError(f"{where}, column 'options': {exc}") from None
+        else:
+            ignored.add(k)
+    try:
+        p = p.with_options(**path_opts)
+    except IovModelError as exc:
+        raise FitError(f"{where}, column 'options': {exc}") from None
+    stated = {c: not _empty(row.get(c)) for c in ("jobs", "iodepth", "rate_per_s", "size_bytes")}
+    if metric in LOAD_DEPENDENT and any(c in row for c in ("jobs", "iodepth", "rate_per_s")) \
+            and not (stated["jobs"] or stated["iodepth"] or stated["rate_per_s"]):
+        raise FitError(f"{where}: the workload is not stated (jobs, iodepth and rate_per_s are "
+                       f"all empty), so {metric!r} cannot be predicted")
+    if metric == "throughput_gbps" and "size_bytes" in row and not stated["size_bytes"]:
+        raise FitError(f"{where}: size_bytes is empty; it is needed to turn I/O per second "
+                       "into Gbps")
+    try:
+        size = _count(row, "size_bytes", 4096, where)
+        batch = _count(row, "batch", 1, where)
+        rate = row.get("rate_per_s")
+        if not _empty(rate):
+            w = Workload.open(float(rate), size_bytes=size, batch=batch)
+        else:
+            think = row.get("think_us")
+            w = Workload.closed(_count(row, "jobs", 1, where), _count(row, "iodepth", 1, where),
+                                think_us=0.0 if _empty(think) else float(think),
+                                size_bytes=size, batch=batch)
+    except IovModelError as exc:
+        raise FitError(f"{where}: {exc}") from None
+    if metric == "cpu_util_vmm_pct" and not any(r in p.resources for r in VMM_RESOURCES):
+        raise FitError(f"{where}: path {p.name!r} has no VMM thread (none of "
+                       f"{', '.join(VMM_RESOURCES)}), so it cannot predict {metric!r}")
+    if metric == "transactions_per_s" and p.device != "net":
+        raise FitError(f"{where}: {metric!r} is a network request/response metric; "
+                       f"{p.name!r} is a {p.device or 'custom'} path")
+    label = row.get("label")
+    if metric == "cpu_us_per_io" and not _empty(label) and str(label).strip().lower().startswith("vmm"):
+        if not any(r in p.resources for r in VMM_RESOURCES):
+            raise FitError(f"{where}: VMM-thread CPU (label {label!r}) but path {p.name!r} has "
+                           f"no VMM thread (none of {', '.join(VMM_RESOURCES)})")
+        metric = "vmm_cpu_us_per_io"
+    rw = "" if _empty(row.get("rw")) else str(row.get("rw")).strip()
+    saturated = (p.device == "net" and rw in STREAMS and not w.is_open
+                 and "iodepth" in row and not stated["iodepth"]
+                 and metric in LOAD_DEPENDENT - set(QUANTILES) - {"latency_us", "clat_us"})
+    return _Row(i, p, tuple(sorted(overrides.items())), w, metric, value, weight,
+                batch_stated="batch" in row and not _empty(row.get("batch")),
+                saturated=saturated)
+
+
+def _weights(df: pd.DataFrame, weights: Any) -> np.ndarray:
+    m = len(df)
+    if weights is None:
+        return np.ones(m)
+    if isinstance(weights, str):
+        if weights not in df.columns:
+            raise ParameterError(f"weights names column {weights!r}, which the measurements lack")
+        w = pd.to_numeric(df[weights], errors="coerce").to_numpy(dtype=float)
+    else:
+        w = np.asarray(weights, dtype=float).ravel()
+    if w.shape != (m,):
+        raise ParameterError(f"weights has {w.size} entries for {m} rows")
+    if not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ParameterError("weights must be finite and >= 0")
+    return w
+
+
+def _check_frame(measurements: Any) -> pd.DataFrame:
+    if not isinstance(measurements, pd.DataFrame):
+        raise ParameterError(f"measurements must be a pandas DataFrame, got {type(measurements).__name__}")
+    if len(measurements) == 0:
+        raise FitError("measurements is empty: nothing to fit")
+    missing = [c for c in ("path", "metric", "value") if c not in measurements.columns]
+    if missing:
+        raise FitError(f"measurements lack column(s) {', '.join(missing)} "
+                       "(needs path, metric, value; see iovmodel.datasets.SCHEMA_COLUMNS)")
+    return measurements.reset_index(drop=True)
+
+
+def _parse(measurements: pd.DataFrame, weights: Any = None) -> tuple[list[_Row], set[str]]:
+    df = _check_frame(measurements)
+    w = _weights(df, weights)
+    ignored: set[str] = set()
+    records = df.to_dict("records")
+    rows = [_parse_row(i, r, float(w[i]), ignored) for i, r in enumerate(records)]
+    return rows, ignored
+
+
+def predictable(measurements: pd.DataFrame) -> pd.DataFrame:
+    """Which rows the model can predict, and why not.
+
+    Returns
+    -------
+    DataFrame
+        Index of ``measurements``; columns ``predictable`` (bool) and ``reason``
+        (empty when predictable).  ``fit(measurements[out.predictable])`` fits
+        what can be fitted.
+    """
+    df = _check_frame(measurements)
+    ok, why = [], []
+    ignored: set[str] = set()
+    for i, r in enumerate(df.to_dict("records")):
+        try:
+            _parse_row(i, r, 1.0, ignored)
+        except FitError as exc:
+            ok.append(False)
+            why.append(str(exc))
+        else:
+            ok.append(True)
+            why.append("")
+    return pd.DataFrame({"predictable": ok, "reason": why}, index=measurements.index)

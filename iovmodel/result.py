@@ -1,0 +1,163 @@
+"""Result: what a path delivers under a workload (means, utilisations, CPU, breakdown).
+
+A Result only holds numbers; the solvers (:mod:`iovmodel.solve`) make it.  Its displays
+import nothing heavy: LaTeX of the closed form only on :meth:`Result.latex`.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .errors import ParameterError
+from .spec.catalog import path as get_path
+from .spec.workload import Workload
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+
+@dataclass(frozen=True, repr=False)
+class Result:
+    """What a path delivers under a workload.
+
+    Attributes
+    ----------
+    path : str
+    workload : Workload
+    throughput_per_s : float
+        I/O completed per second.
+    latency_us : float
+        Mean response time of one I/O, µs (excluding think time).
+    breakdown : DataFrame
+        One row per hop: ``hop, resource, switch, count`` (per I/O), ``service_us``
+        (count x cost), ``wait_us`` (queueing at its resource), ``latency_us``.
+    utilization : dict
+        Resource -> busy fraction per server (delay stations: mean busy servers).
+    cpu_us_per_io : float
+        Host CPU µs per I/O spent outside the guest (KVM, QEMU, vhost, host kernel,
+        busy-polling cores at their full cost).
+    guest_cpu_us_per_io : float
+        Guest CPU µs per I/O (driver and stack; on native paths, the OS).
+    bottleneck : str
+        The resource with the largest demand per server.
+    saturation_per_s : float
+        Throughput bound: servers / demand at the bottleneck, I/O per second.
+    zero_load_latency_us : float
+        Sum of all demands: the latency of an I/O that never waits.
+    solver : str
+        ``"open"`` or ``"mva"`` (or ``"simulation"`` for a SimResult).
+    """
+
+    path: str
+    workload: Workload
+    throughput_per_s: float
+    latency_us: float
+    breakdown: pd.DataFrame
+    utilization: Mapping[str, float]
+    cpu_us_per_io: float
+    guest_cpu_us_per_io: float
+    bottleneck: str
+    saturation_per_s: float
+    zero_load_latency_us: float
+    solver: str = "open"
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    percentiles_us: Mapping[str, float] = field(default_factory=dict)
+
+    def percentile_us(self, pct: float) -> float:
+        """A latency percentile (µs), e.g. ``r.percentile_us(99)``.
+
+        From ``percentiles_us`` when it holds it (a simulation's, or the ones
+        ``analyze(..., percentiles=...)`` computed), else by the gamma approximation of
+        :mod:`iovmodel.solve.percentiles` (the same number :func:`iovmodel.fit` fits to).
+
+        Parameters
+        ----------
+        pct : float
+            Percent, 0 < pct < 100.
+        """
+        from .solve.percentiles import latency_quantile, latency_variance, percentile_key
+
+        if isinstance(pct, bool) or not isinstance(pct, int | float) or not 0 < pct < 100:
+            raise ParameterError(f"pct must be a percent between 0 and 100 (exclusive), got {pct!r}")
+        if percentile_key(pct) in self.percentiles_us:
+            return float(self.percentiles_us[percentile_key(pct)])
+        if "net" not in self.extra:
+            raise ParameterError(f"percentile {pct!r} is not among this result's "
+                                 f"{sorted(self.percentiles_us)}; ask the simulator for it")
+        var = latency_variance(self.extra["net"], self.extra["waits"], self.extra["util"])
+        return latency_quantile(self.latency_us, var, pct / 100.0)
+
+    def metric(self, name: str) -> float:
+        """Any metric the model predicts (:data:`iovmodel.solve.metrics.PREDICTABLE`), e.g.
+        ``r.metric("exits_per_io")``, ``r.metric("cpu_util_vmm_pct")``: the number
+        :func:`iovmodel.fit` compares with a measurement of that metric."""
+        from .solve.metrics import PREDICTABLE, VMM_METRICS, value
+
+        if name not in PREDICTABLE and name not in VMM_METRICS:
+            raise ParameterError(f"metric {name!r} is not predictable; predictable metrics: "
+                                 f"{', '.join(PREDICTABLE)}")
+        if "net" not in self.extra:
+            raise ParameterError(f"metric {name!r} needs the analytic solution (analyze)")
+        p = self.extra["path_obj"]
+        return value(name, p, self.workload, self.extra["net"], self.throughput_per_s,
+                     self.latency_us, self.extra["waits"], self.extra["util"], self.cpu_us_per_io)
+
+
+    def to_frame(self) -> pd.DataFrame:
+        """One tidy row: path, workload fields, metrics, and ``util_<resource>`` columns."""
+        row = {"path": self.path, **{k: v for k, v in self.workload.to_dict().items()},
+               "throughput_per_s": self.throughput_per_s, "latency_us": self.latency_us,
+               "cpu_us_per_io": self.cpu_us_per_io, "guest_cpu_us_per_io": self.guest_cpu_us_per_io,
+               "bottleneck": self.bottleneck,
+               "bottleneck_utilization": self.utilization.get(self.bottleneck, math.nan),
+               "saturation_per_s": self.saturation_per_s,
+               "zero_load_latency_us": self.zero_load_latency_us, "solver": self.solver}
+        row.update({f"{k}_us": v for k, v in self.percentiles_us.items()})
+        row.update({f"util_{k}": v for k, v in self.utilization.items()})
+        return pd.DataFrame([row])
+
+    def summary(self) -> str:
+        util = ", ".join(f"{k} {v:.0%}" if v <= 1 else f"{k} {v:.2f}" for k, v in self.utilization.items())
+        return (f"{self.path} under {self.workload!r} ({self.solver})\n"
+                f"  throughput {self.throughput_per_s:,.0f} IO/s, latency {self.latency_us:.2f} µs "
+                f"(zero-load {self.zero_load_latency_us:.2f} µs)\n"
+                f"  host CPU {self.cpu_us_per_io:.2f} µs/IO, guest CPU {self.guest_cpu_us_per_io:.2f} µs/IO\n"
+                f"  bottleneck {self.bottleneck} (saturates at {self.saturation_per_s:,.0f} IO/s); "
+                f"utilisation: {util}")
+
+    def __repr__(self) -> str:
+        return (f"<Result {self.path}: {self.throughput_per_s:,.0f} IO/s, {self.latency_us:.2f} µs, "
+                f"bottleneck {self.bottleneck} ({self.utilization.get(self.bottleneck, math.nan):.0%})>")
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        head = (f"<b>{esc(self.path)}</b> — {esc(repr(self.workload))} ({esc(self.solver)})<br>"
+                f"throughput <b>{self.throughput_per_s:,.0f}</b> IO/s · latency <b>{self.latency_us:.2f}</b> µs · "
+                f"host CPU {self.cpu_us_per_io:.2f} µs/IO · bottleneck {esc(self.bottleneck)}")
+        bd = self.breakdown[["hop", "resource", "switch", "count", "service_us", "wait_us", "latency_us"]]
+        return f"<div>{head}{bd.to_html(index=False, float_format=lambda x: f'{x:.3g}')}</div>"
+
+    def latex(self) -> str:
+        """The closed-form mean latency of this path and workload, as ``$...$`` LaTeX.
+
+        Only on request: building it imports sympy (seconds), so a Result has no
+        ``_repr_latex_`` and displaying one in a notebook stays fast.
+        """
+        import sympy
+
+        from .symbolic import latency
+
+        p = self.extra.get("path_obj") or get_path(self.path)  # keeps options such as workers=4
+        return "$" + sympy.latex(latency(p, workload=self.workload)) + "$"
+
+    def plot(self, ax: Axes | None = None, **kwargs: Any) -> Axes:
+        """Stacked per-hop latency breakdown (see :func:`iovmodel.plot.breakdown`)."""
+        from . import plot as _plot
+
+        return _plot.breakdown([self], ax=ax, **kwargs)

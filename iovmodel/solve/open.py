@@ -1,0 +1,58 @@
+"""The open solution: each station as M/G/1 (Pollaczek-Khinchine) or M/G/c (Allen-Cunneen).
+
+Open workloads solve the open network station by station, taking each station's visits
+as Poisson; delay stations do not queue.
+
+Accuracy: the open solution is exact for a chain of single-visit M/M/1 stations; where
+one request visits a station several times with unequal costs the Poisson assumption
+overestimates the wait. At bottleneck utilisation <= 0.8 the simulator's mean latency
+stays within 15 % of it (measured on every catalog path at batch 1 and 4: -12.4 % to
++0.1 %; ``tests/test_solvers_agree.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..analytic.single import mgc as _mgc
+from ..network import Network
+
+
+def solve_open(net: Network, rate_per_s: float | np.ndarray, *,
+               nan_policy: str = "raise") -> tuple[Any, np.ndarray, np.ndarray]:
+    """Open-network solution at one rate or an array of rates (I/O per second).
+
+    Returns latency (µs), per-visit wait (µs) and utilisation per station; with
+    ``nan_policy="nan"`` points at or beyond a capacity give NaN instead of raising.
+    """
+    rates = np.atleast_1d(np.asarray(rate_per_s, dtype=float))
+    lam = rates / 1e6  # per µs
+    K = len(net.stations)
+    R = np.zeros(rates.shape)
+    waits = np.zeros((rates.size, K))
+    util = np.zeros((rates.size, K))
+    bad = np.zeros(rates.shape, dtype=bool)
+    for i, s in enumerate(net.stations):
+        if s.demand_us <= 0 or s.visits <= 0:
+            continue
+        if s.is_delay:
+            util[:, i] = lam * s.demand_us  # mean busy servers
+            R += s.demand_us
+            continue
+        rho = lam * s.demand_us / s.servers
+        over = rho >= 1
+        if over.any() and nan_policy == "raise":
+            net.check_stable(float(rates[int(np.flatnonzero(over)[0])]))  # raises, one wording
+        bad |= over
+        ok = np.where(over, 0.0, lam)
+        q = _mgc(ok * s.visits, s.service_us, s.scv, int(s.servers), name=s.name)
+        waits[:, i] = np.where(over, np.nan, q.Wq)
+        util[:, i] = rho
+        R = R + np.where(over, np.nan, s.visits * np.asarray(q.W))
+    if bad.any():
+        R = np.where(bad, np.nan, R)
+    if np.ndim(rate_per_s) == 0:
+        return float(R[0]), waits[0], util[0]
+    return R, waits, util
