@@ -14,8 +14,8 @@ $(STAMP): $(VENV)/bin/python pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@# compile the simulator's numba kernels into their on-disk cache now, so the first
-	@# iov.simulate() only loads them (iovmodel.sim.precompile)
-	$(PY) -c "import iovmodel.sim as s; print(f'simulator kernels compiled in {s.precompile():.1f} s')"
+	@# iov.simulate() only loads them (iovmodel.solve.sim.precompile)
+	$(PY) -c "import iovmodel.solve.sim as s; print(f'simulator kernels compiled in {s.precompile():.1f} s')"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -4,7 +4,7 @@ Run: ``.venv/bin/python benchmarks/bench_mva.py [--repeat 200] [--line-n 512]``
 
 1. The closed network of issue 2's benchmark: think time 1.0, two single-server
    stations with demands 0.2 and 0.1, populations 1..64. iovmodel's
-   :func:`~iovmodel.analytic.mva` against LINE's solver object
+   :func:`~iovmodel.solve.analytic.mva` against LINE's solver object
    (``MVA(model, method="exact").avg_table()``, the call a LINE user makes) and
    LINE's core routine ``pfqn_mva``; both must give the same X(64).
 2. The lead's largest case: N = 16384 (64 jobs x 256 iodepth), 6 stations
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
-    from iovmodel.analytic import mva, schweitzer_mva
+    from iovmodel.solve.analytic import mva, schweitzer_mva
     t_import = time.perf_counter() - t0
 
     D2, Z2, N2 = [0.2, 0.1], 1.0, 64

@@ -17,7 +17,7 @@ Replication scaling: 8 replications of (b) serially and on a 2-process pool.
 
 Start-up (fresh Python processes, ``iov.simulate("virtio-blk", requests=1000,
 replications=1)``): with an empty numba cache (a fresh environment without
-``make``'s precompile step), after ``iovmodel.sim.precompile()`` (what ``make``
+``make``'s precompile step), after ``iovmodel.solve.sim.precompile()`` (what ``make``
 runs at set-up), and the time from ``import iovmodel`` done to the first result.
 
 Every number is printed with the load average at the time (other work on the
@@ -43,7 +43,7 @@ from numba import njit
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from iovmodel.network import Network, Visit, aggregate  # noqa: E402
-from iovmodel.sim import simulate_network  # noqa: E402
+from iovmodel.solve.sim import simulate_network  # noqa: E402
 
 MEANS_B = [0.1, 0.2, 0.5, 0.3, 0.1]
 LAM_B = 1.6
@@ -175,7 +175,7 @@ def startup() -> None:
         env = dict(os.environ, NUMBA_CACHE_DIR=d,
                    PYTHONPATH=os.path.join(os.path.dirname(__file__), ".."))
         t = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import iovmodel.sim as s; s.precompile()"],
+        subprocess.run([sys.executable, "-c", "import iovmodel.solve.sim as s; s.precompile()"],
                        env=env, check=True)
         setup = time.perf_counter() - t
         print(f"  make's precompile step            {setup:5.2f} s  ({load()})")

@@ -23,10 +23,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import (
-    analytic,
-    fit,  # a callable module: iov.fit(df) fits, iovmodel.fit.predict predicts
-)
+from . import fit  # a callable module: iov.fit(df) fits, iovmodel.fit.predict predicts
 from .calibrate import FitResult, crossval
 from .errors import (
     CatalogError,
@@ -43,6 +40,7 @@ from .errors import (
 )
 from .network import Network, Station, Visit, build
 from .result import Result
+from .solve import analytic
 from .solve.analyze import analyze, compare, sweep
 from .spec.catalog import Hop, Path, load_catalog, path, paths, register
 from .spec.profile import HostProfile, Parameter, parameters
@@ -52,9 +50,9 @@ __version__ = "0.1.0"
 
 # name -> (module, attribute or None for the module itself), imported on first access
 _LAZY = {
-    "simulate": ("iovmodel.sim", "simulate"),
-    "SimResult": ("iovmodel.sim", "SimResult"),
-    "sim": ("iovmodel.sim", None),
+    "simulate": ("iovmodel.solve.sim", "simulate"),
+    "SimResult": ("iovmodel.solve.sim", "SimResult"),
+    "sim": ("iovmodel.solve.sim", None),
     "datasets": ("iovmodel.datasets", None),
     "symbolic": ("iovmodel.symbolic", None),
     "sensitivity": ("iovmodel.symbolic", "sensitivity"),

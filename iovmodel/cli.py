@@ -222,7 +222,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from .sim import simulate
+    from .solve.sim import simulate
 
     host, w = _host(args), _workload(args)
     (p,) = _with_options([args.path], args)
@@ -326,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     m.add_argument("--seed", type=int, default=1, help="same seed, same numbers (default 1)")
     m.add_argument("--warmup", default=None,
                    help="requests dropped at the start of each replication: a fraction, a "
-                        "count, or 'mser5' (default: the API's, iovmodel.sim.WARMUP_FRACTION)")
+                        "count, or 'mser5' (default: the API's, iovmodel.solve.sim.WARMUP_FRACTION)")
     m.add_argument("--engine", default="auto", help="simulator engine (default auto)")
     _add_workload(m)
     f = _sub(sub, "fit", "fit the host profile to bundled datasets",

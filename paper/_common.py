@@ -3,7 +3,7 @@
 Each script in ``figures/`` and ``tables/`` is a module with
 
 ``REQUIRES``
-    modules it needs beyond the core package (``("iovmodel.sim",)``); the driver
+    modules it needs beyond the core package (``("iovmodel.solve.sim",)``); the driver
     skips the script, and says why, when one cannot be imported;
 ``main(out: pathlib.Path, fast: bool = False) -> dict``
     writes its files into ``out`` and returns the numbers the text quotes.

@@ -16,11 +16,11 @@ import pytest
 
 import iovmodel as iov
 import iovmodel.symbolic as S
-from iovmodel.analytic import mm1, mva, schweitzer_mva
 from iovmodel.errors import ParameterError, UnstableError
 from iovmodel.network import Network, Station, Visit, aggregate
-from iovmodel.sim import simulate_network
+from iovmodel.solve.analytic import mm1, mva, schweitzer_mva
 from iovmodel.solve.open import solve_open
+from iovmodel.solve.sim import simulate_network
 
 HOST = iov.HostProfile.default()
 SIM = {"requests": 40_000, "replications": 6, "seed": 10, "progress": False}

@@ -57,7 +57,7 @@ network bounded by the N - 1 other requests).  Against the simulator on the
 QEMU paths it is within 12 % from one request in flight to saturation (a test);
 near an open load's capacity it is coarser (up to 2x on the median).
 ``percentiles="sim"`` instead simulates every row's network with
-:func:`iovmodel.sim.simulate_network` under one fixed seed (common random
+:func:`iovmodel.solve.sim.simulate_network` under one fixed seed (common random
 numbers, so the objective stays a deterministic function of the costs).
 
 Batching

@@ -76,7 +76,7 @@ class _Model:
                             **dict(sim_options or {})}
 
     def _simulate(self, net: Network, workload: Workload):
-        from ..sim import simulate_network
+        from ..solve.sim import simulate_network
 
         return simulate_network(net, progress=False, workload=workload, **self.sim_options)
 

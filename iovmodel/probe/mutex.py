@@ -49,8 +49,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from ..analytic import mva
 from ..errors import ParameterError
+from ..solve.analytic import mva
 
 #: draws used to compose the latency distribution
 MC_DRAWS = 200_000
@@ -119,7 +119,7 @@ def mva_mutex(vcpus: int, cycle_us: float, hold_us: float,
               handoff_us: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact MVA of V threads alternating between a delay and one mutex.
 
-    Population n is solved by the package's exact MVA (:func:`iovmodel.analytic.mva`:
+    Population n is solved by the package's exact MVA (:func:`iovmodel.solve.analytic.mva`:
     a delay of ``cycle_us`` and one FCFS station) with the mutex occupancy its arrivals
     cause: ``hold_us + handoff_us * u``, where ``u``, the fraction of contended
     acquisitions, is the utilisation at population n-1 (arrival theorem).

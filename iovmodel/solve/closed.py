@@ -10,9 +10,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..analytic.mva import mva as _mva
 from ..errors import ParameterError
 from ..network import Network
+from .analytic.mva import mva as _mva
 
 
 def solve_closed(net: Network, populations: Sequence[int] | None = None

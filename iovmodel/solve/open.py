@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ..analytic.single import mgc as _mgc
 from ..network import Network
+from .analytic.single import mgc as _mgc
 
 
 def solve_open(net: Network, rate_per_s: float | np.ndarray, *,

@@ -69,8 +69,8 @@ def symbol(name: str) -> CostSymbol:
 
 # -- Erlang B as a sympy function --------------------------------------------------------------
 def _erlang_b_numeric(c, a):
-    """Erlang B for whole ``c`` (array-friendly); the same routine as iovmodel.analytic."""
-    from ..analytic.single import _erlang_b
+    """Erlang B for whole ``c`` (array-friendly); the same routine as iovmodel.solve.analytic."""
+    from ..solve.analytic.single import _erlang_b
 
     c_arr = np.floor(np.asarray(c, dtype=float))
     a_arr = np.asarray(a, dtype=float)

@@ -84,7 +84,7 @@ def _simulator_missing() -> str:
 def _load_simulate() -> tuple[Any, str]:
     """(simulate or None, why not); imported on the first click of the button."""
     try:
-        from ..sim import simulate  # the simulator compiles numba code: import on demand
+        from ..solve.sim import simulate  # the simulator compiles numba code: import on demand
     except Exception as exc:  # noqa: BLE001 - any import failure disables the button
         return None, f"{type(exc).__name__}: {exc}"
     return simulate, ""
@@ -452,7 +452,7 @@ class Explorer(W.VBox):
             self._simulate, why = _load_simulate()
             if self._simulate is None:
                 self._sim_unavailable(why)
-                raise RuntimeError(f"the Monte Carlo simulator (iovmodel.sim) is not available: "
+                raise RuntimeError(f"the Monte Carlo simulator (iovmodel.solve.sim) is not available: "
                                    f"{why}")
         host, w = self.host, self.workload
         paths = self.selected_paths

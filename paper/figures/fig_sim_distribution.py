@@ -8,7 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _common as C  # noqa: E402
 
-REQUIRES: tuple[str, ...] = ("iovmodel.sim",)
+REQUIRES: tuple[str, ...] = ("iovmodel.solve.sim",)
 PATH = "virtio-blk"
 LOAD = 0.7  # fraction of the saturation throughput
 

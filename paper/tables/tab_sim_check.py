@@ -8,7 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _common as C  # noqa: E402
 
-REQUIRES: tuple[str, ...] = ("iovmodel.sim",)
+REQUIRES: tuple[str, ...] = ("iovmodel.solve.sim",)
 PATHS = ["emulated-ide", "virtio-blk", "virtio-blk-iothread", "vhost-scsi", "vhost-net",
          "xen-blkfront"]
 

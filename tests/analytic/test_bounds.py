@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iovmodel.analytic import BoundsResult, bounds, mva
 from iovmodel.errors import ParameterError
+from iovmodel.solve.analytic import BoundsResult, bounds, mva
 
 
 def test_asymptotic_bounds_by_hand():

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iovmodel import ParameterError
-from iovmodel.analytic import mva
-from iovmodel.analytic.multiclass import mva_multiclass
+from iovmodel.solve.analytic import mva
+from iovmodel.solve.analytic.multiclass import mva_multiclass
 
 REF = json.loads((Path(__file__).parent / "reference" / "multiclass_line_solver.json").read_text())
 

@@ -28,8 +28,8 @@ from _analytic_reference import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iovmodel.analytic import MAX_MULTISERVER_STATIONS, MVAResult, bounds, mva, schweitzer_mva
 from iovmodel.errors import ParameterError
+from iovmodel.solve.analytic import MAX_MULTISERVER_STATIONS, MVAResult, bounds, mva, schweitzer_mva
 
 INF = math.inf
 
@@ -326,8 +326,8 @@ def test_import_compiles_nothing():
     import subprocess
     import sys
 
-    code = ("import sys, iovmodel, iovmodel.analytic; "
-            "print('iovmodel.analytic._kernels' in sys.modules)")
+    code = ("import sys, iovmodel, iovmodel.solve.analytic; "
+            "print('iovmodel.solve.analytic._kernels' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"

@@ -25,9 +25,9 @@ from _analytic_reference import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iovmodel.analytic import MM1KResult, md1, mg1, mgc, mm1, mm1k, mmc
-from iovmodel.analytic.single import _erlang_c
 from iovmodel.errors import IovModelError, ParameterError, UnstableError, UnstableQueueWarning
+from iovmodel.solve.analytic import MM1KResult, md1, mg1, mgc, mm1, mm1k, mmc
+from iovmodel.solve.analytic.single import _erlang_c
 
 rho_st = st.floats(0.0, 0.98)
 mu_st = st.floats(0.01, 100.0)

@@ -1,6 +1,6 @@
 """Textbook closed forms the simulator is checked against, written from the books.
 
-Independent of iovmodel.analytic on purpose: a bug there must not hide one here.
+Independent of iovmodel.solve.analytic on purpose: a bug there must not hide one here.
 Time unit: whatever the caller uses (the tests use µs); rates are per that unit.
 """
 

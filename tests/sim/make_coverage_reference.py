@@ -118,7 +118,7 @@ def main() -> None:
         "how": ("tests/sim/make_coverage_reference.py: one run of "
                 f"{CHUNK * (BATCHES + 1):,} customers per case from empty, the first "
                 f"{CHUNK:,} dropped, {BATCHES} batch means of {CHUNK:,}; independent "
-                f"recursions (not iovmodel.sim); seed {SEED}"),
+                f"recursions (not iovmodel.solve.sim); seed {SEED}"),
         "mg3_lognormal": {**MG3, **summary(run_mg3(np.random.Generator(np.random.PCG64(ss[0]))))},
         "tandem_lognormal": {**LN_TANDEM,
                              **summary(run_tandem(np.random.Generator(np.random.PCG64(ss[1]))))},

@@ -28,7 +28,7 @@ from _sim_reference import mmc_w
 
 import iovmodel as iov
 from iovmodel.network import Network, aggregate
-from iovmodel.sim import simulate_network
+from iovmodel.solve.sim import simulate_network
 
 HOST = iov.HostProfile.default()
 NAMES = iov.paths()["name"].tolist()

@@ -1,7 +1,7 @@
 """Coverage battery: do the simulator's 95 % latency intervals keep their promise? (issue 17)
 
 Seven models, 40 fixed seeds each, at the defaults (8 replications x 100 000 requests, the
-default warm-up of :mod:`iovmodel.sim.stats`). Every run's 95 % interval of the mean latency
+default warm-up of :mod:`iovmodel.solve.sim.stats`). Every run's 95 % interval of the mean latency
 is checked against a value from outside the simulator:
 
 * M/M/1 at rho 0.9, M/M/4 at rho 0.8, M/G/1 with lognormal service (scv 4) at rho 0.8:
@@ -13,7 +13,7 @@ is checked against a value from outside the simulator:
 * closed product-form network (3 exponential FIFO stations, 8 customers, exponential think
   time): exact MVA (Reiser & Lavenberg 1980);
 * M/G/3 and a three-station tandem, both lognormal scv 4: no closed form; very long runs of
-  independent code (not iovmodel.sim), committed in tests/sim/data/coverage_reference.json,
+  independent code (not iovmodel.solve.sim), committed in tests/sim/data/coverage_reference.json,
   made by tests/sim/make_coverage_reference.py (standard errors 0.15 % and 0.09 %).
 
 Demanded: coverage >= 93 % pooled over the 280 runs and >= 85 % per case; the mean of the
@@ -36,8 +36,8 @@ import numpy as np
 import pytest
 from _sim_reference import md1_w, mg1_w, mm1_w, mmc_w, mva, network
 
-from iovmodel.sim import dists as D
-from iovmodel.sim import simulate_network
+from iovmodel.solve.sim import dists as D
+from iovmodel.solve.sim import simulate_network
 
 SEEDS = range(1000, 1040)
 REF = json.load(open(os.path.join(os.path.dirname(__file__), "data",

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iovmodel.errors import ParameterError, UnstableError
-from iovmodel.sim import SimResult, mser, simulate, simulate_network, t_interval
-from iovmodel.sim import dists as D
+from iovmodel.solve.sim import SimResult, mser, simulate, simulate_network, t_interval
+from iovmodel.solve.sim import dists as D
 
 
 def kelly_net(rate_per_s=4e5):
@@ -137,7 +137,7 @@ def test_event_loop_grows_its_arrays():
 
 
 def test_progress_bar_on_and_off(capsys, monkeypatch):
-    import iovmodel.sim as sim
+    import iovmodel.solve.sim as sim
 
     monkeypatch.delenv("CI", raising=False)
     # a run of a few ms stays silent: the bar is for runs that need more than ~1 s
@@ -156,7 +156,7 @@ def test_progress_bar_on_and_off(capsys, monkeypatch):
 
 def test_progress_eta_ignores_the_first_update(monkeypatch):
     # the first update carries the kernel compile / load time: the rate starts after it
-    import iovmodel.sim as sim
+    import iovmodel.solve.sim as sim
 
     monkeypatch.delenv("CI", raising=False)
     clock = iter([100.0, 100.1, 100.2])
@@ -285,7 +285,7 @@ def test_t_interval_matches_scipy(values, level):
 @given(st.integers(1, 400), st.floats(0.5001, 0.99999))
 @settings(max_examples=200, deadline=None, derandomize=True)
 def test_t_quantile_matches_scipy(df, p):
-    from iovmodel.sim.stats import t_quantile
+    from iovmodel.solve.sim.stats import t_quantile
 
     assert t_quantile(p, df) == pytest.approx(scipy.stats.t.ppf(p, df), rel=1e-9)
 
@@ -343,7 +343,7 @@ def test_plot_latency_returns_axes():
 
 
 def test_import_compiles_nothing():
-    code = ("import iovmodel, iovmodel.sim, iovmodel.sim.kernel as k; "
+    code = ("import iovmodel, iovmodel.solve.sim, iovmodel.solve.sim.kernel as k; "
             "print(len(k.run.signatures), len(k.fifo_pass.signatures))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["0", "0"]
@@ -366,8 +366,8 @@ def test_rare_visits_with_no_think_time(per, count, batch):
 @given(st.lists(st.floats(2.0**-10, 2.0**27, exclude_max=True), min_size=1, max_size=200))
 @settings(max_examples=50, deadline=None, derandomize=True)
 def test_log_hist_matches_numpy_histogram(xs):
-    from iovmodel.sim import kernel
-    from iovmodel.sim.engine import HIST_EDGES_US, HIST_LO_EXP, HIST_SUB_BITS
+    from iovmodel.solve.sim import kernel
+    from iovmodel.solve.sim.engine import HIST_EDGES_US, HIST_LO_EXP, HIST_SUB_BITS
 
     x = np.array(xs)
     got = kernel.log_hist(x, HIST_LO_EXP, HIST_SUB_BITS, HIST_EDGES_US.size - 1)

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq
 
-from iovmodel.sim import simulate_network, t_interval
+from iovmodel.solve.sim import simulate_network, t_interval
 
 RHOS = (0.3, 0.7, 0.9)
 REQ = {0.3: 20_000, 0.7: 50_000, 0.9: 200_000}

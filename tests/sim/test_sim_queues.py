@@ -17,8 +17,8 @@ import pytest
 import scipy.stats
 from _sim_reference import md1_w, mg1_w, mm1_w, mmc_w, network
 
-from iovmodel.sim import dists as D
-from iovmodel.sim import simulate_network
+from iovmodel.solve.sim import dists as D
+from iovmodel.solve.sim import simulate_network
 
 RHOS = (0.3, 0.7, 0.9)
 ENGINES = ("event", "recursion")

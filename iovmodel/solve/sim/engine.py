@@ -16,8 +16,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..errors import ParameterError, UnstableError
-from ..network import Network, unstable_message
+from ...errors import ParameterError, UnstableError
+from ...network import Network, unstable_message
 from . import kernel as K
 from .dists import Dist, as_dist, default_dist
 from .stats import mser

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import ParameterError
-from ..result import Result
+from ...errors import ParameterError
+from ...result import Result
 from .stats import t_interval
 
 _NAN2 = (math.nan, math.nan)

@@ -66,7 +66,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from ..errors import IovModelWarning, ParameterError
+from ...errors import IovModelWarning, ParameterError
 from ._common import as_array, as_int, as_scalar, fmt, frame_html, names_and_values
 
 #: Most multi-server stations the exact solver accepts (it runs 2**L passes).

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from ..errors import ParameterError
+from ...errors import ParameterError
 from ._common import as_array, fmt, frame_html
 
 #: Largest number of population vectors the exact multiclass solver walks.

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from ..errors import ParameterError, UnstableError, UnstableQueueWarning
+from ...errors import ParameterError, UnstableError, UnstableQueueWarning
 
 UNSTABLE_POLICIES = ("raise", "nan")
 

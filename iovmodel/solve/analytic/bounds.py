@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from ..errors import ParameterError
+from ...errors import ParameterError
 from ._common import fmt, frame_html
 from .mva import _network
 
@@ -114,7 +114,7 @@ class BoundsResult:
 def bounds(demands: ArrayLike, N: int, think: float = 0.0, servers=None) -> BoundsResult:
     """Asymptotic (and, for single-server networks, balanced-job) bounds for n = 1..N.
 
-    Parameters are those of :func:`~iovmodel.analytic.mva`; see the module
+    Parameters are those of :func:`~iovmodel.solve.analytic.mva`; see the module
     docstring for the formulas.
     """
     net = _network(demands, N, think, servers)

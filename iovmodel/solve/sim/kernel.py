@@ -3,7 +3,7 @@
 Nothing here is compiled at import: ``@njit(cache=True)`` without signatures
 compiles on the first call and stores the machine code next to this file
 (``__pycache__``, or ``NUMBA_CACHE_DIR``), so later processes only load it.
-``make`` compiles them at set-up (:func:`iovmodel.sim.precompile`). To keep that
+``make`` compiles them at set-up (:func:`iovmodel.solve.sim.precompile`). To keep that
 compile short there are few kernels: the event loop, the recursion's three
 passes; the heap helpers are left to LLVM to inline (numba-level
 ``inline="always"`` copied them into every call site before typing) and the

@@ -19,10 +19,10 @@ the analytic solvers see and simulates it request by request:
   gives polling hops) is a pure delay uniform on ``[0, 2 x mean_us]``; the catalog declares such a hop
   with ``cost = 0.5 * poll_interval_us`` and ``scv = 1/3``, so the poll
   interval is ``poll_interval_us``;
-* per-hop service laws (see :mod:`iovmodel.sim.dists`); fractional visit
+* per-hop service laws (see :mod:`iovmodel.solve.sim.dists`); fractional visit
   counts are Bernoulli extra visits; zero-cost per-I/O hops are skipped.
 
-Engines: the event loop (:mod:`iovmodel.sim.kernel`) handles everything; an
+Engines: the event loop (:mod:`iovmodel.solve.sim.kernel`) handles everything; an
 open network without batching whose FIFO stations are each visited once is
 simulated exactly by Lindley / Kiefer-Wolfowitz recursions, station after
 station (``engine="auto"`` picks it up to 4 million requests per replication). Both draw from the same random streams:
@@ -36,7 +36,7 @@ thread spins), and a busy-polling resource counts at its full cores, as
 its batch-mates at a per-batch hop is that hop's ``wait_us``.
 
 Compile cost: nothing compiles at import. The kernels are compiled once and
-cached on disk (``iovmodel/sim/__pycache__``, or ``NUMBA_CACHE_DIR``); ``make``
+cached on disk (``iovmodel/solve/sim/__pycache__``, or ``NUMBA_CACHE_DIR``); ``make``
 does it at set-up (:func:`precompile`), so a fresh environment made by
 ``make demo`` / ``make test`` only loads them. Without that step the first
 simulation compiles the event loop itself (a few seconds: see
@@ -64,8 +64,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import ParameterError
-from ..network import Network
+from ...errors import ParameterError
+from ...network import Network
 from . import dists
 from .dists import Dist
 from .engine import HIST_EDGES_US, PERCENTILES, compile_network, recursion_ok, replicate
@@ -194,12 +194,12 @@ def precompile() -> float:
     """Compile (or load) every simulator kernel now; returns the seconds it took.
 
     ``make`` runs this once after installing, so the machine code is in numba's
-    on-disk cache (``iovmodel/sim/__pycache__`` or ``NUMBA_CACHE_DIR``) before
+    on-disk cache (``iovmodel/solve/sim/__pycache__`` or ``NUMBA_CACHE_DIR``) before
     the first :func:`simulate`: the compile cost is paid at set-up, not by the
     first simulation. Later calls only load the cache.
     """
 
-    from ..network import Visit, aggregate
+    from ...network import Visit, aggregate
 
     t0 = time.perf_counter()
     route = (Visit("a", 0, 1.0, 1.0), Visit("b", 1, 0.5, 1.0))
@@ -212,7 +212,7 @@ def precompile() -> float:
 
 
 def _combine(net, spec, reps, requests, root, engine, workload, path_name) -> SimResult:
-    from ..spec.workload import Workload
+    from ...spec.workload import Workload
 
     nst = len(net.stations)
     rows = []
@@ -295,7 +295,7 @@ def simulate(path, host=None, workload=None, *, requests: int = 100_000,
     warmup : float, int or "mser5"
         A fraction of ``requests`` in [0, 0.5) to drop from the start of every
         replication (default ``WARMUP_FRACTION`` = 0.1: Law's replication/deletion,
-        see :mod:`iovmodel.sim.stats`), a number of requests, or ``"mser5"``
+        see :mod:`iovmodel.solve.sim.stats`), a number of requests, or ``"mser5"``
         (data-chosen MSER-5 truncation; biased low on variable service, not
         the default).
     executor : concurrent.futures.Executor, optional
@@ -307,7 +307,7 @@ def simulate(path, host=None, workload=None, *, requests: int = 100_000,
         than ``PROGRESS_AFTER_S`` (1 s), its rate measured after the kernels are
         loaded; never when the environment variable ``CI`` is set.
     dists : dict, optional
-        Hop name -> service law (see :mod:`iovmodel.sim.dists`); ``"arrival"``
+        Hop name -> service law (see :mod:`iovmodel.solve.sim.dists`); ``"arrival"``
         and ``"think"`` replace the exponential interarrival / think times.
     engine : {"auto", "event", "recursion"}
         Event loop, exact recursions (open feed-forward networks only), or the
@@ -343,7 +343,7 @@ def simulate(path, host=None, workload=None, *, requests: int = 100_000,
         return simulate_network(path, requests=requests, replications=replications, seed=seed,
                                 warmup=warmup, executor=executor, progress=progress,
                                 dists=dists, engine=engine, batching=batching)
-    from ..solve.analyze import resolve
+    from ..analyze import resolve
 
     p, host, w, net = resolve(path, host, workload, **options)
     return simulate_network(net, requests=requests, replications=replications, seed=seed,

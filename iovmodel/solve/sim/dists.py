@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import ParameterError
+from ...errors import ParameterError
 
 Sampler = Callable[[np.random.Generator, int], np.ndarray]
 
