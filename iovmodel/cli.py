@@ -151,7 +151,7 @@ def _setting(host: HostProfile, w: Workload, args) -> str:
     return "# " + ", ".join(parts) + f"; {w!r}"
 
 
-def cmd_report(args) -> int:
+def cmd_report(args: argparse.Namespace) -> int:
     host = _host(args)
     cat = catalog_table(host)
     sc = scaling_table(host)
@@ -180,7 +180,7 @@ def _workload(args) -> Workload:
                            batch=batch)
 
 
-def cmd_paths(args) -> int:
+def cmd_paths(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 100, "display.max_columns", 8):
         print(paths()[["name", "family", "device", "hops", "vm_exits", "user_exits"]].to_string(index=False))
     return 0
@@ -191,7 +191,7 @@ def _print_table(df: pd.DataFrame) -> None:
         print(df.to_string(index=False, float_format=lambda x: f"{x:,.2f}", line_width=WIDTH))
 
 
-def cmd_compare(args) -> int:
+def cmd_compare(args: argparse.Namespace) -> int:
     host, w = _host(args), _workload(args)
     df = compare(_with_options(args.paths, args), host, w)
     cols = ["path", "throughput_per_s", "latency_us", "cpu_us_per_io", "bottleneck", "vm_exits"]
@@ -202,7 +202,7 @@ def cmd_compare(args) -> int:
     return 0
 
 
-def cmd_sweep(args) -> int:
+def cmd_sweep(args: argparse.Namespace) -> int:
     knobs: dict[str, list] = {}
     for item in args.knob:
         knob, _, values = item.partition("=")
@@ -221,7 +221,7 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-def cmd_simulate(args) -> int:
+def cmd_simulate(args: argparse.Namespace) -> int:
     from .solve.sim import simulate
 
     host, w = _host(args), _workload(args)
@@ -234,7 +234,7 @@ def cmd_simulate(args) -> int:
     return 0
 
 
-def cmd_fit(args) -> int:
+def cmd_fit(args: argparse.Namespace) -> int:
     from . import datasets
     from .fit import fit
 
@@ -253,7 +253,7 @@ def cmd_probe(args, rest: Sequence[str]) -> int:
     return int(probe_main(list(rest)))
 
 
-def cmd_figures(args) -> int:
+def cmd_figures(args: argparse.Namespace) -> int:
     import runpy
 
     script = FsPath(__file__).resolve().parent.parent / "paper" / "build.py"

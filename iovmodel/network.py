@@ -14,10 +14,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import ParameterError, UnstableError
+
+if TYPE_CHECKING:
+    from .spec.catalog import Hop, Path
+    from .spec.profile import HostProfile
+    from .spec.workload import Workload
 
 INF = math.inf
 #: the delay station that polling hops (``switch = "poll"``) are served at
@@ -237,7 +243,7 @@ class Network:
         """Sum of all demands: the latency of an I/O that never waits, µs."""
         return float(sum(s.demand_us for s in self.stations))
 
-    def utilisation(self, throughput_per_s):
+    def utilisation(self, throughput_per_s: float | np.ndarray) -> np.ndarray:
         """Busy fraction per server of each station at a throughput (I/O per s; scalar or
         array -> array with a last axis over stations). Delay stations: mean busy servers."""
         x = np.asarray(throughput_per_s, dtype=float)[..., None] / 1e6
@@ -272,7 +278,8 @@ class Network:
         polling = set(self.polling)
         return float(sum(s.servers for s in self.stations if s.name in polling))
 
-    def cpu_per_io(self, throughput_per_s):
+    def cpu_per_io(self, throughput_per_s: float | np.ndarray
+                   ) -> tuple[float | np.ndarray, float]:
         """Host and guest CPU µs per I/O at a throughput (scalar or array, I/O per s):
         the load-independent parts plus every polling core in full (1e6 / X per core)."""
         host, guest = self.cpu_parts()
@@ -320,7 +327,7 @@ def aggregate(route: tuple[Visit, ...], names: list[str], servers: list[float],
     return tuple(out)
 
 
-def station_of(path, hop) -> str:
+def station_of(path: Path, hop: Hop) -> str:
     """The station a hop is served at: a polling hop (the time until a spinning thread
     notices work) delays the request but serves no one, so it goes to the shared delay
     station :data:`POLL_STATION`, not to the polling thread. The one place that reads
@@ -328,7 +335,7 @@ def station_of(path, hop) -> str:
     return POLL_STATION if hop.switch_kind == "poll" else hop.resource
 
 
-def build(path, host, workload) -> Network:
+def build(path: Path, host: HostProfile, workload: Workload) -> Network:
     """Turn a Path, a HostProfile and a Workload into a :class:`Network`.
 
     Stations appear in the order their resource is first used on the path.

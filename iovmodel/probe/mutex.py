@@ -45,12 +45,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ..errors import ParameterError
 from ..solve.analytic import mva
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 #: draws used to compose the latency distribution
 MC_DRAWS = 200_000
@@ -334,7 +338,8 @@ class MutexComparison:
                 + "\n\nprediction error |predicted - measured| / measured:\n"
                 + self.error_summary().to_string(index=False, float_format="{:.3f}".format))
 
-    def plot(self, metric: str = "exits_per_s", guest: str | None = None, ax=None):
+    def plot(self, metric: str = "exits_per_s", guest: str | None = None,
+             ax: Axes | None = None) -> Axes:
         """Measured (markers) and predicted (lines) ``metric`` against vCPU threads V, one
         colour per hold time S, solid with the mutex and dashed without; returns the Axes."""
         import matplotlib.pyplot as plt

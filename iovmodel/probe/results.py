@@ -7,6 +7,7 @@ import math
 import os
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -109,7 +110,7 @@ def save(df: pd.DataFrame, path: str | os.PathLike, overwrite: bool = False) -> 
     return p
 
 
-def load(path) -> pd.DataFrame:
+def load(path: str | os.PathLike | BinaryIO) -> pd.DataFrame:
     """Read probe results written by :func:`save` (a path or a binary file object)."""
     # exact float round trip: pandas 3 does it by default (and deprecates the option)
     exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,9 @@ from .expressions import (
     stations,
     utilization,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 # -- sensitivity ------------------------------------------------------------------------------------
@@ -169,7 +172,7 @@ def _rank(col: pd.Series) -> pd.Series:
 
 
 # -- figure -----------------------------------------------------------------------------------------
-def tornado(table: pd.DataFrame, ax=None, top: int = 8):
+def tornado(table: pd.DataFrame, ax: Axes | None = None, top: int = 8) -> Axes:
     """Tornado plot of the costs that move a path's latency most.
 
     Parameters

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,9 @@ from numpy.typing import ArrayLike
 from ...errors import ParameterError
 from ._common import fmt, frame_html
 from .mva import _network
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -80,7 +84,7 @@ class BoundsResult:
         return pd.DataFrame({"n": self.N, "X_lower": self.X_lower, "X_upper": self.X_upper,
                              "R_lower": self.R_lower, "R_upper": self.R_upper})
 
-    def plot(self, ax=None, metric: str = "throughput"):
+    def plot(self, ax: Axes | None = None, metric: str = "throughput") -> Axes:
         """Shade the throughput (or ``"response_time"``) band between the bounds; returns Axes."""
         if metric not in ("throughput", "response_time"):
             raise ParameterError(
@@ -111,7 +115,7 @@ class BoundsResult:
         return frame_html(df, f"{self.kind} bounds, knee n* = {fmt(self.n_star)}")
 
 
-def bounds(demands: ArrayLike, N: int, think: float = 0.0, servers=None) -> BoundsResult:
+def bounds(demands: ArrayLike, N: int, think: float = 0.0, servers: ArrayLike | None = None) -> BoundsResult:
     """Asymptotic (and, for single-server networks, balanced-job) bounds for n = 1..N.
 
     Parameters are those of :func:`~iovmodel.solve.analytic.mva`; see the module

@@ -47,6 +47,7 @@ that unit.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -195,7 +196,8 @@ def _names(prefix: str, names, n: int) -> tuple[str, ...]:
 
 def mva_multiclass(demands: ArrayLike, populations: ArrayLike, think: ArrayLike = 0.0,
                    servers: ArrayLike | None = None, *, method: str = "auto",
-                   classes=None, stations=None, tol: float = 1e-10,
+                   classes: Sequence[str] | None = None,
+                   stations: Sequence[str] | None = None, tol: float = 1e-10,
                    max_iter: int = 100_000) -> MulticlassResult:
     """Solve a closed multiclass network at the populations given.
 

@@ -61,6 +61,7 @@ import math
 import warnings
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -68,6 +69,9 @@ from numpy.typing import ArrayLike
 
 from ...errors import IovModelWarning, ParameterError
 from ._common import as_array, as_int, as_scalar, fmt, frame_html, names_and_values
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 #: Most multi-server stations the exact solver accepts (it runs 2**L passes).
 MAX_MULTISERVER_STATIONS = 10
@@ -254,7 +258,7 @@ class MVAResult:
             })
         raise ParameterError(f"per must be 'population' or 'station', got {per!r}")
 
-    def plot(self, ax=None, metric: str = "throughput"):
+    def plot(self, ax: Axes | None = None, metric: str = "throughput") -> Axes:
         """Throughput (``metric="throughput"``) or response time (``"response_time"``)
         against the population; returns the matplotlib Axes."""
         if metric not in ("throughput", "response_time"):
@@ -311,7 +315,7 @@ def _result(net: _Net, X, R, Rk, Q, method: str) -> MVAResult:
     return MVAResult(X, R, Q, Rk, net.names, net.D, net.c, net.Z, method)
 
 
-def mva(demands: ArrayLike, N: int, think: float = 0.0, servers=None) -> MVAResult:
+def mva(demands: ArrayLike, N: int, think: float = 0.0, servers: ArrayLike | None = None) -> MVAResult:
     r"""Exact MVA of a closed single-class network for populations 1..N.
 
     Parameters
@@ -395,7 +399,7 @@ def mva(demands: ArrayLike, N: int, think: float = 0.0, servers=None) -> MVAResu
     return _result(net, X_out, Rsum, R_out, Q_out, "exact")
 
 
-def schweitzer_mva(demands: ArrayLike, N: int, think: float = 0.0, servers=None, *,
+def schweitzer_mva(demands: ArrayLike, N: int, think: float = 0.0, servers: ArrayLike | None = None, *,
                    tol: float = 1e-10, max_iter: int = 100_000) -> MVAResult:
     r"""Approximate MVA (Bard-Schweitzer) for populations 1..N.
 

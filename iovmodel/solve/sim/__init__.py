@@ -59,7 +59,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import Executor, as_completed
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -71,6 +71,11 @@ from .dists import Dist
 from .engine import HIST_EDGES_US, PERCENTILES, compile_network, recursion_ok, replicate
 from .result import SimResult, histogram_frame
 from .stats import WARMUP_FRACTION, mser, t_interval
+
+if TYPE_CHECKING:
+    from ...spec.catalog import Path
+    from ...spec.profile import HostProfile
+    from ...spec.workload import Workload
 
 _PCT_NAMES = tuple(f"p{p:g}" for p in PERCENTILES)
 #: largest ``requests`` for which ``engine="auto"`` uses the recursion (~50 MB per 10^6)
@@ -155,7 +160,7 @@ def simulate_network(net: Network, *, requests: int = 100_000, replications: int
                      seed: int | np.random.SeedSequence | None = None, warmup: Any = WARMUP_FRACTION,
                      executor: Executor | None = None, progress: bool = True,
                      dists: dict | None = None, engine: str = "auto",
-                     workload=None, path_name: str | None = None,
+                     workload: Workload | None = None, path_name: str | None = None,
                      batching: str = "amortised") -> SimResult:
     """Simulate a :class:`~iovmodel.network.Network` (see :func:`simulate`)."""
     _check_args(requests, replications, warmup, engine)
@@ -268,7 +273,8 @@ def _combine(net, spec, reps, requests, root, engine, workload, path_name) -> Si
     )
 
 
-def simulate(path, host=None, workload=None, *, requests: int = 100_000,
+def simulate(path: str | Path, host: HostProfile | None = None,
+             workload: Workload | None = None, *, requests: int = 100_000,
              replications: int = 8, seed: int | np.random.SeedSequence | None = None,
              warmup: Any = WARMUP_FRACTION, executor: Executor | None = None,
              progress: bool = True, dists: dict | None = None, engine: str = "auto",

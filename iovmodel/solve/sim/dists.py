@@ -23,8 +23,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from ...errors import ParameterError
 
@@ -150,7 +152,7 @@ def uniform() -> Dist:
     return Dist("uniform", 1.0 / 3.0)
 
 
-def empirical(samples_us) -> Dist:
+def empirical(samples_us: ArrayLike) -> Dist:
     """Resample measured times (µs) with replacement."""
     a = np.asarray(samples_us, dtype=float).ravel()
     if a.size == 0:
@@ -162,7 +164,7 @@ def empirical(samples_us) -> Dist:
     return Dist("empirical", float(a.var() / a.mean() ** 2) if a.mean() > 0 else 0.0, data=a)
 
 
-def scipy_dist(frozen) -> Dist:
+def scipy_dist(frozen: Any) -> Dist:
     """Wrap a frozen ``scipy.stats`` distribution whose values are µs."""
     if not (hasattr(frozen, "rvs") and hasattr(frozen, "mean")):
         raise ParameterError(f"scipy_dist: {frozen!r} is not a frozen scipy.stats distribution")
@@ -191,7 +193,7 @@ def default_dist(scv: float, poll: bool = False) -> Dist:
     return gamma(scv)
 
 
-def as_dist(spec, hop: str) -> Dist:
+def as_dist(spec: Any, hop: str) -> Dist:
     """Turn a user's ``dists`` entry into a :class:`Dist` (errors name the hop)."""
     if isinstance(spec, Dist):
         return spec

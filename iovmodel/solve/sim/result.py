@@ -6,6 +6,7 @@ import html
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,9 @@ import pandas as pd
 from ...errors import ParameterError
 from ...result import Result
 from .stats import t_interval
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 _NAN2 = (math.nan, math.nan)
 
@@ -83,7 +87,7 @@ class SimResult(Result):
             df[k] = [v]
         return df
 
-    def plot_latency(self, ax=None, **kwargs):
+    def plot_latency(self, ax: Axes | None = None, **kwargs: Any) -> Axes:
         """Latency distribution: the pooled histogram as a density on a log axis,
         percentiles marked. Returns the Axes."""
         import matplotlib.pyplot as plt

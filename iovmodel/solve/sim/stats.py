@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 #: fraction of each replication dropped as warm-up by default (replication/deletion)
 WARMUP_FRACTION = 0.1
@@ -108,7 +109,7 @@ def t_quantile(p: float, df: int) -> float:
     return 0.5 * (lo + hi)
 
 
-def t_interval(values, level: float = 0.95) -> tuple[float, float]:
+def t_interval(values: ArrayLike, level: float = 0.95) -> tuple[float, float]:
     """Student-t confidence interval of the mean of independent replications.
 
     Returns ``(nan, nan)`` with fewer than two values.
