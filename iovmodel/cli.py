@@ -12,6 +12,7 @@ import pandas as pd
 
 from ._io import write_atomic
 from ._text import WIDTH, wrap
+from .assumptions import UNBOUNDED, frame_blocks, text_block
 from .errors import IovModelError, ParameterError
 from .solve.analyze import analyze, compare, sweep
 from .spec.catalog import path, paths
@@ -44,6 +45,7 @@ def catalog_table(host: HostProfile) -> pd.DataFrame:
             "bottleneck": r.bottleneck, "host_cpu_us": r.cpu_us_per_io,
             "exits": ms["vm_exits"], "user_exits": ms["user_exits"], "syscalls": ms["syscalls"],
             "wakeups": ms["wakeups"], "injections": ms["injections"],
+            **{c: v for c, v in r.to_frame().iloc[0].items() if c.startswith("assumed_")},
         })
     return pd.DataFrame(rows)
 
@@ -56,7 +58,7 @@ def scaling_table(host: HostProfile) -> pd.DataFrame:
                    jobs=list(SCALING_JOBS))
         df.insert(1, "label", label)
         frames.append(df[["jobs", "label", "path", "throughput_per_s", "latency_us", "bottleneck",
-                          "bottleneck_utilization"]])
+                          "bottleneck_utilization", *(c for c in df if c.startswith("assumed_"))]])
     return pd.concat(frames, ignore_index=True)
 
 
@@ -65,8 +67,10 @@ def _fmt_catalog(df: pd.DataFrame) -> str:
             f"{'exits':>7}{'uexit':>6}{'sysc':>5}{'wake':>5}{'inj':>5}")
     lines = [head, "-" * len(head)]
     for _, r in df.iterrows():
-        sat = "inf" if math.isinf(r.saturation_kiops) else f"{r.saturation_kiops:,.0f}"
-        lines.append(f"{r.path:<22}{r.latency_us:>8.1f}{sat:>10}{r.bottleneck:>11}{r.host_cpu_us:>8.1f}"
+        unbounded = math.isinf(r.saturation_kiops)
+        sat = UNBOUNDED if unbounded else f"{r.saturation_kiops:,.0f}"
+        neck = "none" if unbounded else r.bottleneck
+        lines.append(f"{r.path:<22}{r.latency_us:>8.1f}{sat:>10}{neck:>11}{r.host_cpu_us:>8.1f}"
                      f"{r.exits:>7.1f}{r.user_exits:>6.1f}{r.syscalls:>5.1f}{r.wakeups:>5.1f}"
                      f"{r.injections:>5.1f}")
     return "\n".join(lines)
@@ -160,8 +164,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     print("latency = one I/O that never waits; sat = throughput bound; host CPU µs per I/O;")
     print("mode switches per I/O: VM exits, exits to userspace, host syscalls, wake-ups, injections.\n")
     print(_fmt_catalog(cat))
+    print()
+    print(text_block(frame_blocks(cat)))
     print("\nThe global mutex: 4 KiB random reads, iodepth 1, jobs 1..64 (exact MVA).\n")
     print(_fmt_scaling(sc))
+    print()
+    first = sc[sc["jobs"] == SCALING_JOBS[0]].assign(  # one row per column of the table
+        assumed_workload=f"closed: jobs {SCALING_JOBS[0]}..{SCALING_JOBS[-1]} (the rows) x "
+                         f"iodepth 1, {BLOCK_SIZE:,} B requests")
+    print(text_block(frame_blocks(first, by=["label"])))
     out = FsPath(args.out)
     write_csv(cat, out / "catalog.csv")
     write_csv(sc, out / "mutex_scaling.csv")
@@ -197,6 +208,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     cols = ["path", "throughput_per_s", "latency_us", "cpu_us_per_io", "bottleneck", "vm_exits"]
     print(_setting(host, w, args))
     _print_table(df[cols])
+    print("\n" + text_block(frame_blocks(df)))
     if args.csv:
         write_csv(df, FsPath(args.csv), overwrite=args.overwrite)
     return 0
@@ -216,6 +228,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     df = sweep(p, host, w, nan_policy=args.nan_policy, **knobs)
     print(_setting(host, w, args))
     _print_table(df[[*knobs, "throughput_per_s", "latency_us", "bottleneck"]])
+    print("\n" + text_block(frame_blocks(df, by=["path", *knobs]), max_values=1))
     if args.csv:
         write_csv(df, FsPath(args.csv), overwrite=args.overwrite)
     return 0

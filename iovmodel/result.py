@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from .assumptions import UNBOUNDED, html_block, text_block
 from .errors import ParameterError
 from .spec.catalog import path as get_path
 from .spec.workload import Workload
@@ -38,7 +39,8 @@ class Result:
         One row per hop: ``hop, resource, switch, count`` (per I/O), ``service_us``
         (count x cost), ``wait_us`` (queueing at its resource), ``latency_us``.
     utilization : dict
-        Resource -> busy fraction per server (delay stations: mean busy servers).
+        Resource -> busy fraction per server (delay stations, which have unlimited
+        servers: mean busy servers; the displays and :meth:`to_frame` keep the two apart).
     cpu_us_per_io : float
         Host CPU µs per I/O spent outside the guest (KVM, QEMU, vhost, host kernel,
         busy-polling cores at their full cost).
@@ -52,6 +54,9 @@ class Result:
         Sum of all demands: the latency of an I/O that never waits.
     solver : str
         ``"open"`` or ``"mva"`` (or ``"simulation"`` for a SimResult).
+    assumptions : dict
+        What the numbers rest on (workload, batch, device, vCPUs, options, in-flight limit,
+        host; why the bound is infinite where it is): :func:`iovmodel.assumptions.assumptions`.
     """
 
     path: str
@@ -68,6 +73,7 @@ class Result:
     solver: str = "open"
     extra: Mapping[str, Any] = field(default_factory=dict)
     percentiles_us: Mapping[str, float] = field(default_factory=dict)
+    assumptions: Mapping[str, str] = field(default_factory=dict)
 
     def percentile_us(self, pct: float) -> float:
         """A latency percentile (µs), e.g. ``r.percentile_us(99)``.
@@ -109,8 +115,17 @@ class Result:
                      self.latency_us, self.extra["waits"], self.extra["util"], self.cpu_us_per_io)
 
 
+    def _unlimited(self) -> set[str]:
+        """Resources with unlimited servers (delay stations): their utilisation is a count."""
+        net = self.extra.get("net")
+        if net is not None:
+            return {st.name for st in net.stations if st.is_delay}
+        return {k for k, v in self.utilization.items() if v > 1}  # without a network: a guess
+
     def to_frame(self) -> pd.DataFrame:
-        """One tidy row: path, workload fields, metrics, and ``util_<resource>`` columns."""
+        """One tidy row: path, workload fields, metrics, ``util_<resource>`` (busy fraction
+        of its servers), ``busy_<resource>`` (mean busy servers of a resource with unlimited
+        servers) and ``assumed_<entry>`` (the assumptions block, as text)."""
         row = {"path": self.path, **{k: v for k, v in self.workload.to_dict().items()},
                "throughput_per_s": self.throughput_per_s, "latency_us": self.latency_us,
                "cpu_us_per_io": self.cpu_us_per_io, "guest_cpu_us_per_io": self.guest_cpu_us_per_io,
@@ -119,29 +134,62 @@ class Result:
                "saturation_per_s": self.saturation_per_s,
                "zero_load_latency_us": self.zero_load_latency_us, "solver": self.solver}
         row.update({f"{k}_us": v for k, v in self.percentiles_us.items()})
-        row.update({f"util_{k}": v for k, v in self.utilization.items()})
+        free = self._unlimited()
+        row.update({f"{'busy' if k in free else 'util'}_{k}": v for k, v in self.utilization.items()})
+        row.update({f"assumed_{k.replace(' ', '_')}": v for k, v in self.assumptions.items()})
         return pd.DataFrame([row])
 
+    def utilisation_text(self) -> str:
+        """Utilisation, one unit per line: the busy fraction of each resource's servers, then
+        the mean busy servers of resources with unlimited servers (delay stations)."""
+        free = self._unlimited()
+        frac = ", ".join(f"{k} {v:.0%}" for k, v in self.utilization.items() if k not in free)
+        busy = ", ".join(f"{k} {v:.2f}" for k, v in self.utilization.items() if k in free)
+        out = f"utilisation (busy fraction of its servers): {frac or 'none'}"
+        return out + (f"\nbusy servers (unlimited resources): {busy}" if busy else "")
+
+    def _bottleneck_text(self) -> str:
+        if math.isinf(self.saturation_per_s):
+            return f"no bottleneck: {UNBOUNDED} (largest demand at {self.bottleneck})"
+        return f"bottleneck {self.bottleneck} (saturates at {self.saturation_per_s:,.0f} IO/s)"
+
+    def _summary_body(self) -> str:
+        from ._text import wrap
+
+        util = self.utilisation_text().replace("\n", "\n  ")
+        return wrap(f"{self.path} under {self.workload!r} ({self.solver})\n"
+                    f"  throughput {self.throughput_per_s:,.0f} IO/s, latency {self.latency_us:.2f} µs "
+                    f"(zero-load {self.zero_load_latency_us:.2f} µs)\n"
+                    f"  host CPU {self.cpu_us_per_io:.2f} µs/IO, guest CPU "
+                    f"{self.guest_cpu_us_per_io:.2f} µs/IO\n"
+                    f"  {self._bottleneck_text()}\n  {util}")
+
+    def _assumptions_text(self) -> str:
+        return ("\n" + text_block({self.path: self.assumptions}, indent=2)) if self.assumptions else ""
+
     def summary(self) -> str:
-        util = ", ".join(f"{k} {v:.0%}" if v <= 1 else f"{k} {v:.2f}" for k, v in self.utilization.items())
-        return (f"{self.path} under {self.workload!r} ({self.solver})\n"
-                f"  throughput {self.throughput_per_s:,.0f} IO/s, latency {self.latency_us:.2f} µs "
-                f"(zero-load {self.zero_load_latency_us:.2f} µs)\n"
-                f"  host CPU {self.cpu_us_per_io:.2f} µs/IO, guest CPU {self.guest_cpu_us_per_io:.2f} µs/IO\n"
-                f"  bottleneck {self.bottleneck} (saturates at {self.saturation_per_s:,.0f} IO/s); "
-                f"utilisation: {util}")
+        """The numbers, their units, and the assumptions they rest on, as text."""
+        return self._summary_body() + self._assumptions_text()
 
     def __repr__(self) -> str:
         return (f"<Result {self.path}: {self.throughput_per_s:,.0f} IO/s, {self.latency_us:.2f} µs, "
                 f"bottleneck {self.bottleneck} ({self.utilization.get(self.bottleneck, math.nan):.0%})>")
 
-    def _repr_html_(self) -> str:
+    def _html_head(self) -> str:
         esc = html.escape
-        head = (f"<b>{esc(self.path)}</b> — {esc(repr(self.workload))} ({esc(self.solver)})<br>"
+        return (f"<b>{esc(self.path)}</b> — {esc(repr(self.workload))} ({esc(self.solver)})<br>"
                 f"throughput <b>{self.throughput_per_s:,.0f}</b> IO/s · latency <b>{self.latency_us:.2f}</b> µs · "
-                f"host CPU {self.cpu_us_per_io:.2f} µs/IO · bottleneck {esc(self.bottleneck)}")
+                f"host CPU {self.cpu_us_per_io:.2f} µs/IO · {esc(self._bottleneck_text())}<br>"
+                + esc(self.utilisation_text()).replace("\n", "<br>"))
+
+    def _html_tail(self) -> str:
         bd = self.breakdown[["hop", "resource", "switch", "count", "service_us", "wait_us", "latency_us"]]
-        return f"<div>{head}{bd.to_html(index=False, float_format=lambda x: f'{x:.3g}')}</div>"
+        table = bd.to_html(index=False, float_format=lambda x: f"{x:.3g}")
+        block = html_block({self.path: self.assumptions}) if self.assumptions else ""
+        return f"{table}{block}</div>"
+
+    def _repr_html_(self) -> str:
+        return f"<div>{self._html_head()}{self._html_tail()}"
 
     def latex(self) -> str:
         """The closed-form mean latency of this path and workload, as ``$...$`` LaTeX.

@@ -65,9 +65,11 @@ def test_sweep_takes_several_knobs_and_an_open_workload(capsys):
     assert main(["sweep", "vhost-scsi", "--knob", "jobs=1,4", "--knob", "workers=1,4"]) == 0
     text = capsys.readouterr().out
     ref = iov.sweep("vhost-scsi", jobs=[1, 4], workers=[1, 4])
-    got = [ln.split() for ln in text.splitlines()[2:]]
+    table, block = text.split("\n\n", 1)  # the table, then what its numbers rest on
+    got = [ln.split() for ln in table.splitlines()[2:]]
     assert [float(g[2].replace(",", "")) for g in got] == pytest.approx(
         ref["throughput_per_s"].round(2).tolist())
+    assert "workers    " not in block and "options     varies row by row" in block
     assert main(["sweep", "virtio-blk", "--rate", "1000", "--knob", "rate_per_s=1000,1e9",
                  "--size", "8192", "--batch", "2"]) == 0
     out = capsys.readouterr()

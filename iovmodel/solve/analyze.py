@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..assumptions import assumptions, workload_text
 from ..errors import ParameterError, UnstableQueueWarning
 from ..network import Network, build
 from ..result import Result
@@ -72,8 +73,8 @@ def _breakdown(net: Network, wait_per_visit: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _result(net: Network, p: Path, w: Workload, X: float, R: float, waits: np.ndarray,
-            util: np.ndarray, solver: str) -> Result:
+def _result(net: Network, p: Path, h: HostProfile, w: Workload, X: float, R: float,
+            waits: np.ndarray, util: np.ndarray, solver: str, batching: str = "amortised") -> Result:
     host, guest = net.cpu_per_io(X)
     return Result(
         path=p.name, workload=w, throughput_per_s=X, latency_us=R,
@@ -82,6 +83,7 @@ def _result(net: Network, p: Path, w: Workload, X: float, R: float, waits: np.nd
         cpu_us_per_io=float(host), guest_cpu_us_per_io=guest, bottleneck=net.bottleneck().name,
         saturation_per_s=net.saturation_per_s, zero_load_latency_us=net.zero_load_latency_us,
         solver=solver, extra={"path_obj": p, "net": net, "waits": waits, "util": util},
+        assumptions=assumptions(p, h, w, net, batching),
     )
 
 
@@ -158,7 +160,7 @@ def analyze(path: str | Path, host: HostProfile | None = None, workload: Workloa
     if streams:
         X, util = stream_bound(net)
         R = w.population / X * 1e6 if X > 0 else math.inf
-        r = _result(net, p, w, X, R, np.zeros(len(net.stations)), util, "bound")
+        r = _result(net, p, h, w, X, R, np.zeros(len(net.stations)), util, "bound")
     elif batching == "load":
         n = w.population
 
@@ -168,13 +170,13 @@ def analyze(path: str | Path, host: HostProfile | None = None, workload: Workloa
             return nb, float(X[0]), float(R[0]), waits[0], util[0]
 
         net, X, R, waits, util = load_batched(solve_at, n)
-        r = _result(net, p, replace(w, batch=net.batch), X, R, waits, util, "mva")
+        r = _result(net, p, h, replace(w, batch=net.batch), X, R, waits, util, "mva", "load")
     elif w.is_open:
         R, waits, util = solve_open(net, w.rate_per_s)
-        r = _result(net, p, w, w.rate_per_s, R, waits, util, "open")
+        r = _result(net, p, h, w, w.rate_per_s, R, waits, util, "open")
     else:
         X, R, waits, util = solve_closed(net)
-        r = _result(net, p, w, float(X[0]), float(R[0]), waits[0], util[0], "mva")
+        r = _result(net, p, h, w, float(X[0]), float(R[0]), waits[0], util[0], "mva")
     if percentiles:
         r = replace(r, percentiles_us={percentile_key(q): r.percentile_us(q) for q in percentiles})
     return r
@@ -182,7 +184,12 @@ def analyze(path: str | Path, host: HostProfile | None = None, workload: Workloa
 
 def compare(names: Iterable[str | Path], host: HostProfile | None = None,
             workload: Workload | None = None) -> pd.DataFrame:
-    """Analyze several paths under one workload: one row per path (plus mode switches)."""
+    """Analyze several paths under one workload: one row per path (plus mode switches).
+
+    Each row ends with its ``assumed_<entry>`` columns (device, vCPUs, batch, options, ...:
+    :mod:`iovmodel.assumptions`); ``assumptions.text_block(frame_blocks(df))`` prints them,
+    shared entries once.
+    """
     if isinstance(names, str | Path):
         raise ParameterError(f"compare takes a sequence of paths, got the single path {names!r}: "
                              "use analyze, or wrap it in a list")
@@ -191,9 +198,11 @@ def compare(names: Iterable[str | Path], host: HostProfile | None = None,
     for n in names:
         p = _as_path(n)
         r = analyze(p, host, workload)
-        row = r.to_frame().drop(columns=[c for c in r.to_frame() if c.startswith("util_")])
+        row = r.to_frame()
+        row = row.drop(columns=[c for c in row if c.startswith(("util_", "busy_"))])
+        assumed = [c for c in row if c.startswith("assumed_")]
         ms = p.mode_switches(batch=r.workload.batch).reset_index(drop=True)
-        frames.append(pd.concat([row, ms], axis=1))
+        frames.append(pd.concat([row.drop(columns=assumed), ms, row[assumed]], axis=1))
     if not frames:
         raise ParameterError("compare needs at least one path name")
     return pd.concat(frames, ignore_index=True)
@@ -209,7 +218,9 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
     Knobs are workload fields (``jobs``, ``iodepth``, ``rate_per_s``, ``think_us``,
     ``size_bytes``, ``batch``), path options (``workers``, ``iothreads``, ...) or
     host costs (``vmexit_us``, ...), each a sequence; several knobs give their
-    Cartesian product.
+    Cartesian product.  Columns: the knobs, the metrics, ``util_<resource>`` (busy
+    fraction of its servers), ``busy_<resource>`` (mean busy servers of a resource with
+    unlimited servers) and ``assumed_<entry>`` (:mod:`iovmodel.assumptions`).
 
     Parameters
     ----------
@@ -253,7 +264,8 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
 
     def put(name: str, idxs: list[int], values) -> None:
         if name not in cols:
-            cols[name] = np.full(n, np.nan, dtype=object if name in ("path", "bottleneck", "solver") else float)
+            text = name in ("path", "bottleneck", "solver") or name.startswith("assumed_")
+            cols[name] = np.full(n, None if text else np.nan, dtype=object if text else float)
         cols[name][idxs] = values
 
     for sig, idxs in groups.items():
@@ -300,7 +312,15 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
         put("zero_load_latency_us", idxs, net.zero_load_latency_us)
         put("solver", idxs, solver)
         for k, s in enumerate(net.stations):
-            put(f"util_{s.name}", idxs, util[:, k])
+            put(f"{'busy' if s.is_delay else 'util'}_{s.name}", idxs, util[:, k])
+        told = assumptions(p, h, w_base, net)
+        for k, text in told.items():
+            put(f"assumed_{k.replace(' ', '_')}", idxs, text)
+        if pop_keys & set(keys) or "rate_per_s" in keys:  # the workload differs point by point
+            varying = pop_keys | {"rate_per_s"}
+            put("assumed_workload", idxs, [workload_text(w_base, **{k: v for k, v in pt.items()
+                                                                    if k in varying})
+                                           for pt in pts])
     data = {k: [pt[j] for pt in grid] for j, k in enumerate(keys)}
     data.update(cols)
     return pd.DataFrame(data)  # one construction: column-by-column insertion is the slow part

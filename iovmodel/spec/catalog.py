@@ -131,6 +131,8 @@ class Path:
     description: str = ""
     sources: tuple[str, ...] = ()
     guest_view_rows: tuple[Mapping[str, str], ...] = ()
+    #: what stands in for the device where the path has no device hop (the assumptions block)
+    device_note: str = ""
 
     # -- construction -----------------------------------------------------------
     @classmethod
@@ -332,7 +334,8 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
                  options=opts, family=entry.get("family", "custom"), device=entry.get("device", ""),
                  title=entry.get("title", ""), description=entry.get("description", ""),
                  sources=tuple(entry.get("sources", ())),
-                 guest_view_rows=tuple(entry.get("guest_view", ())))
+                 guest_view_rows=tuple(entry.get("guest_view", ())),
+                 device_note=entry.get("device_note", ""))
         try:
             p._check_names()
         except CatalogError as exc:

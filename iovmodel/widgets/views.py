@@ -9,6 +9,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ..assumptions import UNBOUNDED, html_block
 from ..result import Result
 from ..spec.workload import Workload
 
@@ -52,7 +53,7 @@ def table_html(results: dict, w: Workload, colours: dict[str, str] | None = None
     esc = html.escape
     head = ("<tr><th>path</th><th>throughput (IO/s)</th><th>mean latency (µs)</th>"
             "<th>zero-load latency (µs)</th><th>saturation (IO/s)</th><th>bottleneck</th>"
-            "<th>its utilisation</th><th>host CPU (µs/IO)</th><th>guest CPU (µs/IO)</th></tr>")
+            "<th>its utilisation (of its servers)</th><th>host CPU (µs/IO)</th><th>guest CPU (µs/IO)</th></tr>")
     rows = []
     for name, r in results.items():
         a = f"data-path='{esc(name)}'"
@@ -67,23 +68,32 @@ def table_html(results: dict, w: Workload, colours: dict[str, str] | None = None
                     f"data-value='{float(v)!r}'>{fmt(v)}</td>")
 
         util = r.utilization.get(r.bottleneck, math.nan)
+        if math.isinf(r.saturation_per_s):  # no finite resource: no bound, no bottleneck
+            why = esc(r.assumptions.get("saturation", UNBOUNDED), quote=True)
+            sat = (f"<td class='iov-saturation' id='iov-saturation-{esc(r.path)}' {a} "
+                   f"data-value='inf' title='{why}'>{UNBOUNDED}</td>")
+            neck = f"<td class='iov-bottleneck' {a} title='{why}'>none</td>"
+            use = f"<td class='iov-util' {a} data-value='{util!r}'>–</td>"
+        else:
+            sat = cell("saturation", r.saturation_per_s)
+            neck = f"<td class='iov-bottleneck' {a}>{esc(r.bottleneck)}</td>"
+            use = f"<td class='iov-util' {a} data-value='{util!r}'>{util:.0%}</td>"
         rows.append(
             f"<tr class='iov-row' {a}><td class='iov-path'>{sw}{esc(name)}</td>"
             + cell("throughput", r.throughput_per_s) + cell("latency", r.latency_us)
-            + cell("zero-load", r.zero_load_latency_us) + cell("saturation", r.saturation_per_s)
-            + f"<td class='iov-bottleneck' {a}>{esc(r.bottleneck)}</td>"
-            + f"<td class='iov-util' {a} data-value='{util!r}'>{util:.0%}</td>"
+            + cell("zero-load", r.zero_load_latency_us) + sat + neck + use
             + cell("cpu", r.cpu_us_per_io) + cell("guest-cpu", r.guest_cpu_us_per_io)
             + "</tr>")
     if not rows:
         rows.append("<tr><td colspan='9'>select at least one path</td></tr>")
     style = ("<style>.iov-table td,.iov-table th{padding:2px 6px;text-align:right;"
              "font-size:12px}.iov-table td.iov-path{text-align:left}</style>")
+    told = {n: r.assumptions for n, r in results.items() if isinstance(r, Result) and r.assumptions}
     return (f"{style}<table id='iov-table' class='iov-table'>"
             f"<caption style='text-align:left;font-size:12px'>analytic "
             f"({'open network, M/G/c per station' if w.is_open else 'exact MVA'}) at "
             f"<span id='iov-workload'>{esc(repr(w))}</span></caption>"
-            f"{head}{''.join(rows)}</table>")
+            f"{head}{''.join(rows)}</table>{html_block(told) if told else ''}")
 
 
 def sim_html(sims: dict, analytic: dict) -> str:

@@ -59,6 +59,7 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import Executor, as_completed
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -349,12 +350,14 @@ def simulate(path: str | Path, host: HostProfile | None = None,
         return simulate_network(path, requests=requests, replications=replications, seed=seed,
                                 warmup=warmup, executor=executor, progress=progress,
                                 dists=dists, engine=engine, batching=batching)
+    from ...assumptions import assumptions
     from ..analyze import resolve
 
     p, host, w, net = resolve(path, host, workload, **options)
-    return simulate_network(net, requests=requests, replications=replications, seed=seed,
-                            warmup=warmup, executor=executor, progress=progress, dists=dists,
-                            engine=engine, workload=w, path_name=p.name, batching=batching)
+    r = simulate_network(net, requests=requests, replications=replications, seed=seed,
+                         warmup=warmup, executor=executor, progress=progress, dists=dists,
+                         engine=engine, workload=w, path_name=p.name, batching=batching)
+    return replace(r, assumptions=assumptions(p, host, w, net, batching))
 
 
 __all__ = ["WARMUP_FRACTION", "Dist", "SimResult", "dists", "mser", "precompile", "simulate",

@@ -113,10 +113,11 @@ class SimResult(Result):
         xlo, xhi = self.throughput_ci_per_s
         n = 0 if self.replications is None else len(self.replications)
         pct = ", ".join(f"{k} {v:.3g}" for k, v in self.percentiles_us.items())
-        return (super().summary() + "\n"
+        return (self._summary_body() + "\n"
                 f"  95% CI: latency [{lo:.4g}, {hi:.4g}] µs, throughput [{xlo:,.0f}, {xhi:,.0f}] IO/s"
                 f"\n  latency percentiles (µs): {pct}"
-                f"\n  {n} replications x {self.requests:,} requests ({self.engine}), seed {self.seed}")
+                f"\n  {n} replications x {self.requests:,} requests ({self.engine}), seed {self.seed}"
+                + self._assumptions_text())
 
     def __repr__(self) -> str:
         lo, hi = self.latency_ci_us
@@ -138,9 +139,7 @@ class SimResult(Result):
                 f"latency <b>{self.latency_us:.3g}</b> µs [{lo:.3g}, {hi:.3g}] (95% CI)<br>"
                 f"percentiles (µs): {esc(pct)} · host CPU {self.cpu_us_per_io:.3g} µs/IO · "
                 f"bottleneck {esc(self.bottleneck)}")
-        bd = self.breakdown[["hop", "resource", "switch", "count", "service_us", "wait_us",
-                             "latency_us"]]
-        return f"<div>{head}{bd.to_html(index=False, float_format=lambda x: f'{x:.3g}')}</div>"
+        return f"<div>{head}{self._html_tail()}"
 
     def _repr_latex_(self) -> None:
         return None  # no closed form for a simulation

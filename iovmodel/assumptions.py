@@ -1,0 +1,263 @@
+"""The assumptions block: what a table's numbers rest on.
+
+Every number the solvers give rests on choices a reader cannot see in the number itself:
+which device cost (or none: a page-cache hit), how many vCPUs, the batch, the queues and
+threads, the workload, the host's costs.  :func:`assumptions` reads them from the Path,
+the HostProfile, the Workload and the Network -- never from text typed per path -- so a
+field a path or network gains (``cores``, ``queues``, an in-flight limit) shows up here
+without a change.  :func:`split` keeps what all rows share apart from what differs per
+path; :func:`text_block` and :func:`html_block` render it for the terminal and notebooks.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ._expr import compile_expr, evaluate
+from .spec.profile import parameters
+
+if TYPE_CHECKING:
+    from .network import Network
+    from .spec.catalog import Path
+    from .spec.profile import HostProfile
+    from .spec.workload import Workload
+
+#: the order (and the only names) of an assumptions block's entries
+KEYS = ("workload", "batch", "device", "vcpus", "options", "in flight", "host", "saturation")
+
+#: the word a display prints where a throughput bound is infinite
+UNBOUNDED = "unbounded"
+
+
+def _num(v: float) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, int | float) and math.isinf(v):
+        return "unlimited"
+    return f"{v:g}" if isinstance(v, int | float) else str(v)
+
+
+def workload_text(w: Workload, **point: float) -> str:
+    """The workload in words: open rate or closed jobs x iodepth, the request size.
+
+    ``point`` overrides ``rate_per_s``, ``jobs`` or ``iodepth`` (a sweep's point) without
+    building a Workload for each.
+    """
+    if w.is_open:
+        head = f"open: Poisson arrivals at {point.get('rate_per_s', w.rate_per_s):,.0f} IO/s"
+    else:
+        jobs, depth = point.get("jobs", w.jobs), point.get("iodepth", w.iodepth)
+        head = (f"closed: {jobs:g} job{'s' if jobs != 1 else ''} x iodepth {depth:g} "
+                f"({jobs * depth:g} in flight)")
+        if w.think_us:
+            head += f", think {w.think_us:g} µs"
+    return f"{head}, {w.size_bytes:,} B requests"
+
+
+def batch_text(batch: float, batching: str = "amortised") -> str:
+    """The batch: requests per kick and per interrupt, and where it came from."""
+    if batching == "load":
+        return (f"{batch:.3g} requests per kick/interrupt, found from the load "
+                "(batching='load': 1/(1 - rho) of the backend)")
+    if batching == "fork-join":
+        return (f"{batch:g} requests per kick/interrupt; the requests of a batch wait for "
+                "each other (batching='fork-join')")
+    if batch == 1:
+        return "1: a kick and an interrupt per I/O (no notification suppression)"
+    return f"{batch:g} requests per kick/interrupt on average (amortised notification)"
+
+
+def _device_resources(p: Path) -> list[str]:
+    """Resources whose time is nobody's CPU: the device, its data path, the wire."""
+    return [r for r, res in p.resources.items() if res.cpu == "none"]
+
+
+def device_text(p: Path, host: Mapping[str, float], w: Workload) -> str:
+    """Which device costs the path's numbers use, with their values; or that it has none.
+
+    A path with no device hop says so, with the path's own ``device_note`` (the catalog's
+    reason: firecracker-virtio-blk reads a file through the host page cache).
+    """
+    env = {**dict(host), **dict(p.options), "size_bytes": w.size_bytes}
+    costs = parameters()
+    names: dict[str, None] = {}  # ordered set: first use on the path
+    device = set(_device_resources(p))
+    for h in p.active_hops():
+        if h.resource not in device or not isinstance(h.cost, str) or evaluate(h.cost, env) == 0:
+            continue  # a zero cost: e.g. the transfer beyond 4 KiB of a 4 KiB request
+        names.update(dict.fromkeys(sorted(n for n in compile_expr(h.cost)[1] if n in costs)))
+        s = p.resources[h.resource].servers
+        if isinstance(s, str) and s in costs:
+            names[s] = None
+    note = getattr(p, "device_note", "")
+    if not names:
+        return note or "none in the model: no hop of this path is served by a device"
+    parts = []
+    for n in names:
+        unit = costs[n].unit
+        parts.append(f"{n}={host[n]:g}" + ("" if unit == "count" else f" {unit}"))
+    return ", ".join(parts) + (f" ({note})" if note else "")
+
+
+def options_text(p: Path) -> str:
+    """The path's options other than vcpus (queues, workers, iothreads, rings, cores, ...)."""
+    opts = [f"{k}={_num(v)}" for k, v in p.options.items() if k != "vcpus"]
+    return ", ".join(opts) or "none"
+
+
+def _inflight_text(n: float) -> str:
+    if math.isinf(n):
+        return "no limit: the path takes every request the workload has in flight"
+    return f"at most {n:g} at once (the rest wait before the first hop)"
+
+
+def saturation_text(net: Network) -> str | None:
+    """Why the throughput bound is infinite (None when it is finite)."""
+    if math.isfinite(net.saturation_per_s):
+        return None
+    free = ", ".join(s.name for s in net.stations if s.is_delay)
+    return (f"{UNBOUNDED}: no finite resource in the model ({free}: unlimited servers; "
+            "a NIC line rate is not modelled)")
+
+
+def host_text(host: HostProfile) -> str:
+    """The host profile's name and the costs that differ from the declared defaults."""
+    changed = [f"{k}={v:g}" for k, v in host.items()
+               if k in parameters() and v != parameters()[k].value]
+    head = f"{host.name!r}"
+    if not changed:
+        return f"{head} (the declared default costs)"
+    shown = ", ".join(changed[:4]) + (f", +{len(changed) - 4} more" if len(changed) > 4 else "")
+    return f"{head} ({shown})"
+
+
+def assumptions(p: Path, host: HostProfile, w: Workload, net: Network,
+                batching: str = "amortised") -> dict[str, str]:
+    """What a result rests on, entry by entry (keys in :data:`KEYS` order).
+
+    Parameters
+    ----------
+    p, host, w : Path, HostProfile, Workload
+        The solved triple, with the path's options applied.
+    net : Network
+        Its network (the batch used, the in-flight limit and the bound come from it).
+    batching : {"amortised", "load", "fork-join"}
+        How the batch was chosen.
+
+    Returns
+    -------
+    dict of str -> str
+        ``saturation`` only when the bound is infinite.
+    """
+    out = {
+        "workload": workload_text(w),
+        "batch": batch_text(net.batch, batching),
+        "device": device_text(p, host, w),
+        "vcpus": ("unlimited (a vCPU for every request: the guest never queues)"
+                  if math.isinf(p.options.get("vcpus", math.inf)) else _num(p.options["vcpus"])),
+        "options": options_text(p),
+        # issue 11 adds a network's in-flight limit; until then there is none
+        "in flight": _inflight_text(getattr(net, "inflight", getattr(p, "inflight", math.inf))),
+        "host": host_text(host),
+    }
+    sat = saturation_text(net)
+    if sat:
+        out["saturation"] = sat
+    return out
+
+
+def split(blocks: Mapping[str, Mapping[str, str]]
+          ) -> tuple[dict[str, str], dict[str, dict[str, list[str]]]]:
+    """(entries every row shares, {entry: {value: the rows that have it}} for the others).
+
+    A row without an entry (``saturation`` is there only when the bound is infinite) counts
+    as having the value ``""``, which the renderers leave out.
+    """
+    keys = [k for k in KEYS if any(k in b for b in blocks.values())]
+    common: dict[str, str] = {}
+    varying: dict[str, dict[str, list[str]]] = {}
+    for k in keys:
+        groups: dict[str, list[str]] = {}
+        for name, b in blocks.items():
+            groups.setdefault(b.get(k, ""), []).append(name)
+        if len(groups) == 1 and "" not in groups:
+            common[k] = next(iter(groups))
+        else:
+            varying[k] = {v: names for v, names in groups.items() if v}
+    return common, varying
+
+
+def frame_blocks(df: pd.DataFrame, by: Sequence[str] = ("path",)) -> dict[str, dict[str, str]]:
+    """The blocks of a table's rows from its ``assumed_<entry>`` columns.
+
+    A row is named by the values of the ``by`` columns (a text column as it is, a number
+    as ``name=value``: ``"vhost-scsi jobs=2"``); rows of one name that differ get
+    ``[row number]``.
+    """
+    cols = {k: f"assumed_{k.replace(' ', '_')}" for k in KEYS}
+    cols = {k: c for k, c in cols.items() if c in df}
+
+    def label(k: str, v: object) -> str:
+        return v if isinstance(v, str) else f"{k}={_num(v)}"
+
+    names = [" ".join(label(k, df[k].iloc[i]) for k in by if k in df) or str(i)
+             for i in range(len(df))]
+    out: dict[str, dict[str, str]] = {}
+    for i, (name, rec) in enumerate(zip(names, df[list(cols.values())].to_dict("records"),
+                                        strict=True)):
+        b = {k: rec[c] for k, c in cols.items() if isinstance(rec[c], str) and rec[c]}
+        if name in out and out[name] != b:
+            name = f"{name} [{i}]"
+        out.setdefault(name, b)
+    return out
+
+
+def text_block(blocks: Mapping[str, Mapping[str, str]], title: str = "assumes",
+               width: int | None = None, indent: int = 0, max_values: int | None = None) -> str:
+    """The block as lines of text (at most ``width`` columns, default the CLI's 100),
+    indented by ``indent``: shared entries once, then, entry by entry, each value with the
+    rows it holds for.  An entry with more than ``max_values`` values (a swept knob) says
+    only that it varies and which column holds it."""
+    import textwrap
+
+    from ._text import WIDTH
+
+    width = width or WIDTH
+    common, varying = split(blocks)
+    key_w = max(len(k) for k in KEYS)
+    lead = " " * (indent + 2)
+    cont = " " * (indent + 2 + key_w + 2)
+
+    def entry(first: str, v: str) -> list[str]:
+        return textwrap.wrap(v, width, initial_indent=first, subsequent_indent=cont + "  ",
+                             break_long_words=False, break_on_hyphens=False)
+
+    lines = [" " * indent + f"{title}:"] if common or varying else []
+    for k, v in common.items():
+        lines += entry(f"{lead}{k:<{key_w}}  ", v)
+    for k, groups in varying.items():
+        if max_values is not None and len(groups) > max_values:
+            lines += entry(f"{lead}{k:<{key_w}}  ", f"varies row by row ({len(groups)} values: "
+                           f"column assumed_{k.replace(' ', '_')})")
+            continue
+        for j, (v, names) in enumerate(groups.items()):
+            first = f"{lead}{k:<{key_w}}  " if j == 0 else cont
+            lines += entry(first, f"{', '.join(names)}: {v}")
+    return "\n".join(lines)
+
+
+def html_block(blocks: Mapping[str, Mapping[str, str]], title: str = "assumes") -> str:
+    """The block as a small HTML list (class ``iov-assumptions``)."""
+    esc = html.escape
+    common, varying = split(blocks)
+    rows = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in common.items())
+    for k, groups in varying.items():
+        vals = "".join(f"<li><i>{esc(', '.join(n))}</i>: {esc(v)}</li>" for v, n in groups.items())
+        rows += f"<li><b>{esc(k)}</b><ul style='margin:0'>{vals}</ul></li>"
+    return (f"<div class='iov-assumptions' style='font-size:11px'>{esc(title)}:"
+            f"<ul style='margin:0'>{rows}</ul></div>")
