@@ -116,13 +116,16 @@ def _inflight_text(n: float) -> str:
     return f"at most {n:g} at once (the rest wait before the first hop)"
 
 
-def saturation_text(net: Network) -> str | None:
+def saturation_text(p: Path, net: Network) -> str | None:
     """Why the throughput bound is infinite (None when it is finite)."""
     if math.isfinite(net.saturation_per_s):
         return None
     free = ", ".join(s.name for s in net.stations if s.is_delay)
-    return (f"{UNBOUNDED}: no finite resource in the model ({free}: unlimited servers; "
-            "a NIC line rate is not modelled)")
+    # an unlimited resource whose time is nobody's CPU is a device or a wire: no rate limit
+    devices = set(_device_resources(p))
+    wires = [s.name for s in net.stations if s.is_delay and s.name in devices]
+    why = f"; no line rate for {', '.join(wires)} in the model" if wires else ""
+    return f"{UNBOUNDED}: no finite resource in the model ({free}: unlimited servers{why})"
 
 
 def host_text(host: HostProfile) -> str:
@@ -165,7 +168,7 @@ def assumptions(p: Path, host: HostProfile, w: Workload, net: Network,
         "in flight": _inflight_text(getattr(net, "inflight", getattr(p, "inflight", math.inf))),
         "host": host_text(host),
     }
-    sat = saturation_text(net)
+    sat = saturation_text(p, net)
     if sat:
         out["saturation"] = sat
     return out
@@ -255,9 +258,10 @@ def html_block(blocks: Mapping[str, Mapping[str, str]], title: str = "assumes") 
     """The block as a small HTML list (class ``iov-assumptions``)."""
     esc = html.escape
     common, varying = split(blocks)
-    rows = "".join(f"<li><b>{esc(k)}</b>: {esc(v)}</li>" for k, v in common.items())
+    li = "<li style='margin:0;line-height:1.35'>"  # notebook CSS spaces list items widely
+    rows = "".join(f"{li}<b>{esc(k)}</b>: {esc(v)}</li>" for k, v in common.items())
     for k, groups in varying.items():
-        vals = "".join(f"<li><i>{esc(', '.join(n))}</i>: {esc(v)}</li>" for v, n in groups.items())
-        rows += f"<li><b>{esc(k)}</b><ul style='margin:0'>{vals}</ul></li>"
+        vals = "".join(f"{li}<i>{esc(', '.join(n))}</i>: {esc(v)}</li>" for v, n in groups.items())
+        rows += f"{li}<b>{esc(k)}</b><ul style='margin:0'>{vals}</ul></li>"
     return (f"<div class='iov-assumptions' style='font-size:11px'>{esc(title)}:"
             f"<ul style='margin:0'>{rows}</ul></div>")
