@@ -28,7 +28,8 @@ if TYPE_CHECKING:
     from .spec.workload import Workload
 
 #: the order (and the only names) of an assumptions block's entries
-KEYS = ("workload", "batch", "device", "vcpus", "options", "in flight", "host", "saturation")
+KEYS = ("workload", "batch", "device", "vcpus", "groups", "options", "host cores", "in flight",
+        "host", "saturation")
 
 #: the word a display prints where a throughput bound is infinite
 UNBOUNDED = "unbounded"
@@ -168,6 +169,17 @@ def assumptions(p: Path, host: HostProfile, w: Workload, net: Network,
         "in flight": _inflight_text(getattr(net, "inflight", getattr(p, "inflight", math.inf))),
         "host": host_text(host),
     }
+    # issue 11's Network fields, shown once they exist (getattr: absent before it lands)
+    groups = tuple(getattr(net, "groups", ()) or ())
+    if len(groups) > 1:
+        share = "requests in flight" if net.population is not None else "shares of the rate"
+        out["groups"] = (f"{len(groups)} groups of jobs on their own vCPUs, "
+                         f"{share} {', '.join(_num(g) for g in groups)}")
+    cores = getattr(net, "cores", None)
+    if cores is not None and "cores" not in p.options:
+        out["host cores"] = ("unlimited (a core for every thread)" if math.isinf(cores)
+                             else f"{_num(cores)} shared by the path's threads")
+    out = {k: out[k] for k in KEYS if k in out}
     sat = saturation_text(p, net)
     if sat:
         out["saturation"] = sat

@@ -172,8 +172,9 @@ class Result:
         return self._summary_body() + self._assumptions_text()
 
     def __repr__(self) -> str:
-        return (f"<Result {self.path}: {self.throughput_per_s:,.0f} IO/s, {self.latency_us:.2f} µs, "
-                f"bottleneck {self.bottleneck} ({self.utilization.get(self.bottleneck, math.nan):.0%})>")
+        neck = (f"no bottleneck ({UNBOUNDED})" if math.isinf(self.saturation_per_s) else
+                f"bottleneck {self.bottleneck} ({self.utilization.get(self.bottleneck, math.nan):.0%})")
+        return f"<Result {self.path}: {self.throughput_per_s:,.0f} IO/s, {self.latency_us:.2f} µs, {neck}>"
 
     def _html_head(self) -> str:
         esc = html.escape

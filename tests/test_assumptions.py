@@ -62,7 +62,7 @@ def test_no_inf_saturation_but_a_word_saying_why(name, tmp_path, capsys):
     net = r.extra["net"]
     assert all(s.name in why for s in net.stations)  # every resource named: all unlimited
     visible = re.sub(r"<[^>]*>", " ", table_html({name: r}, r.workload))  # not data-value
-    for text in (r.summary(), re.sub(r"<[^>]*>", " ", r._repr_html_()), visible):
+    for text in (r.summary(), re.sub(r"<[^>]*>", " ", r._repr_html_()), visible, repr(r)):
         assert "unbounded" in text and not re.search(r"\binf\b|∞", text)
     assert main(["report", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -101,6 +101,12 @@ def test_fields_a_network_or_path_gains_appear_without_code_changes():
     object.__setattr__(net, "inflight", 1)  # as issue 11's Network will carry it
     a = iov.assumptions.assumptions(p, h, w, net)
     assert a["in flight"].startswith("at most 1 at once")
+    object.__setattr__(net, "cores", 2)
+    object.__setattr__(net, "groups", (4, 4))
+    a = iov.assumptions.assumptions(p, h, w, net)
+    assert a["host cores"] == "2 shared by the path's threads"
+    assert a["groups"] == "2 groups of jobs on their own vCPUs, requests in flight 4, 4"
+    assert list(a) == [k for k in KEYS if k in a]
     custom = iov.Path.from_hops("q", [iov.Hop("serve", "worker", 1.0)],
                                 servers={"worker": "queues"}, options={"queues": 3, "cores": 2})
     p, h, w, net = resolve(custom)
