@@ -183,3 +183,30 @@ def test_a_simulation_states_its_assumptions_and_fork_join():
     assert s.to_frame()["assumed_options"].iloc[0] == "workers=1"
     r = replace(s, assumptions={})  # a result made without them shows no empty block
     assert "assumes" not in r.summary()
+
+
+# -- the block's layout: a law over any rows ------------------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_words = st.lists(st.text(alphabet="abcxyz=.,:", min_size=1, max_size=20), min_size=1,
+                  max_size=12).map(" ".join)
+
+
+@given(st.dictionaries(st.sampled_from(["native-blk", "vhost-scsi", "p3", "p4"]),
+                       st.dictionaries(st.sampled_from(KEYS), _words, min_size=1), min_size=1))
+def test_split_loses_nothing_and_the_text_fits(blocks):
+    """Every row's every entry is in the shared part or under its value in the varying part,
+    nothing else is; and the text stays within 100 columns."""
+    common, varying = split(blocks)
+    for name, b in blocks.items():
+        for k, v in b.items():
+            assert common.get(k) == v or name in varying[k][v]
+    for k, groups in varying.items():
+        for v, names in groups.items():
+            assert all(blocks[n].get(k) == v for n in names)
+    assert not set(common) & set(varying)
+    assert all(k in b for k in common for b in blocks.values())  # shared means every row's
+    for line in text_block(blocks).splitlines():
+        assert len(line) <= 100
