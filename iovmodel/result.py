@@ -120,7 +120,9 @@ class Result:
         net = self.extra.get("net")
         if net is not None:
             return {st.name for st in net.stations if st.is_delay}
-        return {k for k, v in self.utilization.items() if v > 1}  # without a network: a guess
+        if "unlimited" in self.extra:  # a simulation's
+            return set(self.extra["unlimited"])
+        return {k for k, v in self.utilization.items() if v > 1}  # made by hand: a guess
 
     def to_frame(self) -> pd.DataFrame:
         """One tidy row: path, workload fields, metrics, ``util_<resource>`` (busy fraction

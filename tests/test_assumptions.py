@@ -180,7 +180,9 @@ def test_a_simulation_states_its_assumptions_and_fork_join():
                      replications=2, seed=3, progress=False, batching="fork-join")
     assert "wait for each other" in s.assumptions["batch"]
     assert "assumes:" in s.summary() and "iov-assumptions" in s._repr_html_()
-    assert s.to_frame()["assumed_options"].iloc[0] == "workers=1"
+    fr = s.to_frame()
+    assert fr["assumed_options"].iloc[0] == "workers=1"
+    assert {"busy_vcpu", "busy_host", "util_vhost"} <= set(fr) and "util_vcpu" not in fr
     r = replace(s, assumptions={})  # a result made without them shows no empty block
     assert "assumes" not in r.summary()
 

@@ -270,7 +270,7 @@ def _combine(net, spec, reps, requests, root, engine, workload, path_name) -> Si
         histogram=histogram_frame(HIST_EDGES_US, hist), replications=table,
         requests=requests,
         seed=root.entropy if isinstance(root.entropy, int) and not root.spawn_key else None,
-        engine=engine,
+        engine=engine, extra={"unlimited": tuple(s.name for s in net.stations if s.is_delay)},
     )
 
 
