@@ -24,6 +24,39 @@ _ALLOWED_NODES = (
 )
 #: the only callables an expression may use; a symbolic caller passes its own (sympy Min/Max)
 FUNCS: dict[str, Callable[..., Any]] = {"min": min, "max": max}
+#: longest expression accepted (a catalog's longest is under 100 characters)
+MAX_LENGTH = 2000
+#: deepest expression tree accepted (deeper ones would exhaust the parser's stack)
+MAX_DEPTH = 50
+_POW = "__iov_pow__"
+
+
+def _pow(a: Any, b: Any) -> Any:
+    """``a ** b`` in floating point: a huge power overflows at once instead of computing a
+    ten-billion-digit integer (``10**10**10``); symbolic operands keep their own power."""
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        if a < 0 and not float(b).is_integer():
+            raise ArithmeticError(f"{a!r} ** {b!r} is not a real number")
+        return float(a) ** float(b)
+    return a ** b
+
+
+class _PowToCall(ast.NodeTransformer):
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:  # noqa: N802 (ast's visitor name)
+        self.generic_visit(node)
+        if isinstance(node.op, ast.Pow):
+            call = ast.Call(func=ast.Name(_POW, ast.Load()), args=[node.left, node.right],
+                            keywords=[])
+            return ast.copy_location(call, node)
+        return node
+
+
+def _depth(node: ast.AST) -> int:
+    depth, level = 0, [node]
+    while level:  # breadth-first: no recursion on a hostile tree
+        depth += 1
+        level = [c for n in level for c in ast.iter_child_nodes(n)]
+    return depth
 
 
 @lru_cache(maxsize=4096)
@@ -48,10 +81,18 @@ def compile_expr(expr: str) -> tuple[CodeType, frozenset[str]]:
         If the expression does not parse or uses anything but arithmetic,
         comparisons, ``and/or/not``, ``min`` and ``max``.
     """
+    if not isinstance(expr, str):
+        raise CatalogError(f"expression must be a string, got {type(expr).__name__} {expr!r}")
+    if len(expr) > MAX_LENGTH:
+        raise CatalogError(f"expression {expr[:40]!r}... is {len(expr)} characters long; "
+                           f"at most {MAX_LENGTH} are accepted")
     try:
         tree = ast.parse(expr, mode="eval")
-    except SyntaxError as exc:
-        raise CatalogError(f"expression {expr!r} is not valid: {exc.msg}") from None
+    except (SyntaxError, RecursionError, MemoryError) as exc:
+        msg = getattr(exc, "msg", "nested too deeply")
+        raise CatalogError(f"expression {expr[:80]!r} is not valid: {msg}") from None
+    if _depth(tree) > MAX_DEPTH:
+        raise CatalogError(f"expression {expr[:80]!r} is nested deeper than {MAX_DEPTH} levels")
     names = set()
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED_NODES):
@@ -64,6 +105,7 @@ def compile_expr(expr: str) -> tuple[CodeType, frozenset[str]]:
             names.add(node.id)
         elif isinstance(node, ast.Constant) and not isinstance(node.value, int | float | bool):
             raise CatalogError(f"expression {expr!r}: constant {node.value!r} is not a number")
+    tree = ast.fix_missing_locations(_PowToCall().visit(tree))
     return compile(tree, "<iovmodel expression>", "eval"), frozenset(names)
 
 
@@ -89,5 +131,10 @@ def evaluate(expr: float | str, env: Mapping[str, Any], *,
     if isinstance(expr, int | float):
         return float(expr)
     code, _ = compile_expr(expr)
-    # AST checked by compile_expr: no attribute access, no calls but min/max, no builtins
-    return eval(code, {"__builtins__": {}, **(funcs or FUNCS)}, env)  # noqa: S307
+    # AST checked by compile_expr: no attribute access, no calls but min/max, no builtins;
+    # powers in floating point, so every expression finishes in microseconds
+    scope = {"__builtins__": {}, **(funcs or FUNCS), _POW: _pow}
+    try:
+        return eval(code, scope, env)  # noqa: S307
+    except ArithmeticError as exc:  # ZeroDivisionError, OverflowError, a complex power
+        raise CatalogError(f"expression {expr!r} cannot be evaluated: {exc}") from None

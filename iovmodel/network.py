@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import _validate
 from .errors import ParameterError, UnstableError
 
 if TYPE_CHECKING:
@@ -36,18 +37,15 @@ def check_servers(name: str, servers: float) -> float:
     The one check (and message) every solver relies on: Erlang formulas, MVA and
     the simulator all need whole servers.
     """
-    ok = (isinstance(servers, int | float | np.integer | np.floating) and not isinstance(servers, bool)
-          and (math.isinf(servers) and servers > 0
-               or (math.isfinite(servers) and servers >= 1 and float(servers).is_integer())))
-    if not ok:
+    try:
+        return float(_validate.number("servers", servers, lo=1, integer=True, allow_inf=True))
+    except ParameterError:  # one wording for every way it can be wrong
         raise ParameterError(f"servers of {name!r} must be a whole number >= 1 or inf, "
-                             f"got {servers!r}")
-    return float(servers)
+                             f"got {servers!r}") from None
 
 
 def _nonneg(what: str, v: float) -> None:
-    if not (isinstance(v, int | float | np.integer | np.floating) and math.isfinite(v) and v >= 0):
-        raise ParameterError(f"{what} must be finite and >= 0, got {v!r}")
+    _validate.number(what, v, lo=0)
 
 
 def unstable_message(station: str, rho: float, rate_per_s: float, capacity_per_s: float,
@@ -160,21 +158,14 @@ class Network:
     def __post_init__(self) -> None:
         where = f"network {self.name!r}"
         b = self.batch
-        if isinstance(b, bool) or not isinstance(b, int | float | np.integer | np.floating) \
-                or not (math.isfinite(b) and b >= 1):
-            raise ParameterError(f"{where}: batch must be a finite number >= 1, got {b!r}")
+        _validate.number(f"{where}: batch", b, lo=1)
         if (self.rate_per_s is None) == (self.population is None):
             raise ParameterError(f"{where}: give exactly one of rate_per_s (open) and population "
                                  f"(closed), got {self.rate_per_s!r} and {self.population!r}")
         if self.rate_per_s is not None:
-            r = self.rate_per_s
-            if not (isinstance(r, int | float | np.integer | np.floating) and math.isfinite(r) and r > 0):
-                raise ParameterError(f"{where}: rate_per_s must be finite and > 0, got {r!r}")
+            _validate.number(f"{where}: rate_per_s", self.rate_per_s, lo=0, strict=True)
         else:
-            n = self.population
-            if isinstance(n, bool) or not isinstance(n, int | float | np.integer | np.floating) \
-                    or not (math.isfinite(n) and n >= 1 and float(n).is_integer()):
-                raise ParameterError(f"{where}: population must be a whole number >= 1, got {n!r}")
+            n = _validate.number(f"{where}: population", self.population, lo=1, integer=True)
             if b > n:
                 raise ParameterError(f"{where}: batch {b!r} > population {n!r}: a batch larger "
                                      "than the requests in flight can never fill")
@@ -343,7 +334,16 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
     workload's ``size_bytes``; a negative or NaN result raises ParameterError.
     """
     from ._expr import evaluate
+    from .spec.catalog import Path as _Path
+    from .spec.catalog import path as _path
+    from .spec.workload import Workload as _Workload
 
+    if isinstance(path, str) or not isinstance(path, _Path):
+        path = _path(path)  # a catalog name is fine; anything else raises ParameterError
+    host = _validate.host(host)
+    if not isinstance(workload, _Workload):
+        raise ParameterError(f"workload must be a Workload, got {type(workload).__name__} "
+                             f"{workload!r}")
     env = dict(host)
     env.update(path.options)
     env["size_bytes"] = workload.size_bytes

@@ -161,7 +161,7 @@ def test_fractional_servers_raise_one_error_in_every_solver(solve):
 
 # ------------------------------------------------------------------------------ invariants
 @pytest.mark.parametrize(("kw", "match"), [
-    ({"batch": 0.5}, "batch must be a finite number >= 1, got 0.5"),
+    ({"batch": 0.5}, "batch must be finite and >= 1, got 0.5"),
     ({"batch": math.nan}, "batch"),
     ({"rate_per_s": 0.0}, "rate_per_s must be finite and > 0, got 0.0"),
     ({"rate_per_s": None, "population": 2, "batch": 3}, "batch 3 > population 2"),

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import _validate
 from ..errors import ParameterError, UnstableError
 from ..network import Network, build
 from ..solve.batching import BATCHING, load_batched
@@ -146,8 +147,8 @@ def check_options(percentiles: str, batching: str, host: HostProfile | None) -> 
     if batching not in BATCHING:
         raise ParameterError(f"batching must be one of {', '.join(map(repr, BATCHING))}, "
                              f"got {batching!r}")
-    if host is not None and not isinstance(host, HostProfile):
-        raise ParameterError(f"host must be a HostProfile, got {type(host).__name__}")
+    if host is not None:
+        _validate.host(host)
 
 
 #: the columns predict adds to the measurement rows

@@ -131,6 +131,10 @@ def to_profile(results: pd.DataFrame, base: HostProfile | None = None) -> HostPr
     if not isinstance(base, HostProfile):
         raise ParameterError(f"base must be a HostProfile, got {type(base).__name__}")
     measured = costs_from_results(results)
+    if not measured:  # a frame without probe rows must not become the default named "probe"
+        raise ParameterError(f"results hold no probe measurement a cost comes from (paths "
+                             f"{sorted(map(str, set(results['path'])))!r}); expected rows of "
+                             "iovmodel.probe.run()")
     sources = dict(base.sources)
     sources.update(dict.fromkeys(measured, "measured here by iovmodel probe"))
     return HostProfile({**dict(base), **measured}, name="probe", sources=sources)

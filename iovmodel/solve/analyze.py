@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import _validate
 from ..assumptions import assumptions, workload_text
 from ..errors import ParameterError, UnstableQueueWarning
 from ..network import Network, build
@@ -53,13 +54,7 @@ def _as_path(p: str | Path) -> Path:
     return p if isinstance(p, Path) else get_path(p)
 
 
-def _host(host: HostProfile | None) -> HostProfile:
-    """The host argument of every solver: a HostProfile, or None for the default."""
-    if host is None:
-        return HostProfile.default()
-    if not isinstance(host, HostProfile):
-        raise ParameterError(f"host must be a HostProfile, got {type(host).__name__} {host!r}")
-    return host
+_host = _validate.host  # the host argument of every solver: HostProfile, mapping or None
 
 
 def _breakdown(net: Network, wait_per_visit: np.ndarray) -> pd.DataFrame:
@@ -193,6 +188,8 @@ def compare(names: Iterable[str | Path], host: HostProfile | None = None,
     if isinstance(names, str | Path):
         raise ParameterError(f"compare takes a sequence of paths, got the single path {names!r}: "
                              "use analyze, or wrap it in a list")
+    if names is None or not hasattr(names, "__iter__"):
+        raise ParameterError(f"compare takes a sequence of paths, got {names!r}")
     host = _host(host)
     frames = []
     for n in names:
@@ -246,8 +243,22 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
                                  f"({', '.join(p0.options)}) or a host cost")
         if isinstance(vals, str) or not hasattr(vals, "__iter__"):
             raise ParameterError(f"sweep knob {k!r} must be a sequence of values, got {vals!r}")
+        # each value is checked where it lands (Workload, option, cost); here: non-empty
+        # numbers, numpy scalars as plain ones (np.arange(1, 65) is a fine jobs knob)
+        knobs[k] = [v.item() if isinstance(v, np.generic) else v for v in vals]
+        if not knobs[k]:
+            raise ParameterError(f"sweep knob {k!r} is empty: give at least one value")
+    if workload is not None and not isinstance(workload, Workload):
+        raise ParameterError(f"workload must be a Workload, got {type(workload).__name__} "
+                             f"{workload!r}")
+    closed_knobs = sorted({"jobs", "iodepth", "think_us"} & set(knobs))
+    if closed_knobs and ("rate_per_s" in knobs or (workload is not None and workload.is_open)):
+        # an open workload has no jobs: every point would be the same (issue 16)
+        raise ParameterError(f"sweep knob(s) {', '.join(closed_knobs)} need a closed workload, "
+                             f"got {'rate_per_s=' + repr(knobs['rate_per_s']) if 'rate_per_s' in knobs else repr(workload)}")
     if workload is None:
-        workload = (Workload.open(float(np.min(knobs["rate_per_s"])))
+        workload = (Workload.open(min(_validate.values("sweep knob 'rate_per_s'",
+                                                       knobs["rate_per_s"], lo=0, strict=True)))
                     if "rate_per_s" in knobs else Workload.closed(1, 1))
     keys = list(knobs)
     grid = list(itertools.product(*(list(knobs[k]) for k in keys)))

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import _validate
 from .._expr import compile_expr, evaluate
 from ..errors import CatalogError, ParameterError, UnknownPathError
 from .profile import parameters
@@ -87,12 +88,12 @@ class Hop:
             raise CatalogError(f"{where}: cpu {self.cpu!r} is not one of {CPU_KINDS}")
         for attr in ("count", "scv"):
             v = getattr(self, attr)
-            if not isinstance(v, int | float) or math.isnan(v) or v < 0:
-                raise CatalogError(f"{where}: {attr} must be a number >= 0, got {v!r}")
+            _validate.number(f"{where}: {attr}", v, lo=0, error=CatalogError)
         if isinstance(self.cost, str):
             compile_expr(self.cost)
-        elif not isinstance(self.cost, int | float) or math.isnan(self.cost) or self.cost < 0:
-            raise CatalogError(f"{where}: cost must be >= 0 µs or an expression, got {self.cost!r}")
+        else:
+            _validate.number(f"{where}: cost (µs, or an expression)", self.cost, lo=0,
+                             error=CatalogError)
         if self.when is not None:
             compile_expr(self.when)
 
@@ -281,13 +282,11 @@ def _check_option(path_name: str, key: str, value: Any, default: Any) -> Any:
         if not isinstance(value, bool | int) or value not in (0, 1, True, False):
             raise ParameterError(f"path {path_name!r}: option {key!r} must be true/false, got {value!r}")
         return bool(value)
-    if value == "inf" or (isinstance(value, float) and math.isinf(value) and value > 0):
+    if value == "inf":
         return math.inf
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise ParameterError(f"path {path_name!r}: option {key!r} must be a number, got {value!r}")
-    if value < 1 or (not math.isinf(value) and value != int(value)):
-        raise ParameterError(f"path {path_name!r}: option {key!r} must be a whole number >= 1, got {value!r}")
-    return int(value)
+    v = _validate.number(f"path {path_name!r}: option {key!r}", value, lo=1, integer=True,
+                         allow_inf=True)
+    return math.inf if math.isinf(v) else v
 
 
 # -- catalog files ----------------------------------------------------------------------
@@ -404,6 +403,9 @@ def path(name: str | Path, **options: Any) -> Path:
     """A catalog path by name, with options (``path("vhost-scsi", workers=4)``)."""
     if isinstance(name, Path):
         return name.with_options(**options)
+    if not isinstance(name, str):
+        raise ParameterError(f"path must be a catalog name (str) or a Path, got "
+                             f"{type(name).__name__} {name!r}")
     catalog = _all()
     if name not in catalog:
         import difflib

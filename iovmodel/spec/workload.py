@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from .. import _validate
 from ..errors import ParameterError
 
 
-def _num(name: str, v: Any, lo: float, *, integer: bool = False, strict: bool = False) -> float:
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ParameterError(f"workload {name} must be a number, got {v!r}")
-    if math.isnan(v) or math.isinf(v):
-        raise ParameterError(f"workload {name} must be finite, got {v!r}")
-    if v < lo or (strict and v == lo):
-        op = ">" if strict else ">="
-        raise ParameterError(f"workload {name} must be {op} {lo:g}, got {v!r}")
-    if integer and v != int(v):
-        raise ParameterError(f"workload {name} must be a whole number, got {v!r}")
-    return int(v) if integer else float(v)
+def _num(name: str, v: Any, lo: float, *, integer: bool = False, strict: bool = False) -> Any:
+    return _validate.number(f"workload {name}", v, lo=lo, strict=strict, integer=integer)
 
 
 def _batch(v: Any, population: int | None = None) -> int | float:
@@ -54,20 +45,33 @@ class Workload:
     @classmethod
     def open(cls, rate_per_s: float, size_bytes: int = 4096, batch: float = 1) -> Workload:
         """Poisson arrivals at ``rate_per_s`` I/O per second."""
-        return cls("open", rate_per_s=_num("rate_per_s", rate_per_s, 0.0, strict=True),
-                   size_bytes=_num("size_bytes", size_bytes, 1, integer=True),
-                   batch=_batch(batch))
+        return cls("open", rate_per_s=rate_per_s, size_bytes=size_bytes, batch=batch)
 
     @classmethod
     def closed(cls, jobs: int = 1, iodepth: int = 1, think_us: float = 0.0,
                size_bytes: int = 4096, batch: float = 1) -> Workload:
         """``jobs`` x ``iodepth`` requests in flight (fio numjobs x iodepth)."""
-        return cls("closed", jobs=_num("jobs", jobs, 1, integer=True),
-                   iodepth=_num("iodepth", iodepth, 1, integer=True),
-                   think_us=_num("think_us", think_us, 0.0),
-                   size_bytes=_num("size_bytes", size_bytes, 1, integer=True),
-                   batch=_batch(batch, jobs * iodepth if isinstance(jobs, int) and isinstance(iodepth, int)
-                                else None))
+        return cls("closed", jobs=jobs, iodepth=iodepth, think_us=think_us,
+                   size_bytes=size_bytes, batch=batch)
+
+    def __post_init__(self) -> None:
+        # every field checked however the Workload is made (Workload("opne", ...) included),
+        # numpy scalars stored as plain numbers
+        _validate.choice("workload kind", self.kind, ("open", "closed"))
+        fix = {"size_bytes": _num("size_bytes", self.size_bytes, 1, integer=True)}
+        if self.is_open:
+            fix["rate_per_s"] = _num("rate_per_s", self.rate_per_s, 0.0, strict=True)
+            fix["batch"] = _batch(self.batch)
+        else:
+            if self.rate_per_s is not None:
+                raise ParameterError(f"a closed workload has no rate_per_s, got "
+                                     f"{self.rate_per_s!r}: use Workload.open(rate_per_s)")
+            fix["jobs"] = _num("jobs", self.jobs, 1, integer=True)
+            fix["iodepth"] = _num("iodepth", self.iodepth, 1, integer=True)
+            fix["think_us"] = _num("think_us", self.think_us, 0.0)
+            fix["batch"] = _batch(self.batch, fix["jobs"] * fix["iodepth"])
+        for k, v in fix.items():
+            object.__setattr__(self, k, v)
 
     @property
     def is_open(self) -> bool:

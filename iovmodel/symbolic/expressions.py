@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from .. import _validate
 from .._expr import evaluate
 from ..errors import ParameterError
 from ..network import POLL_STATION, check_servers, station_of
@@ -370,7 +371,7 @@ NUMPY_MODULES = [{"ErlangB": _erlang_b_numeric, "floor": np.floor}, "numpy"]
 
 
 def _values(host: Mapping[str, float] | None) -> dict[str, float]:
-    h = host if host is not None else HostProfile.default()
+    h = _validate.host(host)  # a dict is checked like a HostProfile
     return {k: float(h[k]) for k in parameters()}
 
 

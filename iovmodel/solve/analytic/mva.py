@@ -73,6 +73,8 @@ from ._common import as_array, as_int, as_scalar, fmt, frame_html, names_and_val
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
+#: Most memory the MVA recursions may allocate (bytes); beyond, ParameterError names the size
+MAX_MVA_BYTES = 2 * 2**30
 #: Most multi-server stations the exact solver accepts (it runs 2**L passes).
 MAX_MULTISERVER_STATIONS = 10
 
@@ -152,6 +154,16 @@ def _network(demands, N, think, servers) -> _Net:
     c = _parse_servers(servers, names, keys is not None)
     Z = as_scalar("think", think)
     Nint = as_int("N", N, minimum=1)
+    # the recursion keeps every population's metrics (and, per multi-server station, a
+    # complement network's): refuse up front what would be a MemoryError or a swap storm
+    need = 8 * Nint * (2 * D.size + 2 + D.size * int(np.sum(np.isfinite(c) & (c > 1))))
+    if need > MAX_MVA_BYTES:
+        per_n = need / Nint
+        raise ParameterError(
+            f"N = {Nint:,} needs {need / 2**30:,.1f} GiB of MVA arrays ({D.size} stations, every "
+            f"population 1..N kept), over the {MAX_MVA_BYTES / 2**30:g} GiB limit; the largest "
+            f"population here is {int(MAX_MVA_BYTES // per_n):,} (at such loads the asymptotic "
+            "bounds, iovmodel.analytic.bounds, are the answer)")
     if Z == 0 and D.max() <= 0:
         raise ParameterError("demands and think are all zero: the throughput is unbounded")
     return _Net(tuple(names), D, c, Z, Nint)

@@ -79,6 +79,8 @@ if TYPE_CHECKING:
     from ...spec.workload import Workload
 
 _PCT_NAMES = tuple(f"p{p:g}" for p in PERCENTILES)
+#: most requests (x replications) one call simulates: beyond, hours of work, refused up front
+MAX_TOTAL_REQUESTS = 10**9
 #: largest ``requests`` for which ``engine="auto"`` uses the recursion (~50 MB per 10^6)
 RECURSION_MAX_REQUESTS = 4_000_000
 #: the progress bar shows only when the rest of the run should take longer than this (s)
@@ -130,6 +132,12 @@ def _check_args(requests, replications, warmup, engine):
     if (isinstance(replications, bool) or not isinstance(replications, int | np.integer)
             or replications < 1):
         raise ParameterError(f"replications must be an integer >= 1, got {replications!r}")
+    if requests * replications > MAX_TOTAL_REQUESTS:
+        raise ParameterError(
+            f"requests x replications = {requests:,} x {replications} = "
+            f"{requests * replications:,} exceeds {MAX_TOTAL_REQUESTS:,} simulated requests "
+            f"(about {requests * replications / 2e6 / 3600:.1f} h at 2 million requests/s); "
+            "use fewer, or run replications on an executor in batches")
     if isinstance(warmup, str):
         if warmup.lower() not in ("mser5", "mser-5"):
             raise ParameterError(f"warmup must be 'mser5', a count or a fraction, got {warmup!r}")
@@ -148,7 +156,10 @@ def _check_args(requests, replications, warmup, engine):
 
 def _seed_sequence(seed) -> np.random.SeedSequence:
     if isinstance(seed, np.random.SeedSequence):
-        return seed
+        # a fresh copy: spawning from the caller's object would advance it, and the same
+        # SeedSequence passed twice would give different numbers
+        return np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key,
+                                      pool_size=seed.pool_size)
     if seed is None:
         return np.random.SeedSequence()
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
@@ -165,6 +176,9 @@ def simulate_network(net: Network, *, requests: int = 100_000, replications: int
                      batching: str = "amortised") -> SimResult:
     """Simulate a :class:`~iovmodel.network.Network` (see :func:`simulate`)."""
     _check_args(requests, replications, warmup, engine)
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise ParameterError(f"executor must be a concurrent.futures.Executor (with .submit), "
+                             f"got {type(executor).__name__} {executor!r}")
     spec = compile_network(net, dists, batching)
     if engine == "recursion" and not recursion_ok(spec):
         raise ParameterError(
