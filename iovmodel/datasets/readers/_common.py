@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ...errors import DatasetError
+from ...errors import DatasetError, IovModelError
 from ..schema import _NAME_RE, METRICS, SCHEMA_COLUMNS, _validate, format_options
 
 
@@ -93,6 +94,37 @@ def _load_json(obj: Any, what: str) -> tuple[dict[str, Any], str]:
     if not isinstance(doc, dict):
         raise DatasetError(f"{origin or what}: the JSON document is not an object")
     return doc, origin
+
+
+def guarded(what: str) -> Callable[[Callable[..., pd.DataFrame]], Callable[..., pd.DataFrame]]:
+    """A reader whose input has a field of the wrong type (``"iops": "abc"``, a json+ bin
+    key ``"abc"``, ``{"jobs": [1, 2]}``) raises DatasetError naming the file, never a raw
+    TypeError/ValueError/KeyError from deep inside."""
+
+    def wrap(reader: Callable[..., pd.DataFrame]) -> Callable[..., pd.DataFrame]:
+        @functools.wraps(reader)
+        def read(file_or_str: Any, *args: Any, **kwargs: Any) -> pd.DataFrame:
+            try:
+                return reader(file_or_str, *args, **kwargs)
+            except IovModelError:
+                raise
+            except (TypeError, ValueError, KeyError, AttributeError, IndexError,
+                    OverflowError) as exc:
+                origin = (str(file_or_str) if isinstance(file_or_str, os.PathLike | str)
+                          and len(str(file_or_str)) < 200 and "\n" not in str(file_or_str)
+                          else what)
+                raise DatasetError(f"{origin}: malformed {what} ({type(exc).__name__}: "
+                                   f"{exc})") from None
+        return read
+    return wrap
+
+
+def nonneg(where: str, field: str, value: Any) -> None:
+    """A count, rate or time from a tool's output must be a number >= 0."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise DatasetError(f"{where}: {field} = {value!r} must be a number >= 0")
 
 
 def _join(*parts: str) -> str:

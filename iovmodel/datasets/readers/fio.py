@@ -11,7 +11,7 @@ import pandas as pd
 
 from ...errors import DatasetError
 from ..schema import RW_VALUES
-from ._common import _context, _join, _load_json, _Rows
+from ._common import _context, _join, _load_json, _Rows, guarded, nonneg
 
 __all__ = ["read_fio_json"]
 
@@ -68,6 +68,7 @@ def _percentile_from_bins(bins: Mapping[str, int], pcts: Any) -> dict[float, flo
     return out
 
 
+@guarded("fio JSON")
 def read_fio_json(
     file_or_str: Any,
     *,
@@ -139,7 +140,8 @@ def read_fio_json(
     # group_reporting is not echoed in the options: without it, numjobs=N gives N entries
     # with the same name and group; with it, one entry stands for all N jobs
     entries: dict[tuple[str, Any], Any] = {}
-    for job in jobs:
+    for i, job in enumerate(jobs):
+        _check_job(job, f"{where}: job {i + 1}")
         entries.setdefault((str(job.get("jobname")), job.get("groupid")), []).append(job)
     if combine_jobs:
         jobs = [grp[0] if len(grp) == 1 else _merge_fio_jobs(grp) for grp in entries.values()]
@@ -216,6 +218,36 @@ def read_fio_json(
             rows.add("cpu_util_usr_pct", job.get("usr_cpu"), **common)
             rows.add("cpu_util_sys_pct", job.get("sys_cpu"), **common)
     return rows.frame(where)
+
+
+def _check_job(job: Any, where: str) -> None:
+    """Counts, rates, times and histogram bins of one job entry are numbers >= 0, before
+    anything is summed (a job with ``"iops": -5`` must not vanish into a merged row)."""
+    if not isinstance(job, dict):
+        raise DatasetError(f"{where}: a job entry must be an object, got {job!r}")
+    for key in ("usr_cpu", "sys_cpu"):
+        nonneg(where, key, job.get(key))
+    for side in _FIO_SIDES:
+        st = job.get(side)
+        if not isinstance(st, dict):
+            continue
+        for key in ("total_ios", "io_bytes", "iops", "bw_bytes", "bw", "runtime"):
+            nonneg(where, f"{side}.{key}", st.get(key))
+        for kind in ("slat_ns", "clat_ns", "lat_ns", "slat", "clat", "lat"):
+            blk = st.get(kind)
+            if not isinstance(blk, dict):
+                continue
+            for key in ("N", "min", "max", "mean", "stddev"):
+                nonneg(where, f"{side}.{kind}.{key}", blk.get(key))
+            bins = blk.get("bins")
+            if isinstance(bins, dict):
+                for k, v in bins.items():
+                    if not str(k).isdigit():
+                        raise DatasetError(f"{where}: {side}.{kind}.bins key {k!r} is not a "
+                                           "latency in ns")
+                    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                        raise DatasetError(f"{where}: {side}.{kind}.bins[{k!r}] = {v!r} must "
+                                           "be a count >= 0")
 
 
 def _merge_fio_jobs(group: Any) -> dict[str, Any]:

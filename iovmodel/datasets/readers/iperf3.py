@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 
 from ...errors import DatasetError
-from ._common import _context, _join, _load_json, _Rows
+from ._common import _context, _join, _load_json, _Rows, guarded
 
 __all__ = ["read_iperf3_json"]
 
 # ------------------------------------------------------------------ iperf3
+@guarded("iperf3 JSON")
 def read_iperf3_json(
     file_or_str: Any,
     *,
@@ -60,8 +61,8 @@ def read_iperf3_json(
     """
     doc, origin = _load_json(file_or_str, "iperf3 JSON")
     where = origin or "iperf3 JSON"
-    if doc.get("error") and not doc.get("end"):
-        raise DatasetError(f"{where}: iperf3 reported an error: {doc['error']}")
+    if doc.get("error"):  # an interrupted run also writes a partial "end": not a measurement
+        raise DatasetError(f"{where}: iperf3 reported an error: {doc['error']!r}")
     start, end = doc.get("start"), doc.get("end")
     if not isinstance(start, dict) or not isinstance(end, dict):
         raise DatasetError(f"{where}: not iperf3 -J output (no 'start'/'end' objects)")

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from ...errors import DatasetError
-from ._common import _context, _join, _read_text, _Rows
+from ._common import _context, _join, _read_text, _Rows, guarded
 
 __all__ = ["read_perf_kvm_stat"]
 
@@ -28,6 +28,7 @@ _PERF_ROW_SHORT = re.compile(
     r"(?:\s*\(\s*\+-\s*([\d.]+)%\s*\))?\s*$")
 
 
+@guarded("perf kvm stat report")
 def read_perf_kvm_stat(
     text_or_file: Any,
     *,
@@ -106,6 +107,13 @@ def read_perf_kvm_stat(
             raise DatasetError(f"{where}: line {lineno}: cannot read the {table} row {line.strip()!r}")
         g = m.groups()
         label, samples = g[0], int(g[1])
+        for col, pct in (("Samples%", g[2]), ("Time%", g[3])):
+            if float(pct) > 100.0 + 0.01:  # perf rounds to two decimals
+                raise DatasetError(f"{where}: line {lineno}: {col} = {pct}% of {label!r} is over "
+                                   "100 %")
+        if has_minmax and float(g[4]) > float(g[5]):
+            raise DatasetError(f"{where}: line {lineno}: Min {g[4]}us > Max {g[5]}us for "
+                               f"{label!r}")
         cols = {"label": label, "note": _join(note, table)}
         rows.add("exits", samples, **cols)
         rows.add("exit_share_pct", float(g[2]), **cols)
