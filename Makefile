@@ -38,7 +38,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_sim.py
 
 paper: $(STAMP)
-	$(PY) paper/build.py
+	$(PY) paper/build.py --overwrite
 
 clean:
 	rm -rf $(VENV) out build *.egg-info

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ._io import write_atomic
 from ._text import WIDTH, wrap
+from ._validate import output_dir, output_file
 from .assumptions import UNBOUNDED, frame_blocks, text_block
 from .errors import IovModelError, ParameterError
 from .solve.analyze import analyze, compare, sweep
@@ -90,10 +91,14 @@ def _fmt_scaling(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_csv(df: pd.DataFrame, file: FsPath, overwrite: bool = True) -> None:
-    """Write a CSV atomically (a reader never sees half a file)."""
-    file.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(file, df.to_csv(index=False), overwrite=overwrite)
+def write_csv(df: pd.DataFrame, file: FsPath, overwrite: bool = False) -> None:
+    """Write a CSV atomically (a reader never sees half a file), never over a file unless asked."""
+    write_atomic(file, df.to_csv(index=False), overwrite=overwrite, flag="--overwrite")
+
+
+def _target(file: str | None, overwrite: bool) -> FsPath | None:
+    """An output file checked before the work starts (exists? folder writable?)."""
+    return None if not file else output_file(file, overwrite=overwrite, flag="--overwrite")
 
 
 def _value(text: str) -> int | float | bool | str:
@@ -156,6 +161,9 @@ def _setting(host: HostProfile, w: Workload, args) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    out = output_dir(args.out, create=True, what="--out folder")
+    targets = [output_file(out / n, overwrite=args.overwrite, flag="--overwrite")
+               for n in ("catalog.csv", "mutex_scaling.csv")]
     host = _host(args)
     cat = catalog_table(host)
     sc = scaling_table(host)
@@ -173,10 +181,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         assumed_workload=f"closed: jobs {SCALING_JOBS[0]}..{SCALING_JOBS[-1]} (the rows) x "
                          f"iodepth 1, {BLOCK_SIZE:,} B requests")
     print(text_block(frame_blocks(first, by=["label"])))
-    out = FsPath(args.out)
-    write_csv(cat, out / "catalog.csv")
-    write_csv(sc, out / "mutex_scaling.csv")
-    print(f"\nwrote {out / 'catalog.csv'}\n  and {out / 'mutex_scaling.csv'}")
+    write_csv(cat, targets[0], overwrite=args.overwrite)
+    write_csv(sc, targets[1], overwrite=args.overwrite)
+    print(f"\nwrote {targets[0]}\n  and {targets[1]}")
     return 0
 
 
@@ -203,18 +210,20 @@ def _print_table(df: pd.DataFrame) -> None:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    csv = _target(args.csv, args.overwrite)
     host, w = _host(args), _workload(args)
     df = compare(_with_options(args.paths, args), host, w)
     cols = ["path", "throughput_per_s", "latency_us", "cpu_us_per_io", "bottleneck", "vm_exits"]
     print(_setting(host, w, args))
     _print_table(df[cols])
     print("\n" + text_block(frame_blocks(df)))
-    if args.csv:
-        write_csv(df, FsPath(args.csv), overwrite=args.overwrite)
+    if csv:
+        write_csv(df, csv, overwrite=args.overwrite)
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    csv = _target(args.csv, args.overwrite)
     knobs: dict[str, list] = {}
     for item in args.knob:
         knob, _, values = item.partition("=")
@@ -222,6 +231,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             raise ParameterError(f"--knob must look like jobs=1,2,4 (got {item!r})")
         if knob.strip() in knobs:
             raise ParameterError(f"--knob {knob.strip()} given twice")
+        if any(not v.strip() for v in values.split(",")):
+            raise ParameterError(f"--knob {item!r} has an empty value (values are V1,V2,...)")
         knobs[knob.strip()] = [_value(v) for v in values.split(",")]
     host, w = _host(args), _workload(args)
     (p,) = _with_options([args.path], args)
@@ -229,8 +240,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(_setting(host, w, args))
     _print_table(df[[*knobs, "throughput_per_s", "latency_us", "bottleneck"]])
     print("\n" + text_block(frame_blocks(df, by=["path", *knobs]), max_values=1))
-    if args.csv:
-        write_csv(df, FsPath(args.csv), overwrite=args.overwrite)
+    if csv:
+        write_csv(df, csv, overwrite=args.overwrite)
     return 0
 
 
@@ -251,12 +262,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from . import datasets
     from .fit import fit
 
+    target = _target(args.profile_out, args.overwrite)  # refused before the fit, not after
     frames = [datasets.load(n) for n in args.datasets]
     res = fit(pd.concat(frames, ignore_index=True), drop_unpredictable=True,
               batching=args.batching)
     print(res.report())
-    if args.profile_out:
-        res.profile.to_file(args.profile_out, overwrite=args.overwrite)
+    if target:
+        res.profile.to_file(target, overwrite=args.overwrite)
     return 0
 
 
@@ -273,8 +285,13 @@ def cmd_figures(args: argparse.Namespace) -> int:
     if not script.exists():
         print("paper/build.py is not in this installation (figures are built from a source checkout)")
         return 1
-    sys.argv = [str(script)] + (["--fast"] if args.fast else [])
-    runpy.run_path(str(script), run_name="__main__")
+    sys.argv = ([str(script)] + (["--fast"] if args.fast else [])
+                + (["--overwrite"] if args.overwrite else [])
+                + (["--out", str(args.out)] if args.out else []))
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     return 0
 
 
@@ -310,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     r = _sub(sub, "report", "catalog table + global-mutex scaling; CSVs under out/",
              "iovmodel report --out out --set vmexit_us=1.2")
     r.add_argument("--out", default="out", help="directory of the CSVs (default out/)")
+    r.add_argument("--overwrite", action="store_true", help="replace existing CSVs in --out")
     r.add_argument("--profile", help="HostProfile TOML file (default: the bundled profile)")
     r.add_argument("--set", action="append", metavar="COST=VALUE",
                    help="change one host cost, e.g. --set vmexit_us=1.2 (repeatable)")
@@ -353,6 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    add_help=False)
     g = _sub(sub, "figures", "rebuild the paper's figures and tables", "iovmodel figures --fast")
     g.add_argument("--fast", action="store_true", help="fewer points, short simulations")
+    g.add_argument("--out", default=None, help="output folder (default paper/build/)")
+    g.add_argument("--overwrite", action="store_true", help="replace the files of a former build")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "probe":
         return cmd_probe(None, argv[1:])
@@ -361,9 +381,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return {"report": cmd_report, "paths": cmd_paths, "compare": cmd_compare,
                 "sweep": cmd_sweep, "simulate": cmd_simulate, "fit": cmd_fit,
                 "figures": cmd_figures}[args.cmd](args)
-    except (IovModelError, FileExistsError) as exc:
+    except (IovModelError, OSError) as exc:  # FileExistsError, an unwritable path, ...
         print(f"iovmodel: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("iovmodel: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

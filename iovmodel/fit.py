@@ -52,4 +52,4 @@ sys.modules[__name__].__class__ = _CallableModule
 if __name__ == "__main__":
     from .calibrate.report import main
 
-    main()
+    raise SystemExit(main())

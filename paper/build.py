@@ -153,9 +153,27 @@ def _pdf(out: Path, md_text: str) -> str:
 
 # -- the driver ---------------------------------------------------------------------------------
 
+def existing_outputs(out: Path, only: list[str] | None = None) -> list[Path]:
+    """The files of ``out`` a build would replace (its scripts' outputs, the text, the manifest)."""
+    names = [f for s in scripts() if not only or s.stem in only for f in expected_files(s)]
+    names += ["paper.md", "paper.pdf", "manifest.json"]
+    return [out / n for n in names if (out / n).exists()]
+
+
 def build(out: Path, fast: bool = False, only: list[str] | None = None,
-          verbose: bool = True) -> dict[str, Any]:
-    """Run the scripts and render the text; returns the manifest (also ``manifest.json``)."""
+          verbose: bool = True, overwrite: bool = False) -> dict[str, Any]:
+    """Run the scripts and render the text; returns the manifest (also ``manifest.json``).
+
+    Refuses (FileExistsError, before any script runs) to replace files already in ``out``
+    unless ``overwrite``.
+    """
+    if not overwrite:
+        old = existing_outputs(out, only)
+        if old:
+            raise FileExistsError(f"{out} already holds {len(old)} output(s) of a build "
+                                  f"({', '.join(p.name for p in old[:3])}"
+                                  f"{', ...' if len(old) > 3 else ''}); pass --overwrite to "
+                                  "replace them")
     out.mkdir(parents=True, exist_ok=True)
     say = print if verbose else (lambda *a, **k: None)
     numbers: dict[str, dict[str, Any]] = {}
@@ -212,8 +230,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fast", action="store_true", help="fewer points, short simulations")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="run only these scripts")
     ap.add_argument("-q", "--quiet", action="store_true")
+    ap.add_argument("--overwrite", action="store_true", help="replace the files of a former build")
     args = ap.parse_args(argv)
-    m = build(args.out, fast=args.fast, only=args.only, verbose=not args.quiet)
+    try:
+        m = build(args.out, fast=args.fast, only=args.only, verbose=not args.quiet,
+                  overwrite=args.overwrite)
+    except (FileExistsError, OSError) as exc:
+        print(f"build.py: error: {exc}", file=sys.stderr)
+        return 2
     if m["failed"]:
         print("FAILED: " + "; ".join(f"{k}: {v}" for k, v in m["failed"].items()),
               file=sys.stderr)

@@ -202,17 +202,35 @@ def dataset_report(names: Sequence[str] | None = None, host: HostProfile | None 
     return pd.DataFrame(out)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m iovmodel.calibrate.report [--catalog F] [none|hardware|source ...]``."""
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m iovmodel.fit [--catalog F] [none|hardware|source ...]``."""
+    import argparse
+
+    from ..errors import IovModelError
+
+    ap = argparse.ArgumentParser(prog="python -m iovmodel.fit",
+                                 description="fit every bundled dataset and report the errors")
+    ap.add_argument("--catalog", help="a user catalog TOML loaded first (e.g. proposed paths)")
+    ap.add_argument("groupings", nargs="*", metavar="BY",
+                    help="'none' (one joint fit) or a column to fit by (default: none hardware)")
+    args = ap.parse_args(list(sys.argv[1:] if argv is None else argv))
     pd.set_option("display.width", 200)
     pd.set_option("display.max_colwidth", 60)
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["--catalog"]:  # a user catalog first (e.g. proposed path changes)
+    try:
+        _main(args)
+    except IovModelError as exc:
+        print(f"{ap.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _main(args: Any) -> None:
+    if args.catalog:  # a user catalog first (e.g. proposed path changes)
         from ..spec.catalog import load_catalog
 
-        print(f"user catalog {argv[1]}: {', '.join(load_catalog(argv[1], replace_existing=True))}")
-        argv = argv[2:]
-    groupings = [None if a == "none" else a for a in argv] or [None, "hardware"]
+        names = load_catalog(args.catalog, replace_existing=True)
+        print(f"user catalog {args.catalog}: {', '.join(names)}")
+    groupings = [None if a == "none" else a for a in args.groupings] or [None, "hardware"]
     for by_, batching_ in [(b, m) for b in groupings for m in ("amortised", "load")]:
         table = dataset_report(by=by_, batching=batching_)
         print(f"\n== every bundled dataset, {'one joint fit' if by_ is None else 'fitted by ' + by_}"
@@ -223,4 +241,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

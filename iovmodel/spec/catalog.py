@@ -112,6 +112,12 @@ class Resource:
     polling: bool = False
     doc: str = ""
 
+    def __post_init__(self) -> None:
+        # a name (an option or host cost) or a number; wholeness is the network's check
+        if not isinstance(self.servers, str):
+            _validate.number(f"resource {self.name!r}: servers", self.servers, lo=1,
+                             allow_inf=True, error=CatalogError)
+
 
 @dataclass(frozen=True, eq=False)
 class Path:
@@ -370,12 +376,21 @@ def load_catalog(file: str | os.PathLike, *, replace_existing: bool = False) -> 
     Returns the names added.  A name that already exists raises CatalogError
     unless ``replace_existing``.
     """
+    text = _validate.read_text(file, "catalog file", error=CatalogError)
     f = FsPath(file)
     try:
-        doc = tomllib.loads(f.read_text("utf-8"))
+        doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise CatalogError(f"{f}: not valid TOML ({exc})") from None
-    new = _parse_catalog(doc, str(f), base_resources())
+    try:
+        new = _parse_catalog(doc, str(f), base_resources())
+    except CatalogError:
+        raise
+    except (ParameterError, AttributeError, TypeError, ValueError, KeyError) as exc:
+        # a table where a list belongs (`[path]`), a number where a table belongs
+        # (`resource = 5`), `servers = [1]`, ...: the file is malformed, whatever broke
+        raise CatalogError(f"{f}: malformed catalog ({type(exc).__name__}: {exc}); see the "
+                           "bundled iovmodel/data/catalog.toml for the format") from None
     existing = set(_builtin()[0]) | set(_user_paths)
     clash = sorted(set(new) & existing)
     if clash and not replace_existing:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import _validate
 from .._io import write_atomic
 from ..errors import ParameterError
 
@@ -213,8 +214,9 @@ class HostProfile(Mapping[str, float]):
         Costs missing from the file keep their defaults.
         """
         p = FsPath(path)
+        text = _validate.read_text(path, "profile file")
         try:
-            doc = tomllib.loads(p.read_text("utf-8"))
+            doc = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ParameterError(f"{p}: not a valid profile file ({exc})") from None
         costs = doc.get("costs")
@@ -228,9 +230,7 @@ class HostProfile(Mapping[str, float]):
 
     def to_file(self, path: str | os.PathLike, overwrite: bool = False) -> FsPath:
         """Write the profile as TOML, atomically; refuse to overwrite unless asked."""
-        p = FsPath(path)
-        if p.exists() and not overwrite:
-            raise FileExistsError(f"{p} exists; pass overwrite=True to replace it")
+        p = _validate.output_file(path, overwrite=overwrite, what="profile file")
         lines = [f"name = {_toml_str(self.name)}", "", "[costs]"]
         lines += [f"{k} = {v!r}" for k, v in self._values.items()]
         lines += ["", "[sources]"]
