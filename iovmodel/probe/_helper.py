@@ -19,6 +19,7 @@ import hashlib
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -91,7 +92,7 @@ def helper_path(rebuild: bool = False) -> Path:
         tmp_exe = Path(tmp) / "iovprobe"
         cmd = [cc, "-O2", "-std=gnu11", "-pthread", "-o", str(tmp_exe), str(c_file)]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            proc = _compile(cmd)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise ProbeError(f"compiling the probe helper with {cc} failed: {exc}") from None
         if proc.returncode != 0:
@@ -118,6 +119,24 @@ def helper_path(rebuild: bool = False) -> Path:
             except OSError:
                 pass
     return exe
+
+
+def _compile(cmd: list[str], timeout: float = 120.0) -> subprocess.CompletedProcess:
+    """Run the compiler in its own process group, killed whole on any exit (Ctrl-C, a
+    timeout, SIGTERM turned into an exception): no orphaned cc1/as, and the build folder
+    around it can then be removed."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.wait()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 @dataclass

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import io
+import signal
 import sys
 
 import pandas as pd
 
+from .. import _validate
 from .._text import WIDTH, wrap
 from ..errors import IovModelError
 from . import compare, costs, kvm, results, runner
@@ -24,12 +26,20 @@ def build_parser(prog: str = "iovmodel probe") -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="FILE",
                    help="save the results as CSV (tidy measured-data schema)")
     p.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+    p.add_argument("--deadline", type=float, default=None, metavar="S",
+                   help=f"limit of the whole run, seconds (default {runner.QUICK_DEADLINE_S:g} "
+                        f"with --quick, {runner.FULL_DEADLINE_S:g} otherwise); steps left "
+                        "when it passes are skipped and listed")
     p.add_argument("--guest", action="append", choices=runner.GUESTS,
                    help="guest mode to measure (repeatable; default: real and long)")
     p.add_argument("--detect", action="store_true",
                    help="only describe /dev/kvm (access, API, capabilities, regime)")
     p.add_argument("--seed", type=int, default=0, help="seed of the mutex model's Monte Carlo")
     return p
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,18 +53,24 @@ def main(argv: list[str] | None = None) -> int:
     if not det.usable:
         print(f"iovmodel probe: cannot run: {det.reason}", file=sys.stderr)
         return 1
-    if args.out and not args.overwrite:
-        from pathlib import Path
-        if Path(args.out).exists():
-            print(f"iovmodel probe: {args.out} exists; pass --overwrite to replace it",
-                  file=sys.stderr)
-            return 2
+    try:  # checked before measuring, so no result is lost to a bad --out
+        if args.out:
+            _validate.output_file(args.out, overwrite=args.overwrite, flag="--overwrite")
+    except (FileExistsError, IovModelError) as exc:
+        print(f"iovmodel probe: {exc}", file=sys.stderr)
+        return 2
+    old_term = signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C
     try:
         df = runner.run(quick=args.quick, guests=tuple(args.guest or runner.GUESTS),
-                        progress=out.isatty())
+                        progress=out.isatty(), deadline_s=args.deadline)
     except IovModelError as exc:
         print(f"iovmodel probe: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("iovmodel probe: interrupted; nothing written", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
     real_out, out = out, io.StringIO()  # the report, wrapped to 100 columns at the end
     print(det.summary(), file=out)
     regimes = df[df["path"] == "guest-compute-loop"][["guest", "value", "guest_exec"]]

@@ -7,6 +7,7 @@ The rows are shaped by :mod:`.results`; :mod:`.costs` maps them to
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -14,6 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from .. import _validate
 from ..errors import IovModelWarning, ParameterError, ProbeError
 from . import _helper
 from .kvm import detect
@@ -74,6 +76,15 @@ def _add_cpu_available(col: _Collector, avail: list[float], guest: str,
             "load leaves on this host (100 x CPUs when idle)")
 
 
+#: limit of a whole run, seconds (``deadline_s`` default): --quick, and the full run
+QUICK_DEADLINE_S = 25.0
+FULL_DEADLINE_S = 300.0
+
+
+class _DeadlineHit(ProbeError):
+    """The run's deadline passed: the remaining steps are skipped."""
+
+
 def _limit(expected_s: float) -> float:
     """Hard time limit of one helper run: generous, but bounded."""
     return round(3.0 * expected_s + 3.0, 1)
@@ -83,7 +94,7 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
         mutex_vcpus: Iterable[int] = MUTEX_VCPUS,
         mutex_hold_us: Iterable[float] = MUTEX_HOLD_US, repeats: int | None = None,
         mutex_seconds: float | None = None, device: str = "/dev/kvm",
-        progress: bool = False) -> pd.DataFrame:
+        progress: bool = False, deadline_s: float | None = None) -> pd.DataFrame:
     """Measure this host's I/O-virtualization hop costs through ``/dev/kvm``.
 
     A tiny VM is built straight from KVM ioctls by a compiled helper (see
@@ -146,6 +157,11 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
         KVM device node.
     progress : bool
         Show a progress bar (tqdm).
+    deadline_s : float, optional
+        Limit of the whole run, seconds (default :data:`QUICK_DEADLINE_S` = 25 s with
+        ``quick``, :data:`FULL_DEADLINE_S` = 300 s otherwise).  Each helper run's own limit
+        is cut to the time left; when it is up, the remaining steps are skipped with a
+        :class:`ProbeWarning` and ``df.attrs["failed_steps"]`` lists them.
 
     Returns
     -------
@@ -189,6 +205,9 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
     R = plan.repeats if repeats is None else int(repeats)
     if R < 1:
         raise ParameterError(f"repeats must be >= 1, got {repeats!r}")
+    deadline = _validate.number("deadline_s", QUICK_DEADLINE_S if quick else FULL_DEADLINE_S
+                                if deadline_s is None else deadline_s, lo=0, strict=True)
+    t_end = time.monotonic() + deadline
     exe = _helper.helper_path()
     col = _Collector(det)
     P = det.host_cpus
@@ -196,7 +215,10 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
     steps: list[Callable[[], None]] = []
 
     def helper(mode: str, *args, expect_s: float = 0.5) -> _helper.HelperOutput:
-        return _helper.run_helper(mode, *args, limit_s=_limit(expect_s), exe=exe)
+        left = t_end - time.monotonic() - _helper.KILL_GRACE_S
+        if left <= 0.05:
+            raise _DeadlineHit(f"the run's deadline of {deadline:g} s passed")
+        return _helper.run_helper(mode, *args, limit_s=min(_limit(expect_s), left), exe=exe)
 
     def repeated(mode: str, name: str, *args, expect_s: float = 0.5) -> list[np.ndarray]:
         return [helper(mode, *args, expect_s=expect_s).samples_us[name] for _ in range(R)]
@@ -412,9 +434,14 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
     else:
         bar = None
     failed: list[str] = []
-    for step in steps:
+    for i, step in enumerate(steps):
         try:
             step()
+        except _DeadlineHit as exc:
+            failed += [f"{s.__qualname__.split('.')[-1]}: skipped ({exc})" for s in steps[i:]]
+            warnings.warn(ProbeWarning(f"probe stopped: {exc}; {len(steps) - i} step(s) "
+                                       "skipped, their rows are missing"), stacklevel=2)
+            break
         except ProbeError as exc:
             # the guest regime is needed by every later step of its guest: no point going on
             if getattr(step, "__name__", "") == "regime":
