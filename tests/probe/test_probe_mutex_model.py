@@ -18,8 +18,9 @@ def repairman_throughput(n: int, think: float, service: float) -> float:
     p0 = [sum_{k=0}^{N} N!/(N-k)! (S/Z)^k]^-1, X = (1 - p0) / S.
     """
     rho = service / think
-    total = sum(math.factorial(n) / math.factorial(n - k) * rho**k for k in range(n + 1))
-    return (1.0 - 1.0 / total) / service
+    terms = [math.factorial(n) / math.factorial(n - k) * rho**k for k in range(n + 1)]
+    # 1 - p0 as sum_{k>=1} / sum_{k>=0}: the difference 1 - 1/total cancels for tiny S
+    return sum(terms[1:]) / sum(terms) / service
 
 
 @pytest.mark.parametrize(("n", "think", "service"), [
