@@ -210,7 +210,7 @@ def _weights(df: pd.DataFrame, weights: Any) -> np.ndarray:
 
 def _check_frame(measurements: Any) -> pd.DataFrame:
     if not isinstance(measurements, pd.DataFrame):
-        raise ParameterError(f"measurements must be a pandas DataFrame, got {type(measurements).__name__}")
+        raise ParameterError(f"measurements must be a pandas DataFrame, got {type(measurements).__name__} {measurements!r:.80}")
     if len(measurements) == 0:
         raise FitError("measurements is empty: nothing to fit")
     missing = [c for c in ("path", "metric", "value") if c not in measurements.columns]

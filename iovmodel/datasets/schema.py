@@ -257,7 +257,7 @@ def validate(df: pd.DataFrame, *, source: str | None = None) -> pd.DataFrame:
         unknown ``rw``, ``extraction``, a malformed path name or options cell.
     """
     if not isinstance(df, pd.DataFrame):
-        raise DatasetError(f"validate() needs a pandas DataFrame, got {type(df).__name__}")
+        raise DatasetError(f"validate() needs a pandas DataFrame, got {type(df).__name__} {df!r:.80}")
     return _validate(df, where=source or "<DataFrame>", row_offset=1, strict=False)
 
 

@@ -25,7 +25,7 @@ def as_list(items: Any, what: str) -> list:
     try:
         out = list(items)
     except TypeError:
-        raise ParameterError(f"{what}: expected a sequence, got {type(items).__name__}") from None
+        raise ParameterError(f"{what}: expected a sequence, got {type(items).__name__} {items!r:.80}") from None
     if not out:
         raise ParameterError(f"{what}: nothing to plot (empty sequence)")
     return out

@@ -110,7 +110,7 @@ def latency_distribution(sim: Any, ax: Any = None, *, analytic: Any = None,
         hist = getattr(sim, "histogram", None)
         if hist is None:
             raise ParameterError("latency_distribution: expected a SimResult (with histogram) "
-                                 f"or an array of samples, got {type(sim).__name__}")
+                                 f"or an array of samples, got {type(sim).__name__} {sim!r:.80}")
         x, F = _histogram_cdf(hist)
         pct = _percentile_points(sim)
         mean = float(getattr(sim, "latency_us", math.nan))

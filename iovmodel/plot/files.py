@@ -43,7 +43,7 @@ def save(fig: Any, path: str | os.PathLike, overwrite: bool = False, **savefig_k
     if not hasattr(fig, "savefig"):
         fig = getattr(fig, "figure", fig)
         if not hasattr(fig, "savefig"):
-            raise ParameterError(f"fig: expected a matplotlib Figure or Axes, got {type(fig).__name__}")
+            raise ParameterError(f"fig: expected a matplotlib Figure or Axes, got {type(fig).__name__} {fig!r:.80}")
     p = FsPath(path)
     fmt = p.suffix.lstrip(".").lower()
     if fmt not in _NO_DATE:

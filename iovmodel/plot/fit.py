@@ -19,7 +19,7 @@ def _residual_frame(obj: Any) -> pd.DataFrame:
         df = df()
     if not isinstance(df, pd.DataFrame):
         raise ParameterError("measured_vs_predicted: expected a FitResult or a residuals "
-                             f"DataFrame, got {type(obj).__name__}")
+                             f"DataFrame, got {type(obj).__name__} {obj!r:.80}")
     need_columns(df, ["measured", "predicted"], "measured_vs_predicted")
     df = df.copy()
     if "rel_error" not in df:

@@ -129,7 +129,7 @@ def to_profile(results: pd.DataFrame, base: HostProfile | None = None) -> HostPr
     """
     base = HostProfile.default() if base is None else base
     if not isinstance(base, HostProfile):
-        raise ParameterError(f"base must be a HostProfile, got {type(base).__name__}")
+        raise ParameterError(f"base must be a HostProfile, got {type(base).__name__} {base!r:.80}")
     measured = costs_from_results(results)
     if not measured:  # a frame without probe rows must not become the default named "probe"
         raise ParameterError(f"results hold no probe measurement a cost comes from (paths "

@@ -12,6 +12,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from .. import _validate
 from .._io import write_atomic
 from ..errors import DatasetError, ParameterError
 from .kvm import Detection
@@ -99,7 +100,7 @@ def save(df: pd.DataFrame, path: str | os.PathLike, overwrite: bool = False) -> 
         ``path`` exists and ``overwrite`` is False (the file is left untouched).
     """
     if not isinstance(df, pd.DataFrame):
-        raise ParameterError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        raise ParameterError(f"df must be a pandas DataFrame, got {type(df).__name__} {df!r:.80}")
     p = Path(path)
     if p.exists() and not overwrite:
         raise FileExistsError(f"{p} exists; pass overwrite=True (CLI: --overwrite) to replace it")
@@ -114,7 +115,12 @@ def load(path: str | os.PathLike | BinaryIO) -> pd.DataFrame:
     """Read probe results written by :func:`save` (a path or a binary file object)."""
     # exact float round trip: pandas 3 does it by default (and deprecates the option)
     exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
-    df = pd.read_csv(path, keep_default_na=True, **exact)
+    if isinstance(path, str | os.PathLike):
+        _validate.input_file(path, "probe results file", error=DatasetError)
+    try:
+        df = pd.read_csv(path, keep_default_na=True, **exact)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: not probe results ({type(exc).__name__}: {exc})") from None
     missing = [c for c in ("source", "path", "metric", "value", "unit") if c not in df.columns]
     if missing:
         raise DatasetError(f"{path}: not probe results, missing columns {missing}")

@@ -92,7 +92,7 @@ def resolve(path: str | Path, host: HostProfile | None = None, workload: Workloa
     host = _host(host)
     w = workload if workload is not None else Workload.closed(1, 1)
     if not isinstance(w, Workload):
-        raise ParameterError(f"workload must be a Workload, got {type(w).__name__}")
+        raise ParameterError(f"workload must be a Workload, got {type(w).__name__} {w!r:.80}")
     return p, host, w, build(p, host, w)
 
 

@@ -69,11 +69,10 @@ class Parameter:
 
     def check(self, value: Any) -> float:
         """Return ``value`` as a float or raise :class:`ParameterError`."""
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise ParameterError(
-                f"cost {self.name!r} must be a number, got {value!r}") from None
+        if not _validate.is_number(value):  # True, "0.5" and None are not costs
+            raise ParameterError(f"cost {self.name!r} must be a number, got "
+                                 f"{type(value).__name__} {value!r}")
+        v = float(value)
         lo, hi = self.bounds
         if math.isnan(v):
             raise ParameterError(f"cost {self.name!r} is NaN; valid range is [{lo:g}, {hi:g}]")

@@ -175,7 +175,7 @@ def _check_keep(keep: Iterable[str]) -> tuple[str, ...]:
 
 def _check_workload(workload: Workload | None) -> Workload | None:
     if workload is not None and not isinstance(workload, Workload):
-        raise ParameterError(f"workload must be a Workload or None, got {type(workload).__name__}")
+        raise ParameterError(f"workload must be a Workload or None, got {type(workload).__name__} {workload!r:.80}")
     return workload
 
 

@@ -156,7 +156,7 @@ class Explorer(W.VBox):
     def __init__(self, paths: Sequence[str] = DEFAULT_PATHS, host: HostProfile | None = None,
                  workload: Workload | None = None, *, figure_dpi: int = 80) -> None:
         if host is not None and not isinstance(host, HostProfile):
-            raise ParameterError(f"host must be a HostProfile, got {type(host).__name__}")
+            raise ParameterError(f"host must be a HostProfile, got {type(host).__name__} {host!r:.80}")
         self._host0 = host if host is not None else HostProfile.default()
         w0 = workload if workload is not None else Workload.closed(jobs=4, iodepth=32)
         if not isinstance(w0, Workload):

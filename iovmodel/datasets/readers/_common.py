@@ -77,7 +77,7 @@ def _read_text(obj: Any, what: str) -> tuple[str, str]:
             raise DatasetError(f"cannot read {what} file {str(p)!r}: {exc.strerror}") from None
     if isinstance(obj, str):
         return obj, ""
-    raise DatasetError(f"{what}: expected a file path, text or file object, got {type(obj).__name__}")
+    raise DatasetError(f"{what}: expected a file path, text or file object, got {type(obj).__name__} {obj!r:.80}")
 
 
 def _load_json(obj: Any, what: str) -> tuple[dict[str, Any], str]:

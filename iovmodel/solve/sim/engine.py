@@ -86,7 +86,7 @@ def compile_network(net: Network, dists: dict | None = None,
     per-batch hop, which runs once for all of them.
     """
     if not isinstance(net, Network):
-        raise ParameterError(f"expected an iovmodel.network.Network, got {type(net).__name__}")
+        raise ParameterError(f"expected an iovmodel.network.Network, got {type(net).__name__} {net!r:.80}")
     if batching not in BATCHING:
         raise ParameterError(f"batching must be one of {BATCHING}, got {batching!r}")
     fork_join = batching == "fork-join" and net.batch > 1
