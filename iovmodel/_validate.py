@@ -3,8 +3,8 @@
 * :func:`number` -- a real number (Python or numpy scalar), with bounds, finiteness and
   wholeness, raising :class:`~iovmodel.errors.ParameterError` that names the argument and value;
 * :func:`values` -- a non-empty sequence of such numbers (sweep knobs, percentiles);
-* :func:`host` -- a host given as a :class:`~iovmodel.spec.profile.HostProfile` or a mapping,
-  fully validated (a mapping goes through ``HostProfile``, so every cost is checked and the
+* hosts -- :func:`iovmodel.spec.profile.as_host` (it lives beside ``HostProfile``, whose
+  constructor is the check: a mapping goes through it, so every cost is checked and the
   missing ones take their defaults);
 * :func:`choice` -- one of a fixed set of strings;
 * :func:`input_file` / :func:`output_file` -- a file to read (exists, is a file, text) or to
@@ -20,16 +20,13 @@ from __future__ import annotations
 import math
 import numbers
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .errors import IovModelError, ParameterError
-
-if TYPE_CHECKING:
-    from .spec.profile import HostProfile
 
 
 def is_number(v: Any) -> bool:
@@ -102,25 +99,6 @@ def choice(name: str, v: Any, options: Iterable[str]) -> str:
     return v
 
 
-def host(h: Any) -> HostProfile:
-    """The host argument of every public function: a HostProfile, a mapping, or None.
-
-    ``None`` gives :meth:`HostProfile.default`; a mapping (``{**dict(host), "vmexit_us": 2}``
-    or a partial ``{"vmexit_us": 2}``) becomes a ``HostProfile`` -- every cost checked
-    against its bounds, the missing ones at their defaults -- so a dict can never skip a check.
-    """
-    from .spec.profile import HostProfile
-
-    if h is None:
-        return HostProfile.default()
-    if isinstance(h, HostProfile):
-        return h
-    if isinstance(h, Mapping):
-        return HostProfile(h, name=str(getattr(h, "name", "custom")))
-    raise ParameterError(f"host must be a HostProfile or a mapping of costs, got "
-                         f"{type(h).__name__} {h!r}")
-
-
 def input_file(path: Any, what: str = "file", *, error: type[IovModelError] = ParameterError) -> Path:
     """A path to read: exists and is a regular file; else ``error`` naming it."""
     if not isinstance(path, str | os.PathLike) or str(path) == "":
@@ -190,5 +168,5 @@ def output_dir(path: Any, *, create: bool = False, what: str = "output folder") 
     return d
 
 
-__all__ = ["choice", "host", "input_file", "is_number", "number", "output_dir", "output_file",
+__all__ = ["choice", "input_file", "is_number", "number", "output_dir", "output_file",
            "read_text", "values"]

@@ -336,11 +336,12 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
     from ._expr import evaluate
     from .spec.catalog import Path as _Path
     from .spec.catalog import path as _path
+    from .spec.profile import as_host
     from .spec.workload import Workload as _Workload
 
     if isinstance(path, str) or not isinstance(path, _Path):
         path = _path(path)  # a catalog name is fine; anything else raises ParameterError
-    host = _validate.host(host)
+    host = as_host(host)
     if not isinstance(workload, _Workload):
         raise ParameterError(f"workload must be a Workload, got {type(workload).__name__} "
                              f"{workload!r}")

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import _validate
 from ..errors import ParameterError, UnstableError
 from ..network import Network, build
 from ..solve.batching import BATCHING, load_batched
@@ -27,7 +26,7 @@ from ..solve.metrics import (
 from ..solve.open import solve_open
 from ..solve.streams import stream_bound
 from ..spec.catalog import Path
-from ..spec.profile import HostProfile
+from ..spec.profile import HostProfile, as_host
 from ..spec.workload import Workload
 from .rows import _parse, _Row
 
@@ -148,7 +147,7 @@ def check_options(percentiles: str, batching: str, host: HostProfile | None) -> 
         raise ParameterError(f"batching must be one of {', '.join(map(repr, BATCHING))}, "
                              f"got {batching!r}")
     if host is not None:
-        _validate.host(host)
+        as_host(host)
 
 
 #: the columns predict adds to the measurement rows

@@ -39,7 +39,7 @@ from ..network import Network, build
 from ..result import Result
 from ..spec.catalog import Path
 from ..spec.catalog import path as get_path
-from ..spec.profile import HostProfile, parameters
+from ..spec.profile import HostProfile, as_host, parameters
 from ..spec.workload import Workload
 from .batching import BATCHING, load_batched
 from .closed import solve_closed
@@ -54,7 +54,7 @@ def _as_path(p: str | Path) -> Path:
     return p if isinstance(p, Path) else get_path(p)
 
 
-_host = _validate.host  # the host argument of every solver: HostProfile, mapping or None
+_host = as_host  # the host argument of every solver: HostProfile, mapping or None
 
 
 def _breakdown(net: Network, wait_per_visit: np.ndarray) -> pd.DataFrame:

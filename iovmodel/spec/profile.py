@@ -267,5 +267,27 @@ class HostProfile(Mapping[str, float]):
                 f"<tr><th>cost</th><th>value</th><th>unit</th><th>meaning</th></tr>{rows}</table>")
 
 
+def as_host(h: Any) -> HostProfile:
+    """The host argument of every public function: a HostProfile, a mapping, or None.
+
+    ``None`` gives :meth:`HostProfile.default`; a mapping (``{**dict(host), "vmexit_us": 2}``
+    or a partial ``{"vmexit_us": 2}``) becomes a ``HostProfile`` -- every cost checked
+    against its bounds, the missing ones at their defaults -- so a dict never skips a check.
+
+    Raises
+    ------
+    ParameterError
+        Anything else, or a cost out of bounds (naming the cost and value).
+    """
+    if h is None:
+        return HostProfile.default()
+    if isinstance(h, HostProfile):
+        return h
+    if isinstance(h, Mapping):
+        return HostProfile(h, name=str(getattr(h, "name", "custom")))
+    raise ParameterError(f"host must be a HostProfile or a mapping of costs, got "
+                         f"{type(h).__name__} {h!r:.80}")
+
+
 def _toml_str(s: str) -> str:
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ") + '"'

@@ -14,13 +14,12 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from .. import _validate
 from .._expr import evaluate
 from ..errors import ParameterError
 from ..network import POLL_STATION, check_servers, station_of
 from ..spec.catalog import Path
 from ..spec.catalog import path as get_path
-from ..spec.profile import HostProfile, parameters
+from ..spec.profile import HostProfile, as_host, parameters
 from ..spec.workload import Workload
 
 #: workload fields that can stay symbolic (``keep=``), with their LaTeX symbols
@@ -371,7 +370,7 @@ NUMPY_MODULES = [{"ErlangB": _erlang_b_numeric, "floor": np.floor}, "numpy"]
 
 
 def _values(host: Mapping[str, float] | None) -> dict[str, float]:
-    h = _validate.host(host)  # a dict is checked like a HostProfile
+    h = as_host(host)  # a dict is checked like a HostProfile
     return {k: float(h[k]) for k in parameters()}
 
 

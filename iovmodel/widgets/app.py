@@ -45,7 +45,7 @@ from ..result import Result
 from ..solve.analyze import analyze, sweep
 from ..spec.catalog import Path, path_names
 from ..spec.catalog import path as get_path
-from ..spec.profile import HostProfile, parameters
+from ..spec.profile import HostProfile, as_host, parameters
 from ..spec.workload import Workload
 from .canvas import LoadFigure
 from .controls import DEFAULT_PATHS, PARALLEL_OPTIONS, SIZES, cost_slider
@@ -155,9 +155,7 @@ class Explorer(W.VBox):
 
     def __init__(self, paths: Sequence[str] = DEFAULT_PATHS, host: HostProfile | None = None,
                  workload: Workload | None = None, *, figure_dpi: int = 80) -> None:
-        if host is not None and not isinstance(host, HostProfile):
-            raise ParameterError(f"host must be a HostProfile, got {type(host).__name__} {host!r:.80}")
-        self._host0 = host if host is not None else HostProfile.default()
+        self._host0 = as_host(host)  # a mapping of costs is checked like a HostProfile
         w0 = workload if workload is not None else Workload.closed(jobs=4, iodepth=32)
         if not isinstance(w0, Workload):
             raise ParameterError(f"workload must be a Workload, got {type(w0).__name__}")

@@ -505,7 +505,7 @@ def test_fit_through_the_simulator_recovers_costs():
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"batching": "auto"}, "batching"),
     ({"percentiles": "exact"}, "percentiles"),
-    ({"host": {"vmexit_us": 1.0}}, "host must be a HostProfile"),
+    ({"host": "default"}, "host must be a HostProfile"),  # a mapping of costs is a host
 ])
 def test_predict_checks_its_arguments_as_fit_does(kwargs, match):
     df = _one()
