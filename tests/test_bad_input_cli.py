@@ -249,3 +249,18 @@ def test_probe_out_is_checked_before_measuring(tmp_path, capsys):
     mine.write_text("keep", encoding="utf-8")
     assert probe_main(["--quick", "--out", str(mine)]) == 2
     assert "--overwrite" in capsys.readouterr().err and mine.read_text() == "keep"
+
+
+def test_an_interrupted_helper_build_leaves_no_process_behind(tmp_path):
+    # the compiler's own children (cc1, as) are killed with it: a stand-in "compiler" whose
+    # child would outlive a plain kill writes a file if it survives
+    import time
+
+    from iovmodel.probe._helper import _compile
+
+    flag = tmp_path / "orphan-ran"
+    cmd = ["sh", "-c", f"(sleep 1.5; touch {flag}) & wait"]
+    with pytest.raises(subprocess.TimeoutExpired):
+        _compile(cmd, timeout=0.3)
+    time.sleep(2.0)
+    assert not flag.exists()

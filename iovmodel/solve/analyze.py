@@ -105,8 +105,9 @@ def analyze(path: str | Path, host: HostProfile | None = None, workload: Workloa
     ----------
     path : str or Path
         A catalog name or a Path.
-    host : HostProfile, optional
-        Costs (default: :meth:`HostProfile.default`).
+    host : HostProfile or mapping, optional
+        Costs (default: :meth:`HostProfile.default`); a mapping such as
+        ``{"vmexit_us": 0.5}`` is checked like a HostProfile, missing costs at their defaults.
     workload : Workload, optional
         Default: one job at iodepth 1 (``Workload.closed(1, 1)``).
     percentiles : sequence of float, optional
