@@ -340,6 +340,9 @@ def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
                      f"{', '.join(sorted(ignored))}")
     if isinstance(free, str) and free != "all":
         free = [free]
+    elif free is not None and not isinstance(free, str) and (
+            not hasattr(free, "__iter__") or not all(isinstance(k, str) for k in free)):
+        raise ParameterError(f"free must be 'all', None or cost names, got {free!r:.80}")
     fit_batch = free is not None and free != "all" and "batch" in free
     if fit_batch:
         if batching == "load":
