@@ -26,7 +26,9 @@ import math
 import numpy as np
 import pytest
 from _sim_reference import mm1_w, network
-from test_sim_networks import check, run
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_sim_networks import _noise, check, run, small_networks
 
 from iovmodel.errors import ParameterError, UnstableError
 from iovmodel.solve.analytic.multiclass import mva_multiclass
@@ -201,3 +203,40 @@ def test_bad_resources_raise():
     with pytest.raises(ParameterError, match="fork-join"):
         simulate_network(with_resources(fj, inflight=2), requests=1000, replications=1,
                          progress=False, batching="fork-join")
+
+
+@st.composite
+def resourced_networks(draw):
+    net = draw(small_networks())
+    names = [x.name for x in net.stations]
+    private = [n for n in names if draw(st.booleans())]
+    thread = [n for n in names if draw(st.booleans())]
+    first = draw(st.integers(0, net.population))
+    groups = (first, net.population - first) if draw(st.booleans()) else ()
+    cores = draw(st.sampled_from([1, 2, 3, math.inf]))
+    inflight = draw(st.sampled_from([1, 2, math.inf]))
+    return with_resources(net, private, thread, groups=groups, cores=cores, inflight=inflight)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(net=resourced_networks(), seed=st.integers(0, 2**32 - 1))
+def test_laws_with_groups_cores_and_inflight(net, seed):
+    r = simulate_network(net, requests=6_000, replications=2, seed=seed, progress=False)
+    x = r.throughput_per_s / 1e6  # per µs
+    # Little's law over the closed loop: N = X (R + Z)
+    assert x * (r.latency_us + net.think_us) == pytest.approx(net.population, rel=0.05)
+    ngroups = max(len(net.groups), 1)
+    for s in net.stations:
+        # utilisation law, per server of one instance (a private station's instances
+        # share its demand)
+        c = (1.0 if s.is_delay else s.servers) * (ngroups if s.private else 1)
+        assert r.utilization[s.name] == pytest.approx(x * s.demand_us / c,
+                                                      rel=_noise(s, 6_000 * 2), abs=0.01)
+    # bounds: the cores serve every thread visit; past the gate a request spends at
+    # least its whole demand
+    core_demand = sum(s.demand_us for s in net.stations if s.thread)
+    if math.isfinite(net.cores) and core_demand > 0:
+        assert x <= net.cores / core_demand * 1.05
+    if math.isfinite(net.inflight):
+        assert x <= net.inflight / net.zero_load_latency_us * 1.05
