@@ -28,7 +28,7 @@ import pytest
 from _sim_reference import mm1_w, network
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_sim_networks import _noise, check, run, small_networks
+from test_sim_networks import check, check_laws, run, small_networks
 
 from iovmodel.errors import ParameterError, UnstableError
 from iovmodel.solve.analytic.multiclass import mva_multiclass
@@ -223,16 +223,8 @@ def resourced_networks(draw):
 @given(net=resourced_networks(), seed=st.integers(0, 2**32 - 1))
 def test_laws_with_groups_cores_and_inflight(net, seed):
     r = simulate_network(net, requests=6_000, replications=2, seed=seed, progress=False)
+    check_laws(net, r, 6_000 * 2)
     x = r.throughput_per_s / 1e6  # per µs
-    # Little's law over the closed loop: N = X (R + Z)
-    assert x * (r.latency_us + net.think_us) == pytest.approx(net.population, rel=0.05)
-    ngroups = max(len(net.groups), 1)
-    for s in net.stations:
-        # utilisation law, per server of one instance (a private station's instances
-        # share its demand)
-        c = (1.0 if s.is_delay else s.servers) * (ngroups if s.private else 1)
-        assert r.utilization[s.name] == pytest.approx(x * s.demand_us / c,
-                                                      rel=_noise(s, 6_000 * 2), abs=0.01)
     # bounds: the cores serve every thread visit; past the gate a request spends at
     # least its whole demand
     core_demand = sum(s.demand_us for s in net.stations if s.thread)
