@@ -183,6 +183,9 @@ def test_inflight_closed_is_repairman(limit):
     x = repairman_x(n, limit, s, z)
     check(r, x * 1e6, "throughput_per_s", width=0.05)
     check(r, n / x - z, width=0.05)
+    # the wait at the gate is the first hop's wait: the breakdown adds up to the latency
+    assert r.breakdown["latency_us"].sum() == pytest.approx(r.latency_us, rel=0.03)
+    assert r.breakdown["wait_us"].iloc[0] > 0.1 * r.latency_us
 
 
 def test_bad_resources_raise():
@@ -224,6 +227,7 @@ def resourced_networks(draw):
 def test_laws_with_groups_cores_and_inflight(net, seed):
     r = simulate_network(net, requests=6_000, replications=2, seed=seed, progress=False)
     check_laws(net, r, 6_000 * 2)
+    assert r.breakdown["latency_us"].sum() == pytest.approx(r.latency_us, rel=0.03)
     x = r.throughput_per_s / 1e6  # per µs
     # bounds: the cores serve every thread visit; past the gate a request spends at
     # least its whole demand

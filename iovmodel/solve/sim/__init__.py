@@ -35,7 +35,8 @@ the analytic solvers see and simulates it request by request:
   from it per visit;
 * an in-flight limit (``Network.inflight``, finite): at most that many
   requests are past the start of the route; the others wait, FIFO, before the
-  first hop (their latency counts the wait).
+  first hop (their latency counts the wait, and ``breakdown`` shows it as the
+  first hop's ``wait_us``).
 
 Fork-join batching is not simulated together with groups, cores or an
 in-flight limit (ParameterError).

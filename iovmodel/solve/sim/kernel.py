@@ -357,6 +357,7 @@ def run(ints, now, limit,
                     if q_len[gq] > 0:
                         # hand this request's place past the gate to the longest waiting
                         nxt, te = _dequeue(q_tok, q_t, q_head, q_len, gq)
+                        blk_wait[cb, 0] += t - te  # the wait before the first hop is its wait
                         hn = _heap_push(ht, hp, hn, t,
                                         (nxt << (2 + STEP_BITS)) | (STEP_MASK << 2) | K_REQ)
                     else:
