@@ -188,6 +188,41 @@ def startup() -> None:
     print()
 
 
+def resources(n: int, lindley_rate: float) -> None:
+    """The event loop on (b) with issue 11's resources, against the same Lindley rate."""
+    import dataclasses
+
+    base = iov_net(LAM_B, MEANS_B)
+
+    def net(private=(), thread=(), **kw):
+        sts = tuple(dataclasses.replace(st, private=st.name in private,
+                                        thread=st.name in thread) for st in base.stations)
+        return dataclasses.replace(base, stations=sts, **kw)
+
+    every = tuple(st.name for st in base.stations)
+    # two groups of equal share with a private s2: two M/M/1 at half the rate (Jackson)
+    w_groups = W_B - MEANS_B[2] / (1 - LAM_B * MEANS_B[2]) + MEANS_B[2] / (
+        1 - LAM_B / 2 * MEANS_B[2])
+    cases = {
+        "2 groups, private s2": (net(private=("s2",), groups=(0.5, 0.5)), w_groups),
+        "5 threads on 3 cores": (net(thread=every, cores=3), math.nan),
+        "in-flight limit 16": (net(inflight=16), math.nan),
+    }
+    print()
+    print("event loop on (b) with issue 11's resources (goal: stays >= 0.5x Lindley)")
+    for label, (nt, truth) in cases.items():
+        simulate_network(nt, requests=1000, replications=1, seed=0, progress=False)
+        best = math.inf
+        for rep in range(3):
+            dt, r = timed(lambda s_=rep, nt_=nt: simulate_network(
+                nt_, requests=n, replications=1, seed=s_ + 1, progress=False))
+            best = min(best, dt)
+        exact = f"W {r.latency_us:6.3f} exact {truth:6.3f}" if math.isfinite(truth) else \
+            f"W {r.latency_us:6.3f}"
+        print(f"  {label:22s} {n / best:12,.0f} cust/s  / Lindley {n / best / lindley_rate:5.2f}"
+              f"   {exact}  ({load()})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="10x fewer customers everywhere")
@@ -251,6 +286,8 @@ def main() -> None:
             lind = rate[(label, "numba Lindley loop")]
             print(f"  {label:15s} {who:22s} / Lindley {r / lind:6.2f}   / SimPy "
                   f"{r / rate[(label, 'SimPy')]:8.0f}x   / Ciw {r / rate[(label, 'Ciw')]:8.0f}x")
+
+    resources(n_fast, rate[("(b) tandem x5", "numba Lindley loop")])
 
     # replication scaling, 1 -> 2 cores, on the tandem (both engines)
     print()

@@ -76,6 +76,12 @@ class Station:
         different cost is not treated as exponential).
     host_cpu : bool
         Whether busy time here is host CPU time (counted in ``cpu_us_per_io``).
+    private : bool
+        Replicated per group (:attr:`Network.groups`): instance ``g`` serves only
+        group ``g``'s requests, each instance with ``servers`` servers.
+    thread : bool
+        Each server is a host thread: a visit needs its server *and* a core from
+        the host's pool (:attr:`Network.cores`).
     """
 
     name: str
@@ -84,6 +90,8 @@ class Station:
     visits: float
     scv: float = 1.0
     host_cpu: bool = True
+    private: bool = False
+    thread: bool = False
 
     @property
     def service_us(self) -> float:
@@ -141,6 +149,15 @@ class Network:
     at most the population of a closed network). ``polling`` names the stations
     that are busy-polling cores (they burn their whole time, whatever the load).
 
+    ``groups`` (empty: one group) splits the requests over groups that follow the
+    same route (fio jobs pinned to vCPUs): closed, the requests in flight of each
+    group (whole numbers summing to ``population``); open, each group's share of
+    the arrival rate (summing to 1). ``cores`` is the host's core pool shared by
+    every visit to a ``thread`` station (``inf``: a core per thread); polling
+    stations hold theirs all the time. ``inflight`` caps the requests past the
+    start of the route (the device's command limit; ``inf``: none), the others
+    wait in FIFO order before the first hop.
+
     The invariants are checked when a Network is made (ParameterError naming the
     field and value); the load-independent questions every solver and consumer
     asks (bottleneck, saturation, CPU per I/O, stability) are answered here, once.
@@ -154,6 +171,9 @@ class Network:
     population: int | None = None
     think_us: float = 0.0
     polling: tuple[str, ...] = ()
+    groups: tuple[float, ...] = ()
+    cores: float = INF
+    inflight: float = INF
 
     def __post_init__(self) -> None:
         where = f"network {self.name!r}"
@@ -192,6 +212,24 @@ class Network:
         for p in self.polling:
             if p not in names:
                 raise ParameterError(f"{where}: polling station {p!r} is not one of {names}")
+        self._check_resources(where)
+
+    def _check_resources(self, where: str) -> None:
+        for f in ("cores", "inflight"):
+            check_servers(f"{where}: {f}", getattr(self, f))
+        g = self.groups
+        if not g:
+            return
+        if not all(isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
+                   and math.isfinite(x) and x >= 0 for x in g):
+            raise ParameterError(f"{where}: groups must be finite numbers >= 0, got {g!r}")
+        if self.rate_per_s is not None:
+            if abs(sum(g) - 1.0) > 1e-9:
+                raise ParameterError(f"{where}: groups of an open network are shares of the "
+                                     f"arrival rate summing to 1, got {g!r} (sum {sum(g)!r})")
+        elif not all(float(x).is_integer() for x in g) or sum(g) != self.population:
+            raise ParameterError(f"{where}: groups of a closed network are whole numbers of "
+                                 f"requests summing to population {self.population!r}, got {g!r}")
 
     @property
     def is_open(self) -> bool:

@@ -190,19 +190,26 @@ def small_networks(draw):
                    population=pop, think_us=think, batch=batch)
 
 
+def check_laws(net, r, ios: int) -> None:
+    """Little's law over a closed loop and the utilisation law per station."""
+    x = r.throughput_per_s / 1e6  # per µs
+    # Little's law over the closed loop: N = X (R + Z)
+    assert x * (r.latency_us + net.think_us) == pytest.approx(net.population, rel=0.05)
+    # utilisation law: busy per server = X x demand / servers (demand counts 1/B per batch
+    # hop); a private station's instances (one per group) share its demand
+    instances = max(len(net.groups), 1)
+    for s in net.stations:
+        c = (1.0 if s.is_delay else s.servers) * (instances if s.private else 1)
+        assert r.utilization[s.name] == pytest.approx(x * s.demand_us / c,
+                                                      rel=_noise(s, ios), abs=0.01)
+
+
 @settings(max_examples=25, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(net=small_networks(), seed=st.integers(0, 2**32 - 1))
 def test_laws_on_random_closed_networks(net, seed):
     r = simulate_network(net, requests=6_000, replications=2, seed=seed, progress=False)
-    x = r.throughput_per_s / 1e6  # per µs
-    # Little's law over the closed loop: N = X (R + Z)
-    assert x * (r.latency_us + net.think_us) == pytest.approx(net.population, rel=0.05)
-    # utilisation law: busy per server = X x demand / servers (demand counts 1/B per batch hop)
-    for s in net.stations:
-        c = 1.0 if s.is_delay else s.servers
-        assert r.utilization[s.name] == pytest.approx(x * s.demand_us / c,
-                                                      rel=_noise(s, 6_000 * 2), abs=0.01)
+    check_laws(net, r, 6_000 * 2)
     # the per-hop breakdown adds up to the latency
     assert r.breakdown["latency_us"].sum() == pytest.approx(r.latency_us, rel=0.03)
     p = list(r.percentiles_us.values())

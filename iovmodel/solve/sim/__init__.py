@@ -20,7 +20,26 @@ the analytic solvers see and simulates it request by request:
   with ``cost = 0.5 * poll_interval_us`` and ``scv = 1/3``, so the poll
   interval is ``poll_interval_us``;
 * per-hop service laws (see :mod:`iovmodel.solve.sim.dists`); fractional visit
-  counts are Bernoulli extra visits; zero-cost per-I/O hops are skipped.
+  counts are Bernoulli extra visits; zero-cost per-I/O hops are skipped;
+* groups (``Network.groups``: fio jobs pinned to vCPUs): every request belongs to
+  one group (closed: fixed numbers per group; open: each arrival draws its group
+  from the shares, on a stream of its own); a ``Station.private`` station has an
+  instance per group, each with the station's servers, serving only that group;
+  ``utilization`` is the mean over the instances;
+* host cores (``Network.cores``, finite): a visit to a ``Station.thread``
+  station needs its server (the thread) *and* a core from the pool; a request
+  that got its thread waits for a core while holding it (simultaneous
+  resource possession), FIFO over all threads; a finishing visit hands its core
+  on first, then its thread. Polling stations hold their cores all the time (the
+  pool is ``cores`` minus their servers, times their instances) and take none
+  from it per visit;
+* an in-flight limit (``Network.inflight``, finite): at most that many
+  requests are past the start of the route; the others wait, FIFO, before the
+  first hop (their latency counts the wait, and ``breakdown`` shows it as the
+  first hop's ``wait_us``).
+
+Fork-join batching is not simulated together with groups, cores or an
+in-flight limit (ParameterError).
 
 Engines: the event loop (:mod:`iovmodel.solve.sim.kernel`) handles everything; an
 open network without batching whose FIFO stations are each visited once is

@@ -52,6 +52,21 @@ class Spec:
     is_open: bool
     population: int
     think_us: float
+    # issue 11 resources (defaults: one group, a core per thread, no in-flight limit)
+    st_inst: np.ndarray  # first instance of each step's station
+    st_private: np.ndarray  # bool: the station has an instance per group
+    st_core: np.ndarray  # bool: the step needs a host core too
+    station_instances: np.ndarray  # instances per station (groups if private, else 1)
+    inst_servers: np.ndarray  # int64 per instance, then the core pool and the gate
+    group_cum: np.ndarray  # open: cumulative shares of the groups (empty: one group)
+    group_sizes: np.ndarray  # closed: requests of each group
+    inflight: int  # requests past the start of the route at once (huge: no limit)
+
+    @property
+    def plain(self) -> bool:
+        """One group, a core per thread and no in-flight limit (today's network)."""
+        return (self.station_instances.max(initial=1) == 1 and not self.st_core.any()
+                and self.inflight >= NO_LIMIT and self.group_cum.size == 0)
 
 
 def _visit_dists(net: Network, dists: dict | None) -> dict[int, Dist]:
@@ -72,6 +87,45 @@ def _visit_dists(net: Network, dists: dict | None) -> dict[int, Dist]:
 
 
 BATCHING = ("amortised", "fork-join")
+#: a count that stands for "unlimited" in the kernel (servers of a delay station, ...)
+NO_LIMIT = 1 << 40
+
+
+def _resources(net: Network, fork_join: bool) -> dict:
+    """Instances, the core pool and the in-flight gate of ``net`` as kernel arrays."""
+    ngroups = max(len(net.groups), 1)
+    polling = set(net.polling)
+    inst = np.array([ngroups if s.private else 1 for s in net.stations], dtype=np.int64)
+    base = np.concatenate([[0], np.cumsum(inst)[:-1]]).astype(np.int64)
+    srv = [NO_LIMIT if math.isinf(s.servers) else int(s.servers)
+           for s, n in zip(net.stations, inst, strict=True) for _ in range(n)]
+    # polling stations hold their cores all the time: the pool is what is left
+    held = sum(s.servers * n for s, n in zip(net.stations, inst, strict=True)
+               if s.name in polling)
+    threads = [s.thread and s.name not in polling for s in net.stations]
+    if math.isinf(net.cores):
+        pool = NO_LIMIT
+        threads = [False] * len(threads)  # a core per thread: nothing to wait for
+    else:
+        pool = net.cores - held
+        if any(threads) and pool < 1:
+            raise ParameterError(
+                f"network {net.name!r}: cores={net.cores:g} leave {pool:g} for threads once the "
+                f"polling stations hold theirs ({held:g}); at least 1 is needed")
+        pool = int(max(pool, 1))
+    inflight = NO_LIMIT if math.isinf(net.inflight) else int(net.inflight)
+    if fork_join and (ngroups > 1 or any(threads) or inflight < NO_LIMIT):
+        raise ParameterError(
+            f"network {net.name!r}: batching='fork-join' is not simulated together with groups, "
+            "host cores or an in-flight limit; use batching='amortised'")
+    g = np.asarray(net.groups, dtype=float)
+    return dict(
+        inst=inst, base=base, threads=np.array(threads, dtype=bool),
+        inst_servers=np.array(srv + [pool, NO_LIMIT], dtype=np.int64),
+        group_cum=np.cumsum(g) if (net.is_open and ngroups > 1) else np.zeros(0),
+        group_sizes=(g.astype(np.int64) if (not net.is_open and ngroups > 1)
+                     else np.zeros(0, dtype=np.int64)),
+        inflight=inflight)
 
 
 def compile_network(net: Network, dists: dict | None = None,
@@ -94,6 +148,7 @@ def compile_network(net: Network, dists: dict | None = None,
         raise ParameterError(f"batching='fork-join' needs a whole batch, got {net.batch!r}")
     batch = int(net.batch) if fork_join else 1
     nst = len(net.stations)
+    res = _resources(net, fork_join)
     servers = net.servers()
     overrides = _visit_dists(net, dists)
     st_station, st_mode, st_batch, st_prob, st_visit, st_poll, st_cpu, st_guest = (
@@ -133,15 +188,19 @@ def compile_network(net: Network, dists: dict | None = None,
         # stability: busy servers needed at each FIFO station (with the laws' own means,
         # which a user's dists may change)
         load = np.zeros(nst)
+        core_load = 0.0
         for j, st in enumerate(st_station):
             if st_mode[j] == 0:
                 load[st] += step_means[j]
+            if res["threads"][st]:
+                core_load += step_means[j]
         for k in range(nst):
-            if math.isfinite(servers[k]) and load[k] > 0:
+            if math.isfinite(servers[k]) and load[k] > 0 and res["inst"][k] == 1:
                 rho = rate * load[k] * 1e-6 / servers[k]
                 if rho >= 1.0:
                     raise UnstableError(unstable_message(net.stations[k].name, rho, rate,
                                                          servers[k] / (load[k] * 1e-6), net.name))
+        _check_instances_and_cores(net, res, load, core_load, rate)
         population = 0
     else:
         population = int(net.population)  # whole, >= batch: Network checks it
@@ -166,7 +225,34 @@ def compile_network(net: Network, dists: dict | None = None,
         is_open=net.is_open,
         population=population,
         think_us=float(net.think_us),
+        st_inst=res["base"][np.array(st_station, dtype=np.int64)],
+        st_private=res["inst"][np.array(st_station, dtype=np.int64)] > 1,
+        st_core=res["threads"][np.array(st_station, dtype=np.int64)],
+        station_instances=res["inst"],
+        inst_servers=res["inst_servers"],
+        group_cum=res["group_cum"],
+        group_sizes=res["group_sizes"],
+        inflight=res["inflight"],
     )
+
+
+def _check_instances_and_cores(net: Network, res: dict, load: np.ndarray, core_load: float,
+                               rate: float) -> None:
+    """Open stability of a private station's busiest instance and of the core pool."""
+    shares = np.asarray(net.groups, dtype=float) if net.groups else np.ones(1)
+    for k, s in enumerate(net.stations):
+        if res["inst"][k] > 1 and math.isfinite(s.servers) and load[k] > 0:
+            r = rate * shares.max()
+            rho = r * load[k] * 1e-6 / s.servers
+            if rho >= 1.0:
+                raise UnstableError(unstable_message(f"{s.name}[busiest group]", rho, r,
+                                                     s.servers / (load[k] * 1e-6), net.name))
+    pool = res["inst_servers"][-2]
+    if pool < NO_LIMIT and core_load > 0:
+        rho = rate * core_load * 1e-6 / pool
+        if rho >= 1.0:
+            raise UnstableError(unstable_message("host cores", rho, rate,
+                                                 pool / (core_load * 1e-6), net.name))
 
 
 class _State:
@@ -176,12 +262,11 @@ class _State:
         self.spec = spec
         self.gens = gens
         nsteps = spec.st_station.size
-        nst = spec.station_servers.size
         b = spec.batch
         self.nwork = (nsteps + 2) * b + 4
         self.K = max(16384, 8 * (self.nwork + 8))
         self.refill_at = self.K - (self.nwork + 8)
-        ns = nsteps + 2
+        ns = nsteps + 3
         self.buf = np.empty((ns, self.K))
         for j in range(ns):
             self.buf[j] = self._draw(j, self.K)
@@ -194,14 +279,16 @@ class _State:
         cap_slots = max(cap_slots, 4 * self.nwork)
         self.heap_t = np.empty(cap_slots + 4 * self.nwork + 64)
         self.heap_p = np.empty(self.heap_t.size, dtype=np.int64)
-        self.q_tok = np.empty((nst, 256 + 2 * self.nwork), dtype=np.int64)
+        nq = spec.inst_servers.size  # station instances, the core pool, the gate
+        self.q_tok = np.empty((nq, 256 + 2 * self.nwork), dtype=np.int64)
         self.q_t = np.empty(self.q_tok.shape)
-        self.q_head = np.zeros(nst, dtype=np.int64)
-        self.q_len = np.zeros(nst, dtype=np.int64)
-        self.busy = np.zeros(nst, dtype=np.int64)
-        self.servers = np.where(np.isinf(spec.station_servers), 1 << 40,
-                                spec.station_servers).astype(np.int64)
+        self.q_head = np.zeros(nq, dtype=np.int64)
+        self.q_len = np.zeros(nq, dtype=np.int64)
+        self.busy = np.zeros(nq, dtype=np.int64)
         self.arr_t = np.zeros(cap_slots)
+        self.slot_group = np.zeros(cap_slots, dtype=np.int64)
+        if spec.group_sizes.size:  # closed: request i belongs to its group for good
+            self.slot_group[:pop] = np.repeat(np.arange(spec.group_sizes.size), spec.group_sizes)
         self.slot_batch = np.zeros(cap_slots, dtype=np.int64)
         self.free_slots = np.arange(cap_slots - 1, -1, -1, dtype=np.int64)
         self.ints[K.I_FREE_N] = cap_slots
@@ -235,7 +322,7 @@ class _State:
             self.ints[K.I_HEAP_N] = pop
 
     def _draw(self, j: int, n: int) -> np.ndarray:
-        if j == self.spec.st_station.size + 1:
+        if j > self.spec.st_station.size:  # fractional steps and groups: uniforms
             return self.gens[j].random(n)
         x = self.spec.samplers[j](self.gens[j], n)
         return np.asarray(x, dtype=float)
@@ -245,8 +332,9 @@ class _State:
         while True:
             code = K.run(
                 self.ints, self.now, limit,
-                s.st_station, s.st_mode, s.st_batch, s.st_prob, self.servers, s.batch,
+                s.st_inst, s.st_mode, s.st_batch, s.st_prob, s.inst_servers, s.batch,
                 s.is_open, s.think_us,
+                s.st_private, s.st_core, self.slot_group, s.group_cum, s.inflight,
                 self.buf, self.pos, self.refill_at,
                 self.heap_t, self.heap_p,
                 self.q_tok, self.q_t, self.q_head, self.q_len,
@@ -302,6 +390,7 @@ class _State:
     def _grow_slots(self) -> None:
         n = self.arr_t.size
         self.arr_t = np.concatenate([self.arr_t, np.zeros(n)])
+        self.slot_group = np.concatenate([self.slot_group, np.zeros(n, dtype=np.int64)])
         self.slot_batch = np.concatenate([self.slot_batch, np.zeros(n, dtype=np.int64)])
         fs = np.empty(2 * n, dtype=np.int64)
         f = int(self.ints[K.I_FREE_N])
@@ -345,7 +434,7 @@ def recursion_ok(spec: Spec) -> bool:
     (one server) or Kiefer-Wolfowitz's (``c`` servers) recursion gives every
     request's wait, station after station.
     """
-    if not spec.is_open or spec.st_batch.any() or (spec.st_prob < 1.0).any():
+    if not spec.is_open or spec.st_batch.any() or (spec.st_prob < 1.0).any() or not spec.plain:
         return False
     fifo = spec.st_station[spec.st_mode == 0]
     return np.unique(fifo).size == fifo.size
@@ -402,7 +491,7 @@ def replicate(spec: Spec, requests: int, seed_seq: np.random.SeedSequence,
     Lindley / Kiefer-Wolfowitz recursions, open feed-forward networks only) or
     ``"auto"`` (recursion where it applies).
     """
-    gens = _streams(seed_seq, spec.st_station.size + 2)
+    gens = _streams(seed_seq, spec.st_station.size + 3)
     if engine == "recursion" or (engine == "auto" and recursion_ok(spec)):
         if not recursion_ok(spec):
             raise ParameterError(
@@ -450,7 +539,9 @@ def summarise(spec: Spec, st, warmup, index: int) -> dict:
     util = np.zeros(nst)
     for j in range(spec.st_station.size):
         util[spec.st_station[j]] += busy[j]
-    srv = np.where(np.isinf(spec.station_servers), 1.0, spec.station_servers)
+    # per server of one instance: a private station's busy time is shared by its instances
+    srv = np.where(np.isinf(spec.station_servers), 1.0, spec.station_servers) \
+        * spec.station_instances
     util = util / span / srv if span > 0 else util * np.nan
     # a polling hop holds no server but its thread spins meanwhile: it is CPU time
     cpu = float(busy[spec.st_host_cpu & ~spec.st_guest].sum() / n)
@@ -459,7 +550,7 @@ def summarise(spec: Spec, st, warmup, index: int) -> dict:
     # a busy-polling core burns all its time, whatever the load (as analyze() counts it)
     pol = spec.station_polling & np.isfinite(spec.station_servers)
     if pol.any() and x_per_s > 0:
-        cpu += float(spec.station_servers[pol].sum() * 1e6 / x_per_s)
+        cpu += float((spec.station_servers[pol] * spec.station_instances[pol]).sum() * 1e6 / x_per_s)
     hist = K.log_hist(np.ascontiguousarray(post), HIST_LO_EXP, HIST_SUB_BITS,
                       HIST_EDGES_US.size - 1)
     pct = np.percentile(post, PERCENTILES)

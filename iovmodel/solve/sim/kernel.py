@@ -20,6 +20,13 @@ Model
 A request walks the expanded route ``step 0 .. nsteps-1``. At a step it is
 either served at a FIFO station with ``c`` servers (``mode 0``) or delayed
 without holding any server (``mode 1``: delay stations and polling hops).
+Station *instances*: a private station has one instance per group, at
+``st_inst[step] + group`` of the request (``slot_group``); the rows ``cq`` and
+``cq + 1`` of the queues are the host's core pool (``servers[cq]`` cores: a
+step with ``st_core`` needs its server *and* a core, and waits for the core
+while holding the server) and the in-flight gate (``inflight`` requests past
+the start of the route; the others wait there, FIFO, before step 0). A request
+leaving the gate re-enters through the event list with step ``STEP_MASK``.
 Steps marked ``per_batch`` are fork-join points: the requests of batch
 ``seq // B`` wait for each other, one token of the batch is served once, then
 all its members continue. A step with ``prob < 1`` happens with that
@@ -57,7 +64,8 @@ I_FLAGS = 5
 I_TARGET = 6
 I_IN_FLIGHT = 7
 I_FORMING = 8  # batch slot collecting the newest sequence numbers
-N_INTS = 9
+I_ADMITTED = 9  # requests past the start of the route (the in-flight limit's count)
+N_INTS = 10
 
 STEP_BITS = 16
 STEP_MASK = (1 << STEP_BITS) - 1
@@ -104,8 +112,45 @@ def _heap_pop(ht, hp, n):
 
 
 @njit(cache=True)
+def _enqueue(q_tok, q_t, q_head, q_len, q, tok, t, margin):
+    """Append ``tok`` (entered at ``t``) to FIFO queue ``q``; True when it needs growing."""
+    qcap = q_tok.shape[1]
+    ql = q_len[q]
+    e = q_head[q] + ql
+    if e >= qcap:
+        e -= qcap
+    q_tok[q, e] = tok
+    q_t[q, e] = t
+    q_len[q] = ql + 1
+    return ql + 1 + margin >= qcap
+
+
+@njit(cache=True)
+def _dequeue(q_tok, q_t, q_head, q_len, q):
+    """Remove the head of FIFO queue ``q`` (not empty); returns (token, time it entered)."""
+    h = q_head[q]
+    tok = q_tok[q, h]
+    te = q_t[q, h]
+    h += 1
+    if h == q_tok.shape[1]:
+        h = 0
+    q_head[q] = h
+    q_len[q] -= 1
+    return tok, te
+
+
+@njit(cache=True)
+def _next(buf, pos, j, refill_at):
+    """The next number of stream ``j``; True when the stream needs refilling."""
+    k = pos[j]
+    pos[j] = k + 1
+    return buf[j, k], k + 1 >= refill_at
+
+
+@njit(cache=True)
 def run(ints, now, limit,
-        st_station, st_mode, st_batch, st_prob, servers, batch, is_open, think,
+        st_inst, st_mode, st_batch, st_prob, servers, batch, is_open, think,
+        st_private, st_core, slot_group, group_cum, inflight,
         buf, pos, refill_at,
         ht, hp,
         q_tok, q_t, q_head, q_len,
@@ -117,13 +162,18 @@ def run(ints, now, limit,
 
     ``now`` is a 1-element array holding the clock (µs). Streams: ``buf[j]`` for
     step ``j``'s service times, ``buf[nsteps]`` for interarrival / think times,
-    ``buf[nsteps + 1]`` for uniforms deciding fractional steps.
+    ``buf[nsteps + 1]`` for uniforms deciding fractional steps, ``buf[nsteps + 2]``
+    for uniforms choosing an open arrival's group (``group_cum``: cumulative shares).
     """
-    nsteps = st_station.shape[0]
+    nsteps = st_inst.shape[0]
     s_arr = nsteps
     s_uni = nsteps + 1
+    s_grp = nsteps + 2
+    ngroups = group_cum.shape[0]
+    cq = servers.shape[0] - 2  # the core pool's queue; cq + 1: the in-flight gate
+    gq = cq + 1
+    sv_tok = np.empty(2, dtype=np.int64)  # tokens starting service at a release
     nblk = blk_tend.shape[0]
-    qcap = q_tok.shape[1]
     # requests entering a step at this instant (at most a released batch); sized with
     # room to spare, as the margins below
     nwork = (nsteps + 2) * batch + 4
@@ -140,6 +190,7 @@ def run(ints, now, limit,
     target = ints[I_TARGET]
     in_flight = ints[I_IN_FLIGHT]
     forming = ints[I_FORMING]
+    admitted = ints[I_ADMITTED]
     # block of the next completion (kept incrementally: no division per event)
     cb = min(completed_ // blk, nblk - 1)
     blk_next = (completed_ // blk + 1) * blk
@@ -184,14 +235,18 @@ def run(ints, now, limit,
                     forming = free_batches[bfree_n]
                 slot_batch[slot] = forming
             # next arrival
-            k = pos[s_arr]
-            ia = buf[s_arr, k]
-            pos[s_arr] = k + 1
-            if k + 1 >= refill_at:
+            ia, low = _next(buf, pos, s_arr, refill_at)
+            if low:
                 flags |= F_REFILL
             hn = _heap_push(ht, hp, hn, t + ia, K_ARRIVAL)
-            work[0] = slot
-            wstep[0] = 0
+            if ngroups > 1:
+                u, low = _next(buf, pos, s_grp, refill_at)
+                if low:
+                    flags |= F_REFILL
+                g = 0
+                while g < ngroups - 1 and u >= group_cum[g]:
+                    g += 1
+                slot_group[slot] = g
             nw = 1
         elif kind == K_THINK:
             slot = ident
@@ -205,39 +260,58 @@ def run(ints, now, limit,
                         flags |= F_BATCHES
                     forming = free_batches[bfree_n]
                 slot_batch[slot] = forming
-            work[0] = slot
+            nw = 1
+        elif kind == K_REQ and step == STEP_MASK:
+            # through the in-flight gate (its place was handed over at a completion)
+            work[0] = ident
             wstep[0] = 0
             nw = 1
         else:
-            # a service or delay finished: free the server, start the next in line
+            # a service or delay finished: free the core, then the server; start the
+            # next in line of each
+            nsv = 0
+            if kind == K_REQ and st_core[step]:
+                if q_len[cq] > 0:
+                    tok, te = _dequeue(q_tok, q_t, q_head, q_len, cq)
+                    blk_wait[cb, (tok >> 2) & STEP_MASK] += t - te
+                    sv_tok[0] = tok
+                    nsv = 1
+                else:
+                    busy[cq] -= 1
             if st_mode[step] == 0 and not (kind == K_BATCH and b_serv[ident] < 0.0):
-                st = st_station[step]
+                st = st_inst[step]
+                if kind == K_REQ and st_private[step]:
+                    st += slot_group[ident]
                 if q_len[st] > 0:
-                    h = q_head[st]
-                    tok = q_tok[st, h]
-                    te = q_t[st, h]
-                    h += 1
-                    if h == qcap:
-                        h = 0
-                    q_head[st] = h
-                    q_len[st] -= 1
+                    tok, te = _dequeue(q_tok, q_t, q_head, q_len, st)
                     tstep = (tok >> 2) & STEP_MASK
-                    k = pos[tstep]
-                    s = buf[tstep, k]
-                    pos[tstep] = k + 1
-                    if k + 1 >= refill_at:
-                        flags |= F_REFILL
-                    blk_busy[cb, tstep] += s
                     if (tok & 3) == K_REQ:
                         blk_wait[cb, tstep] += t - te
-                        blk_serv[cb, tstep] += s
+                    if st_core[tstep] and busy[cq] >= servers[cq]:
+                        # it holds the server now and waits for a core
+                        if _enqueue(q_tok, q_t, q_head, q_len, cq, tok, t, margin):
+                            flags |= F_QUEUE
                     else:
-                        bs = tok >> (2 + STEP_BITS)
-                        b_start[bs] = t
-                        b_serv[bs] = s
-                    hn = _heap_push(ht, hp, hn, t + s, tok)
+                        if st_core[tstep]:
+                            busy[cq] += 1
+                        sv_tok[nsv] = tok
+                        nsv += 1
                 else:
                     busy[st] -= 1
+            for i in range(nsv):
+                tok = sv_tok[i]
+                tstep = (tok >> 2) & STEP_MASK
+                s, low = _next(buf, pos, tstep, refill_at)
+                if low:
+                    flags |= F_REFILL
+                blk_busy[cb, tstep] += s
+                if (tok & 3) == K_REQ:
+                    blk_serv[cb, tstep] += s
+                else:
+                    bs = tok >> (2 + STEP_BITS)
+                    b_start[bs] = t
+                    b_serv[bs] = s
+                hn = _heap_push(ht, hp, hn, t + s, tok)
             if kind == K_REQ:
                 work[0] = ident
                 wstep[0] = step + 1
@@ -254,6 +328,15 @@ def run(ints, now, limit,
                     wstep[nw] = step + 1
                     nw += 1
                 b_count[bs] = 0
+        if kind >= K_ARRIVAL:
+            if admitted < inflight:
+                admitted += 1
+                work[0] = slot
+                wstep[0] = 0
+            else:
+                if _enqueue(q_tok, q_t, q_head, q_len, gq, slot, t, margin):
+                    flags |= F_QUEUE
+                nw = 0
         # requests entering a step at time t, in order
         w = 0
         while w < nw:
@@ -271,6 +354,14 @@ def run(ints, now, limit,
                         blk_next += blk
                         if cb < nblk - 1:
                             cb += 1
+                    if q_len[gq] > 0:
+                        # hand this request's place past the gate to the longest waiting
+                        nxt, te = _dequeue(q_tok, q_t, q_head, q_len, gq)
+                        blk_wait[cb, 0] += t - te  # the wait before the first hop is its wait
+                        hn = _heap_push(ht, hp, hn, t,
+                                        (nxt << (2 + STEP_BITS)) | (STEP_MASK << 2) | K_REQ)
+                    else:
+                        admitted -= 1
                     if batch > 1:
                         bs = slot_batch[slot]
                         b_done[bs] += 1
@@ -284,10 +375,8 @@ def run(ints, now, limit,
                         in_flight -= 1
                         break
                     if think > 0.0:
-                        k = pos[s_arr]
-                        z = buf[s_arr, k]
-                        pos[s_arr] = k + 1
-                        if k + 1 >= refill_at:
+                        z, low = _next(buf, pos, s_arr, refill_at)
+                        if low:
                             flags |= F_REFILL
                         hn = _heap_push(ht, hp, hn, t + z,
                                                     (slot << (2 + STEP_BITS)) | K_THINK)
@@ -297,10 +386,8 @@ def run(ints, now, limit,
                     hn = _heap_push(ht, hp, hn, t, (slot << (2 + STEP_BITS)) | K_THINK)
                     break
                 if st_prob[step] < 1.0 and not st_batch[step]:
-                    k = pos[s_uni]
-                    u = buf[s_uni, k]
-                    pos[s_uni] = k + 1
-                    if k + 1 >= refill_at:
+                    u, low = _next(buf, pos, s_uni, refill_at)
+                    if low:
                         flags |= F_REFILL
                     if u >= st_prob[step]:
                         step += 1
@@ -316,10 +403,8 @@ def run(ints, now, limit,
                     tok = (bs << (2 + STEP_BITS)) | (step << 2) | K_BATCH
                     if st_prob[step] < 1.0:
                         # a fractional per-batch step: decided once for the whole batch
-                        k = pos[s_uni]
-                        u = buf[s_uni, k]
-                        pos[s_uni] = k + 1
-                        if k + 1 >= refill_at:
+                        u, low = _next(buf, pos, s_uni, refill_at)
+                        if low:
                             flags |= F_REFILL
                         if u >= st_prob[step]:
                             # skipped: release the batch now, through the event list
@@ -329,14 +414,22 @@ def run(ints, now, limit,
                             break
                 else:
                     tok = (slot << (2 + STEP_BITS)) | (step << 2) | K_REQ
-                st = st_station[step]
+                st = st_inst[step]
+                if st_private[step]:
+                    st += slot_group[slot]
                 if st_mode[step] == 1 or busy[st] < servers[st]:
                     if st_mode[step] == 0:
                         busy[st] += 1
-                    k = pos[step]
-                    s = buf[step, k]
-                    pos[step] = k + 1
-                    if k + 1 >= refill_at:
+                    if st_core[step]:
+                        if busy[cq] < servers[cq]:
+                            busy[cq] += 1
+                        else:
+                            # holds its server, waits for a core
+                            if _enqueue(q_tok, q_t, q_head, q_len, cq, tok, t, margin):
+                                flags |= F_QUEUE
+                            break
+                    s, low = _next(buf, pos, step, refill_at)
+                    if low:
                         flags |= F_REFILL
                     blk_busy[cb, step] += s
                     if st_batch[step]:
@@ -346,14 +439,7 @@ def run(ints, now, limit,
                         blk_serv[cb, step] += s
                     hn = _heap_push(ht, hp, hn, t + s, tok)
                 else:
-                    ql = q_len[st]
-                    e = q_head[st] + ql
-                    if e >= qcap:
-                        e -= qcap
-                    q_tok[st, e] = tok
-                    q_t[st, e] = t
-                    q_len[st] = ql + 1
-                    if ql + 1 + margin >= qcap:
+                    if _enqueue(q_tok, q_t, q_head, q_len, st, tok, t, margin):
                         flags |= F_QUEUE
                 break
             w += 1
@@ -371,6 +457,7 @@ def run(ints, now, limit,
     ints[I_FLAGS] = flags
     ints[I_IN_FLIGHT] = in_flight
     ints[I_FORMING] = forming
+    ints[I_ADMITTED] = admitted
     return code
 
 
