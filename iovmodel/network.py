@@ -13,7 +13,7 @@ All times are µs; numba kernels get the plain arrays from :meth:`Network.arrays
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -90,7 +90,9 @@ class Station:
     visits: float
     scv: float = 1.0
     host_cpu: bool = True
+    #: replicated per group (one instance per vCPU group, each with ``servers`` servers)
     private: bool = False
+    #: a host thread: while serving it needs a host core (:attr:`Network.cores`)
     thread: bool = False
 
     @property
@@ -171,8 +173,13 @@ class Network:
     population: int | None = None
     think_us: float = 0.0
     polling: tuple[str, ...] = ()
+    #: fio jobs pinned to vCPUs: closed, the requests in flight of each group (whole, summing
+    #: to the population); open, each group's share of the rate (summing to 1). Empty: one
+    #: group. A private station has one instance per group.
     groups: tuple[float, ...] = ()
+    #: host cores the thread stations share (inf: a core for every thread)
     cores: float = INF
+    #: most requests past the route's first hop at once (inf: no limit)
     inflight: float = INF
 
     def __post_init__(self) -> None:
@@ -212,24 +219,63 @@ class Network:
         for p in self.polling:
             if p not in names:
                 raise ParameterError(f"{where}: polling station {p!r} is not one of {names}")
-        self._check_resources(where)
+        self._check_structure(where)
 
-    def _check_resources(self, where: str) -> None:
-        for f in ("cores", "inflight"):
-            check_servers(f"{where}: {f}", getattr(self, f))
+    def _check_structure(self, where: str) -> None:
         g = self.groups
-        if not g:
-            return
-        if not all(isinstance(x, int | float | np.integer | np.floating) and not isinstance(x, bool)
-                   and math.isfinite(x) and x >= 0 for x in g):
-            raise ParameterError(f"{where}: groups must be finite numbers >= 0, got {g!r}")
-        if self.rate_per_s is not None:
-            if abs(sum(g) - 1.0) > 1e-9:
-                raise ParameterError(f"{where}: groups of an open network are shares of the "
-                                     f"arrival rate summing to 1, got {g!r} (sum {sum(g)!r})")
-        elif not all(float(x).is_integer() for x in g) or sum(g) != self.population:
-            raise ParameterError(f"{where}: groups of a closed network are whole numbers of "
-                                 f"requests summing to population {self.population!r}, got {g!r}")
+        if g:
+            if any(isinstance(x, bool) or not (isinstance(x, int | float | np.integer | np.floating)
+                                               and math.isfinite(x) and x > 0) for x in g):
+                raise ParameterError(f"{where}: groups must be positive numbers, got {g!r}")
+            if self.population is not None:
+                if any(float(x) != int(x) for x in g) or sum(g) != self.population:
+                    raise ParameterError(f"{where}: groups {g!r} must be whole numbers of requests "
+                                         f"summing to the population {self.population}")
+            elif abs(sum(g) - 1.0) > 1e-9:
+                raise ParameterError(f"{where}: open groups are shares of the rate summing to 1, "
+                                     f"got {g!r}")
+        check_servers(f"{where}: cores", self.cores)
+        check_servers(f"{where}: inflight", self.inflight)
+        free = self.cores - self.polling_cores
+        if free < 1 and any(s.thread and s.name not in self.polling and s.demand_us > 0
+                            for s in self.stations):
+            raise ParameterError(
+                f"{where}: {self.polling_cores:g} busy-polling thread(s) hold all {self.cores:g} "
+                "host core(s): no core is left for the other threads (cores must exceed the "
+                "polling threads)")
+
+    @property
+    def n_groups(self) -> int:
+        """Groups (vCPUs in use), at least 1."""
+        return max(len(self.groups), 1)
+
+    def instances(self, s: Station) -> int:
+        """Instances of a station: one per group if it is private, else 1."""
+        return self.n_groups if s.private else 1
+
+    def effective_servers(self, s: Station) -> float:
+        """Servers of a station over all its instances."""
+        return s.servers * self.instances(s)
+
+    @property
+    def thread_demand_us(self) -> float:
+        """Demand per I/O on host threads that need a core (busy-polling ones excluded), µs."""
+        return float(sum(s.demand_us for s in self.stations
+                         if s.thread and s.name not in self.polling))
+
+    def _limits(self) -> list[Station]:
+        """The stations that bound throughput, as Stations over all instances, plus the host
+        cores (servers = cores left by polling threads, demand = thread demand) and the
+        in-flight limit (servers = inflight, demand = the zero-load latency: the bound
+        inflight / R0 is exact at inflight = 1 and an upper bound above)."""
+        out = [replace(s, servers=self.effective_servers(s)) for s in self.stations
+               if not s.is_delay and s.demand_us > 0]
+        if math.isfinite(self.cores) and self.thread_demand_us > 0:
+            out.append(Station("host cores", self.cores - self.polling_cores,
+                               self.thread_demand_us, 1.0))
+        if math.isfinite(self.inflight):
+            out.append(Station("inflight", self.inflight, self.zero_load_latency_us, 1.0))
+        return out
 
     @property
     def is_open(self) -> bool:
@@ -249,18 +295,14 @@ class Network:
         return np.array([s.servers for s in self.stations], dtype=float)
 
     def bottleneck(self) -> Station:
-        """The station with the largest demand per server (delay stations excluded;
-        with only delay stations, the one with the largest demand)."""
-        best, key = None, 0.0
-        for s in self.stations:
-            if s.is_delay or s.demand_us <= 0:
-                continue
-            k = s.demand_us / s.servers
-            if k > key:
-                best, key = s, k
-        if best is None:  # only delay stations: nothing saturates
+        """The resource with the largest demand per server over all its instances (delay
+        stations excluded; with only delay stations, the one with the largest demand).
+        Besides the stations, the host cores (``cores``: "host cores") and the in-flight
+        limit ("inflight") can be it."""
+        lim = self._limits()
+        if not lim:  # only delay stations: nothing saturates
             return max(self.stations, key=lambda s: s.demand_us)
-        return best
+        return max(lim, key=lambda s: s.demand_us / s.servers)
 
     @property
     def saturation_per_s(self) -> float:
@@ -273,17 +315,28 @@ class Network:
         return float(sum(s.demand_us for s in self.stations))
 
     def utilisation(self, throughput_per_s: float | np.ndarray) -> np.ndarray:
-        """Busy fraction per server of each station at a throughput (I/O per s; scalar or
-        array -> array with a last axis over stations). Delay stations: mean busy servers."""
+        """Busy fraction per server of each station (over all its instances) at a throughput
+        (I/O per s; scalar or array -> array with a last axis over stations). Delay stations:
+        mean busy servers."""
         x = np.asarray(throughput_per_s, dtype=float)[..., None] / 1e6
-        c = np.array([1.0 if s.is_delay else s.servers for s in self.stations])
+        c = np.array([1.0 if s.is_delay else self.effective_servers(s) for s in self.stations])
         return x * self.demands_us() / c
 
+    def limit_utilisation(self, throughput_per_s: float) -> dict[str, float]:
+        """Busy fraction of the host cores and of the in-flight slots at a throughput
+        (I/O per s), for the limits that exist (cores: threads' demand over the cores
+        polling leaves; in flight: throughput x zero-load latency over the slots, a lower
+        bound on the slots in use)."""
+        out = {}
+        for s in self._limits():
+            if s.name in ("host cores", "inflight"):
+                out[s.name] = float(throughput_per_s * s.demand_us / s.servers / 1e6)
+        return out
+
     def check_stable(self, rate_per_s: float) -> None:
-        """Raise UnstableError (one wording) if an open load saturates a FIFO station."""
-        for s in self.stations:
-            if s.is_delay or s.demand_us <= 0:
-                continue
+        """Raise UnstableError (one wording) if an open load saturates a FIFO station, the
+        host cores or the in-flight limit."""
+        for s in self._limits():
             rho = rate_per_s * s.demand_us / s.servers / 1e6
             if rho >= 1:
                 raise UnstableError(unstable_message(s.name, rho, rate_per_s, s.capacity_per_s,
@@ -403,13 +456,59 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
         route.append(Visit(h.name, index[res], float(mean), float(h.scv), float(h.count),
                            h.per, h.switch_kind, host_cpu, guest_cpu=path.cpu_of(h) == "guest",
                            poll=res == POLL_STATION))
-    servers = [INF if r == POLL_STATION else path.servers_of(r, host) for r in names]
-    host_cpu = [True if r == POLL_STATION else path.resources[r].cpu == "host" for r in names]
+    groups = vcpu_groups(path, workload)
+    g = max(len(groups), 1)
+    queues = path.options.get("queues", INF)
+    # finite vCPUs: blk-mq / XPS map each vCPU in use to a queue; unlimited: no cap from them
+    queues_used = queues if math.isinf(path.options.get("vcpus", INF)) else min(queues, g)
+    res = path.resources
+
+    def servers_of(r: str) -> float:
+        if r == POLL_STATION:
+            return INF
+        n = path.servers_of(r, host)
+        if res[r].per_group:
+            # unlimited vCPUs: every request has a CPU of its own (a delay station)
+            return INF if math.isinf(path.options.get("vcpus", INF)) else n
+        if res[r].per_queue:
+            n = min(n, queues_used)  # one thread per virtqueue in use at most
+        return n
+
+    servers = [servers_of(r) for r in names]
+    host_cpu = [True if r == POLL_STATION else res[r].cpu == "host" for r in names]
     stations = aggregate(tuple(route), names, servers, host_cpu, workload.batch)
-    polling = tuple(r for r in names if r != POLL_STATION and path.resources[r].polling)
+    stations = tuple(s if s.name == POLL_STATION else
+                     replace(s, private=res[s.name].per_group and bool(groups) and not s.is_delay,
+                             thread=res[s.name].thread)
+                     for s in stations)
+    polling = tuple(r for r in names if r != POLL_STATION and res[r].polling)
     return Network(
         name=path.name, stations=stations, route=tuple(route), batch=workload.batch,
         rate_per_s=workload.rate_per_s if workload.is_open else None,
         population=None if workload.is_open else workload.population,
         think_us=0.0 if workload.is_open else workload.think_us, polling=polling,
+        groups=groups, cores=float(path.options.get("cores", INF)),
+        inflight=float(getattr(path, "inflight", INF)),
     )
+
+
+def vcpu_groups(path, workload) -> tuple[float, ...]:
+    """How a workload's requests spread over the guest's vCPUs.
+
+    fio runs each job as one thread; the guest scheduler spreads the threads over the
+    vCPUs, so ``min(jobs, vcpus)`` vCPUs are busy, each serving ``jobs // vcpus`` or one more
+    job (``iodepth`` requests each). Closed: the requests in flight per group; open (Poisson
+    arrivals spread over the vCPUs): equal shares of the rate, one group per vCPU. One group
+    (or unlimited vCPUs under an open load) gives ``()``.
+    """
+    v = path.options.get("vcpus", INF)
+    if math.isinf(v):
+        return ()  # a CPU for every request: no vCPU to share
+    if workload.is_open:
+        return () if v <= 1 else tuple([1.0 / v] * int(v))
+    jobs = workload.jobs
+    g = int(min(jobs, v))
+    if g <= 1:
+        return ()
+    base, extra = divmod(jobs, g)
+    return tuple(float((base + (i < extra)) * workload.iodepth) for i in range(g))

@@ -17,6 +17,7 @@ import pandas as pd
 from ..datasets import _is_empty as _empty
 from ..datasets import parse_options
 from ..errors import DatasetError, FitError, IovModelError, ParameterError
+from ..network import vcpu_groups
 from ..solve.metrics import (
     LOAD_DEPENDENT,
     PREDICTABLE,
@@ -45,10 +46,16 @@ class _Row:
     saturated: bool = False  # a bulk stream: predicted at the throughput bound
 
     def group_key(self) -> tuple:
+        """Rows with the same key share one network (closed: one MVA pass over their
+        populations)."""
         w = self.workload
         shape = ("open", w.size_bytes, w.batch) if w.is_open else \
             ("closed", w.size_bytes, w.batch, w.think_us)
         opts = tuple(sorted((k, str(v)) for k, v in self.path.options.items()))
+        if not w.is_open and _structured(self.path, w):
+            # jobs over vCPUs, host cores or an in-flight limit: the network depends on the
+            # jobs and iodepth themselves, so each (jobs, iodepth) is its own network
+            shape += (w.jobs, w.iodepth)
         return (self.path.name, id(self.path) if self.path.name not in _catalog_names() else 0,
                 opts, self.overrides, shape, self.batch_stated, self.saturated)
 
@@ -252,3 +259,10 @@ def predictable(measurements: pd.DataFrame) -> pd.DataFrame:
             ok.append(True)
             why.append("")
     return pd.DataFrame({"predictable": ok, "reason": why}, index=measurements.index)
+
+
+def _structured(path: Path, w: Workload) -> bool:
+    """Whether the path's network depends on the workload's jobs and iodepth beyond the
+    population (vCPU groups, finite host cores, an in-flight limit)."""
+    return (bool(vcpu_groups(path, w)) or math.isfinite(path.options.get("cores", math.inf))
+            or math.isfinite(path.inflight))

@@ -35,7 +35,7 @@ import pandas as pd
 from .. import _validate
 from ..assumptions import assumptions, workload_text
 from ..errors import ParameterError, UnstableQueueWarning
-from ..network import Network, build
+from ..network import Network, build, vcpu_groups
 from ..result import Result
 from ..spec.catalog import Path
 from ..spec.catalog import path as get_path
@@ -43,6 +43,7 @@ from ..spec.profile import HostProfile, as_host, parameters
 from ..spec.workload import Workload
 from .batching import BATCHING, load_batched
 from .closed import solve_closed
+from .layered import needs_layers, solve_closed_layered
 from .open import solve_open
 from .percentiles import percentile_key
 from .streams import stream_bound
@@ -74,7 +75,8 @@ def _result(net: Network, p: Path, h: HostProfile, w: Workload, X: float, R: flo
     return Result(
         path=p.name, workload=w, throughput_per_s=X, latency_us=R,
         breakdown=_breakdown(net, waits),
-        utilization={s.name: float(u) for s, u in zip(net.stations, util, strict=True)},
+        utilization={**{s.name: float(u) for s, u in zip(net.stations, util, strict=True)},
+                     **net.limit_utilisation(X)},
         cpu_us_per_io=float(host), guest_cpu_us_per_io=guest, bottleneck=net.bottleneck().name,
         saturation_per_s=net.saturation_per_s, zero_load_latency_us=net.zero_load_latency_us,
         solver=solver, extra={"path_obj": p, "net": net, "waits": waits, "util": util},
@@ -307,9 +309,16 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
             X = np.where(bad, np.nan, rates)
             solver = "open"
         else:
-            ws_pop = [w_base.replace(**{k: pt[k] for k in pop_keys if k in pt}).population
-                      if pop_keys & set(pt) else w_base.population for pt in pts]
-            X, R, _, util = solve_closed(net, ws_pop)
+            ws = [w_base.replace(**{k: pt[k] for k in pop_keys if k in pt})
+                  if pop_keys & set(pt) else w_base for pt in pts]
+            nets = _point_networks(net, p, h, ws)
+            if any(needs_layers(pn) for pn in nets):
+                # vCPU groups, host cores or an in-flight limit: the network depends on the
+                # jobs and iodepth themselves; each point is its own network (and bottleneck)
+                for i, pn in zip(idxs, nets, strict=True):
+                    _put_layered(put, i, p.name, pn)
+                continue
+            X, R, _, util = solve_closed(net, [w.population for w in ws])
             solver = "mva"
         cpu, guest_cpu = net.cpu_per_io(X)
         b = net.station_index(neck.name)
@@ -336,3 +345,45 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
     data = {k: [pt[j] for pt in grid] for j, k in enumerate(keys)}
     data.update(cols)
     return pd.DataFrame(data)  # one construction: column-by-column insertion is the slow part
+
+
+
+def _point_networks(net: Network, p: Path, h: HostProfile, ws: list[Workload]) -> list[Network]:
+    """The network of each closed point: ``net`` with the point's population and vCPU
+    groups (built anew only when the number of groups changes the servers, e.g. a thread
+    per virtqueue in use)."""
+    by_g: dict[int, Network] = {}
+    out = []
+    for w in ws:
+        g = vcpu_groups(p, w)
+        if len(g) not in by_g:
+            by_g[len(g)] = build(p, h, w)
+        base = by_g[len(g)]
+        out.append(base if base.population == w.population and base.groups == g
+                   else replace(base, population=w.population, groups=g,
+                                think_us=w.think_us, batch=w.batch))
+    return out
+
+
+def _put_layered(put, i: int, name: str, net: Network) -> None:
+    """Fill a sweep's row ``i`` from the layered closed solution of ``net``."""
+    X, R, _, util, _ = solve_closed_layered(net)
+    cpu, guest = net.cpu_per_io(X)
+    neck = net.bottleneck()
+    lim = net.limit_utilisation(X)
+    k = {s.name: j for j, s in enumerate(net.stations)}
+    put("path", [i], name)
+    put("throughput_per_s", [i], X)
+    put("latency_us", [i], R)
+    put("cpu_us_per_io", [i], cpu)
+    put("guest_cpu_us_per_io", [i], guest)
+    put("bottleneck", [i], neck.name)
+    put("bottleneck_utilization", [i], lim[neck.name] if neck.name in lim
+        else util[k[neck.name]])
+    put("saturation_per_s", [i], net.saturation_per_s)
+    put("zero_load_latency_us", [i], net.zero_load_latency_us)
+    put("solver", [i], "mva")
+    for j, s in enumerate(net.stations):
+        put(f"util_{s.name}", [i], util[j])
+    for name_, u in lim.items():
+        put(f"util_{name_}", [i], u)

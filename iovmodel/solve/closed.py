@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import ParameterError
 from ..network import Network
 from .analytic.mva import mva as _mva
+from .layered import needs_layers, solve_closed_layered
 
 
 def solve_closed(net: Network, populations: Sequence[int] | None = None
@@ -22,6 +23,13 @@ def solve_closed(net: Network, populations: Sequence[int] | None = None
     Returns arrays: throughput (I/O per s), latency (µs), per-visit waits (µs) and
     utilisation, one row per population.
     """
+    if needs_layers(net):
+        if populations is not None and list(populations) != [net.population]:
+            raise ParameterError(
+                f"{net.name!r} has vCPU groups, host cores or an in-flight limit: its network "
+                "depends on jobs and iodepth, so solve it at its own population only")
+        X, R, waits, util, _ = solve_closed_layered(net)
+        return np.array([X]), np.array([R]), waits[None, :], util[None, :]
     pops = np.asarray([net.population] if populations is None else list(populations), dtype=int)
     if pops.size and pops.min() < net.batch:
         raise ParameterError(f"batch {net.batch:g} > population {int(pops.min())} of {net.name!r}: "

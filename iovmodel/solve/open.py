@@ -12,12 +12,15 @@ stays within 15 % of it (measured on every catalog path at batch 1 and 4: -12.4 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
+from ..errors import UnstableError
 from ..network import Network
 from .analytic.single import mgc as _mgc
+from .layered import solve_open_layered
 
 
 def solve_open(net: Network, rate_per_s: float | np.ndarray, *,
@@ -26,7 +29,32 @@ def solve_open(net: Network, rate_per_s: float | np.ndarray, *,
 
     Returns latency (µs), per-visit wait (µs) and utilisation per station; with
     ``nan_policy="nan"`` points at or beyond a capacity give NaN instead of raising.
+    Host cores and an in-flight limit go through :mod:`iovmodel.solve.layered`.
     """
+    if math.isfinite(net.cores) or math.isfinite(net.inflight):
+        return _open_layered(net, rate_per_s, nan_policy)
+    return _open(net, rate_per_s, nan_policy, None)
+
+
+def _open_layered(net: Network, rate_per_s, nan_policy: str):
+    rates = np.atleast_1d(np.asarray(rate_per_s, dtype=float))
+    K = len(net.stations)
+    R = np.full(rates.shape, np.nan)
+    waits = np.full((rates.size, K), np.nan)
+    util = np.full((rates.size, K), np.nan)
+    for i, r in enumerate(rates):
+        try:
+            R[i], waits[i], util[i], _ = solve_open_layered(
+                net, float(r), lambda n, x, f: _open(n, x, "raise", f))
+        except UnstableError:
+            if nan_policy == "raise":
+                raise
+    if np.ndim(rate_per_s) == 0:
+        return float(R[0]), waits[0], util[0]
+    return R, waits, util
+
+
+def _open(net: Network, rate_per_s, nan_policy: str, stretch: np.ndarray | None):
     rates = np.atleast_1d(np.asarray(rate_per_s, dtype=float))
     lam = rates / 1e6  # per µs
     K = len(net.stations)
@@ -37,17 +65,19 @@ def solve_open(net: Network, rate_per_s: float | np.ndarray, *,
     for i, s in enumerate(net.stations):
         if s.demand_us <= 0 or s.visits <= 0:
             continue
+        f = 1.0 if stretch is None else float(stretch[i])  # waiting for a host core
         if s.is_delay:
             util[:, i] = lam * s.demand_us  # mean busy servers
             R += s.demand_us
             continue
-        rho = lam * s.demand_us / s.servers
+        inst = net.instances(s)  # a private station: each instance sees its group's share
+        rho = lam * s.demand_us * f / (s.servers * inst)
         over = rho >= 1
         if over.any() and nan_policy == "raise":
             net.check_stable(float(rates[int(np.flatnonzero(over)[0])]))  # raises, one wording
         bad |= over
         ok = np.where(over, 0.0, lam)
-        q = _mgc(ok * s.visits, s.service_us, s.scv, int(s.servers), name=s.name)
+        q = _mgc(ok * s.visits / inst, s.service_us * f, s.scv, int(s.servers), name=s.name)
         waits[:, i] = np.where(over, np.nan, q.Wq)
         util[:, i] = rho
         R = R + np.where(over, np.nan, s.visits * np.asarray(q.W))

@@ -111,6 +111,13 @@ class Resource:
     cpu: str = "host"
     polling: bool = False
     doc: str = ""
+    #: one instance per vCPU group (the guest's vCPUs: fio jobs pinned to them), each with
+    #: ``servers`` servers, instead of one shared station
+    per_group: bool = False
+    #: a host thread: while it serves, it needs a host core (``cores`` option)
+    thread: bool = False
+    #: serves virtqueues: at most one of its threads per queue in use
+    per_queue: bool = False
 
     def __post_init__(self) -> None:
         # a name (an option or host cost) or a number; wholeness is the network's check
@@ -140,6 +147,9 @@ class Path:
     guest_view_rows: tuple[Mapping[str, str], ...] = ()
     #: what stands in for the device where the path has no device hop (the assumptions block)
     device_note: str = ""
+    #: most requests the device model lets be in flight at once (PIIX3 IDE: one command);
+    #: the rest wait in the guest's block layer before the path's first hop
+    inflight: float = math.inf
 
     # -- construction -----------------------------------------------------------
     @classmethod
@@ -172,7 +182,7 @@ class Path:
         for r in (servers or {}):
             if r not in res:
                 raise CatalogError(f"path {name!r}: servers names {r!r}, which no hop uses")
-        opts = {"vcpus": math.inf, **dict(options or {})}
+        opts = {**COMMON_OPTIONS, **dict(options or {})}
         p = cls(name=name, hop_list=tuple(hops), resources=res, options=opts, family=family,
                 device=device, title=title, description=description)
         p._check_names()
@@ -269,7 +279,8 @@ class Path:
         return "\n".join(x for x in lines if x)
 
     def __repr__(self) -> str:
-        opts = ", ".join(f"{k}={v}" for k, v in self.options.items() if not (k == "vcpus" and v == math.inf))
+        opts = ", ".join(f"{k}={v}" for k, v in self.options.items()
+                         if not (k in COMMON_OPTIONS and v == math.inf))
         return f"<Path {self.name!r} ({self.family}, {len(self.active_hops())} hops{', ' + opts if opts else ''})>"
 
     def _repr_html_(self) -> str:
@@ -296,14 +307,31 @@ def _check_option(path_name: str, key: str, value: Any, default: Any) -> Any:
 
 
 # -- catalog files ----------------------------------------------------------------------
+RESOURCE_KEYS = ("servers", "cpu", "polling", "doc", "per_group", "thread", "per_queue")
+#: options every path has (a path's own value, else these): the guest's vCPUs (inf: a CPU for
+#: every job thread, as on bare metal), the host cores its threads share (inf: a core for every
+#: thread), virtqueues (inf: one per vCPU, QEMU >= 5.2's num-queues default for virtio-blk/-scsi)
+COMMON_OPTIONS = {"vcpus": math.inf, "cores": math.inf}
+
+
+def _resource(name: str, r: Mapping[str, Any]) -> Resource:
+    extra = set(r) - set(RESOURCE_KEYS)
+    if extra:
+        raise CatalogError(f"resource {name!r}: unknown field(s) {', '.join(sorted(extra))}; "
+                           f"valid: {', '.join(RESOURCE_KEYS)}")
+    return Resource(name, servers=r.get("servers", 1), cpu=r.get("cpu", "host"),
+                    polling=bool(r.get("polling", False)), doc=r.get("doc", ""),
+                    per_group=bool(r.get("per_group", False)), thread=bool(r.get("thread", False)),
+                    per_queue=bool(r.get("per_queue", False)))
+
+
 def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> dict[str, Path]:
     if doc.get("format_version") != FORMAT_VERSION:
         raise CatalogError(f"{origin}: format_version must be {FORMAT_VERSION}, got {doc.get('format_version')!r}")
     res = dict(base_res)
     for rname, r in doc.get("resource", {}).items():
         try:
-            res[rname] = Resource(rname, servers=r.get("servers", 1), cpu=r.get("cpu", "host"),
-                                  polling=bool(r.get("polling", False)), doc=r.get("doc", ""))
+            res[rname] = _resource(rname, r)
         except AttributeError:
             raise CatalogError(f"{origin}: resource {rname!r} must be a table") from None
         if res[rname].cpu not in CPU_KINDS:
@@ -333,14 +361,19 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
         opts = {}
         for k, v in dict(entry.get("options", {})).items():
             opts[k] = v if isinstance(v, bool) else _check_option(pname, k, v, v)
-        opts.setdefault("vcpus", math.inf)
+        for k, v in COMMON_OPTIONS.items():
+            opts.setdefault(k, v)
+        inflight = entry.get("inflight", math.inf)
+        if isinstance(inflight, bool) or not isinstance(inflight, int | float) \
+                or not (inflight >= 1 and (math.isinf(inflight) or inflight == int(inflight))):
+            raise CatalogError(f"{where}: inflight must be a whole number >= 1, got {inflight!r}")
         used = {h.resource for h in hops}
         p = Path(name=pname, hop_list=tuple(hops), resources={r: res[r] for r in res if r in used},
                  options=opts, family=entry.get("family", "custom"), device=entry.get("device", ""),
                  title=entry.get("title", ""), description=entry.get("description", ""),
                  sources=tuple(entry.get("sources", ())),
                  guest_view_rows=tuple(entry.get("guest_view", ())),
-                 device_note=entry.get("device_note", ""))
+                 device_note=entry.get("device_note", ""), inflight=float(inflight))
         try:
             p._check_names()
         except CatalogError as exc:
@@ -356,9 +389,7 @@ def _builtin() -> tuple[dict[str, Path], dict[str, Resource]]:
     text = resources.files("iovmodel").joinpath("data", CATALOG_FILE).read_text("utf-8")
     doc = tomllib.loads(text)
     paths = _parse_catalog(doc, CATALOG_FILE, {})
-    res = {r: Resource(r, servers=v.get("servers", 1), cpu=v.get("cpu", "host"),
-                       polling=bool(v.get("polling", False)), doc=v.get("doc", ""))
-           for r, v in doc.get("resource", {}).items()}
+    res = {r: _resource(r, v) for r, v in doc.get("resource", {}).items()}
     return paths, res
 
 

@@ -122,11 +122,11 @@ def saturation_population(path: str | Path, host: Mapping[str, float] | None = N
     w = _check_workload(workload)
     vals = _values(host)
     sts = stations(p, w)
-    terms = _bottleneck_terms(sts)
+    terms = _bottleneck_terms(sts, p.inflight)
     if not terms:
         raise ParameterError(f"path {p.name!r} has only delay stations: nothing saturates")
     if resource is None:
-        resource, dmax = _bottleneck_at(sts, vals)
+        resource, dmax = _bottleneck_at(sts, vals, p.inflight)
     elif resource not in terms:
         raise ParameterError(f"resource {resource!r} of {p.name!r} cannot saturate or does not "
                              f"exist; candidates: {', '.join(terms)}")

@@ -16,7 +16,7 @@ import sympy as sp
 
 from .._expr import evaluate
 from ..errors import ParameterError
-from ..network import POLL_STATION, check_servers, station_of
+from ..network import POLL_STATION, check_servers, station_of, vcpu_groups
 from ..spec.catalog import Path
 from ..spec.catalog import path as get_path
 from ..spec.profile import HostProfile, as_host, parameters
@@ -133,6 +133,8 @@ class SymStation:
     m2: sp.Expr
     host_cpu: bool = True
     hops: tuple[str, ...] = ()
+    #: instances of a per-vCPU station (each serves 1/instances of the rate)
+    instances: int = 1
 
     @property
     def is_delay(self) -> bool:
@@ -197,9 +199,15 @@ _CACHE: dict[tuple, tuple[SymStation, ...]] = {}
 
 
 def _cache_key(p: Path, wv: Mapping[str, Any]) -> tuple:
-    res = tuple(sorted((k, r.servers, r.cpu, r.polling) for k, r in p.resources.items()))
+    res = tuple(sorted((k, r.servers, r.cpu, r.polling, r.per_group, r.per_queue)
+                       for k, r in p.resources.items()))
     opts = tuple(sorted((k, repr(v)) for k, v in p.options.items()))
     return (p.name, p.hop_list, res, opts, str(wv["batch"]), str(wv["size_bytes"]))
+
+
+def _grouping(p: Path, workload: Workload | None) -> tuple:
+    wl = workload if workload is not None else Workload.open(1.0)
+    return (wl.is_open, len(vcpu_groups(p, wl)))
 
 
 def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[str] = (),
@@ -212,7 +220,7 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
     """
     p = _as_path(path, options)
     wv = _workload_values(_check_workload(workload), _check_keep(keep))
-    key = _cache_key(p, wv)
+    key = _cache_key(p, wv) + (_grouping(p, workload),)
     if key in _CACHE:
         return _CACHE[key]
     env: dict[str, Any] = {name: CostSymbol(name) for name in parameters()}
@@ -236,6 +244,13 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
         a["V"] += n
         a["M"] += n * cost**2 * (1 + _number(h.scv))
         a["hops"].append(h.name)
+    # vCPU groups and virtqueues as network.build has them under an open load: the
+    # arrivals spread over the vcpus (one instance of a per-group station each)
+    wl = workload if workload is not None else Workload.open(1.0)
+    groups = len(vcpu_groups(p, wl))
+    queues = p.options.get("queues", math.inf)
+    queues_used = (queues if math.isinf(p.options.get("vcpus", math.inf))
+                   else min(queues, max(groups, 1)))
     out = []
     for r in order:
         if r == POLL_STATION:  # a delay station of host CPU (as network.build)
@@ -248,10 +263,15 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
             servers: Any = symbol(s)  # a host cost (device_blk_slots): stays symbolic
         else:
             num = p.servers_of(r, HostProfile.default())  # a number, an option or inf
+            if res.per_group and math.isinf(p.options.get("vcpus", math.inf)):
+                num = math.inf  # unlimited vCPUs: every request has a CPU of its own
+            elif res.per_queue:
+                num = min(num, queues_used)
             servers = math.inf if math.isinf(num) else _number(check_servers(r, num))
         a = acc[r]
+        inst = groups if res.per_group and groups and servers is not math.inf else 1
         out.append(SymStation(r, servers, a["D"], a["V"], a["M"], res.cpu == "host",
-                              tuple(a["hops"])))
+                              tuple(a["hops"]), inst))
     result = tuple(out)
     if len(_CACHE) > 512:
         _CACHE.clear()
@@ -266,6 +286,7 @@ def _station_latency(st: SymStation, lam_us: sp.Expr) -> sp.Expr:
         return sp.Integer(0)
     if st.is_delay:
         return D
+    lam_us = lam_us / st.instances  # a per-vCPU station: each instance sees its share
     if st.servers == 1:
         # Pollaczek-Khinchine, V (s + lam V s^2 (1 + scv) / (2 (1 - rho))), with
         # V s^2 (1 + scv) = M: no division by D, so a station whose costs are all 0 gives 0
@@ -324,14 +345,42 @@ def latency(path: str | Path, workload: Workload | None = None, keep: Iterable[s
             raise ParameterError("keep='rate_per_s' needs an open workload "
                                  "(Workload.open(...)); a closed workload has no rate")
         return zero_load_latency(path, w, keep, **options)
+    p = _as_path(path, options)
+    _no_closed_form(p, "latency")
     lam_us = _workload_values(w, keep)["rate_per_s"] / _US_PER_S
-    return sp.Add(*(_station_latency(st, lam_us) for st in stations(path, w, keep, **options)))
+    sts = stations(path, w, keep, **options)
+    if p.inflight == 1:
+        # one request in flight: the whole path is one server of mean T0 fed by Poisson
+        # arrivals, R = T0 / (1 - lam T0) (the flow-equivalent server analyze solves)
+        T0 = sp.Add(*(st.demand for st in sts))
+        return T0 / (1 - lam_us * T0)
+    return sp.Add(*(_station_latency(st, lam_us) for st in sts))
 
 
-def _bottleneck_terms(sts: Sequence[SymStation]) -> dict[str, sp.Expr]:
-    """Per-server demand D_k / c_k of every station that can saturate."""
-    return {st.name: st.demand / st.servers for st in sts
-            if not st.is_delay and not st.is_empty}
+def _no_closed_form(p: Path, what: str) -> None:
+    """Host cores and in-flight limits have no closed form (a fixed point; a birth-death
+    chain): say so instead of returning the expression of another model."""
+    reasons = []
+    if math.isfinite(p.options.get("cores", math.inf)):
+        reasons.append(f"cores={p.options['cores']:g} (threads sharing host cores are solved "
+                       "by the method of layers, a fixed point)")
+    if math.isfinite(p.inflight) and p.inflight != 1:
+        reasons.append(f"inflight={p.inflight:g} (an in-flight limit is a flow-equivalent "
+                       "server, a birth-death chain)")
+    if reasons:
+        raise ParameterError(f"symbolic {what} of {p.name!r} has no closed form under "
+                             f"{' and '.join(reasons)}; use iov.analyze")
+
+
+def _bottleneck_terms(sts: Sequence[SymStation], inflight: float = math.inf
+                     ) -> dict[str, sp.Expr]:
+    """Per-server demand D_k / c_k of every station that can saturate (and, with an
+    in-flight limit L, the zero-load latency over L: network.Network.bottleneck's bound)."""
+    out = {st.name: st.demand / (st.servers * st.instances) for st in sts
+           if not st.is_delay and not st.is_empty}
+    if math.isfinite(inflight):
+        out["inflight"] = sp.Add(*(st.demand for st in sts)) / _number(inflight)
+    return out
 
 
 def throughput_bound(path: str | Path, workload: Workload | None = None,
@@ -341,7 +390,8 @@ def throughput_bound(path: str | Path, workload: Workload | None = None,
     The max runs over stations with finitely many servers (``sympy.oo`` when
     there are none); ``analyze(...).saturation_per_s``.
     """
-    terms = _bottleneck_terms(stations(path, workload, keep, **options))
+    sts = stations(path, workload, keep, **options)
+    terms = _bottleneck_terms(sts, _as_path(path, options).inflight)
     if not terms:
         return sp.oo
     return _US_PER_S / sp.Max(*terms.values())
@@ -360,7 +410,8 @@ def utilization(path: str | Path, workload: Workload | None = None, keep: Iterab
     lam_us = _workload_values(w, _check_keep(keep))["rate_per_s"] / _US_PER_S
     out = {}
     for st in stations(path, w, keep, **options):
-        out[st.name] = lam_us * st.demand if st.is_delay else lam_us * st.demand / st.servers
+        out[st.name] = (lam_us * st.demand if st.is_delay
+                        else lam_us * st.demand / (st.servers * st.instances))
     return out
 
 

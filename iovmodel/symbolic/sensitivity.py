@@ -50,8 +50,9 @@ def _grad_at(expr: sp.Expr, names: Sequence[str], vals: Mapping[str, float]) -> 
     return out
 
 
-def _bottleneck_at(sts: Sequence[SymStation], vals: Mapping[str, float]) -> tuple[str, sp.Expr] | None:
-    terms = _bottleneck_terms(sts)
+def _bottleneck_at(sts: Sequence[SymStation], vals: Mapping[str, float],
+                   inflight: float = math.inf) -> tuple[str, sp.Expr] | None:
+    terms = _bottleneck_terms(sts, inflight)
     if not terms:
         return None
     best = max(terms, key=lambda k: (_num_at(terms[k], vals), -list(terms).index(k)))

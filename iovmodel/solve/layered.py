@@ -1,0 +1,271 @@
+r"""Finite vCPUs, shared host cores and in-flight limits: the structure that bounds real VM I/O.
+
+Three things make a path's network more than one class of requests at independent stations:
+
+vCPU groups (``Network.groups``, private stations)
+    fio's jobs are threads spread over ``min(jobs, vcpus)`` vCPUs; a vCPU serialises the CPU
+    work of the jobs pinned to it, while the host's stations (QEMU's main loop, iothreads,
+    vhost workers, the device) are shared. Closed: one class per group, each with its own
+    instance of every private station, solved by multiclass MVA
+    (:func:`~iovmodel.solve.analytic.multiclass.mva_multiclass`: exact while the
+    population vectors are few, Bard-Schweitzer beyond). Open: each instance of a private
+    station sees its group's share of the rate.
+
+Host cores (``Network.cores``)
+    A thread station's busy time needs a host core; threads that outnumber the cores queue
+    for them while holding their thread (simultaneous resource possession). Solved by the
+    method of layers (Rolia & Sevcik, "The Method of Layers", IEEE TSE 21(8), 1995; the
+    same fixed point as LQNS's surrogate delays, Franks et al. 2009): the upper layer is the
+    path's network with each thread station's service stretched by a factor
+    :math:`f_k`; the lower layer is the core pool, a :math:`(c - p)`-server station
+    (``cores`` minus busy-polling threads, which hold their cores all the time) visited by
+    every thread of every thread station, each a customer that needs a core for one
+    service time :math:`s_k` and then is away for :math:`1/\lambda_k - R_k` (its visit rate
+    per thread from the upper layer), solved by multiclass MVA (a finite-source,
+    machine-repairman queue). :math:`f_k = R_k / s_k`; the two layers are iterated to a
+    fixed point. With at least as many cores as threads it is exactly the network without
+    cores.
+
+In-flight limit (``Network.inflight``)
+    At most L requests past the route's first hop (PIIX3 IDE: one command). The rest wait
+    in the guest's block layer. Closed: the network is solved at ``min(N, L)`` requests in
+    flight and the latency follows from Little's law over all N (the wait for a slot is
+    put on the route's first station, where the request waits in reality). This treats
+    the whole route as the limited span: exact when the span is the whole cycle, and off by
+    the share of the cycle outside it otherwise. Open: the limited network is a
+    flow-equivalent server with rate :math:`X(\min(j, L))` at j requests present
+    (Chandy, Herzog & Woo 1975), fed by Poisson arrivals: a birth-death chain, exact for a
+    product-form network.
+
+All times are µs; throughputs returned in I/O per second.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import ParameterError, UnstableError
+from ..network import Network, unstable_message
+from .analytic.multiclass import mva_multiclass
+from .analytic.mva import mva as _mva
+
+#: fixed-point iterations of the method of layers, and the relative change of the core
+#: stretch factors that ends them (the layers' fixed point; tighter buys nothing the
+#: method's approximation error does not swamp)
+MAX_LAYER_ITER = 400
+LAYER_TOL = 1e-4
+#: population vectors up to which a layer is solved by exact multiclass MVA (under a
+#: millisecond); beyond it Bard-Schweitzer (tenths of a ms), whose error is worst at few
+#: requests per class -- exactly the cases the exact solution covers (measured in
+#: tests/solve/test_layered.py against the exact solution and the simulator)
+EXACT_STATES = 2_000
+
+
+def _step(it: int) -> float:
+    """Damping of the fixed point: 1/2 at first, then a decreasing step (averaging), so
+    the iteration settles where the layers jitter against each other (a thread whose
+    idle time is near zero switches the core pool between regimes)."""
+    return 0.5 if it <= 20 else 1.0 / (it - 18)
+
+
+def needs_layers(net: Network) -> bool:
+    """Whether the network has groups, finite cores or an in-flight limit."""
+    return len(net.groups) > 1 or math.isfinite(net.cores) or math.isfinite(net.inflight)
+
+
+def _columns(net: Network, n_classes: int) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Multiclass layout: for each column its station; per (class, column) a mask."""
+    cols: list[int] = []
+    owner: list[int] = []  # class owning a private column (-1: shared)
+    for k, s in enumerate(net.stations):
+        if s.private and n_classes > 1:
+            for c in range(n_classes):
+                cols.append(k)
+                owner.append(c)
+        else:
+            cols.append(k)
+            owner.append(-1)
+    owner_a = np.array(owner)
+    mask = np.array([[o < 0 or o == c for o in owner] for c in range(n_classes)], dtype=float)
+    return cols, owner_a, mask
+
+
+def _cap_groups(net: Network, pops: list[float]) -> list[float]:
+    """Requests in flight per group under the in-flight limit (largest remainder)."""
+    N = sum(pops)
+    L = net.inflight
+    if not math.isfinite(L) or N <= L:
+        return pops
+    share = [p * L / N for p in pops]
+    base = [math.floor(x) for x in share]
+    rest = int(L) - sum(base)
+    order = sorted(range(len(pops)), key=lambda i: share[i] - base[i], reverse=True)
+    for i in order[:rest]:
+        base[i] += 1
+    return [float(b) for b in base]
+
+
+def _solve_upper(net: Network, pops: list[float], f: np.ndarray):
+    """Closed multiclass solution with thread stations stretched by f.
+
+    Returns per-station (residence per I/O over all classes weighted by throughput, µs),
+    total throughput per µs, utilisation per server over instances.
+    """
+    active = [i for i, p in enumerate(pops) if p > 0]
+    C = len(active)
+    D = np.array([s.demand_us for s in net.stations]) * f
+    m = np.array([s.servers for s in net.stations])
+    if C == 1:
+        # one class: exact single-class MVA (instances of a private station: just one)
+        res = _mva(D, int(pops[active[0]]), think=net.think_us, servers=m)
+        X = float(res.X[-1])
+        Rk = np.asarray(res.Rk[-1], dtype=float)
+        return Rk, X
+    cols, owner, mask = _columns(net, C)
+    Dm = D[cols][None, :] * mask
+    mm = m[cols]
+    n = [int(pops[i]) for i in active]
+    exact = float(np.prod(np.array(n, dtype=float) + 1)) <= EXACT_STATES
+    r = mva_multiclass(Dm, n, net.think_us, mm, method="exact" if exact else "schweitzer")
+    X = float(r.X.sum())
+    # residence per I/O at each station: sum over columns of X_c R_ck / X
+    Rk = np.zeros(len(net.stations))
+    for j, k in enumerate(cols):
+        Rk[k] += float((r.X * r.Rk[:, j]).sum()) / X
+    return Rk, X
+
+
+def _core_factors(net: Network, X_per_us: float, f: np.ndarray) -> np.ndarray:
+    """Lower layer: the core pool seen by every thread, at throughput X (per µs)."""
+    thr = [k for k, s in enumerate(net.stations)
+           if s.thread and s.name not in net.polling and s.demand_us > 0 and s.visits > 0
+           and not s.is_delay]
+    out = np.ones(len(net.stations))
+    if not thr or not math.isfinite(net.cores):
+        return out
+    free = net.cores - net.polling_cores
+    T = [int(net.effective_servers(net.stations[k])) for k in thr]
+    if sum(T) <= free:
+        return out  # a core for every thread: no waiting
+    s = np.array([net.stations[k].service_us for k in thr])
+    lam = np.array([X_per_us * net.stations[k].visits / t for k, t in zip(thr, T, strict=True)])
+    resp = s * f[thr]  # the previous iteration's core response (surrogate delay)
+    # each thread needs a core for s_k, lam_k times per µs: its time away from the pool is
+    # 1/lam_k - R_k (one step of the layers' fixed point per outer iteration)
+    think = np.maximum(1.0 / np.maximum(lam, 1e-300) - resp, 0.0)
+    exact = float(np.prod(np.array(T, dtype=float) + 1)) <= EXACT_STATES
+    r = mva_multiclass(s[:, None], T, think, [free], method="exact" if exact else "schweitzer")
+    resp = np.maximum(r.Rk[:, 0], s)
+    out[thr] = resp / s
+    return out
+
+
+def solve_closed_layered(net: Network) -> tuple[float, float, np.ndarray, np.ndarray, dict]:
+    """Closed solution with groups, host cores and an in-flight limit.
+
+    Returns throughput (I/O per s), latency (µs), per-visit waits (µs), utilisation per
+    server (over instances) and a dict of details (``core_stretch`` per station,
+    ``slot_wait_us``, ``iterations``).
+    """
+    pops = list(net.groups) if len(net.groups) > 1 else [float(net.population)]
+    pops = _cap_groups(net, pops)
+    f = np.ones(len(net.stations))
+    it = 0
+    for it in range(1, MAX_LAYER_ITER + 1):
+        Rk, X = _solve_upper(net, pops, f)
+        f_new = _core_factors(net, X, f)
+        if np.max(np.abs(f_new - f)) <= LAYER_TOL * np.max(f_new):
+            if np.any(f_new != f):
+                f = f_new
+                Rk, X = _solve_upper(net, pops, f)
+            break
+        a = _step(it)  # damped: the layers pull in opposite directions
+        f = (1 - a) * f + a * f_new
+    else:
+        raise ParameterError(f"{net.name!r}: the method of layers did not converge in "
+                             f"{MAX_LAYER_ITER} iterations (cores={net.cores:g})")
+    N = net.population
+    R_in = float(Rk.sum())
+    R = N / X - net.think_us if N > sum(pops) else R_in
+    slot_wait = max(R - R_in, 0.0)
+    D = np.array([s.demand_us for s in net.stations])
+    V = np.array([s.visits for s in net.stations])
+    delay = np.array([s.is_delay for s in net.stations])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        waits = np.where((V > 0) & ~delay, np.maximum(Rk - D, 0.0) / np.where(V > 0, V, 1.0), 0.0)
+    if slot_wait > 0 and net.route:
+        first = net.route[0].station
+        waits[first] += slot_wait / max(V[first], 1e-300)
+    util = net.utilisation(X * 1e6) * np.where(delay, 1.0, f)
+    return X * 1e6, R, waits, util, {"core_stretch": f, "slot_wait_us": slot_wait,
+                                     "iterations": it}
+
+
+def solve_open_layered(net: Network, rate_per_s: float, solve_plain) -> tuple[float, np.ndarray,
+                                                                             np.ndarray, dict]:
+    """Open solution with host cores and an in-flight limit (groups are handled by the plain
+    open solution through the private stations' instances).
+
+    ``solve_plain(net, rate, f)`` is the open solution with thread stations stretched by f.
+    """
+    net.check_stable(rate_per_s)
+    lam = rate_per_s / 1e6
+    f = np.ones(len(net.stations))
+    if math.isfinite(net.cores):
+        for it in range(1, MAX_LAYER_ITER + 1):
+            f_new = _core_factors(net, lam, f)
+            if np.max(np.abs(f_new - f)) <= LAYER_TOL * np.max(f_new):
+                f = f_new
+                break
+            a = _step(it)
+            f = (1 - a) * f + a * f_new
+        util = net.utilisation(rate_per_s) * f
+        bad = [(s, u) for s, u in zip(net.stations, util, strict=True)
+               if not s.is_delay and u >= 1]
+        if bad:
+            s, u = bad[0]
+            raise UnstableError(unstable_message(
+                s.name, float(u), rate_per_s, rate_per_s / float(u), net.name)
+                + f"; its threads wait for the {net.cores:g} host cores")
+    R, waits, util = solve_plain(net, rate_per_s, f)
+    details = {"core_stretch": f, "slot_wait_us": 0.0}
+    if math.isfinite(net.inflight):
+        R, extra = _flow_equivalent(net, rate_per_s, R)
+        details["slot_wait_us"] = extra
+        if net.route:
+            first = net.route[0].station
+            waits = waits.copy()
+            waits[first] += extra / max(net.stations[first].visits, 1e-300)
+    return R, waits, util, details
+
+
+def _flow_equivalent(net: Network, rate_per_s: float, R_open: float) -> tuple[float, float]:
+    """Latency of the in-flight-limited network under Poisson arrivals: a birth-death
+    chain with rate X(min(j, L)) (closed throughput at j requests, no think time)."""
+    from dataclasses import replace
+
+    L = int(net.inflight)
+    lam = rate_per_s / 1e6
+    Xj = []
+    for j in range(1, L + 1):
+        cj = replace(net, rate_per_s=None, population=j, think_us=0.0, groups=(),
+                     inflight=math.inf, batch=min(net.batch, j))
+        _, X = _solve_upper(cj, [float(j)], np.ones(len(net.stations)))
+        Xj.append(X)
+    rho_L = lam / Xj[-1]
+    if rho_L >= 1:
+        raise UnstableError(unstable_message("inflight", rho_L, rate_per_s, Xj[-1] * 1e6,
+                                             net.name))
+    # p_j proportional to prod_{i<=j} lam / X(min(i, L)); geometric beyond L
+    w = [1.0]
+    for j in range(1, L + 1):
+        w.append(w[-1] * lam / Xj[j - 1])
+    head = sum(w[:L])
+    tail = w[L] / (1 - rho_L)
+    total = head + tail
+    mean_n = (sum(j * w[j] for j in range(L)) + w[L] * (L / (1 - rho_L) + rho_L / (1 - rho_L) ** 2)
+              ) / total
+    R = mean_n / lam
+    return R, max(R - R_open, 0.0)

@@ -1,0 +1,152 @@
+"""Finite vCPUs, jobs as threads, host cores and in-flight limits (issue "Finite CPUs,
+threads and queues"): laws and closed forms the layered solution must meet."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+import iovmodel as iov
+from iovmodel import ParameterError, UnstableError
+from iovmodel.solve.analytic import mva
+
+H = iov.HostProfile.default()
+
+
+def test_emulated_ide_saturates_at_one_command():
+    # PIIX3 IDE holds one command (libata: can_queue = ATA_DEF_QUEUE = 1): the throughput
+    # at any depth is that of one request in flight, 1 / R0, and the latency is N / X
+    one = iov.analyze("emulated-ide", H, iov.Workload.closed(1, 1))
+    assert one.throughput_per_s == pytest.approx(1e6 / one.zero_load_latency_us, rel=1e-12)
+    for n in (2, 8, 32):
+        r = iov.analyze("emulated-ide", H, iov.Workload.closed(1, n))
+        assert r.throughput_per_s == pytest.approx(one.throughput_per_s, rel=1e-12)
+        assert r.latency_us == pytest.approx(n / r.throughput_per_s * 1e6, rel=1e-12)
+        assert r.bottleneck == "inflight"
+    assert one.saturation_per_s == pytest.approx(one.throughput_per_s, rel=1e-12)
+    with pytest.raises(UnstableError, match="inflight"):
+        iov.analyze("emulated-ide", H, iov.Workload.open(one.throughput_per_s * 1.01))
+
+
+def test_jobs_are_threads_on_vcpus():
+    # a fast device and 4 vCPUs: one job with 12 in flight is bound by its one thread
+    # (its vCPU), three jobs x 4 and twelve jobs x 1 spread over the vCPUs
+    h = H.replace(device_blk_us=5.0)
+    r = {jd: iov.analyze("vhost-user-blk", h, iov.Workload.closed(*jd), vcpus=4)
+         for jd in [(1, 12), (3, 4), (12, 1)]}
+    assert r[(1, 12)].throughput_per_s < 0.8 * r[(3, 4)].throughput_per_s
+    assert r[(1, 12)].throughput_per_s < 0.8 * r[(12, 1)].throughput_per_s
+    assert r[(1, 12)].bottleneck == "vcpu"
+    assert r[(1, 12)].utilization["vcpu"] > 0.99
+    # one vCPU's capacity is 1 / (its demand per I/O)
+    net = iov.build(iov.path("vhost-user-blk"), h, iov.Workload.closed(1, 12))
+    vcpu = net.stations[net.station_index("vcpu")]
+    assert r[(1, 12)].throughput_per_s < 1e6 / vcpu.demand_us
+
+
+def test_one_group_is_single_class_mva():
+    # one job: its requests form one class; the vCPU is one server (exact MVA)
+    net = iov.build(iov.path("virtio-blk"), H, iov.Workload.closed(1, 8))
+    assert net.groups == ()
+    e = mva(net.demands_us(), 8, servers=net.servers())
+    r = iov.analyze("virtio-blk", H, iov.Workload.closed(1, 8))
+    assert r.throughput_per_s == pytest.approx(e.X[-1] * 1e6, rel=1e-10)
+
+
+def test_groups_spread_jobs_over_vcpus():
+    net = iov.build(iov.path("virtio-blk", vcpus=4), H, iov.Workload.closed(5, 2))
+    assert net.groups == (4.0, 2.0, 2.0, 2.0)  # 2 jobs x 2, then 1 job x 2 on three vCPUs
+    assert sum(net.groups) == net.population
+    assert iov.build(iov.path("virtio-blk", vcpus=2), H, iov.Workload.open(1000)).groups == (0.5, 0.5)
+
+
+def test_cores_at_least_threads_change_nothing():
+    w = iov.Workload.closed(16, 4)
+    free = iov.analyze("virtio-blk-iothread", H, w, iothreads=4, vcpus=4)
+    same = iov.analyze("virtio-blk-iothread", H, w, iothreads=4, vcpus=4, cores=9)  # 4 + 4 + 1
+    assert same.throughput_per_s == pytest.approx(free.throughput_per_s, rel=1e-12)
+
+
+def test_cores_bound_and_monotone():
+    w = iov.Workload.closed(16, 4)
+    X = [iov.analyze("virtio-blk-iothread", H, w, iothreads=4, vcpus=4, cores=c).throughput_per_s
+         for c in (1, 2, 3, 4, 6, 8)]
+    assert all(b >= a * (1 - 1e-9) for a, b in zip(X, X[1:], strict=False))  # more cores never hurt
+    net = iov.build(iov.path("virtio-blk-iothread", iothreads=4, vcpus=4, cores=1), H, w)
+    # one core: at most one thread runs, so X <= 1 / (thread demand per I/O)
+    assert X[0] <= 1e6 / net.thread_demand_us * (1 + 1e-6)
+    assert X[0] == pytest.approx(1e6 / net.thread_demand_us, rel=0.01)
+    assert iov.analyze("virtio-blk-iothread", H, w, iothreads=4, vcpus=4,
+                       cores=1).bottleneck == "host cores"
+
+
+def test_one_core_for_many_threads_is_one_server():
+    # T threads of one station sharing one core behave as one server: the machine-repairman
+    # queue M/M/1//N (exact MVA of a single-server station with think time Z)
+    hop = iov.Hop(name="work", resource="t", cost=2.0)
+    p = iov.Path.from_hops("threads", [hop, iov.Hop(name="think", resource="z", cost=10.0)],
+                           servers={"t": 4, "z": math.inf})
+    p = replace(p, resources={**p.resources, "t": replace(p.resources["t"], thread=True)})
+    for n in (1, 2, 4, 8):
+        r = iov.analyze(p.with_options(cores=1), H, iov.Workload.closed(n, 1))
+        e = mva([2.0], n, think=10.0)
+        assert r.throughput_per_s == pytest.approx(e.X[-1] * 1e6, rel=0.06), n
+
+
+def test_open_inflight_one_is_mm1_of_the_whole_path():
+    # one request in flight through a single exponential station: M/M/1, R = D / (1 - rho)
+    p = iov.Path.from_hops("one", [iov.Hop(name="s", resource="s", cost=10.0)])
+    p = replace(p, inflight=1.0)
+    for lam in (10_000, 50_000, 90_000):
+        r = iov.analyze(p, H, iov.Workload.open(lam))
+        assert r.latency_us == pytest.approx(10.0 / (1 - lam * 10e-6), rel=1e-9)
+
+
+@pytest.mark.parametrize("opt", [{"vcpus": 0}, {"vcpus": 2.5}, {"cores": 0}, {"queues": -1},
+                                 {"cores": float("nan")}])
+def test_bad_structure_options(opt):
+    with pytest.raises(ParameterError, match=list(opt)[0]):
+        iov.analyze("vhost-scsi", H, iov.Workload.closed(4, 1), **opt)
+
+
+def test_polling_threads_need_cores():
+    with pytest.raises(ParameterError, match="polling"):
+        iov.analyze("vhost-user-blk", H, iov.Workload.closed(4, 1), cores=1)
+
+
+def test_symbolic_says_when_there_is_no_closed_form():
+    two = replace(iov.path("emulated-ide"), inflight=2.0)
+    with pytest.raises(ParameterError, match="no closed form"):
+        iov.symbolic.latency(two, iov.Workload.open(1000))
+    # one in flight is the flow-equivalent M/M/1: T0 / (1 - lam T0), as analyze
+    w = iov.Workload.open(3000)
+    expr = iov.symbolic.latency("emulated-ide", w).subs(H)
+    assert float(expr) == pytest.approx(iov.analyze("emulated-ide", H, w).latency_us, rel=1e-9)
+    with pytest.raises(ParameterError, match="method of layers"):
+        iov.symbolic.latency("virtio-blk", iov.Workload.open(1000), cores=2)
+
+
+def test_queues_cap_threads():
+    # a thread per virtqueue in use: one job uses one queue, whatever the workers
+    w1, w4 = iov.Workload.closed(1, 16), iov.Workload.closed(4, 4)
+    n1 = iov.build(iov.path("vhost-scsi", workers=4, vcpus=4), H, w1)
+    n4 = iov.build(iov.path("vhost-scsi", workers=4, vcpus=4), H, w4)
+    n4q1 = iov.build(iov.path("vhost-scsi", workers=4, vcpus=4, queues=1), H, w4)
+    srv = {n: x.stations[x.station_index("vhost")].servers for n, x in
+           (("1", n1), ("4", n4), ("4q1", n4q1))}
+    assert srv == {"1": 1.0, "4": 4.0, "4q1": 1.0}
+
+
+def test_sweep_matches_analyze_with_groups_and_cores():
+    w = iov.Workload.closed(1, 4)
+    df = iov.sweep("virtio-blk-iothread", H, w, jobs=[1, 3, 8], iothreads=[4], cores=[3],
+                   vcpus=[4])
+    for _, row in df.iterrows():
+        r = iov.analyze("virtio-blk-iothread", H, iov.Workload.closed(int(row["jobs"]), 4),
+                        iothreads=4, cores=3, vcpus=4)
+        assert row["throughput_per_s"] == pytest.approx(r.throughput_per_s, rel=1e-9)
+        assert row["bottleneck"] == r.bottleneck
+    assert np.isfinite(df["latency_us"]).all()
