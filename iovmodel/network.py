@@ -225,8 +225,10 @@ class Network:
         g = self.groups
         if g:
             if any(isinstance(x, bool) or not (isinstance(x, int | float | np.integer | np.floating)
-                                               and math.isfinite(x) and x > 0) for x in g):
-                raise ParameterError(f"{where}: groups must be positive numbers, got {g!r}")
+                                               and math.isfinite(x) and x >= 0) for x in g) \
+                    or not any(x > 0 for x in g):
+                raise ParameterError(f"{where}: groups must be finite numbers >= 0, one of them "
+                                     f"> 0, got {g!r}")
             if self.population is not None:
                 if any(float(x) != int(x) for x in g) or sum(g) != self.population:
                     raise ParameterError(f"{where}: groups {g!r} must be whole numbers of requests "
