@@ -106,8 +106,9 @@ def device_text(p: Path, host: Mapping[str, float], w: Workload) -> str:
 
 
 def options_text(p: Path) -> str:
-    """The path's options other than vcpus (queues, workers, iothreads, rings, cores, ...)."""
-    opts = [f"{k}={_num(v)}" for k, v in p.options.items() if k != "vcpus"]
+    """The path's options other than vcpus and cores (their own entries): queues, workers,
+    iothreads, rings, ..."""
+    opts = [f"{k}={_num(v)}" for k, v in p.options.items() if k not in ("vcpus", "cores")]
     return ", ".join(opts) or "none"
 
 
@@ -176,7 +177,7 @@ def assumptions(p: Path, host: HostProfile, w: Workload, net: Network,
         out["groups"] = (f"{len(groups)} groups of jobs on their own vCPUs, "
                          f"{share} {', '.join(_num(g) for g in groups)}")
     cores = getattr(net, "cores", None)
-    if cores is not None and "cores" not in p.options:
+    if cores is not None:
         out["host cores"] = ("unlimited (a core for every thread)" if math.isinf(cores)
                              else f"{_num(cores)} shared by the path's threads")
     out = {k: out[k] for k in KEYS if k in out}

@@ -79,7 +79,7 @@ def test_options_vcpus_batch_host_and_workload_follow_the_inputs():
     host = HOST.replace(vmexit_us=1.2)
     w = iov.Workload.closed(4, 2, size_bytes=8192, batch=2)
     a = iov.analyze("vhost-scsi", host, w, workers=3).assumptions
-    assert a["options"] == "workers=3"
+    assert a["options"] == "queues=unlimited, workers=3"
     assert a["batch"].startswith("2 requests per kick/interrupt")
     assert a["workload"] == "closed: 4 jobs x iodepth 2 (8 in flight), 8,192 B requests"
     assert "vmexit_us=1.2" in a["host"] and "'default'" in a["host"]
@@ -110,7 +110,8 @@ def test_fields_a_network_or_path_gains_appear_without_code_changes():
     custom = iov.Path.from_hops("q", [iov.Hop("serve", "worker", 1.0)],
                                 servers={"worker": "queues"}, options={"queues": 3, "cores": 2})
     p, h, w, net = resolve(custom)
-    assert iov.assumptions.assumptions(p, h, w, net)["options"] == "queues=3, cores=2"
+    a = iov.assumptions.assumptions(p, h, w, net)
+    assert a["options"] == "queues=3" and a["host cores"] == "2 shared by the path's threads"
 
 
 def test_utilisation_views_keep_fractions_and_busy_servers_apart():
@@ -145,14 +146,15 @@ def test_compare_states_shared_entries_once_and_differing_ones_per_path():
     common, varying = split(frame_blocks(df))
     assert set(varying) == {"device", "options"}
     assert varying["options"] == {"none": ["native-blk"], "engine_async=false":
-                                  ["firecracker-virtio-blk"], "workers=1": ["vhost-scsi"]}
+                                  ["firecracker-virtio-blk"], "queues=unlimited, workers=1": ["vhost-scsi"]}
     assert "workload" in common and "batch" in common
     assert "iov-assumptions" in html_block(frame_blocks(df))
 
 
 def test_sweep_rows_carry_their_own_assumptions():
     sw = iov.sweep("vhost-scsi", jobs=[1, 4], workers=[1, 4])
-    assert sw["assumed_options"].tolist() == [f"workers={k}" for k in sw["workers"]]
+    assert sw["assumed_options"].tolist() == [f"queues=unlimited, workers={k}"
+                                              for k in sw["workers"]]
     assert sw["assumed_workload"].tolist() == [
         f"closed: {j} job{'s' if j > 1 else ''} x iodepth 1 ({j} in flight), 4,096 B requests"
         for j in sw["jobs"]]
@@ -181,7 +183,7 @@ def test_a_simulation_states_its_assumptions_and_fork_join():
     assert "wait for each other" in s.assumptions["batch"]
     assert "assumes:" in s.summary() and "iov-assumptions" in s._repr_html_()
     fr = s.to_frame()
-    assert fr["assumed_options"].iloc[0] == "workers=1"
+    assert fr["assumed_options"].iloc[0] == "queues=unlimited, workers=1"
     assert {"busy_vcpu", "busy_host", "util_vhost"} <= set(fr) and "util_vcpu" not in fr
     r = replace(s, assumptions={})  # a result made without them shows no empty block
     assert "assumes" not in r.summary()

@@ -315,20 +315,25 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
             if any(needs_layers(pn) for pn in nets):
                 # vCPU groups, host cores or an in-flight limit: the network depends on the
                 # jobs and iodepth themselves; each point is its own network (and bottleneck)
-                for i, pn in zip(idxs, nets, strict=True):
+                for i, pn, wp in zip(idxs, nets, ws, strict=True):
                     _put_layered(put, i, p.name, pn)
+                    for k, text in assumptions(p, h, wp, pn).items():
+                        put(f"assumed_{k.replace(' ', '_')}", [i], text)
                 continue
             X, R, _, util = solve_closed(net, [w.population for w in ws])
             solver = "mva"
         cpu, guest_cpu = net.cpu_per_io(X)
-        b = net.station_index(neck.name)
+        names = [s.name for s in net.stations]
+        # the bottleneck may be a limit rather than a station (host cores, in flight)
+        neck_util = (util[:, names.index(neck.name)] if neck.name in names
+                     else np.asarray(X, dtype=float) * neck.demand_us / neck.servers / 1e6)
         put("path", idxs, p.name)
         put("throughput_per_s", idxs, X)
         put("latency_us", idxs, R)
         put("cpu_us_per_io", idxs, cpu)
         put("guest_cpu_us_per_io", idxs, guest_cpu)
         put("bottleneck", idxs, neck.name)
-        put("bottleneck_utilization", idxs, util[:, b])
+        put("bottleneck_utilization", idxs, neck_util)
         put("saturation_per_s", idxs, net.saturation_per_s)
         put("zero_load_latency_us", idxs, net.zero_load_latency_us)
         put("solver", idxs, solver)
@@ -384,6 +389,6 @@ def _put_layered(put, i: int, name: str, net: Network) -> None:
     put("zero_load_latency_us", [i], net.zero_load_latency_us)
     put("solver", [i], "mva")
     for j, s in enumerate(net.stations):
-        put(f"util_{s.name}", [i], util[j])
+        put(f"{'busy' if s.is_delay else 'util'}_{s.name}", [i], util[j])
     for name_, u in lim.items():
         put(f"util_{name_}", [i], u)

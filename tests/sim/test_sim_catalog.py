@@ -58,7 +58,10 @@ def reshape(net: Network, product_form: bool) -> Network:
         route = [dataclasses.replace(v, mean_us=stations[v.station].service_us)
                  if not stations[v.station].is_delay else v for v in route]
         stations = aggregate(tuple(route), names, servers, cpu, net.batch)
-    return dataclasses.replace(net, stations=stations, route=tuple(route))
+    # the route's stations only: an in-flight limit (emulated-ide) is checked elsewhere
+    # (tests/sim/test_sim_resources.py, tests/solve/test_layered.py)
+    return dataclasses.replace(net, stations=stations, route=tuple(route),
+                               inflight=math.inf if product_form else net.inflight)
 
 
 def sim(net: Network, requests=10_000):

@@ -217,7 +217,7 @@ def test_any_starting_workload_survives_the_controls(w):
 
 def test_starting_host_and_workload_are_honoured():
     host = iov.HostProfile.default().replace(user_exit_us=12.0)
-    w = iov.Workload.open(2e4, size_bytes=16384)
+    w = iov.Workload.open(2e3, size_bytes=16384)  # below the one-command ceiling
     app = iov.explorer(["emulated-ide"], host=host, workload=w)
     assert app.mode.value == "open" and app.host == host and app.workload == w
     assert app.cost_sliders["user_exit_us"].value == 12.0
