@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	$(PY) benchmarks/bench_analytic.py
 	$(PY) benchmarks/bench_sim.py
+	$(PY) benchmarks/bench_layered.py --quick
 
 paper: $(STAMP)
 	$(PY) paper/build.py --overwrite
