@@ -14,16 +14,15 @@ from __future__ import annotations
 import math
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from _timing import best_of  # noqa: E402
+
 import iovmodel as iov  # noqa: E402
 from iovmodel.solve.analytic.multiclass import mva_multiclass  # noqa: E402
-
-from _timing import best_of  # noqa: E402
 
 
 def accuracy(quick: bool) -> None:
