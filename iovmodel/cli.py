@@ -266,7 +266,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
     frames = [datasets.load(n) for n in args.datasets]
     res = fit(pd.concat(frames, ignore_index=True), drop_unpredictable=True,
               batching=args.batching)
-    print(res.report())
+    res.report()
     if target:
         res.profile.to_file(target, overwrite=args.overwrite)
     return 0
