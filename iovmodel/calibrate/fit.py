@@ -36,6 +36,7 @@ from .rows import (
     _Row,
     predictable,
 )
+from .sources import Source, pick_metrics, read_measurements
 
 #: Residual (log units) given to a row whose prediction does not exist at some costs
 #: (an open load beyond a resource's capacity): a factor e**8 ~ 3000 off.
@@ -337,7 +338,10 @@ def _stats(res, prob: _Problem, m: int, y: np.ndarray, pred: np.ndarray,
     return params, correlation, issues, notes
 
 
-def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
+def fit(measurements: pd.DataFrame | Source | Sequence[Source],
+        host: HostProfile | None = None, *, path: str | None = None,
+        options: Mapping[str, Any] | str | None = None,
+        metrics: Sequence[str] | str | None = None,
         free: Sequence[str] | str | None = None,
         prior: str | Mapping[str, tuple[float, float]] | None = "typical",
         weights: Any = None, loss: str = "soft_l1", f_scale: float = 0.1,
@@ -350,13 +354,23 @@ def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
 
     Parameters
     ----------
-    measurements : DataFrame
+    measurements : DataFrame, file path, glob, or a list of them
         One row per measured number: ``path``, ``metric``, ``value`` and
         optionally ``options``, ``jobs``, ``iodepth``, ``size_bytes``,
         ``rate_per_s``, ``batch``, ``think_us``, ``unit`` (the tidy schema of
-        :mod:`iovmodel.datasets`).  Metrics: :data:`PREDICTABLE`.
+        :mod:`iovmodel.datasets`).  Metrics: :data:`PREDICTABLE`.  Or files:
+        fio JSON / json+, ``iperf3 -J`` output, tidy CSVs (:func:`read_measurements`).
     host : HostProfile, optional
         Start values and the fixed costs (default :meth:`HostProfile.default`).
+    path, options : optional
+        The catalog path (and its options) the tool outputs among ``measurements``
+        measured: fio and iperf3 do not record it.
+    metrics : "auto", list of str or None
+        Which rows to fit (:func:`pick_metrics`); the others are listed with their
+        reason in :attr:`FitResult.ignored`.  ``"auto"`` (the default for files):
+        every predictable row except those redundant with another metric of the
+        same run and tail percentiles.  None (the default for a frame): every row,
+        and a row the model cannot predict raises.
     free : sequence of str, "all" or None
         Costs to fit.  None: the costs the measured paths use that move at least
         one prediction (with ``prior=None``: reduced further to the subset the data
@@ -444,6 +458,22 @@ def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
                 raise ParameterError(f"prior names unknown cost {k!r}")
             prior_of(k, rng)  # raises on a bad range
     host = host if host is not None else HostProfile.default()
+    files: list[str] = []
+    if not isinstance(measurements, pd.DataFrame):
+        measurements = read_measurements(measurements, path=path, options=options)
+        if "source" in measurements.columns:
+            files = sorted(set(measurements["source"].dropna().astype(str)))
+        metrics = "auto" if metrics is None else metrics
+    elif path is not None or options is not None:
+        raise ParameterError("path= and options= describe tool output files; a frame states "
+                             "its rows' path and options in its columns")
+    left_out = None
+    if metrics is not None:
+        measurements = _check_frame(measurements)
+        kept, left_out = pick_metrics(measurements, metrics)
+        if weights is not None and not isinstance(weights, str):
+            weights = np.asarray(weights, dtype=float)[measurements.index.isin(kept.index)]
+        measurements = kept.reset_index(drop=True)
     dropped = ""
     if drop_unpredictable:
         frame = _check_frame(measurements)
@@ -464,6 +494,14 @@ def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
     used = _used_costs(rows)
     decl = parameters()
     notes: list[str] = [dropped] if dropped else []
+    if left_out is not None and len(left_out):
+        why = left_out["reason"].str.replace(r"^row \d+ \([^)]*\)(, column '\w+')?: ", "",
+                                             regex=True)
+        parts = [f"{len(g)} x {r} ({', '.join(dict.fromkeys(g['metric'].astype(str)))})"
+                 for r, g in left_out.assign(why=why).groupby("why", sort=False)
+                 for r in [r if len(r) < 90 else r[:87] + "..."]]
+        notes.append(f"ignored {len(left_out)} row(s) (FitResult.ignored lists them): "
+                     + "; ".join(parts))
     if ignored:
         notes.append(f"option keys ignored (neither path options nor costs): "
                      f"{', '.join(sorted(ignored))}")
@@ -561,13 +599,18 @@ def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
     r2 = 1.0 - float(np.sum(lr[fin] ** 2)) / ss_tot if ss_tot > 0 else math.nan
     mape = float(np.median(np.abs(out["rel_error"].to_numpy()))) * 100.0
     profile = prob.host(res.x)
+    import datetime
+
+    day = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
+    data = f"{', '.join(files)}" if files else f"{len(rows)} row(s)"
+    how = f"fitted by iovmodel.fit on {day} to {data}: median |error| {mape:.1f} %"
     profile = HostProfile(dict(profile), name=f"fit of {host.name}",
-                          sources={**host.sources, **{k: "fitted by iovmodel.fit" for k in free}})
+                          sources={**host.sources, **dict.fromkeys(free, how)})
     return FitResult(profile=profile, start=host, params=params, residuals=out,
                      correlation=corr, r2=r2, mape=mape, dof=len(rows) - len(prob.names),
                      success=bool(res.success and res.status > 0), message=str(res.message),
                      nfev=int(res.nfev), loss=loss, boot=boot, notes=tuple(notes),
-                     prior=None if prior is None else
+                     ignored=left_out, prior=None if prior is None else
                      ("typical" if prior == "typical" else dict(prior)),
                      options={"percentiles": percentiles, "sim_options": sim_options,
                               "batching": batching})

@@ -54,6 +54,9 @@ class FitResult:
     notes : tuple of str
         Ignored option keys, warnings raised, costs left at their priors, rows with no
         prediction.
+    ignored : DataFrame or None
+        With ``metrics=`` (the default for files): the rows left out, with a
+        ``reason`` column.
     prior : "typical", dict or None
         The priors of the fit (``fit(prior=...)``); with a prior ``params`` also holds
         ``prior_median, prior_lo, prior_hi`` (the prior's central 95 %), the intervals
@@ -80,6 +83,7 @@ class FitResult:
     notes: tuple[str, ...] = field(default_factory=tuple)
     options: Mapping[str, Any] = field(default_factory=dict)
     prior: Any = None
+    ignored: pd.DataFrame | None = None
 
     def predict(self, measurements: pd.DataFrame | None = None) -> pd.DataFrame:
         """Predict rows with the fitted profile (and fitted batch), as the fit did.
