@@ -607,3 +607,43 @@ def test_laplace_interval_covers_the_truth_on_noisy_data():
     for k, v in TRUE.items():
         assert f.params.loc[k, "ci_lo"] <= v <= f.params.loc[k, "ci_hi"], k
         assert f.params.loc[k, "identifiable"], k
+
+
+# ------------------------------------------------------ leave-one-group-out, directions
+def test_crossval_leaves_each_source_out():
+    df = synthetic(0.02, 4)
+    df["source"] = np.where(df["path"] == "virtio-blk", "A", "B")  # two "sources"
+    df.loc[df["options"] == "workers=4", "source"] = "C"
+    cv = crossval(df, by="source", free=FREE, **PLAIN)
+    assert list(cv.index) == list(df.index) and set(cv["held_out"]) == {"A", "B", "C"}
+    assert set(cv.attrs["per_group"]) == {"A", "B", "C"}
+    # each group's rows are predicted by a fit that never saw them: refit by hand and compare
+    alone = crossval(df, train=(df["source"] != "B").to_numpy(), free=FREE, **PLAIN)
+    assert np.allclose(cv.loc[alone.index, "predicted"], alone["predicted"])
+    assert 0.0 <= cv.attrs["directions"] <= 1.0
+    with pytest.raises(iov.ParameterError, match="exactly one"):
+        crossval(df, free=FREE)
+    with pytest.raises(iov.ParameterError, match="one value"):
+        crossval(df.assign(source="A"), by="source")
+    with pytest.raises(iov.ParameterError, match="lacks"):
+        crossval(df, by="nope")
+
+
+def test_pair_directions_compare_rows_that_differ_in_one_condition():
+    from iovmodel.fit import pair_directions
+
+    rows = pd.DataFrame({
+        "hardware": ["h1", "h1", "h1", "h1", "h2"],
+        "metric": ["iops"] * 5, "path": ["virtio-blk"] * 5,
+        "jobs": [1, 2, 1, 2, 1], "iodepth": [1, 1, 4, 4, 1],
+        "measured": [100.0, 200.0, 105.0, 150.0, 50.0],
+        "predicted": [100.0, 180.0, 90.0, 130.0, 60.0]})
+    p = pair_directions(rows)
+    # h1: (0,1) jobs, (0,2) iodepth, (1,3) iodepth, (2,3) jobs; (0,3) and (1,2) differ in two;
+    # h2 is alone
+    assert sorted(zip(p["first"], p["second"], strict=True)) == [(0, 1), (0, 2), (1, 3), (2, 3)]
+    q = p.set_index(["first", "second"])
+    assert q.loc[(0, 1), "measured_ratio"] == 2.0 and q.loc[(0, 1), "right"]
+    assert not q.loc[(0, 2), "right"] and not q.loc[(0, 2), "decisive"]  # +5 %: within noise
+    assert q.loc[(1, 3), "condition"] == "iodepth" and q.loc[(1, 3), "right"]
+    assert q.loc[(2, 3), "predicted_ratio"] == pytest.approx(130 / 90)
