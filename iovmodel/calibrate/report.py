@@ -159,7 +159,7 @@ def pair_directions(rows: pd.DataFrame, *, min_change: float = 0.10) -> pd.DataF
     pred = rows["predicted"].to_numpy(dtype=float)
     labels = rows.index.to_numpy()
     pos = pd.RangeIndex(len(rows))
-    for k, g in pd.Series(pos, index=rows.index).groupby(
+    for _, g in pd.Series(pos, index=rows.index).groupby(
             [rows[c].astype(str) for c in key] if key else np.zeros(len(rows)), sort=False):
         idx = g.to_numpy()
         if len(idx) < 2:
