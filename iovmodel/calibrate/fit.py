@@ -71,20 +71,40 @@ class _Problem:
     def names(self) -> tuple[str, ...]:
         return (*self.free, "batch") if self.fit_batch else self.free
 
-    def host(self, theta: np.ndarray) -> HostProfile:
-        vals = dict(self.base)
+    def values(self, theta: np.ndarray) -> dict[str, float]:
+        """Every free parameter's value (``cost`` or ``cost[group]``), clipped to its bounds."""
         n = len(self.free)
         v = np.clip(np.exp(theta[:n]), np.exp(self.lo[:n]), np.exp(self.hi[:n]))
         decl = parameters()
+        out = {}
         for name, x in zip(self.free, v, strict=True):
-            lo, hi = decl[name].bounds
-            vals[name] = float(min(max(x, lo), hi))
+            lo, hi = decl[_base(name)].bounds
+            out[name] = float(min(max(x, lo), hi))
+        return out
+
+    def host(self, theta: np.ndarray) -> HostProfile:
+        vals = dict(self.base)
+        vals.update({k: v for k, v in self.values(theta).items() if "[" not in k})
         return HostProfile(vals, name="fit")
+
+    def per_unit(self, theta: np.ndarray) -> dict[str, dict[str, float]] | None:
+        """Per-group costs (hierarchical fit): group -> {cost: value}; None when shared only."""
+        out: dict[str, dict[str, float]] = {}
+        for k, v in self.values(theta).items():
+            if "[" in k:
+                cost, unit = k[:-1].split("[", 1)
+                out.setdefault(unit, {})[cost] = v
+        return out or None
+
+
+def _base(name: str) -> str:
+    """The cost of a parameter name: ``device_blk_us[m5d]`` -> ``device_blk_us``."""
+    return name.split("[", 1)[0]
 
 
 def _residuals(model: _Model, prob: _Problem, theta: np.ndarray,
                y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    pred = model.predict(prob.host(theta), prob.batch(theta))
+    pred = model.predict(prob.host(theta), prob.batch(theta), prob.per_unit(theta))
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.log(pred) - np.log(y)
     bad = ~np.isfinite(r)
@@ -304,9 +324,10 @@ def _stats(res, prob: _Problem, m: int, y: np.ndarray, pred: np.ndarray,
         identifiable &= ~(se > math.log(10.0))  # 1 se = a factor 10: the data do not pin it
         if dof <= 0:
             identifiable[:] = False
-    value = np.array([prob.host(theta)[k] for k in prob.free]
+    value = np.array(list(prob.values(theta).values())
                      + ([prob.batch(theta)] if prob.fit_batch else []))
-    start = np.array([prob.base[k] for k in prob.free] + ([_BATCH0] if prob.fit_batch else []))
+    start = np.array([prob.base[_base(k)] for k in prob.free]
+                     + ([_BATCH0] if prob.fit_batch else []))
     at_bound = (res.active_mask != 0) | (theta - prob.lo < 1e-6) | (prob.hi - theta < 1e-6)
     params = pd.DataFrame({
         "value": value, "start": start, "stderr": value * se,
@@ -345,7 +366,8 @@ def fit(measurements: pd.DataFrame | Source | Sequence[Source],
         free: Sequence[str] | str | None = None,
         prior: str | Mapping[str, tuple[float, float]] | None = "typical",
         weights: Any = None, loss: str = "soft_l1", f_scale: float = 0.1,
-        plausible_factor: float = 3.0, n_boot: int = 0, seed: int | None = None,
+        plausible_factor: float = 3.0, by: str | None = None,
+        per_group: Sequence[str] | None = None, n_boot: int = 0, seed: int | None = None,
         executor: Executor | None = None, percentiles: str = "approx",
         sim_options: Mapping[str, Any] | None = None,
         max_nfev: int | None = None, drop_unpredictable: bool = False,
@@ -393,6 +415,16 @@ def fit(measurements: pd.DataFrame | Source | Sequence[Source],
         row cannot drag a shared cost to its bound.  ``f_scale`` is the soft margin
         in log units (0.1: about 10 %), also the scale of the likelihood against
         the prior.
+    by : str, optional
+        A hierarchical fit: the column (``"hardware"``, ``"source"``) whose groups
+        each get their own ``per_group`` costs, while the other free costs (the
+        virtualization costs: exits, wake-ups, vhost, the global mutex) are shared by
+        all rows.  Each per-group cost has the cost's own prior.  The result's
+        :attr:`FitResult.per_group` holds them and ``params`` names them
+        ``cost[group]``; ``profile`` keeps the shared costs (per-group ones at their
+        start).
+    per_group : sequence of str, optional
+        The per-group costs (default: the free ``device_*`` and ``guest_*`` costs).
     plausible_factor : float
         A fitted cost outside its typical range by more than this factor raises
         :class:`~iovmodel.errors.ImplausibleProfileWarning`.
@@ -487,7 +519,7 @@ def fit(measurements: pd.DataFrame | Source | Sequence[Source],
             if weights is not None and not isinstance(weights, str):
                 weights = np.asarray(weights, dtype=float)[ok["predictable"].to_numpy()]
             measurements = frame[ok["predictable"].to_numpy()]
-    rows, ignored = _parse(measurements, weights)
+    rows, ignored = _parse(measurements, weights, by=by)
     model = _Model(rows, percentiles, sim_options, batching)
     y = np.array([r.value for r in rows])
     w = np.array([r.weight for r in rows])
@@ -541,7 +573,7 @@ def fit(measurements: pd.DataFrame | Source | Sequence[Source],
     free = list(dict.fromkeys(free))
     if not free and not fit_batch:
         raise ParameterError("free is empty: name at least one cost (or 'batch')")
-    for k in free:
+    for k in ([] if per_group is None else list(per_group)) + list(free):
         if k not in decl:
             raise ParameterError(f"free names unknown cost {k!r}; known: {', '.join(sorted(decl))}")
         if _is_count(k):
@@ -550,10 +582,13 @@ def fit(measurements: pd.DataFrame | Source | Sequence[Source],
     unused = [k for k in free if k not in used]
     if unused:
         notes.append(f"free cost(s) no measured path uses: {', '.join(unused)}")
+    units: list[str] = []
+    if by is not None:
+        free = _split_by_group(rows, free, per_group, by, units)
     prob = _make_problem(free, host, loss, f_scale, max_nfev, fit_batch, prior)
     theta0 = _theta0(prob)
     res = _fit_theta(model, prob, theta0, y, w)
-    pred = model.predict(prob.host(res.x), prob.batch(res.x))
+    pred = model.predict(prob.host(res.x), prob.batch(res.x), prob.per_unit(res.x))
     J = np.asarray(res.jac)
     params, corr, issues, more = _stats(res, prob, len(rows), y, pred, J)
     notes.extend(more)
@@ -605,27 +640,52 @@ def fit(measurements: pd.DataFrame | Source | Sequence[Source],
     data = f"{', '.join(files)}" if files else f"{len(rows)} row(s)"
     how = f"fitted by iovmodel.fit on {day} to {data}: median |error| {mape:.1f} %"
     profile = HostProfile(dict(profile), name=f"fit of {host.name}",
-                          sources={**host.sources, **dict.fromkeys(free, how)})
+                          sources={**host.sources, **dict.fromkeys(
+                              [k for k in free if "[" not in k], how)})
     return FitResult(profile=profile, start=host, params=params, residuals=out,
                      correlation=corr, r2=r2, mape=mape, dof=len(rows) - len(prob.names),
                      success=bool(res.success and res.status > 0), message=str(res.message),
                      nfev=int(res.nfev), loss=loss, boot=boot, notes=tuple(notes),
-                     ignored=left_out, prior=None if prior is None else
+                     ignored=left_out, per_group=prob.per_unit(res.x),
+                     prior=None if prior is None else
                      ("typical" if prior == "typical" else dict(prior)),
                      options={"percentiles": percentiles, "sim_options": sim_options,
-                              "batching": batching})
+                              "batching": batching, **({"by": by} if by else {})})
+
+
+def _split_by_group(rows: Sequence[_Row], free: Sequence[str], per_group: Sequence[str] | None,
+                    by: str, units: list[str]) -> list[str]:
+    """Free parameters of a hierarchical fit: shared costs, then ``cost[group]`` per group."""
+    groups: dict[str, list[int]] = {}
+    for r in rows:
+        groups.setdefault(r.unit, []).append(r.index)
+    if "" in groups:
+        raise FitError(f"by={by!r}: row(s) {groups['']} have no {by}; fill the column or "
+                       "drop them")
+    small = {u: ix for u, ix in groups.items() if len(ix) < 2}
+    if small:
+        raise FitError(f"by={by!r}: group(s) with one row cannot fit their own costs: "
+                       + "; ".join(f"{u!r} (row {ix[0]})" for u, ix in small.items()))
+    local = [k for k in free if k.startswith(("device_", "guest_"))] if per_group is None \
+        else [k for k in per_group if not _is_count(k)]
+    if not local:
+        raise ParameterError(f"by={by!r} but no per-group cost is free (per_group={per_group!r})")
+    units.extend(groups)
+    used = {u: set(_used_costs([r for r in rows if r.unit == u])) for u in groups}
+    shared = [k for k in free if k not in local]
+    return shared + [f"{k}[{u}]" for u in groups for k in local if k in used[u]]
 
 
 def _make_problem(free: Sequence[str], host: HostProfile, loss: str, f_scale: float,
                   max_nfev: int | None, fit_batch: bool = False,
                   prior: str | Mapping[str, tuple[float, float]] | None = None) -> _Problem:
-    b = [_bounds_for(k, host[k]) for k in free]
+    b = [_bounds_for(_base(k), host[_base(k)]) for k in free]
     if fit_batch:
         b.append((0.0, math.log(_BATCH_MAX)))
     mu = sigma = None
     if prior is not None:
         given = prior if isinstance(prior, Mapping) else {}
-        ps = [prior_of(k, given.get(k)) for k in free]
+        ps = [prior_of(_base(k), given.get(_base(k))) for k in free]
         mu = np.log([p[0] for p in ps])
         sigma = np.array([p[1] for p in ps])
     return _Problem(tuple(free), dict(host), np.array([x[0] for x in b]),
@@ -637,7 +697,7 @@ def _plausibility(params: pd.DataFrame, factor: float) -> list[tuple[str, type[W
     """Warnings of a fitted profile: costs on a bound, costs far outside their typical range."""
     out: list[tuple[str, type[Warning]]] = []
     decl = parameters()
-    costs = params.drop(index=[k for k in params.index if k not in decl])
+    costs = params.drop(index=[k for k in params.index if _base(k) not in decl])
     hit = costs[costs["at_bound"]]
     if len(hit):
         out.append(("at a bound of its box (the data push it further than allowed): " + ", ".join(
@@ -645,7 +705,7 @@ def _plausibility(params: pd.DataFrame, factor: float) -> list[tuple[str, type[W
             CostAtBoundWarning))
     far = []
     for k, p in costs.iterrows():
-        lo, hi = decl[k].typical
+        lo, hi = decl[_base(k)].typical
         if p["value"] < lo / factor or p["value"] > hi * factor:
             far.append(f"{k} = {p['value']:.4g} (typical {lo:g}-{hi:g})")
     if far:
@@ -656,7 +716,7 @@ def _plausibility(params: pd.DataFrame, factor: float) -> list[tuple[str, type[W
 
 
 def _theta0(prob: _Problem) -> np.ndarray:
-    v = np.array([prob.base[k] for k in prob.free] + ([_BATCH0] if prob.fit_batch else []),
+    v = np.array([prob.base[_base(k)] for k in prob.free] + ([_BATCH0] if prob.fit_batch else []),
                  dtype=float)
     with np.errstate(divide="ignore"):
         t = np.log(v)

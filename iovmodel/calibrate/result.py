@@ -57,6 +57,9 @@ class FitResult:
     ignored : DataFrame or None
         With ``metrics=`` (the default for files): the rows left out, with a
         ``reason`` column.
+    per_group : dict or None
+        A hierarchical fit's (``fit(by=...)``) own costs of each group:
+        group -> {cost: value}.
     prior : "typical", dict or None
         The priors of the fit (``fit(prior=...)``); with a prior ``params`` also holds
         ``prior_median, prior_lo, prior_hi`` (the prior's central 95 %), the intervals
@@ -84,6 +87,7 @@ class FitResult:
     options: Mapping[str, Any] = field(default_factory=dict)
     prior: Any = None
     ignored: pd.DataFrame | None = None
+    per_group: Mapping[str, Mapping[str, float]] | None = None
 
     def predict(self, measurements: pd.DataFrame | None = None) -> pd.DataFrame:
         """Predict rows with the fitted profile (and fitted batch), as the fit did.
@@ -100,7 +104,14 @@ class FitResult:
         """
         if measurements is None:
             measurements = self.residuals.drop(columns=list(_ADDED))
-        return predict(measurements, self.profile, batch=self.batch, **dict(self.options))
+        return predict(measurements, self.profile, batch=self.batch, per_group=self.per_group,
+                       **dict(self.options))
+
+    def profile_of(self, group: str) -> HostProfile:
+        """The profile of one group of a hierarchical fit: shared costs plus its own."""
+        if not self.per_group or group not in self.per_group:
+            raise KeyError(f"no fitted group {group!r}; groups: {sorted(self.per_group or {})}")
+        return self.profile.replace(**dict(self.per_group[group]))
 
     @property
     def free(self) -> tuple[str, ...]:

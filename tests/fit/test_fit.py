@@ -647,3 +647,39 @@ def test_pair_directions_compare_rows_that_differ_in_one_condition():
     assert not q.loc[(0, 2), "right"] and not q.loc[(0, 2), "decisive"]  # +5 %: within noise
     assert q.loc[(1, 3), "condition"] == "iodepth" and q.loc[(1, 3), "right"]
     assert q.loc[(2, 3), "predicted_ratio"] == pytest.approx(130 / 90)
+
+
+# ------------------------------------------------------------------ hierarchical fits
+def _two_hosts(noise: float = 0.0):
+    """The design on two hosts: shared virtualization costs, each host its own device."""
+    a = synthetic(noise, 0).assign(hardware="ssd")
+    b = design().assign(hardware="nvme")
+    truth_b = iov.HostProfile.default().replace(**{**TRUE, "device_blk_us": 20.0})
+    b["value"] = predict(b, truth_b)["predicted"].to_numpy()
+    return pd.concat([a, b], ignore_index=True)
+
+
+def test_hierarchical_fit_shares_virtualization_costs_and_separates_devices():
+    df = _two_hosts()
+    f = fit(df, free=FREE, by="hardware", **PLAIN)
+    assert f.per_group["ssd"]["device_blk_us"] == pytest.approx(60.0, rel=1e-4)
+    assert f.per_group["nvme"]["device_blk_us"] == pytest.approx(20.0, rel=1e-4)
+    for k in ("virtqueue_us", "vhost_us"):
+        assert f.profile[k] == pytest.approx(TRUE[k], rel=1e-4)
+    assert {"device_blk_us[ssd]", "device_blk_us[nvme]", "vhost_us"} <= set(f.params.index)
+    assert f.profile_of("nvme")["device_blk_us"] == pytest.approx(20.0, rel=1e-4)
+    assert np.allclose(f.predict()["predicted"], f.residuals["predicted"])
+    # one shared device cost cannot fit both hosts
+    single = fit(df, free=FREE, **PLAIN)
+    assert single.mape > 10 * max(f.mape, 1e-3)
+    with_priors = fit(df, free=FREE, by="hardware")
+    assert with_priors.per_group["nvme"]["device_blk_us"] == pytest.approx(20.0, rel=0.05)
+
+
+def test_hierarchical_fit_refuses_a_group_with_one_row():
+    df = _two_hosts()
+    df.loc[0, "hardware"] = "lonely"
+    with pytest.raises(FitError, match="'lonely' \\(row 0\\)"):
+        fit(df, free=FREE, by="hardware")
+    with pytest.raises(iov.ParameterError, match="lack"):
+        fit(df, free=FREE, by="nope")
