@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import FitConvergenceWarning, FitError, ParameterError
+from ..errors import FitError, FitWarning, ParameterError
 from ..spec.profile import HostProfile
 from .fit import fit
 from .predict import predict
@@ -274,7 +274,7 @@ def dataset_report(names: Sequence[str] | None = None, host: HostProfile | None 
         groups = [g.reset_index(drop=True) for _, g in d.groupby(by, sort=True)] if by else [d]
         start, fitted, r2, tr, te, free, splits = [], [], [], [], [], set(), set()
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FitConvergenceWarning)
+            warnings.simplefilter("ignore", FitWarning)
             for g in groups:
                 p0 = predict(g, host, batching=fit_options.get("batching", "amortised"))
                 start.append(float(np.median(np.abs(p0["rel_error"]))) * 100)

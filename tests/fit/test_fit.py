@@ -683,3 +683,38 @@ def test_hierarchical_fit_refuses_a_group_with_one_row():
         fit(df, free=FREE, by="hardware")
     with pytest.raises(iov.ParameterError, match="lack"):
         fit(df, free=FREE, by="nope")
+
+
+def test_grouped_jacobian_equals_the_dense_one():
+    # the column groups rest on which costs each row's path uses: differencing every column
+    # alone must give the same matrix (a missed dependency would show here)
+    from iovmodel.calibrate.fit import (
+        _colouring,
+        _make_problem,
+        _objective,
+        _sparse_jacobian,
+        _theta0,
+    )
+    from iovmodel.calibrate.predict import _Model
+    from iovmodel.calibrate.rows import _parse
+
+    df = pd.concat([_two_hosts(), iov.datasets.load("xen_blk_multiqueue").pipe(
+        lambda d: d[predictable(d)["predictable"].to_numpy()]).assign(hardware="xen")],
+        ignore_index=True)
+    rows, _ = _parse(df, by="hardware")
+    model = _Model(rows)
+    free = ["vhost_us", "wakeup_us", "xen_grant_page_us", "device_blk_us[ssd]",
+            "device_blk_us[nvme]", "device_blk_us[xen]", "virtqueue_us"]
+    prob = _make_problem(free, iov.HostProfile.default(), "soft_l1", 0.1, None, False,
+                         "typical")
+    y = np.array([r.value for r in rows])
+    w = np.ones(len(rows))
+    t = _theta0(prob)
+    f0 = _objective(model, prob, t, y, w)
+    colour, S = _colouring(model, prob)
+    assert len(colour) < len(free)  # the per-host device costs share one evaluation
+    fn = lambda u: _objective(model, prob, u, y, w)  # noqa: E731
+    grouped = _sparse_jacobian(fn, t, f0, S, colour, 1e-6, prob.lo, prob.hi)
+    dense = _sparse_jacobian(fn, t, f0, np.ones_like(S), [[j] for j in range(len(free))],
+                             1e-6, prob.lo, prob.hi)
+    assert np.allclose(grouped, dense, rtol=1e-6, atol=1e-9)
