@@ -154,7 +154,12 @@ def _fmt(x: float, pct: bool = True) -> str:
 
 
 def main(argv: list[str]) -> None:
-    table = pd.DataFrame([dataset_row(n) for n in ROWS])
+    recs = []
+    for n in ROWS:
+        t = time.perf_counter()
+        recs.append(dataset_row(n))
+        print(f"# {n}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+    table = pd.DataFrame(recs)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=Path(__file__).resolve().parent).stdout.strip()
     md = "--markdown" in argv

@@ -27,6 +27,19 @@ one that misses by 10 %).  A cost whose posterior spread stays above half its pr
 "not informed" and stays at its prior (the notes list it).  ``prior=None`` gives the
 plain least squares below.
 
+Your own data, hierarchical fits, validation
+--------------------------------------------
+``fit("runs/*.json", path="virtio-blk")`` reads fio / iperf3 JSON and tidy CSVs
+(:func:`read_measurements`) and keeps the rows worth fitting (:func:`pick_metrics`; the
+rest are in :attr:`FitResult.ignored` with their reasons).  ``fit(df, by="hardware")``
+shares the virtualization costs over all rows and gives each group its own ``device_*``
+and ``guest_*`` costs.  ``crossval(df, by="source")`` leaves each source out in turn;
+:func:`pair_directions` checks, for rows on the same hardware that differ in one
+condition, whether the predicted ratio points the measured way.  The finite-difference
+Jacobian differences together the costs no row shares (a column colouring), so a
+hierarchical fit costs about as many evaluations as a shared one.
+``benchmarks/bench_fidelity.py`` prints the accuracy table of the README.
+
 The objective without priors
 ----------------------------
 Least squares of log residuals, :math:`r_i = w_i \,[\ln \hat y_i(\theta) - \ln y_i]`,
