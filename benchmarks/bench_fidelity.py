@@ -75,9 +75,17 @@ def _mdape(frame: pd.DataFrame) -> float:
     return float(np.nanmedian(np.abs(frame["rel_error"].to_numpy()))) * 100.0
 
 
+#: wrong-direction pairs the prediction leaves unchanged, by the condition that differs
+FLAT: dict[str, int] = {}
+
+
 def _share(frame: pd.DataFrame) -> tuple[float, int]:
     p = pair_directions(frame)
     d = p[p["decisive"]]
+    wrong = d[~d["right"]]
+    flat = wrong[np.abs(np.log(wrong["predicted_ratio"].astype(float))) < 1e-6]
+    for cond, n in flat.groupby("condition").size().items():
+        FLAT[cond] = FLAT.get(cond, 0) + int(n)
     return (float(d["right"].mean()) if len(d) else math.nan), len(d)
 
 
@@ -190,6 +198,8 @@ def main(argv: list[str]) -> None:
           f"{np.nanmedian(table['held_out']):.0f} %; right direction on {100 * right:.0f} % "
           f"of {int(table['pairs'].sum())} decisive same-hardware pairs ({int(w.sum())} rows; "
           f"commit {commit})")
+    print(f"wrong-direction pairs the model predicts as no change, by the condition that "
+          f"differs: {FLAT or 'none'}")
     if "--no-joint" not in argv:
         t = joint_timing()
         print(f"joint MAP + Laplace fit of all {t['rows']} bundled rows ({t['free']} free costs): "
