@@ -179,7 +179,9 @@ def pair_directions(rows: pd.DataFrame, *, min_change: float = 0.10) -> pd.DataF
                         "decisive": bool(abs(np.log(mr)) > np.log1p(min_change))})
     cols = ["first", "second", "metric", "hardware", "condition", "measured_ratio",
             "predicted_ratio", "right", "decisive"]
-    return pd.DataFrame(out, columns=cols)
+    return pd.DataFrame(out, columns=cols).astype({"right": bool, "decisive": bool,
+                                                    "measured_ratio": float,
+                                                    "predicted_ratio": float})
 
 
 def _share_right(pairs: pd.DataFrame) -> float:

@@ -718,3 +718,12 @@ def test_grouped_jacobian_equals_the_dense_one():
     dense = _sparse_jacobian(fn, t, f0, np.ones_like(S), [[j] for j in range(len(free))],
                              1e-6, prob.lo, prob.hi)
     assert np.allclose(grouped, dense, rtol=1e-6, atol=1e-9)
+
+
+def test_pair_directions_without_pairs_is_an_empty_typed_frame():
+    from iovmodel.fit import pair_directions
+
+    p = pair_directions(pd.DataFrame({"metric": ["iops", "latency_us"], "path": ["a", "b"],
+                                      "measured": [1.0, 2.0], "predicted": [1.0, 2.0]}))
+    assert len(p) == 0 and p["decisive"].dtype == bool
+    assert len(p[p["decisive"]]) == 0 and "right" in p[p["decisive"]].columns
