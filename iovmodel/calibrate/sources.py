@@ -111,7 +111,13 @@ def read_measurements(sources: Source | Sequence[Source], *, path: str | None = 
     ParameterError
         A source that is neither a path nor a frame.
     """
-    items = [sources] if isinstance(sources, str | os.PathLike | pd.DataFrame) else list(sources)
+    if isinstance(sources, str | os.PathLike | pd.DataFrame):
+        items = [sources]
+    elif isinstance(sources, list | tuple):
+        items = list(sources)
+    else:
+        raise ParameterError(f"measurements must be a pandas DataFrame, a file path, a glob or "
+                             f"a list of them, got {type(sources).__name__} {sources!r:.60}")
     if not items:
         raise FitError("no measurement files given")
     frames = []
