@@ -27,9 +27,12 @@ from . import fit  # a callable module: iov.fit(df) fits, iovmodel.fit.predict p
 from .calibrate import FitResult, crossval
 from .errors import (
     CatalogError,
+    CostAtBoundWarning,
     DatasetError,
     FitConvergenceWarning,
     FitError,
+    FitWarning,
+    ImplausibleProfileWarning,
     IovModelError,
     IovModelWarning,
     ParameterError,
@@ -78,8 +81,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "CatalogError", "DatasetError", "FitConvergenceWarning", "FitError", "FitResult", "Hop",
-    "HostProfile", "IovModelError", "IovModelWarning", "Network", "Parameter", "ParameterError",
+    "CatalogError", "CostAtBoundWarning", "DatasetError", "FitConvergenceWarning", "FitError",
+    "FitResult", "FitWarning", "Hop", "HostProfile", "ImplausibleProfileWarning", "IovModelError", "IovModelWarning", "Network", "Parameter", "ParameterError",
     "Path", "ProbeError", "Result", "SimResult", "Station", "UnknownPathError", "UnstableError",
     "UnstableQueueWarning", "Visit", "Workload", "analytic", "analyze", "build", "compare",
     "crossval", "datasets", "explorer", "fit", "load_catalog", "parameters", "path", "paths",

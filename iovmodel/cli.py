@@ -263,10 +263,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from .fit import fit
 
     target = _target(args.profile_out, args.overwrite)  # refused before the fit, not after
-    frames = [datasets.load(n) for n in args.datasets]
-    res = fit(pd.concat(frames, ignore_index=True), drop_unpredictable=True,
+    # a bundled dataset's name, else a file or glob (fio JSON, iperf3 JSON, tidy CSV)
+    bundled = set(datasets.list()["name"])
+    sources = [datasets.load(n) if n in bundled else n for n in args.datasets]
+    res = fit(sources, path=args.path, options=args.options, metrics="auto",
               batching=args.batching)
-    print(res.report())
+    res.report()
     if target:
         res.profile.to_file(target, overwrite=args.overwrite)
     return 0
@@ -360,9 +362,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         "count, or 'mser5' (default: the API's, iovmodel.solve.sim.WARMUP_FRACTION)")
     m.add_argument("--engine", default="auto", help="simulator engine (default auto)")
     _add_workload(m)
-    f = _sub(sub, "fit", "fit the host profile to bundled datasets",
-             "iovmodel fit firecracker_ci_block --batching load --profile-out fitted.toml")
-    f.add_argument("datasets", nargs="+", help="names of bundled datasets (iov.datasets.list())")
+    f = _sub(sub, "fit", "fit the host profile to your measurement files or bundled datasets",
+             "iovmodel fit runs/*.json --path virtio-blk --profile-out fitted.toml")
+    f.add_argument("datasets", nargs="+", metavar="FILE_OR_DATASET",
+                   help="fio JSON/json+, iperf3 -J or tidy CSV files (globs too), or names of "
+                        "bundled datasets (iov.datasets.list())")
+    f.add_argument("--path", default=None,
+                   help="the catalog path the fio/iperf3 outputs measured (they do not say)")
+    f.add_argument("--options", default=None, help="its path options, 'key=value;...'")
     f.add_argument("--profile-out", help="write the fitted profile here (TOML)")
     f.add_argument("--batching", choices=("amortised", "load"), default="amortised",
                    help="'load': notification suppression, batch = 1/(1-rho) of the backend")

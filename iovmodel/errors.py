@@ -51,17 +51,32 @@ class UnstableQueueWarning(IovModelWarning):
     """A point of a sweep is unstable and was returned as NaN."""
 
 
-class FitConvergenceWarning(IovModelWarning):
+class FitWarning(IovModelWarning):
+    """Base class of the warnings of a fit (:func:`iovmodel.fit`)."""
+
+
+class FitConvergenceWarning(FitWarning):
     """The optimiser stopped without converging, or a parameter is not identifiable."""
+
+
+class CostAtBoundWarning(FitWarning):
+    """A fitted cost sits on a bound of its box: the data push it beyond what is allowed."""
+
+
+class ImplausibleProfileWarning(FitWarning):
+    """A fitted cost lies outside its published typical range by more than a stated factor."""
 
 
 __all__ = [
     "CatalogError",
+    "CostAtBoundWarning",
     "DatasetError",
     "FitConvergenceWarning",
     "FitError",
+    "FitWarning",
     "IovModelError",
     "IovModelWarning",
+    "ImplausibleProfileWarning",
     "ParameterError",
     "ProbeError",
     "UnknownPathError",

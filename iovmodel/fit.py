@@ -26,14 +26,19 @@ from .calibrate import (
     fit_groups,
     latency_quantile,
     latency_variance,
+    pair_directions,
+    pick_metrics,
     predict,
     predictable,
+    prior_of,
+    read_measurements,
     split_low_load,
 )
 from .calibrate.fit import fit as _fit
 
 __all__ = ["PREDICTABLE", "FitResult", "crossval", "dataset_report", "fit", "fit_groups",
-           "latency_quantile", "latency_variance", "predict", "predictable", "split_low_load"]
+           "latency_quantile", "latency_variance", "pair_directions", "pick_metrics", "predict", "predictable",
+           "prior_of", "read_measurements", "split_low_load"]
 
 fit = _fit
 

@@ -58,7 +58,21 @@ def test_readme_blocks_run_and_show_what_they_promise(shell):
     assert isinstance(last, iov.Result)                                      # and the what-if
     assert last.latency_us > r.latency_us  # a dearer VM exit makes the I/O slower
     assert isinstance(shell.user_ns["r"], iov.Result)
-    for code in rest:  # the fitting block (its report belongs to the calibration issue)
+    from IPython.utils.capture import capture_output
+
+    k = next(i for i, c in enumerate(rest) if "iov.fit(" in c)
+    for code in rest[:k]:
+        run_cell(shell, code)
+    fitting, others = rest[k], rest[k + 1:]  # your files -> fit -> report -> predict
+    with capture_output() as cap:
+        res = shell.run_cell(fitting, store_history=False)
+    assert res.success, res.error_in_exec
+    f = shell.user_ns["f"]
+    assert isinstance(f, iov.FitResult) and len(f.ignored) > 0
+    assert set(f.residuals["source"]) >= {"fio_psync_randread.json"}
+    assert f.summary() in cap.stdout  # report() prints, also inside a cell with more after it
+    assert isinstance(res.result, iov.Result) and res.result.workload.iodepth == 32
+    for code in others:
         run_cell(shell, code)
     assert isinstance(shell.user_ns["df"], pd.DataFrame) and len(shell.user_ns["df"]) > 0
 

@@ -17,7 +17,14 @@ if TYPE_CHECKING:
     from scipy import optimize
 
 from .._expr import compile_expr
-from ..errors import FitConvergenceWarning, FitError, IovModelError, ParameterError
+from ..errors import (
+    CostAtBoundWarning,
+    FitConvergenceWarning,
+    FitError,
+    ImplausibleProfileWarning,
+    IovModelError,
+    ParameterError,
+)
 from ..solve.batching import BATCH_MAX
 from ..solve.metrics import QUANTILES
 from ..spec.profile import HostProfile, parameters
@@ -29,6 +36,7 @@ from .rows import (
     _Row,
     predictable,
 )
+from .sources import Source, pick_metrics, read_measurements
 
 #: Residual (log units) given to a row whose prediction does not exist at some costs
 #: (an open load beyond a resource's capacity): a factor e**8 ~ 3000 off.
@@ -37,11 +45,12 @@ _PENALTY = 8.0
 _BATCH0 = 2.0
 _BATCH_MAX = BATCH_MAX
 _LOSSES = ("linear", "soft_l1", "huber", "cauchy", "arctan")
+_Z95 = 1.959963984540054  # the standard normal's 97.5 % point
 
 
 @dataclass(frozen=True)
 class _Problem:
-    """What the optimiser sees: free costs in log space, their boxes, the fixed rest."""
+    """What the optimiser sees: free costs in log space, their boxes and priors, the fixed rest."""
 
     free: tuple[str, ...]
     base: Mapping[str, float]
@@ -51,6 +60,8 @@ class _Problem:
     f_scale: float
     max_nfev: int | None
     fit_batch: bool = False
+    mu: np.ndarray | None = None  # log-normal prior of each free cost: log median
+    sigma: np.ndarray | None = None  # and log standard deviation (None: no prior)
 
     def batch(self, theta: np.ndarray) -> float | None:
         """The effective batch (last element of theta) when it is fitted."""
@@ -60,25 +71,102 @@ class _Problem:
     def names(self) -> tuple[str, ...]:
         return (*self.free, "batch") if self.fit_batch else self.free
 
-    def host(self, theta: np.ndarray) -> HostProfile:
-        vals = dict(self.base)
+    def values(self, theta: np.ndarray) -> dict[str, float]:
+        """Every free parameter's value (``cost`` or ``cost[group]``), clipped to its bounds."""
         n = len(self.free)
         v = np.clip(np.exp(theta[:n]), np.exp(self.lo[:n]), np.exp(self.hi[:n]))
         decl = parameters()
+        out = {}
         for name, x in zip(self.free, v, strict=True):
-            lo, hi = decl[name].bounds
-            vals[name] = float(min(max(x, lo), hi))
+            lo, hi = decl[_base(name)].bounds
+            out[name] = float(min(max(x, lo), hi))
+        return out
+
+    def host(self, theta: np.ndarray) -> HostProfile:
+        vals = dict(self.base)
+        vals.update({k: v for k, v in self.values(theta).items() if "[" not in k})
         return HostProfile(vals, name="fit")
+
+    def per_unit(self, theta: np.ndarray) -> dict[str, dict[str, float]] | None:
+        """Per-group costs (hierarchical fit): group -> {cost: value}; None when shared only."""
+        out: dict[str, dict[str, float]] = {}
+        for k, v in self.values(theta).items():
+            if "[" in k:
+                cost, unit = k[:-1].split("[", 1)
+                out.setdefault(unit, {})[cost] = v
+        return out or None
+
+
+def _base(name: str) -> str:
+    """The cost of a parameter name: ``device_blk_us[m5d]`` -> ``device_blk_us``."""
+    return name.split("[", 1)[0]
 
 
 def _residuals(model: _Model, prob: _Problem, theta: np.ndarray,
                y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    pred = model.predict(prob.host(theta), prob.batch(theta))
+    pred = model.predict(prob.host(theta), prob.batch(theta), prob.per_unit(theta))
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.log(pred) - np.log(y)
     bad = ~np.isfinite(r)
     r[bad] = _PENALTY
     return w * r
+
+
+def _rho(z: np.ndarray, loss: str) -> np.ndarray:
+    """The robust losses of :func:`scipy.optimize.least_squares`, of z = u**2."""
+    if loss == "linear":
+        return z
+    if loss == "soft_l1":
+        return 2.0 * (np.sqrt(1.0 + z) - 1.0)
+    if loss == "huber":
+        return np.where(z <= 1.0, z, 2.0 * np.sqrt(z) - 1.0)
+    if loss == "cauchy":
+        return np.log1p(z)
+    return np.arctan(z)
+
+
+def _objective(model: _Model, prob: _Problem, theta: np.ndarray, y: np.ndarray,
+               w: np.ndarray) -> np.ndarray:
+    """Residuals whose half sum of squares is the negative log posterior.
+
+    Data rows: u = r / f_scale turned into sign(u) sqrt(rho(u**2)), so the robust loss
+    applies to the data only; prior rows: (theta - mu) / sigma, a Gaussian in log cost.
+    """
+    u = _residuals(model, prob, theta, y, w) / prob.f_scale
+    u = np.sign(u) * np.sqrt(_rho(u * u, prob.loss))
+    if prob.mu is None:
+        return u
+    n = len(prob.free)
+    return np.concatenate([u, (theta[:n] - prob.mu) / prob.sigma])
+
+
+def prior_of(name: str, rng: tuple[float, float] | None = None) -> tuple[float, float]:
+    """The log-normal prior of a cost: (median, log standard deviation).
+
+    The range (default: the cost's published ``typical`` range in ``costs.toml``) lies
+    inside the prior's central 95 %: the median is the cost's default value when the range
+    holds it, else the range's geometric centre, and the log standard deviation is the
+    larger log distance from the median to an end, over 1.96.
+
+    Raises
+    ------
+    ParameterError
+        The range is not two numbers 0 < lo < hi inside the cost's bounds.
+    """
+    p = parameters()[name]
+    lo, hi = p.typical if rng is None else rng
+    try:
+        lo, hi = float(lo), float(hi)
+    except (TypeError, ValueError):
+        raise ParameterError(f"prior of {name!r} must be a range (lo, hi), got {rng!r}") from None
+    if not (0 < lo < hi) or not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ParameterError(f"prior of {name!r} must be a range 0 < lo < hi, got {rng!r}")
+    blo, bhi = p.bounds
+    if lo < blo or hi > bhi:
+        raise ParameterError(f"prior of {name!r}: range ({lo:g}, {hi:g}) lies outside the cost's "
+                             f"bounds [{blo:g}, {bhi:g}]")
+    med = p.value if lo <= p.value <= hi else math.sqrt(lo * hi)
+    return med, max(math.log(hi / med), math.log(med / lo)) / _Z95
 
 
 def _bounds_for(name: str, start: float) -> tuple[float, float]:
@@ -148,10 +236,83 @@ def _fit_theta(model: _Model, prob: _Problem, theta0: np.ndarray, y: np.ndarray,
     tol = 1e-6 if step > 1e-6 else 1e-10
     from scipy import optimize
 
+    last: dict[bytes, np.ndarray] = {}  # the objective at the latest point: the Jacobian's base
+
+    def fun(t: np.ndarray) -> np.ndarray:
+        f = _objective(model, prob, t, y, w)
+        last.clear()
+        last[t.tobytes()] = f
+        return f
+
+    colour, S = _colouring(model, prob)
+
+    def jac(t: np.ndarray) -> np.ndarray:
+        f0 = last.get(t.tobytes())
+        if f0 is None:
+            f0 = _objective(model, prob, t, y, w)
+        return _sparse_jacobian(lambda u: _objective(model, prob, u, y, w), t, f0, S, colour,
+                                step, prob.lo, prob.hi)
+
     return optimize.least_squares(
-        lambda t: _residuals(model, prob, t, y, w), x0, bounds=(prob.lo, prob.hi),
-        method="trf", loss=prob.loss, f_scale=prob.f_scale, x_scale=1.0, diff_step=step,
+        fun, x0, jac=jac, bounds=(prob.lo, prob.hi), method="trf", x_scale=1.0,
         xtol=tol, ftol=tol, gtol=tol, max_nfev=prob.max_nfev or 40 * (len(x0) + 1))
+
+
+def _structure(model: _Model, prob: _Problem) -> np.ndarray:
+    """Which residual depends on which parameter: a row on the costs its path uses (hop
+    costs, server counts; not those its options pin), per-group costs only in their group,
+    the batch on rows that state none; a prior row on its own cost."""
+    n = len(prob.names)
+    S = np.zeros((len(model.rows), n), dtype=bool)
+    for idx in model.groups:
+        r0 = model.rows[idx[0]]
+        used = set(_used_costs([r0]))
+        for j, name in enumerate(prob.free):
+            unit = name[name.index("[") + 1:-1] if "[" in name else None
+            S[idx, j] = _base(name) in used and (unit is None or unit == r0.unit)
+        if prob.fit_batch:
+            S[idx, -1] = not r0.batch_stated
+    if prob.mu is not None:
+        k = len(prob.free)
+        S = np.vstack([S, np.eye(k, n, dtype=bool)])
+    return S
+
+
+def _colouring(model: _Model, prob: _Problem) -> tuple[list[list[int]], np.ndarray]:
+    """Groups of parameters no residual shares: one evaluation differences a whole group
+    (Curtis, Powell and Reid 1974, J. Inst. Maths Applics 13, 117-119), greedily."""
+    S = _structure(model, prob)
+    groups: list[list[int]] = []
+    rows_of: list[np.ndarray] = []
+    for j in range(S.shape[1]):
+        for g, taken in zip(groups, rows_of, strict=True):
+            if not np.any(taken & S[:, j]):
+                g.append(j)
+                taken |= S[:, j]
+                break
+        else:
+            groups.append([j])
+            rows_of.append(S[:, j].copy())
+    return groups, S
+
+
+def _sparse_jacobian(f, t: np.ndarray, f0: np.ndarray, S: np.ndarray,
+                     colour: Sequence[Sequence[int]], step: float, lo: np.ndarray,
+                     hi: np.ndarray) -> np.ndarray:
+    """Forward differences, one evaluation per group of structurally independent columns
+    (steps as scipy's 2-point scheme: step x max(1, |t|), turned back inside the box)."""
+    J = np.zeros((len(f0), len(t)))
+    for g in colour:
+        h = np.zeros(len(t))
+        for j in g:
+            hj = step * max(1.0, abs(t[j]))
+            h[j] = hj if t[j] + hj <= hi[j] else -hj
+        u = t + h
+        h = u - t  # the step actually taken, in floating point
+        df = f(u) - f0
+        for j in g:
+            J[S[:, j], j] = df[S[:, j]] / h[j]
+    return J
 
 
 def _boot_one(rows: Sequence[_Row], percentiles: str, sim_options: Mapping[str, Any],
@@ -174,47 +335,72 @@ def _boot_one(rows: Sequence[_Row], percentiles: str, sim_options: Mapping[str, 
 
 
 def _stats(res, prob: _Problem, m: int, y: np.ndarray, pred: np.ndarray,
-           J: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+           J: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
+    """Parameter table, correlation, issues (warned) and notes of a fitted problem."""
     names = prob.names
     n = len(names)
     dof = m - n
     theta = res.x
     issues: list[str] = []
-    cov = np.full((n, n), np.nan)
-    norms = np.linalg.norm(J, axis=0)
-    if dof > 0:
-        s2 = float(np.sum(res.fun**2)) / dof
-        # (J'J)^-1 by SVD without truncation: a near-null direction gets a huge variance
-        # (a truncated pseudo-inverse would give it none and fake a tiny stderr)
-        _, sv, vt = np.linalg.svd(J, full_matrices=False)
-        sv_full = np.zeros(n)
-        sv_full[:len(sv)] = sv
-        floor = max(sv_full.max(initial=0.0), 1e-300) * 1e-15
-        vt_full = np.zeros((n, n))
-        vt_full[:len(sv)] = vt
-        if len(sv) < n:  # fewer rows than costs: complete the basis
-            vt_full = np.linalg.svd(np.vstack([vt, np.zeros((n - len(sv), n))]))[2]
-        cov = s2 * (vt_full.T / np.maximum(sv_full, floor) ** 2) @ vt_full
-    se = np.sqrt(np.clip(np.diag(cov), 0, None))
-    from scipy import stats
-
-    tq = stats.t.ppf(0.975, dof) if dof > 0 else np.nan
+    notes: list[str] = []
+    Jd = J[:m]  # the data rows (the prior rows follow)
+    norms = np.linalg.norm(Jd, axis=0)
     identifiable = np.ones(n, dtype=bool)
-    # no influence on any row, or in the (near) null space of J, or hopelessly uncertain
-    identifiable &= norms > 1e-8 * max(norms.max(initial=0.0), 1e-300)
-    if n and np.all(np.isfinite(J)):
-        Jn = J / np.where(norms > 0, norms, 1.0)
-        _, sv, vt = np.linalg.svd(Jn, full_matrices=True)
-        sv = np.concatenate([sv, np.zeros(n - len(sv))])
-        null = vt[sv < 1e-6 * max(sv.max(initial=0.0), 1e-300)]
-        if len(null):
-            identifiable &= ~(np.abs(null).max(axis=0) > 0.1)
-    identifiable &= ~(se > math.log(10.0))  # 1 se = a factor 10: the data do not pin it
-    if dof <= 0:
-        identifiable[:] = False
-    value = np.array([prob.host(theta)[k] for k in prob.free]
+    if prob.mu is not None:
+        # Laplace: the posterior of log cost is normal with the inverse Gauss-Newton Hessian
+        # of the negative log posterior; the data part is scaled to the residuals' own robust
+        # spread when it exceeds f_scale (a model that misses by 30 % knows less than 10 %)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lr = np.log(pred) - np.log(y)
+        lr = lr[np.isfinite(lr)]
+        spread = 1.4826 * float(np.median(np.abs(lr))) if lr.size else 0.0
+        inflate = max(1.0, (spread / prob.f_scale) ** 2)
+        H = Jd.T @ Jd / inflate
+        k = len(prob.free)
+        H[np.arange(k), np.arange(k)] += 1.0 / prob.sigma**2
+        if prob.fit_batch:  # the batch has no prior: a flat one, kept proper by a tiny ridge
+            H[-1, -1] += 1e-12
+        cov = np.linalg.pinv(H, hermitian=True)
+        se = np.sqrt(np.clip(np.diag(cov), 0, None))
+        tq = _Z95
+        prior_sd = np.concatenate([prob.sigma, [np.inf] if prob.fit_batch else []])
+        # informed: the data shrink the prior's spread at least by half
+        identifiable &= se < 0.5 * prior_sd
+    else:
+        cov = np.full((n, n), np.nan)
+        if dof > 0:
+            s2 = float(np.sum(res.fun**2)) / dof
+            # (J'J)^-1 by SVD without truncation: a near-null direction gets a huge variance
+            # (a truncated pseudo-inverse would give it none and fake a tiny stderr)
+            _, sv, vt = np.linalg.svd(J, full_matrices=False)
+            sv_full = np.zeros(n)
+            sv_full[:len(sv)] = sv
+            floor = max(sv_full.max(initial=0.0), 1e-300) * 1e-15
+            vt_full = np.zeros((n, n))
+            vt_full[:len(sv)] = vt
+            if len(sv) < n:  # fewer rows than costs: complete the basis
+                vt_full = np.linalg.svd(np.vstack([vt, np.zeros((n - len(sv), n))]))[2]
+            cov = s2 * (vt_full.T / np.maximum(sv_full, floor) ** 2) @ vt_full
+        se = np.sqrt(np.clip(np.diag(cov), 0, None))
+        from scipy import stats
+
+        tq = stats.t.ppf(0.975, dof) if dof > 0 else np.nan
+        # no influence on any row, or in the (near) null space of J, or hopelessly uncertain
+        identifiable &= norms > 1e-8 * max(norms.max(initial=0.0), 1e-300)
+        if n and np.all(np.isfinite(J)):
+            Jn = J / np.where(norms > 0, norms, 1.0)
+            _, sv, vt = np.linalg.svd(Jn, full_matrices=True)
+            sv = np.concatenate([sv, np.zeros(n - len(sv))])
+            null = vt[sv < 1e-6 * max(sv.max(initial=0.0), 1e-300)]
+            if len(null):
+                identifiable &= ~(np.abs(null).max(axis=0) > 0.1)
+        identifiable &= ~(se > math.log(10.0))  # 1 se = a factor 10: the data do not pin it
+        if dof <= 0:
+            identifiable[:] = False
+    value = np.array(list(prob.values(theta).values())
                      + ([prob.batch(theta)] if prob.fit_batch else []))
-    start = np.array([prob.base[k] for k in prob.free] + ([_BATCH0] if prob.fit_batch else []))
+    start = np.array([prob.base[_base(k)] for k in prob.free]
+                     + ([_BATCH0] if prob.fit_batch else []))
     at_bound = (res.active_mask != 0) | (theta - prob.lo < 1e-6) | (prob.hi - theta < 1e-6)
     params = pd.DataFrame({
         "value": value, "start": start, "stderr": value * se,
@@ -223,23 +409,38 @@ def _stats(res, prob: _Problem, m: int, y: np.ndarray, pred: np.ndarray,
         "at_bound": at_bound, "identifiable": identifiable,
         "lo": np.exp(prob.lo), "hi": np.exp(prob.hi),
     }, index=pd.Index(list(names), name="name"))
+    if prob.mu is not None:
+        pad = [np.nan] if prob.fit_batch else []
+        params["prior_median"] = np.concatenate([np.exp(prob.mu), pad])
+        params["prior_lo"] = np.concatenate([np.exp(prob.mu - _Z95 * prob.sigma), pad])
+        params["prior_hi"] = np.concatenate([np.exp(prob.mu + _Z95 * prob.sigma), pad])
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / np.outer(se, se)
     correlation = pd.DataFrame(corr, index=list(names), columns=list(names))
     bad = [k for k, ok in zip(names, identifiable, strict=True) if not ok]
-    if dof <= 0:
+    if prob.mu is not None:
+        if bad:
+            notes.append(f"not informed by these data (posterior spread above half the "
+                         f"prior's), so at or near their priors: {', '.join(bad)}")
+    elif dof <= 0:
         issues.append(f"{m} row(s) for {n} free cost(s): no degrees of freedom, the "
                       "costs are not identifiable; fix some (free=...) or add data")
     elif bad:
         issues.append(f"cost(s) {', '.join(bad)} are not identifiable from these data "
                       "(no influence, collinear with others, or standard error above a "
                       "factor 10); fix them (free=...) or add rows that separate them")
-    return params, correlation, issues
+    return params, correlation, issues, notes
 
 
-def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
-        free: Sequence[str] | str | None = None, weights: Any = None, loss: str = "linear",
-        f_scale: float = 0.1, n_boot: int = 0, seed: int | None = None,
+def fit(measurements: pd.DataFrame | Source | Sequence[Source],
+        host: HostProfile | None = None, *, path: str | None = None,
+        options: Mapping[str, Any] | str | None = None,
+        metrics: Sequence[str] | str | None = None,
+        free: Sequence[str] | str | None = None,
+        prior: str | Mapping[str, tuple[float, float]] | None = "typical",
+        weights: Any = None, loss: str = "soft_l1", f_scale: float = 0.1,
+        plausible_factor: float = 3.0, by: str | None = None,
+        per_group: Sequence[str] | None = None, n_boot: int = 0, seed: int | None = None,
         executor: Executor | None = None, percentiles: str = "approx",
         sim_options: Mapping[str, Any] | None = None,
         max_nfev: int | None = None, drop_unpredictable: bool = False,
@@ -248,25 +449,58 @@ def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
 
     Parameters
     ----------
-    measurements : DataFrame
+    measurements : DataFrame, file path, glob, or a list of them
         One row per measured number: ``path``, ``metric``, ``value`` and
         optionally ``options``, ``jobs``, ``iodepth``, ``size_bytes``,
         ``rate_per_s``, ``batch``, ``think_us``, ``unit`` (the tidy schema of
-        :mod:`iovmodel.datasets`).  Metrics: :data:`PREDICTABLE`.
+        :mod:`iovmodel.datasets`).  Metrics: :data:`PREDICTABLE`.  Or files:
+        fio JSON / json+, ``iperf3 -J`` output, tidy CSVs (:func:`read_measurements`).
     host : HostProfile, optional
         Start values and the fixed costs (default :meth:`HostProfile.default`).
+    path, options : optional
+        The catalog path (and its options) the tool outputs among ``measurements``
+        measured: fio and iperf3 do not record it.
+    metrics : "auto", list of str or None
+        Which rows to fit (:func:`pick_metrics`); the others are listed with their
+        reason in :attr:`FitResult.ignored`.  ``"auto"`` (the default for files):
+        every predictable row except those redundant with another metric of the
+        same run and tail percentiles.  None (the default for a frame): every row,
+        and a row the model cannot predict raises.
     free : sequence of str, "all" or None
-        Costs to fit.  None: the costs the measured paths use, reduced to the
-        subset the data can inform (a column-pivoted QR of the log-sensitivity
-        matrix at the start profile keeps the numerically independent ones;
-        count costs such as ``device_blk_slots`` stay fixed).  ``"all"``: every
-        cost the paths use, identifiable or not.
+        Costs to fit.  None: the costs the measured paths use that move at least
+        one prediction (with ``prior=None``: reduced further to the subset the data
+        can inform, by a column-pivoted QR of the log-sensitivity matrix at the
+        start profile); count costs such as ``device_blk_slots`` stay fixed.
+        ``"all"``: every cost the paths use.
+    prior : "typical", mapping or None
+        ``"typical"``: each free cost gets a log-normal prior built from its
+        published typical range in ``costs.toml`` (:func:`prior_of`), and the fit is
+        the maximum a posteriori estimate; a cost the data cannot inform stays at
+        its prior and the result's notes say so.  A mapping ``{name: (lo, hi)}``
+        replaces the typical range of the costs it names.  None: no prior (plain
+        robust least squares, intervals from the Gauss-Newton covariance).
     weights : None, str or array-like
         Multiplies each row's log residual: None (all 1), a column name, or one
         number per row.
     loss : {"linear", "soft_l1", "huber", "cauchy", "arctan"}
-        Robust loss of :func:`scipy.optimize.least_squares`; ``f_scale`` is its
-        soft margin in log units (0.1: about 10 %).
+        Robust loss of the data rows (those of :func:`scipy.optimize.least_squares`);
+        the default ``"soft_l1"`` grows linearly beyond ``f_scale``, so one outlying
+        row cannot drag a shared cost to its bound.  ``f_scale`` is the soft margin
+        in log units (0.1: about 10 %), also the scale of the likelihood against
+        the prior.
+    by : str, optional
+        A hierarchical fit: the column (``"hardware"``, ``"source"``) whose groups
+        each get their own ``per_group`` costs, while the other free costs (the
+        virtualization costs: exits, wake-ups, vhost, the global mutex) are shared by
+        all rows.  Each per-group cost has the cost's own prior.  The result's
+        :attr:`FitResult.per_group` holds them and ``params`` names them
+        ``cost[group]``; ``profile`` keeps the shared costs (per-group ones at their
+        start).
+    per_group : sequence of str, optional
+        The per-group costs (default: the free ``device_*`` and ``guest_*`` costs).
+    plausible_factor : float
+        A fitted cost outside its typical range by more than this factor raises
+        :class:`~iovmodel.errors.ImplausibleProfileWarning`.
     n_boot : int
         Bootstrap replicates (rows resampled with replacement, refitted);
         0 skips the bootstrap.
@@ -304,8 +538,12 @@ def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
     Warns
     -----
     FitConvergenceWarning
-        The optimiser stopped without converging, or a free cost is not
-        identifiable from the data.
+        The optimiser stopped without converging, or (``prior=None``) a free cost
+        is not identifiable from the data.
+    CostAtBoundWarning
+        A fitted cost sits on a bound of its box.
+    ImplausibleProfileWarning
+        A fitted cost lies outside its typical range by more than ``plausible_factor``.
     """
     if loss not in _LOSSES:
         raise ParameterError(f"loss must be one of {', '.join(_LOSSES)}, got {loss!r}")
@@ -314,7 +552,33 @@ def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
         raise ParameterError(f"n_boot must be a whole number >= 0, got {n_boot!r}")
     if not (f_scale > 0):
         raise ParameterError(f"f_scale must be > 0 (log units), got {f_scale!r}")
+    if not (plausible_factor >= 1):
+        raise ParameterError(f"plausible_factor must be >= 1, got {plausible_factor!r}")
+    if not (prior is None or prior == "typical" or isinstance(prior, Mapping)):
+        raise ParameterError(f"prior must be 'typical', a mapping name -> (lo, hi) or None, "
+                             f"got {prior!r}")
+    if isinstance(prior, Mapping):
+        for k, rng in prior.items():
+            if k not in parameters():
+                raise ParameterError(f"prior names unknown cost {k!r}")
+            prior_of(k, rng)  # raises on a bad range
     host = host if host is not None else HostProfile.default()
+    files: list[str] = []
+    if not isinstance(measurements, pd.DataFrame):
+        measurements = read_measurements(measurements, path=path, options=options)
+        if "source" in measurements.columns:
+            files = sorted(set(measurements["source"].dropna().astype(str)))
+        metrics = "auto" if metrics is None else metrics
+    elif path is not None or options is not None:
+        raise ParameterError("path= and options= describe tool output files; a frame states "
+                             "its rows' path and options in its columns")
+    left_out = None
+    if metrics is not None:
+        measurements = _check_frame(measurements)
+        kept, left_out = pick_metrics(measurements, metrics)
+        if weights is not None and not isinstance(weights, str):
+            weights = np.asarray(weights, dtype=float)[measurements.index.isin(kept.index)]
+        measurements = kept.reset_index(drop=True)
     dropped = ""
     if drop_unpredictable:
         frame = _check_frame(measurements)
@@ -328,13 +592,21 @@ def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
             if weights is not None and not isinstance(weights, str):
                 weights = np.asarray(weights, dtype=float)[ok["predictable"].to_numpy()]
             measurements = frame[ok["predictable"].to_numpy()]
-    rows, ignored = _parse(measurements, weights)
+    rows, ignored = _parse(measurements, weights, by=by)
     model = _Model(rows, percentiles, sim_options, batching)
     y = np.array([r.value for r in rows])
     w = np.array([r.weight for r in rows])
     used = _used_costs(rows)
     decl = parameters()
     notes: list[str] = [dropped] if dropped else []
+    if left_out is not None and len(left_out):
+        why = left_out["reason"].str.replace(r"^row \d+ \([^)]*\)(, column '\w+')?: ", "",
+                                             regex=True)
+        parts = [f"{len(g)} x {r} ({', '.join(dict.fromkeys(g['metric'].astype(str)))})"
+                 for r, g in left_out.assign(why=why).groupby("why", sort=False)
+                 for r in [r if len(r) < 90 else r[:87] + "..."]]
+        notes.append(f"ignored {len(left_out)} row(s) (FitResult.ignored lists them): "
+                     + "; ".join(parts))
     if ignored:
         notes.append(f"option keys ignored (neither path options nor costs): "
                      f"{', '.join(sorted(ignored))}")
@@ -358,19 +630,23 @@ def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
         if free is None:
             prob0 = _make_problem(cand, host, loss, f_scale, max_nfev)
             J0 = _log_jacobian(model, prob0, _theta0(prob0), y, w)
-            free = _select_identifiable(J0, cand)
+            if prior is not None:  # the prior holds what the data cannot: drop only the inert
+                norms = np.linalg.norm(J0, axis=0)
+                free = [k for k, v in zip(cand, norms, strict=True) if v > 1e-9]
+            else:
+                free = _select_identifiable(J0, cand)
             if not free:
                 raise FitError("no cost influences these measurements; nothing to fit")
             fixed = [k for k in cand if k not in free]
             if fixed:
-                notes.append(f"kept at their start values (not separable from the fitted "
-                             f"ones by these data): {', '.join(fixed)}")
+                notes.append(f"kept at their start values ({'no influence on any row' if prior is not None else 'not separable from the fitted ones by these data'}): "
+                             f"{', '.join(fixed)}")
         else:
             free = cand
     free = list(dict.fromkeys(free))
     if not free and not fit_batch:
         raise ParameterError("free is empty: name at least one cost (or 'batch')")
-    for k in free:
+    for k in ([] if per_group is None else list(per_group)) + list(free):
         if k not in decl:
             raise ParameterError(f"free names unknown cost {k!r}; known: {', '.join(sorted(decl))}")
         if _is_count(k):
@@ -379,12 +655,17 @@ def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
     unused = [k for k in free if k not in used]
     if unused:
         notes.append(f"free cost(s) no measured path uses: {', '.join(unused)}")
-    prob = _make_problem(free, host, loss, f_scale, max_nfev, fit_batch)
+    units: list[str] = []
+    if by is not None:
+        free = _split_by_group(rows, free, per_group, by, units)
+    prob = _make_problem(free, host, loss, f_scale, max_nfev, fit_batch, prior)
     theta0 = _theta0(prob)
     res = _fit_theta(model, prob, theta0, y, w)
-    pred = model.predict(prob.host(res.x), prob.batch(res.x))
-    J = res.jac if res.jac is not None else _log_jacobian(model, prob, res.x, y, w)
-    params, corr, issues = _stats(res, prob, len(rows), y, pred, J)
+    pred = model.predict(prob.host(res.x), prob.batch(res.x), prob.per_unit(res.x))
+    J = np.asarray(res.jac)
+    params, corr, issues, more = _stats(res, prob, len(rows), y, pred, J)
+    notes.extend(more)
+    checks = _plausibility(params, plausible_factor)
     if not res.success or res.status <= 0:
         issues.append(f"the optimiser did not converge: {res.message}")
     nopred = int(np.sum(~np.isfinite(pred)))
@@ -413,7 +694,10 @@ def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
             notes.append(f"{int((~ok).sum())} of {n_boot} bootstrap replicates failed")
     for msg in issues:
         warnings.warn(msg, FitConvergenceWarning, stacklevel=2)
+    for msg, cls in checks:
+        warnings.warn(msg, cls, stacklevel=2)
     notes.extend(issues)
+    notes.extend(msg for msg, _ in checks)
     out = _residual_frame(measurements, y, pred)
     with np.errstate(divide="ignore", invalid="ignore"):
         lr = np.log(pred) - np.log(y)
@@ -423,27 +707,89 @@ def fit(measurements: pd.DataFrame, host: HostProfile | None = None, *,
     r2 = 1.0 - float(np.sum(lr[fin] ** 2)) / ss_tot if ss_tot > 0 else math.nan
     mape = float(np.median(np.abs(out["rel_error"].to_numpy()))) * 100.0
     profile = prob.host(res.x)
+    import datetime
+
+    day = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
+    data = f"{', '.join(files)}" if files else f"{len(rows)} row(s)"
+    how = f"fitted by iovmodel.fit on {day} to {data}: median |error| {mape:.1f} %"
     profile = HostProfile(dict(profile), name=f"fit of {host.name}",
-                          sources={**host.sources, **{k: "fitted by iovmodel.fit" for k in free}})
+                          sources={**host.sources, **dict.fromkeys(
+                              [k for k in free if "[" not in k], how)})
     return FitResult(profile=profile, start=host, params=params, residuals=out,
                      correlation=corr, r2=r2, mape=mape, dof=len(rows) - len(prob.names),
                      success=bool(res.success and res.status > 0), message=str(res.message),
                      nfev=int(res.nfev), loss=loss, boot=boot, notes=tuple(notes),
+                     ignored=left_out, per_group=prob.per_unit(res.x),
+                     prior=None if prior is None else
+                     ("typical" if prior == "typical" else dict(prior)),
                      options={"percentiles": percentiles, "sim_options": sim_options,
-                              "batching": batching})
+                              "batching": batching, **({"by": by} if by else {})})
+
+
+def _split_by_group(rows: Sequence[_Row], free: Sequence[str], per_group: Sequence[str] | None,
+                    by: str, units: list[str]) -> list[str]:
+    """Free parameters of a hierarchical fit: shared costs, then ``cost[group]`` per group."""
+    groups: dict[str, list[int]] = {}
+    for r in rows:
+        groups.setdefault(r.unit, []).append(r.index)
+    if "" in groups:
+        raise FitError(f"by={by!r}: row(s) {groups['']} have no {by}; fill the column or "
+                       "drop them")
+    small = {u: ix for u, ix in groups.items() if len(ix) < 2}
+    if small:
+        raise FitError(f"by={by!r}: group(s) with one row cannot fit their own costs: "
+                       + "; ".join(f"{u!r} (row {ix[0]})" for u, ix in small.items()))
+    local = [k for k in free if k.startswith(("device_", "guest_"))] if per_group is None \
+        else [k for k in per_group if not _is_count(k)]
+    if not local:
+        raise ParameterError(f"by={by!r} but no per-group cost is free (per_group={per_group!r})")
+    units.extend(groups)
+    used = {u: set(_used_costs([r for r in rows if r.unit == u])) for u in groups}
+    shared = [k for k in free if k not in local]
+    return shared + [f"{k}[{u}]" for u in groups for k in local if k in used[u]]
 
 
 def _make_problem(free: Sequence[str], host: HostProfile, loss: str, f_scale: float,
-                  max_nfev: int | None, fit_batch: bool = False) -> _Problem:
-    b = [_bounds_for(k, host[k]) for k in free]
+                  max_nfev: int | None, fit_batch: bool = False,
+                  prior: str | Mapping[str, tuple[float, float]] | None = None) -> _Problem:
+    b = [_bounds_for(_base(k), host[_base(k)]) for k in free]
     if fit_batch:
         b.append((0.0, math.log(_BATCH_MAX)))
+    mu = sigma = None
+    if prior is not None:
+        given = prior if isinstance(prior, Mapping) else {}
+        ps = [prior_of(_base(k), given.get(_base(k))) for k in free]
+        mu = np.log([p[0] for p in ps])
+        sigma = np.array([p[1] for p in ps])
     return _Problem(tuple(free), dict(host), np.array([x[0] for x in b]),
-                    np.array([x[1] for x in b]), loss, float(f_scale), max_nfev, fit_batch)
+                    np.array([x[1] for x in b]), loss, float(f_scale), max_nfev, fit_batch,
+                    mu, sigma)
+
+
+def _plausibility(params: pd.DataFrame, factor: float) -> list[tuple[str, type[Warning]]]:
+    """Warnings of a fitted profile: costs on a bound, costs far outside their typical range."""
+    out: list[tuple[str, type[Warning]]] = []
+    decl = parameters()
+    costs = params.drop(index=[k for k in params.index if _base(k) not in decl])
+    hit = costs[costs["at_bound"]]
+    if len(hit):
+        out.append(("at a bound of its box (the data push it further than allowed): " + ", ".join(
+            f"{k} = {p['value']:.4g} in [{p['lo']:.4g}, {p['hi']:.4g}]" for k, p in hit.iterrows()),
+            CostAtBoundWarning))
+    far = []
+    for k, p in costs.iterrows():
+        lo, hi = decl[_base(k)].typical
+        if p["value"] < lo / factor or p["value"] > hi * factor:
+            far.append(f"{k} = {p['value']:.4g} (typical {lo:g}-{hi:g})")
+    if far:
+        out.append((f"IMPLAUSIBLE PROFILE: outside the published typical range by more than a "
+                    f"factor {factor:g}: {', '.join(far)}; do not apply it to other paths "
+                    "before checking the data", ImplausibleProfileWarning))
+    return out
 
 
 def _theta0(prob: _Problem) -> np.ndarray:
-    v = np.array([prob.base[k] for k in prob.free] + ([_BATCH0] if prob.fit_batch else []),
+    v = np.array([prob.base[_base(k)] for k in prob.free] + ([_BATCH0] if prob.fit_batch else []),
                  dtype=float)
     with np.errstate(divide="ignore"):
         t = np.log(v)

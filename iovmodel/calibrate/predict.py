@@ -80,13 +80,18 @@ class _Model:
 
         return simulate_network(net, progress=False, workload=workload, **self.sim_options)
 
-    def predict(self, host: HostProfile, batch: float | None = None) -> np.ndarray:
-        """Predictions for every row; ``batch`` replaces the batch of rows that do not state one."""
+    def predict(self, host: HostProfile, batch: float | None = None,
+                per_unit: Mapping[str, Mapping[str, float]] | None = None) -> np.ndarray:
+        """Predictions for every row; ``batch`` replaces the batch of rows that do not state
+        one; ``per_unit`` (group -> costs) sets the costs of each group's rows (a
+        hierarchical fit), under the costs a row's options pin."""
         out = np.full(len(self.rows), np.nan)
         rows = self.rows if batch is None else [r.with_batch(batch) for r in self.rows]
         for idx in self.groups:
             r0 = rows[idx[0]]
-            h = host.replace(**dict(r0.overrides)) if r0.overrides else host
+            own = dict(per_unit.get(r0.unit, {})) if per_unit else {}
+            own.update(r0.overrides)
+            h = host.replace(**own) if own else host
             if r0.workload.is_open:
                 net = build(r0.path, h, r0.workload)
                 for j in idx:
@@ -167,16 +172,19 @@ def _residual_frame(measurements: pd.DataFrame, y: np.ndarray, pred: np.ndarray)
 def predict(measurements: pd.DataFrame, host: HostProfile | None = None, *,
             batch: float | None = None, percentiles: str = "approx",
             sim_options: Mapping[str, Any] | None = None,
-            batching: str = "amortised") -> pd.DataFrame:
+            batching: str = "amortised", by: str | None = None,
+            per_group: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
     """Predict every row of a measurement frame under one host profile.
 
     ``batch`` (e.g. :attr:`FitResult.batch`) replaces the batch of the rows that
     do not state one.  Returns the rows plus ``measured``, ``predicted``,
     ``rel_error`` ((predicted - measured) / measured) and ``log_error``; a row
-    without a prediction (an open load beyond capacity) gets NaN.
+    without a prediction (an open load beyond capacity) gets NaN.  ``per_group`` (from a
+    hierarchical fit, :attr:`FitResult.per_group`) gives the rows whose column ``by``
+    holds a group its own costs; other rows take ``host``'s.
     """
     check_options(percentiles, batching, host)
     host = host if host is not None else HostProfile.default()
-    rows, _ = _parse(measurements)
-    pred = _Model(rows, percentiles, sim_options, batching).predict(host, batch)
+    rows, _ = _parse(measurements, by=by)
+    pred = _Model(rows, percentiles, sim_options, batching).predict(host, batch, per_group)
     return _residual_frame(measurements, np.array([r.value for r in rows]), pred)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import FitConvergenceWarning, FitError, ParameterError
+from ..errors import FitError, FitWarning, ParameterError
 from ..spec.profile import HostProfile
 from .fit import fit
 from .predict import predict
@@ -41,9 +41,9 @@ def _train_mask(measurements: pd.DataFrame, train: Any) -> np.ndarray:
     return mask
 
 
-def crossval(measurements: pd.DataFrame, host: HostProfile | None = None, *, train: Any,
-             **fit_options: Any) -> pd.DataFrame:
-    """Fit where ``train`` is True and predict the other rows.
+def crossval(measurements: pd.DataFrame, host: HostProfile | None = None, *,
+             train: Any = None, by: str | None = None, **fit_options: Any) -> pd.DataFrame:
+    """Fit some rows and predict the others: a training mask, or leave one group out.
 
     Parameters
     ----------
@@ -51,9 +51,13 @@ def crossval(measurements: pd.DataFrame, host: HostProfile | None = None, *, tra
         As for :func:`fit`.
     host : HostProfile, optional
         Start values and the fixed costs, as for :func:`fit`.
-    train : boolean array-like or callable
+    train : boolean array-like or callable, optional
         One flag per row (or a function of the frame returning it): True rows
-        are fitted, False rows are predicted.
+        are fitted, False rows are predicted (e.g. ``df["jobs"] <= 1``: low
+        concurrency -> high).
+    by : str, optional
+        Instead of ``train``: leave each value of this column out in turn
+        (``by="source"``: fit every other source, predict this one).
     **fit_options
         Passed to :func:`fit` (``free``, ``loss``, ...; ``weights`` as a
         column name or one number per row of the whole frame).
@@ -62,10 +66,41 @@ def crossval(measurements: pd.DataFrame, host: HostProfile | None = None, *, tra
     -------
     DataFrame
         The held-out rows with ``measured``, ``predicted``, ``rel_error`` and
-        ``log_error``.  ``attrs`` holds ``test_mape`` and ``train_mape`` (median
-        absolute percentage errors, %), ``n_train``, ``n_test`` and ``free``.
+        ``log_error`` (with ``by``: every row, predicted by the fit that left its
+        group out, and a ``held_out`` column naming that group).  ``attrs`` holds
+        ``test_mape`` and ``train_mape`` (median absolute percentage errors, %),
+        ``n_train``, ``n_test``, ``free``, ``per_group`` (with ``by``: MdAPE per
+        held-out group) and ``directions`` (:func:`pair_directions` of the
+        held-out rows: the share of same-hardware pairs whose ratio the
+        prediction gets the right way round).
+
+    Raises
+    ------
+    ParameterError
+        Neither or both of ``train`` and ``by``; a bad mask; ``by`` naming a missing
+        column or a column with one value.
     """
     df = _check_frame(measurements)
+    if (train is None) == (by is None):
+        raise ParameterError("crossval needs exactly one of train= (a mask) and by= (a column "
+                             "whose groups are left out in turn)")
+    if by is not None:
+        _check_by(df, by, "measurements")
+        keys = df[by].astype(str).fillna("")
+        values = list(dict.fromkeys(keys))
+        if len(values) < 2:
+            raise ParameterError(f"by={by!r} has one value ({values[0]!r}): nothing to leave out")
+        parts, per = [], {}
+        for v in values:
+            held = (keys == v).to_numpy()
+            cv = crossval(measurements, host, train=~held, **fit_options)
+            parts.append(cv.assign(held_out=v))
+            per[v] = cv.attrs["test_mape"]
+        out = pd.concat(parts).loc[measurements.index]
+        out.attrs.update({"test_mape": float(np.nanmedian(np.abs(out["rel_error"]))) * 100.0,
+                          "per_group": per, "n_test": len(out), "by": by,
+                          "directions": _share_right(pair_directions(out))})
+        return out
     mask = _train_mask(df, train)
     weights = fit_options.pop("weights", None)
     if weights is not None and not isinstance(weights, str):
@@ -78,8 +113,81 @@ def crossval(measurements: pd.DataFrame, host: HostProfile | None = None, *, tra
     out.index = measurements.index[~mask]
     out.attrs.update({"test_mape": float(np.nanmedian(np.abs(out["rel_error"]))) * 100.0,
                       "train_mape": f.mape, "n_train": int(mask.sum()),
-                      "n_test": int((~mask).sum()), "free": list(f.free)})
+                      "n_test": int((~mask).sum()), "free": list(f.free),
+                      "directions": _share_right(pair_directions(out))})
     return out
+
+
+#: the conditions of a measured row: pairs that differ in exactly one of them are compared
+CONDITIONS = ("path", "options", "jobs", "iodepth", "size_bytes", "rw", "rate_per_s", "batch",
+              "think_us")
+
+
+def pair_directions(rows: pd.DataFrame, *, min_change: float = 0.10) -> pd.DataFrame:
+    """Same-hardware pairs: does the prediction move the right way between two rows?
+
+    For every pair of rows with the same ``hardware`` (``source`` when there is no
+    hardware column), the same metric and ``label``, that differ in exactly one of
+    :data:`CONDITIONS`: the measured ratio, the predicted ratio, and whether both lie on
+    the same side of 1.  Pairs whose measured values differ by less than ``min_change``
+    (10 %) are kept but flagged ``decisive = False`` (a direction within noise).
+
+    Parameters
+    ----------
+    rows : DataFrame
+        Rows with ``measured`` and ``predicted`` (from :func:`predict`, :func:`crossval`
+        or :attr:`FitResult.residuals`).
+
+    Returns
+    -------
+    DataFrame
+        One row per pair: ``first, second`` (index labels), ``metric``, ``hardware``,
+        ``condition`` (the column that differs), ``measured_ratio``,
+        ``predicted_ratio``, ``right`` (bool), ``decisive`` (bool).
+    """
+    for c in ("measured", "predicted", "metric"):
+        if c not in rows.columns:
+            raise ParameterError(f"pair_directions needs column {c!r}; give it the output of "
+                                 "predict, crossval or FitResult.residuals")
+    hw = "hardware" if "hardware" in rows.columns else "source" if "source" in rows.columns \
+        else None
+    conds = [c for c in CONDITIONS if c in rows.columns]
+    key = [c for c in (hw, "metric", "label") if c is not None and c in rows.columns]
+    out = []
+    codes = rows[conds].astype(str).to_numpy() if conds else np.empty((len(rows), 0))
+    meas = rows["measured"].to_numpy(dtype=float)
+    pred = rows["predicted"].to_numpy(dtype=float)
+    labels = rows.index.to_numpy()
+    pos = pd.RangeIndex(len(rows))
+    for _, g in pd.Series(pos, index=rows.index).groupby(
+            [rows[c].astype(str) for c in key] if key else np.zeros(len(rows)), sort=False):
+        idx = g.to_numpy()
+        if len(idx) < 2:
+            continue
+        c = codes[idx]
+        diff = (c[:, None, :] != c[None, :, :])  # pairs x conditions
+        i, j = np.nonzero(np.triu(diff.sum(axis=2) == 1, k=1))
+        for a, b in zip(idx[i], idx[j], strict=True):
+            cond = conds[int(np.flatnonzero(codes[a] != codes[b])[0])]
+            mr, pr = meas[b] / meas[a], pred[b] / pred[a]
+            out.append({"first": labels[a], "second": labels[b],
+                        "metric": rows["metric"].iloc[a],
+                        "hardware": rows[hw].iloc[a] if hw else "", "condition": cond,
+                        "measured_ratio": mr, "predicted_ratio": pr,
+                        "right": bool(np.sign(np.log(mr)) == np.sign(np.log(pr)))
+                        if np.isfinite(pr) and pr > 0 else False,
+                        "decisive": bool(abs(np.log(mr)) > np.log1p(min_change))})
+    cols = ["first", "second", "metric", "hardware", "condition", "measured_ratio",
+            "predicted_ratio", "right", "decisive"]
+    return pd.DataFrame(out, columns=cols).astype({"right": bool, "decisive": bool,
+                                                    "measured_ratio": float,
+                                                    "predicted_ratio": float})
+
+
+def _share_right(pairs: pd.DataFrame) -> float:
+    """Share of the decisive pairs whose direction the prediction gets right (NaN: none)."""
+    d = pairs[pairs["decisive"]] if len(pairs) else pairs
+    return float(d["right"].mean()) if len(d) else math.nan
 
 
 def fit_groups(measurements: pd.DataFrame, host: HostProfile | None = None, *,
@@ -168,7 +276,7 @@ def dataset_report(names: Sequence[str] | None = None, host: HostProfile | None 
         groups = [g.reset_index(drop=True) for _, g in d.groupby(by, sort=True)] if by else [d]
         start, fitted, r2, tr, te, free, splits = [], [], [], [], [], set(), set()
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FitConvergenceWarning)
+            warnings.simplefilter("ignore", FitWarning)
             for g in groups:
                 p0 = predict(g, host, batching=fit_options.get("batching", "amortised"))
                 start.append(float(np.median(np.abs(p0["rel_error"]))) * 100)

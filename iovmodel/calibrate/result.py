@@ -52,7 +52,19 @@ class FitResult:
     nfev : int
         Model evaluations of the optimiser.
     notes : tuple of str
-        Ignored option keys, warnings raised, rows with no prediction.
+        Ignored option keys, warnings raised, costs left at their priors, rows with no
+        prediction.
+    ignored : DataFrame or None
+        With ``metrics=`` (the default for files): the rows left out, with a
+        ``reason`` column.
+    per_group : dict or None
+        A hierarchical fit's (``fit(by=...)``) own costs of each group:
+        group -> {cost: value}.
+    prior : "typical", dict or None
+        The priors of the fit (``fit(prior=...)``); with a prior ``params`` also holds
+        ``prior_median, prior_lo, prior_hi`` (the prior's central 95 %), the intervals
+        are the Laplace approximation's and ``identifiable`` means "informed by the
+        data" (posterior spread under half the prior's).
     options : dict
         How rows were predicted (``percentiles``, ``sim_options``, ``batching``), so
         :meth:`predict` predicts as the fit did.
@@ -73,6 +85,9 @@ class FitResult:
     boot: pd.DataFrame | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
     options: Mapping[str, Any] = field(default_factory=dict)
+    prior: Any = None
+    ignored: pd.DataFrame | None = None
+    per_group: Mapping[str, Mapping[str, float]] | None = None
 
     def predict(self, measurements: pd.DataFrame | None = None) -> pd.DataFrame:
         """Predict rows with the fitted profile (and fitted batch), as the fit did.
@@ -89,7 +104,14 @@ class FitResult:
         """
         if measurements is None:
             measurements = self.residuals.drop(columns=list(_ADDED))
-        return predict(measurements, self.profile, batch=self.batch, **dict(self.options))
+        return predict(measurements, self.profile, batch=self.batch, per_group=self.per_group,
+                       **dict(self.options))
+
+    def profile_of(self, group: str) -> HostProfile:
+        """The profile of one group of a hierarchical fit: shared costs plus its own."""
+        if not self.per_group or group not in self.per_group:
+            raise KeyError(f"no fitted group {group!r}; groups: {sorted(self.per_group or {})}")
+        return self.profile.replace(**dict(self.per_group[group]))
 
     @property
     def free(self) -> tuple[str, ...]:
@@ -111,16 +133,30 @@ class FitResult:
         """The parameter table as a tidy frame (column ``name`` first)."""
         return self.params.reset_index(names="name")
 
-    def report(self) -> str:
-        """A text report: goodness of fit, the parameters, the largest residuals."""
+    def report(self, file: Any = None) -> None:
+        """Print the text report (:meth:`summary`), also from inside a notebook cell.
+
+        Parameters
+        ----------
+        file : file-like, optional
+            Where to print (default standard output).
+        """
+        print(self.summary(), file=file)
+
+    def summary(self) -> str:
+        """The text report: goodness of fit, the parameters, the largest residuals."""
+        how = "MAP with priors from the typical ranges" if self.prior is not None else \
+            "least squares"
         lines = [f"fit of {len(self.params)} cost(s) to {len(self.residuals)} row(s) "
-                 f"(dof {self.dof}, loss {self.loss}): {self.message}",
+                 f"(dof {self.dof}, {how}, loss {self.loss}): {self.message}",
                  f"  R^2 (log scale) {self.r2:.4f}; median |error| {self.mape:.2f} %; "
                  f"max |error| {100 * self.residuals['rel_error'].abs().max():.1f} %"]
         lines.append(f"  {'cost':<18} {'value':>10} {'stderr':>10} {'95% CI':>23} {'start':>9}")
         for name, p in self.params.iterrows():
             flag = " at bound" if p["at_bound"] else ""
-            flag += "" if p["identifiable"] else " NOT IDENTIFIABLE"
+            if not p["identifiable"]:
+                flag += " at prior (data do not inform it)" if self.prior is not None else \
+                    " NOT IDENTIFIABLE"
             ci = f"[{p['ci_lo']:.4g}, {p['ci_hi']:.4g}]"
             lines.append(f"  {name:<18} {p['value']:>10.4g} {p['stderr']:>10.3g} {ci:>23} "
                          f"{p['start']:>9.4g}{flag}")
@@ -135,8 +171,6 @@ class FitResult:
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
-    summary = report
-
     def __repr__(self) -> str:
         return (f"<FitResult {len(self.params)} cost(s) from {len(self.residuals)} rows: "
                 f"R^2 {self.r2:.3f}, median |error| {self.mape:.1f} %>")
@@ -146,8 +180,9 @@ class FitResult:
         head = (f"<b>fit</b> of {len(self.params)} cost(s) to {len(self.residuals)} rows · "
                 f"R² (log) <b>{self.r2:.3f}</b> · median |error| <b>{self.mape:.1f} %</b> · "
                 f"{esc(self.message)}")
-        cols = [c for c in ("value", "stderr", "ci_lo", "ci_hi", "start", "at_bound",
-                            "identifiable", "boot_lo", "boot_hi") if c in self.params]
+        cols = [c for c in ("value", "stderr", "ci_lo", "ci_hi", "start", "prior_lo",
+                            "prior_hi", "at_bound", "identifiable", "boot_lo", "boot_hi")
+                if c in self.params]
         table = self.params[cols].to_html(float_format=lambda x: f"{x:.4g}")
         notes = "".join(f"<br><small>{esc(n)}</small>" for n in self.notes)
         return f"<div>{head}{table}{notes}</div>"

@@ -44,6 +44,7 @@ class _Row:
     weight: float
     batch_stated: bool = True
     saturated: bool = False  # a bulk stream: predicted at the throughput bound
+    unit: str = ""  # the row's group in a hierarchical fit (its value of the by column)
 
     def group_key(self) -> tuple:
         """Rows with the same key share one network (closed: one MVA pass over their
@@ -57,7 +58,7 @@ class _Row:
             # jobs and iodepth themselves, so each (jobs, iodepth) is its own network
             shape += (w.jobs, w.iodepth)
         return (self.path.name, id(self.path) if self.path.name not in _catalog_names() else 0,
-                opts, self.overrides, shape, self.batch_stated, self.saturated)
+                opts, self.overrides, shape, self.batch_stated, self.saturated, self.unit)
 
     def with_batch(self, batch: float | None) -> _Row:
         """This row with an effective batch (only when its own batch is not stated)."""
@@ -227,12 +228,18 @@ def _check_frame(measurements: Any) -> pd.DataFrame:
     return measurements.reset_index(drop=True)
 
 
-def _parse(measurements: pd.DataFrame, weights: Any = None) -> tuple[list[_Row], set[str]]:
+def _parse(measurements: pd.DataFrame, weights: Any = None,
+           by: str | None = None) -> tuple[list[_Row], set[str]]:
     df = _check_frame(measurements)
     w = _weights(df, weights)
+    if by is not None and by not in df.columns:
+        raise ParameterError(f"by names column {by!r}, which the measurements lack")
     ignored: set[str] = set()
     records = df.to_dict("records")
     rows = [_parse_row(i, r, float(w[i]), ignored) for i, r in enumerate(records)]
+    if by is not None:
+        rows = [replace(r, unit="" if _empty(rec[by]) else str(rec[by]))
+                for r, rec in zip(rows, records, strict=True)]
     return rows, ignored
 
 

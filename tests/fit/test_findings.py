@@ -67,7 +67,7 @@ def test_xen_blkfront_size_dependent_costs():
         warnings.simplefilter("ignore", FitConvergenceWarning)
         f = fit(df)
     print(f"\nxen S13 block-size sweep: median |error| {f.mape:.1f} % (55 % with size-blind "
-          f"costs)\n{f.report()}")
+          f"costs)\n{f.summary()}")
     assert f.mape < 5.0
     # the fitted bandwidth is the plateau the 8-ring rows show: at 32-128 KiB they are
     # bandwidth-bound, and the bytes beyond the first 4 KiB take 1 / (IOPS x (size - 4096)) each

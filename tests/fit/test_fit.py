@@ -33,6 +33,8 @@ from iovmodel.fit import (
 
 FREE = ["virtqueue_us", "vhost_us", "device_blk_us"]
 TRUE = {"virtqueue_us": 1.5, "vhost_us": 0.9, "device_blk_us": 60.0}
+#: plain least squares: inverting the model exactly needs no prior to pull the costs
+PLAIN = {"prior": None, "loss": "linear"}
 
 
 def design(metrics=("iops", "latency_us")) -> pd.DataFrame:
@@ -59,7 +61,7 @@ def synthetic(noise: float, seed: int, metrics=("iops", "latency_us")) -> pd.Dat
 
 # ------------------------------------------------------------------ recovery
 def test_exact_data_recover_the_true_costs():
-    f = fit(synthetic(0.0, 0), free=FREE)
+    f = fit(synthetic(0.0, 0), free=FREE, **PLAIN)
     for k, v in TRUE.items():
         assert f.profile[k] == pytest.approx(v, rel=1e-5), k
     assert f.mape < 1e-4
@@ -68,7 +70,7 @@ def test_exact_data_recover_the_true_costs():
 
 def test_noisy_data_true_costs_inside_the_intervals():
     # 3 % log-normal noise, fixed seed: the 95 % intervals must cover the truth
-    f = fit(synthetic(0.03, 7), free=FREE)
+    f = fit(synthetic(0.03, 7), free=FREE, **PLAIN)
     print(f.report())
     for k, v in TRUE.items():
         p = f.params.loc[k]
@@ -83,14 +85,14 @@ def test_noisy_data_true_costs_inside_the_intervals():
 
 def test_bootstrap_is_seeded_and_executor_independent():
     df = synthetic(0.03, 11)
-    a = fit(df, free=FREE, n_boot=12, seed=5)
-    b = fit(df, free=FREE, n_boot=12, seed=5)
+    a = fit(df, free=FREE, **PLAIN, n_boot=12, seed=5)
+    b = fit(df, free=FREE, **PLAIN, n_boot=12, seed=5)
     with ThreadPoolExecutor(2) as ex:
-        c = fit(df, free=FREE, n_boot=12, seed=5, executor=ex)
+        c = fit(df, free=FREE, **PLAIN, n_boot=12, seed=5, executor=ex)
     pd.testing.assert_frame_equal(a.boot, b.boot)
     pd.testing.assert_frame_equal(a.boot, c.boot)
     assert list(a.params["boot_lo"]) == list(c.params["boot_lo"])
-    d = fit(df, free=FREE, n_boot=12, seed=6)
+    d = fit(df, free=FREE, **PLAIN, n_boot=12, seed=6)
     assert not a.boot.equals(d.boot)
     for k in FREE:  # the bootstrap interval brackets the estimate
         p = a.params.loc[k]
@@ -98,7 +100,8 @@ def test_bootstrap_is_seeded_and_executor_independent():
 
 
 def test_percentile_rows_are_fitted_too():
-    f = fit(synthetic(0.0, 0, metrics=("iops", "latency_us", "latency_p99_us")), free=FREE)
+    f = fit(synthetic(0.0, 0, metrics=("iops", "latency_us", "latency_p99_us")), free=FREE,
+            **PLAIN)
     for k, v in TRUE.items():
         assert f.profile[k] == pytest.approx(v, rel=1e-4), k
 
@@ -108,7 +111,7 @@ def test_collinear_costs_warn_and_are_flagged():
     # vhost demands: three costs, two identifiable combinations
     df = synthetic(0.02, 3)
     with pytest.warns(FitConvergenceWarning, match="not identifiable"):
-        f = fit(df, free=["wakeup_us", "virtqueue_us", "vhost_us"])
+        f = fit(df, free=["wakeup_us", "virtqueue_us", "vhost_us"], **PLAIN)
     assert not f.params["identifiable"].all()
     assert any("not identifiable" in n for n in f.notes)
 
@@ -116,10 +119,21 @@ def test_collinear_costs_warn_and_are_flagged():
 def test_default_free_selects_an_identifiable_subset():
     with warnings.catch_warnings():
         warnings.simplefilter("error", FitConvergenceWarning)
-        f = fit(synthetic(0.0, 0))
+        f = fit(synthetic(0.0, 0), prior=None)
     assert 1 <= len(f.free) <= 6
     assert f.params["identifiable"].all()
     assert f.mape < 1.0  # exact data: whatever subset, the fit reproduces them
+
+
+def test_with_priors_every_influential_cost_is_free_and_the_uninformed_stay_at_their_prior():
+    f = fit(synthetic(0.0, 0))
+    assert len(f.free) > 6 and f.mape < 1.0
+    rest = f.params[~f.params["identifiable"]]
+    assert len(rest) >= 1
+    # an uninformed cost barely moves from its prior median (the costs.toml default)
+    assert np.allclose(rest["value"], rest["prior_median"], rtol=0.5)
+    assert any("at or near their priors" in n for n in f.notes)
+    assert "at prior (data do not inform it)" in f.summary()
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -128,7 +142,7 @@ def test_law_noise_free_fits_invert_the_model(vq, vh, dev):
     df = design()
     truth = iov.HostProfile.default().replace(virtqueue_us=vq, vhost_us=vh, device_blk_us=dev)
     df["value"] = predict(df, truth)["predicted"].to_numpy()
-    f = fit(df, free=FREE)
+    f = fit(df, free=FREE, **PLAIN)
     assert f.profile["virtqueue_us"] == pytest.approx(vq, rel=1e-3)
     assert f.profile["vhost_us"] == pytest.approx(vh, rel=1e-3)
     assert f.profile["device_blk_us"] == pytest.approx(dev, rel=1e-3)
@@ -137,8 +151,8 @@ def test_law_noise_free_fits_invert_the_model(vq, vh, dev):
 def test_robust_loss_resists_an_outlier():
     df = synthetic(0.01, 2)
     df.loc[5, "value"] *= 5.0  # one row 5x off
-    plain = fit(df, free=FREE)
-    robust = fit(df, free=FREE, loss="soft_l1", f_scale=0.05)
+    plain = fit(df, free=FREE, **PLAIN)
+    robust = fit(df, free=FREE, prior=None, loss="soft_l1", f_scale=0.05)
     err = lambda f: max(abs(f.profile[k] / v - 1) for k, v in TRUE.items())  # noqa: E731
     assert err(robust) < err(plain)
     assert err(robust) < 0.05
@@ -149,7 +163,7 @@ def test_weights_zero_removes_a_row():
     df.loc[3, "value"] *= 10.0
     w = np.ones(len(df))
     w[3] = 0.0
-    f = fit(df, free=FREE, weights=w)
+    f = fit(df, free=FREE, **PLAIN, weights=w)
     assert f.profile["device_blk_us"] == pytest.approx(60.0, rel=1e-4)
 
 
@@ -244,13 +258,13 @@ def test_option_pins_a_cost_for_its_row():
 def test_crossval_predicts_the_held_out_rows():
     df = synthetic(0.02, 4)
     train = (df["jobs"] <= 8).to_numpy()
-    cv = crossval(df, train=train, free=FREE)
+    cv = crossval(df, train=train, free=FREE, **PLAIN)
     assert list(cv.index) == list(df.index[~train])
     assert {"measured", "predicted", "rel_error"} <= set(cv.columns)
     assert cv.attrs["n_train"] == train.sum() and cv.attrs["n_test"] == (~train).sum()
     print(f"crossval: train {cv.attrs['train_mape']:.2f} %, test {cv.attrs['test_mape']:.2f} %")
     assert cv.attrs["test_mape"] < 6.0  # 2 % noise, the right model: high load from low load
-    cv2 = crossval(df, train=lambda d: d["jobs"] <= 8, free=FREE)
+    cv2 = crossval(df, train=lambda d: d["jobs"] <= 8, free=FREE, **PLAIN)
     pd.testing.assert_frame_equal(cv, cv2)
 
 
@@ -316,13 +330,13 @@ def test_predictable_explains_each_row():
 
 # -------------------------------------------------------------- presentation
 def test_result_presents_itself():
-    f = fit(synthetic(0.02, 1), free=FREE)
+    f = fit(synthetic(0.02, 1), free=FREE, **PLAIN)
     assert isinstance(f, FitResult)
     text = repr(f)
     assert text.startswith("<FitResult 3 cost(s)") and "np.float64" not in text
     html = f._repr_html_()
     assert "<table" in html and "device_blk_us" in html
-    rep = f.report()
+    rep = f.summary()
     for k in FREE:
         assert k in rep
     frame = f.to_frame()
@@ -330,7 +344,7 @@ def test_result_presents_itself():
     assert set(f.correlation.columns) == set(FREE)
     assert np.allclose(np.diag(f.correlation.to_numpy()), 1.0)
     assert f.profile.name.startswith("fit")
-    assert f.profile.sources["device_blk_us"] == "fitted by iovmodel.fit"
+    assert f.profile.sources["device_blk_us"].startswith("fitted by iovmodel.fit on ")
     res = f.residuals
     assert np.allclose(res["rel_error"], (res["predicted"] - res["measured"]) / res["measured"])
 
@@ -341,7 +355,7 @@ def test_plot_returns_axes():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    f = fit(synthetic(0.02, 1), free=FREE)
+    f = fit(synthetic(0.02, 1), free=FREE, **PLAIN)
     ax = f.plot()
     assert hasattr(ax, "plot")
     plt.close("all")
@@ -355,7 +369,7 @@ def test_effective_batch_is_recovered():
     # a batch never exceeds the requests in flight (issue 10): a free batch is capped per row
     stated = df.assign(batch=np.minimum(4, df["jobs"] * df["iodepth"]))
     df["value"] = predict(stated, truth)["predicted"].to_numpy()
-    f = fit(df, free=[*FREE, "batch"])
+    f = fit(df, free=[*FREE, "batch"], **PLAIN)
     assert f.batch == pytest.approx(4.0, rel=1e-4)
     for k, v in TRUE.items():
         assert f.profile[k] == pytest.approx(v, rel=1e-4), k
@@ -412,8 +426,8 @@ def test_package_attribute_fit_is_the_module_and_fits_when_called():
 def test_drop_unpredictable_rows_on_request():
     df = pd.concat([synthetic(0.0, 0), _one(metric="score", value=3.0)], ignore_index=True)
     with pytest.raises(FitError, match="score"):
-        fit(df, free=FREE)
-    f = fit(df, free=FREE, drop_unpredictable=True)
+        fit(df, free=FREE, **PLAIN)
+    f = fit(df, free=FREE, **PLAIN, drop_unpredictable=True)
     assert len(f.residuals) == len(df) - 1
     assert any("dropped 1" in n for n in f.notes)
     assert f.profile["device_blk_us"] == pytest.approx(60.0, rel=1e-5)
@@ -461,11 +475,11 @@ def test_load_batch_fit_recovers_costs():
     df = design(metrics=("iops", "latency_us"))
     truth = iov.HostProfile.default().replace(**TRUE)
     df["value"] = predict(df, truth, batching="load")["predicted"].to_numpy()
-    f = fit(df, free=FREE, batching="load")
+    f = fit(df, free=FREE, **PLAIN, batching="load")
     for k, v in TRUE.items():
         assert f.profile[k] == pytest.approx(v, rel=1e-4), k
     with pytest.raises(iov.ParameterError, match="one or the other"):
-        fit(df, free=[*FREE, "batch"], batching="load")
+        fit(df, free=[*FREE, "batch"], **PLAIN, batching="load")
     with pytest.raises(iov.ParameterError, match="batching"):
         fit(df, batching="auto")
 
@@ -521,3 +535,195 @@ def test_grouping_by_an_unknown_column_names_it():
         fit_groups(design(), by="no_such_column")
     with pytest.raises(iov.ParameterError, match="'no_such_column'"):
         dataset_report(["firecracker_ci_block"], by="no_such_column")
+
+
+# ------------------------------------------------------------ priors and warnings
+def test_one_outlying_row_cannot_drag_a_shared_cost_to_its_bound():
+    # the issue's case: one 100x-off row on a path decided a shared cost under least squares
+    df = synthetic(0.02, 3)
+    bad = df.index[(df["path"] == "vhost-scsi") & (df["metric"] == "latency_us")][0]
+    df.loc[bad, "value"] *= 100.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = fit(df, free=FREE, **PLAIN)
+        robust = fit(df, free=FREE)
+    far = {k: abs(math.log(plain.profile[k] / v)) for k, v in TRUE.items()}
+    near = {k: abs(math.log(robust.profile[k] / v)) for k, v in TRUE.items()}
+    assert max(far.values()) > math.log(1.2)  # least squares is moved by one row of 42
+    assert max(near.values()) < max(far.values()) / 3, near  # the robust MAP fit is not
+    assert not robust.params["at_bound"].any()
+
+
+def test_prior_is_log_normal_around_the_default_with_the_typical_range_inside_95pct():
+    from iovmodel.calibrate.fit import prior_of
+    from iovmodel.spec.profile import parameters
+
+    p = parameters()["vmexit_us"]  # default 0.35, typical 0.3-1.5 (costs.toml)
+    med, sigma = prior_of("vmexit_us")
+    assert med == p.value
+    assert sigma == pytest.approx(math.log(1.5 / 0.35) / 1.959963984540054)
+    assert med * math.exp(-1.96 * sigma) <= 0.3 and med * math.exp(1.96 * sigma) >= 1.5 - 1e-9
+    med2, sigma2 = prior_of("vmexit_us", (2.0, 8.0))  # the default outside: geometric centre
+    assert med2 == pytest.approx(4.0) and sigma2 == pytest.approx(math.log(2) / 1.959963984540054)
+
+
+@pytest.mark.parametrize("prior, msg", [
+    ({"vmexit_us": (0.001, 1.0)}, "outside the cost's bounds"),
+    ({"vmexit_us": (2.0, 1.0)}, "0 < lo < hi"),
+    ({"nope_us": (1.0, 2.0)}, "unknown cost"),
+    ("flat", "prior must be"),
+])
+def test_bad_priors_raise(prior, msg):
+    with pytest.raises(iov.ParameterError, match=msg):
+        fit(synthetic(0.0, 0), free=FREE, prior=prior)
+
+
+def test_implausible_and_at_bound_costs_warn():
+    from iovmodel.errors import CostAtBoundWarning, FitWarning, ImplausibleProfileWarning
+
+    # device time 100x beyond its typical range, the prior too weak to hold 42 rows
+    df = synthetic(0.0, 0)
+    df["value"] = np.where(df["metric"] == "latency_us", df["value"] * 300, df["value"] / 300)
+    with pytest.warns(ImplausibleProfileWarning, match="IMPLAUSIBLE PROFILE") as rec:
+        f = fit(df, free=FREE)
+    assert all(issubclass(w.category, FitWarning) for w in rec
+               if issubclass(w.category, (ImplausibleProfileWarning, CostAtBoundWarning)))
+    assert any("IMPLAUSIBLE" in n for n in f.notes)
+    with pytest.warns(CostAtBoundWarning, match="device_blk_us"):
+        fit(df.assign(value=np.where(df["metric"] == "latency_us", df["value"] * 1e4,
+                                     df["value"] / 1e4)), free=["device_blk_us"])
+
+
+def test_report_prints_and_summary_returns_the_text(capsys):
+    f = fit(synthetic(0.02, 1), free=FREE)
+    assert f.report() is None
+    out = capsys.readouterr().out
+    assert out.strip() == f.summary() and "MAP with priors" in out
+    assert "prior_lo" in f._repr_html_()
+
+
+def test_laplace_interval_covers_the_truth_on_noisy_data():
+    f = fit(synthetic(0.03, 7), free=FREE)
+    for k, v in TRUE.items():
+        assert f.params.loc[k, "ci_lo"] <= v <= f.params.loc[k, "ci_hi"], k
+        assert f.params.loc[k, "identifiable"], k
+
+
+# ------------------------------------------------------ leave-one-group-out, directions
+def test_crossval_leaves_each_source_out():
+    df = synthetic(0.02, 4)
+    df["source"] = np.where(df["path"] == "virtio-blk", "A", "B")  # two "sources"
+    df.loc[df["options"] == "workers=4", "source"] = "C"
+    cv = crossval(df, by="source", free=FREE, **PLAIN)
+    assert list(cv.index) == list(df.index) and set(cv["held_out"]) == {"A", "B", "C"}
+    assert set(cv.attrs["per_group"]) == {"A", "B", "C"}
+    # each group's rows are predicted by a fit that never saw them: refit by hand and compare
+    alone = crossval(df, train=(df["source"] != "B").to_numpy(), free=FREE, **PLAIN)
+    assert np.allclose(cv.loc[alone.index, "predicted"], alone["predicted"])
+    assert 0.0 <= cv.attrs["directions"] <= 1.0
+    with pytest.raises(iov.ParameterError, match="exactly one"):
+        crossval(df, free=FREE)
+    with pytest.raises(iov.ParameterError, match="one value"):
+        crossval(df.assign(source="A"), by="source")
+    with pytest.raises(iov.ParameterError, match="lacks"):
+        crossval(df, by="nope")
+
+
+def test_pair_directions_compare_rows_that_differ_in_one_condition():
+    from iovmodel.fit import pair_directions
+
+    rows = pd.DataFrame({
+        "hardware": ["h1", "h1", "h1", "h1", "h2"],
+        "metric": ["iops"] * 5, "path": ["virtio-blk"] * 5,
+        "jobs": [1, 2, 1, 2, 1], "iodepth": [1, 1, 4, 4, 1],
+        "measured": [100.0, 200.0, 105.0, 150.0, 50.0],
+        "predicted": [100.0, 180.0, 90.0, 130.0, 60.0]})
+    p = pair_directions(rows)
+    # h1: (0,1) jobs, (0,2) iodepth, (1,3) iodepth, (2,3) jobs; (0,3) and (1,2) differ in two;
+    # h2 is alone
+    assert sorted(zip(p["first"], p["second"], strict=True)) == [(0, 1), (0, 2), (1, 3), (2, 3)]
+    q = p.set_index(["first", "second"])
+    assert q.loc[(0, 1), "measured_ratio"] == 2.0 and q.loc[(0, 1), "right"]
+    assert not q.loc[(0, 2), "right"] and not q.loc[(0, 2), "decisive"]  # +5 %: within noise
+    assert q.loc[(1, 3), "condition"] == "iodepth" and q.loc[(1, 3), "right"]
+    assert q.loc[(2, 3), "predicted_ratio"] == pytest.approx(130 / 90)
+
+
+# ------------------------------------------------------------------ hierarchical fits
+def _two_hosts(noise: float = 0.0):
+    """The design on two hosts: shared virtualization costs, each host its own device."""
+    a = synthetic(noise, 0).assign(hardware="ssd")
+    b = design().assign(hardware="nvme")
+    truth_b = iov.HostProfile.default().replace(**{**TRUE, "device_blk_us": 20.0})
+    b["value"] = predict(b, truth_b)["predicted"].to_numpy()
+    return pd.concat([a, b], ignore_index=True)
+
+
+def test_hierarchical_fit_shares_virtualization_costs_and_separates_devices():
+    df = _two_hosts()
+    f = fit(df, free=FREE, by="hardware", **PLAIN)
+    assert f.per_group["ssd"]["device_blk_us"] == pytest.approx(60.0, rel=1e-4)
+    assert f.per_group["nvme"]["device_blk_us"] == pytest.approx(20.0, rel=1e-4)
+    for k in ("virtqueue_us", "vhost_us"):
+        assert f.profile[k] == pytest.approx(TRUE[k], rel=1e-4)
+    assert {"device_blk_us[ssd]", "device_blk_us[nvme]", "vhost_us"} <= set(f.params.index)
+    assert f.profile_of("nvme")["device_blk_us"] == pytest.approx(20.0, rel=1e-4)
+    assert np.allclose(f.predict()["predicted"], f.residuals["predicted"])
+    # one shared device cost cannot fit both hosts
+    single = fit(df, free=FREE, **PLAIN)
+    assert single.mape > 10 * max(f.mape, 1e-3)
+    with_priors = fit(df, free=FREE, by="hardware")
+    assert with_priors.per_group["nvme"]["device_blk_us"] == pytest.approx(20.0, rel=0.05)
+
+
+def test_hierarchical_fit_refuses_a_group_with_one_row():
+    df = _two_hosts()
+    df.loc[0, "hardware"] = "lonely"
+    with pytest.raises(FitError, match="'lonely' \\(row 0\\)"):
+        fit(df, free=FREE, by="hardware")
+    with pytest.raises(iov.ParameterError, match="lack"):
+        fit(df, free=FREE, by="nope")
+
+
+def test_grouped_jacobian_equals_the_dense_one():
+    # the column groups rest on which costs each row's path uses: differencing every column
+    # alone must give the same matrix (a missed dependency would show here)
+    from iovmodel.calibrate.fit import (
+        _colouring,
+        _make_problem,
+        _objective,
+        _sparse_jacobian,
+        _theta0,
+    )
+    from iovmodel.calibrate.predict import _Model
+    from iovmodel.calibrate.rows import _parse
+
+    df = pd.concat([_two_hosts(), iov.datasets.load("xen_blk_multiqueue").pipe(
+        lambda d: d[predictable(d)["predictable"].to_numpy()]).assign(hardware="xen")],
+        ignore_index=True)
+    rows, _ = _parse(df, by="hardware")
+    model = _Model(rows)
+    free = ["vhost_us", "wakeup_us", "xen_grant_page_us", "device_blk_us[ssd]",
+            "device_blk_us[nvme]", "device_blk_us[xen]", "virtqueue_us"]
+    prob = _make_problem(free, iov.HostProfile.default(), "soft_l1", 0.1, None, False,
+                         "typical")
+    y = np.array([r.value for r in rows])
+    w = np.ones(len(rows))
+    t = _theta0(prob)
+    f0 = _objective(model, prob, t, y, w)
+    colour, S = _colouring(model, prob)
+    assert len(colour) < len(free)  # the per-host device costs share one evaluation
+    fn = lambda u: _objective(model, prob, u, y, w)  # noqa: E731
+    grouped = _sparse_jacobian(fn, t, f0, S, colour, 1e-6, prob.lo, prob.hi)
+    dense = _sparse_jacobian(fn, t, f0, np.ones_like(S), [[j] for j in range(len(free))],
+                             1e-6, prob.lo, prob.hi)
+    assert np.allclose(grouped, dense, rtol=1e-6, atol=1e-9)
+
+
+def test_pair_directions_without_pairs_is_an_empty_typed_frame():
+    from iovmodel.fit import pair_directions
+
+    p = pair_directions(pd.DataFrame({"metric": ["iops", "latency_us"], "path": ["a", "b"],
+                                      "measured": [1.0, 2.0], "predicted": [1.0, 2.0]}))
+    assert len(p) == 0 and p["decisive"].dtype == bool
+    assert len(p[p["decisive"]]) == 0 and "right" in p[p["decisive"]].columns

@@ -1,0 +1,211 @@
+"""How well the model predicts the bundled measurements: the project's accuracy table.
+
+For every bundled dataset with predictable rows (the rows :func:`iovmodel.fit.predictable`
+keeps; their count per dataset is frozen in ``ROWS`` below and a change is reported):
+
+* zero-shot: the default profile (``costs.toml``), nothing fitted;
+* in-sample: the MAP fit (priors from the typical ranges, soft_l1) of all its rows;
+* extrapolated: fitted on one side of its main axis, predicting the other side (``AXES``
+  lists the axis and the training rows of each dataset);
+* leave one group out: each ``source`` (or, with one source, each ``hardware``) predicted
+  by a fit of the others;
+* directions: of the same-hardware pairs that differ in one condition and whose measured
+  values differ by more than 10 %, the share whose predicted ratio (in-sample fit) points
+  the same way (:func:`iovmodel.fit.pair_directions`).
+
+Errors are median absolute percentage errors (MdAPE, %).  The last lines time the joint
+fit of every bundled dataset (MAP with its Laplace intervals) and one single-dataset fit.
+
+Run: ``PYTHONPATH=. python benchmarks/bench_fidelity.py`` (``--markdown`` prints the
+README table; ``--no-joint`` skips the joint timing).
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import iovmodel as iov
+from iovmodel.errors import FitError, FitWarning
+from iovmodel.fit import crossval, pair_directions, predict, predictable
+
+#: predictable rows per dataset when this table was frozen (catalog and data of main)
+ROWS = {"ch_vhost_user_blk_polling": 4, "ch_virtio_blk_indirect": 9, "exit_rates": 8,
+        "firecracker_ci_block": 968, "firecracker_ci_net": 1147, "firecracker_docs": 14,
+        "io_comparisons": 48, "kata_ci_net": 2, "network_misc": 3,
+        "qemu_dataplane_batching": 3, "qemu_nvme_userspace": 8, "xen_blk_multiqueue": 30}
+
+Mask = Callable[[pd.DataFrame], pd.Series]
+
+
+def _num(d: pd.DataFrame, col: str) -> pd.Series:
+    return pd.to_numeric(d[col], errors="coerce")
+
+
+#: main axis of each dataset: (axis, what is trained -> what is predicted, training mask)
+AXES: dict[str, tuple[str, str, Mask]] = {
+    "ch_vhost_user_blk_polling": ("options", "polling=0 -> polling=1",
+                                  lambda d: d["options"].str.contains("polling=0")),
+    "ch_virtio_blk_indirect": ("options", "native, indirect_desc=0 -> indirect_desc=1",
+                               lambda d: ~d["options"].str.contains("indirect_desc=1")),
+    "exit_rates": ("options", "event_idx=0 and the net rows -> event_idx=1",
+                   lambda d: ~d["options"].str.contains("event_idx=1")),
+    "firecracker_ci_block": ("jobs", "jobs 1 -> 2", lambda d: _num(d, "jobs") <= 1),
+    "firecracker_ci_net": ("jobs", "jobs 1 -> 2", lambda d: _num(d, "jobs") <= 1),
+    "firecracker_docs": ("jobs", "jobs 1, 6 -> 8", lambda d: _num(d, "jobs") <= 6),
+    "io_comparisons": ("iodepth", "iodepth 1 (and net rows) -> 64",
+                       lambda d: _num(d, "iodepth").fillna(1) <= 1),
+    "qemu_dataplane_batching": ("options", "batching=0 -> batching=1",
+                                lambda d: d["options"].str.contains("batching=0")),
+    "qemu_nvme_userspace": ("size_bytes", "4 KiB -> 512 KiB",
+                            lambda d: _num(d, "size_bytes") <= 4096),
+    "xen_blk_multiqueue": ("jobs", "jobs <= 8 -> 16..64", lambda d: _num(d, "jobs") <= 8),
+}
+
+
+def _mdape(frame: pd.DataFrame) -> float:
+    return float(np.nanmedian(np.abs(frame["rel_error"].to_numpy()))) * 100.0
+
+
+#: wrong-direction pairs the prediction leaves unchanged, by the condition that differs
+FLAT: dict[str, int] = {}
+
+
+def _share(frame: pd.DataFrame) -> tuple[float, int]:
+    p = pair_directions(frame)
+    d = p[p["decisive"]]
+    wrong = d[~d["right"]]
+    flat = wrong[np.abs(np.log(wrong["predicted_ratio"].astype(float))) < 1e-6]
+    for cond, n in flat.groupby("condition").size().items():
+        FLAT[cond] = FLAT.get(cond, 0) + int(n)
+    return (float(d["right"].mean()) if len(d) else math.nan), len(d)
+
+
+def rows_of(name: str) -> pd.DataFrame:
+    df = iov.datasets.load(name)
+    return df[predictable(df)["predictable"].to_numpy()].reset_index(drop=True)
+
+
+def dataset_row(name: str) -> dict:
+    d = rows_of(name)
+    rec: dict = {"dataset": name, "rows": len(d), "zero_shot": math.nan, "in_sample": math.nan,
+                 "extrapolated": math.nan, "axis": "", "held_out": math.nan, "groups": "",
+                 "right_dir": math.nan, "pairs": 0, "warnings": 0, "note": ""}
+    if ROWS.get(name) != len(d):
+        rec["note"] = f"rows changed: {ROWS.get(name)} frozen, {len(d)} now"
+    if not len(d):
+        return rec
+    rec["zero_shot"] = _mdape(predict(d))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FitWarning)
+        try:
+            f = iov.fit(d)
+        except FitError as exc:
+            rec["note"] = str(exc)[:60]
+            return rec
+        rec["in_sample"] = f.mape
+        rec["right_dir"], rec["pairs"] = _share(f.residuals)
+        if name in AXES:
+            axis, how, mask = AXES[name]
+            m = mask(d).to_numpy(dtype=bool)
+            if m.any() and not m.all():
+                rec["extrapolated"] = crossval(d, train=m).attrs["test_mape"]
+                rec["axis"] = f"{axis}: {how}"
+        for col in ("source", "hardware"):
+            if col in d and d[col].nunique() >= 2:
+                try:
+                    cv = crossval(d, by=col)
+                except FitError as exc:
+                    rec["note"] = str(exc)[:60]
+                else:
+                    rec["held_out"], rec["groups"] = cv.attrs["test_mape"], \
+                        f"{d[col].nunique()} {col}s"
+                break
+    rec["warnings"] = sum(issubclass(w.category, FitWarning) for w in caught)
+    return rec
+
+
+def all_rows() -> pd.DataFrame:
+    return pd.concat([rows_of(n).assign(dataset=n) for n in iov.datasets.list()["name"]],
+                     ignore_index=True)
+
+
+def joint_timing() -> dict:
+    df = all_rows()
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        f = iov.fit(df)
+    joint = time.perf_counter() - t
+    one = rows_of("xen_blk_multiqueue")
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        iov.fit(one)
+    single = time.perf_counter() - t
+    return {"rows": len(df), "joint_s": joint, "joint_mdape": f.mape, "free": len(f.free),
+            "single_s": single, "single_rows": len(one)}
+
+
+def _fmt(x: float, pct: bool = True) -> str:
+    if not np.isfinite(x):
+        return "-"
+    return f"{x:.0f} %" if pct else f"{100 * x:.0f} %"
+
+
+def main(argv: list[str]) -> None:
+    recs = []
+    for n in ROWS:
+        t = time.perf_counter()
+        recs.append(dataset_row(n))
+        print(f"# {n}: {time.perf_counter() - t:.0f} s", file=sys.stderr, flush=True)
+    table = pd.DataFrame(recs)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).resolve().parent).stdout.strip()
+    md = "--markdown" in argv
+    if md:
+        print("| dataset | rows | zero-shot | in-sample | extrapolated (axis) | held out "
+              "(groups) | right direction (pairs) |")
+        print("|---|---:|---:|---:|---|---|---|")
+    for _, r in table.iterrows():
+        if md:
+            ax = f" ({r['axis']})" if r["axis"] else ""
+            gr = f" ({r['groups']})" if r["groups"] else ""
+            print(f"| {r['dataset']} | {r['rows']} | {_fmt(r['zero_shot'])} | "
+                  f"{_fmt(r['in_sample'])} | {_fmt(r['extrapolated'])}{ax} | "
+                  f"{_fmt(r['held_out'])}{gr} | {_fmt(r['right_dir'], False)} ({r['pairs']}) |")
+        else:
+            print(f"{r['dataset']:<26} {r['rows']:>5}  zero-shot {_fmt(r['zero_shot']):>6}  "
+                  f"in-sample {_fmt(r['in_sample']):>6}  extrapolated "
+                  f"{_fmt(r['extrapolated']):>6}  held-out {_fmt(r['held_out']):>6} "
+                  f"{r['groups']:<12} right dir {_fmt(r['right_dir'], False):>5} "
+                  f"({r['pairs']} pairs)  fit warnings {r['warnings']}"
+                  f"{'  ' + r['note'] if r['note'] else ''}")
+    w = table["rows"].to_numpy()
+    ok = table["pairs"].to_numpy() > 0
+    right = float(np.nansum(table["right_dir"][ok] * table["pairs"][ok]) / table["pairs"][ok].sum())
+    print(f"\nmedian over datasets: zero-shot {np.nanmedian(table['zero_shot']):.0f} %, "
+          f"in-sample {np.nanmedian(table['in_sample']):.0f} %, extrapolated "
+          f"{np.nanmedian(table['extrapolated']):.0f} %, held out "
+          f"{np.nanmedian(table['held_out']):.0f} %; right direction on {100 * right:.0f} % "
+          f"of {int(table['pairs'].sum())} decisive same-hardware pairs ({int(w.sum())} rows; "
+          f"commit {commit})")
+    print(f"wrong-direction pairs the model predicts as no change, by the condition that "
+          f"differs: {FLAT or 'none'}")
+    if "--no-joint" not in argv:
+        t = joint_timing()
+        print(f"joint MAP + Laplace fit of all {t['rows']} bundled rows ({t['free']} free costs): "
+              f"{t['joint_s']:.1f} s, MdAPE {t['joint_mdape']:.0f} %; one dataset "
+              f"(xen_blk_multiqueue, {t['single_rows']} rows): {t['single_s']:.2f} s")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,102 @@
+"""Fitting your own data: fio / iperf3 JSON files and tidy CSVs straight into iov.fit and
+``iovmodel fit``, the metrics picked and every left-out row explained.
+
+The files are real tool outputs recorded in tests/datasets/recorded (README there gives
+the commands that produced them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import iovmodel as iov
+from iovmodel.calibrate.sources import pick_metrics, read_measurements
+from iovmodel.errors import FitError
+
+REC = Path(__file__).resolve().parents[1] / "datasets" / "recorded"
+FIO = sorted(REC.glob("fio_*.json"))
+
+
+def test_fio_files_fit_directly_and_the_left_out_rows_say_why():
+    f = iov.fit(str(REC / "fio_*.json"), path="virtio-blk")
+    assert set(f.residuals["source"]) == {p.name for p in FIO}
+    assert set(f.residuals["metric"]) <= {"iops", "latency_us", "latency_p50_us",
+                                          "latency_p90_us", "latency_p95_us", "latency_p99_us"}
+    ign = f.ignored
+    assert len(ign) + len(f.residuals) == len(read_measurements(FIO, path="virtio-blk"))
+    assert (ign["reason"] != "").all()
+    why = dict(zip(ign["metric"], ign["reason"], strict=False))
+    assert why["throughput_gbps"] == "redundant with iops of the same run"
+    assert why["clat_us"] == "redundant with latency_us of the same run"
+    assert why["ios"] == "not a metric the model predicts"
+    assert any(n.startswith("ignored ") for n in f.notes)
+    # the fitted profile carries where it came from into its TOML file
+    src = f.profile.sources[f.free[0]]
+    assert "fio_psync_randread.json" in src and "median |error|" in src
+
+
+def test_profile_provenance_reaches_the_file(tmp_path):
+    f = iov.fit(FIO[:2], path="virtio-blk")
+    out = f.profile.to_file(tmp_path / "fitted.toml")
+    back = iov.HostProfile.from_file(out)
+    assert back.sources[f.free[0]] == f.profile.sources[f.free[0]]
+    assert FIO[0].name in out.read_text()
+
+
+def test_iperf3_and_csv_sources_mix(tmp_path):
+    net = read_measurements(REC / "iperf3_tcp_client.json", path="virtio-net")
+    kept, ign = pick_metrics(net)
+    assert set(kept["metric"]) == {"throughput_gbps"}  # iperf3: the one number the model predicts
+    csv = tmp_path / "mine.csv"
+    iov.datasets.read_fio_json(FIO[0], path="virtio-blk").to_csv(csv, index=False)
+    both = read_measurements([csv, REC / "iperf3_tcp_client.json"], path="virtio-net")
+    assert set(both["path"]) == {"virtio-blk", "virtio-net"}  # the CSV states its own path
+
+
+def test_metrics_list_keeps_only_those():
+    kept, ign = pick_metrics(read_measurements(FIO, path="virtio-blk"), ["iops"])
+    assert set(kept["metric"]) == {"iops"}
+    assert ign["reason"].str.contains("metric not among").any()
+
+
+@pytest.mark.parametrize("call, msg", [
+    (lambda: iov.fit(str(REC / "nothing_*.json"), path="virtio-blk"), "no file matches"),
+    (lambda: iov.fit(REC / "missing.json", path="virtio-blk"), "does not exist"),
+    (lambda: iov.fit(FIO[0]), "give path="),
+    (lambda: iov.fit(REC / "README.md", path="virtio-blk"), "unknown kind of file"),
+    (lambda: iov.fit(FIO[0], path="virtio-blk", metrics=["ios"]), "no row of the"),
+])
+def test_bad_sources_raise_naming_the_file(call, msg):
+    with pytest.raises(FitError, match=msg):
+        call()
+
+
+def test_frame_with_path_argument_is_refused():
+    df = read_measurements(FIO[0], path="virtio-blk")
+    with pytest.raises(iov.ParameterError, match="path="):
+        iov.fit(df, path="virtio-blk")
+
+
+def test_cli_fits_files(tmp_path, capsys):
+    from iovmodel.cli import main
+
+    out = tmp_path / "p.toml"
+    assert main(["fit", *map(str, FIO), "--path", "virtio-blk", "--profile-out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "median |error|" in text and "ignored" in text
+    assert out.exists() and "fitted by iovmodel.fit" in out.read_text()
+    before = out.read_text()
+    assert main(["fit", *map(str, FIO), "--path", "virtio-blk", "--profile-out", str(out)]) == 2
+    assert out.read_text() == before  # a user's file is never overwritten
+    assert main(["fit", str(FIO[0])]) == 2
+    assert "give path=" in capsys.readouterr().err
+
+
+def test_predict_an_unmeasured_iodepth():
+    f = iov.fit(FIO, path="virtio-blk")
+    qd1, qd32 = (iov.analyze("virtio-blk", f.profile, iov.Workload.closed(jobs=1, iodepth=q))
+                 for q in (1, 32))
+    assert np.isfinite(qd32.throughput_per_s) and qd32.throughput_per_s >= qd1.throughput_per_s
