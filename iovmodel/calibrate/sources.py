@@ -159,7 +159,9 @@ def pick_metrics(measurements: pd.DataFrame,
     reason[(reason == "") & ~ok["predictable"]] = ok["reason"]
     if isinstance(metrics, str) and metrics == "auto":
         cols = [c for c in _RUN_COLUMNS if c in df.columns]
-        run = df[cols].astype(str).agg("\x1f".join, axis=1) if cols else pd.Series("", df.index)
+        # str of every cell, missing as "" (pandas 3's str dtype keeps NaN through astype(str))
+        text = df[cols].map(lambda v: "" if pd.isna(v) else str(v))
+        run = text.agg("\x1f".join, axis=1) if cols else pd.Series("", df.index)
         live = reason == ""
         for metric, base in _REDUNDANT.items():
             has_base = set(run[live & (df["metric"] == base)])
