@@ -221,6 +221,24 @@ class Network:
                 raise ParameterError(f"{where}: polling station {p!r} is not one of {names}")
         self._check_structure(where)
 
+    def at_load(self, population: int, groups: tuple[float, ...], think_us: float,
+                batch: float) -> Network:
+        """This network at another closed load: the same stations and route, with only the
+        load's fields (population, groups, think time, batch) replaced and checked -- a
+        sweep's points differ only there, and re-checking every hop was most of its time."""
+        where = f"network {self.name!r}"
+        n = _validate.number(f"{where}: population", population, lo=1, integer=True)
+        _validate.number(f"{where}: batch", batch, lo=1)
+        if batch > n:
+            raise ParameterError(f"{where}: batch {batch!r} > population {n!r}: a batch larger "
+                                 "than the requests in flight can never fill")
+        _nonneg(f"{where}: think_us", think_us)
+        new = object.__new__(Network)
+        new.__dict__.update(self.__dict__, population=population, groups=groups,
+                            think_us=think_us, batch=batch, rate_per_s=None)
+        new._check_structure(where)
+        return new
+
     def _check_structure(self, where: str) -> None:
         g = self.groups
         if g:

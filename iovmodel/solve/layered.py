@@ -48,7 +48,7 @@ import numpy as np
 
 from ..errors import ParameterError, UnstableError
 from ..network import Network, unstable_message
-from .analytic.multiclass import mva_multiclass
+from .analytic.multiclass import MAX_EXACT_SERVERS, mva_multiclass
 from .analytic.mva import mva as _mva
 
 #: fixed-point iterations of the method of layers, and the relative change of the core
@@ -162,15 +162,62 @@ def _core_factors(net: Network, X_per_us: float, f: np.ndarray) -> np.ndarray:
     return out
 
 
-def solve_closed_layered(net: Network) -> tuple[float, float, np.ndarray, np.ndarray, dict]:
-    """Closed solution with groups, host cores and an in-flight limit.
+def _structure(net: Network, pops: list[float]) -> dict:
+    """The arrays the compiled fixed point needs (built once per solution)."""
+    active = [i for i, p in enumerate(pops) if p > 0]
+    C = len(active)
+    n_st = len(net.stations)
+    m = np.array([s.servers for s in net.stations])
+    if C == 1:
+        cols, mask = list(range(n_st)), np.ones((1, n_st))
+    else:
+        cols, _, mask = _columns(net, C)
+    D = np.array([s.demand_us for s in net.stations])
+    N = np.array([int(pops[i]) for i in active], dtype=np.int64)
+    mm = m[cols]
+    code = np.where(np.isinf(mm) | (mm >= N.sum()), 0, mm).astype(np.int64)
+    exact = C == 1 or float(np.prod(N.astype(float) + 1)) <= EXACT_STATES
+    thr = [k for k, s in enumerate(net.stations)
+           if s.thread and s.name not in net.polling and s.demand_us > 0 and s.visits > 0
+           and not s.is_delay]
+    T = np.array([int(net.effective_servers(net.stations[k])) for k in thr], dtype=np.int64)
+    free = net.cores - net.polling_cores
+    if not thr or not math.isfinite(net.cores) or T.sum() <= free:
+        thr, T = [], np.zeros(0, dtype=np.int64)  # a core for every thread: no lower layer
+    return {
+        "Dm": np.ascontiguousarray(D[cols][None, :] * mask), "col_station": np.array(cols, dtype=np.int64),
+        "N": N, "Z": np.full(C, float(net.think_us)), "code": code,
+        "exact_up": bool(exact and (code <= MAX_EXACT_SERVERS).all()),
+        "thr": np.array(thr, dtype=np.int64), "T": T,
+        "s": np.array([net.stations[k].service_us for k in thr], dtype=float),
+        "visits": np.array([net.stations[k].visits for k in thr], dtype=float),
+        "free": float(free) if math.isfinite(free) else 0.0,
+        "code_free": int(free) if thr and free < T.sum() else 0,
+        "exact_low": bool(thr) and float(np.prod(T.astype(float) + 1)) <= EXACT_STATES,
+        "n_st": n_st, "single": C == 1,
+    }
 
-    Returns throughput (I/O per s), latency (µs), per-visit waits (µs), utilisation per
-    server (over instances) and a dict of details (``core_stretch`` per station,
-    ``slot_wait_us``, ``iterations``).
-    """
-    pops = list(net.groups) if len(net.groups) > 1 else [float(net.population)]
-    pops = _cap_groups(net, pops)
+
+def _fixed_point(net: Network, pops: list[float]) -> tuple[np.ndarray, np.ndarray, float, int]:
+    """The layers' fixed point: (core stretch f per station, residence per I/O per station
+    in µs, throughput per µs, iterations). Compiled (:mod:`.analytic._kernels_layers`)
+    except for one class at a station of more than ``MAX_EXACT_SERVERS`` servers, which
+    the single-class exact MVA solves in Python."""
+    st = _structure(net, pops)
+    if st["single"] and not st["exact_up"]:
+        return _fixed_point_python(net, pops)
+    from .analytic._kernels_layers import layered_fixed_point
+
+    f, Rk, X, it = layered_fixed_point(
+        st["Dm"], st["col_station"], st["N"], st["Z"], st["code"], st["exact_up"], st["thr"],
+        st["T"], st["s"], st["visits"], st["free"], st["code_free"], st["exact_low"],
+        st["n_st"], LAYER_TOL, MAX_LAYER_ITER, 1e-10, 100_000)
+    return f, Rk, float(X), int(it)
+
+
+def _fixed_point_python(net: Network, pops: list[float]) -> tuple[np.ndarray, np.ndarray,
+                                                                   float, int]:
+    """The same fixed point, iterated in Python (the reference the kernel follows)."""
     f = np.ones(len(net.stations))
     it = 0
     for it in range(1, MAX_LAYER_ITER + 1):
@@ -180,10 +227,23 @@ def solve_closed_layered(net: Network) -> tuple[float, float, np.ndarray, np.nda
             if np.any(f_new != f):
                 f = f_new
                 Rk, X = _solve_upper(net, pops, f)
-            break
+            return f, Rk, X, it
         a = _step(it)  # damped: the layers pull in opposite directions
         f = (1 - a) * f + a * f_new
-    else:
+    return f, Rk, X, MAX_LAYER_ITER + 1
+
+
+def solve_closed_layered(net: Network) -> tuple[float, float, np.ndarray, np.ndarray, dict]:
+    """Closed solution with groups, host cores and an in-flight limit.
+
+    Returns throughput (I/O per s), latency (µs), per-visit waits (µs), utilisation per
+    server (over instances) and a dict of details (``core_stretch`` per station,
+    ``slot_wait_us``, ``iterations``).
+    """
+    pops = list(net.groups) if len(net.groups) > 1 else [float(net.population)]
+    pops = _cap_groups(net, pops)
+    f, Rk, X, it = _fixed_point(net, pops)
+    if it > MAX_LAYER_ITER:
         raise ParameterError(f"{net.name!r}: the method of layers did not converge in "
                              f"{MAX_LAYER_ITER} iterations (cores={net.cores:g})")
     N = net.population
