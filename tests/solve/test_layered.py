@@ -150,3 +150,27 @@ def test_sweep_matches_analyze_with_groups_and_cores():
         assert row["throughput_per_s"] == pytest.approx(r.throughput_per_s, rel=1e-9)
         assert row["bottleneck"] == r.bottleneck
     assert np.isfinite(df["latency_us"]).all()
+
+
+@pytest.mark.parametrize("name,opt", [("virtio-blk-iothread", {"iothreads": 4}),
+                                      ("vhost-scsi", {"workers": 4}), ("virtio-blk", {})])
+def test_compiled_fixed_point_is_the_python_one(name, opt):
+    # the numba kernel iterates the same layers with the same damping and stopping rule as
+    # the Python loop (its reference); Bard-Schweitzer is warm-started there, so the two
+    # agree to the upper layer's own tolerance (1e-10 of the queue lengths), not bit for bit
+    from iovmodel.solve import layered as L
+
+    for jobs, qd in [(1, 8), (3, 4), (8, 2), (64, 4)]:
+        for c in (math.inf, 4, 2):
+            net = iov.build(iov.path(name, vcpus=4, cores=c, **opt), H,
+                            iov.Workload.closed(jobs, qd))
+            if not L.needs_layers(net):
+                continue
+            pops = L._cap_groups(net, list(net.groups) if len(net.groups) > 1
+                                 else [float(net.population)])
+            f1, R1, X1, i1 = L._fixed_point(net, pops)
+            f2, R2, X2, i2 = L._fixed_point_python(net, pops)
+            assert i1 == i2 <= L.MAX_LAYER_ITER
+            assert X1 == pytest.approx(X2, rel=1e-8)
+            np.testing.assert_allclose(R1, R2, rtol=1e-7, atol=1e-9)
+            np.testing.assert_allclose(f1, f2, rtol=1e-7)
