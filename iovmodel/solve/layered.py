@@ -42,6 +42,7 @@ All times are µs; throughputs returned in I/O per second.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -63,11 +64,17 @@ LAYER_TOL = 1e-4
 EXACT_STATES = 2_000
 
 
-def _step(it: int) -> float:
-    """Damping of the fixed point: 1/2 at first, then a decreasing step (averaging), so
-    the iteration settles where the layers jitter against each other (a thread whose
-    idle time is near zero switches the core pool between regimes)."""
-    return 0.5 if it <= 20 else 1.0 / (it - 18)
+def _step(it: int, diff: float, prev: float) -> float:
+    """Damping of the fixed point: a full step while the change at least halves from one
+    iteration to the next (the layers contract: half the iterations of always damping,
+    measured on a grid of 128 layered networks, 5.4 against 10.5 on average), else 1/2,
+    and from the 21st iteration on a decreasing step (averaging), so the iteration settles
+    where the layers jitter against each other (a thread whose idle time is near zero
+    switches the core pool between regimes). ``diff`` and ``prev``: the largest change of
+    the stretch factors at this and the previous iteration (``prev < 0``: the first)."""
+    if it > 20:
+        return 1.0 / (it - 18)
+    return 1.0 if prev < 0 or diff < 0.5 * prev else 0.5
 
 
 def needs_layers(net: Network) -> bool:
@@ -162,40 +169,74 @@ def _core_factors(net: Network, X_per_us: float, f: np.ndarray) -> np.ndarray:
     return out
 
 
-def _structure(net: Network, pops: list[float]) -> dict:
-    """The arrays the compiled fixed point needs (built once per solution)."""
-    active = [i for i, p in enumerate(pops) if p > 0]
-    C = len(active)
-    n_st = len(net.stations)
-    m = np.array([s.servers for s in net.stations])
-    if C == 1:
+@functools.lru_cache(maxsize=64)
+def _shape(stations: tuple, polling: tuple[str, ...], cores: float, n_classes: int,
+           n_groups: int) -> dict:
+    """The load-independent arrays of the compiled fixed point: they depend on the stations,
+    the polling threads, the cores, the classes and the vCPU groups (instances of a private
+    thread) only, so a sweep's points that share them build them once."""
+    net = _Shape(stations)
+    n_st = len(stations)
+    if n_classes == 1:
         cols, mask = list(range(n_st)), np.ones((1, n_st))
     else:
-        cols, _, mask = _columns(net, C)
-    D = np.array([s.demand_us for s in net.stations])
-    N = np.array([int(pops[i]) for i in active], dtype=np.int64)
-    mm = m[cols]
-    code = np.where(np.isinf(mm) | (mm >= N.sum()), 0, mm).astype(np.int64)
-    exact = C == 1 or float(np.prod(N.astype(float) + 1)) <= EXACT_STATES
-    thr = [k for k, s in enumerate(net.stations)
-           if s.thread and s.name not in net.polling and s.demand_us > 0 and s.visits > 0
+        cols, _, mask = _columns(net, n_classes)
+    D = np.array([s.demand_us for s in stations])
+    thr = [k for k, s in enumerate(stations)
+           if s.thread and s.name not in polling and s.demand_us > 0 and s.visits > 0
            and not s.is_delay]
-    T = np.array([int(net.effective_servers(net.stations[k])) for k in thr], dtype=np.int64)
-    free = net.cores - net.polling_cores
-    if not thr or not math.isfinite(net.cores) or T.sum() <= free:
+    T = np.array([int(s.servers * (n_groups if s.private else 1))
+                  for s in (stations[k] for k in thr)], dtype=np.int64)
+    free = cores - sum(s.servers for s in stations if s.name in set(polling))
+    if not thr or not math.isfinite(cores) or T.sum() <= free:
         thr, T = [], np.zeros(0, dtype=np.int64)  # a core for every thread: no lower layer
     return {
-        "Dm": np.ascontiguousarray(D[cols][None, :] * mask), "col_station": np.array(cols, dtype=np.int64),
-        "N": N, "Z": np.full(C, float(net.think_us)), "code": code,
-        "exact_up": bool(exact and (code <= MAX_EXACT_SERVERS).all()),
+        "Dm": np.ascontiguousarray(D[cols][None, :] * mask),
+        "col_station": np.array(cols, dtype=np.int64),
+        "m": np.array([s.servers for s in stations])[cols],
         "thr": np.array(thr, dtype=np.int64), "T": T,
-        "s": np.array([net.stations[k].service_us for k in thr], dtype=float),
-        "visits": np.array([net.stations[k].visits for k in thr], dtype=float),
+        "s": np.array([stations[k].service_us for k in thr], dtype=float),
+        "visits": np.array([stations[k].visits for k in thr], dtype=float),
         "free": float(free) if math.isfinite(free) else 0.0,
         "code_free": int(free) if thr and free < T.sum() else 0,
         "exact_low": bool(thr) and float(np.prod(T.astype(float) + 1)) <= EXACT_STATES,
-        "n_st": n_st, "single": C == 1,
+        "n_st": n_st,
     }
+
+
+class _Shape:
+    """The Network field :func:`_columns` reads (a cache key cannot hold a Network)."""
+
+    def __init__(self, stations):
+        self.stations = stations
+
+
+#: shapes by the identity of a network's stations tuple (a sweep's points share it: hashing
+#: the stations themselves cost as much as building the shape); the tuple is kept with its
+#: shape, so an id reused by a new tuple is told apart
+_SHAPES: dict[tuple, tuple] = {}
+
+
+def _structure(net: Network, pops: list[float]) -> dict:
+    """The arrays the compiled fixed point needs: the cached shape plus the populations."""
+    active = [i for i, p in enumerate(pops) if p > 0]
+    C = len(active)
+    key = (id(net.stations), net.polling, float(net.cores), C, net.n_groups)
+    hit = _SHAPES.get(key)
+    if hit is None or hit[0] is not net.stations:  # the id of a tuple since freed: rebuild
+        hit = (net.stations, _shape(net.stations, net.polling, float(net.cores), C,
+                                    net.n_groups))
+        if len(_SHAPES) > 256:
+            _SHAPES.clear()
+        _SHAPES[key] = hit
+    st = dict(hit[1])
+    N = np.array([int(pops[i]) for i in active], dtype=np.int64)
+    mm = st["m"]
+    code = np.where(np.isinf(mm) | (mm >= N.sum()), 0, mm).astype(np.int64)
+    exact = C == 1 or float(np.prod(N.astype(float) + 1)) <= EXACT_STATES
+    st.update(N=N, Z=np.full(C, float(net.think_us)), code=code, single=C == 1,
+              exact_up=bool(exact and (code <= MAX_EXACT_SERVERS).all()))
+    return st
 
 
 def _fixed_point(net: Network, pops: list[float]) -> tuple[np.ndarray, np.ndarray, float, int]:
@@ -220,15 +261,18 @@ def _fixed_point_python(net: Network, pops: list[float]) -> tuple[np.ndarray, np
     """The same fixed point, iterated in Python (the reference the kernel follows)."""
     f = np.ones(len(net.stations))
     it = 0
+    prev = -1.0
     for it in range(1, MAX_LAYER_ITER + 1):
         Rk, X = _solve_upper(net, pops, f)
         f_new = _core_factors(net, X, f)
-        if np.max(np.abs(f_new - f)) <= LAYER_TOL * np.max(f_new):
+        diff = float(np.max(np.abs(f_new - f)))
+        if diff <= LAYER_TOL * np.max(f_new):
             if np.any(f_new != f):
                 f = f_new
                 Rk, X = _solve_upper(net, pops, f)
             return f, Rk, X, it
-        a = _step(it)  # damped: the layers pull in opposite directions
+        a = _step(it, diff, prev)  # damped when the layers pull in opposite directions
+        prev = diff
         f = (1 - a) * f + a * f_new
     return f, Rk, X, MAX_LAYER_ITER + 1
 
@@ -274,12 +318,15 @@ def solve_open_layered(net: Network, rate_per_s: float, solve_plain) -> tuple[fl
     lam = rate_per_s / 1e6
     f = np.ones(len(net.stations))
     if math.isfinite(net.cores):
+        prev = -1.0
         for it in range(1, MAX_LAYER_ITER + 1):
             f_new = _core_factors(net, lam, f)
-            if np.max(np.abs(f_new - f)) <= LAYER_TOL * np.max(f_new):
+            diff = float(np.max(np.abs(f_new - f)))
+            if diff <= LAYER_TOL * np.max(f_new):
                 f = f_new
                 break
-            a = _step(it)
+            a = _step(it, diff, prev)
+            prev = diff
             f = (1 - a) * f + a * f_new
         util = net.utilisation(rate_per_s) * f
         bad = [(s, u) for s, u in zip(net.stations, util, strict=True)

@@ -17,9 +17,12 @@ from ._kernels_mc import exact_mc
 
 
 @njit(cache=True)
-def _step(it):
-    # 1/2 at first, then averaging (layered.py's _step, the one documented rule)
-    return 0.5 if it <= 20 else 1.0 / (it - 18)
+def _step(it, diff, prev):
+    # layered.py's _step, the one documented rule: a full step while the change halves,
+    # else 1/2; averaging from the 21st iteration
+    if it > 20:
+        return 1.0 / (it - 18)
+    return 1.0 if prev < 0.0 or diff < 0.5 * prev else 0.5
 
 
 @njit(cache=True)
@@ -150,6 +153,7 @@ def layered_fixed_point(Dm, col_station, N, Z, code, exact_up, thr, T, s, visits
     lower = thr.shape[0] > 0
     Qu = np.zeros(Dm.shape)  # Bard-Schweitzer queues, carried from layer to layer
     Ql = np.zeros((thr.shape[0], 1))
+    prev = -1.0
     for it in range(1, max_iter + 1):
         Rk, Xt = _upper(Dm, col_station, f, N, Z, code, exact_up, n_st, sch_tol, sch_max, Qu)
         if lower:
@@ -174,7 +178,8 @@ def layered_fixed_point(Dm, col_station, N, Z, code, exact_up, thr, T, s, visits
                 Rk, Xt = _upper(Dm, col_station, f, N, Z, code, exact_up, n_st, sch_tol,
                                 sch_max, Qu)
             return f, Rk, Xt, it
-        a = _step(it)
+        a = _step(it, diff, prev)
+        prev = diff
         for k in range(n_st):
             f[k] = (1 - a) * f[k] + a * f_new[k]
     return f, Rk, Xt, max_iter + 1
