@@ -355,12 +355,16 @@ class Network:
 
     def check_stable(self, rate_per_s: float) -> None:
         """Raise UnstableError (one wording) if an open load saturates a FIFO station, the
-        host cores or the in-flight limit."""
-        for s in self._limits():
-            rho = rate_per_s * s.demand_us / s.servers / 1e6
-            if rho >= 1:
-                raise UnstableError(unstable_message(s.name, rho, rate_per_s, s.capacity_per_s,
-                                                     self.name))
+        host cores or the in-flight limit; it names the most loaded of them (the
+        bottleneck), not the first on the route."""
+        lim = self._limits()
+        if not lim:
+            return
+        s = max(lim, key=lambda x: x.demand_us / x.servers)
+        rho = rate_per_s * s.demand_us / s.servers / 1e6
+        if rho >= 1:
+            raise UnstableError(unstable_message(s.name, rho, rate_per_s, s.capacity_per_s,
+                                                 self.name))
 
     def cpu_parts(self) -> tuple[float, float]:
         """Load-independent host and guest CPU µs per I/O (busy-polling stations excluded)."""
