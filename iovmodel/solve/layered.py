@@ -348,13 +348,45 @@ def solve_open_layered(net: Network, rate_per_s: float, solve_plain) -> tuple[fl
     return R, waits, util, details
 
 
+def route_moments(net: Network) -> tuple[float, float]:
+    """Mean and second moment (µs, µs²) of one request's time through the whole route when it
+    never waits: the sum of its visits' times, each independent. A visit occurring ``c``
+    times per I/O is ``floor(c)`` certain occurrences and one with probability
+    ``c - floor(c)`` (as the simulator expands it), so its variance is
+    ``floor(c) m^2 scv + f m^2 (1 + scv) - f^2 m^2`` with ``f`` the fraction."""
+    mean = var = 0.0
+    for v in net.route:
+        c = v.per_io(net.batch)
+        whole = math.floor(c + 1e-12)
+        frac = max(c - whole, 0.0)
+        m2 = v.mean_us * v.mean_us
+        mean += c * v.mean_us
+        var += whole * m2 * v.scv + frac * m2 * (1.0 + v.scv) - frac * frac * m2
+    return mean, var + mean * mean
+
+
 def _flow_equivalent(net: Network, rate_per_s: float, R_open: float) -> tuple[float, float]:
-    """Latency of the in-flight-limited network under Poisson arrivals: a birth-death
-    chain with rate X(min(j, L)) (closed throughput at j requests, no think time)."""
+    r"""Latency of the in-flight-limited network under Poisson arrivals.
+
+    One command in flight (``L = 1``): the route is one server whose service is the route's
+    time, fed by Poisson arrivals -- M/G/1, exact by Pollaczek-Khinchine,
+    :math:`R = E[S] + \lambda E[S^2] / (2 (1 - \lambda E[S]))` (Kleinrock 1975, vol. 1,
+    eq. 5.105), with :math:`E[S^2]` from the visits' own laws (:func:`route_moments`).
+    Several (``L > 1``): a birth-death chain with rate X(min(j, L)) (closed throughput at j
+    requests, no think time), exact for a product-form network (exponential costs); it
+    ignores the costs' variability, as MVA does."""
     from dataclasses import replace
 
     L = int(net.inflight)
     lam = rate_per_s / 1e6
+    if L == 1:
+        ES, ES2 = route_moments(net)
+        rho = lam * ES
+        if rho >= 1:
+            raise UnstableError(unstable_message("inflight", rho, rate_per_s, 1e6 / ES,
+                                                 net.name))
+        R = ES + lam * ES2 / (2.0 * (1.0 - rho))
+        return R, max(R - R_open, 0.0)
     Xj = []
     for j in range(1, L + 1):
         cj = replace(net, rate_per_s=None, population=j, think_us=0.0, groups=(),
