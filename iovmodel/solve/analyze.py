@@ -44,7 +44,7 @@ from ..spec.profile import HostProfile, as_host, parameters
 from ..spec.workload import Workload
 from .batching import BATCHING, load_batched
 from .closed import solve_closed
-from .layered import needs_layers, solve_closed_layered
+from .layered import needs_layers, solve_closed_layered_xru
 from .open import solve_open
 from .percentiles import percentile_key
 from .streams import stream_bound
@@ -379,7 +379,7 @@ def _put_layered(put, idxs: list[int], p: Path, h: HostProfile, ws: list[Workloa
     X, R = np.empty(n), np.empty(n)
     utils: list[np.ndarray] = []
     for j, pn in enumerate(nets):
-        X[j], R[j], _, u, _ = solve_closed_layered(pn)
+        X[j], R[j], u = solve_closed_layered_xru(pn)
         utils.append(u)
     by_key: dict[int, list[int]] = {}
     for j, pn in enumerate(nets):

@@ -174,3 +174,20 @@ def test_compiled_fixed_point_is_the_python_one(name, opt):
             assert X1 == pytest.approx(X2, rel=1e-8)
             np.testing.assert_allclose(R1, R2, rtol=1e-7, atol=1e-9)
             np.testing.assert_allclose(f1, f2, rtol=1e-7)
+
+
+def test_sweep_rows_are_analyze_results_column_by_column():
+    # the sweep's layered rows (solved without the per-visit waits, columns put per shared
+    # structure) carry analyze's numbers, bottleneck and assumptions for each point
+    df = iov.sweep("virtio-blk-iothread", H, iov.Workload.closed(1, 4), jobs=[1, 2, 5, 9],
+                   iothreads=[4], vcpus=[4], queues=[4], cores=[3])
+    for _, row in df.iterrows():
+        r = iov.analyze("virtio-blk-iothread", H, iov.Workload.closed(int(row["jobs"]), 4),
+                        iothreads=4, vcpus=4, queues=4, cores=3)
+        fr = r.to_frame().iloc[0]
+        assert row["latency_us"] == pytest.approx(r.latency_us, rel=1e-12)
+        assert row["bottleneck"] == r.bottleneck
+        for col in [c for c in fr.index if c.startswith(("util_", "busy_"))]:
+            assert row[col] == pytest.approx(fr[col], rel=1e-12, abs=1e-15), col
+        for col in [c for c in fr.index if c.startswith("assumed_")]:
+            assert row[col] == fr[col], col
