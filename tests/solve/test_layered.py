@@ -191,3 +191,24 @@ def test_sweep_rows_are_analyze_results_column_by_column():
             assert row[col] == pytest.approx(fr[col], rel=1e-12, abs=1e-15), col
         for col in [c for c in fr.index if c.startswith("assumed_")]:
             assert row[col] == fr[col], col
+
+
+def test_every_catalog_path_states_the_default_guest_of_one_vcpu():
+    # data/catalog.toml documents the default guest (one vCPU: QEMU without -smp, Cloud
+    # Hypervisor's DEFAULT_VCPUS); a path added without it would silently keep a CPU per request
+    for name in iov.paths()["name"]:
+        assert iov.path(name).options["vcpus"] == 1, name
+
+
+def test_one_vcpu_is_one_more_queue_in_every_solver():
+    # one vCPU: every job shares it, one class; exact single-class MVA with the vCPU as a
+    # single server, and the open closed form (symbolic) equals analyze
+    w = iov.Workload.closed(4, 8)
+    net = iov.build(iov.path("vhost-scsi"), H, w)
+    assert net.groups == () and net.stations[net.station_index("vcpu")].servers == 1
+    e = mva(net.demands_us(), w.population, servers=net.servers())
+    assert iov.analyze("vhost-scsi", H, w).throughput_per_s == pytest.approx(e.X[-1] * 1e6,
+                                                                             rel=1e-10)
+    o = iov.Workload.open(50_000)
+    assert float(iov.symbolic.latency("vhost-scsi", o).subs(H)) == pytest.approx(
+        iov.analyze("vhost-scsi", H, o).latency_us, rel=1e-9)
