@@ -242,8 +242,10 @@ class Network:
     def _check_structure(self, where: str) -> None:
         g = self.groups
         if g:
-            if any(isinstance(x, bool) or not (isinstance(x, int | float | np.integer | np.floating)
-                                               and math.isfinite(x) and x >= 0) for x in g) \
+            plain = all(type(x) is float and 0.0 <= x < INF for x in g)  # the usual case, fast
+            if (not plain and any(isinstance(x, bool) or not (
+                    isinstance(x, int | float | np.integer | np.floating)
+                    and math.isfinite(x) and x >= 0) for x in g)) \
                     or not any(x > 0 for x in g):
                 raise ParameterError(f"{where}: groups must be finite numbers >= 0, one of them "
                                      f"> 0, got {g!r}")

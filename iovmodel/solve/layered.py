@@ -201,6 +201,10 @@ def _shape(stations: tuple, polling: tuple[str, ...], cores: float, n_classes: i
         "code_free": int(free) if thr and free < T.sum() else 0,
         "exact_low": bool(thr) and float(np.prod(T.astype(float) + 1)) <= EXACT_STATES,
         "n_st": n_st,
+        # Network.utilisation's divisor (servers over instances; 1 for a delay station)
+        "util_div": np.array([1.0 if s.is_delay else s.servers * (n_groups if s.private else 1)
+                              for s in stations]),
+        "D": D, "delay": np.array([s.is_delay for s in stations]),
     }
 
 
@@ -239,12 +243,13 @@ def _structure(net: Network, pops: list[float]) -> dict:
     return st
 
 
-def _fixed_point(net: Network, pops: list[float]) -> tuple[np.ndarray, np.ndarray, float, int]:
+def _fixed_point(net: Network, pops: list[float], st: dict | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, float, int]:
     """The layers' fixed point: (core stretch f per station, residence per I/O per station
     in µs, throughput per µs, iterations). Compiled (:mod:`.analytic._kernels_layers`)
     except for one class at a station of more than ``MAX_EXACT_SERVERS`` servers, which
-    the single-class exact MVA solves in Python."""
-    st = _structure(net, pops)
+    the single-class exact MVA solves in Python. ``st``: :func:`_structure`'s, if built."""
+    st = st if st is not None else _structure(net, pops)
     if st["single"] and not st["exact_up"]:
         return _fixed_point_python(net, pops)
     from .analytic._kernels_layers import layered_fixed_point
@@ -282,13 +287,15 @@ def solve_closed_layered_xru(net: Network) -> tuple[float, float, np.ndarray]:
     :func:`solve_closed_layered`, without the per-visit waits (a sweep's columns)."""
     pops = list(net.groups) if len(net.groups) > 1 else [float(net.population)]
     pops = _cap_groups(net, pops)
-    f, Rk, X, it = _fixed_point(net, pops)
+    st = _structure(net, pops)
+    f, Rk, X, it = _fixed_point(net, pops, st)
     if it > MAX_LAYER_ITER:
         raise ParameterError(f"{net.name!r}: the method of layers did not converge in "
                              f"{MAX_LAYER_ITER} iterations (cores={net.cores:g})")
     R = net.population / X - net.think_us if net.population > sum(pops) else float(Rk.sum())
-    delay = np.array([s.is_delay for s in net.stations])
-    return X * 1e6, R, net.utilisation(X * 1e6) * np.where(delay, 1.0, f)
+    # Network.utilisation(X) with the shape's arrays (the same numbers, no per-point lists)
+    util = X * st["D"] / st["util_div"] * np.where(st["delay"], 1.0, f)
+    return X * 1e6, R, util
 
 
 def solve_closed_layered(net: Network) -> tuple[float, float, np.ndarray, np.ndarray, dict]:
