@@ -13,9 +13,10 @@ $(VENV)/bin/python:
 $(STAMP): $(VENV)/bin/python pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
-	@# compile the simulator's numba kernels into their on-disk cache now, so the first
-	@# iov.simulate() only loads them (iovmodel.solve.sim.precompile)
-	$(PY) -c "import iovmodel.solve.sim as s; print(f'simulator kernels compiled in {s.precompile():.1f} s')"
+	@# build the simulator's kernels ahead of time (numba.pycc; needs a C compiler) and fill
+	@# numba's JIT cache, the fallback: the first iov.simulate() of a process then only loads
+	@# them (iovmodel.solve.sim.precompile, iovmodel.solve.sim.aot)
+	$(PY) -c "import iovmodel.solve.sim as s, iovmodel.solve.sim.aot as a; t = s.precompile(); print(f'simulator kernels compiled in {t:.1f} s ({a.engine_kind()} kernels in use)')"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -7,7 +7,9 @@ Models (rates per µs, times in µs; only ratios matter):
 
 Tools: iovmodel.simulate (engine "auto" = the exact recursion for these
 feed-forward networks, and the general event loop), a bare numba Lindley loop
-written here (the speed limit of a FIFO path), SimPy and Ciw (fewer customers:
+written here (the speed limit of a FIFO path), a bare numba event loop written
+here (heap, FIFO queues, inline random numbers, the mean and nothing else: the
+ceiling of event scheduling on these models), SimPy and Ciw (fewer customers:
 rates are per customer). Each tool's mean sojourn is checked against the
 closed form. iovmodel's time is end to end: building the arrays, sampling,
 the simulation, warm-up deletion, percentiles, histogram and the result object, one
@@ -75,6 +77,106 @@ def lindley_tandem(n, lam, means, seed):
             t = st + np.random.exponential(means[j])
             dep[j] = t
         tot += t - a
+    return tot / n
+
+
+# ------------------------------------------------------------------ bare numba event loop
+@njit(cache=True)
+def _hpush(ht, hp, n, t, p):
+    i = n
+    while i > 0:
+        parent = (i - 1) >> 1
+        if ht[parent] <= t:
+            break
+        ht[i] = ht[parent]
+        hp[i] = hp[parent]
+        i = parent
+    ht[i] = t
+    hp[i] = p
+    return n + 1
+
+
+@njit(cache=True)
+def _hpop(ht, hp, n):
+    n -= 1
+    if n == 0:
+        return 0
+    t = ht[n]
+    p = hp[n]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and ht[c + 1] < ht[c]:
+            c += 1
+        if ht[c] >= t:
+            break
+        ht[i] = ht[c]
+        hp[i] = hp[c]
+        i = c
+    ht[i] = t
+    hp[i] = p
+    return n
+
+
+@njit(cache=True)
+def bare_event_tandem(n, lam, means, seed):
+    """The least an event-scheduling simulator of (a)/(b) does: a binary-heap event list,
+    a FIFO queue per station, inline random numbers, the mean sojourn and nothing else
+    (no statistics per step, no warm-up, no percentiles). The ceiling of any event loop
+    on these models; its distance to the Lindley loop is the price of event scheduling."""
+    np.random.seed(seed)
+    k = means.shape[0]
+    ht = np.empty(1 << 16)
+    hp = np.empty(1 << 16, np.int64)
+    qcap = 1 << 16
+    q = np.empty((k, qcap), np.int64)
+    qh = np.zeros(k, np.int64)
+    ql = np.zeros(k, np.int64)
+    busy = np.zeros(k, np.int64)
+    arr = np.empty(1 << 16)
+    free = np.arange((1 << 16) - 1, -1, -1)
+    fn = 1 << 16
+    hn = _hpush(ht, hp, 0, 0.0, -1)
+    done = 0
+    tot = 0.0
+    while done < n:
+        t = ht[0]
+        p = hp[0]
+        hn = _hpop(ht, hp, hn)
+        if p < 0:  # an arrival
+            fn -= 1
+            slot = free[fn]
+            arr[slot] = t
+            hn = _hpush(ht, hp, hn, t + np.random.exponential(1.0 / lam), -1)
+            step = 0
+        else:  # a service finished: start the next in line
+            slot = p >> 8
+            step = p & 255
+            if ql[step] > 0:
+                h = qh[step]
+                tok = q[step, h]
+                qh[step] = (h + 1) & (qcap - 1)
+                ql[step] -= 1
+                hn = _hpush(ht, hp, hn, t + np.random.exponential(means[step]), tok)
+            else:
+                busy[step] = 0
+            step += 1
+        if step == k:
+            tot += t - arr[slot]
+            done += 1
+            free[fn] = slot
+            fn += 1
+            continue
+        tok = (slot << 8) | step
+        if busy[step] == 0:
+            busy[step] = 1
+            hn = _hpush(ht, hp, hn, t + np.random.exponential(means[step]), tok)
+        else:
+            e = (qh[step] + ql[step]) & (qcap - 1)
+            q[step, e] = tok
+            ql[step] += 1
     return tot / n
 
 
@@ -151,40 +253,70 @@ import iovmodel as iov
 t1 = time.perf_counter()
 iov.simulate("virtio-blk", requests=1000, replications=1, progress=False)
 t2 = time.perf_counter()
-print(t1 - t0, t2 - t1)
+from iovmodel.solve.sim.aot import engine_kind
+print(t1 - t0, t2 - t1, engine_kind())
+"""
+
+# numba's own floor: the first call of a trivial cached @njit function in a new process
+_TRIVIAL = """
+from numba import njit
+@njit(cache=True)
+def f(x):
+    return x + 1
+"""
+_FLOOR = """
+import time
+import numpy
+t0 = time.perf_counter()
+import triv
+triv.f(1)
+print(time.perf_counter() - t0)
 """
 
 
-def first_simulate(cache_dir: str) -> tuple[float, float]:
-    """(import iovmodel, first simulate after it), seconds, in a fresh process."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir,
+def first_simulate(cache_dir: str, aot: bool = True) -> tuple[float, float, str]:
+    """(import iovmodel, first simulate after it, kernels used), seconds, in a fresh process."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir, IOVMODEL_AOT="1" if aot else "0",
                PYTHONPATH=os.path.join(os.path.dirname(__file__), ".."))
     out = subprocess.run([sys.executable, "-c", _FIRST], env=env, check=True,
                          capture_output=True, text=True).stdout.split()
-    return float(out[0]), float(out[1])
+    return float(out[0]), float(out[1]), out[2]
+
+
+def numba_floor() -> float:
+    """Best of 3: import numba and call a trivial cached @njit function, in a new process."""
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "triv.py"), "w") as fh:
+            fh.write(_TRIVIAL)
+        env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(d, "cache"), PYTHONPATH=d)
+        run = [sys.executable, "-c", _FLOOR]
+        subprocess.run(run, env=env, check=True, capture_output=True)  # fills the cache
+        return min(float(subprocess.run(run, env=env, check=True, capture_output=True,
+                                        text=True).stdout) for _ in range(3))
 
 
 def startup() -> None:
     print("start-up: iov.simulate('virtio-blk', requests=1000, replications=1) in a fresh "
           "process (goals: cold < 3 s after make's set-up, warm < 0.3 s after import)")
     with tempfile.TemporaryDirectory() as d:
-        imp, first = first_simulate(d)
-        print(f"  empty kernel cache (compiles)     import {imp:5.2f} s, first simulate "
-              f"{first:5.2f} s  ({load()})")
+        imp, first, kind = first_simulate(d, aot=False)
+        print(f"  no set-up (JIT compiles)           import {imp:5.2f} s, first simulate "
+              f"{first:5.2f} s  [{kind}]  ({load()})")
     with tempfile.TemporaryDirectory() as d:
         env = dict(os.environ, NUMBA_CACHE_DIR=d,
                    PYTHONPATH=os.path.join(os.path.dirname(__file__), ".."))
         t = time.perf_counter()
+        # what make runs: the AOT build into the package and the JIT cache (the fallback)
         subprocess.run([sys.executable, "-c", "import iovmodel.solve.sim as s; s.precompile()"],
                        env=env, check=True)
         setup = time.perf_counter() - t
-        print(f"  make's precompile step            {setup:5.2f} s  ({load()})")
-        best = (math.inf, math.inf)
-        for _ in range(3):
-            r = first_simulate(d)
-            best = min(best, r, key=lambda x: x[0] + x[1])
-        print(f"  after set-up (loads the cache)    import {best[0]:5.2f} s, first simulate "
-              f"{best[1]:5.2f} s, total {sum(best):5.2f} s  (best of 3; {load()})")
+        print(f"  make's precompile step             {setup:5.2f} s  ({load()})")
+        for aot, label in ((True, "after set-up, AOT kernels  "), (False, "after set-up, JIT fallback ")):
+            best = min((first_simulate(d, aot) for _ in range(3)), key=lambda x: x[0] + x[1])
+            print(f"  {label}       import {best[0]:5.2f} s, first simulate {best[1]:5.3f} s  "
+                  f"[{best[2]}]  (best of 3; {load()})")
+    print(f"  numba's floor: a trivial cached @njit function, import numba + first call "
+          f"{numba_floor():5.3f} s  (best of 3; {load()})")
     print()
 
 
@@ -256,6 +388,12 @@ def main() -> None:
             dt, w = timed(lindley_tandem, n_fast, lam, mk, rep + 1)
             best = min(best, dt)
         dt_l, w_l = best, w
+        bare_event_tandem(1000, lam, mk, 1)
+        best = math.inf
+        for rep in range(3):
+            dt, w = timed(bare_event_tandem, n_fast, lam, mk, rep + 1)
+            best = min(best, dt)
+        dt_e, w_e = best, w
         dt_s, w_s = timed(simpy_tandem, n_simpy, lam, means, 1)
         dt_c, w_c = timed(ciw_tandem, n_ciw, lam, means, 1)
         eng_a = res["auto"][1].engine
@@ -264,6 +402,7 @@ def main() -> None:
             (label, "iovmodel (event loop)", n_fast, res["event"][0], res["event"][1].latency_us,
              truth),
             (label, "numba Lindley loop", n_fast, dt_l, w_l, truth),
+            (label, "bare numba event loop", n_fast, dt_e, w_e, truth),
             (label, "SimPy", n_simpy, dt_s, w_s, truth),
             (label, "Ciw", n_ciw, dt_c, w_c, truth),
         ]
@@ -284,7 +423,8 @@ def main() -> None:
         for who in ("iovmodel", "iovmodel (event loop)"):
             r = rate[(label, who)]
             lind = rate[(label, "numba Lindley loop")]
-            print(f"  {label:15s} {who:22s} / Lindley {r / lind:6.2f}   / SimPy "
+            print(f"  {label:15s} {who:22s} / Lindley {r / lind:6.2f}   / bare event loop "
+                  f"{r / rate[(label, 'bare numba event loop')]:5.2f}   / SimPy "
                   f"{r / rate[(label, 'SimPy')]:8.0f}x   / Ciw {r / rate[(label, 'Ciw')]:8.0f}x")
 
     resources(n_fast, rate[("(b) tandem x5", "numba Lindley loop")])

@@ -31,6 +31,9 @@ from .errors import IovModelError, ParameterError
 
 def is_number(v: Any) -> bool:
     """True for a real number (int, float, numpy integer/floating), False for bool and the rest."""
+    t = type(v)
+    if t is float or t is int:  # the common case, without the abstract-class checks
+        return True
     return isinstance(v, numbers.Real) and not isinstance(v, bool | np.bool_)
 
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from scipy import optimize
 
 from .._expr import compile_expr
+from .._threads import one_blas_thread
 from ..errors import (
     CostAtBoundWarning,
     FitConvergenceWarning,
@@ -432,6 +433,7 @@ def _stats(res, prob: _Problem, m: int, y: np.ndarray, pred: np.ndarray,
     return params, correlation, issues, notes
 
 
+@one_blas_thread
 def fit(measurements: pd.DataFrame | Source | Sequence[Source],
         host: HostProfile | None = None, *, path: str | None = None,
         options: Mapping[str, Any] | str | None = None,

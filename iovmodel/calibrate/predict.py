@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._expr import compile_expr
 from ..errors import ParameterError, UnstableError
 from ..network import Network, build
 from ..solve.batching import BATCHING, load_batched
@@ -60,8 +61,32 @@ def _closed(net: Network, pops: Sequence[int]) -> dict[int, tuple]:
             for n, s in zip(pops, sol, strict=True)}
 
 
+def host_reads(path: Path) -> tuple[str, ...]:
+    """The names whose values :func:`~iovmodel.network.build` reads for ``path``: the names
+    in its active hops' cost expressions and its resources' server counts (host costs or
+    options). Two hosts that agree on these give the same network
+    (``tests/fit/test_predict_memo.py`` checks it for every catalog path)."""
+    names: dict[str, None] = {}
+    for h in path.active_hops():
+        if isinstance(h.cost, str):
+            names.update(dict.fromkeys(sorted(compile_expr(h.cost)[1])))
+    for res in path.resources.values():
+        if isinstance(res.servers, str):
+            names[res.servers] = None
+    return tuple(names)
+
+
 class _Model:
-    """Rows grouped by the network they share; predicts every row for a host."""
+    """Rows grouped by the network they share; predicts every row for a host.
+
+    A fit evaluates the model many times at points that differ in a few costs (a
+    Jacobian column group moves the costs no row shares), so networks and their closed
+    solutions are remembered by the values they read (:func:`host_reads`): a group whose
+    costs did not move is not rebuilt or solved again.
+    """
+
+    #: remembered networks beyond which the memo starts afresh (bounds memory in long fits)
+    MEMO_SIZE = 20_000
 
     def __init__(self, rows: Sequence[_Row], percentiles: str = "approx",
                  sim_options: Mapping[str, Any] | None = None, batching: str = "amortised") -> None:
@@ -74,6 +99,34 @@ class _Model:
         self.percentiles = percentiles
         self.sim_options = {"requests": 20_000, "replications": 4, "seed": 20240917,
                             **dict(sim_options or {})}
+        self._reads: dict[int, tuple[str, ...]] = {}
+        self._memo: dict[tuple, tuple[Network, dict]] = {}
+
+    def _entry(self, path: Path, host: HostProfile, workload: Workload) -> tuple[Network, dict]:
+        names = self._reads.get(id(path))
+        if names is None:
+            names = self._reads[id(path)] = host_reads(path)
+        env = path.options
+        key = (id(path), workload,
+               tuple(env[n] if n in env else host[n] if n in host else None for n in names))
+        hit = self._memo.get(key)
+        if hit is None:
+            if len(self._memo) >= self.MEMO_SIZE:
+                self._memo.clear()
+            hit = self._memo[key] = (build(path, host, workload), {})
+        return hit
+
+    def _build(self, path: Path, host: HostProfile, workload: Workload) -> Network:
+        return self._entry(path, host, workload)[0]
+
+    def _closed(self, path: Path, host: HostProfile, workload: Workload,
+                pops: Sequence[int]) -> tuple[Network, dict[int, tuple]]:
+        net, sols = self._entry(path, host, workload)
+        key = tuple(pops)
+        sol = sols.get(key)
+        if sol is None:
+            sol = sols[key] = _closed(net, pops)
+        return net, sol
 
     def _simulate(self, net: Network, workload: Workload):
         from ..solve.sim import simulate_network
@@ -93,7 +146,7 @@ class _Model:
             own.update(r0.overrides)
             h = host.replace(**own) if own else host
             if r0.workload.is_open:
-                net = build(r0.path, h, r0.workload)
+                net = self._build(r0.path, h, r0.workload)
                 for j in idx:
                     r = rows[j]
                     try:
@@ -106,7 +159,7 @@ class _Model:
                     out[j] = _value(r.metric, r, net, r.workload.rate_per_s, R, waits, util, sim)
                 continue
             if r0.saturated:
-                net = build(r0.path, h, r0.workload)
+                net = self._build(r0.path, h, r0.workload)
                 X, util = stream_bound(net)
                 for j in idx:
                     r = rows[j]
@@ -131,8 +184,8 @@ class _Model:
             sols = {}
             for sub in by_batch.values():
                 top = max(sub, key=lambda j: rows[j].workload.population)
-                net = build(r0.path, h, rows[top].workload)
-                sol = _closed(net, sorted({rows[j].workload.population for j in sub}))
+                net, sol = self._closed(r0.path, h, rows[top].workload,
+                                        sorted({rows[j].workload.population for j in sub}))
                 sols.update({j: (net, sol[rows[j].workload.population]) for j in sub})
             for j in idx:
                 r = rows[j]

@@ -366,10 +366,10 @@ def test_rare_visits_with_no_think_time(per, count, batch):
 @given(st.lists(st.floats(2.0**-10, 2.0**27, exclude_max=True), min_size=1, max_size=200))
 @settings(max_examples=50, deadline=None, derandomize=True)
 def test_log_hist_matches_numpy_histogram(xs):
-    from iovmodel.solve.sim import kernel
+    from iovmodel.solve.sim import stats
     from iovmodel.solve.sim.engine import HIST_EDGES_US, HIST_LO_EXP, HIST_SUB_BITS
 
     x = np.array(xs)
-    got = kernel.log_hist(x, HIST_LO_EXP, HIST_SUB_BITS, HIST_EDGES_US.size - 1)
+    got = stats.log_hist(x, HIST_LO_EXP, HIST_SUB_BITS, HIST_EDGES_US.size - 1)
     want, _ = np.histogram(x, HIST_EDGES_US)
     np.testing.assert_array_equal(got, want)

@@ -54,14 +54,16 @@ thread spins), and a busy-polling resource counts at its full cores, as
 :func:`~iovmodel.analyze` does. In ``breakdown``, the time a request waits for
 its batch-mates at a per-batch hop is that hop's ``wait_us``.
 
-Compile cost: nothing compiles at import. The kernels are compiled once and
-cached on disk (``iovmodel/solve/sim/__pycache__``, or ``NUMBA_CACHE_DIR``); ``make``
-does it at set-up (:func:`precompile`), so a fresh environment made by
-``make demo`` / ``make test`` only loads them. Without that step the first
-simulation compiles the event loop itself (a few seconds: see
-``benchmarks/bench_sim.py``, which measures both cases and the first result after
-``import iovmodel``). Loading costs ~0.5 s once per process, most of it numba's own
-start-up (its registries import ``scipy.linalg`` to look for BLAS).
+Compile cost: nothing compiles at import. ``make``'s set-up (:func:`precompile`)
+builds the kernels ahead of time (:mod:`.aot`, a plain extension module: the first
+simulation of a process then costs milliseconds and never imports numba) and also
+fills numba's on-disk JIT cache (``iovmodel/solve/sim/__pycache__`` or
+``NUMBA_CACHE_DIR``), the fallback when the AOT module is missing or stale
+(``iovmodel.solve.sim.aot.engine_kind()`` says which one a process uses). With the
+JIT, loading costs ~0.5 s once per process, most of it numba's own start-up (its
+registries import ``scipy.linalg`` to look for BLAS); without any set-up the first
+simulation compiles the event loop itself (a few seconds). ``benchmarks/bench_sim.py``
+measures each case.
 
 Statistics: per replication, the first 10 % of completions are dropped as
 warm-up (replication/deletion, Law 2015 s.9.5.2; see :mod:`.stats` for why not
@@ -229,24 +231,37 @@ def simulate_network(net: Network, *, requests: int = 100_000, replications: int
     return _combine(net, spec, reps, requests, root, used, workload, path_name)
 
 
-def precompile() -> float:
-    """Compile (or load) every simulator kernel now; returns the seconds it took.
+def precompile(aot: bool = True) -> float:
+    """Compile every simulator kernel now; returns the seconds it took.
 
-    ``make`` runs this once after installing, so the machine code is in numba's
-    on-disk cache (``iovmodel/solve/sim/__pycache__`` or ``NUMBA_CACHE_DIR``) before
-    the first :func:`simulate`: the compile cost is paid at set-up, not by the
-    first simulation. Later calls only load the cache.
+    ``make`` runs this once after installing. It builds the ahead-of-time kernels
+    (:mod:`.aot`: later processes load them in milliseconds, without numba) when
+    ``aot`` is true and a C compiler is at hand, and compiles the numba JIT kernels
+    into numba's on-disk cache (``iovmodel/solve/sim/__pycache__`` or
+    ``NUMBA_CACHE_DIR``), the fallback when the AOT module is missing or stale. The
+    compile cost is paid at set-up, not by the first simulation.
     """
-
     from ...network import Visit, aggregate
+    from . import aot as _aot
+    from . import kernel
 
     t0 = time.perf_counter()
+    if aot:
+        try:
+            _aot.build()
+        except Exception as exc:  # noqa: BLE001 - the JIT below still works; say why
+            print(f"iovmodel: ahead-of-time simulator kernels not built ({type(exc).__name__}: "
+                  f"{exc}); simulations use numba's JIT (~0.5 s more per new process)")
     route = (Visit("a", 0, 1.0, 1.0), Visit("b", 1, 0.5, 1.0))
     st = aggregate(route, ["s0", "s1"], [1, 2], [True, True], 1)
-    for net in (Network("precompile", st, route, rate_per_s=1e5),
-                Network("precompile", st, route, population=2, think_us=1.0)):
-        simulate_network(net, requests=200, replications=1, seed=0, progress=False,
-                         engine="recursion" if net.is_open else "event")
+    _aot._cache["k"] = kernel  # the JIT kernels, whatever the AOT state
+    try:
+        for net in (Network("precompile", st, route, rate_per_s=1e5),
+                    Network("precompile", st, route, population=2, think_us=1.0)):
+            simulate_network(net, requests=200, replications=1, seed=0, progress=False,
+                             engine="recursion" if net.is_open else "event")
+    finally:
+        _aot._cache.clear()
     return time.perf_counter() - t0
 
 

@@ -18,9 +18,10 @@ import numpy as np
 
 from ...errors import ParameterError, UnstableError
 from ...network import Network, unstable_message
-from . import kernel as K
+from . import events as K
+from .aot import kernels
 from .dists import Dist, as_dist, default_dist
-from .stats import mser
+from .stats import log_hist, mser
 
 #: latency histogram grid, µs: 16 bins per octave from 2**-10 (~1 ns) to 2**27 (~134 s)
 HIST_LO_EXP, HIST_HI_EXP, HIST_SUB_BITS = -10, 27, 4
@@ -331,7 +332,7 @@ class _State:
     def run(self, limit: int) -> int:
         s = self.spec
         while True:
-            code = K.run(
+            code = kernels().run(
                 self.ints, self.now, limit,
                 s.st_inst, s.st_mode, s.st_batch, s.st_prob, s.inst_servers, s.batch,
                 s.is_open, s.think_us,
@@ -442,6 +443,7 @@ def recursion_ok(spec: Spec) -> bool:
 
 
 def _run_recursion(spec: Spec, n: int, gens: list[np.random.Generator]) -> SimpleNamespace:
+    kern = kernels()
     nsteps = spec.st_station.size
     blk = max(1, min(1000, n // 200))
     nblk = -(-n // blk)
@@ -456,7 +458,7 @@ def _run_recursion(spec: Spec, n: int, gens: list[np.random.Generator]) -> Simpl
     out = SimpleNamespace(lat=np.empty(n), blk=blk, blk_wait=np.zeros((nblk, nsteps)),
                           blk_serv=np.zeros((nblk, nsteps)), blk_busy=None, blk_tend=None)
     for j in range(nsteps):
-        s = np.asarray(spec.samplers[j](gens[j], n), dtype=float)
+        s = np.ascontiguousarray(spec.samplers[j](gens[j], n), dtype=float)
         d = np.empty(n)
         if spec.st_mode[j] == 0:
             if dirty:
@@ -465,10 +467,10 @@ def _run_recursion(spec: Spec, n: int, gens: list[np.random.Generator]) -> Simpl
                 order = perm if order.size == 0 else order[perm]
                 dirty = False
             c = int(spec.station_servers[spec.st_station[j]])
-            K.fifo_pass(t, s, c, d, order, blk, out.blk_wait, out.blk_serv, j)
+            kern.fifo_pass(t, s, c, d, order, blk, out.blk_wait, out.blk_serv, j)
             dirty = c > 1
         else:
-            K.delay_pass(t, s, d, order, blk, out.blk_serv, j)
+            kern.delay_pass(t, s, d, order, blk, out.blk_serv, j)
             dirty = True
         t = d
     out.blk_busy = out.blk_serv
@@ -476,7 +478,7 @@ def _run_recursion(spec: Spec, n: int, gens: list[np.random.Generator]) -> Simpl
         np.subtract(t, a0, out=out.lat)
     else:
         out.lat[order] = t - a0[order]
-    out.blk_tend = K.block_max(t, order, blk, nblk)
+    out.blk_tend = kern.block_max(t, order, blk, nblk)
     return out
 
 
@@ -552,7 +554,7 @@ def summarise(spec: Spec, st, warmup, index: int) -> dict:
     pol = spec.station_polling & np.isfinite(spec.station_servers)
     if pol.any() and x_per_s > 0:
         cpu += float((spec.station_servers[pol] * spec.station_instances[pol]).sum() * 1e6 / x_per_s)
-    hist = K.log_hist(np.ascontiguousarray(post), HIST_LO_EXP, HIST_SUB_BITS,
+    hist = log_hist(np.ascontiguousarray(post), HIST_LO_EXP, HIST_SUB_BITS,
                       HIST_EDGES_US.size - 1)
     pct = np.percentile(post, PERCENTILES)
     return {

@@ -38,37 +38,33 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-# event kinds (low 2 bits of a payload)
-K_REQ = 0  # a request finished its step
-K_BATCH = 1  # a batch token finished its step
-K_ARRIVAL = 2  # next external (Poisson) arrival
-K_THINK = 3  # a closed-network request finished thinking
-
-# return codes / flags
-DONE = 0
-CHECKPOINT = 1
-F_REFILL = 2
-F_HEAP = 4
-F_QUEUE = 8
-F_SLOTS = 16
-F_BATCHES = 32
-F_OVERFLOW = 64  # too many requests in flight (unstable in practice)
-
-# indices into the int64 state vector
-I_COMPLETED = 0
-I_NEXT_SEQ = 1
-I_HEAP_N = 2
-I_FREE_N = 3
-I_BFREE_N = 4
-I_FLAGS = 5
-I_TARGET = 6
-I_IN_FLIGHT = 7
-I_FORMING = 8  # batch slot collecting the newest sequence numbers
-I_ADMITTED = 9  # requests past the start of the route (the in-flight limit's count)
-N_INTS = 10
-
-STEP_BITS = 16
-STEP_MASK = (1 << STEP_BITS) - 1
+from .events import (  # noqa: F401  (re-exported: engine code reads them as K.*)
+    CHECKPOINT,
+    DONE,
+    F_BATCHES,
+    F_HEAP,
+    F_OVERFLOW,
+    F_QUEUE,
+    F_REFILL,
+    F_SLOTS,
+    I_ADMITTED,
+    I_BFREE_N,
+    I_COMPLETED,
+    I_FLAGS,
+    I_FORMING,
+    I_FREE_N,
+    I_HEAP_N,
+    I_IN_FLIGHT,
+    I_NEXT_SEQ,
+    I_TARGET,
+    K_ARRIVAL,
+    K_BATCH,
+    K_REQ,
+    K_THINK,
+    N_INTS,
+    STEP_BITS,
+    STEP_MASK,
+)
 
 
 @njit(cache=True)
@@ -521,20 +517,3 @@ def block_max(x, order, blk, nblk):
         if x[i] > out[b]:
             out[b] = x[i]
     return out
-
-
-def log_hist(x, lo_exp, sub_bits, nbins):
-    """Counts of ``x`` on a log-linear grid read off the float's bits.
-
-    Bin ``(e - lo_exp) * 2**sub_bits + m`` holds ``[2**e (1 + m/2**sub_bits),
-    2**e (1 + (m+1)/2**sub_bits))``: ``2**sub_bits`` bins per octave, as an HDR
-    histogram. Values outside the grid go to the end bins. Plain NumPy (a few ms
-    for 10^6 values): one kernel less to compile on the first simulation.
-    """
-    x = np.ascontiguousarray(x, dtype=np.float64)
-    bits = x.view(np.int64)
-    k = ((bits >> 52) - 1023 - lo_exp) * (1 << sub_bits) + (
-        (bits >> (52 - sub_bits)) & ((1 << sub_bits) - 1))
-    k[~(x > 0.0)] = 0
-    np.clip(k, 0, nbins - 1, out=k)
-    return np.bincount(k, minlength=nbins).astype(np.int64)

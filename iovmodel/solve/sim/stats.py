@@ -1,4 +1,4 @@
-"""Output analysis: warm-up truncation and confidence intervals.
+"""Output analysis: warm-up truncation, confidence intervals and the latency histogram.
 
 The default is Law's *replication/deletion* approach (Law, *Simulation Modeling
 and Analysis*, 5th ed., 2015, s.9.5.2): every replication starts empty, drops
@@ -121,3 +121,20 @@ def t_interval(values: ArrayLike, level: float = 0.95) -> tuple[float, float]:
     m = float(v.mean())
     h = float(t_quantile(0.5 + level / 2.0, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size))
     return (m - h, m + h)
+
+
+def log_hist(x, lo_exp, sub_bits, nbins):
+    """Counts of ``x`` on a log-linear grid read off the float's bits.
+
+    Bin ``(e - lo_exp) * 2**sub_bits + m`` holds ``[2**e (1 + m/2**sub_bits),
+    2**e (1 + (m+1)/2**sub_bits))``: ``2**sub_bits`` bins per octave, as an HDR
+    histogram. Values outside the grid go to the end bins. Plain NumPy (a few ms
+    for 10^6 values): one kernel less to compile on the first simulation.
+    """
+    x = np.ascontiguousarray(x, dtype=np.float64)
+    bits = x.view(np.int64)
+    k = ((bits >> 52) - 1023 - lo_exp) * (1 << sub_bits) + (
+        (bits >> (52 - sub_bits)) & ((1 << sub_bits) - 1))
+    k[~(x > 0.0)] = 0
+    np.clip(k, 0, nbins - 1, out=k)
+    return np.bincount(k, minlength=nbins).astype(np.int64)

@@ -1,0 +1,53 @@
+"""The fit's network memo: keyed on the values a path reads, so it can never serve a stale
+network. A path that starts reading a host cost some other way (not in a hop's cost
+expression or a resource's server count) fails here, for every catalog path."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import iovmodel as iov
+from iovmodel.calibrate.predict import _Model, host_reads
+from iovmodel.network import build
+from iovmodel.spec.catalog import path as get_path
+from iovmodel.spec.profile import HostProfile
+from iovmodel.spec.workload import Workload
+
+WORKLOADS = [Workload.closed(jobs=2, iodepth=4), Workload.open(5000.0)]
+
+
+def _numbers(net) -> tuple:
+    return (tuple((v.station, v.mean_us, v.count, v.scv) for v in net.route),
+            tuple((s.name, s.servers, s.demand_us, s.visits) for s in net.stations))
+
+
+@pytest.mark.parametrize("name", list(iov.paths()["name"]))
+def test_costs_a_path_does_not_read_do_not_change_its_network(name):
+    p = get_path(name)
+    host = HostProfile.default()
+    reads = set(host_reads(p))
+    others = [k for k in host if k not in reads]
+    for w in WORKLOADS:
+        base = _numbers(build(p, host, w))
+        # every unread cost at once, moved well off its default
+        # (whole numbers stay whole: counts must be)
+        moved = host.replace(**{k: host[k] * 2 + 1 for k in others})
+        assert _numbers(build(p, moved, w)) == base, (
+            f"{name}: the network changed when only costs outside host_reads() moved")
+
+
+def test_memo_gives_the_same_fit_as_no_memo(monkeypatch):
+    df = iov.datasets.load("xen_blk_multiqueue")
+    df = df[iov.fit.predictable(df).predictable.to_numpy()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = iov.fit(df)
+        monkeypatch.setattr(_Model, "MEMO_SIZE", 0)  # start afresh at every network
+        b = iov.fit(df)
+    assert a.mape == b.mape
+    for k in a.free:
+        assert a.profile[k] == b.profile[k]
+    np.testing.assert_array_equal(a.residuals["predicted"], b.residuals["predicted"])
