@@ -394,3 +394,16 @@ def test_derivations_text_evaluates_the_formulas():
     b = S.break_even_batch("vhost-scsi", "virtio-scsi-iothread")
     assert f"b* = {b.value:.3g}" in text
     assert "(beta_A - beta_B)/(alpha_B - alpha_A)" in text
+
+
+@pytest.mark.parametrize("vcpus", [1, 4, "inf"])
+def test_open_latency_closed_form_is_analyze_on_every_path(vcpus):
+    """The open closed form (M/G/1 per one-server station, Allen-Cunneen per multi-server,
+    one instance of a per-vCPU station per vCPU, M/G/1 over the route for one command in
+    flight) is what analyze solves, with the default single vCPU as with 4 or unlimited."""
+    for name in iov.paths()["name"]:
+        net = iov.build(iov.path(name, vcpus=vcpus), HOST, iov.Workload.closed(1, 1))
+        sat = net.saturation_per_s  # unbounded (vcpus='inf', no NIC line rate): any rate
+        w = iov.Workload.open(0.3 * sat if math.isfinite(sat) else 1e5)
+        a = iov.analyze(name, HOST, w, vcpus=vcpus).latency_us
+        assert float(S.latency(name, w, vcpus=vcpus).subs(HOST)) == pytest.approx(a, rel=1e-9), name
