@@ -23,9 +23,9 @@ from .spec.workload import Workload
 BLOCK_SIZE = 4096  # 4 KiB random read
 NET_SIZE = 64  # 64-byte request/response
 #: (column label, path, options) of the global-mutex scaling table
-#: the seed's comparison, stated as the seed does for a guest whose CPUs never queue
-#: (vcpus="inf"): with the catalog's default single vCPU the guest's CPU binds the fast paths
-#: first and a second vhost worker has no second virtqueue to serve
+#: the global-mutex comparison of the Ssup2 Blog article (S00), stated as it does for a guest
+#: whose CPUs never queue (vcpus="inf"): with the catalog's default single vCPU the guest's CPU
+#: binds the fast paths first and a second vhost worker has no second virtqueue to serve
 _SEED_GUEST = {"vcpus": "inf"}
 SCALING_PATHS = (("virtio-blk", "virtio-blk", dict(_SEED_GUEST)),
                  ("iothread", "virtio-blk-iothread", dict(_SEED_GUEST)),
@@ -181,8 +181,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     print()
     print(text_block(frame_blocks(cat)))
     print("\nThe global mutex: 4 KiB random reads, iodepth 1, jobs 1..64 (exact MVA), a vCPU "
-          "per request\n(vcpus=inf, the seed's setting; the table above uses the default guest "
-          "of one vCPU).\n")
+          "per request\n(vcpus=inf: the setting of S00, the Ssup2 Blog article; the table above "
+          "uses the\ndefault guest of one vCPU).\n")
     print(_fmt_scaling(sc))
     print()
     first = sc[sc["jobs"] == SCALING_JOBS[0]].assign(  # one row per column of the table
