@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_analytic.py
 	$(PY) benchmarks/bench_sim.py
 	$(PY) benchmarks/bench_layered.py --quick
+	$(PY) benchmarks/bench_p01.py
 
 paper: $(STAMP)
 	$(PY) paper/build.py --overwrite

@@ -141,6 +141,16 @@ def host_text(host: HostProfile) -> str:
     return f"{head} ({shown})"
 
 
+def groups_text(net: Network) -> str | None:
+    """How the jobs spread over the vCPUs (None: one group)."""
+    groups = tuple(getattr(net, "groups", ()) or ())
+    if len(groups) <= 1:
+        return None
+    share = "requests in flight" if net.population is not None else "shares of the rate"
+    return (f"{len(groups)} groups of jobs on their own vCPUs, "
+            f"{share} {', '.join(_num(g) for g in groups)}")
+
+
 def assumptions(p: Path, host: HostProfile, w: Workload, net: Network,
                 batching: str = "amortised") -> dict[str, str]:
     """What a result rests on, entry by entry (keys in :data:`KEYS` order).
@@ -171,11 +181,9 @@ def assumptions(p: Path, host: HostProfile, w: Workload, net: Network,
         "host": host_text(host),
     }
     # issue 11's Network fields, shown once they exist (getattr: absent before it lands)
-    groups = tuple(getattr(net, "groups", ()) or ())
-    if len(groups) > 1:
-        share = "requests in flight" if net.population is not None else "shares of the rate"
-        out["groups"] = (f"{len(groups)} groups of jobs on their own vCPUs, "
-                         f"{share} {', '.join(_num(g) for g in groups)}")
+    gt = groups_text(net)
+    if gt:
+        out["groups"] = gt
     cores = getattr(net, "cores", None)
     if cores is not None:
         out["host cores"] = ("unlimited (a core for every thread)" if math.isinf(cores)

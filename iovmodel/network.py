@@ -221,11 +221,31 @@ class Network:
                 raise ParameterError(f"{where}: polling station {p!r} is not one of {names}")
         self._check_structure(where)
 
+    def at_load(self, population: int, groups: tuple[float, ...], think_us: float,
+                batch: float) -> Network:
+        """This network at another closed load: the same stations and route, with only the
+        load's fields (population, groups, think time, batch) replaced and checked -- a
+        sweep's points differ only there, and re-checking every hop was most of its time."""
+        where = f"network {self.name!r}"
+        n = _validate.number(f"{where}: population", population, lo=1, integer=True)
+        _validate.number(f"{where}: batch", batch, lo=1)
+        if batch > n:
+            raise ParameterError(f"{where}: batch {batch!r} > population {n!r}: a batch larger "
+                                 "than the requests in flight can never fill")
+        _nonneg(f"{where}: think_us", think_us)
+        new = object.__new__(Network)
+        new.__dict__.update(self.__dict__, population=population, groups=groups,
+                            think_us=think_us, batch=batch, rate_per_s=None)
+        new._check_structure(where)
+        return new
+
     def _check_structure(self, where: str) -> None:
         g = self.groups
         if g:
-            if any(isinstance(x, bool) or not (isinstance(x, int | float | np.integer | np.floating)
-                                               and math.isfinite(x) and x >= 0) for x in g) \
+            plain = all(type(x) is float and 0.0 <= x < INF for x in g)  # the usual case, fast
+            if (not plain and any(isinstance(x, bool) or not (
+                    isinstance(x, int | float | np.integer | np.floating)
+                    and math.isfinite(x) and x >= 0) for x in g)) \
                     or not any(x > 0 for x in g):
                 raise ParameterError(f"{where}: groups must be finite numbers >= 0, one of them "
                                      f"> 0, got {g!r}")
@@ -337,12 +357,16 @@ class Network:
 
     def check_stable(self, rate_per_s: float) -> None:
         """Raise UnstableError (one wording) if an open load saturates a FIFO station, the
-        host cores or the in-flight limit."""
-        for s in self._limits():
-            rho = rate_per_s * s.demand_us / s.servers / 1e6
-            if rho >= 1:
-                raise UnstableError(unstable_message(s.name, rho, rate_per_s, s.capacity_per_s,
-                                                     self.name))
+        host cores or the in-flight limit; it names the most loaded of them (the
+        bottleneck), not the first on the route."""
+        lim = self._limits()
+        if not lim:
+            return
+        s = max(lim, key=lambda x: x.demand_us / x.servers)
+        rho = rate_per_s * s.demand_us / s.servers / 1e6
+        if rho >= 1:
+            raise UnstableError(unstable_message(s.name, rho, rate_per_s, s.capacity_per_s,
+                                                 self.name))
 
     def cpu_parts(self) -> tuple[float, float]:
         """Load-independent host and guest CPU µs per I/O (busy-polling stations excluded)."""

@@ -55,7 +55,9 @@ def test_a_path_without_device_hops_says_so_even_without_a_note():
 
 @pytest.mark.parametrize("name", UNBOUNDED_PATHS)
 def test_no_inf_saturation_but_a_word_saying_why(name, tmp_path, capsys):
-    r = iov.analyze(name, HOST, iov.Workload.closed(1, 1, size_bytes=64))
+    # vcpus="inf": with the default single vCPU the guest's CPU bounds every path; these
+    # paths have no other finite resource (the NIC has no line rate yet)
+    r = iov.analyze(name, HOST, iov.Workload.closed(1, 1, size_bytes=64), vcpus="inf")
     assert math.isinf(r.saturation_per_s)  # the number stays honest in the data
     why = r.assumptions["saturation"]
     assert why.startswith("unbounded: no finite resource in the model")
@@ -64,11 +66,15 @@ def test_no_inf_saturation_but_a_word_saying_why(name, tmp_path, capsys):
     visible = re.sub(r"<[^>]*>", " ", table_html({name: r}, r.workload))  # not data-value
     for text in (r.summary(), re.sub(r"<[^>]*>", " ", r._repr_html_()), visible, repr(r)):
         assert "unbounded" in text and not re.search(r"\binf\b|∞", text)
+    assert main(["compare", name, "--size", "64", "--option", "vcpus=inf"]) == 0
+    out = capsys.readouterr().out
+    assert "unbounded" in out and not re.search(r"\binf\b|∞", out.replace("vcpus=inf", ""))
+    assert "unbounded: no finite resource" in out.replace("\n               ", " ")
+    # the report solves the defaults: the one vCPU is the bound, a number, never inf
     assert main(["report", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     row = next(ln for ln in out.splitlines() if ln.startswith(name + " "))
-    assert "unbounded" in row and "inf" not in row
-    assert f"{name}: unbounded: no finite resource" in out.replace("\n               ", " ")
+    assert "vcpu" in row and "inf" not in row
 
 
 def test_finite_saturation_has_no_saturation_entry():
@@ -84,7 +90,8 @@ def test_options_vcpus_batch_host_and_workload_follow_the_inputs():
     assert a["workload"] == "closed: 4 jobs x iodepth 2 (8 in flight), 8,192 B requests"
     assert "vmexit_us=1.2" in a["host"] and "'default'" in a["host"]
     assert "the declared default costs" in iov.analyze("vhost-scsi").assumptions["host"]
-    assert a["vcpus"].startswith("unlimited")
+    assert a["vcpus"] == "1"  # the catalog's default guest: one vCPU (QEMU without -smp)
+    assert iov.analyze("vhost-scsi", vcpus="inf").assumptions["vcpus"].startswith("unlimited")
     assert iov.analyze("vhost-scsi", vcpus=2).assumptions["vcpus"] == "2"
     assert iov.analyze("virtio-blk").assumptions["batch"].startswith("1: a kick and an interrupt")
     load = iov.analyze("vhost-scsi", workload=iov.Workload.closed(8, 1), batching="load")
@@ -133,8 +140,10 @@ def test_utilisation_views_keep_fractions_and_busy_servers_apart():
         assert not any(f" {s.name} " in frac + " " for s in net.stations if s.is_delay)
         busy = [ln for ln in lines if "busy servers (unlimited" in ln]
         assert all("%" not in ln for ln in busy)
-    sw = iov.sweep("cloudhv-virtio-net", jobs=[1, 64])
+    sw = iov.sweep("cloudhv-virtio-net", jobs=[1, 64], vcpus=["inf"])  # a vCPU per request
     assert {"busy_vcpu", "util_vmm_worker"} <= set(sw) and "util_vcpu" not in sw
+    one = iov.sweep("cloudhv-virtio-net", jobs=[1, 64])  # the default: one vCPU, a fraction
+    assert "util_vcpu" in one and "busy_vcpu" not in one and one["util_vcpu"].max() <= 1
     assert sw["busy_wire"].iloc[1] > 1  # a count, which a percentage column would hide
 
 
@@ -171,7 +180,8 @@ def test_blocks_fit_100_columns_for_every_catalog_path():
 
 
 def test_the_explorer_table_shows_the_block_and_no_infinity():
-    rs = {n: iov.analyze(n) for n in ("native-net", "firecracker-virtio-blk", "virtio-blk")}
+    rs = {n: iov.analyze(n) for n in ("firecracker-virtio-blk", "virtio-blk")}
+    rs["native-net"] = iov.analyze("native-net", vcpus="inf")  # unbounded without the vCPU
     h = table_html(rs, iov.Workload.closed(1, 1))
     assert "iov-assumptions" in h and "page-cache hit" in h and "∞" not in h
     assert "no finite resource in the model" in h  # the cell's title says why
@@ -184,7 +194,8 @@ def test_a_simulation_states_its_assumptions_and_fork_join():
     assert "assumes:" in s.summary() and "iov-assumptions" in s._repr_html_()
     fr = s.to_frame()
     assert fr["assumed_options"].iloc[0] == "queues=unlimited, workers=1"
-    assert {"busy_vcpu", "busy_host", "util_vhost"} <= set(fr) and "util_vcpu" not in fr
+    # the default guest has one vCPU: a server, so a busy fraction (util_), not busy servers
+    assert {"util_vcpu", "busy_host", "util_vhost"} <= set(fr) and "busy_vcpu" not in fr
     r = replace(s, assumptions={})  # a result made without them shows no empty block
     assert "assumes" not in r.summary()
 

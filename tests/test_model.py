@@ -109,22 +109,28 @@ def test_seed_claim_1_latency_order_at_low_load():
 
 def test_seed_claim_2_global_mutex_flattens():
     """With many jobs, virtio via QEMU's main loop is flat at the BQL and its latency grows
-    linearly in jobs; vhost and iothreads keep scaling until their own worker or the device."""
+    linearly in jobs; vhost and iothreads keep scaling until their own worker or the device.
+
+    The seed's claim is about the host side when many requests arrive at once: stated, as the
+    seed does, for a guest whose CPUs never queue (vcpus="inf"). With the default single
+    vCPU the guest's CPU binds first on the faster paths (tests/solve/test_layered.py)."""
     jobs = [1, 2, 4, 8, 16, 32, 64]
-    v = iov.sweep("virtio-blk", HOST, jobs=jobs)
+    v = iov.sweep("virtio-blk", HOST, jobs=jobs, vcpus=["inf"])
     assert set(v["bottleneck"]) == {"bql"}
     x = v["throughput_per_s"].to_numpy()
     assert x[-1] == pytest.approx(x[-2], rel=1e-3)  # flat
     lat = v["latency_us"].to_numpy()
     assert lat[-1] / lat[-2] == pytest.approx(2.0, rel=0.02)  # linear in jobs
-    io = iov.sweep("virtio-blk-iothread", HOST, jobs=jobs)["throughput_per_s"].to_numpy()
-    vh4 = iov.sweep(iov.path("vhost-scsi", workers=4), HOST, jobs=jobs)["throughput_per_s"].to_numpy()
-    io4 = iov.sweep(iov.path("virtio-blk-iothread", iothreads=4), HOST, jobs=jobs)["throughput_per_s"]
+    inf = {"vcpus": "inf"}
+    io = iov.sweep(iov.path("virtio-blk-iothread", **inf), HOST, jobs=jobs)["throughput_per_s"].to_numpy()
+    vh4 = iov.sweep(iov.path("vhost-scsi", workers=4, **inf), HOST, jobs=jobs)["throughput_per_s"].to_numpy()
+    io4 = iov.sweep(iov.path("virtio-blk-iothread", iothreads=4, **inf), HOST,
+                    jobs=jobs)["throughput_per_s"]
     assert io[-1] > 2 * x[-1] and vh4[-1] > 4 * x[-1]
     assert io4.iloc[-1] > 1.9 * io[-1]  # a worker per queue scales
     # each saturates at its own resource: the worker or, with enough workers, the device
-    assert iov.analyze("vhost-scsi", HOST, iov.Workload.closed(64, 1)).bottleneck == "vhost"
-    many = iov.analyze(iov.path("vhost-scsi", workers=16), HOST, iov.Workload.closed(64, 32))
+    assert iov.analyze("vhost-scsi", HOST, iov.Workload.closed(64, 1), **inf).bottleneck == "vhost"
+    many = iov.analyze(iov.path("vhost-scsi", workers=16, **inf), HOST, iov.Workload.closed(64, 32))
     assert many.bottleneck == "device"
 
 

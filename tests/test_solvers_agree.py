@@ -9,6 +9,11 @@ the same way, for random catalog paths (polling paths included), profiles and wo
   visits a station several times with unequal costs. Measured on every catalog path at batch 1
   and 4 at 80 % of the bottleneck's capacity with the default profile (40k requests x 4
   replications, seed 1): sim / analyze - 1 from -12.4 % (xen-netfront, batch 1) to +0.1 %.
+  The bound is stated for a vCPU per request (vcpus="inf", passed explicitly): with the
+  default single vCPU the vCPU is itself such a station (submission, exits, ISR and completion
+  are separate visits of unequal cost) and, where it is the bottleneck, analyze overestimates
+  more: analyze / sim - 1 up to +20 % at 50 % and +44 % at 80 % load (firecracker-virtio-blk;
+  emulated-e1000 +37 %), measured on every catalog path at batch 1 (20k x 4, seed 3).
 
 Hypothesis runs derandomized with a bounded number of examples, and each simulation has a
 fixed seed: the test is deterministic.
@@ -61,11 +66,13 @@ def test_zero_load_analyze_equals_symbolic(name, host, batch):
 
 
 def _sim_vs_analyze(name, host, batch, util, seed):
-    net = iov.build(iov.path(name), host, iov.Workload.open(1.0, batch=batch))
+    inf = {"vcpus": "inf"}  # the bound's premise (module docstring)
+    net = iov.build(iov.path(name, **inf), host, iov.Workload.open(1.0, batch=batch))
     sat = net.saturation_per_s
     w = iov.Workload.open(util * sat if math.isfinite(sat) else 1e5, batch=batch)
-    a = iov.analyze(name, host, w)
-    s = iov.simulate(name, host, w, requests=20_000, replications=4, seed=seed, progress=False)
+    a = iov.analyze(name, host, w, **inf)
+    s = iov.simulate(name, host, w, requests=20_000, replications=4, seed=seed, progress=False,
+                     **inf)
     lo, hi = s.latency_ci_us
     tol = max(3 * (hi - lo) / 2, OPEN_BOUND * a.latency_us)
     assert abs(s.latency_us - a.latency_us) <= tol, (name, batch, util, a.latency_us,

@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from .. import _validate
-from ..assumptions import assumptions, workload_text
+from ..assumptions import KEYS as ASSUMPTION_KEYS
+from ..assumptions import assumptions, groups_text, workload_text
 from ..errors import ParameterError, UnstableQueueWarning
 from ..network import Network, build, vcpu_groups
 from ..result import Result
@@ -43,7 +44,7 @@ from ..spec.profile import HostProfile, as_host, parameters
 from ..spec.workload import Workload
 from .batching import BATCHING, load_batched
 from .closed import solve_closed
-from .layered import needs_layers, solve_closed_layered
+from .layered import needs_layers, solve_closed_layered_xru
 from .open import solve_open
 from .percentiles import percentile_key
 from .streams import stream_bound
@@ -315,10 +316,7 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
             if any(needs_layers(pn) for pn in nets):
                 # vCPU groups, host cores or an in-flight limit: the network depends on the
                 # jobs and iodepth themselves; each point is its own network (and bottleneck)
-                for i, pn, wp in zip(idxs, nets, ws, strict=True):
-                    _put_layered(put, i, p.name, pn)
-                    for k, text in assumptions(p, h, wp, pn).items():
-                        put(f"assumed_{k.replace(' ', '_')}", [i], text)
+                _put_layered(put, idxs, p, h, ws, nets)
                 continue
             X, R, _, util = solve_closed(net, [w.population for w in ws])
             solver = "mva"
@@ -365,30 +363,62 @@ def _point_networks(net: Network, p: Path, h: HostProfile, ws: list[Workload]) -
             by_g[len(g)] = build(p, h, w)
         base = by_g[len(g)]
         out.append(base if base.population == w.population and base.groups == g
-                   else replace(base, population=w.population, groups=g,
-                                think_us=w.think_us, batch=w.batch))
+                   else base.at_load(w.population, g, w.think_us, w.batch))
     return out
 
 
-def _put_layered(put, i: int, name: str, net: Network) -> None:
-    """Fill a sweep's row ``i`` from the layered closed solution of ``net``."""
-    X, R, _, util, _ = solve_closed_layered(net)
-    cpu, guest = net.cpu_per_io(X)
-    neck = net.bottleneck()
-    lim = net.limit_utilisation(X)
-    k = {s.name: j for j, s in enumerate(net.stations)}
-    put("path", [i], name)
-    put("throughput_per_s", [i], X)
-    put("latency_us", [i], R)
-    put("cpu_us_per_io", [i], cpu)
-    put("guest_cpu_us_per_io", [i], guest)
-    put("bottleneck", [i], neck.name)
-    put("bottleneck_utilization", [i], lim[neck.name] if neck.name in lim
-        else util[k[neck.name]])
-    put("saturation_per_s", [i], net.saturation_per_s)
-    put("zero_load_latency_us", [i], net.zero_load_latency_us)
-    put("solver", [i], "mva")
-    for j, s in enumerate(net.stations):
-        put(f"{'busy' if s.is_delay else 'util'}_{s.name}", [i], util[j])
-    for name_, u in lim.items():
-        put(f"util_{name_}", [i], u)
+def _put_layered(put, idxs: list[int], p: Path, h: HostProfile, ws: list[Workload],
+                 nets: list[Network]) -> None:
+    """Fill a sweep's rows ``idxs`` from the layered closed solution of each point's network.
+
+    Points whose networks share their stations (same vCPU groups count: the same servers)
+    share the load-independent answers (bottleneck, bound, zero-load latency, assumptions
+    but the workload and the groups), computed once; the columns are put once each."""
+    shared: dict[int, tuple] = {}
+    n = len(idxs)
+    X, R = np.empty(n), np.empty(n)
+    utils: list[np.ndarray] = []
+    for j, pn in enumerate(nets):
+        X[j], R[j], u = solve_closed_layered_xru(pn)
+        utils.append(u)
+    by_key: dict[int, list[int]] = {}
+    for j, pn in enumerate(nets):
+        by_key.setdefault(id(pn.stations), []).append(j)
+    for key, js in by_key.items():
+        pn = nets[js[0]]
+        if key not in shared:
+            shared[key] = (pn.bottleneck(), pn.saturation_per_s, pn.zero_load_latency_us,
+                           assumptions(p, h, ws[js[0]], pn))
+        neck, sat, zl, told = shared[key]
+        rows = [idxs[j] for j in js]
+        x = X[js]
+        cpu, guest = pn.cpu_per_io(x)
+        lim = {name: x * s.demand_us / s.servers / 1e6 for s in pn._limits()
+               for name in (s.name,) if name in ("host cores", "inflight")}
+        u = np.array([utils[j] for j in js])
+        k = {s.name: i for i, s in enumerate(pn.stations)}
+        put("path", rows, p.name)
+        put("throughput_per_s", rows, x)
+        put("latency_us", rows, R[js])
+        put("cpu_us_per_io", rows, cpu)
+        put("guest_cpu_us_per_io", rows, guest)
+        put("bottleneck", rows, neck.name)
+        put("bottleneck_utilization", rows, lim[neck.name] if neck.name in lim
+            else u[:, k[neck.name]])
+        put("saturation_per_s", rows, sat)
+        put("zero_load_latency_us", rows, zl)
+        put("solver", rows, "mva")
+        for i, s in enumerate(pn.stations):
+            put(f"{'busy' if s.is_delay else 'util'}_{s.name}", rows, u[:, i])
+        for name_, v in lim.items():
+            put(f"util_{name_}", rows, v)
+        gts = [groups_text(nets[j]) for j in js]
+        for k_ in [*ASSUMPTION_KEYS, *(x for x in told if x not in ASSUMPTION_KEYS)]:
+            col = f"assumed_{k_.replace(' ', '_')}"
+            if k_ == "workload":
+                put(col, rows, [workload_text(ws[j]) for j in js])
+            elif k_ == "groups":
+                if any(gts):
+                    put(col, rows, gts)
+            elif k_ in told:
+                put(col, rows, told[k_])

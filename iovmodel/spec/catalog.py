@@ -309,8 +309,10 @@ def _check_option(path_name: str, key: str, value: Any, default: Any) -> Any:
 # -- catalog files ----------------------------------------------------------------------
 RESOURCE_KEYS = ("servers", "cpu", "polling", "doc", "per_group", "thread", "per_queue")
 #: options every path has (a path's own value, else these): the guest's vCPUs (inf: a CPU for
-#: every job thread, as on bare metal), the host cores its threads share (inf: a core for every
-#: thread), virtqueues (inf: one per vCPU, QEMU >= 5.2's num-queues default for virtio-blk/-scsi)
+#: every request; every bundled catalog path states vcpus = 1, the default guest documented in
+#: data/catalog.toml, so this inf is for paths built with Path.from_hops or a user's catalog
+#: entry without the option), the host cores its threads share (inf: a core for every thread),
+#: virtqueues (inf: one per vCPU, QEMU >= 5.2's num-queues default for virtio-blk/-scsi)
 COMMON_OPTIONS = {"vcpus": math.inf, "cores": math.inf}
 
 

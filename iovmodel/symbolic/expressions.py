@@ -350,11 +350,36 @@ def latency(path: str | Path, workload: Workload | None = None, keep: Iterable[s
     lam_us = _workload_values(w, keep)["rate_per_s"] / _US_PER_S
     sts = stations(path, w, keep, **options)
     if p.inflight == 1:
-        # one request in flight: the whole path is one server of mean T0 fed by Poisson
-        # arrivals, R = T0 / (1 - lam T0) (the flow-equivalent server analyze solves)
+        # one request in flight: the whole path is one server whose service is the route's
+        # time, fed by Poisson arrivals: M/G/1, R = T0 + lam E[S^2] / (2 (1 - lam T0))
+        # (Pollaczek-Khinchine, as analyze solves it)
         T0 = sp.Add(*(st.demand for st in sts))
-        return T0 / (1 - lam_us * T0)
+        return T0 + lam_us * _route_second_moment(p, w, keep, T0) / (2 * (1 - lam_us * T0))
     return sp.Add(*(_station_latency(st, lam_us) for st in sts))
+
+
+def _route_second_moment(p: Path, w: Workload, keep: Iterable[str], T0: sp.Expr) -> sp.Expr:
+    """E[S^2] of one request's time through the route, the sum of its independent visits'
+    times (``iovmodel.solve.layered.route_moments``): a visit occurring c times per I/O is
+    floor(c) certain occurrences and one with probability c - floor(c)."""
+    wv = _workload_values(w, _check_keep(keep))
+    if "batch" in keep and any(h.per == "batch" for h in p.active_hops()):
+        raise ParameterError(f"symbolic latency of {p.name!r} with one command in flight "
+                             "needs a numeric batch (its per-batch hops occur floor(count / "
+                             "batch) times plus once with the fraction's probability)")
+    env: dict[str, Any] = {name: CostSymbol(name) for name in parameters()}
+    env.update(p.options)
+    env["size_bytes"] = wv["size_bytes"]
+    var = sp.Integer(0)
+    for h in p.active_hops():
+        cost = _rationalize(sp.sympify(evaluate(h.cost, env, funcs=_SYM_FUNCS)
+                                       if isinstance(h.cost, str) else h.cost))
+        c = _number(h.count) / wv["batch"] if h.per == "batch" else _number(h.count)
+        whole = sp.floor(c)
+        frac = c - whole
+        scv = _number(h.scv)
+        var += whole * cost**2 * scv + frac * cost**2 * (1 + scv) - frac**2 * cost**2
+    return var + T0**2
 
 
 def _no_closed_form(p: Path, what: str) -> None:

@@ -112,10 +112,15 @@ def sensitivity(path: str | Path, host: Mapping[str, float] | None = None,
             used.add(st.servers.name)
     names = [n for n in decl if n in used]
     if w is not None and w.is_open:  # as analyze: no steady state at or beyond a capacity
-        for res, u in utilization(p, w).items():
-            st = next(x for x in sts if x.name == res)
-            rho = _num_at(u, vals)
-            if not st.is_delay and rho >= 1:
+        rhos = {res: _num_at(u, vals) for res, u in utilization(p, w).items()
+                if not next(x for x in sts if x.name == res).is_delay}
+        limit = getattr(p, "inflight", math.inf)
+        if math.isfinite(limit):  # the in-flight slots: lambda x (zero-load latency) / slots
+            rhos["inflight"] = (w.rate_per_s / _US_PER_S
+                                * sum(_num_at(st.demand, vals) for st in sts) / limit)
+        if rhos:  # name the most loaded, as Network.check_stable does
+            res, rho = max(rhos.items(), key=lambda kv: kv[1])
+            if rho >= 1:
                 raise UnstableError(
                     f"utilisation of {res!r} is {rho:.3g} >= 1 at {w.rate_per_s:,.0f}/s "
                     f"(path {p.name!r}): no steady-state latency to differentiate")

@@ -186,6 +186,14 @@ class Explorer(W.VBox):
                                     tooltip="parallel backends of paths that have them "
                                             "(vhost workers, iothreads, Xen rings)",
                                     layout=W.Layout(width="430px"))
+        # the guest's vCPUs (the path option every catalog path has; the catalog's default is
+        # one, QEMU's when -smp is not given): with one vCPU a guest uses one virtqueue, so
+        # parallel backends only help once the guest has more vCPUs
+        self.vcpus = W.IntSlider(value=1, min=1, max=64, description="guest vCPUs",
+                                 continuous_update=False, style={"description_width": "150px"},
+                                 tooltip="the guest's vCPUs: fio's jobs spread over them, "
+                                         "one virtqueue per vCPU in use",
+                                 layout=W.Layout(width="430px"))
         self.posted = W.Checkbox(value=False, description="posted interrupts (VFIO paths)",
                                  indent=False)
         self.mode = W.ToggleButtons(options=[("closed: jobs × iodepth", "closed"),
@@ -215,7 +223,8 @@ class Explorer(W.VBox):
                                  description="batch (per kick/IRQ)", **slider_kw())
         for wdg, cls in ((self.jobs, "iov-jobs"), (self.iodepth, "iov-iodepth"),
                          (self.rate, "iov-rate"), (self.size, "iov-size"),
-                         (self.batch, "iov-batch"), (self.parallel, "iov-parallel")):
+                         (self.batch, "iov-batch"), (self.parallel, "iov-parallel"),
+                         (self.vcpus, "iov-vcpus")):
             wdg.add_class(cls)
 
         decl = parameters()
@@ -263,7 +272,8 @@ class Explorer(W.VBox):
             self._sim_unavailable(why)
 
         self.path_select.observe(self._on_change, "value")
-        for wdg in (self.parallel, self.posted, self.mode, self.jobs, self.iodepth, self.rate,
+        for wdg in (self.parallel, self.vcpus, self.posted, self.mode, self.jobs, self.iodepth,
+                    self.rate,
                     self.size, self.batch, *self.cost_sliders.values()):
             wdg.observe(self._on_change, "value")
         self.reset_button.on_click(self._guarded(self._on_reset))
@@ -275,7 +285,7 @@ class Explorer(W.VBox):
             W.HTML("<b>paths</b> (ctrl/shift-click for several; parallel backends = vhost "
                    "workers, iothreads or Xen rings of the paths that have them)"),
             self.path_select,
-            self.parallel, self.posted,
+            self.parallel, self.vcpus, self.posted,
             W.HTML("<b>workload</b>"), self.workload_box, self.costs_panel,
         ], layout=W.Layout(width="450px", min_width="450px"))
         sim_box = W.VBox([
@@ -322,6 +332,8 @@ class Explorer(W.VBox):
                                     for k in PARALLEL_OPTIONS if k in p.options}
             if "posted_interrupts" in p.options:
                 opts["posted_interrupts"] = bool(self.posted.value)
+            if "vcpus" in p.options and int(self.vcpus.value) != p.options["vcpus"]:
+                opts["vcpus"] = int(self.vcpus.value)
             out.append(p.with_options(**opts))
         return out
 

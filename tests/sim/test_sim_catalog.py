@@ -92,9 +92,14 @@ def test_one_request_in_flight(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_saturated(name):
+    # vcpus="inf": the premise is one dominant bottleneck that 32 requests saturate
+    # (X = servers / demand, which analyze's MVA then gives exactly). The default single
+    # vCPU is a queue of demand comparable to the BQL or a worker on many paths: the
+    # network is then not saturated at 32 requests and MVA of its shared, unequal-cost
+    # stations (not product form) is an approximation, which the 99 % interval resolves
     w = iov.Workload.closed(4, 8)
-    net = reshape(iov.build(iov.path(name), HOST, w), product_form=False)
-    a = iov.analyze(name, HOST, w)
+    net = reshape(iov.build(iov.path(name, vcpus="inf"), HOST, w), product_form=False)
+    a = iov.analyze(name, HOST, w, vcpus="inf")
     r = sim(net)
     inside(r, a.throughput_per_s, "throughput_per_s")
     inside(r, a.latency_us)

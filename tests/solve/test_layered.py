@@ -150,3 +150,65 @@ def test_sweep_matches_analyze_with_groups_and_cores():
         assert row["throughput_per_s"] == pytest.approx(r.throughput_per_s, rel=1e-9)
         assert row["bottleneck"] == r.bottleneck
     assert np.isfinite(df["latency_us"]).all()
+
+
+@pytest.mark.parametrize("name,opt", [("virtio-blk-iothread", {"iothreads": 4}),
+                                      ("vhost-scsi", {"workers": 4}), ("virtio-blk", {})])
+def test_compiled_fixed_point_is_the_python_one(name, opt):
+    # the numba kernel iterates the same layers with the same damping and stopping rule as
+    # the Python loop (its reference); Bard-Schweitzer is warm-started there, so the two
+    # agree to the upper layer's own tolerance (1e-10 of the queue lengths), not bit for bit
+    from iovmodel.solve import layered as L
+
+    for jobs, qd in [(1, 8), (3, 4), (8, 2), (64, 4)]:
+        for c in (math.inf, 4, 2):
+            net = iov.build(iov.path(name, vcpus=4, cores=c, **opt), H,
+                            iov.Workload.closed(jobs, qd))
+            if not L.needs_layers(net):
+                continue
+            pops = L._cap_groups(net, list(net.groups) if len(net.groups) > 1
+                                 else [float(net.population)])
+            f1, R1, X1, i1 = L._fixed_point(net, pops)
+            f2, R2, X2, i2 = L._fixed_point_python(net, pops)
+            assert i1 == i2 <= L.MAX_LAYER_ITER
+            assert X1 == pytest.approx(X2, rel=1e-8)
+            np.testing.assert_allclose(R1, R2, rtol=1e-7, atol=1e-9)
+            np.testing.assert_allclose(f1, f2, rtol=1e-7)
+
+
+def test_sweep_rows_are_analyze_results_column_by_column():
+    # the sweep's layered rows (solved without the per-visit waits, columns put per shared
+    # structure) carry analyze's numbers, bottleneck and assumptions for each point
+    df = iov.sweep("virtio-blk-iothread", H, iov.Workload.closed(1, 4), jobs=[1, 2, 5, 9],
+                   iothreads=[4], vcpus=[4], queues=[4], cores=[3])
+    for _, row in df.iterrows():
+        r = iov.analyze("virtio-blk-iothread", H, iov.Workload.closed(int(row["jobs"]), 4),
+                        iothreads=4, vcpus=4, queues=4, cores=3)
+        fr = r.to_frame().iloc[0]
+        assert row["latency_us"] == pytest.approx(r.latency_us, rel=1e-12)
+        assert row["bottleneck"] == r.bottleneck
+        for col in [c for c in fr.index if c.startswith(("util_", "busy_"))]:
+            assert row[col] == pytest.approx(fr[col], rel=1e-12, abs=1e-15), col
+        for col in [c for c in fr.index if c.startswith("assumed_")]:
+            assert row[col] == fr[col], col
+
+
+def test_every_catalog_path_states_the_default_guest_of_one_vcpu():
+    # data/catalog.toml documents the default guest (one vCPU: QEMU without -smp, Cloud
+    # Hypervisor's DEFAULT_VCPUS); a path added without it would silently keep a CPU per request
+    for name in iov.paths()["name"]:
+        assert iov.path(name).options["vcpus"] == 1, name
+
+
+def test_one_vcpu_is_one_more_queue_in_every_solver():
+    # one vCPU: every job shares it, one class; exact single-class MVA with the vCPU as a
+    # single server, and the open closed form (symbolic) equals analyze
+    w = iov.Workload.closed(4, 8)
+    net = iov.build(iov.path("vhost-scsi"), H, w)
+    assert net.groups == () and net.stations[net.station_index("vcpu")].servers == 1
+    e = mva(net.demands_us(), w.population, servers=net.servers())
+    assert iov.analyze("vhost-scsi", H, w).throughput_per_s == pytest.approx(e.X[-1] * 1e6,
+                                                                             rel=1e-10)
+    o = iov.Workload.open(50_000)
+    assert float(iov.symbolic.latency("vhost-scsi", o).subs(H)) == pytest.approx(
+        iov.analyze("vhost-scsi", H, o).latency_us, rel=1e-9)

@@ -195,12 +195,13 @@ def compile_network(net: Network, dists: dict | None = None,
                 load[st] += step_means[j]
             if res["threads"][st]:
                 core_load += step_means[j]
-        for k in range(nst):
-            if math.isfinite(servers[k]) and load[k] > 0 and res["inst"][k] == 1:
-                rho = rate * load[k] * 1e-6 / servers[k]
-                if rho >= 1.0:
-                    raise UnstableError(unstable_message(net.stations[k].name, rho, rate,
-                                                         servers[k] / (load[k] * 1e-6), net.name))
+        rhos = [(rate * load[k] * 1e-6 / servers[k], k) for k in range(nst)
+                if math.isfinite(servers[k]) and load[k] > 0 and res["inst"][k] == 1]
+        if rhos:  # the most loaded station, as Network.check_stable names it
+            rho, k = max(rhos)
+            if rho >= 1.0:
+                raise UnstableError(unstable_message(net.stations[k].name, rho, rate,
+                                                     servers[k] / (load[k] * 1e-6), net.name))
         _check_instances_and_cores(net, res, load, core_load, rate)
         population = 0
     else:
