@@ -45,8 +45,10 @@ from .network import Network, Station, Visit, build
 from .result import Result
 from .solve import analytic
 from .solve.analyze import analyze, compare, sweep
+from .solve.consolidation import ScenarioResult
 from .spec.catalog import Hop, Path, load_catalog, path, paths, register
 from .spec.profile import HostProfile, Parameter, parameters
+from .spec.scenario import Guest, Scenario
 from .spec.workload import Workload
 
 __version__ = "0.1.0"
@@ -82,8 +84,8 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CatalogError", "CostAtBoundWarning", "DatasetError", "FitConvergenceWarning", "FitError",
-    "FitResult", "FitWarning", "Hop", "HostProfile", "ImplausibleProfileWarning", "IovModelError", "IovModelWarning", "Network", "Parameter", "ParameterError",
-    "Path", "ProbeError", "Result", "SimResult", "Station", "UnknownPathError", "UnstableError",
+    "FitResult", "FitWarning", "Guest", "Hop", "HostProfile", "ImplausibleProfileWarning", "IovModelError", "IovModelWarning", "Network", "Parameter", "ParameterError",
+    "Path", "ProbeError", "Result", "Scenario", "ScenarioResult", "SimResult", "Station", "UnknownPathError", "UnstableError",
     "UnstableQueueWarning", "Visit", "Workload", "analytic", "analyze", "build", "compare",
     "crossval", "datasets", "explorer", "fit", "load_catalog", "parameters", "path", "paths",
     "plot", "probe", "register", "sensitivity", "simulate", "symbolic", "sweep",

@@ -40,9 +40,11 @@ from ..result import Result
 from ..spec.catalog import Path
 from ..spec.catalog import path as get_path
 from ..spec.profile import HostProfile, as_host, parameters
+from ..spec.scenario import Scenario
 from ..spec.workload import Workload
 from .batching import BATCHING, load_batched
 from .closed import solve_closed
+from .consolidation import analyze_scenario, sweep_scenario
 from .layered import needs_layers, solve_closed_layered
 from .open import solve_open
 from .percentiles import percentile_key
@@ -98,7 +100,7 @@ def resolve(path: str | Path, host: HostProfile | None = None, workload: Workloa
     return p, host, w, build(p, host, w)
 
 
-def analyze(path: str | Path, host: HostProfile | None = None, workload: Workload | None = None,
+def analyze(path: str | Path | Scenario, host: HostProfile | None = None, workload: Workload | None = None,
             *, percentiles: Sequence[float] = (), batching: str = "amortised", streams: bool = False,
             **options: Any) -> Result:
     """Solve a path under a workload analytically.
@@ -139,6 +141,11 @@ def analyze(path: str | Path, host: HostProfile | None = None, workload: Workloa
         A bad ``percentiles``, ``batching`` or ``streams`` (``batching="fork-join"``
         exists in :func:`iovmodel.simulate` only).
     """
+    if isinstance(path, Scenario):  # many VMs on one host: iovmodel.solve.consolidation
+        if host is not None or workload is not None or options:
+            raise ParameterError("a Scenario carries its host, workloads and options: pass "
+                                 "analyze(scenario) alone (got host, workload or options)")
+        return analyze_scenario(path, percentiles=tuple(percentiles) or (50, 99))
     if batching not in BATCHING:
         hint = (" (requests of a batch waiting for each other exist only in simulate)"
                 if batching == "fork-join" else "")
@@ -211,7 +218,7 @@ def compare(names: Iterable[str | Path], host: HostProfile | None = None,
 _WORKLOAD_KNOBS = ("rate_per_s", "jobs", "iodepth", "think_us", "size_bytes", "batch")
 
 
-def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload | None = None,
+def sweep(path: str | Path | Scenario, host: HostProfile | None = None, workload: Workload | None = None,
           *, nan_policy: str = "raise", **knobs: Sequence[Any]) -> pd.DataFrame:
     """Analyze a path over a grid of knobs; one row per point.
 
@@ -234,6 +241,11 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
     """
     if nan_policy not in ("raise", "nan"):
         raise ParameterError(f"nan_policy must be 'raise' or 'nan', got {nan_policy!r}")
+    if isinstance(path, Scenario):  # "how many VMs": iovmodel.solve.consolidation
+        if set(knobs) != {"vms"} or host is not None or workload is not None:
+            raise ParameterError(f"a Scenario sweeps one knob, vms=[...] (VMs per guest "
+                                 f"kind), with no host or workload; got knobs {sorted(knobs)}")
+        return sweep_scenario(path, knobs["vms"])
     if not knobs:
         raise ParameterError("sweep needs at least one knob, e.g. jobs=[1, 2, 4]")
     p0 = _as_path(path)
