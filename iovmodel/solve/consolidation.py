@@ -32,9 +32,9 @@ Host cores
     a single path uses).
 
 Contention as load-dependent service (``Scenario.contention``)
-    * **Lock hand-off growing with the waiters.** At a VM's global mutex (``bql``) and at a
-      shared back-end thread (its shared rings and locks), each visit takes
-      :math:`s + h\,W` where W is the mean number of requests waiting there and h is
+    * **Lock hand-off growing with the waiters.** At a VM's global mutex (``bql``) each
+      visit takes :math:`s + h\,W` where W is the mean number of threads waiting there
+      (the requests queued, at most the VM's vCPU threads in use) and h is
       ``lock_waiter_us``: a contended release must move the lock's cache line past every
       spinning or queued waiter, so the time to pass the lock grows linearly with them
       (Boyd-Wickizer, Kaashoek, Morris & Zeldovich, "Non-scalable locks are dangerous",
@@ -50,6 +50,10 @@ Contention as load-dependent service (``Scenario.contention``)
       more (QEMU's aio-posix polling over many devices is the published case: its
       ``run_poll_handlers_once`` calls every handler's poll function per loop), and waits
       half a loop more to be noticed.
+    * **Busy-polling threads outnumbering cores** (back-end cores, busy-polling guests'
+      vCPUs): each gets C / P of a core, and a request that needs k of them at once (its
+      in-flight requests drain within a scheduler slice, ``sched_slice_us``) progresses
+      :math:`(C/P)^k` of the time (:func:`_timeshare`).
     * **Threads outnumbering cores.** When more (non-polling) threads than free cores
       exist, a thread finds its core running another with probability
       :math:`1 - c_{free}/T` and pays a context switch (``wakeup_us``) per visit.
@@ -106,6 +110,7 @@ class _Model:
     polling: np.ndarray  # (K,) bool
     lock: np.ndarray  # (K,) bool: hand-off grows with waiters
     res: list[str]  # resource name of each column
+    waiters: np.ndarray  # (K,) most threads that can wait at a lock column (its vCPUs in use)
     nets: list[Network] = field(default_factory=list)
 
 
@@ -151,11 +156,13 @@ def _columns(sc: Scenario) -> _Model:
             elif s.name in sc.shared:
                 r = pres[s.name]
                 k = col((-1, s.name), s.name, sc.shared[s.name], s.name, r.thread, r.polling,
-                        r.thread)
+                        False)
             else:
                 r = pres.get(s.name)
+                # a busy-polling guest's vCPUs spin: they hold their cores as a poller does
+                po = s.name in net.polling or (guest.busy_poll and bool(r and r.per_group))
                 k = col((g, s.name), f"{kinds[-1]}/{s.name}", net.effective_servers(s), s.name,
-                        bool(r and r.thread), s.name in net.polling, s.name in LOCKS)
+                        bool(r and r.thread), po, s.name in LOCKS)
             entries.append((g, k, s.demand_us, s.visits))
     G, K = len(kinds), len(cols)
     D0 = np.zeros((G, K))
@@ -164,9 +171,13 @@ def _columns(sc: Scenario) -> _Model:
         D0[g, k] += d
         V[g, k] += v
     own = np.array([-1 if o < 0 else o for o in owner])
+    # at a VM's global mutex the waiters are its vCPU threads in use (a request queued
+    # behind another of the same thread waits in the guest, not on the lock)
+    waiters = np.array([float(nets[o].n_groups) if o >= 0 and lock[k] else 0.0
+                        for k, o in enumerate(own)])
     return _Model(kinds, np.array(mult, dtype=float), np.array(N, dtype=float),
                   np.array(Z, dtype=float), cols, own, np.array(m, dtype=float), D0, V,
-                  np.array(thread), np.array(polling), np.array(lock), res, nets)
+                  np.array(thread), np.array(polling), np.array(lock), res, waiters, nets)
 
 
 def _scan_demand(sc: Scenario, md: _Model) -> np.ndarray:
@@ -186,6 +197,40 @@ def _scan_demand(sc: Scenario, md: _Model) -> np.ndarray:
             if DELAY in md.cols:
                 extra[users, md.cols.index(DELAY)] += 0.5 * scan * (q - 1.0) * md.V[users, k]
     return extra
+
+
+def _pollers(md: _Model) -> float:
+    """Busy-polling threads in the scenario (shared pollers once, a VM's own per VM)."""
+    inst = np.array([1.0 if o < 0 else md.mult[o] for o in md.owner])
+    return float((md.m * inst)[md.polling & np.isfinite(md.m)].sum())
+
+
+def _timeshare(sc: Scenario, md: _Model) -> np.ndarray:
+    """Stretch of each kind's polling stations when busy-polling threads outnumber cores.
+
+    P spinning threads on C < P cores each run a fraction C / P of the time. A request
+    needs every polling thread on its route (its VM's spinning vCPU, the back-end core
+    serving it); when its VM's requests in flight drain within one scheduler slice
+    (``sched_slice_us``), the stages cannot run ahead of each other, so the request moves
+    only while all k of them hold a core at once: :math:`(C/P)^k` (coscheduling, Ousterhout,
+    "Scheduling techniques for concurrent systems", ICDCS 1982). With a deeper buffer the
+    stages decouple and each runs at C / P.
+    """
+    G, K = md.D0.shape
+    out = np.ones(G)
+    P = _pollers(md)
+    if not math.isfinite(sc.cores) or P <= sc.cores:
+        return out
+    share = sc.cores / P
+    slice_us = float(sc.host["sched_slice_us"])
+    for g in range(G):
+        ks = np.flatnonzero(md.polling & (md.D0[g] > 0))
+        if not len(ks):
+            continue
+        buffer_us = md.N[g] * float(np.max(md.D0[g, ks]))  # in-flight work at its poller
+        k = len(ks) if buffer_us < slice_us else 1
+        out[g] = share ** (-k)
+    return out
 
 
 def _schweitzer(D: np.ndarray, md: _Model, Q0: np.ndarray | None) -> tuple[np.ndarray, ...]:
@@ -299,9 +344,13 @@ def solve(sc: Scenario, method: str = "auto") -> dict:
         busy_threads = md.thread & ~md.polling & np.isfinite(md.m)
         T = float((md.m * inst)[busy_threads].sum())
         free = sc.cores - float((md.m * inst)[md.polling & np.isfinite(md.m)].sum())
-        if T > free:
+        if T > 0 and T > free:
             sched[:, busy_threads] = md.V[:, busy_threads] * float(host["wakeup_us"]) \
-                * (1.0 - free / T)
+                * (1.0 - max(free, 0.0) / T)
+    base = base * _timeshare(sc, md)[:, None] ** np.where(md.polling, 1.0, 0.0)[None, :] \
+        if sc.contention else base
+    pollers = _pollers(md)
+    layer_cores = sc.cores if pollers < sc.cores else math.inf  # else: _timeshare's job
     it = 0
     for it in range(1, 400):
         D = (base + sched + handoff) * f[None, :]
@@ -315,14 +364,15 @@ def solve(sc: Scenario, method: str = "auto") -> dict:
                                 (X[:, None] * D)[np.maximum(md.owner, 0), np.arange(K)])
             m_fin = np.where(np.isinf(md.m), 1.0, md.m)
             util = np.minimum(busy_srv / m_fin, 1.0)
-            W = np.maximum(tot - busy_srv, 0.0)  # mean waiters
+            # mean waiters: requests queued, but no more than the threads that can wait
+            W = np.minimum(np.maximum(tot - busy_srv, 0.0), md.waiters)
             for k in np.flatnonzero(md.lock & np.isfinite(md.m)):
                 # a busy-polling thread never sleeps: no wake-up to pass it work
                 sleep = 0.0 if md.polling[k] else util[k] * wake
                 new_h[:, k] = md.V[:, k] * (waiter * W[k] + sleep)
         f_new = f
-        if math.isfinite(sc.cores):
-            f_new = _core_factors(_pseudo_network(md, X, base + sched + new_h, sc.cores),
+        if math.isfinite(layer_cores):
+            f_new = _core_factors(_pseudo_network(md, X, base + sched + new_h, layer_cores),
                                   float((md.mult * X).sum()), f)
         dh = float(np.max(np.abs(new_h - handoff)))
         df = float(np.max(np.abs(f_new - f)))
@@ -481,6 +531,7 @@ def analyze_scenario(sc: Scenario, *, percentiles=(50, 99), method: str = "auto"
     cpu = float((busy_all * inst)[md.thread & ~md.polling].sum())
     cpu += float((md.m * inst)[md.polling & np.isfinite(md.m)].sum())
     if math.isfinite(sc.cores):
+        cpu = min(cpu, sc.cores)  # spinning threads beyond the cores share them
         utilization["host cores"] = cpu / sc.cores
     bottleneck = max(utilization, key=utilization.get) if utilization else DELAY
     return ScenarioResult(sc, per_vm, total, lat, worst[1], utilization, bottleneck, cpu,

@@ -15,6 +15,7 @@ of every VM and of the shared back-end runs on the host's ``cores``.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -46,6 +47,9 @@ class Guest:
         Other path options (``workers``, ``queues``, ``polling``, ...).
     name : str, optional
         A label (default: the path's name).
+    busy_poll : bool
+        The guest completes its I/O by polling (io_uring ``hipri``, SPDK's NVMe driver in the
+        guest): its vCPUs in use spin whatever the load, like a busy-polling back-end.
     """
 
     path: str | Path
@@ -54,9 +58,13 @@ class Guest:
     vcpus: float | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
     name: str = ""
+    busy_poll: bool = False
 
     def __post_init__(self) -> None:
-        if isinstance(self.count, bool) or not isinstance(self.count, int | float) \
+        if not isinstance(self.busy_poll, bool):
+            raise ParameterError(f"guest {self.name or self.path!r}: busy_poll must be True or "
+                                 f"False, got {self.busy_poll!r}")
+        if isinstance(self.count, bool) or not isinstance(self.count, numbers.Real) \
                 or not math.isfinite(self.count) or self.count != int(self.count) \
                 or self.count < 1:
             raise ParameterError(f"guest {self.name or self.path!r}: count must be a whole "
