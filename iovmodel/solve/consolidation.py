@@ -28,8 +28,8 @@ Host cores
     Every thread (vCPU, main loop, iothread, vhost worker, back-end thread) needs a host
     core while it serves; busy-polling back-end threads hold theirs. With fewer cores than
     threads, the method of layers (Rolia & Sevcik 1995) stretches each thread's service by
-    its wait for a core (:func:`iovmodel.solve.layered._core_factors`, the same lower layer
-    a single path uses).
+    its wait for a core (:func:`_core_stretch`, the lower layer
+    :func:`iovmodel.solve.layered._core_factors` solves for one path, over the columns).
 
 Contention as load-dependent service (``Scenario.contention``)
     * **Lock hand-off growing with the waiters.** At a VM's global mutex (``bql``) each
@@ -74,10 +74,10 @@ import pandas as pd
 
 from .._validate import number
 from ..errors import ParameterError
-from ..network import Network, Station, Visit, build
+from ..network import Network, build
 from ..spec.scenario import Scenario
 from .analytic.multiclass import mva_multiclass
-from .layered import _core_factors
+from .layered import EXACT_STATES as LAYER_EXACT_STATES
 from .percentiles import _erlang_c, latency_quantile, latency_variance, percentile_key
 
 #: population vectors up to which the scenario is solved by exact multiclass MVA
@@ -299,22 +299,33 @@ def _exact(D: np.ndarray, md: _Model) -> tuple[np.ndarray, ...]:
     return X, Rk, X[:, None] * Rk
 
 
-def _pseudo_network(md: _Model, X: np.ndarray, D: np.ndarray, cores: float) -> Network:
-    """The columns as one Network whose visit counts give each column's visit rate per
-    total request (what the core layer of :mod:`.layered` reads)."""
-    Xt = float((md.mult * X).sum())
-    stations, route = [], []
-    for k, name in enumerate(md.cols):
-        lam = float((md.mult * X * md.V[:, k]).sum())  # visits per µs over every VM
-        dem = float((md.mult * X * D[:, k]).sum())  # busy µs per µs
-        inst = 1.0 if md.owner[k] < 0 else float(md.mult[md.owner[k]])
-        srv = md.m[k] * inst if math.isfinite(md.m[k]) else math.inf
-        stations.append(Station(name, srv, dem / Xt if Xt > 0 else 0.0,
-                                lam / Xt if Xt > 0 else 0.0, thread=bool(md.thread[k])))
-        route.append(Visit(name, k, 0.0))
-    polling = tuple(md.cols[k] for k in range(len(md.cols)) if md.polling[k])
-    return Network("scenario", tuple(stations), tuple(route), population=1, polling=polling,
-                   cores=cores)
+def _core_stretch(md: _Model, X: np.ndarray, D: np.ndarray, cores: float,
+                  f: np.ndarray) -> np.ndarray:
+    """Lower layer of the method of layers over the columns: the core pool seen by every
+    thread, as :func:`iovmodel.solve.layered._core_factors` does for one path (each thread a
+    customer that needs a core for one service and is away for 1/lambda - R between)."""
+    K = len(md.cols)
+    out = np.ones(K)
+    inst = np.array([1.0 if o < 0 else md.mult[o] for o in md.owner])
+    lam_all = (md.mult[:, None] * X[:, None] * md.V).sum(0)  # visits per µs per column
+    busy = (md.mult[:, None] * X[:, None] * D).sum(0)  # busy µs per µs (before stretch)
+    thr = np.flatnonzero(md.thread & ~md.polling & np.isfinite(md.m) & (busy > 0)
+                         & (lam_all > 0))
+    if not len(thr):
+        return out
+    T = (md.m * inst)[thr]
+    free = cores - _pollers(md)
+    if T.sum() <= free:
+        return out  # a core for every thread: no waiting
+    s = busy[thr] / lam_all[thr]  # mean service per visit
+    lam = lam_all[thr] / T  # visits per µs per thread
+    resp = s * f[thr]
+    think = np.maximum(1.0 / np.maximum(lam, 1e-300) - resp, 0.0)
+    Ti = T.astype(int)
+    exact = float(np.prod(T + 1.0)) <= LAYER_EXACT_STATES
+    r = mva_multiclass(s[:, None], Ti, think, [free], method="exact" if exact else "schweitzer")
+    out[thr] = np.maximum(r.Rk[:, 0], s) / s
+    return out
 
 
 def solve(sc: Scenario, method: str = "auto") -> dict:
@@ -372,15 +383,14 @@ def solve(sc: Scenario, method: str = "auto") -> dict:
                 new_h[:, k] = md.V[:, k] * (waiter * W[k] + sleep)
         f_new = f
         if math.isfinite(layer_cores):
-            f_new = _core_factors(_pseudo_network(md, X, base + sched + new_h, layer_cores),
-                                  float((md.mult * X).sum()), f)
+            f_new = _core_stretch(md, X, base + sched + new_h, layer_cores, f)
         dh = float(np.max(np.abs(new_h - handoff)))
         df = float(np.max(np.abs(f_new - f)))
         # relative change of the contention terms and core stretch (as the layers' LAYER_TOL)
         if dh <= FP_TOL * max(float(np.max(base + new_h)), 1e-12) \
                 and df <= FP_TOL * float(np.max(f_new)):
             break
-        a = 0.5 if it <= 20 else 1.0 / (it - 18)
+        a = 0.8 if it <= 20 else 1.0 / (it - 18)
         handoff = (1 - a) * handoff + a * new_h
         f = (1 - a) * f + a * f_new
     else:
@@ -397,6 +407,8 @@ class ScenarioResult:
     Attributes
     ----------
     scenario : Scenario
+    rows : tuple of dict
+        :attr:`per_vm` as records.
     per_vm : DataFrame
         One row per kind of VM: ``guest, path, vms, throughput_per_s`` (one VM),
         ``latency_us`` (mean), ``p<q>_us`` percentiles (gamma approximation),
@@ -418,7 +430,7 @@ class ScenarioResult:
     """
 
     scenario: Scenario
-    per_vm: pd.DataFrame
+    rows: tuple
     throughput_per_s: float
     latency_us: float
     percentiles_us: dict
@@ -428,16 +440,22 @@ class ScenarioResult:
     method: str
     iterations: int = 0
 
+    @property
+    def per_vm(self) -> pd.DataFrame:
+        return pd.DataFrame(list(self.rows))
+
     def to_frame(self) -> pd.DataFrame:
         """One row: ``vms, throughput_per_s, latency_us, p<q>_us, host_cpu_cores,
         bottleneck, method, util_<resource>``."""
-        row = {"vms": self.scenario.vms, "throughput_per_s": self.throughput_per_s,
+        return pd.DataFrame([self._row()])
+
+    def _row(self) -> dict:
+        return {"vms": self.scenario.vms, "throughput_per_s": self.throughput_per_s,
                "latency_us": self.latency_us,
                **{f"{k}_us": v for k, v in self.percentiles_us.items()},
                "host_cpu_cores": self.host_cpu_cores, "bottleneck": self.bottleneck,
                "method": self.method,
                **{f"util_{k}": v for k, v in self.utilization.items()}}
-        return pd.DataFrame([row])
 
     def summary(self) -> str:
         lines = [repr(self), self.per_vm.to_string(index=False, float_format="{:.4g}".format),
@@ -517,9 +535,8 @@ def analyze_scenario(sc: Scenario, *, percentiles=(50, 99), method: str = "auto"
                      "total_throughput_per_s": X[g] * 1e6 * md.mult[g]})
         if worst is None or R > worst[0]:
             worst = (R, pct)
-    per_vm = pd.DataFrame(rows)
     total = float((md.mult * X).sum()) * 1e6
-    lat = float((per_vm["latency_us"] * per_vm["total_throughput_per_s"]).sum() / total) \
+    lat = sum(r["latency_us"] * r["total_throughput_per_s"] for r in rows) / total \
         if total > 0 else math.inf
     utilization = {}
     for k, name in enumerate(md.cols):
@@ -534,7 +551,7 @@ def analyze_scenario(sc: Scenario, *, percentiles=(50, 99), method: str = "auto"
         cpu = min(cpu, sc.cores)  # spinning threads beyond the cores share them
         utilization["host cores"] = cpu / sc.cores
     bottleneck = max(utilization, key=utilization.get) if utilization else DELAY
-    return ScenarioResult(sc, per_vm, total, lat, worst[1], utilization, bottleneck, cpu,
+    return ScenarioResult(sc, tuple(rows), total, lat, worst[1], utilization, bottleneck, cpu,
                           sol["method"], sol["iterations"])
 
 
@@ -550,13 +567,12 @@ def sweep_scenario(sc: Scenario, vms, *, percentiles=(50, 99), method: str = "au
     vms = list(vms)
     if not vms:
         raise ParameterError("vms must hold at least one VM count, got []")
-    frames = []
+    out = []
     for n in vms:
         r = analyze_scenario(sc.with_vms(n), percentiles=percentiles, method=method)
-        row = r.to_frame()
-        row.insert(0, "vms_per_guest", int(n))
-        for _, pv in r.per_vm.iterrows():
+        row = {"vms_per_guest": int(n), **r._row()}
+        for pv in r.rows:
             row[f"throughput_per_s[{pv['guest']}]"] = pv["throughput_per_s"]
             row[f"latency_us[{pv['guest']}]"] = pv["latency_us"]
-        frames.append(row)
-    return pd.concat(frames, ignore_index=True)
+        out.append(row)
+    return pd.DataFrame(out)
