@@ -64,6 +64,7 @@ _LAZY = {
     "probe": ("iovmodel.probe", None),
     "plot": ("iovmodel.plot", None),
     "explorer": ("iovmodel.widgets", "explorer"),
+    "consolidation_explorer": ("iovmodel.widgets", "consolidation_explorer"),
 }
 
 
@@ -87,6 +88,7 @@ __all__ = [
     "FitResult", "FitWarning", "Guest", "Hop", "HostProfile", "ImplausibleProfileWarning", "IovModelError", "IovModelWarning", "Network", "Parameter", "ParameterError",
     "Path", "ProbeError", "Result", "Scenario", "ScenarioResult", "SimResult", "Station", "UnknownPathError", "UnstableError",
     "UnstableQueueWarning", "Visit", "Workload", "analytic", "analyze", "build", "compare",
+    "consolidation_explorer",
     "crossval", "datasets", "explorer", "fit", "load_catalog", "parameters", "path", "paths",
     "plot", "probe", "register", "sensitivity", "simulate", "symbolic", "sweep",
 ]
