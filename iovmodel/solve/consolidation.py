@@ -34,8 +34,9 @@ Host cores
 Contention as load-dependent service (``Scenario.contention``)
     * **Lock hand-off growing with the waiters.** At a VM's global mutex (``bql``) each
       visit takes :math:`s + h\,W` where W is the mean number of threads waiting there
-      (the requests queued, at most the VM's vCPU threads in use) and h is
-      ``lock_waiter_us``: a contended release must move the lock's cache line past every
+      (the requests queued, at most the VM's vCPU threads in use; none where only the main
+      loop takes the mutex, as on virtio paths kicked through ioeventfd, so the mutex is
+      contended only on paths whose vCPUs exit to QEMU) and h is ``lock_waiter_us``: a contended release must move the lock's cache line past every
       spinning or queued waiter, so the time to pass the lock grows linearly with them
       (Boyd-Wickizer, Kaashoek, Morris & Zeldovich, "Non-scalable locks are dangerous",
       Linux Symposium 2012, section 3, whose Markov model has the same linear hand-off).
@@ -112,12 +113,13 @@ class _Model:
     lock: np.ndarray  # (K,) bool: hand-off grows with waiters
     res: list[str]  # resource name of each column
     waiters: np.ndarray  # (K,) most threads that can wait at a lock column (its vCPUs in use)
+    N_full: np.ndarray  # requests in flight per VM before the in-flight limit
     nets: list[Network] = field(default_factory=list)
 
 
 def _columns(sc: Scenario) -> _Model:
     host = sc.host
-    kinds, mult, N, Z, nets = [], [], [], [], []
+    kinds, mult, N, Z, nets, Nfull = [], [], [], [], [], []
     cols: list[str] = []
     owner: list[int] = []
     m: list[float] = []
@@ -146,7 +148,10 @@ def _columns(sc: Scenario) -> _Model:
         nets.append(net)
         kinds.append(guest.name if guest.name not in kinds else f"{guest.name}#{g}")
         mult.append(guest.count)
-        N.append(guest.workload.population)
+        # a device model's in-flight limit (PIIX3 IDE: one command): the rest wait in the
+        # guest before the first hop; latency over the whole population by Little's law
+        N.append(min(guest.workload.population, net.inflight))
+        Nfull.append(guest.workload.population)
         Z.append(guest.workload.think_us)
         pres = guest.path.resources
         for s in net.stations:
@@ -172,13 +177,19 @@ def _columns(sc: Scenario) -> _Model:
         D0[g, k] += d
         V[g, k] += v
     own = np.array([-1 if o < 0 else o for o in owner])
-    # at a VM's global mutex the waiters are its vCPU threads in use (a request queued
-    # behind another of the same thread waits in the guest, not on the lock)
-    waiters = np.array([float(nets[o].n_groups) if o >= 0 and lock[k] else 0.0
+    # at a VM's global mutex the threads that contend are its vCPU threads in use, when their
+    # exits to QEMU are handled under the mutex (a path with a user_exit hop: emulated
+    # devices), and the main loop; at most the vCPU threads wait while one holds it. A path
+    # whose mutex only the main loop takes (virtio through ioeventfd) has no waiter: the
+    # requests queued there wait for the loop, not for the lock.
+    exits = [any(h.switch_kind == "user_exit" for h in gu.path.active_hops())
+             for gu in sc.guests]
+    waiters = np.array([float(nets[o].n_groups) if o >= 0 and lock[k] and exits[o] else 0.0
                         for k, o in enumerate(own)])
     return _Model(kinds, np.array(mult, dtype=float), np.array(N, dtype=float),
                   np.array(Z, dtype=float), cols, own, np.array(m, dtype=float), D0, V,
-                  np.array(thread), np.array(polling), np.array(lock), res, waiters, nets)
+                  np.array(thread), np.array(polling), np.array(lock), res, waiters,
+                  np.array(Nfull, dtype=float), nets)
 
 
 def _scan_demand(sc: Scenario, md: _Model) -> np.ndarray:
@@ -378,7 +389,7 @@ def solve(sc: Scenario, method: str = "auto") -> dict:
             util = np.minimum(busy_srv / m_fin, 1.0)
             # mean waiters: requests queued, but no more than the threads that can wait
             W = np.minimum(np.maximum(tot - busy_srv, 0.0), md.waiters)
-            for k in np.flatnonzero(md.lock & np.isfinite(md.m)):
+            for k in np.flatnonzero(md.lock & np.isfinite(md.m) & (md.waiters > 0)):
                 # a busy-polling thread never sleeps: no wake-up to pass it work
                 sleep = 0.0 if md.polling[k] else util[k] * wake
                 new_h[:, k] = md.V[:, k] * (waiter * W[k] + sleep)
@@ -515,7 +526,7 @@ def analyze_scenario(sc: Scenario, *, percentiles=(50, 99), method: str = "auto"
     worst = None
     for g in range(G):
         net = md.nets[g]
-        R = float(md.N[g] / X[g] - md.Z[g]) if X[g] > 0 else math.inf
+        R = float(md.N_full[g] / X[g] - md.Z[g]) if X[g] > 0 else math.inf
         waits = np.zeros(len(net.stations))
         util = np.zeros(len(net.stations))
         for i, s in enumerate(net.stations):
@@ -533,7 +544,11 @@ def analyze_scenario(sc: Scenario, *, percentiles=(50, 99), method: str = "auto"
                 # Seidmann's pair leaves a small wait at a lightly used multi-server
                 # station that almost never queues: no queueing variance from it
                 waits[i] = 0.0
-        var = latency_variance(net, waits, util, population=int(md.N[g]))
+        if md.N_full[g] > md.N[g] and net.route:  # the wait for a slot, before the first hop
+            first = net.route[0].station
+            slot = R - float(md.N[g] / X[g] - md.Z[g])
+            waits[first] += slot / max(net.stations[first].visits, 1e-300)
+        var = latency_variance(net, waits, util, population=int(md.N_full[g]))
         pct = {percentile_key(q): latency_quantile(R, var, q / 100.0) for q in percentiles}
         rows.append({"guest": md.kinds[g], "path": net.name, "vms": int(md.mult[g]),
                      "throughput_per_s": X[g] * 1e6, "latency_us": R,
