@@ -229,3 +229,27 @@ def test_bad_scenarios_raise_naming_the_value():
         iov.sweep(scenario(), jobs=[1, 2])
     with pytest.raises(ParameterError, match="carries its host"):
         iov.analyze(scenario(), iov.HostProfile.default())
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_exact_matches_line_solver_on_random_small_scenarios(seed):
+    # line-solver's exact multiclass MVA (pfqn_mva; in the dev extra) on the same network
+    # written with one class per VM: each VM's own vCPU and mutex, a shared back-end thread
+    # and device (single servers), the delay as think time
+    pfqn = pytest.importorskip("line_solver.api.pfqn")
+    rng = np.random.default_rng(seed)
+    vms, depth = int(rng.integers(2, 4)), int(rng.integers(1, 4))
+    d = rng.uniform(0.5, 10.0, size=5)  # vcpu, bql, backend_thread, device, host (delay)
+    hops = [iov.Hop(f"h{i}", resource=r, cost=float(c)) for i, (r, c) in
+            enumerate(zip(["vcpu", "bql", "backend_thread", "device", "host"], d, strict=True))]
+    p = iov.Path.from_hops("rand", hops, servers={"backend_thread": 1, "device": 1})
+    sc = iov.Scenario([iov.Guest(p, iov.Workload.closed(1, depth), count=vms, vcpus=1)],
+                      shared={"backend_thread": 1, "device": 1}, contention=False)
+    r = analyze_scenario(sc, method="exact")
+    L = np.zeros((2 * vms + 2, vms))
+    for i in range(vms):
+        L[2 * i, i], L[2 * i + 1, i] = d[0], d[1]
+        L[2 * vms, i], L[2 * vms + 1, i] = d[2], d[3]
+    X = np.asarray(pfqn.pfqn_mva(L, np.full(vms, float(depth)), np.full(vms, d[4]))[0]).ravel()
+    assert r.per_vm["throughput_per_s"].iloc[0] / 1e6 == pytest.approx(X[0], rel=1e-9)
+    assert r.throughput_per_s / 1e6 == pytest.approx(X.sum(), rel=1e-9)
