@@ -107,8 +107,10 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
 
     Parameters
     ----------
-    path : str or Path
-        A catalog name or a Path.
+    path : str, Path or Scenario
+        A catalog name or a Path; or a :class:`~iovmodel.spec.scenario.Scenario` (many VMs
+        on one host, alone: it carries its host and workloads), which returns a
+        :class:`~iovmodel.solve.consolidation.ScenarioResult`.
     host : HostProfile or mapping, optional
         Costs (default: :meth:`HostProfile.default`); a mapping such as
         ``{"vmexit_us": 0.5}`` is checked like a HostProfile, missing costs at their defaults.
@@ -228,6 +230,9 @@ def sweep(path: str | Path | Scenario, host: HostProfile | None = None, workload
     Cartesian product.  Columns: the knobs, the metrics, ``util_<resource>`` (busy
     fraction of its servers), ``busy_<resource>`` (mean busy servers of a resource with
     unlimited servers) and ``assumed_<entry>`` (:mod:`iovmodel.assumptions`).
+
+    A :class:`~iovmodel.spec.scenario.Scenario` sweeps one knob, ``vms=[...]`` (VMs of each
+    guest kind): one row per point (:func:`~iovmodel.solve.consolidation.sweep_scenario`).
 
     Parameters
     ----------
