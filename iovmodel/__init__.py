@@ -45,8 +45,10 @@ from .network import Network, Station, Visit, build
 from .result import Result
 from .solve import analytic
 from .solve.analyze import analyze, compare, sweep
+from .solve.consolidation import ScenarioResult
 from .spec.catalog import Hop, Path, load_catalog, path, paths, register
 from .spec.profile import HostProfile, Parameter, parameters
+from .spec.scenario import Guest, Scenario
 from .spec.workload import Workload
 
 __version__ = "0.1.0"
@@ -62,6 +64,7 @@ _LAZY = {
     "probe": ("iovmodel.probe", None),
     "plot": ("iovmodel.plot", None),
     "explorer": ("iovmodel.widgets", "explorer"),
+    "consolidation_explorer": ("iovmodel.widgets", "consolidation_explorer"),
 }
 
 
@@ -82,9 +85,10 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CatalogError", "CostAtBoundWarning", "DatasetError", "FitConvergenceWarning", "FitError",
-    "FitResult", "FitWarning", "Hop", "HostProfile", "ImplausibleProfileWarning", "IovModelError", "IovModelWarning", "Network", "Parameter", "ParameterError",
-    "Path", "ProbeError", "Result", "SimResult", "Station", "UnknownPathError", "UnstableError",
+    "FitResult", "FitWarning", "Guest", "Hop", "HostProfile", "ImplausibleProfileWarning", "IovModelError", "IovModelWarning", "Network", "Parameter", "ParameterError",
+    "Path", "ProbeError", "Result", "Scenario", "ScenarioResult", "SimResult", "Station", "UnknownPathError", "UnstableError",
     "UnstableQueueWarning", "Visit", "Workload", "analytic", "analyze", "build", "compare",
+    "consolidation_explorer",
     "crossval", "datasets", "explorer", "fit", "load_catalog", "parameters", "path", "paths",
     "plot", "probe", "register", "sensitivity", "simulate", "symbolic", "sweep",
 ]

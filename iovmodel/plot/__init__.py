@@ -30,6 +30,7 @@ survive greyscale printing; a resource has one look everywhere.
 from __future__ import annotations
 
 from .bars import breakdown, mode_switches
+from .consolidation import consolidation, target_breaks
 from .distribution import latency_distribution
 from .files import save
 from .fit import measured_vs_predicted
@@ -43,11 +44,13 @@ __all__ = [
     "PALETTE_EXTRA",
     "breakdown",
     "colors",
+    "consolidation",
     "figure",
     "latency_distribution",
     "latency_vs_load",
     "measured_vs_predicted",
     "mode_switches",
+    "target_breaks",
     "resource_styles",
     "save",
     "style",

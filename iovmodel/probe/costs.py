@@ -38,6 +38,8 @@ COST_MAP = {
     "wakeup_us": "eventfd-wake-blocked p50 - eventfd-wake-polling p50",
     "syscall_us": "eventfd-write p50 (an eventfd write that wakes nobody)",
     "bql_acquire_us": "host-mutex-uncontended p50",
+    "sched_slice_us": "sched-run-length p50 (2P CPU-bound threads on P CPUs: how long one keeps "
+                      "its CPU)",
 }
 
 
@@ -92,6 +94,8 @@ def costs_from_results(df: pd.DataFrame) -> dict[str, float]:
                         - _pick(df, "eventfd-wake-polling", "latency_p50_us"))
     out["syscall_us"] = _pick(df, "eventfd-write", "latency_p50_us")
     out["bql_acquire_us"] = _pick(df, "host-mutex-uncontended", "latency_p50_us")
+    # the first guest's run (the run lengths do not depend on the guest's mode)
+    out["sched_slice_us"] = _pick(df, "sched-run-length", "latency_p50_us")
     out = {k: v for k, v in out.items() if not math.isnan(v)}
     decl = parameters()
     for k, v in out.items():

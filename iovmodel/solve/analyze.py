@@ -41,9 +41,11 @@ from ..result import Result
 from ..spec.catalog import Path
 from ..spec.catalog import path as get_path
 from ..spec.profile import HostProfile, as_host, parameters
+from ..spec.scenario import Scenario
 from ..spec.workload import Workload
 from .batching import BATCHING, load_batched
 from .closed import solve_closed
+from .consolidation import analyze_scenario, sweep_scenario
 from .layered import needs_layers, solve_closed_layered_xru
 from .open import solve_open
 from .percentiles import percentile_key
@@ -99,15 +101,17 @@ def resolve(path: str | Path, host: HostProfile | None = None, workload: Workloa
     return p, host, w, build(p, host, w)
 
 
-def analyze(path: str | Path, host: HostProfile | None = None, workload: Workload | None = None,
+def analyze(path: str | Path | Scenario, host: HostProfile | None = None, workload: Workload | None = None,
             *, percentiles: Sequence[float] = (), batching: str = "amortised", streams: bool = False,
             **options: Any) -> Result:
     """Solve a path under a workload analytically.
 
     Parameters
     ----------
-    path : str or Path
-        A catalog name or a Path.
+    path : str, Path or Scenario
+        A catalog name or a Path; or a :class:`~iovmodel.spec.scenario.Scenario` (many VMs
+        on one host, alone: it carries its host and workloads), which returns a
+        :class:`~iovmodel.solve.consolidation.ScenarioResult`.
     host : HostProfile or mapping, optional
         Costs (default: :meth:`HostProfile.default`); a mapping such as
         ``{"vmexit_us": 0.5}`` is checked like a HostProfile, missing costs at their defaults.
@@ -140,6 +144,11 @@ def analyze(path: str | Path, host: HostProfile | None = None, workload: Workloa
         A bad ``percentiles``, ``batching`` or ``streams`` (``batching="fork-join"``
         exists in :func:`iovmodel.simulate` only).
     """
+    if isinstance(path, Scenario):  # many VMs on one host: iovmodel.solve.consolidation
+        if host is not None or workload is not None or options:
+            raise ParameterError("a Scenario carries its host, workloads and options: pass "
+                                 "analyze(scenario) alone (got host, workload or options)")
+        return analyze_scenario(path, percentiles=tuple(percentiles) or (50, 99))
     if batching not in BATCHING:
         hint = (" (requests of a batch waiting for each other exist only in simulate)"
                 if batching == "fork-join" else "")
@@ -212,7 +221,7 @@ def compare(names: Iterable[str | Path], host: HostProfile | None = None,
 _WORKLOAD_KNOBS = ("rate_per_s", "jobs", "iodepth", "think_us", "size_bytes", "batch")
 
 
-def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload | None = None,
+def sweep(path: str | Path | Scenario, host: HostProfile | None = None, workload: Workload | None = None,
           *, nan_policy: str = "raise", **knobs: Sequence[Any]) -> pd.DataFrame:
     """Analyze a path over a grid of knobs; one row per point.
 
@@ -222,6 +231,9 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
     Cartesian product.  Columns: the knobs, the metrics, ``util_<resource>`` (busy
     fraction of its servers), ``busy_<resource>`` (mean busy servers of a resource with
     unlimited servers) and ``assumed_<entry>`` (:mod:`iovmodel.assumptions`).
+
+    A :class:`~iovmodel.spec.scenario.Scenario` sweeps one knob, ``vms=[...]`` (VMs of each
+    guest kind): one row per point (:func:`~iovmodel.solve.consolidation.sweep_scenario`).
 
     Parameters
     ----------
@@ -235,6 +247,11 @@ def sweep(path: str | Path, host: HostProfile | None = None, workload: Workload 
     """
     if nan_policy not in ("raise", "nan"):
         raise ParameterError(f"nan_policy must be 'raise' or 'nan', got {nan_policy!r}")
+    if isinstance(path, Scenario):  # "how many VMs": iovmodel.solve.consolidation
+        if set(knobs) != {"vms"} or host is not None or workload is not None:
+            raise ParameterError(f"a Scenario sweeps one knob, vms=[...] (VMs per guest "
+                                 f"kind), with no host or workload; got knobs {sorted(knobs)}")
+        return sweep_scenario(path, knobs["vms"])
     if not knobs:
         raise ParameterError("sweep needs at least one knob, e.g. jobs=[1, 2, 4]")
     p0 = _as_path(path)

@@ -118,6 +118,10 @@ class Resource:
     thread: bool = False
     #: serves virtqueues: at most one of its threads per queue in use
     per_queue: bool = False
+    #: several VMs on one host may share it (a Scenario's ``shared`` resources: a polling
+    #: back-end core, an SPDK target, one NVMe); per-VM resources (vCPUs, QEMU's global
+    #: mutex, vhost workers) are never shared
+    shareable: bool = False
 
     def __post_init__(self) -> None:
         # a name (an option or host cost) or a number; wholeness is the network's check
@@ -307,7 +311,8 @@ def _check_option(path_name: str, key: str, value: Any, default: Any) -> Any:
 
 
 # -- catalog files ----------------------------------------------------------------------
-RESOURCE_KEYS = ("servers", "cpu", "polling", "doc", "per_group", "thread", "per_queue")
+RESOURCE_KEYS = ("servers", "cpu", "polling", "doc", "per_group", "thread", "per_queue",
+                 "shareable")
 #: options every path has (a path's own value, else these): the guest's vCPUs (inf: a CPU for
 #: every request; every bundled catalog path states vcpus = 1, the default guest documented in
 #: data/catalog.toml, so this inf is for paths built with Path.from_hops or a user's catalog
@@ -324,7 +329,8 @@ def _resource(name: str, r: Mapping[str, Any]) -> Resource:
     return Resource(name, servers=r.get("servers", 1), cpu=r.get("cpu", "host"),
                     polling=bool(r.get("polling", False)), doc=r.get("doc", ""),
                     per_group=bool(r.get("per_group", False)), thread=bool(r.get("thread", False)),
-                    per_queue=bool(r.get("per_queue", False)))
+                    per_queue=bool(r.get("per_queue", False)),
+                    shareable=bool(r.get("shareable", False)))
 
 
 def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> dict[str, Path]:

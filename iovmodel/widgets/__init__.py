@@ -6,6 +6,8 @@ app: state, callbacks, the Monte Carlo button). Numbers come from ``analyze``/``
 from __future__ import annotations
 
 from .app import Explorer, explorer
+from .consolidation import ConsolidationExplorer, consolidation_explorer
 from .controls import cost_slider
 
-__all__ = ["Explorer", "cost_slider", "explorer"]
+__all__ = ["ConsolidationExplorer", "Explorer", "consolidation_explorer", "cost_slider",
+           "explorer"]

@@ -27,6 +27,7 @@ def test_there_are_notebooks():
     for n in ("01_quickstart.ipynb", "02_global_mutex.ipynb", "03_calibration.ipynb",
               "04_simulation_vs_theory.ipynb", "05_explorer.ipynb", "06_host_probe.ipynb"):
         assert n in names
+    assert "07_consolidation.ipynb" in names  # issue 12: many VMs on one host
 
 
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=_ids)
