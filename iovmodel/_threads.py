@@ -21,7 +21,8 @@ def one_blas_thread(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from threadpoolctl import threadpool_limits
+        import scipy.linalg  # noqa: F401  (loads scipy's own BLAS first: a library loaded
+        from threadpoolctl import threadpool_limits  # inside the block would keep its threads)
 
         with threadpool_limits(limits=1, user_api="blas"):
             return func(*args, **kwargs)

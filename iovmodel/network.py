@@ -239,6 +239,43 @@ class Network:
         new._check_structure(where)
         return new
 
+    def with_costs(self, means_us: list[float]) -> Network:
+        """This network with new per-visit mean costs, one per route step (µs, each already
+        checked finite and >= 0 by the caller): the same stations, route structure and load.
+
+        A fit's next point moves costs only, and re-checking the whole structure was most
+        of the time of :func:`build`; :func:`rebuild` is the one caller and
+        ``tests/test_network_rebuild.py`` checks that it equals a fresh build.
+        """
+        route = []
+        n = len(self.stations)
+        dem = [0.0] * n
+        vis = [0.0] * n
+        m2 = [0.0] * n
+        batch = self.batch
+        for v, m in zip(self.route, means_us, strict=True):
+            nv = object.__new__(Visit)
+            object.__setattr__(nv, "__dict__", {**v.__dict__, "mean_us": m})
+            route.append(nv)
+            k = v.count / batch if v.per == "batch" else v.count
+            i = v.station
+            dem[i] += k * m
+            vis[i] += k
+            m2[i] += k * m**2 * (1.0 + v.scv)  # as aggregate(): the same rounding
+        stations = []
+        for i, s in enumerate(self.stations):
+            mean = dem[i] / vis[i] if vis[i] > 0 else 0.0
+            scv = max(m2[i] / vis[i] / (mean * mean) - 1.0, 0.0) if mean * mean > 0 else 1.0
+            ns = object.__new__(Station)
+            object.__setattr__(ns, "__dict__", {**s.__dict__, "demand_us": dem[i], "visits": vis[i],
+                                               "scv": scv})
+            stations.append(ns)
+        new = object.__new__(Network)
+        new.__dict__.update(self.__dict__, route=tuple(route), stations=tuple(stations))
+        if math.isfinite(self.cores):  # a thread station's demand may have turned > 0
+            new._check_cores(f"network {self.name!r}")
+        return new
+
     def _check_structure(self, where: str) -> None:
         g = self.groups
         if g:
@@ -258,6 +295,9 @@ class Network:
                                      f"got {g!r}")
         check_servers(f"{where}: cores", self.cores)
         check_servers(f"{where}: inflight", self.inflight)
+        self._check_cores(where)
+
+    def _check_cores(self, where: str) -> None:
         free = self.cores - self.polling_cores
         if free < 1 and any(s.thread and s.name not in self.polling and s.demand_us > 0
                             for s in self.stations):
@@ -516,6 +556,29 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
         groups=groups, cores=float(path.options.get("cores", INF)),
         inflight=float(getattr(path, "inflight", INF)),
     )
+
+
+def rebuild(template: Network, path: Path, host: HostProfile, workload: Workload,
+            hops: tuple[Hop, ...] | None = None) -> Network:
+    """``build(path, host, workload)`` for a host that differs from the template's only in
+    hop costs: ``template`` is ``build(path, other_host, workload)``, with the
+    same values of every name a resource's server count reads. Only the hops' costs are
+    evaluated again (with the same check as :func:`build`); the fit's network memo
+    (:mod:`iovmodel.calibrate.predict`) calls it at every point of a Jacobian, passing
+    ``hops``, the path's :meth:`~iovmodel.spec.catalog.Path.active_hops`, once found."""
+    from ._expr import evaluate
+
+    env = dict(host)
+    env.update(path.options)
+    env["size_bytes"] = workload.size_bytes
+    means = []
+    for h in path.active_hops() if hops is None else hops:
+        mean = evaluate(h.cost, env)
+        if not (mean >= 0) or math.isinf(mean):
+            raise ParameterError(f"path {path.name!r}, hop {h.name!r}: cost {h.cost!r} evaluates "
+                                 f"to {mean!r} µs; it must be finite and >= 0")
+        means.append(float(mean))
+    return template.with_costs(means)
 
 
 def vcpu_groups(path, workload) -> tuple[float, ...]:

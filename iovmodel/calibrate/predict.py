@@ -17,7 +17,7 @@ import pandas as pd
 
 from .._expr import compile_expr
 from ..errors import ParameterError, UnstableError
-from ..network import Network, build
+from ..network import Network, build, rebuild
 from ..solve.batching import BATCHING, load_batched
 from ..solve.closed import solve_closed
 from ..solve.metrics import (
@@ -76,6 +76,14 @@ def host_reads(path: Path) -> tuple[str, ...]:
     return tuple(names)
 
 
+def server_reads(path: Path) -> tuple[str, ...]:
+    """The names the server counts of ``path``'s resources read (host costs or options):
+    networks that agree on these and on the workload differ only in hop costs
+    (:func:`~iovmodel.network.rebuild`)."""
+    return tuple(dict.fromkeys(res.servers for res in path.resources.values()
+                               if isinstance(res.servers, str)))
+
+
 class _Model:
     """Rows grouped by the network they share; predicts every row for a host.
 
@@ -96,11 +104,19 @@ class _Model:
         for j, r in enumerate(self.rows):
             groups.setdefault(r.group_key(), []).append(j)
         self.groups = list(groups.values())
+        # rows that agree on network, workload and metric predict the same number (repeated
+        # runs, per-hardware copies): each is computed once, at its first row
+        first: dict[tuple, int] = {}
+        self._rep = np.array([first.setdefault((r.group_key(), r.workload, r.metric), j)
+                              for j, r in enumerate(self.rows)], dtype=np.int64)
+        self._distinct = [[j for j in idx if self._rep[j] == j] for idx in self.groups]
         self.percentiles = percentiles
         self.sim_options = {"requests": 20_000, "replications": 4, "seed": 20240917,
                             **dict(sim_options or {})}
         self._reads: dict[int, tuple[str, ...]] = {}
         self._memo: dict[tuple, tuple[Network, dict]] = {}
+        self._servers: dict[int, tuple[tuple[str, ...], tuple]] = {}  # server names, hops
+        self._templates: dict[tuple, Network] = {}
 
     def _entry(self, path: Path, host: HostProfile, workload: Workload) -> tuple[Network, dict]:
         names = self._reads.get(id(path))
@@ -113,7 +129,22 @@ class _Model:
         if hit is None:
             if len(self._memo) >= self.MEMO_SIZE:
                 self._memo.clear()
-            hit = self._memo[key] = (build(path, host, workload), {})
+                self._templates.clear()
+            # a network of this path and workload whose server counts read the same values
+            # differs only in its hops' costs: re-evaluate those (rebuild), not the structure
+            got = self._servers.get(id(path))
+            if got is None:
+                got = self._servers[id(path)] = (server_reads(path), path.active_hops())
+            servers, hops = got
+            tkey = (id(path), workload,
+                    tuple(env[n] if n in env else host[n] if n in host else None
+                          for n in servers))
+            template = self._templates.get(tkey)
+            if template is None:
+                net = self._templates[tkey] = build(path, host, workload)
+            else:
+                net = rebuild(template, path, host, workload, hops)
+            hit = self._memo[key] = (net, {})
         return hit
 
     def _build(self, path: Path, host: HostProfile, workload: Workload) -> Network:
@@ -140,7 +171,7 @@ class _Model:
         hierarchical fit), under the costs a row's options pin."""
         out = np.full(len(self.rows), np.nan)
         rows = self.rows if batch is None else [r.with_batch(batch) for r in self.rows]
-        for idx in self.groups:
+        for idx in self._distinct:
             r0 = rows[idx[0]]
             own = dict(per_unit.get(r0.unit, {})) if per_unit else {}
             own.update(r0.overrides)
@@ -194,7 +225,7 @@ class _Model:
                 if self.percentiles == "sim" and r.metric in QUANTILES:
                     sim = self._simulate(build(r.path, h, r.workload), r.workload)
                 out[j] = _value(r.metric, r, net, X, R, waits, util, sim)
-        return out
+        return out[self._rep]
 
 
 def check_options(percentiles: str, batching: str, host: HostProfile | None) -> None:

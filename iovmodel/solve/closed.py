@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..network import Network
-from .analytic.mva import mva as _mva
+from .analytic.mva import mva_of_checked
 from .layered import needs_layers, solve_closed_layered
 
 
@@ -36,7 +36,7 @@ def solve_closed(net: Network, populations: Sequence[int] | None = None
                              "a batch larger than the requests in flight can never fill")
     dem = [s.demand_us for s in net.stations]
     srv = [s.servers for s in net.stations]
-    res = _mva(dem, int(pops.max()), think=net.think_us, servers=srv)
+    res = mva_of_checked(dem, srv, net.think_us, int(pops.max()))
     X = np.asarray(res.X, dtype=float)[pops - 1]  # per µs
     R = np.asarray(res.R, dtype=float)[pops - 1]
     Q = np.asarray(res.Q, dtype=float)[pops - 1]

@@ -351,3 +351,20 @@ def test_plot_and_summary():
     assert "disk" in text and "np.float64" not in text
     with pytest.raises(ParameterError, match="metric"):
         r.plot(metric="latency")
+
+
+def test_mva_of_checked_inputs_equals_mva():
+    # the fit's fast entry (arguments a Network has checked) is the same recursion
+    from iovmodel.solve.analytic.mva import mva, mva_of_checked
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        k = int(rng.integers(1, 6))
+        D = rng.uniform(0.0, 20.0, k)
+        c = rng.choice([1.0, 2.0, 4.0, np.inf], k)
+        N = int(rng.integers(1, 40))
+        Z = float(rng.choice([0.0, 5.0]))
+        a, b = mva(D, N, Z, c), mva_of_checked(D, c, Z, N)
+        np.testing.assert_array_equal(a.X, b.X)
+        np.testing.assert_array_equal(a.Q, b.Q)
+        np.testing.assert_array_equal(a.R, b.R)

@@ -370,7 +370,24 @@ def mva(demands: ArrayLike, N: int, think: float = 0.0, servers: ArrayLike | Non
     >>> round(r.throughput, 6)
     5.0
     """
-    net = _network(demands, N, think, servers)
+    return _solve(_network(demands, N, think, servers))
+
+
+def mva_of_checked(demands_us: np.ndarray, servers: np.ndarray, think_us: float,
+                   N: int) -> MVAResult:
+    """:func:`mva` of inputs a :class:`~iovmodel.network.Network` has already checked
+    (finite demands >= 0, servers whole >= 1 or inf, think >= 0, N >= 1): the argument
+    parsing skipped, the size and all-zero checks kept. A fit solves thousands of such
+    networks, and parsing was most of each solve."""
+    D = np.array(demands_us, dtype=float)
+    c = np.array(servers, dtype=float)
+    need = 8 * N * (2 * D.size + 2 + D.size * int(np.sum(np.isfinite(c) & (c > 1))))
+    if need > MAX_MVA_BYTES or (think_us == 0 and D.max() <= 0):
+        return mva(D, N, think_us, c)  # the checking path, with its message
+    return _solve(_Net(tuple(f"s{k}" for k in range(D.size)), D, c, float(think_us), int(N)))
+
+
+def _solve(net: _Net) -> MVAResult:
     from . import _kernels
 
     code = net.codes(net.N)

@@ -1,0 +1,59 @@
+"""``network.rebuild`` (the fit's fast path: a known network with new hop costs) must give
+exactly what a fresh ``network.build`` gives, for every catalog path and workload shape, or
+a fit would silently optimise a different model from the one ``analyze`` solves."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import iovmodel as iov
+from iovmodel.calibrate.predict import server_reads
+from iovmodel.errors import ParameterError
+from iovmodel.network import build, rebuild
+from iovmodel.spec.catalog import path as get_path
+from iovmodel.spec.profile import HostProfile
+from iovmodel.spec.workload import Workload
+
+WORKLOADS = [Workload.closed(jobs=3, iodepth=4), Workload.closed(jobs=1, iodepth=8, batch=2),
+             Workload.open(2000.0)]
+
+
+def _everything(net) -> tuple:
+    return (tuple(v.__dict__.items() for v in net.route),
+            tuple(s.__dict__.items() for s in net.stations),
+            {k: v for k, v in net.__dict__.items() if k not in ("route", "stations")})
+
+
+@pytest.mark.parametrize("name", list(iov.paths()["name"]))
+def test_rebuild_equals_a_fresh_build(name):
+    p = get_path(name)
+    host = HostProfile.default()
+    rng = np.random.default_rng(7)
+    fixed = set(server_reads(p))
+    # every cost a server count does not read, moved by a random factor in 0.5..2
+    moved = host.replace(**{k: host[k] * float(rng.uniform(0.5, 2.0)) for k in host
+                            if k not in fixed and not float(host[k]).is_integer()})
+    for w in WORKLOADS:
+        try:
+            template = build(p, host, w)
+        except ParameterError:
+            continue  # a workload this path refuses (e.g. a batch on a path without one)
+        fresh = build(p, moved, w)
+        assert _everything(rebuild(template, p, moved, w)) == _everything(fresh)
+        assert _everything(rebuild(template, p, moved, w, p.active_hops())) == _everything(fresh)
+
+
+def test_rebuild_refuses_a_cost_that_turns_negative():
+    p = get_path("virtio-blk")
+    host = HostProfile.default()
+    w = Workload.closed(jobs=1, iodepth=4)
+    template = build(p, host, w)
+    cost = next(h.cost for h in p.active_hops() if isinstance(h.cost, str))
+    name = sorted(n for n in host if n in cost)[0]
+    with pytest.raises(ParameterError, match="must be finite and >= 0"):
+        # a plain mapping: HostProfile itself refuses a negative cost before any build
+        rebuild(template, p, {**host, name: -1e6}, w)
+    assert math.isfinite(build(p, host, w).zero_load_latency_us)
