@@ -123,6 +123,12 @@ CONDITIONS = ("path", "options", "jobs", "iodepth", "size_bytes", "rw", "rate_pe
               "think_us")
 
 
+def _text(x: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
+    """Cells as str, a missing one as "": pandas 3's ``astype(str)`` keeps NaN, which never
+    equals itself (every pair would differ there) and drops out of a groupby."""
+    return x.astype(object).where(x.notna(), "").astype(str)
+
+
 def pair_directions(rows: pd.DataFrame, *, min_change: float = 0.10) -> pd.DataFrame:
     """Same-hardware pairs: does the prediction move the right way between two rows?
 
@@ -154,13 +160,13 @@ def pair_directions(rows: pd.DataFrame, *, min_change: float = 0.10) -> pd.DataF
     conds = [c for c in CONDITIONS if c in rows.columns]
     key = [c for c in (hw, "metric", "label") if c is not None and c in rows.columns]
     out = []
-    codes = rows[conds].astype(str).to_numpy() if conds else np.empty((len(rows), 0))
+    codes = _text(rows[conds]).to_numpy() if conds else np.empty((len(rows), 0))
     meas = rows["measured"].to_numpy(dtype=float)
     pred = rows["predicted"].to_numpy(dtype=float)
     labels = rows.index.to_numpy()
     pos = pd.RangeIndex(len(rows))
     for _, g in pd.Series(pos, index=rows.index).groupby(
-            [rows[c].astype(str) for c in key] if key else np.zeros(len(rows)), sort=False):
+            [_text(rows[c]) for c in key] if key else np.zeros(len(rows)), sort=False):
         idx = g.to_numpy()
         if len(idx) < 2:
             continue

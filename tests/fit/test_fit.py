@@ -720,6 +720,21 @@ def test_grouped_jacobian_equals_the_dense_one():
     assert np.allclose(grouped, dense, rtol=1e-6, atol=1e-9)
 
 
+def test_pair_directions_with_missing_cells_still_pairs_the_rows():
+    # a missing label or condition (NaN) is one value, not a difference: under pandas 3,
+    # astype(str) kept NaN, so every pair "differed" in it and no pair was ever found
+    from iovmodel.fit import pair_directions
+
+    rows = pd.DataFrame({
+        "hardware": ["h1", "h1", "h1"], "metric": ["iops"] * 3, "label": [None, None, None],
+        "path": ["virtio-blk"] * 3, "options": ["polling=0", "polling=1", "polling=1"],
+        "rate_per_s": [np.nan, np.nan, 1000.0],
+        "measured": [100.0, 150.0, 90.0], "predicted": [100.0, 140.0, 95.0]})
+    p = pair_directions(rows)
+    assert sorted(zip(p["first"], p["second"], p["condition"], strict=True)) == [
+        (0, 1, "options"), (1, 2, "rate_per_s")]
+
+
 def test_pair_directions_without_pairs_is_an_empty_typed_frame():
     from iovmodel.fit import pair_directions
 
