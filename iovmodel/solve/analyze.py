@@ -48,6 +48,7 @@ from .closed import solve_closed
 from .consolidation import analyze_scenario, sweep_scenario
 from .layered import needs_layers, solve_closed_layered_xru
 from .open import solve_open
+from .packets import solve_flood, solve_stream
 from .percentiles import percentile_key
 from .streams import stream_bound
 
@@ -73,9 +74,10 @@ def _breakdown(net: Network, wait_per_visit: np.ndarray) -> pd.DataFrame:
 
 
 def _result(net: Network, p: Path, h: HostProfile, w: Workload, X: float, R: float,
-            waits: np.ndarray, util: np.ndarray, solver: str, batching: str = "amortised") -> Result:
+            waits: np.ndarray, util: np.ndarray, solver: str, batching: str = "amortised",
+            dropped: float = 0.0, drops_at: str = "") -> Result:
     host, guest = net.cpu_per_io(X)
-    return Result(
+    return Result(dropped_per_s=dropped, drops_at=drops_at,
         path=p.name, workload=w, throughput_per_s=X, latency_us=R,
         breakdown=_breakdown(net, waits),
         utilization={**{s.name: float(u) for s, u in zip(net.stations, util, strict=True)},
@@ -159,6 +161,12 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
     if not isinstance(streams, bool):
         raise ParameterError(f"streams must be True or False, got {streams!r}")
     p, h, w, net = resolve(path, host, workload, **options)
+    if w.traffic is not None and batching == "amortised" and not streams:
+        r = _analyze_traffic(p, h, w)
+        if percentiles:
+            r = replace(r, percentiles_us={percentile_key(q): r.percentile_us(q)
+                                           for q in percentiles})
+        return r
     if (streams or batching == "load") and w.is_open:
         raise ParameterError(f"{'streams=True' if streams else 'batching=' + repr(batching)} "
                              f"needs a closed workload, got {w!r}")
@@ -188,6 +196,24 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
     if percentiles:
         r = replace(r, percentiles_us={percentile_key(q): r.percentile_us(q) for q in percentiles})
     return r
+
+
+def _analyze_traffic(p: Path, h: HostProfile, w: Workload) -> Result:
+    """A network workload with a Traffic: a saturating stream at its bound, a flood at a rate
+    with its finite ring, exchanges as a closed loop; per-notification packets from the
+    load (:mod:`iovmodel.solve.packets`)."""
+    t = w.traffic
+    if t.saturating and not w.is_open:
+        net, X, R, waits, util = solve_stream(p, h, w)
+        return _result(net, p, h, replace(w, batch=net.batch), X, R, waits, util, "bound", "load")
+    if w.is_open:
+        f = solve_flood(p, h, w)
+        return _result(f.net, p, h, replace(w, batch=f.net.batch), f.delivered_per_s,
+                       f.latency_us, f.waits, f.util, "open", "load", f.dropped_per_s,
+                       f.drops_at)
+    net = build(p, h, w)
+    X, R, waits, util = solve_closed(net)
+    return _result(net, p, h, w, float(X[0]), float(R[0]), waits[0], util[0], "mva")
 
 
 def compare(names: Iterable[str | Path], host: HostProfile | None = None,
