@@ -492,7 +492,8 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
 
     for k, (h, suffix) in enumerate(plan):
         if k in nic_at:
-            route.append(_nic_visit(station(nic_at[k], NIC_STATION), host, units))
+            route.append(_nic_visit(station(nic_at[k], NIC_STATION), host,
+                                    _wire_units(workload.traffic, units)))
         res = station_of(path, h)
         k_st = station(res + suffix if res != POLL_STATION else res, res)
         mean = evaluate(h.cost, env)
@@ -505,7 +506,8 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
                            h.per, h.switch_kind, host_cpu, guest_cpu=path.cpu_of(h) == "guest",
                            poll=res == POLL_STATION))
     if len(plan) in nic_at:
-        route.append(_nic_visit(station(nic_at[len(plan)], NIC_STATION), host, units))
+        route.append(_nic_visit(station(nic_at[len(plan)], NIC_STATION), host,
+                                _wire_units(workload.traffic, units)))
     groups = vcpu_groups(path, workload)
     g = max(len(groups), 1)
     queues = path.options.get("queues", INF)
@@ -563,6 +565,18 @@ def _nic_visit(k: int, host: HostProfile, units: Units) -> Visit:
                  0.0, 1.0, "io", None, False, guest_cpu=False)
 
 
+def _wire_units(t, units: Units) -> Units:
+    """The frames a unit makes on the physical wire: the traffic's own MTU (a back-end's
+    larger virtual MTU, passt's 65520, ends at the host socket), the same payload."""
+    from .spec.traffic import Units as _Units
+
+    w = t.units(True)
+    if w.payload_bytes == units.payload_bytes or t.kind != "stream":
+        return units
+    frames = units.payload_bytes / w.payload_bytes * w.frames
+    return _Units(units.payload_bytes, units.bytes_per_unit, frames, w.frame_bytes, frames)
+
+
 def _traffic_plan(path: Path, workload: Workload):
     """The hops a network workload's unit takes: (hop, station suffix) in order, where the
     NIC visits go ({position: station name}), the unit of work and the lossy ring.
@@ -581,7 +595,7 @@ def _traffic_plan(path: Path, workload: Workload):
     from .spec.traffic import path_packets
 
     pk = path_packets(path.name)
-    units = t.units(pk.tso)
+    units = t.units(pk.tso, pk.mtu)
     crosses = pk.nic == "always" or (pk.nic == "wire" and t.direction == "hosts")
     wire = next((i for i, h in enumerate(hops) if h.resource == "wire"), None)
     ring = None
@@ -593,6 +607,8 @@ def _traffic_plan(path: Path, workload: Workload):
         return [(h, "") for h in hops], nic, units, ring
     tx = hops if wire is None else hops[:wire]
     rx = hops if wire is None else hops[wire + 1:]
+    if t.kind == "stream":
+        tx, rx = _with_app_copies(path, tx, rx)
     if t.direction == "tx":
         return [(h, "") for h in tx], ({len(tx): NIC_STATION} if crosses else {}), units, ring
     if t.direction == "rx":
@@ -608,6 +624,30 @@ def _traffic_plan(path: Path, workload: Workload):
     plan = [(h, "") for h in tx] + [(h, suffix(h)) for h in rx]
     # one NIC station for the link: the receiving NIC runs at the same line rate
     return plan, ({len(tx): NIC_STATION} if crosses else {}), units, ring
+
+
+def _with_app_copies(path: Path, tx: list, rx: list) -> tuple[list, list]:
+    """A socket stream's copies between the application and the kernel: tcp_sendmsg copies
+    the user's data into skbs (net/ipv4/tcp.c, skb_copy_to_page_nocache) on the sender's
+    CPU, tcp_recvmsg copies it out (skb_copy_datagram_msg) on the receiver's; the catalog's
+    exchange hops count them only where a hop says so (then they are not added twice)."""
+    from .spec.catalog import Hop
+
+    if "vcpu" not in path.resources:
+        return tx, rx
+
+    def copies(hs: list) -> bool:
+        return any(h.resource == "vcpu" and isinstance(h.cost, str)
+                   and "copy_ns_per_byte" in h.cost for h in hs)
+
+    cost = "copy_ns_per_byte*size_bytes/1000"
+    if not copies(tx):
+        tx = [Hop("guest: copy the payload from the application (tcp_sendmsg)", "vcpu", cost),
+              *tx]
+    if not copies(rx):
+        rx = [*rx, Hop("guest: copy the payload to the application (tcp_recvmsg)", "vcpu",
+                       cost)]
+    return tx, rx
 
 
 def _servers_hint(r) -> float:

@@ -64,6 +64,8 @@ class PathPackets:
     ring_slots: int = 256
     ring_resource: str = ""
     source: str = ""
+    #: the link MTU the back-end gives the guest (passt: 65520); 0: the traffic's own
+    mtu: int = 0
 
 
 def path_packets(name: str) -> PathPackets:
@@ -232,8 +234,13 @@ class Traffic:
         flow control (TCP)."""
         return self.kind == "flood" or (self.kind == "stream" and self.protocol == "udp")
 
-    def units(self, path_tso: bool = True) -> Units:
-        """The unit of work on a path whose back-end takes super-packets (``path_tso``)."""
+    def units(self, path_tso: bool = True, path_mtu: int = 0) -> Units:
+        """The unit of work on a path whose back-end takes super-packets (``path_tso``) and
+        sets the link MTU (``path_mtu``, 0: the traffic's own ``mtu``)."""
+        if path_mtu and path_mtu != self.mtu:
+            from dataclasses import replace
+
+            return replace(self, mtu=path_mtu, mss=None).units(path_tso)
         c = constants()
         eth, ip = c["ethernet_header_bytes"], c["ipv4_header_bytes"]
         size = self.size_bytes
