@@ -102,3 +102,29 @@ def test_stream_metrics():
     assert r.packets_per_s == pytest.approx(r.throughput_per_s)  # one datagram per unit
     assert r.throughput_gbps == pytest.approx(r.throughput_per_s * 65536 * 8 / 1e9)
     assert r.metric("guest_cpu_us_per_packet") == pytest.approx(r.guest_cpu_us_per_io)
+
+
+@pytest.mark.parametrize("rate, K", [(1.5e6, 10), (0.8e6, 5)])
+def test_simulated_drops_agree_with_mm1k(rate, K):
+    from iovmodel.solve.sim.lossy import simulate_lossy
+
+    net = iov.build(_ring(K), D, iov.Workload.of(Traffic.flood(60, rate_pps=rate)))
+    s = simulate_lossy(net, rate, requests=200_000, replications=6, seed=13)
+    q = iov.analytic.mm1k(rate / 1e6, 1.0, K)  # per µs
+    lo, hi = s["delivered_per_s_ci"]
+    exact = float(q.throughput) * 1e6
+    assert lo - 0.005 * exact <= exact <= hi + 0.005 * exact
+    assert s["dropped_per_s"] == pytest.approx(rate * float(q.p_block), rel=0.05)
+    assert s["latency_us"] == pytest.approx(float(q.W), rel=0.05)
+    assert s["drops_at"] == "server"
+
+
+def test_simulated_flood_on_a_catalog_path_agrees_with_analyze():
+    # twice vhost-net's capacity on the receive side: the worker drops about half
+    cap = iov.analyze("vhost-net", D, iov.Workload.of(Traffic.flood(60, direction="rx")))
+    w = iov.Workload.of(Traffic.flood(60, rate_pps=2 * cap.packets_per_s, direction="rx"))
+    a = iov.analyze("vhost-net", D, w)
+    s = iov.simulate("vhost-net", D, w, requests=100_000, replications=4, seed=5)
+    assert s.drops_at == a.drops_at == "vhost"
+    assert s.packets_per_s == pytest.approx(a.packets_per_s, rel=0.03)
+    assert s.dropped_per_s == pytest.approx(a.dropped_per_s, rel=0.03)
