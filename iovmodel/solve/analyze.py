@@ -309,6 +309,8 @@ def sweep(path: str | Path | Scenario, host: HostProfile | None = None, workload
                     if "rate_per_s" in knobs else Workload.closed(1, 1))
     keys = list(knobs)
     grid = list(itertools.product(*(list(knobs[k]) for k in keys)))
+    if workload.traffic is not None:
+        return _sweep_traffic(p0, host, workload, keys, grid, costs)
     pop_keys = {"jobs", "iodepth"}
     # Points that differ only in jobs/iodepth (closed) or rate (open) share one network:
     # one MVA pass, or one vectorised open solution, serves them all.
@@ -392,6 +394,40 @@ def sweep(path: str | Path | Scenario, host: HostProfile | None = None, workload
     data.update(cols)
     return pd.DataFrame(data)  # one construction: column-by-column insertion is the slow part
 
+
+
+def _sweep_traffic(p0: Path, host: HostProfile, workload: Workload, keys: list[str],
+                   grid: list[tuple], costs: set[str]) -> pd.DataFrame:
+    """A sweep of a network workload with a Traffic: each point analyzed on its own (its
+    packets per notification, its bound or its drops). ``size_bytes`` sets the traffic's
+    packet or message size, ``rate_per_s`` a flood's offered rate, ``jobs`` its streams."""
+    t0 = workload.traffic
+    frames = []
+    for pt in grid:
+        d = dict(zip(keys, pt, strict=True))
+        tk = {}
+        if "size_bytes" in d:
+            tk["size_bytes"] = d["size_bytes"]
+        if "rate_per_s" in d:
+            tk["rate_pps"] = d["rate_per_s"]
+        if "jobs" in d:
+            tk["streams"] = d["jobs"]
+        bad = set(d) & {"iodepth", "think_us", "batch"}
+        if bad:
+            raise ParameterError(f"sweep knob(s) {', '.join(sorted(bad))} do not apply to a "
+                                 f"workload with {t0!r}: sweep size_bytes, rate_per_s (a flood's "
+                                 "offered rate) or jobs (streams)")
+        t = replace(t0, **tk) if tk else t0
+        opts = {k: v for k, v in d.items() if k in p0.options}
+        cst = {k: v for k, v in d.items() if k in costs and k not in p0.options}
+        r = analyze(p0.with_options(**opts), host.replace(**cst) if cst else host,
+                    Workload.of(t, batch=workload.batch))
+        row = r.to_frame()
+        for k in keys:
+            row[k] = d[k]
+        frames.append(row)
+    out = pd.concat(frames, ignore_index=True)
+    return out[keys + [c for c in out.columns if c not in keys]]
 
 
 def _point_networks(net: Network, p: Path, h: HostProfile, ws: list[Workload]) -> list[Network]:

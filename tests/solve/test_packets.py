@@ -128,3 +128,21 @@ def test_simulated_flood_on_a_catalog_path_agrees_with_analyze():
     assert s.drops_at == a.drops_at == "vhost"
     assert s.packets_per_s == pytest.approx(a.packets_per_s, rel=0.03)
     assert s.dropped_per_s == pytest.approx(a.dropped_per_s, rel=0.03)
+
+
+def test_sweep_of_a_traffic_analyzes_each_point():
+    w = iov.Workload.of(Traffic.flood(60, rate_pps=1e6, direction="rx"))
+    df = iov.sweep("vhost-net", D, w, rate_per_s=[1e6, 2e7], size_bytes=[60, 1514])
+    for _, row in df.iterrows():
+        t = Traffic.flood(int(row["size_bytes"]), rate_pps=row["rate_per_s"], direction="rx")
+        r = iov.analyze("vhost-net", D, iov.Workload.of(t))
+        assert row["packets_per_s"] == pytest.approx(r.packets_per_s, rel=1e-12)
+        assert row["dropped_per_s"] == pytest.approx(r.dropped_per_s, rel=1e-12, abs=1e-9)
+    assert "a flood of 1,514 B frames, the guest receives" in df["assumed_workload"].iloc[-1]
+    with pytest.raises(iov.ParameterError, match="iodepth"):
+        iov.sweep("vhost-net", D, iov.Workload.of(Traffic.stream(65536)), iodepth=[1, 2])
+
+
+def test_symbolic_refuses_a_traffic():
+    with pytest.raises(iov.ParameterError, match="analyze only"):
+        iov.symbolic.latency("vhost-net", iov.Workload.of(Traffic.rr(1)))
