@@ -7,6 +7,7 @@ The public face (everything a notebook needs)::
     p = iov.path("vhost-scsi", workers=4)         # a Path
     host = iov.HostProfile.default()              # per-event costs with sources
     w = iov.Workload.closed(jobs=4, iodepth=32)   # or Workload.open(rate_per_s=...)
+    w = iov.Workload.of(iov.Traffic.stream(65536))  # a network stream, flood or exchange
     r = iov.analyze(p, host, w)                   # Result
     iov.compare([...], host, w); iov.sweep(p, host, jobs=[1, 2, 4])
     iov.simulate(p, host, w)                      # Monte Carlo with confidence intervals
@@ -49,6 +50,7 @@ from .solve.consolidation import ScenarioResult
 from .spec.catalog import Hop, Path, load_catalog, path, paths, register
 from .spec.profile import HostProfile, Parameter, parameters
 from .spec.scenario import Guest, Scenario
+from .spec.traffic import Traffic
 from .spec.workload import Workload
 
 __version__ = "0.1.0"
@@ -86,7 +88,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "CatalogError", "CostAtBoundWarning", "DatasetError", "FitConvergenceWarning", "FitError",
     "FitResult", "FitWarning", "Guest", "Hop", "HostProfile", "ImplausibleProfileWarning", "IovModelError", "IovModelWarning", "Network", "Parameter", "ParameterError",
-    "Path", "ProbeError", "Result", "Scenario", "ScenarioResult", "SimResult", "Station", "UnknownPathError", "UnstableError",
+    "Path", "ProbeError", "Result", "Scenario", "ScenarioResult", "SimResult", "Station", "Traffic", "UnknownPathError", "UnstableError",
     "UnstableQueueWarning", "Visit", "Workload", "analytic", "analyze", "build", "compare",
     "consolidation_explorer",
     "crossval", "datasets", "explorer", "fit", "load_catalog", "parameters", "path", "paths",

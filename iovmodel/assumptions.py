@@ -57,6 +57,16 @@ def workload_text(w: Workload, **point: float) -> str:
                 f"({jobs * depth:g} in flight)")
         if w.think_us:
             head += f", think {w.think_us:g} µs"
+    t = w.traffic
+    if t is not None:
+        what = {"rr": f"{t.protocol.upper()} request/response exchanges of {t.size_bytes:,} B",
+                "stream": f"a {t.protocol.upper()} stream of {t.size_bytes:,} B "
+                          f"{'writes' if t.protocol == 'tcp' else 'datagrams'}",
+                "flood": f"a flood of {t.size_bytes:,} B frames"}[t.kind]
+        where = {"tx": "the guest sends", "rx": "the guest receives",
+                 "vm2vm": "VM to VM on one host", "hosts": "across hosts through the NIC"}
+        solved = (" at its throughput bound" if t.saturating else "")
+        return f"{what}, {where[t.direction]}{solved} ({head}; MTU {t.mtu})"
     return f"{head}, {w.size_bytes:,} B requests"
 
 

@@ -24,6 +24,7 @@ from .errors import ParameterError, UnstableError
 if TYPE_CHECKING:
     from .spec.catalog import Hop, Path
     from .spec.profile import HostProfile
+    from .spec.traffic import Units
     from .spec.workload import Workload
 
 INF = math.inf
@@ -181,6 +182,11 @@ class Network:
     cores: float = INF
     #: most requests past the route's first hop at once (inf: no limit)
     inflight: float = INF
+    #: a network workload's unit of work (payload, frames, packets per I/O); None: one
+    #: small exchange (or a block request) per I/O
+    units: Units | None = None
+    #: a lossy workload's finite ring: (its name, slots, the resource that drains it)
+    ring: tuple[str, int, str] | None = None
 
     def __post_init__(self) -> None:
         where = f"network {self.name!r}"
@@ -490,7 +496,6 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
     Costs are evaluated with the host's costs, the path's options and the
     workload's ``size_bytes``; a negative or NaN result raises ParameterError.
     """
-    from ._expr import evaluate
     from .spec.catalog import Path as _Path
     from .spec.catalog import path as _path
     from .spec.profile import as_host
@@ -502,26 +507,35 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
     if not isinstance(workload, _Workload):
         raise ParameterError(f"workload must be a Workload, got {type(workload).__name__} "
                              f"{workload!r}")
-    env = dict(host)
-    env.update(path.options)
-    env["size_bytes"] = workload.size_bytes
+    plan, nic_at, units, ring = _traffic_plan(path, workload)
+    env = _env(path, host, workload, units)
     names: list[str] = []
     index: dict[str, int] = {}
+    origin: dict[str, str] = {}  # station -> the catalog resource it instantiates
     route = []
-    for h in path.active_hops():
+
+    def station(name: str, res_name: str) -> int:
+        if name not in index:
+            index[name] = len(names)
+            names.append(name)
+            origin[name] = res_name
+        return index[name]
+
+    for k, (h, suffix) in enumerate(plan):
+        if k in nic_at:
+            route.append(_nic_visit(station(nic_at[k], NIC_STATION), host,
+                                    _wire_units(workload.traffic, units)))
         res = station_of(path, h)
-        if res not in index:
-            index[res] = len(names)
-            names.append(res)
-        mean = evaluate(h.cost, env)
-        if not (mean >= 0) or math.isinf(mean):
-            raise ParameterError(f"path {path.name!r}, hop {h.name!r}: cost {h.cost!r} evaluates "
-                                 f"to {mean!r} µs; it must be finite and >= 0")
+        k_st = station(res + suffix if res != POLL_STATION else res, res)
+        mean = _hop_mean(path, h, env)
         # the spin of a busy-polling core is already counted in full (Network.cpu_per_io)
         host_cpu = path.cpu_of(h) == "host" and not path.resources[h.resource].polling
-        route.append(Visit(h.name, index[res], float(mean), float(h.scv), float(h.count),
+        route.append(Visit(h.name, k_st, float(mean), float(h.scv), float(h.count),
                            h.per, h.switch_kind, host_cpu, guest_cpu=path.cpu_of(h) == "guest",
                            poll=res == POLL_STATION))
+    if len(plan) in nic_at:
+        route.append(_nic_visit(station(nic_at[len(plan)], NIC_STATION), host,
+                                _wire_units(workload.traffic, units)))
     groups = vcpu_groups(path, workload)
     g = max(len(groups), 1)
     queues = path.options.get("queues", INF)
@@ -529,9 +543,12 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
     queues_used = queues if math.isinf(path.options.get("vcpus", INF)) else min(queues, g)
     res = path.resources
 
-    def servers_of(r: str) -> float:
+    def servers_of(name: str) -> float:
+        r = origin[name]
         if r == POLL_STATION:
             return INF
+        if r == NIC_STATION:
+            return 1.0
         n = path.servers_of(r, host)
         if res[r].per_group:
             # unlimited vCPUs: every request has a CPU of its own (a delay station)
@@ -541,44 +558,180 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
         return n
 
     servers = [servers_of(r) for r in names]
-    host_cpu = [True if r == POLL_STATION else res[r].cpu == "host" for r in names]
+    host_cpu = [True if origin[r] == POLL_STATION else
+                False if origin[r] == NIC_STATION else res[origin[r]].cpu == "host" for r in names]
     stations = aggregate(tuple(route), names, servers, host_cpu, workload.batch)
-    stations = tuple(s if s.name == POLL_STATION else
-                     replace(s, private=res[s.name].per_group and bool(groups) and not s.is_delay,
-                             thread=res[s.name].thread)
+    stations = tuple(s if origin[s.name] in (POLL_STATION, NIC_STATION) else
+                     replace(s, private=res[origin[s.name]].per_group and bool(groups)
+                             and not s.is_delay, thread=res[origin[s.name]].thread)
                      for s in stations)
-    polling = tuple(r for r in names if r != POLL_STATION and res[r].polling)
+    polling = tuple(r for r in names if origin[r] not in (POLL_STATION, NIC_STATION)
+                    and res[origin[r]].polling)
     return Network(
         name=path.name, stations=stations, route=tuple(route), batch=workload.batch,
         rate_per_s=workload.rate_per_s if workload.is_open else None,
         population=None if workload.is_open else workload.population,
         think_us=0.0 if workload.is_open else workload.think_us, polling=polling,
         groups=groups, cores=float(path.options.get("cores", INF)),
-        inflight=float(getattr(path, "inflight", INF)),
+        inflight=float(getattr(path, "inflight", INF)), units=units, ring=ring,
     )
 
 
-def rebuild(template: Network, path: Path, host: HostProfile, workload: Workload,
-            hops: tuple[Hop, ...] | None = None) -> Network:
-    """``build(path, host, workload)`` for a host that differs from the template's only in
-    hop costs: ``template`` is ``build(path, other_host, workload)``, with the
-    same values of every name a resource's server count reads. Only the hops' costs are
-    evaluated again (with the same check as :func:`build`); the fit's network memo
-    (:mod:`iovmodel.calibrate.predict`) calls it at every point of a Jacobian, passing
-    ``hops``, the path's :meth:`~iovmodel.spec.catalog.Path.active_hops`, once found."""
-    from ._expr import evaluate
+#: the station of a physical NIC's wire (line rate, frame rate)
+NIC_STATION = "nic"
+#: suffix of the stations of the receiving VM (or host) of a one-way transfer
+RECEIVER = " (receiver)"
 
+
+def _env(path: Path, host: HostProfile, workload: Workload, units: Units | None) -> dict:
+    """The names a hop's cost reads: the host's costs, the path's options and the size of
+    the workload's unit (``units``, a network workload's; a flood changes a guest cost)."""
     env = dict(host)
     env.update(path.options)
     env["size_bytes"] = workload.size_bytes
+    if units is not None:
+        env["size_bytes"] = units.bytes_per_unit
+        if workload.traffic.kind == "flood":
+            # a generator in the kernel (pktgen's netdev_start_xmit) or an XDP/AF_XDP consumer
+            # bypasses the socket stack: each side's guest work is the driver's, guest_pkt_us
+            env["guest_net_us"] = 2.0 * host["guest_pkt_us"]
+    return env
+
+
+def _hop_mean(path: Path, h: Hop, env: dict) -> float:
+    """One occurrence of a hop, µs: its cost evaluated in ``env``, checked finite and >= 0."""
+    from ._expr import evaluate
+
+    mean = evaluate(h.cost, env)
+    if not (mean >= 0) or math.isinf(mean):
+        raise ParameterError(f"path {path.name!r}, hop {h.name!r}: cost {h.cost!r} evaluates "
+                             f"to {mean!r} µs; it must be finite and >= 0")
+    return float(mean)
+
+
+def _nic_mean(host: HostProfile, units: Units) -> float:
+    """A unit's frames on a physical NIC, µs: each frame holds the wire for its bytes plus
+    FCS, preamble and inter-frame gap at the line rate (``nic_ns_per_byte``), or the NIC's
+    per-frame time (``nic_frame_us``, its frame-rate limit), whichever is longer."""
+    per_frame = max((units.wire_bytes / units.frames) * host["nic_ns_per_byte"] / 1000.0,
+                    host["nic_frame_us"])
+    return units.frames * per_frame
+
+
+def _nic_visit(k: int, host: HostProfile, units: Units) -> Visit:
+    """A unit's frames on a physical NIC (:func:`_nic_mean`) as a visit to station ``k``."""
+    return Visit(f"NIC: {units.frames:g} frame(s) on the wire", k, _nic_mean(host, units),
+                 0.0, 1.0, "io", None, False, guest_cpu=False)
+
+
+def rebuild(template: Network, path: Path, host: HostProfile, workload: Workload) -> Network:
+    """``build(path, host, workload)`` for a host that differs from the template's only in
+    costs: ``template`` is ``build(path, other_host, workload)``, with the same values of
+    every name a resource's server count reads. Only the route's costs are evaluated again,
+    in :func:`build`'s order and with its checks (``tests/test_network_rebuild.py`` compares
+    the two for every catalog path and workload kind); the fit's network memo
+    (:mod:`iovmodel.calibrate.predict`) calls it at every point of a Jacobian."""
+    plan, nic_at, units, _ = _traffic_plan(path, workload)
+    env = _env(path, host, workload, units)
     means = []
-    for h in path.active_hops() if hops is None else hops:
-        mean = evaluate(h.cost, env)
-        if not (mean >= 0) or math.isinf(mean):
-            raise ParameterError(f"path {path.name!r}, hop {h.name!r}: cost {h.cost!r} evaluates "
-                                 f"to {mean!r} µs; it must be finite and >= 0")
-        means.append(float(mean))
+    for k, (h, _suffix) in enumerate(plan):
+        if k in nic_at:
+            means.append(_nic_mean(host, _wire_units(workload.traffic, units)))
+        means.append(_hop_mean(path, h, env))
+    if len(plan) in nic_at:
+        means.append(_nic_mean(host, _wire_units(workload.traffic, units)))
     return template.with_costs(means)
+
+
+def _wire_units(t, units: Units) -> Units:
+    """The frames a unit makes on the physical wire: the traffic's own MTU (a back-end's
+    larger virtual MTU, passt's 65520, ends at the host socket), the same payload."""
+    from .spec.traffic import Units as _Units
+
+    w = t.units(True)
+    if w.payload_bytes == units.payload_bytes or t.kind != "stream":
+        return units
+    frames = units.payload_bytes / w.payload_bytes * w.frames
+    return _Units(units.payload_bytes, units.bytes_per_unit, frames, w.frame_bytes, frames)
+
+
+def _traffic_plan(path: Path, workload: Workload):
+    """The hops a network workload's unit takes: (hop, station suffix) in order, where the
+    NIC visits go ({position: station name}), the unit of work and the lossy ring.
+
+    Without traffic (or for exchanges) every hop of the path, as the catalog states them
+    (send, wire + peer, receive). A one-way transfer (stream, flood) takes the hops before
+    the path's "wire" hop when the guest sends (``tx``), those after it when it receives
+    (``rx``), and both for VM to VM: the receiving VM's resources are its own stations
+    (suffix " (receiver)") unless the resource is shareable on one host (a polling back-end
+    core) and both VMs are on it; the peer's turnaround (the wire hop) is not waited for.
+    """
+    hops = list(path.active_hops())
+    t = workload.traffic
+    if t is None:
+        return [(h, "") for h in hops], {}, None, None
+    from .spec.traffic import path_packets
+
+    pk = path_packets(path.name)
+    units = t.units(pk.tso, pk.mtu)
+    crosses = pk.nic == "always" or (pk.nic == "wire" and t.direction == "hosts")
+    wire = next((i for i, h in enumerate(hops) if h.resource == "wire"), None)
+    ring = None
+    if t.can_drop:
+        slots = int(path.options.get("ring_slots", pk.ring_slots))
+        ring = (pk.ring, slots, pk.ring_resource)
+    if t.kind == "rr":
+        nic = {wire if wire is not None else len(hops): NIC_STATION} if crosses else {}
+        return [(h, "") for h in hops], nic, units, ring
+    tx = hops if wire is None else hops[:wire]
+    rx = hops if wire is None else hops[wire + 1:]
+    if t.kind == "stream":
+        tx, rx = _with_app_copies(path, tx, rx)
+    if t.direction == "tx":
+        return [(h, "") for h in tx], ({len(tx): NIC_STATION} if crosses else {}), units, ring
+    if t.direction == "rx":
+        return [(h, "") for h in rx], ({0: NIC_STATION} if crosses else {}), units, ring
+    res = path.resources
+
+    def suffix(h: Hop) -> str:
+        r = res.get(h.resource)
+        shared = t.direction == "vm2vm" and (r is None or r.shareable or math.isinf(
+            _servers_hint(r)))
+        return "" if shared else RECEIVER
+
+    plan = [(h, "") for h in tx] + [(h, suffix(h)) for h in rx]
+    # one NIC station for the link: the receiving NIC runs at the same line rate
+    return plan, ({len(tx): NIC_STATION} if crosses else {}), units, ring
+
+
+def _with_app_copies(path: Path, tx: list, rx: list) -> tuple[list, list]:
+    """A socket stream's copies between the application and the kernel: tcp_sendmsg copies
+    the user's data into skbs (net/ipv4/tcp.c, skb_copy_to_page_nocache) on the sender's
+    CPU, tcp_recvmsg copies it out (skb_copy_datagram_msg) on the receiver's; the catalog's
+    exchange hops count them only where a hop says so (then they are not added twice)."""
+    from .spec.catalog import Hop
+
+    if "vcpu" not in path.resources:
+        return tx, rx
+
+    def copies(hs: list) -> bool:
+        return any(h.resource == "vcpu" and isinstance(h.cost, str)
+                   and "copy_ns_per_byte" in h.cost for h in hs)
+
+    cost = "copy_ns_per_byte*size_bytes/1000"
+    if not copies(tx):
+        tx = [Hop("guest: copy the payload from the application (tcp_sendmsg)", "vcpu", cost),
+              *tx]
+    if not copies(rx):
+        rx = [*rx, Hop("guest: copy the payload to the application (tcp_recvmsg)", "vcpu",
+                       cost)]
+    return tx, rx
+
+
+def _servers_hint(r) -> float:
+    """A resource's servers when stated as a number (inf for a delay station)."""
+    s = r.servers
+    return math.inf if s == "inf" else float(s) if not isinstance(s, str) else 1.0
 
 
 def vcpu_groups(path, workload) -> tuple[float, ...]:

@@ -54,6 +54,11 @@ class Result:
         Sum of all demands: the latency of an I/O that never waits.
     solver : str
         ``"open"`` or ``"mva"`` (or ``"simulation"`` for a SimResult).
+    dropped_per_s : float
+        Units dropped per second by a lossy network workload (a flood or UDP above what the
+        path delivers; ``throughput_per_s`` is then the delivered rate); 0 otherwise.
+    drops_at : str
+        The resource whose finite ring drops them ("" when nothing drops).
     assumptions : dict
         What the numbers rest on (workload, batch, device, vCPUs, options, in-flight limit,
         host; why the bound is infinite where it is): :func:`iovmodel.assumptions.assumptions`.
@@ -74,6 +79,18 @@ class Result:
     extra: Mapping[str, Any] = field(default_factory=dict)
     percentiles_us: Mapping[str, float] = field(default_factory=dict)
     assumptions: Mapping[str, str] = field(default_factory=dict)
+    dropped_per_s: float = 0.0
+    drops_at: str = ""
+
+    @property
+    def packets_per_s(self) -> float:
+        """Packets per second (a network workload's packets per unit x the throughput)."""
+        return self.metric("packets_per_s")
+
+    @property
+    def throughput_gbps(self) -> float:
+        """Payload throughput, Gbit/s."""
+        return self.metric("throughput_gbps")
 
     def percentile_us(self, pct: float) -> float:
         """A latency percentile (µs), e.g. ``r.percentile_us(99)``.
@@ -135,6 +152,10 @@ class Result:
                "bottleneck_utilization": self.utilization.get(self.bottleneck, math.nan),
                "saturation_per_s": self.saturation_per_s,
                "zero_load_latency_us": self.zero_load_latency_us, "solver": self.solver}
+        if self.workload.traffic is not None:
+            row.update({"packets_per_s": self.packets_per_s,
+                        "throughput_gbps": self.throughput_gbps,
+                        "dropped_per_s": self.dropped_per_s, "drops_at": self.drops_at})
         row.update({f"{k}_us": v for k, v in self.percentiles_us.items()})
         free = self._unlimited()
         row.update({f"{'busy' if k in free else 'util'}_{k}": v for k, v in self.utilization.items()})
@@ -176,7 +197,10 @@ class Result:
     def __repr__(self) -> str:
         neck = (f"no bottleneck ({UNBOUNDED})" if math.isinf(self.saturation_per_s) else
                 f"bottleneck {self.bottleneck} ({self.utilization.get(self.bottleneck, math.nan):.0%})")
-        return f"<Result {self.path}: {self.throughput_per_s:,.0f} IO/s, {self.latency_us:.2f} µs, {neck}>"
+        drop = (f", dropping {self.dropped_per_s:,.0f}/s at {self.drops_at}"
+                if self.dropped_per_s > 0.5 else "")
+        return (f"<Result {self.path}: {self.throughput_per_s:,.0f} IO/s, {self.latency_us:.2f} µs, "
+                f"{neck}{drop}>")
 
     def _html_head(self) -> str:
         esc = html.escape

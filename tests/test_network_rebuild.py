@@ -15,10 +15,14 @@ from iovmodel.errors import ParameterError
 from iovmodel.network import build, rebuild
 from iovmodel.spec.catalog import path as get_path
 from iovmodel.spec.profile import HostProfile
+from iovmodel.spec.traffic import Traffic
 from iovmodel.spec.workload import Workload
 
 WORKLOADS = [Workload.closed(jobs=3, iodepth=4), Workload.closed(jobs=1, iodepth=8, batch=2),
              Workload.open(2000.0)]
+# network paths also move packets: exchanges, a stream each way and VM to VM, a flood
+TRAFFIC = [Traffic.rr(), Traffic.stream(direction="tx"), Traffic.stream(direction="rx"),
+           Traffic.stream(direction="vm2vm"), Traffic.flood(rate_pps=50_000.0)]
 
 
 def _everything(net) -> tuple:
@@ -36,14 +40,16 @@ def test_rebuild_equals_a_fresh_build(name):
     # every cost a server count does not read, moved by a random factor in 0.5..2
     moved = host.replace(**{k: host[k] * float(rng.uniform(0.5, 2.0)) for k in host
                             if k not in fixed and not float(host[k]).is_integer()})
-    for w in WORKLOADS:
+    workloads = WORKLOADS + ([Workload.of(t) for t in TRAFFIC] if p.device == "net" else [])
+    checked = 0
+    for w in workloads:
         try:
             template = build(p, host, w)
         except ParameterError:
             continue  # a workload this path refuses (e.g. a batch on a path without one)
-        fresh = build(p, moved, w)
-        assert _everything(rebuild(template, p, moved, w)) == _everything(fresh)
-        assert _everything(rebuild(template, p, moved, w, p.active_hops())) == _everything(fresh)
+        assert _everything(rebuild(template, p, moved, w)) == _everything(build(p, moved, w))
+        checked += 1
+    assert checked >= 2
 
 
 def test_rebuild_refuses_a_cost_that_turns_negative():

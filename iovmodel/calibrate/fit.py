@@ -192,6 +192,12 @@ def _used_costs(rows: Sequence[_Row]) -> list[str]:
         for res in r.path.resources.values():
             if isinstance(res.servers, str) and res.servers in decl:
                 seen.setdefault(res.servers, None)
+        t = r.workload.traffic
+        if t is not None:  # the NIC's line and frame rate; a flood's guest driver work
+            for n in ("nic_ns_per_byte", "nic_frame_us") + (
+                    ("guest_pkt_us",) if t.kind == "flood" else ()):
+                if n not in pinned:
+                    seen.setdefault(n, None)
     return list(seen)
 
 

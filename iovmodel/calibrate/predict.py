@@ -25,6 +25,7 @@ from ..solve.metrics import (
     value,
 )
 from ..solve.open import solve_open
+from ..solve.packets import solve_flood, solve_stream
 from ..solve.streams import stream_bound
 from ..spec.catalog import Path
 from ..spec.profile import HostProfile, as_host
@@ -61,6 +62,22 @@ def _closed(net: Network, pops: Sequence[int]) -> dict[int, tuple]:
             for n, s in zip(pops, sol, strict=True)}
 
 
+def _solve_traffic(p: Path, h: HostProfile, w: Workload) -> tuple:
+    """A network row with a Traffic: (network, X, R, waits, util) as analyze solves it."""
+    if w.traffic.saturating and not w.is_open:
+        return solve_stream(p, h, w)
+    if w.is_open:
+        f = solve_flood(p, h, w)
+        return f.net, f.delivered_per_s, f.latency_us, f.waits, f.util
+    net = build(p, h, w)
+    return (net, *_closed(net, [w.population])[w.population])
+
+
+#: host costs a network path's traffic reads beyond its cost expressions (the NIC, a flood's
+#: guest driver work)
+TRAFFIC_READS = ("nic_ns_per_byte", "nic_frame_us", "guest_pkt_us")
+
+
 def host_reads(path: Path) -> tuple[str, ...]:
     """The names whose values :func:`~iovmodel.network.build` reads for ``path``: the names
     in its active hops' cost expressions and its resources' server counts (host costs or
@@ -73,6 +90,8 @@ def host_reads(path: Path) -> tuple[str, ...]:
     for res in path.resources.values():
         if isinstance(res.servers, str):
             names[res.servers] = None
+    if path.device == "net":
+        names.update(dict.fromkeys(TRAFFIC_READS))
     return tuple(names)
 
 
@@ -115,7 +134,7 @@ class _Model:
                             **dict(sim_options or {})}
         self._reads: dict[int, tuple[str, ...]] = {}
         self._memo: dict[tuple, tuple[Network, dict]] = {}
-        self._servers: dict[int, tuple[tuple[str, ...], tuple]] = {}  # server names, hops
+        self._servers: dict[int, tuple[str, ...]] = {}
         self._templates: dict[tuple, Network] = {}
 
     def _entry(self, path: Path, host: HostProfile, workload: Workload) -> tuple[Network, dict]:
@@ -132,10 +151,9 @@ class _Model:
                 self._templates.clear()
             # a network of this path and workload whose server counts read the same values
             # differs only in its hops' costs: re-evaluate those (rebuild), not the structure
-            got = self._servers.get(id(path))
-            if got is None:
-                got = self._servers[id(path)] = (server_reads(path), path.active_hops())
-            servers, hops = got
+            servers = self._servers.get(id(path))
+            if servers is None:
+                servers = self._servers[id(path)] = server_reads(path)
             tkey = (id(path), workload,
                     tuple(env[n] if n in env else host[n] if n in host else None
                           for n in servers))
@@ -143,7 +161,7 @@ class _Model:
             if template is None:
                 net = self._templates[tkey] = build(path, host, workload)
             else:
-                net = rebuild(template, path, host, workload, hops)
+                net = rebuild(template, path, host, workload)
             hit = self._memo[key] = (net, {})
         return hit
 
@@ -176,6 +194,13 @@ class _Model:
             own = dict(per_unit.get(r0.unit, {})) if per_unit else {}
             own.update(r0.overrides)
             h = host.replace(**own) if own else host
+            if r0.workload.traffic is not None:
+                for j in idx:
+                    r = rows[j]
+                    net, X, R, waits, util = _solve_traffic(r.path, h, r.workload)
+                    out[j] = r.scale * _value(r.metric, replace(r, workload=replace(
+                        r.workload, batch=net.batch)), net, X, R, waits, util, None)
+                continue
             if r0.workload.is_open:
                 net = self._build(r0.path, h, r0.workload)
                 for j in idx:

@@ -28,6 +28,7 @@ from ..solve.streams import STREAMS
 from ..spec.catalog import Path
 from ..spec.catalog import path as get_path
 from ..spec.profile import parameters
+from ..spec.traffic import Traffic
 from ..spec.workload import Workload
 
 
@@ -44,6 +45,8 @@ class _Row:
     weight: float
     batch_stated: bool = True
     saturated: bool = False  # a bulk stream: predicted at the throughput bound
+    #: the prediction times this (qperf's *_lat reports half the round trip: 0.5)
+    scale: float = 1.0
     unit: str = ""  # the row's group in a hierarchical fit (its value of the by column)
 
     def group_key(self) -> tuple:
@@ -158,11 +161,14 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
     except IovModelError as exc:
         raise FitError(f"{where}, column 'options': {exc}") from None
     stated = {c: not _empty(row.get(c)) for c in ("jobs", "iodepth", "rate_per_s", "size_bytes")}
+    rw0 = "" if _empty(row.get("rw")) else str(row.get("rw")).strip()
+    said = p.device == "net" and traffic_of(opts, rw0, metric, 1)[0] is not None
     if metric in LOAD_DEPENDENT and any(c in row for c in ("jobs", "iodepth", "rate_per_s")) \
-            and not (stated["jobs"] or stated["iodepth"] or stated["rate_per_s"]):
+            and not (stated["jobs"] or stated["iodepth"] or stated["rate_per_s"] or said):
         raise FitError(f"{where}: the workload is not stated (jobs, iodepth and rate_per_s are "
                        f"all empty), so {metric!r} cannot be predicted")
-    if metric == "throughput_gbps" and "size_bytes" in row and not stated["size_bytes"]:
+    if metric == "throughput_gbps" and "size_bytes" in row and not stated["size_bytes"] \
+            and not said:
         raise FitError(f"{where}: size_bytes is empty; it is needed to turn I/O per second "
                        "into Gbps")
     try:
@@ -191,12 +197,57 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
                            f"no VMM thread (none of {', '.join(VMM_RESOURCES)})")
         metric = "vmm_cpu_us_per_io"
     rw = "" if _empty(row.get("rw")) else str(row.get("rw")).strip()
+    scale = 1.0
+    if p.device == "net":
+        try:
+            t, scale = traffic_of(opts, rw, metric, None if not stated["size_bytes"] else size)
+        except IovModelError as exc:
+            raise FitError(f"{where}: {exc}") from None
+        if t is not None:
+            w = Workload.of(t)
+            return _Row(i, p, tuple(sorted(overrides.items())), w, metric, value, weight,
+                        batch_stated=True, scale=scale)
     saturated = (p.device == "net" and rw in STREAMS and not w.is_open
                  and "iodepth" in row and not stated["iodepth"]
                  and metric in LOAD_DEPENDENT - set(QUANTILES) - {"latency_us", "clat_us"})
     return _Row(i, p, tuple(sorted(overrides.items())), w, metric, value, weight,
                 batch_stated="batch" in row and not _empty(row.get("batch")),
                 saturated=saturated)
+
+
+#: qperf tests (``test=`` in a row's options): (traffic kind, protocol, prediction scale);
+#: qperf's tcp_lat / udp_lat print half the ping-pong round trip (qperf.c, "latency" = RTT / 2)
+QPERF = {"tcp_lat": ("rr", "tcp", 0.5), "udp_lat": ("rr", "udp", 0.5),
+         "tcp_bw": ("stream", "tcp", 1.0), "udp_bw": ("stream", "udp", 1.0)}
+
+
+def traffic_of(opts: Mapping[str, Any], rw: str, metric: str,
+               size: int | None) -> tuple[Traffic | None, float]:
+    """The Traffic a network measurement row describes, and the prediction's scale.
+
+    ``scope`` in the options gives the direction ("vm-to-vm same host": ``vm2vm``; "across
+    hosts" / "host-to-host": ``hosts``); a qperf ``test`` (tcp_lat, udp_lat, tcp_bw, udp_bw)
+    the kind; a packet rate measured one way (``rw`` tx or rx, no test) is a packet generator
+    (pktgen, testpmd txonly) as fast as the path takes it, with pktgen's default 60-byte
+    frame when the size is not stated (``pkt_size`` = ETH_ZLEN, net/core/pktgen.c). Rows
+    that say none of this keep the request/response exchange of the catalog (None).
+    """
+    scope = str(opts.get("scope", "")).lower()
+    direction = ("vm2vm" if "same host" in scope else
+                 "hosts" if ("across" in scope or "host-to-host" in scope) else
+                 rw if rw in ("tx", "rx") else "hosts")
+    test = str(opts.get("test", "")).split()[-1] if opts.get("test") else ""
+    if test in QPERF:
+        kind, proto, scale = QPERF[test]
+        n = size or 1
+        if kind == "rr":
+            return Traffic.rr(n, proto, direction), scale
+        return Traffic.stream(n, proto, direction, fragment=proto == "udp"), scale
+    if test == "iperf" and metric == "throughput_gbps":
+        return Traffic.stream(size or 131072, "tcp", direction), 1.0
+    if metric == "packets_per_s" and rw in ("tx", "rx"):
+        return Traffic.flood(size or 60, direction=direction), 1.0
+    return None, 1.0
 
 
 def _weights(df: pd.DataFrame, weights: Any) -> np.ndarray:

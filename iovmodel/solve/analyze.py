@@ -48,6 +48,7 @@ from .closed import solve_closed
 from .consolidation import analyze_scenario, sweep_scenario
 from .layered import needs_layers, solve_closed_layered_xru
 from .open import solve_open
+from .packets import solve_flood, solve_stream
 from .percentiles import percentile_key
 from .streams import stream_bound
 
@@ -73,9 +74,10 @@ def _breakdown(net: Network, wait_per_visit: np.ndarray) -> pd.DataFrame:
 
 
 def _result(net: Network, p: Path, h: HostProfile, w: Workload, X: float, R: float,
-            waits: np.ndarray, util: np.ndarray, solver: str, batching: str = "amortised") -> Result:
+            waits: np.ndarray, util: np.ndarray, solver: str, batching: str = "amortised",
+            dropped: float = 0.0, drops_at: str = "") -> Result:
     host, guest = net.cpu_per_io(X)
-    return Result(
+    return Result(dropped_per_s=dropped, drops_at=drops_at,
         path=p.name, workload=w, throughput_per_s=X, latency_us=R,
         breakdown=_breakdown(net, waits),
         utilization={**{s.name: float(u) for s, u in zip(net.stations, util, strict=True)},
@@ -159,6 +161,12 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
     if not isinstance(streams, bool):
         raise ParameterError(f"streams must be True or False, got {streams!r}")
     p, h, w, net = resolve(path, host, workload, **options)
+    if w.traffic is not None and batching == "amortised" and not streams:
+        r = _analyze_traffic(p, h, w)
+        if percentiles:
+            r = replace(r, percentiles_us={percentile_key(q): r.percentile_us(q)
+                                           for q in percentiles})
+        return r
     if (streams or batching == "load") and w.is_open:
         raise ParameterError(f"{'streams=True' if streams else 'batching=' + repr(batching)} "
                              f"needs a closed workload, got {w!r}")
@@ -188,6 +196,24 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
     if percentiles:
         r = replace(r, percentiles_us={percentile_key(q): r.percentile_us(q) for q in percentiles})
     return r
+
+
+def _analyze_traffic(p: Path, h: HostProfile, w: Workload) -> Result:
+    """A network workload with a Traffic: a saturating stream at its bound, a flood at a rate
+    with its finite ring, exchanges as a closed loop; per-notification packets from the
+    load (:mod:`iovmodel.solve.packets`)."""
+    t = w.traffic
+    if t.saturating and not w.is_open:
+        net, X, R, waits, util = solve_stream(p, h, w)
+        return _result(net, p, h, replace(w, batch=net.batch), X, R, waits, util, "bound", "load")
+    if w.is_open:
+        f = solve_flood(p, h, w)
+        return _result(f.net, p, h, replace(w, batch=f.net.batch), f.delivered_per_s,
+                       f.latency_us, f.waits, f.util, "open", "load", f.dropped_per_s,
+                       f.drops_at)
+    net = build(p, h, w)
+    X, R, waits, util = solve_closed(net)
+    return _result(net, p, h, w, float(X[0]), float(R[0]), waits[0], util[0], "mva")
 
 
 def compare(names: Iterable[str | Path], host: HostProfile | None = None,
@@ -283,6 +309,8 @@ def sweep(path: str | Path | Scenario, host: HostProfile | None = None, workload
                     if "rate_per_s" in knobs else Workload.closed(1, 1))
     keys = list(knobs)
     grid = list(itertools.product(*(list(knobs[k]) for k in keys)))
+    if workload.traffic is not None:
+        return _sweep_traffic(p0, host, workload, keys, grid, costs)
     pop_keys = {"jobs", "iodepth"}
     # Points that differ only in jobs/iodepth (closed) or rate (open) share one network:
     # one MVA pass, or one vectorised open solution, serves them all.
@@ -366,6 +394,40 @@ def sweep(path: str | Path | Scenario, host: HostProfile | None = None, workload
     data.update(cols)
     return pd.DataFrame(data)  # one construction: column-by-column insertion is the slow part
 
+
+
+def _sweep_traffic(p0: Path, host: HostProfile, workload: Workload, keys: list[str],
+                   grid: list[tuple], costs: set[str]) -> pd.DataFrame:
+    """A sweep of a network workload with a Traffic: each point analyzed on its own (its
+    packets per notification, its bound or its drops). ``size_bytes`` sets the traffic's
+    packet or message size, ``rate_per_s`` a flood's offered rate, ``jobs`` its streams."""
+    t0 = workload.traffic
+    frames = []
+    for pt in grid:
+        d = dict(zip(keys, pt, strict=True))
+        tk = {}
+        if "size_bytes" in d:
+            tk["size_bytes"] = d["size_bytes"]
+        if "rate_per_s" in d:
+            tk["rate_pps"] = d["rate_per_s"]
+        if "jobs" in d:
+            tk["streams"] = d["jobs"]
+        bad = set(d) & {"iodepth", "think_us", "batch"}
+        if bad:
+            raise ParameterError(f"sweep knob(s) {', '.join(sorted(bad))} do not apply to a "
+                                 f"workload with {t0!r}: sweep size_bytes, rate_per_s (a flood's "
+                                 "offered rate) or jobs (streams)")
+        t = replace(t0, **tk) if tk else t0
+        opts = {k: v for k, v in d.items() if k in p0.options}
+        cst = {k: v for k, v in d.items() if k in costs and k not in p0.options}
+        r = analyze(p0.with_options(**opts), host.replace(**cst) if cst else host,
+                    Workload.of(t, batch=workload.batch))
+        row = r.to_frame()
+        for k in keys:
+            row[k] = d[k]
+        frames.append(row)
+    out = pd.concat(frames, ignore_index=True)
+    return out[keys + [c for c in out.columns if c not in keys]]
 
 
 def _point_networks(net: Network, p: Path, h: HostProfile, ws: list[Workload]) -> list[Network]:

@@ -28,7 +28,10 @@ PREDICTABLE: Mapping[str, tuple[str, str]] = {
     "iops": ("IOPS", "throughput X"),
     "throughput_per_s": ("1/s", "throughput X"),
     "transactions_per_s": ("1/s", "throughput X (one request/response exchange per I/O)"),
-    "throughput_gbps": ("Gbps", "X * size_bytes * 8 / 1e9"),
+    "throughput_gbps": ("Gbps", "X * payload bytes per unit * 8 / 1e9 (size_bytes without a Traffic)"),
+    "packets_per_s": ("1/s", "X * packets per unit (a Traffic's datagrams, frames; 1 without)"),
+    "cpu_us_per_packet": ("us", "host CPU per packet outside the guest"),
+    "guest_cpu_us_per_packet": ("us", "guest vCPU time per packet"),
     "latency_us": ("us", "mean response time R"),
     "clat_us": ("us", "mean response time R (fio clat; libaio slat < 1 us)"),
     "latency_p50_us": ("us", "median response time (gamma approximation or simulation)"),
@@ -94,8 +97,15 @@ def value(metric: str, path: Path, workload: Workload, net: Network, X: float, R
     """
     if metric in ("iops", "throughput_per_s", "transactions_per_s"):
         return X
+    u = net.units
     if metric == "throughput_gbps":
-        return X * workload.size_bytes * 8.0 / 1e9
+        return X * (workload.size_bytes if u is None else u.payload_bytes) * 8.0 / 1e9
+    if metric == "packets_per_s":
+        return X * (1.0 if u is None else u.packets)
+    if metric in ("cpu_us_per_packet", "guest_cpu_us_per_packet"):
+        host, guest = net.cpu_per_io(X)
+        return float(host if metric == "cpu_us_per_packet" else guest) / (
+            1.0 if u is None else u.packets)
     if metric in ("latency_us", "clat_us"):
         return R
     if metric in QUANTILES:

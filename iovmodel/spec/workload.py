@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import _validate
 from ..errors import ParameterError
+from .traffic import Traffic
 
 
 def _num(name: str, v: Any, lo: float, *, integer: bool = False, strict: bool = False) -> Any:
@@ -32,6 +33,10 @@ class Workload:
     and one interrupt on average (notification suppression, interrupt coalescing):
     a per-batch hop happens ``count / batch`` times per I/O. ``batch`` is a mean
     >= 1 (fractional allowed), at most ``jobs * iodepth`` when closed.
+
+    ``traffic`` (a :class:`~iovmodel.spec.traffic.Traffic`) says what a network workload
+    moves (exchanges, a stream, a flood) and where; :meth:`of` makes the workload a traffic
+    runs as. Without it a network path serves one small request/response exchange per I/O.
     """
 
     kind: str
@@ -41,23 +46,45 @@ class Workload:
     think_us: float = 0.0
     size_bytes: int = 4096
     batch: float = 1
+    traffic: Traffic | None = None
 
     @classmethod
-    def open(cls, rate_per_s: float, size_bytes: int = 4096, batch: float = 1) -> Workload:
+    def open(cls, rate_per_s: float, size_bytes: int = 4096, batch: float = 1,
+             traffic: Traffic | None = None) -> Workload:
         """Poisson arrivals at ``rate_per_s`` I/O per second."""
-        return cls("open", rate_per_s=rate_per_s, size_bytes=size_bytes, batch=batch)
+        return cls("open", rate_per_s=rate_per_s, size_bytes=size_bytes, batch=batch,
+                   traffic=traffic)
 
     @classmethod
     def closed(cls, jobs: int = 1, iodepth: int = 1, think_us: float = 0.0,
-               size_bytes: int = 4096, batch: float = 1) -> Workload:
+               size_bytes: int = 4096, batch: float = 1,
+               traffic: Traffic | None = None) -> Workload:
         """``jobs`` x ``iodepth`` requests in flight (fio numjobs x iodepth)."""
         return cls("closed", jobs=jobs, iodepth=iodepth, think_us=think_us,
-                   size_bytes=size_bytes, batch=batch)
+                   size_bytes=size_bytes, batch=batch, traffic=traffic)
+
+    @classmethod
+    def of(cls, traffic: Traffic, batch: float = 1) -> Workload:
+        """The workload a :class:`~iovmodel.spec.traffic.Traffic` runs as: a flood at a rate
+        is open (Poisson arrivals at ``rate_pps``); exchanges are ``streams`` closed loops of
+        one; a stream (or a flood as fast as it goes) keeps a ring's worth of packets in
+        flight per stream and is solved at its throughput bound."""
+        if not isinstance(traffic, Traffic):
+            raise ParameterError(f"Workload.of takes a Traffic, got {type(traffic).__name__} "
+                                 f"{traffic!r}")
+        f = traffic.workload_fields()
+        if f["kind"] == "open":
+            return cls.open(f["rate_per_s"], traffic.size_bytes, batch, traffic)
+        return cls.closed(f["jobs"], f["iodepth"], size_bytes=traffic.size_bytes, batch=batch,
+                          traffic=traffic)
 
     def __post_init__(self) -> None:
         # every field checked however the Workload is made (Workload("opne", ...) included),
         # numpy scalars stored as plain numbers
         _validate.choice("workload kind", self.kind, ("open", "closed"))
+        if self.traffic is not None and not isinstance(self.traffic, Traffic):
+            raise ParameterError(f"workload traffic must be a Traffic, got "
+                                 f"{type(self.traffic).__name__} {self.traffic!r}")
         fix = {"size_bytes": _num("size_bytes", self.size_bytes, 1, integer=True)}
         if self.is_open:
             fix["rate_per_s"] = _num("rate_per_s", self.rate_per_s, 0.0, strict=True)
@@ -90,14 +117,15 @@ class Workload:
         if bad:
             raise ParameterError(f"unknown workload field(s) {', '.join(sorted(bad))}; "
                                  f"valid: {', '.join(sorted(fields))}")
+        t = self.traffic
         if "rate_per_s" in changes:
             return Workload.open(changes["rate_per_s"], changes.get("size_bytes", self.size_bytes),
-                                 changes.get("batch", self.batch))
+                                 changes.get("batch", self.batch), t)
         if self.is_open and not ({"jobs", "iodepth", "think_us"} & set(changes)):
             return Workload.open(self.rate_per_s, changes.get("size_bytes", self.size_bytes),
-                                 changes.get("batch", self.batch))
+                                 changes.get("batch", self.batch), t)
         kw = {"jobs": self.jobs, "iodepth": self.iodepth, "think_us": self.think_us,
-              "size_bytes": self.size_bytes, "batch": self.batch}
+              "size_bytes": self.size_bytes, "batch": self.batch, "traffic": t}
         kw.update(changes)
         return Workload.closed(**kw)
 
@@ -106,10 +134,13 @@ class Workload:
                 "jobs": None if self.is_open else self.jobs,
                 "iodepth": None if self.is_open else self.iodepth,
                 "think_us": None if self.is_open else self.think_us,
-                "size_bytes": self.size_bytes, "batch": self.batch}
+                "size_bytes": self.size_bytes, "batch": self.batch,
+                **({} if self.traffic is None else {"traffic": repr(self.traffic)})}
 
     def __repr__(self) -> str:
         tail = f", size_bytes={self.size_bytes}" + (f", batch={self.batch}" if self.batch != 1 else "")
+        if self.traffic is not None:
+            tail += f", traffic={self.traffic!r}"
         if self.is_open:
             return f"Workload.open(rate_per_s={self.rate_per_s:g}{tail})"
         think = f", think_us={self.think_us:g}" if self.think_us else ""

@@ -183,6 +183,11 @@ def _check_workload(workload: Workload | None) -> Workload | None:
 def _workload_values(workload: Workload | None, keep: tuple[str, ...]) -> dict[str, Any]:
     """Numbers (or symbols, when kept) of the workload fields the formulas use."""
     w = workload
+    if w is not None and getattr(w, "traffic", None) is not None:
+        raise ParameterError(f"symbolic expressions cover request/response and block "
+                             f"workloads; {w.traffic!r} (its packet structure, NIC and "
+                             "load-dependent notifications) is solved by analyze only: pass "
+                             "the workload without traffic")
     vals: dict[str, Any] = {
         "rate_per_s": (_number(w.rate_per_s) if w is not None and w.is_open
                        else symbol("rate_per_s")),

@@ -28,6 +28,7 @@ def test_there_are_notebooks():
               "04_simulation_vs_theory.ipynb", "05_explorer.ipynb", "06_host_probe.ipynb"):
         assert n in names
     assert "07_consolidation.ipynb" in names  # issue 12: many VMs on one host
+    assert "08_network.ipynb" in names  # issue 13: packets, bytes, drops
 
 
 @pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=_ids)

@@ -402,10 +402,39 @@ def simulate(path: str | Path, host: HostProfile | None = None,
     from ..analyze import resolve
 
     p, host, w, net = resolve(path, host, workload, **options)
+    if w.traffic is not None and w.is_open and net.ring is not None:
+        return _simulate_flood(p, host, w, requests, replications, seed, warmup)
     r = simulate_network(net, requests=requests, replications=replications, seed=seed,
                          warmup=warmup, executor=executor, progress=progress, dists=dists,
                          engine=engine, workload=w, path_name=p.name, batching=batching)
     return replace(r, assumptions=assumptions(p, host, w, net, batching))
+
+
+def _simulate_flood(p, host, w, requests, replications, seed, warmup) -> SimResult:
+    """A lossy network workload at an offered rate: the packets per notification of
+    :func:`~iovmodel.solve.packets.solve_flood`, then the tandem simulation with the finite
+    ring (:mod:`iovmodel.solve.sim.lossy`)."""
+    import dataclasses
+
+    from ...assumptions import assumptions
+    from ..analyze import _analyze_traffic
+    from .lossy import simulate_lossy
+
+    a = _analyze_traffic(p, host, w)
+    net = a.extra["net"]
+    frac = warmup if isinstance(warmup, float) else WARMUP_FRACTION
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    s = simulate_lossy(net, w.rate_per_s, requests=requests, replications=replications,
+                       seed=root, warmup=frac)
+    base = {f.name: getattr(a, f.name) for f in dataclasses.fields(a)}
+    base.update(throughput_per_s=s["delivered_per_s"], latency_us=s["latency_us"],
+                dropped_per_s=s["dropped_per_s"], drops_at=s["drops_at"], solver="simulation",
+                percentiles_us={}, assumptions=assumptions(p, host, a.workload, net, "load"))
+    return SimResult(**base, latency_ci_us=s["latency_us_ci"],
+                     throughput_ci_per_s=s["delivered_per_s_ci"], replications=s["replications"],
+                     requests=requests,
+                     seed=root.entropy if isinstance(root.entropy, int) and not root.spawn_key
+                     else None, engine="lossy recursion")
 
 
 __all__ = ["WARMUP_FRACTION", "Dist", "SimResult", "dists", "mser", "precompile", "simulate",

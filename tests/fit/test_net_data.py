@@ -1,0 +1,79 @@
+"""P02 and P08 (io_comparisons, single-VM rows) predicted from a profile fitted on the bundled
+data without these two sources (``benchmarks/bench_net.py`` prints every row and pair).
+
+Measured numbers come from the rows (Jason Wang's in_order series for P02; virtink's
+vhost-user network test for P08, data/SOURCES.md); nothing here is fitted to them.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_net.py"
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("iovmodel_bench_net", BENCH)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def evaluated():
+    b = _bench()
+    out, pairs = b.evaluate(b.fitted_profile())
+    return out, pairs
+
+
+def _row(out, source, path, metric, **match):
+    q = out[(out["source"] == source) & (out["path"] == path) & (out["metric"] == metric)]
+    for k, v in match.items():
+        q = q[q["options"].str.contains(f"{k}={v}", regex=False)] if k != "rw" else q[q["rw"] == v]
+    return q
+
+
+def test_every_row_is_predicted(evaluated):
+    out, pairs = evaluated
+    assert len(out) == 35 and np.isfinite(out["predicted"]).all() and (out["predicted"] > 0).all()
+    assert len(pairs) == 17
+
+
+@pytest.mark.xfail(strict=True, reason="median |error| over P02 + P08's 35 single-VM rows is "
+                   "62 % with the fitted profile (54 % with the defaults): vhost-net's pktgen TX "
+                   "(5.2 Mpps measured, 1.0 predicted: the worker's 0.67 us per packet dates from "
+                   "before VHOST_NET_BATCH), testpmd's XDP_DROP RX (9.2-10.8 Mpps, 2.7 predicted) "
+                   "and the kernel bridge's TCP stream (12.7 Gbit/s, 32.5 predicted) are far off")
+def test_median_error_within_25_percent(evaluated):
+    out, _ = evaluated
+    assert np.median(np.abs(out["rel_error"])) <= 0.25
+
+
+@pytest.mark.xfail(strict=True, reason="8 of 17 same-host back-end pairs ordered right with "
+                   "the fitted profile (8 with the defaults): P02 TX vhost-net 1.11x testpmd is "
+                   "predicted 0.15x (the guest's pktgen binds testpmd, the vhost worker binds "
+                   "vhost-net); P08's udp_bw vhost-user / bridge 1.4-2.2x is a tie (both bound "
+                   "by the sending guest's vCPU), tcp_bw same host 1.84x and 1.91x is predicted "
+                   "0.64x, across hosts 0.87x and 0.90x a tie at the 25 GbE line rate")
+def test_every_same_host_pair_ordered(evaluated):
+    _, pairs = evaluated
+    assert all(p["right"] for p in pairs)
+
+
+def test_what_the_model_gets_right(evaluated):
+    out, pairs = evaluated
+    # the NIC's line rate less framing: iperf host to host on 25 GbE, 23.5 Gbit/s measured
+    nat = _row(out, "P08", "native-net", "throughput_gbps")
+    assert abs(nat["rel_error"].iloc[0]) < 0.01
+    # P02 TX through testpmd is bound by the guest's pktgen on its one vCPU: within 25 %
+    tx = _row(out, "P02", "vhost-user-testpmd", "packets_per_s", rw="tx")
+    assert (tx["rel_error"].abs() < 0.25).all()
+    # same host: DPDK's polling back-end receives faster than vhost-net's worker (P02 RX),
+    # and answers an exchange sooner than Cloud Hypervisor's tap + bridge (P08 latency)
+    for p in pairs:
+        if p["metric"] == "latency_us" or (p["source"] == "P02" and p["rw"] == "rx"):
+            assert p["right"], p

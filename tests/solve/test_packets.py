@@ -1,0 +1,148 @@
+"""Network workloads in the solvers: the NIC's line and frame rate, drops at a finite ring
+(against the M/M/1/K closed form), notification amortisation under load."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import iovmodel as iov
+from iovmodel.solve.batching import notified
+from iovmodel.spec.traffic import Traffic
+
+D = iov.HostProfile.default()
+
+
+def test_native_stream_runs_at_the_line_rate_less_framing():
+    # 25 GbE (0.32 ns/B): a full TCP frame carries 1448 B of payload in 1538 B of line time
+    # (1448 + 32 TCP + 20 IPv4 + 14 Ethernet + 4 FCS + 8 preamble + 12 IFG; IEEE 802.3)
+    h = D.replace(nic_ns_per_byte=0.32)
+    r = iov.analyze("native-net", h, iov.Workload.of(Traffic.stream(131072, direction="hosts")))
+    expect = 25.0 * 1448 / 1538
+    assert r.throughput_gbps == pytest.approx(expect, rel=1e-9)
+    assert r.bottleneck == "nic"
+    # P08 (io_comparisons): iperf host to host over ConnectX-4 Lx 25 GbE measured 23.5 Gbit/s
+    assert r.throughput_gbps == pytest.approx(23.5, rel=0.01)
+
+
+@pytest.mark.parametrize("path", ["native-net", "vfio-net"])
+def test_streams_of_nic_paths_are_finite(path):
+    r = iov.analyze(path, D, iov.Workload.of(Traffic.stream(65536, direction="hosts")))
+    assert 0 < r.throughput_gbps < 10 and math.isfinite(r.saturation_per_s)
+
+
+def test_64_byte_flood_at_the_10gbe_frame_rate():
+    # 10 GbE at 64 B frames: 84 B of line time each = 14,880,952 frames/s (the textbook
+    # 10GbE minimum-frame rate); a guest that costs nearly nothing leaves the NIC the bound
+    h = D.replace(guest_pkt_us=0.005, guest_irq_us=0.0)
+    w = iov.Workload.of(Traffic.flood(60, direction="tx"))
+    r = iov.analyze("native-net", h, w)
+    assert r.packets_per_s == pytest.approx(10e9 / 8 / 84, rel=1e-9)
+    # a NIC whose frame-rate limit is 10 Mpps binds first
+    r2 = iov.analyze("native-net", h.replace(nic_frame_us=0.1), w)
+    assert r2.packets_per_s == pytest.approx(10e6, rel=1e-9) and r2.bottleneck == "nic"
+
+
+def _ring(slots: int) -> iov.Path:
+    return iov.Path.from_hops("ring", [iov.Hop("serve", resource="server", cost=1.0)],
+                              options={"ring_slots": slots})
+
+
+@pytest.mark.parametrize("rate, K", [(1.5e6, 10), (0.8e6, 5), (3.0e6, 64)])
+def test_flood_above_capacity_drops_as_mm1k(rate, K):
+    # M/M/1/K (Kleinrock vol. 1 s.3.6; Gross & Harris s.2.5): p_n = rho^n / sum_0^K rho^k,
+    # delivered lambda (1 - p_K), W = L / lambda_eff; summed here term by term
+    r = iov.analyze(_ring(K), D, iov.Workload.of(Traffic.flood(60, rate_pps=rate)))
+    rho = rate / 1e6
+    p = np.array([rho**n for n in range(K + 1)])
+    p /= p.sum()
+    lam_eff = rate * (1 - p[-1])
+    L = float(np.dot(np.arange(K + 1), p))
+    assert r.throughput_per_s == pytest.approx(lam_eff, rel=1e-9)
+    assert r.dropped_per_s == pytest.approx(rate * p[-1], rel=1e-9)
+    assert r.drops_at == "server"
+    assert r.latency_us == pytest.approx(L / lam_eff * 1e6, rel=1e-9)
+    assert r.packets_per_s + r.dropped_per_s == pytest.approx(rate, rel=1e-12)
+
+
+def test_flood_above_capacity_on_a_catalog_path_reports_drops():
+    w = iov.Workload.of(Traffic.flood(60, rate_pps=20e6, direction="rx"))
+    r = iov.analyze("vhost-net", D, w)
+    assert r.dropped_per_s > 0 and r.drops_at == r.bottleneck
+    assert r.packets_per_s < r.saturation_per_s * 1.0000001
+    assert "dropping" in repr(r) and r.to_frame()["dropped_per_s"].iloc[0] > 0
+
+
+def test_what_cannot_drop_is_still_unstable():
+    # request/response exchanges (TCP) hold back instead of dropping
+    w = iov.Workload.of(Traffic.rr(64)).replace(rate_per_s=5e6)
+    with pytest.raises(iov.UnstableError, match="exceeds its capacity"):
+        iov.analyze("vhost-net", D, w)
+
+
+def test_packets_per_notification_grow_with_load_up_to_the_napi_budget():
+    batches = []
+    for rate in (1e5, 4e5, 8e5, 1.2e6, 1.4e6):
+        r = iov.analyze("vhost-net", D, iov.Workload.of(Traffic.flood(60, rate, "rx")))
+        net = r.extra["net"]
+        rho = max(min(float(r.extra["util"][i]), 1.0) for i in notified(net))
+        b = r.workload.batch
+        assert b == pytest.approx(min(1 / (1 - rho), 64), rel=1e-6)  # the fixed point
+        batches.append(b)
+    assert np.all(np.diff(batches) > 0) and 1 <= batches[0] and batches[-1] <= 64
+    r = iov.analyze("vhost-net", D, iov.Workload.of(Traffic.flood(60, 20e6, "rx")))
+    assert r.workload.batch == 64  # overload: a full NAPI budget per interrupt
+
+
+def test_stream_metrics():
+    r = iov.analyze("vhost-net", D, iov.Workload.of(Traffic.stream(65536, "udp", "tx",
+                                                                   fragment=True)))
+    assert r.packets_per_s == pytest.approx(r.throughput_per_s)  # one datagram per unit
+    assert r.throughput_gbps == pytest.approx(r.throughput_per_s * 65536 * 8 / 1e9)
+    assert r.metric("guest_cpu_us_per_packet") == pytest.approx(r.guest_cpu_us_per_io)
+
+
+@pytest.mark.parametrize("rate, K", [(1.5e6, 10), (0.8e6, 5)])
+def test_simulated_drops_agree_with_mm1k(rate, K):
+    from iovmodel.solve.sim.lossy import simulate_lossy
+
+    net = iov.build(_ring(K), D, iov.Workload.of(Traffic.flood(60, rate_pps=rate)))
+    s = simulate_lossy(net, rate, requests=200_000, replications=6, seed=13)
+    q = iov.analytic.mm1k(rate / 1e6, 1.0, K)  # per µs
+    lo, hi = s["delivered_per_s_ci"]
+    exact = float(q.throughput) * 1e6
+    assert lo - 0.005 * exact <= exact <= hi + 0.005 * exact
+    assert s["dropped_per_s"] == pytest.approx(rate * float(q.p_block), rel=0.05)
+    assert s["latency_us"] == pytest.approx(float(q.W), rel=0.05)
+    assert s["drops_at"] == "server"
+
+
+def test_simulated_flood_on_a_catalog_path_agrees_with_analyze():
+    # twice vhost-net's capacity on the receive side: the worker drops about half
+    cap = iov.analyze("vhost-net", D, iov.Workload.of(Traffic.flood(60, direction="rx")))
+    w = iov.Workload.of(Traffic.flood(60, rate_pps=2 * cap.packets_per_s, direction="rx"))
+    a = iov.analyze("vhost-net", D, w)
+    s = iov.simulate("vhost-net", D, w, requests=100_000, replications=4, seed=5)
+    assert s.drops_at == a.drops_at == "vhost"
+    assert s.packets_per_s == pytest.approx(a.packets_per_s, rel=0.03)
+    assert s.dropped_per_s == pytest.approx(a.dropped_per_s, rel=0.03)
+
+
+def test_sweep_of_a_traffic_analyzes_each_point():
+    w = iov.Workload.of(Traffic.flood(60, rate_pps=1e6, direction="rx"))
+    df = iov.sweep("vhost-net", D, w, rate_per_s=[1e6, 2e7], size_bytes=[60, 1514])
+    for _, row in df.iterrows():
+        t = Traffic.flood(int(row["size_bytes"]), rate_pps=row["rate_per_s"], direction="rx")
+        r = iov.analyze("vhost-net", D, iov.Workload.of(t))
+        assert row["packets_per_s"] == pytest.approx(r.packets_per_s, rel=1e-12)
+        assert row["dropped_per_s"] == pytest.approx(r.dropped_per_s, rel=1e-12, abs=1e-9)
+    assert "a flood of 1,514 B frames, the guest receives" in df["assumed_workload"].iloc[-1]
+    with pytest.raises(iov.ParameterError, match="iodepth"):
+        iov.sweep("vhost-net", D, iov.Workload.of(Traffic.stream(65536)), iodepth=[1, 2])
+
+
+def test_symbolic_refuses_a_traffic():
+    with pytest.raises(iov.ParameterError, match="analyze only"):
+        iov.symbolic.latency("vhost-net", iov.Workload.of(Traffic.rr(1)))
