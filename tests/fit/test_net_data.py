@@ -77,3 +77,22 @@ def test_what_the_model_gets_right(evaluated):
     for p in pairs:
         if p["metric"] == "latency_us" or (p["source"] == "P02" and p["rw"] == "rx"):
             assert p["right"], p
+
+
+def test_fit_reads_the_line_rate_from_an_iperf_row():
+    # a host-to-host iperf stream of 23.5 Gbit/s is the line rate less framing: the line
+    # carries 1538 B per 1448 B of payload (IEEE 802.3), so 8 / (23.5 x 1538 / 1448) ns per byte
+    import warnings
+
+    import pandas as pd
+
+    import iovmodel as iov
+
+    df = pd.DataFrame([{"source": "x", "path": "native-net", "metric": "throughput_gbps",
+                        "value": 23.5, "unit": "Gbps", "rw": "",
+                        "options": "scope=host-to-host;test=iperf"}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = iov.fit(df, prior=None)  # least squares alone: one row, one cost, an exact fit
+    assert list(f.params.index) == ["nic_ns_per_byte"]
+    assert f.profile["nic_ns_per_byte"] == pytest.approx(8 / (23.5 * 1538 / 1448), rel=1e-4)
