@@ -146,3 +146,15 @@ def test_sweep_of_a_traffic_analyzes_each_point():
 def test_symbolic_refuses_a_traffic():
     with pytest.raises(iov.ParameterError, match="analyze only"):
         iov.symbolic.latency("vhost-net", iov.Workload.of(Traffic.rr(1)))
+
+
+def test_guest_dpdk_pmd_takes_no_interrupt():
+    p = iov.path("vhost-user-testpmd", guest_pmd=True)
+    ms = p.mode_switches(batch=1).iloc[0]
+    assert ms["vm_exits"] == 0 and ms["injections"] == 0
+    kernel = iov.path("vhost-user-testpmd").mode_switches(batch=1).iloc[0]
+    assert kernel["injections"] > 0
+    # without the kernel stack the guest stops being the bound of a pktgen-style flood
+    w = iov.Workload.of(Traffic.flood(60, direction="tx"))
+    assert iov.analyze("vhost-user-testpmd", D, w).bottleneck == "vcpu"
+    assert iov.analyze(p, D, w).bottleneck == "testpmd"
