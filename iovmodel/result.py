@@ -180,7 +180,12 @@ class Result:
         from ._text import wrap
 
         util = self.utilisation_text().replace("\n", "\n  ")
-        return wrap(f"{self.path} under {self.workload!r} ({self.solver})\n"
+        net = ""
+        if self.workload.traffic is not None and "net" in self.extra:
+            net = (f"  {self.packets_per_s:,.0f} packets/s, {self.throughput_gbps:.3g} Gbit/s"
+                   + (f"; dropping {self.dropped_per_s:,.0f}/s at {self.drops_at}"
+                      if self.dropped_per_s > 0.5 else "") + "\n")
+        return wrap(f"{self.path} under {self.workload!r} ({self.solver})\n{net}"
                     f"  throughput {self.throughput_per_s:,.0f} IO/s, latency {self.latency_us:.2f} µs "
                     f"(zero-load {self.zero_load_latency_us:.2f} µs)\n"
                     f"  host CPU {self.cpu_us_per_io:.2f} µs/IO, guest CPU "

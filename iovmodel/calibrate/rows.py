@@ -200,7 +200,9 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
     scale = 1.0
     if p.device == "net":
         try:
-            t, scale = traffic_of(opts, rw, metric, None if not stated["size_bytes"] else size)
+            rate = float(row["rate_per_s"]) if stated["rate_per_s"] else None
+            t, scale = traffic_of(opts, rw, metric, None if not stated["size_bytes"] else size,
+                                  rate)
         except IovModelError as exc:
             raise FitError(f"{where}: {exc}") from None
         if t is not None:
@@ -222,14 +224,16 @@ QPERF = {"tcp_lat": ("rr", "tcp", 0.5), "udp_lat": ("rr", "udp", 0.5),
 
 
 def traffic_of(opts: Mapping[str, Any], rw: str, metric: str,
-               size: int | None) -> tuple[Traffic | None, float]:
+               size: int | None, rate: float | None = None) -> tuple[Traffic | None, float]:
     """The Traffic a network measurement row describes, and the prediction's scale.
 
     ``scope`` in the options gives the direction ("vm-to-vm same host": ``vm2vm``; "across
     hosts" / "host-to-host": ``hosts``); a qperf ``test`` (tcp_lat, udp_lat, tcp_bw, udp_bw)
     the kind; a packet rate measured one way (``rw`` tx or rx, no test) is a packet generator
     (pktgen, testpmd txonly) as fast as the path takes it, with pktgen's default 60-byte
-    frame when the size is not stated (``pkt_size`` = ETH_ZLEN, net/core/pktgen.c). Rows
+    frame when the size is not stated (``pkt_size`` = ETH_ZLEN, net/core/pktgen.c), at the
+    row's ``rate_per_s`` when it states one (an offered rate: packets beyond what the path
+    delivers are dropped, the prediction is the delivered rate). Rows
     that say none of this keep the request/response exchange of the catalog (None).
     """
     scope = str(opts.get("scope", "")).lower()
@@ -246,7 +250,7 @@ def traffic_of(opts: Mapping[str, Any], rw: str, metric: str,
     if test == "iperf" and metric == "throughput_gbps":
         return Traffic.stream(size or 131072, "tcp", direction), 1.0
     if metric == "packets_per_s" and rw in ("tx", "rx"):
-        return Traffic.flood(size or 60, direction=direction), 1.0
+        return Traffic.flood(size or 60, rate_pps=rate, direction=direction), 1.0
     return None, 1.0
 
 

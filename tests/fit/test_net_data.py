@@ -77,3 +77,40 @@ def test_what_the_model_gets_right(evaluated):
     for p in pairs:
         if p["metric"] == "latency_us" or (p["source"] == "P02" and p["rw"] == "rx"):
             assert p["right"], p
+
+
+def test_fit_reads_the_line_rate_from_an_iperf_row():
+    # a host-to-host iperf stream of 23.5 Gbit/s is the line rate less framing: the line
+    # carries 1538 B per 1448 B of payload (IEEE 802.3), so 8 / (23.5 x 1538 / 1448) ns per byte
+    import warnings
+
+    import pandas as pd
+
+    import iovmodel as iov
+
+    df = pd.DataFrame([{"source": "x", "path": "native-net", "metric": "throughput_gbps",
+                        "value": 23.5, "unit": "Gbps", "rw": "",
+                        "options": "scope=host-to-host;test=iperf"}])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        f = iov.fit(df, prior=None)  # least squares alone: one row, one cost, an exact fit
+    assert list(f.params.index) == ["nic_ns_per_byte"]
+    assert f.profile["nic_ns_per_byte"] == pytest.approx(8 / (23.5 * 1538 / 1448), rel=1e-4)
+
+
+def test_an_offered_rate_beyond_capacity_predicts_the_delivered_rate():
+    # pktgen into a guest at 1.8 Mpps (issue 13): no NaN, the delivered rate of the M/M/1/K ring
+    import pandas as pd
+
+    import iovmodel as iov
+    from iovmodel.fit import predict
+
+    host = iov.HostProfile.default().replace(vhost_us=1.0)  # capacity below the offered rate
+    df = pd.DataFrame([{"source": "x", "path": "vhost-net", "metric": "packets_per_s",
+                        "value": 1e6, "unit": "1/s", "rw": "rx", "rate_per_s": 1.8e6,
+                        "options": ""}])
+    out = predict(df, host)
+    r = iov.analyze("vhost-net", host, iov.Workload.of(
+        iov.Traffic.flood(60, rate_pps=1.8e6, direction="rx")))
+    assert r.dropped_per_s > 0
+    assert out["predicted"].iloc[0] == pytest.approx(r.packets_per_s, rel=1e-12)

@@ -146,3 +146,27 @@ def test_sweep_of_a_traffic_analyzes_each_point():
 def test_symbolic_refuses_a_traffic():
     with pytest.raises(iov.ParameterError, match="analyze only"):
         iov.symbolic.latency("vhost-net", iov.Workload.of(Traffic.rr(1)))
+
+
+def test_guest_dpdk_pmd_takes_no_interrupt():
+    p = iov.path("vhost-user-testpmd", guest_pmd=True)
+    ms = p.mode_switches(batch=1).iloc[0]
+    assert ms["vm_exits"] == 0 and ms["injections"] == 0
+    kernel = iov.path("vhost-user-testpmd").mode_switches(batch=1).iloc[0]
+    assert kernel["injections"] > 0
+    # without the kernel stack the guest stops being the bound of a pktgen-style flood
+    w = iov.Workload.of(Traffic.flood(60, direction="tx"))
+    assert iov.analyze("vhost-user-testpmd", D, w).bottleneck == "vcpu"
+    assert iov.analyze(p, D, w).bottleneck == "testpmd"
+
+
+def test_userspace_virtio_net_receives_a_stream_slower_than_vhost_net():
+    # the published same-host order (issue 13: QEMU's userspace virtio-net many times slower
+    # than vhost-net on a TCP stream): QEMU pops one mergeable buffer per page of a super-packet
+    # under its global mutex (virtio_net_receive_rcu), vhost-net's worker does it in the kernel
+    w = iov.Workload.of(Traffic.stream(131072, direction="rx"))
+    q, v = (iov.analyze(n, D, w) for n in ("virtio-net", "vhost-net"))
+    assert q.bottleneck == "bql" and v.throughput_gbps > 2 * q.throughput_gbps
+    # passt through QEMU's socket netdev is slower than passt serving the virtqueues itself
+    p, u = (iov.analyze(n, D, w) for n in ("passt", "passt-vhost-user"))
+    assert u.throughput_gbps > 1.2 * p.throughput_gbps
