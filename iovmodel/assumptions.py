@@ -84,7 +84,7 @@ def device_text(p: Path, host: Mapping[str, float], w: Workload) -> str:
     A path with no device hop says so, with the path's own ``device_note`` (the catalog's
     reason: firecracker-virtio-blk reads a file through the host page cache).
     """
-    env = {**dict(host), **dict(p.options), "size_bytes": w.size_bytes}
+    env = {**dict(host), **dict(p.options), **w.cost_names()}
     costs = parameters()
     names: dict[str, None] = {}  # ordered set: first use on the path
     device = set(_device_resources(p))

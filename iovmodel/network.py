@@ -448,7 +448,8 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
 
     Stations appear in the order their resource is first used on the path.
     Costs are evaluated with the host's costs, the path's options and the
-    workload's ``size_bytes``; a negative or NaN result raises ParameterError.
+    workload's ``size_bytes``, ``read_frac``, ``write_frac`` and ``fsync_per_io``; a
+    negative or NaN result raises ParameterError.
     """
     from ._expr import evaluate
     from .spec.catalog import Path as _Path
@@ -462,9 +463,13 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
     if not isinstance(workload, _Workload):
         raise ParameterError(f"workload must be a Workload, got {type(workload).__name__} "
                              f"{workload!r}")
+    if path.options.get("readonly") and (workload.write_frac > 0 or workload.fsync):
+        raise ParameterError(f"path {path.name!r} has readonly=True (a read-only drive: the "
+                             f"device model fails every write), but the workload is "
+                             f"rw={workload.rw!r}; use a read workload or readonly=False")
     env = dict(host)
     env.update(path.options)
-    env["size_bytes"] = workload.size_bytes
+    env.update(workload.cost_names())
     names: list[str] = []
     index: dict[str, int] = {}
     route = []

@@ -28,7 +28,7 @@ from ..solve.streams import STREAMS
 from ..spec.catalog import Path
 from ..spec.catalog import path as get_path
 from ..spec.profile import parameters
-from ..spec.workload import Workload
+from ..spec.workload import RW_KINDS, Workload
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ class _Row:
         w = self.workload
         shape = ("open", w.size_bytes, w.batch) if w.is_open else \
             ("closed", w.size_bytes, w.batch, w.think_us)
+        shape += (w.rw, w.rwmixread, w.fsync)
         opts = tuple(sorted((k, str(v)) for k, v in self.path.options.items()))
         if not w.is_open and _structured(self.path, w):
             # jobs over vCPUs, host cores or an in-flight limit: the network depends on the
@@ -165,17 +166,21 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
     if metric == "throughput_gbps" and "size_bytes" in row and not stated["size_bytes"]:
         raise FitError(f"{where}: size_bytes is empty; it is needed to turn I/O per second "
                        "into Gbps")
+    rw = "" if _empty(row.get("rw")) else str(row.get("rw")).strip()
+    # a block row's fio rw (randread, randwrite, ...) is the workload's; network rows' rw
+    # (tx, rx, rr) name a traffic pattern instead
+    io = {"rw": rw} if p.device == "blk" and rw in RW_KINDS else {}
     try:
         size = _count(row, "size_bytes", 4096, where)
         batch = _count(row, "batch", 1, where)
         rate = row.get("rate_per_s")
         if not _empty(rate):
-            w = Workload.open(float(rate), size_bytes=size, batch=batch)
+            w = Workload.open(float(rate), size_bytes=size, batch=batch, **io)
         else:
             think = row.get("think_us")
             w = Workload.closed(_count(row, "jobs", 1, where), _count(row, "iodepth", 1, where),
                                 think_us=0.0 if _empty(think) else float(think),
-                                size_bytes=size, batch=batch)
+                                size_bytes=size, batch=batch, **io)
     except IovModelError as exc:
         raise FitError(f"{where}: {exc}") from None
     if metric == "cpu_util_vmm_pct" and not any(r in p.resources for r in VMM_RESOURCES):
@@ -190,7 +195,6 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
             raise FitError(f"{where}: VMM-thread CPU (label {label!r}) but path {p.name!r} has "
                            f"no VMM thread (none of {', '.join(VMM_RESOURCES)})")
         metric = "vmm_cpu_us_per_io"
-    rw = "" if _empty(row.get("rw")) else str(row.get("rw")).strip()
     saturated = (p.device == "net" and rw in STREAMS and not w.is_open
                  and "iodepth" in row and not stated["iodepth"]
                  and metric in LOAD_DEPENDENT - set(QUANTILES) - {"latency_us", "clat_us"})

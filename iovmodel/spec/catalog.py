@@ -38,7 +38,7 @@ SWITCH_COLUMNS = {
     "wakeups": ("wakeup",),
     "injections": ("irq_inject",),
 }
-WORKLOAD_NAMES = ("size_bytes",)
+WORKLOAD_NAMES = ("size_bytes", "read_frac", "write_frac", "fsync_per_io")
 
 @dataclass(frozen=True)
 class Hop:

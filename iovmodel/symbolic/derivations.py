@@ -169,7 +169,7 @@ def _batch_metric(p: Path, metric: str, resource: str | None, size_bytes: int) -
         b = symbol("batch")
         env = {name: CostSymbol(name) for name in parameters()}
         env.update(p.options)
-        env["size_bytes"] = sp.Integer(size_bytes)
+        env.update({k: sp.nsimplify(v) for k, v in w.cost_names().items()})
         if any(p.resources[r].polling for r in p.resources):
             raise ParameterError(f"path {p.name!r} busy-polls: its host CPU per I/O depends on the "
                                  "load, not only on the batch size; use metric='zero_load_latency' "
