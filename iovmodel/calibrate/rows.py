@@ -25,7 +25,7 @@ from ..solve.metrics import (
     VMM_RESOURCES,
 )
 from ..solve.streams import STREAMS
-from ..spec.catalog import Path
+from ..spec.catalog import CHOICES, Path
 from ..spec.catalog import path as get_path
 from ..spec.profile import parameters
 from ..spec.workload import RW_KINDS, Workload
@@ -143,7 +143,10 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
     costs = parameters()
     path_opts, overrides = {}, {}
     for k, v in opts.items():
-        if k in p.options:
+        if k in p.options and isinstance(p.options[k], str) and p.options[k] != "inf" \
+                and v not in CHOICES.get(k, ()):
+            ignored.add(k)  # a label the model has no word for (S40's aio=custom: QEMU 2.0's own AIO)
+        elif k in p.options:
             path_opts[k] = v
         elif isinstance(v, str) and isinstance(p.options.get(f"{k}_{v}"), bool):
             path_opts[f"{k}_{v}"] = True  # a label key=word sets the boolean option key_word

@@ -57,7 +57,8 @@ class Workload:
     ``"randrw"`` or ``"rw"``; a mix reads ``rwmixread`` percent of the time (fio's default 50).
     ``fsync``: the guest flushes after every ``fsync`` writes (fio's ``fsync=N``; 0 never);
     a path turns each flush into its flush hop. Cost expressions see ``read_frac``,
-    ``write_frac`` and ``fsync_per_io`` (flushes per I/O).
+    ``write_frac``, ``fsync_per_io`` (flushes per I/O) and ``synced_write_frac`` (the
+    writes a flush makes durable: ``write_frac`` when ``fsync`` is set, else 0).
     """
 
     kind: str
@@ -142,7 +143,8 @@ class Workload:
         """The workload's names a cost expression may use (``size_bytes``, ``read_frac``,
         ``write_frac``, ``fsync_per_io``)."""
         return {"size_bytes": self.size_bytes, "read_frac": self.read_frac,
-                "write_frac": self.write_frac, "fsync_per_io": self.fsync_per_io}
+                "write_frac": self.write_frac, "fsync_per_io": self.fsync_per_io,
+                "synced_write_frac": self.write_frac if self.fsync else 0.0}
 
     def _io_fields(self) -> dict[str, Any]:
         return {"rw": self.rw, "rwmixread": self.rwmixread, "fsync": self.fsync}

@@ -192,7 +192,7 @@ def _workload_values(workload: Workload | None, keep: tuple[str, ...]) -> dict[s
         "think_us": (_number(w.think_us) if w is not None and not w.is_open else sp.Integer(0)),
     }
     io = (w if w is not None else Workload.open(1.0)).cost_names()
-    vals.update({k: _number(io[k]) for k in ("read_frac", "write_frac", "fsync_per_io")})
+    vals.update({k: _number(io[k]) for k in ("read_frac", "write_frac", "fsync_per_io", "synced_write_frac")})
     for k in keep:
         vals[k] = symbol(k)
     return vals
