@@ -484,7 +484,11 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
                                  f"to {mean!r} µs; it must be finite and >= 0")
         # the spin of a busy-polling core is already counted in full (Network.cpu_per_io)
         host_cpu = path.cpu_of(h) == "host" and not path.resources[h.resource].polling
-        route.append(Visit(h.name, index[res], float(mean), float(h.scv), float(h.count),
+        scv = evaluate(h.scv, env)
+        if not (scv >= 0) or math.isinf(scv):
+            raise ParameterError(f"path {path.name!r}, hop {h.name!r}: scv {h.scv!r} evaluates "
+                                 f"to {scv!r}; it must be finite and >= 0")
+        route.append(Visit(h.name, index[res], float(mean), float(scv), float(h.count),
                            h.per, h.switch_kind, host_cpu, guest_cpu=path.cpu_of(h) == "guest",
                            poll=res == POLL_STATION))
     groups = vcpu_groups(path, workload)

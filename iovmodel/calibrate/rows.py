@@ -140,6 +140,11 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
         except IovModelError as exc:
             raise FitError(f"{where}: {exc}") from None
     opts = _parse_options(row.get("options"))
+    vms = opts.get("vms", 1)
+    if isinstance(vms, int | float) and vms > 1:
+        raise FitError(f"{where}: the row measures {vms:g} VMs on one host (options vms="
+                       f"{vms:g}); one path's prediction is one VM's: model it with "
+                       "iov.Scenario (tests/solve/test_consolidation_data.py does for P08, P10)")
     costs = parameters()
     path_opts, overrides = {}, {}
     for k, v in opts.items():

@@ -60,8 +60,10 @@ class Hop:
         ``"batch"``: once per batch of requests (one kick, one interrupt).
     switch : str or None
         Mode-switch kind: one of ``SWITCH_KINDS`` (None = ``"none"``).
-    scv : float
-        Squared coefficient of variation of the hop's time (1 exponential, 0 deterministic).
+    scv : float or str
+        Squared coefficient of variation of the hop's time (1 exponential, 0 deterministic):
+        a number or an expression of HostProfile names (``"device_scv"``); by default the
+        host's ``hop_scv`` (1, exponential, in the default profile).
     cpu : {"guest", "host", "none"} or None
         Whose CPU the time is; None takes the resource's default.
     when : str or None
@@ -74,7 +76,7 @@ class Hop:
     count: float = 1.0
     per: str = "io"
     switch: str | None = None
-    scv: float = 1.0
+    scv: float | str = "hop_scv"
     cpu: str | None = None
     when: str | None = None
 
@@ -86,9 +88,11 @@ class Hop:
             raise CatalogError(f"{where}: switch {self.switch!r} is not one of {SWITCH_KINDS}")
         if self.cpu is not None and self.cpu not in CPU_KINDS:
             raise CatalogError(f"{where}: cpu {self.cpu!r} is not one of {CPU_KINDS}")
-        for attr in ("count", "scv"):
-            v = getattr(self, attr)
-            _validate.number(f"{where}: {attr}", v, lo=0, error=CatalogError)
+        _validate.number(f"{where}: count", self.count, lo=0, error=CatalogError)
+        if isinstance(self.scv, str):
+            compile_expr(self.scv)
+        else:
+            _validate.number(f"{where}: scv", self.scv, lo=0, error=CatalogError)
         if isinstance(self.cost, str):
             compile_expr(self.cost)
         else:
@@ -197,7 +201,7 @@ class Path:
     def _check_names(self) -> None:
         known = set(parameters()) | set(self.options) | set(WORKLOAD_NAMES)
         for h in self.hop_list:
-            for expr in (h.cost, h.when):
+            for expr in (h.cost, h.when, h.scv):
                 if isinstance(expr, str):
                     unknown = compile_expr(expr)[1] - known
                     if unknown:

@@ -181,6 +181,13 @@ def _check_workload(workload: Workload | None) -> Workload | None:
     return workload
 
 
+def _scv(h: Any, env: Mapping[str, Any]) -> sp.Expr:
+    """A hop's scv: a number, or an expression of host names (``hop_scv``, ``device_scv``)."""
+    if isinstance(h.scv, str):
+        return _rationalize(sp.sympify(evaluate(h.scv, env, funcs=_SYM_FUNCS)))
+    return _number(h.scv)
+
+
 def _workload_values(workload: Workload | None, keep: tuple[str, ...]) -> dict[str, Any]:
     """Numbers (or symbols, when kept) of the workload fields the formulas use."""
     w = workload
@@ -246,7 +253,7 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
         a = acc[r]
         a["D"] += n * cost
         a["V"] += n
-        a["M"] += n * cost**2 * (1 + _number(h.scv))
+        a["M"] += n * cost**2 * (1 + _scv(h, env))
         a["hops"].append(h.name)
     # vCPU groups and virtqueues as network.build has them under an open load: the
     # arrivals spread over the vcpus (one instance of a per-group station each)
@@ -381,7 +388,7 @@ def _route_second_moment(p: Path, w: Workload, keep: Iterable[str], T0: sp.Expr)
         c = _number(h.count) / wv["batch"] if h.per == "batch" else _number(h.count)
         whole = sp.floor(c)
         frac = c - whole
-        scv = _number(h.scv)
+        scv = _scv(h, env)
         var += whole * cost**2 * scv + frac * cost**2 * (1 + scv) - frac**2 * cost**2
     return var + T0**2
 
