@@ -60,6 +60,8 @@ _LAZY = {
     "simulate": ("iovmodel.solve.sim", "simulate"),
     "SimResult": ("iovmodel.solve.sim", "SimResult"),
     "sim": ("iovmodel.solve.sim", None),
+    "device": ("iovmodel.device", None),
+    "Device": ("iovmodel.device", "Device"),
     "datasets": ("iovmodel.datasets", None),
     "symbolic": ("iovmodel.symbolic", None),
     "sensitivity": ("iovmodel.symbolic", "sensitivity"),
@@ -86,11 +88,11 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "CatalogError", "CostAtBoundWarning", "DatasetError", "FitConvergenceWarning", "FitError",
+    "CatalogError", "CostAtBoundWarning", "DatasetError", "Device", "FitConvergenceWarning", "FitError",
     "FitResult", "FitWarning", "Guest", "Hop", "HostProfile", "ImplausibleProfileWarning", "IovModelError", "IovModelWarning", "Network", "Parameter", "ParameterError",
     "Path", "ProbeError", "Result", "Scenario", "ScenarioResult", "SimResult", "Station", "Traffic", "UnknownPathError", "UnstableError",
     "UnstableQueueWarning", "Visit", "Workload", "analytic", "analyze", "build", "compare",
     "consolidation_explorer",
-    "crossval", "datasets", "explorer", "fit", "load_catalog", "parameters", "path", "paths",
+    "crossval", "datasets", "device", "explorer", "fit", "load_catalog", "parameters", "path", "paths",
     "plot", "probe", "register", "sensitivity", "simulate", "symbolic", "sweep",
 ]

@@ -1,7 +1,8 @@
 """Cost and condition expressions of the catalog: checked, compiled once, evaluated.
 
 An expression is plain arithmetic over parameter names (``"exit_us + 0.002 * size_bytes"``):
-numbers, names, ``+ - * / **``, comparisons, ``and/or/not``, ``min(...)`` and ``max(...)``.
+numbers, names, ``+ - * / **``, comparisons, ``and/or/not``, ``min(...)`` and ``max(...)``;
+a quoted word only as an operand of a comparison (``"aio == 'threads'"``: word options).
 Everything else is refused before anything is evaluated, so ``eval`` only ever sees a tree
 that was walked here.  The catalog, the network builder, the symbolic solver and the fit
 all evaluate costs through this module.
@@ -94,6 +95,9 @@ def compile_expr(expr: str) -> tuple[CodeType, frozenset[str]]:
     if _depth(tree) > MAX_DEPTH:
         raise CatalogError(f"expression {expr[:80]!r} is nested deeper than {MAX_DEPTH} levels")
     names = set()
+    # a word (an option's value: aio == 'threads') may only be compared, never computed with
+    compared = {id(c) for node in ast.walk(tree) if isinstance(node, ast.Compare)
+                for c in (node.left, *node.comparators)}
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED_NODES):
             raise CatalogError(f"expression {expr!r}: {type(node).__name__} is not allowed "
@@ -103,8 +107,10 @@ def compile_expr(expr: str) -> tuple[CodeType, frozenset[str]]:
                 raise CatalogError(f"expression {expr!r}: only min(...) and max(...) may be called")
         elif isinstance(node, ast.Name) and node.id not in FUNCS:
             names.add(node.id)
-        elif isinstance(node, ast.Constant) and not isinstance(node.value, int | float | bool):
-            raise CatalogError(f"expression {expr!r}: constant {node.value!r} is not a number")
+        elif isinstance(node, ast.Constant) and not isinstance(node.value, int | float | bool) \
+                and not (isinstance(node.value, str) and id(node) in compared):
+            raise CatalogError(f"expression {expr!r}: constant {node.value!r} is not a number "
+                               "(a quoted word may only be compared: aio == 'threads')")
     tree = ast.fix_missing_locations(_PowToCall().visit(tree))
     return compile(tree, "<iovmodel expression>", "eval"), frozenset(names)
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .spec.workload import Workload
 
 #: the order (and the only names) of an assumptions block's entries
-KEYS = ("workload", "batch", "device", "vcpus", "groups", "options", "host cores", "in flight",
+KEYS = ("workload", "batch", "device", "cache", "engine", "vcpus", "groups", "options", "host cores", "in flight",
         "host", "saturation")
 
 #: the word a display prints where a throughput bound is infinite
@@ -67,7 +67,10 @@ def workload_text(w: Workload, **point: float) -> str:
                  "vm2vm": "VM to VM on one host", "hosts": "across hosts through the NIC"}
         solved = (" at its throughput bound" if t.saturating else "")
         return f"{what}, {where[t.direction]}{solved} ({head}; MTU {t.mtu})"
-    return f"{head}, {w.size_bytes:,} B requests"
+    rw = "" if w.rw == "randread" else f", rw={w.rw}" + (
+        f" ({w.read_frac * 100:g} % reads)" if 0 < w.read_frac < 1 else "") + (
+        f", fsync every {w.fsync} writes" if w.fsync else "")
+    return f"{head}, {w.size_bytes:,} B requests{rw}"
 
 
 def batch_text(batch: float, batching: str = "amortised") -> str:
@@ -94,7 +97,7 @@ def device_text(p: Path, host: Mapping[str, float], w: Workload) -> str:
     A path with no device hop says so, with the path's own ``device_note`` (the catalog's
     reason: firecracker-virtio-blk reads a file through the host page cache).
     """
-    env = {**dict(host), **dict(p.options), "size_bytes": w.size_bytes}
+    env = {**dict(host), **dict(p.options), **w.cost_names()}
     costs = parameters()
     names: dict[str, None] = {}  # ordered set: first use on the path
     device = set(_device_resources(p))
@@ -107,12 +110,62 @@ def device_text(p: Path, host: Mapping[str, float], w: Workload) -> str:
             names[s] = None
     note = getattr(p, "device_note", "")
     if not names:
-        return note or "none in the model: no hop of this path is served by a device"
+        if note:
+            return note
+        if uses_page_cache(p):
+            return "none: a host page-cache hit (page_cache_hit=true), no device access"
+        return "none in the model: no hop of this path is served by a device"
     parts = []
     for n in names:
         unit = costs[n].unit
         parts.append(f"{n}={host[n]:g}" + ("" if unit == "count" else f" {unit}"))
     return ", ".join(parts) + (f" ({note})" if note else "")
+
+
+#: what each QEMU I/O engine does per request (catalog option ``aio``)
+ENGINES = {
+    "threads": "QEMU's block thread pool: a worker wakes and does a blocking preadv/pwritev",
+    "native": "Linux AIO: io_submit, completions reaped with io_getevents",
+    "io_uring": "io_uring: submitted with io_uring_enter, completions reaped from the ring",
+}
+#: what each QEMU cache mode means for the device (catalog option ``cache``)
+CACHES = {
+    "none": "cache=none: O_DIRECT, every request reaches the device (the host page cache bypassed)",
+    "directsync": "cache=directsync: O_DIRECT and a flush after every write",
+    "writeback": "cache=writeback: through the host page cache; writes land in it (not device "
+                 "accesses until a flush)",
+}
+
+
+def uses_page_cache(p: Path) -> bool:
+    """Whether the path's reads are served from the host page cache (no device access)."""
+    return bool(p.options.get("page_cache_hit", False))
+
+
+def cache_text(p: Path) -> str | None:
+    """The host cache a block path reads and writes through; None for paths without one."""
+    if "page_cache_hit" not in p.options and "cache" not in p.options:
+        return None
+    hit = uses_page_cache(p)
+    reads = ("every read a page-cache hit: no device access (page_cache_hit=true)" if hit
+             else "reads that miss go to the device (page_cache_hit=false)")
+    if "cache" in p.options:
+        mode = p.options["cache"]
+        return CACHES[mode] + ("" if mode != "writeback" else f"; {reads}")
+    return f"the host page cache (the drive file is opened without O_DIRECT); {reads}"
+
+
+def engine_text(p: Path) -> str | None:
+    """QEMU's I/O engine of a block path (option ``aio``); None for paths without one."""
+    aio = p.options.get("aio")
+    if aio is None:
+        return None
+    text = f"aio={aio}: {ENGINES[aio]}"
+    if aio == "threads":
+        text += f" (pool of {_num(p.options.get('pool_threads', 64))} threads)"
+    if aio == "io_uring" and p.options.get("sqpoll"):
+        text += "; SQPOLL: a kernel thread polls the ring, holding a core"
+    return text
 
 
 def options_text(p: Path) -> str:
@@ -183,6 +236,8 @@ def assumptions(p: Path, host: HostProfile, w: Workload, net: Network,
         "workload": workload_text(w),
         "batch": batch_text(net.batch, batching),
         "device": device_text(p, host, w),
+        "cache": cache_text(p),
+        "engine": engine_text(p),
         "vcpus": ("unlimited (a vCPU for every request: the guest never queues)"
                   if math.isinf(p.options.get("vcpus", math.inf)) else _num(p.options["vcpus"])),
         "options": options_text(p),
@@ -198,7 +253,7 @@ def assumptions(p: Path, host: HostProfile, w: Workload, net: Network,
     if cores is not None:
         out["host cores"] = ("unlimited (a core for every thread)" if math.isinf(cores)
                              else f"{_num(cores)} shared by the path's threads")
-    out = {k: out[k] for k in KEYS if k in out}
+    out = {k: out[k] for k in KEYS if out.get(k) is not None}
     sat = saturation_text(p, net)
     if sat:
         out["saturation"] = sat

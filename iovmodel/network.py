@@ -245,9 +245,10 @@ class Network:
         new._check_structure(where)
         return new
 
-    def with_costs(self, means_us: list[float]) -> Network:
-        """This network with new per-visit mean costs, one per route step (µs, each already
-        checked finite and >= 0 by the caller): the same stations, route structure and load.
+    def with_costs(self, means_us: list[float], scvs: list[float]) -> Network:
+        """This network with new per-visit mean costs (µs) and scvs, one per route step (each
+        already checked finite and >= 0 by the caller): the same stations, route structure
+        and load.
 
         A fit's next point moves costs only, and re-checking the whole structure was most
         of the time of :func:`build`; :func:`rebuild` is the one caller and
@@ -259,15 +260,15 @@ class Network:
         vis = [0.0] * n
         m2 = [0.0] * n
         batch = self.batch
-        for v, m in zip(self.route, means_us, strict=True):
+        for v, m, c in zip(self.route, means_us, scvs, strict=True):
             nv = object.__new__(Visit)
-            object.__setattr__(nv, "__dict__", {**v.__dict__, "mean_us": m})
+            object.__setattr__(nv, "__dict__", {**v.__dict__, "mean_us": m, "scv": c})
             route.append(nv)
             k = v.count / batch if v.per == "batch" else v.count
             i = v.station
             dem[i] += k * m
             vis[i] += k
-            m2[i] += k * m**2 * (1.0 + v.scv)  # as aggregate(): the same rounding
+            m2[i] += k * m**2 * (1.0 + c)  # as aggregate(): the same rounding
         stations = []
         for i, s in enumerate(self.stations):
             mean = dem[i] / vis[i] if vis[i] > 0 else 0.0
@@ -494,7 +495,8 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
 
     Stations appear in the order their resource is first used on the path.
     Costs are evaluated with the host's costs, the path's options and the
-    workload's ``size_bytes``; a negative or NaN result raises ParameterError.
+    workload's ``size_bytes``, ``read_frac``, ``write_frac`` and ``fsync_per_io``; a
+    negative or NaN result raises ParameterError.
     """
     from .spec.catalog import Path as _Path
     from .spec.catalog import path as _path
@@ -507,6 +509,10 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
     if not isinstance(workload, _Workload):
         raise ParameterError(f"workload must be a Workload, got {type(workload).__name__} "
                              f"{workload!r}")
+    if path.options.get("readonly") and (workload.write_frac > 0 or workload.fsync):
+        raise ParameterError(f"path {path.name!r} has readonly=True (a read-only drive: the "
+                             f"device model fails every write), but the workload is "
+                             f"rw={workload.rw!r}; use a read workload or readonly=False")
     plan, nic_at, units, ring = _traffic_plan(path, workload)
     env = _env(path, host, workload, units)
     names: list[str] = []
@@ -530,7 +536,8 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
         mean = _hop_mean(path, h, env)
         # the spin of a busy-polling core is already counted in full (Network.cpu_per_io)
         host_cpu = path.cpu_of(h) == "host" and not path.resources[h.resource].polling
-        route.append(Visit(h.name, k_st, float(mean), float(h.scv), float(h.count),
+        scv = _hop_scv(path, h, env)
+        route.append(Visit(h.name, k_st, float(mean), scv, float(h.count),
                            h.per, h.switch_kind, host_cpu, guest_cpu=path.cpu_of(h) == "guest",
                            poll=res == POLL_STATION))
     if len(plan) in nic_at:
@@ -588,7 +595,7 @@ def _env(path: Path, host: HostProfile, workload: Workload, units: Units | None)
     the workload's unit (``units``, a network workload's; a flood changes a guest cost)."""
     env = dict(host)
     env.update(path.options)
-    env["size_bytes"] = workload.size_bytes
+    env.update(workload.cost_names())
     if units is not None:
         env["size_bytes"] = units.bytes_per_unit
         if workload.traffic.kind == "flood":
@@ -607,6 +614,17 @@ def _hop_mean(path: Path, h: Hop, env: dict) -> float:
         raise ParameterError(f"path {path.name!r}, hop {h.name!r}: cost {h.cost!r} evaluates "
                              f"to {mean!r} µs; it must be finite and >= 0")
     return float(mean)
+
+
+def _hop_scv(path: Path, h: Hop, env: dict) -> float:
+    """The scv of one occurrence of a hop (a number or an expression of costs), checked."""
+    from ._expr import evaluate
+
+    scv = evaluate(h.scv, env)
+    if not (scv >= 0) or math.isinf(scv):
+        raise ParameterError(f"path {path.name!r}, hop {h.name!r}: scv {h.scv!r} evaluates "
+                             f"to {scv!r}; it must be finite and >= 0")
+    return float(scv)
 
 
 def _nic_mean(host: HostProfile, units: Units) -> float:
@@ -633,14 +651,17 @@ def rebuild(template: Network, path: Path, host: HostProfile, workload: Workload
     (:mod:`iovmodel.calibrate.predict`) calls it at every point of a Jacobian."""
     plan, nic_at, units, _ = _traffic_plan(path, workload)
     env = _env(path, host, workload, units)
-    means = []
+    means, scvs = [], []
     for k, (h, _suffix) in enumerate(plan):
         if k in nic_at:
             means.append(_nic_mean(host, _wire_units(workload.traffic, units)))
+            scvs.append(0.0)
         means.append(_hop_mean(path, h, env))
+        scvs.append(_hop_scv(path, h, env))
     if len(plan) in nic_at:
         means.append(_nic_mean(host, _wire_units(workload.traffic, units)))
-    return template.with_costs(means)
+        scvs.append(0.0)
+    return template.with_costs(means, scvs)
 
 
 def _wire_units(t, units: Units) -> Units:

@@ -202,7 +202,9 @@ def _used_costs(rows: Sequence[_Row]) -> list[str]:
 
 
 def _is_count(name: str) -> bool:
-    return parameters()[name].unit == "count"
+    """Server counts (whole numbers) and distribution shapes (``*_scv``) are not free by
+    default: neither moves a mean the least squares see in the same way as a time."""
+    return parameters()[name].unit in ("count", "ratio")
 
 
 def _log_jacobian(model: _Model, prob: _Problem, theta: np.ndarray, y: np.ndarray,

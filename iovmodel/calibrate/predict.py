@@ -80,13 +80,14 @@ TRAFFIC_READS = ("nic_ns_per_byte", "nic_frame_us", "guest_pkt_us")
 
 def host_reads(path: Path) -> tuple[str, ...]:
     """The names whose values :func:`~iovmodel.network.build` reads for ``path``: the names
-    in its active hops' cost expressions and its resources' server counts (host costs or
-    options). Two hosts that agree on these give the same network
+    in its active hops' cost and scv expressions and its resources' server counts (host
+    costs or options). Two hosts that agree on these give the same network
     (``tests/fit/test_predict_memo.py`` checks it for every catalog path)."""
     names: dict[str, None] = {}
     for h in path.active_hops():
-        if isinstance(h.cost, str):
-            names.update(dict.fromkeys(sorted(compile_expr(h.cost)[1])))
+        for expr in (h.cost, h.scv):
+            if isinstance(expr, str):
+                names.update(dict.fromkeys(sorted(compile_expr(expr)[1])))
     for res in path.resources.values():
         if isinstance(res.servers, str):
             names[res.servers] = None

@@ -25,11 +25,11 @@ from ..solve.metrics import (
     VMM_RESOURCES,
 )
 from ..solve.streams import STREAMS
-from ..spec.catalog import Path
+from ..spec.catalog import CHOICES, Path
 from ..spec.catalog import path as get_path
 from ..spec.profile import parameters
 from ..spec.traffic import Traffic
-from ..spec.workload import Workload
+from ..spec.workload import RW_KINDS, Workload
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class _Row:
         w = self.workload
         shape = ("open", w.size_bytes, w.batch) if w.is_open else \
             ("closed", w.size_bytes, w.batch, w.think_us)
+        shape += (w.rw, w.rwmixread, w.fsync)
         opts = tuple(sorted((k, str(v)) for k, v in self.path.options.items()))
         if not w.is_open and _structured(self.path, w):
             # jobs over vCPUs, host cores or an in-flight limit: the network depends on the
@@ -142,10 +143,18 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
         except IovModelError as exc:
             raise FitError(f"{where}: {exc}") from None
     opts = _parse_options(row.get("options"))
+    vms = opts.get("vms", 1)
+    if isinstance(vms, int | float) and vms > 1:
+        raise FitError(f"{where}: the row measures {vms:g} VMs on one host (options vms="
+                       f"{vms:g}); one path's prediction is one VM's: model it with "
+                       "iov.Scenario (tests/solve/test_consolidation_data.py does for P08, P10)")
     costs = parameters()
     path_opts, overrides = {}, {}
     for k, v in opts.items():
-        if k in p.options:
+        if k in p.options and isinstance(p.options[k], str) and p.options[k] != "inf" \
+                and v not in CHOICES.get(k, ()):
+            ignored.add(k)  # a label the model has no word for (S40's aio=custom: QEMU 2.0's own AIO)
+        elif k in p.options:
             path_opts[k] = v
         elif isinstance(v, str) and isinstance(p.options.get(f"{k}_{v}"), bool):
             path_opts[f"{k}_{v}"] = True  # a label key=word sets the boolean option key_word
@@ -171,17 +180,21 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
             and not said:
         raise FitError(f"{where}: size_bytes is empty; it is needed to turn I/O per second "
                        "into Gbps")
+    rw = "" if _empty(row.get("rw")) else str(row.get("rw")).strip()
+    # a block row's fio rw (randread, randwrite, ...) is the workload's; network rows' rw
+    # (tx, rx, rr) name a traffic pattern instead
+    io = {"rw": rw} if p.device == "blk" and rw in RW_KINDS else {}
     try:
         size = _count(row, "size_bytes", 4096, where)
         batch = _count(row, "batch", 1, where)
         rate = row.get("rate_per_s")
         if not _empty(rate):
-            w = Workload.open(float(rate), size_bytes=size, batch=batch)
+            w = Workload.open(float(rate), size_bytes=size, batch=batch, **io)
         else:
             think = row.get("think_us")
             w = Workload.closed(_count(row, "jobs", 1, where), _count(row, "iodepth", 1, where),
                                 think_us=0.0 if _empty(think) else float(think),
-                                size_bytes=size, batch=batch)
+                                size_bytes=size, batch=batch, **io)
     except IovModelError as exc:
         raise FitError(f"{where}: {exc}") from None
     if metric == "cpu_util_vmm_pct" and not any(r in p.resources for r in VMM_RESOURCES):

@@ -38,7 +38,7 @@ SWITCH_COLUMNS = {
     "wakeups": ("wakeup",),
     "injections": ("irq_inject",),
 }
-WORKLOAD_NAMES = ("size_bytes",)
+WORKLOAD_NAMES = ("size_bytes", "read_frac", "write_frac", "fsync_per_io", "synced_write_frac")
 
 @dataclass(frozen=True)
 class Hop:
@@ -60,8 +60,10 @@ class Hop:
         ``"batch"``: once per batch of requests (one kick, one interrupt).
     switch : str or None
         Mode-switch kind: one of ``SWITCH_KINDS`` (None = ``"none"``).
-    scv : float
-        Squared coefficient of variation of the hop's time (1 exponential, 0 deterministic).
+    scv : float or str
+        Squared coefficient of variation of the hop's time (1 exponential, 0 deterministic):
+        a number or an expression of HostProfile names (``"device_scv"``); by default the
+        host's ``hop_scv`` (1, exponential, in the default profile).
     cpu : {"guest", "host", "none"} or None
         Whose CPU the time is; None takes the resource's default.
     when : str or None
@@ -74,7 +76,7 @@ class Hop:
     count: float = 1.0
     per: str = "io"
     switch: str | None = None
-    scv: float = 1.0
+    scv: float | str = "hop_scv"
     cpu: str | None = None
     when: str | None = None
 
@@ -86,9 +88,11 @@ class Hop:
             raise CatalogError(f"{where}: switch {self.switch!r} is not one of {SWITCH_KINDS}")
         if self.cpu is not None and self.cpu not in CPU_KINDS:
             raise CatalogError(f"{where}: cpu {self.cpu!r} is not one of {CPU_KINDS}")
-        for attr in ("count", "scv"):
-            v = getattr(self, attr)
-            _validate.number(f"{where}: {attr}", v, lo=0, error=CatalogError)
+        _validate.number(f"{where}: count", self.count, lo=0, error=CatalogError)
+        if isinstance(self.scv, str):
+            compile_expr(self.scv)
+        else:
+            _validate.number(f"{where}: scv", self.scv, lo=0, error=CatalogError)
         if isinstance(self.cost, str):
             compile_expr(self.cost)
         else:
@@ -154,6 +158,8 @@ class Path:
     #: most requests the device model lets be in flight at once (PIIX3 IDE: one command);
     #: the rest wait in the guest's block layer before the path's first hop
     inflight: float = math.inf
+    #: option combinations the implementation refuses: (condition that must hold, why)
+    requires: tuple[tuple[str, str], ...] = ()
 
     # -- construction -----------------------------------------------------------
     @classmethod
@@ -195,7 +201,7 @@ class Path:
     def _check_names(self) -> None:
         known = set(parameters()) | set(self.options) | set(WORKLOAD_NAMES)
         for h in self.hop_list:
-            for expr in (h.cost, h.when):
+            for expr in (h.cost, h.when, h.scv):
                 if isinstance(expr, str):
                     unknown = compile_expr(expr)[1] - known
                     if unknown:
@@ -218,6 +224,7 @@ class Path:
                 raise ParameterError(f"path {self.name!r} has no option {k!r}; its options: "
                                      f"{', '.join(sorted(self.options)) or '(none)'}")
             merged[k] = _check_option(self.name, k, v, self.options[k])
+        _check_requires(self.name, self.requires, merged)
         return replace(self, options=merged)
 
     # -- evaluation helpers --------------------------------------------------------
@@ -298,7 +305,18 @@ class Path:
                 f"{rows}</table></div>")
 
 
+#: the words a word-valued option takes (``aio``: QEMU's I/O engines, ``cache``: its cache
+#: modes), declared in a catalog's ``[choices]`` table
+CHOICES: dict[str, tuple[str, ...]] = {}
+
+
 def _check_option(path_name: str, key: str, value: Any, default: Any) -> Any:
+    if isinstance(default, str) and default != "inf":
+        valid = CHOICES.get(key, ())
+        if not isinstance(value, str) or value not in valid:
+            raise ParameterError(f"path {path_name!r}: option {key!r} must be one of "
+                                 f"{', '.join(map(repr, valid))}, got {value!r}")
+        return value
     if isinstance(default, bool):
         if not isinstance(value, bool | int) or value not in (0, 1, True, False):
             raise ParameterError(f"path {path_name!r}: option {key!r} must be true/false, got {value!r}")
@@ -308,6 +326,14 @@ def _check_option(path_name: str, key: str, value: Any, default: Any) -> Any:
     v = _validate.number(f"path {path_name!r}: option {key!r}", value, lo=1, integer=True,
                          allow_inf=True)
     return math.inf if math.isinf(v) else v
+
+
+def _check_requires(name: str, requires: Sequence[tuple[str, str]],
+                    options: Mapping[str, Any]) -> None:
+    for cond, why in requires:
+        if not evaluate(cond, options):
+            opts = ", ".join(f"{k}={options[k]!r}" for k in sorted(compile_expr(cond)[1]))
+            raise ParameterError(f"path {name!r}: options {opts} are refused: {why}")
 
 
 # -- catalog files ----------------------------------------------------------------------
@@ -337,6 +363,13 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
     if doc.get("format_version") != FORMAT_VERSION:
         raise CatalogError(f"{origin}: format_version must be {FORMAT_VERSION}, got {doc.get('format_version')!r}")
     res = dict(base_res)
+    choices = doc.get("choices", {})
+    if not isinstance(choices, dict) or not all(
+            isinstance(v, list) and v and all(isinstance(x, str) for x in v)
+            for v in choices.values()):
+        raise CatalogError(f"{origin}: [choices] maps an option to a list of words")
+    for k, v in choices.items():
+        CHOICES[k] = tuple(dict.fromkeys((*CHOICES.get(k, ()), *v)))
     for rname, r in doc.get("resource", {}).items():
         try:
             res[rname] = _resource(rname, r)
@@ -375,16 +408,24 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
         if isinstance(inflight, bool) or not isinstance(inflight, int | float) \
                 or not (inflight >= 1 and (math.isinf(inflight) or inflight == int(inflight))):
             raise CatalogError(f"{where}: inflight must be a whole number >= 1, got {inflight!r}")
+        requires = []
+        for r in entry.get("requires", ()):
+            if not (isinstance(r, dict) and set(r) == {"condition", "why"}):
+                raise CatalogError(f"{where}: each requires entry is {{ condition = ..., why = ... }}")
+            compile_expr(r["condition"])
+            requires.append((r["condition"], r["why"]))
         used = {h.resource for h in hops}
         p = Path(name=pname, hop_list=tuple(hops), resources={r: res[r] for r in res if r in used},
                  options=opts, family=entry.get("family", "custom"), device=entry.get("device", ""),
                  title=entry.get("title", ""), description=entry.get("description", ""),
                  sources=tuple(entry.get("sources", ())),
                  guest_view_rows=tuple(entry.get("guest_view", ())),
-                 device_note=entry.get("device_note", ""), inflight=float(inflight))
+                 device_note=entry.get("device_note", ""), inflight=float(inflight),
+                 requires=tuple(requires))
         try:
             p._check_names()
-        except CatalogError as exc:
+            _check_requires(pname, p.requires, p.options)
+        except (CatalogError, ParameterError) as exc:
             raise CatalogError(f"{origin}: {exc}") from None
         if pname in out:
             raise CatalogError(f"{origin}: path {pname!r} is declared twice")

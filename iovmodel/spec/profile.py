@@ -65,6 +65,8 @@ class Parameter:
             return "µs"
         if self.name.endswith("_ns_per_byte"):
             return "ns/B"
+        if self.name.endswith("_scv"):
+            return "ratio"  # a squared coefficient of variation: dimensionless, not whole
         return "count"
 
     def check(self, value: Any) -> float:

@@ -169,8 +169,8 @@ def _batch_metric(p: Path, metric: str, resource: str | None, size_bytes: int) -
         b = symbol("batch")
         env = {name: CostSymbol(name) for name in parameters()}
         env.update(p.options)
-        env["size_bytes"] = sp.Integer(size_bytes)
-        if any(p.resources[r].polling for r in p.resources):
+        env.update({k: sp.nsimplify(v) for k, v in w.cost_names().items()})
+        if any(p.resources[h.resource].polling for h in p.active_hops()):
             raise ParameterError(f"path {p.name!r} busy-polls: its host CPU per I/O depends on the "
                                  "load, not only on the batch size; use metric='zero_load_latency' "
                                  "or 'demand'")

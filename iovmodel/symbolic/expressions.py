@@ -17,6 +17,7 @@ import sympy as sp
 from .._expr import evaluate
 from ..errors import ParameterError
 from ..network import POLL_STATION, check_servers, station_of, vcpu_groups
+from ..spec.catalog import WORKLOAD_NAMES as WORKLOAD_COST_NAMES
 from ..spec.catalog import Path
 from ..spec.catalog import path as get_path
 from ..spec.profile import HostProfile, as_host, parameters
@@ -180,6 +181,13 @@ def _check_workload(workload: Workload | None) -> Workload | None:
     return workload
 
 
+def _scv(h: Any, env: Mapping[str, Any]) -> sp.Expr:
+    """A hop's scv: a number, or an expression of host names (``hop_scv``, ``device_scv``)."""
+    if isinstance(h.scv, str):
+        return _rationalize(sp.sympify(evaluate(h.scv, env, funcs=_SYM_FUNCS)))
+    return _number(h.scv)
+
+
 def _workload_values(workload: Workload | None, keep: tuple[str, ...]) -> dict[str, Any]:
     """Numbers (or symbols, when kept) of the workload fields the formulas use."""
     w = workload
@@ -195,6 +203,8 @@ def _workload_values(workload: Workload | None, keep: tuple[str, ...]) -> dict[s
         "size_bytes": sp.Integer(w.size_bytes if w is not None else 4096),
         "think_us": (_number(w.think_us) if w is not None and not w.is_open else sp.Integer(0)),
     }
+    io = (w if w is not None else Workload.open(1.0)).cost_names()
+    vals.update({k: _number(io[k]) for k in ("read_frac", "write_frac", "fsync_per_io", "synced_write_frac")})
     for k in keep:
         vals[k] = symbol(k)
     return vals
@@ -207,7 +217,8 @@ def _cache_key(p: Path, wv: Mapping[str, Any]) -> tuple:
     res = tuple(sorted((k, r.servers, r.cpu, r.polling, r.per_group, r.per_queue)
                        for k, r in p.resources.items()))
     opts = tuple(sorted((k, repr(v)) for k, v in p.options.items()))
-    return (p.name, p.hop_list, res, opts, str(wv["batch"]), str(wv["size_bytes"]))
+    return (p.name, p.hop_list, res, opts, str(wv["batch"]), str(wv["size_bytes"]),
+            str(wv["read_frac"]), str(wv["fsync_per_io"]))
 
 
 def _grouping(p: Path, workload: Workload | None) -> tuple:
@@ -230,7 +241,7 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
         return _CACHE[key]
     env: dict[str, Any] = {name: CostSymbol(name) for name in parameters()}
     env.update(p.options)
-    env["size_bytes"] = wv["size_bytes"]
+    env.update({k: wv[k] for k in WORKLOAD_COST_NAMES})
     order: list[str] = []
     acc: dict[str, dict[str, Any]] = {}
     for h in p.active_hops():
@@ -247,7 +258,7 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
         a = acc[r]
         a["D"] += n * cost
         a["V"] += n
-        a["M"] += n * cost**2 * (1 + _number(h.scv))
+        a["M"] += n * cost**2 * (1 + _scv(h, env))
         a["hops"].append(h.name)
     # vCPU groups and virtqueues as network.build has them under an open load: the
     # arrivals spread over the vcpus (one instance of a per-group station each)
@@ -374,7 +385,7 @@ def _route_second_moment(p: Path, w: Workload, keep: Iterable[str], T0: sp.Expr)
                              "batch) times plus once with the fraction's probability)")
     env: dict[str, Any] = {name: CostSymbol(name) for name in parameters()}
     env.update(p.options)
-    env["size_bytes"] = wv["size_bytes"]
+    env.update({k: wv[k] for k in WORKLOAD_COST_NAMES})
     var = sp.Integer(0)
     for h in p.active_hops():
         cost = _rationalize(sp.sympify(evaluate(h.cost, env, funcs=_SYM_FUNCS)
@@ -382,7 +393,7 @@ def _route_second_moment(p: Path, w: Workload, keep: Iterable[str], T0: sp.Expr)
         c = _number(h.count) / wv["batch"] if h.per == "batch" else _number(h.count)
         whole = sp.floor(c)
         frac = c - whole
-        scv = _number(h.scv)
+        scv = _scv(h, env)
         var += whole * cost**2 * scv + frac * cost**2 * (1 + scv) - frac**2 * cost**2
     return var + T0**2
 

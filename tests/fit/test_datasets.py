@@ -14,8 +14,8 @@ from iovmodel.errors import FitConvergenceWarning
 from iovmodel.fit import fit, predict, predictable
 
 # Datasets with no row the model predicts: per-event cycle counts and microbenchmarks on
-# kvm-* pseudo-paths, and vfio-user-nvme, a path the catalog lacks.  Listed, so that a
-# change in what fit can predict shows.
+# kvm-* pseudo-paths, and S36's vfio-user-nvme row, which states no workload.  Listed, so
+# that a change in what fit can predict shows.
 UNPREDICTABLE = {"per_event_costs", "vfio_user_spdk"}
 
 

@@ -1,0 +1,93 @@
+"""Block paths against published same-host comparisons (issue 14): P01 (QEMU virtio-blk with
+aio=threads/native/io_uring on null_blk), P15 (KubeVirt bus=virtio vs bus=sata) and P18 (QEMU
+NVMe, one interrupt per CQE vs batched), from iov.datasets.load("io_comparisons").
+
+The profiles and the assumptions where a source leaves the workload open are those of
+benchmarks/bench_block.py (ASSUMED there; P01 from its own native rows plus defaults, P15 and
+P18 the default profile and devices). The issue's targets: median error within 25 %, every
+same-host pair that differs by more than 10 % ordered right, p99/p50 on P01's QD1 rows within
+30 %. Where the model misses a target, the test is a strict xfail carrying the measured
+number, and the part it gets right is tested on its own.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_block.py"
+_spec = importlib.util.spec_from_file_location("bench_block", _BENCH)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+
+@pytest.fixture(scope="module")
+def pred():
+    return bench.predictions()
+
+
+@pytest.fixture(scope="module")
+def pairs(pred):
+    return bench.pairs(pred)
+
+
+def test_every_row_of_the_three_sources_is_predicted(pred):
+    # P01: 7 rows x 3 engines (iops, latency, QD1 p99; the guest-CPU rows measure fio's own
+    # CPU in the guest, not a model output); P15: all 7; P18: both
+    assert sorted(pred.groupby("source").size().items()) == [("P01", 21), ("P15", 7), ("P18", 2)]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "measured (bench_block.py): median |error| P01 61 %, P15 26 %, P18 131 %, all 30 rows 52 %. "
+    "P01: the QD64 rows are bound by the 1-vCPU guest at 15-18 us of guest CPU per I/O "
+    "(P01's cpu_us_per_io rows) where the model's vCPU demand is 3.9 us and its bound the "
+    "main loop (7.7-8.2 us per I/O at batch 1), and QD1 latency is under-predicted by "
+    "10-20 us on this 2019 host; P18 batched: batching='load' finds batches "
+    "the main loop's per-request work does not allow"))
+def test_median_error_within_25_percent(pred):
+    assert pred.rel_error.abs().median() <= 0.25
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "measured (bench_block.py): 13 of 19 same-host pairs ordered right; wrong: P01 at QD64 "
+    "(threads vs native/io_uring IOPS and latency: the model's bound there is the main "
+    "loop, which aio=threads relieves of io_submit/io_getevents, while P01's is the guest "
+    "vCPU) and P01 QD1 p99 native vs io_uring (11 % apart)"))
+def test_every_same_host_pair_apart_by_10_percent_is_ordered(pairs):
+    assert pairs.right.all()
+
+
+def test_the_orderings_the_model_gets_right(pairs):
+    # P15: bus=virtio above bus=sata (AHCI emulation) at every size and direction measured
+    p15 = pairs[pairs.source == "P15"]
+    assert len(p15) == 3 and p15.right.all()
+    # P01 at QD1: aio=threads slower than native and io_uring, in IOPS, mean latency and p99
+    p01 = pairs[(pairs.source == "P01") & (pairs.iodepth == 1) & (pairs.a == "aio=threads")]
+    assert len(p01) == 8 and p01.right.all()
+    # P18: batched completions above one interrupt per CQE
+    p18 = pairs[pairs.source == "P18"]
+    assert len(p18) == 1 and p18.right.all()
+
+
+def test_p15_and_p18_ratios_have_the_measured_direction_and_size(pred):
+    # the 4 KiB randread ratio virtio/sata P15 printed, 120,883 / 20,632 = 5.86
+    p15 = pred[(pred.source == "P15") & (pred.size_bytes == 4096) & (pred.rw == "randread")]
+    r = p15.set_index("path").predicted
+    assert r["virtio-blk"] / r["emulated-ahci"] == pytest.approx(120_883 / 20_632, rel=0.25)
+
+
+def test_p99_over_p50_on_p01_qd1_native_and_io_uring_within_30_percent():
+    df = bench.p99_over_p50().set_index("label")
+    for label in ("aio=native", "aio=io_uring"):
+        assert abs(df.loc[label, "rel_error"]) <= 0.30, (label, df.loc[label].to_dict())
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "measured (bench_block.py): predicted p99/p50 1.01 vs 2.51 (-60 %) for aio=threads at "
+    "QD1: P01's threads run has a second mode (p95 70 us, p99 88 us over a 35 us median) "
+    "the model's wake-up hop, a single law with the host's hop_scv, does not have"))
+def test_p99_over_p50_on_p01_qd1_threads_within_30_percent():
+    df = bench.p99_over_p50().set_index("label")
+    assert abs(df.loc["aio=threads", "rel_error"]) <= 0.30

@@ -1,0 +1,59 @@
+"""Reads, writes and mixes in the workload (issue 14): fio's rw/rwmixread/fsync semantics,
+the device's read and write service times, and the errors a user gets for bad values."""
+
+from __future__ import annotations
+
+import pytest
+
+import iovmodel as iov
+from iovmodel.errors import ParameterError
+
+
+@pytest.mark.parametrize(("rw", "mix", "reads"), [
+    ("randread", None, 1.0), ("read", None, 1.0), ("write", None, 0.0), ("randwrite", None, 0.0),
+    # fio's rwmixread defaults to 50 (fio HOWTO, "rwmixread=int ... Default: 50")
+    ("randrw", None, 0.5), ("rw", None, 0.5), ("randrw", 70, 0.7), ("rw", 0, 0.0),
+])
+def test_read_fraction_follows_fio(rw, mix, reads):
+    w = iov.Workload.closed(1, 4, rw=rw, rwmixread=mix)
+    assert w.read_frac == pytest.approx(reads)
+    assert w.write_frac == pytest.approx(1 - reads)
+
+
+@pytest.mark.parametrize("mix", [-1, 100.5, 250])
+def test_rwmixread_outside_0_100_names_the_value(mix):
+    with pytest.raises(ParameterError, match=f"rwmixread.*{mix}"):
+        iov.Workload.closed(1, 1, rw="randrw", rwmixread=mix)
+
+
+def test_unknown_rw_is_refused_with_the_valid_values():
+    with pytest.raises(ParameterError, match="'randwirte'.*|.*randwrite"):
+        iov.Workload.closed(1, 1, rw="randwirte")
+
+
+def test_fsync_counts_flushes_per_write():
+    # fio fsync=4: one fsync after every 4 writes; a 50/50 mix issues one per 8 I/Os
+    assert iov.Workload.closed(1, 1, rw="randwrite", fsync=4).fsync_per_io == pytest.approx(0.25)
+    assert iov.Workload.closed(1, 1, rw="randrw", fsync=4).fsync_per_io == pytest.approx(0.125)
+    with pytest.raises(ParameterError, match="fsync=2"):
+        iov.Workload.closed(1, 1, rw="randread", fsync=2)
+
+
+def test_replace_keeps_and_changes_rw():
+    w = iov.Workload.closed(1, 8, rw="randwrite")
+    assert w.replace(iodepth=16).rw == "randwrite"
+    assert w.replace(rw="randrw").rwmixread is None
+    assert w.replace(rate_per_s=1e4).rw == "randwrite"
+    assert "rw='randwrite'" in repr(w)
+
+
+def test_device_time_of_a_write_is_the_write_service_time():
+    # native-blk at QD1: the device hop is the only one that depends on rw, so the latency
+    # difference between a read and a write is device_blk_us - device_write_us exactly
+    host = iov.HostProfile.default()
+    rd = iov.analyze("native-blk", host, iov.Workload.closed(1, 1))
+    wr = iov.analyze("native-blk", host, iov.Workload.closed(1, 1, rw="randwrite"))
+    assert rd.latency_us - wr.latency_us == pytest.approx(
+        host["device_blk_us"] - host["device_write_us"], rel=1e-9)
+    mix = iov.analyze("native-blk", host, iov.Workload.closed(1, 1, rw="randrw", rwmixread=25))
+    assert mix.latency_us == pytest.approx(0.25 * rd.latency_us + 0.75 * wr.latency_us, rel=1e-9)
