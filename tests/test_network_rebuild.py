@@ -37,9 +37,11 @@ def test_rebuild_equals_a_fresh_build(name):
     host = HostProfile.default()
     rng = np.random.default_rng(7)
     fixed = set(server_reads(p))
-    # every cost a server count does not read, moved by a random factor in 0.5..2
-    moved = host.replace(**{k: host[k] * float(rng.uniform(0.5, 2.0)) for k in host
-                            if k not in fixed and not float(host[k]).is_integer()})
+    # every cost a server count does not read, moved by a random factor in 0.5..2 (whole
+    # numbers doubled, so they stay whole; hop_scv and device_scv, 1 by default, move too)
+    moved = host.replace(**{k: host[k] * 2 if float(host[k]).is_integer()
+                            else host[k] * float(rng.uniform(0.5, 2.0))
+                            for k in host if k not in fixed})
     workloads = WORKLOADS + ([Workload.of(t) for t in TRAFFIC] if p.device == "net" else [])
     checked = 0
     for w in workloads:

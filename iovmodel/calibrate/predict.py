@@ -124,10 +124,10 @@ class _Model:
         for j, r in enumerate(self.rows):
             groups.setdefault(r.group_key(), []).append(j)
         self.groups = list(groups.values())
-        # rows that agree on network, workload and metric predict the same number (repeated
-        # runs, per-hardware copies): each is computed once, at its first row
+        # rows that agree on network, workload, metric and scale predict the same number
+        # (repeated runs, per-hardware copies): each is computed once, at its first row
         first: dict[tuple, int] = {}
-        self._rep = np.array([first.setdefault((r.group_key(), r.workload, r.metric), j)
+        self._rep = np.array([first.setdefault((r.group_key(), r.workload, r.metric, r.scale), j)
                               for j, r in enumerate(self.rows)], dtype=np.int64)
         self._distinct = [[j for j in idx if self._rep[j] == j] for idx in self.groups]
         self.percentiles = percentiles

@@ -209,7 +209,6 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
             raise FitError(f"{where}: VMM-thread CPU (label {label!r}) but path {p.name!r} has "
                            f"no VMM thread (none of {', '.join(VMM_RESOURCES)})")
         metric = "vmm_cpu_us_per_io"
-    rw = "" if _empty(row.get("rw")) else str(row.get("rw")).strip()
     scale = 1.0
     if p.device == "net":
         try:
