@@ -169,71 +169,72 @@ def _core_factors(net: Network, X_per_us: float, f: np.ndarray) -> np.ndarray:
     return out
 
 
-@functools.lru_cache(maxsize=64)
-def _shape(stations: tuple, polling: tuple[str, ...], cores: float, n_classes: int,
+@functools.lru_cache(maxsize=256)
+def _shape(topology: tuple, polling: tuple[str, ...], cores: float, n_classes: int,
            n_groups: int) -> dict:
-    """The load-independent arrays of the compiled fixed point: they depend on the stations,
-    the polling threads, the cores, the classes and the vCPU groups (instances of a private
-    thread) only, so a sweep's points that share them build them once."""
-    net = _Shape(stations)
-    n_st = len(stations)
+    """The cost-independent arrays of the compiled fixed point. They depend on the
+    stations' topology (:func:`_topology`), the polling threads, the cores, the classes
+    and the vCPU groups (instances of a private thread) only, so a sweep's points and a
+    fit's steps, which move costs, build them once."""
+    n_st = len(topology)
+    private = [t[2] for t in topology]
     if n_classes == 1:
         cols, mask = list(range(n_st)), np.ones((1, n_st))
     else:
-        cols, _, mask = _columns(net, n_classes)
-    D = np.array([s.demand_us for s in stations])
-    thr = [k for k, s in enumerate(stations)
-           if s.thread and s.name not in polling and s.demand_us > 0 and s.visits > 0
-           and not s.is_delay]
-    T = np.array([int(s.servers * (n_groups if s.private else 1))
-                  for s in (stations[k] for k in thr)], dtype=np.int64)
-    free = cores - sum(s.servers for s in stations if s.name in set(polling))
+        cols, owner = [], []
+        for k in range(n_st):  # as _columns: a private station has a column per class
+            for c in (range(n_classes) if private[k] else (-1,)):
+                cols.append(k)
+                owner.append(c)
+        mask = np.array([[o < 0 or o == c for o in owner] for c in range(n_classes)],
+                        dtype=float)
+    servers = [t[1] for t in topology]
+    thr = [k for k, (name, srv, priv, thread, busy) in enumerate(topology)
+           if thread and name not in polling and busy and not math.isinf(srv)]
+    T = np.array([int(servers[k] * (n_groups if private[k] else 1)) for k in thr],
+                 dtype=np.int64)
+    pset = set(polling)
+    free = cores - sum(t[1] for t in topology if t[0] in pset)
     if not thr or not math.isfinite(cores) or T.sum() <= free:
         thr, T = [], np.zeros(0, dtype=np.int64)  # a core for every thread: no lower layer
+    delay = np.array([math.isinf(x) for x in servers])
     return {
-        "Dm": np.ascontiguousarray(D[cols][None, :] * mask),
+        "cols": np.array(cols, dtype=np.int64), "mask": mask,
         "col_station": np.array(cols, dtype=np.int64),
-        "m": np.array([s.servers for s in stations])[cols],
+        "m": np.array(servers, dtype=float)[cols],
         "thr": np.array(thr, dtype=np.int64), "T": T,
-        "s": np.array([stations[k].service_us for k in thr], dtype=float),
-        "visits": np.array([stations[k].visits for k in thr], dtype=float),
         "free": float(free) if math.isfinite(free) else 0.0,
         "code_free": int(free) if thr and free < T.sum() else 0,
         "exact_low": bool(thr) and float(np.prod(T.astype(float) + 1)) <= EXACT_STATES,
         "n_st": n_st,
         # Network.utilisation's divisor (servers over instances; 1 for a delay station)
-        "util_div": np.array([1.0 if s.is_delay else s.servers * (n_groups if s.private else 1)
-                              for s in stations]),
-        "D": D, "delay": np.array([s.is_delay for s in stations]),
+        "util_div": np.array([1.0 if d else srv * (n_groups if priv else 1)
+                              for d, srv, priv in zip(delay, servers, private, strict=True)]),
+        "delay": delay,
     }
 
 
-class _Shape:
-    """The Network field :func:`_columns` reads (a cache key cannot hold a Network)."""
-
-    def __init__(self, stations):
-        self.stations = stations
-
-
-#: shapes by the identity of a network's stations tuple (a sweep's points share it: hashing
-#: the stations themselves cost as much as building the shape); the tuple is kept with its
-#: shape, so an id reused by a new tuple is told apart
-_SHAPES: dict[tuple, tuple] = {}
+def _topology(stations: tuple) -> tuple:
+    """What of the stations the fixed point's structure reads: name, servers, private,
+    thread and whether the station is visited with a demand (a thread without work needs
+    no core)."""
+    return tuple((s.name, s.servers, s.private, s.thread, s.demand_us > 0 and s.visits > 0)
+                 for s in stations)
 
 
 def _structure(net: Network, pops: list[float]) -> dict:
-    """The arrays the compiled fixed point needs: the cached shape plus the populations."""
+    """The arrays the compiled fixed point needs: the cached shape, the costs and the
+    populations."""
     active = [i for i, p in enumerate(pops) if p > 0]
     C = len(active)
-    key = (id(net.stations), net.polling, float(net.cores), C, net.n_groups)
-    hit = _SHAPES.get(key)
-    if hit is None or hit[0] is not net.stations:  # the id of a tuple since freed: rebuild
-        hit = (net.stations, _shape(net.stations, net.polling, float(net.cores), C,
-                                    net.n_groups))
-        if len(_SHAPES) > 256:
-            _SHAPES.clear()
-        _SHAPES[key] = hit
-    st = dict(hit[1])
+    stations = net.stations
+    st = dict(_shape(_topology(stations), net.polling, float(net.cores), C, net.n_groups))
+    D = np.array([s.demand_us for s in stations])
+    thr = st["thr"]
+    st["D"] = D
+    st["Dm"] = np.ascontiguousarray(D[st["cols"]][None, :] * st["mask"])
+    st["s"] = np.array([stations[k].service_us for k in thr], dtype=float)
+    st["visits"] = np.array([stations[k].visits for k in thr], dtype=float)
     N = np.array([int(pops[i]) for i in active], dtype=np.int64)
     mm = st["m"]
     code = np.where(np.isinf(mm) | (mm >= N.sum()), 0, mm).astype(np.int64)
