@@ -11,15 +11,28 @@ What the tests show (printed by ``pytest -s tests/solve/test_consolidation_data.
 * P08 OVS-DPDK vhost-user, 2-14 VMs through one polling core: predicted flat-to-falling
   (the PMD saturates; its scan over more queues costs a little more per packet), median
   error over VMs 10 and 14 within the 25 % target.
-* P08 kernel bridge (Cloud Hypervisor virtio-net over tap): predicted rising, but linearly:
-  nothing in the bridge path is shared between VMs on a 40-thread host, while the
-  measured per-pair rate falls from 12.2 to 5.5 Gbit/s. The 25 % target is not met
-  (xfail, strict: it flips when the model learns what the pairs share).
-* P10 SPDK vfio-user target, 2 VMs per target core: predicted rising to the point where
-  the spinning threads (each target core and its VMs' polling vCPUs) outnumber the host
-  cores, then falling (time-shared pollers that must run together). The rise is within
-  the target; the fall is far shallower than measured (7.42M at 14 cores). Target not met
-  (xfail, strict).
+* P08 kernel bridge (Cloud Hypervisor virtio-net over tap): predicted rising, but linearly.
+  The measured rate per iperf pair falls from 12.2 Gbit/s (1 pair) to 7.9, 6.6 and 5.5
+  (3, 5, 7 pairs) while at most 14 of the host's 40 hardware threads hold a VM: the per-pair
+  cost grows with the pairs already before any core is short, so neither the host's cores
+  nor the VMs' dedicated cores explain it; a resource every pair uses (the socket's last-level
+  cache and memory bandwidth, which every copy of every pair goes through) would, but the
+  rows do not give the CPU model, so no size for it can be sourced. The 25 % target is not
+  met (xfail, strict: it flips when the model learns what the pairs share).
+* P10 SPDK vfio-user target (the catalog's ``vfio-user-nvme``), 2 VMs per target core:
+  predicted rising to the point where the spinning threads (each target core and its VMs'
+  polling vCPUs) outnumber the host cores, then falling (time-shared pollers that must run
+  together). The rise is within the target; the fall is far shallower than measured. How
+  deep the predicted fall is depends on the host's cores, which P10 does not give; the test
+  prints the held-out median for 26-48 host cores. The target is met only with <= 28 cores
+  (fewer than the 30 spinning threads at the measured peak), and even then only on the
+  22-core point: the 14- and 18-core points stay >= 54 % off at every host size tried, as
+  time-sharing at k = 2 pollers per request cannot lose 70 % of the per-core rate from
+  30 to 42 spinning threads. The host is not chosen from those rows: it stays at the
+  stated assumption and the target is not met (xfail, strict). The reporter's own re-run
+  of the same sweep (SPDK 24.01 with QEMU vfio-user-p3.1, same issue, 2024-03-01) measured
+  10.8M IOPS at 10 cores where this row has 17.78M: the peak itself moves by 40 % between
+  versions of the same stack, which bounds what any model of these rows can claim.
 """
 
 from __future__ import annotations
@@ -40,17 +53,20 @@ P08_SEGMENT_BYTES = 65536
 P08_WINDOW = 16
 P08_HOST_CORES = 40
 
-# -- P10 assumptions (block size and host cores are not in the stored excerpt): 4 KiB reads;
-# each VM runs one fio job at QD 128 on 1 vCPU and polls its completions (as SPDK's NVMe
-# driver in a guest does: busy_poll, no completion interrupt, so guest_irq_us and the
-# target's eventfd/irqfd are 0), with guest_blk_us = 0.5 us (a polled user-space driver,
+# -- P10 assumptions (block size, vCPUs per VM and host cores are not in the issue's text):
+# 4 KiB reads; each VM runs one fio job at QD 128 on 1 vCPU and polls its completions (as
+# SPDK's NVMe driver in a guest does: busy_poll, no completion interrupt, so guest_irq_us and
+# the target's eventfd/irqfd are 0), with guest_blk_us = 0.5 us (a polled user-space driver,
 # not the kernel block layer's 4 us; reasoning, not a measurement); a null/malloc bdev
-# (device_blk_us = 1 us: 17.8M IOPS is beyond any one NVMe device); the vfio-user target is
-# stood in for by vhost-user-blk with polling (the same structure: an SPDK reactor polls
-# the guest's queues in shared memory; the catalog has no vfio-user path on this branch).
-# Host cores: 32 (a 2-socket 16-core host); the rows only bound it: the rise up to 10
-# target cores (30 spinning threads) needs >= 30; P10 does not say.
+# (device_blk_us = 1 us: 17.8M IOPS is beyond any one NVMe device); the target is the
+# catalog's vfio-user-nvme path (an SPDK poll-group core polls the doorbells in shared
+# memory), its reactors the shared back-end with one server per target core.
+# Host cores: 32 (a 2-socket 16-core host), an assumption: P10 does not say. The rows bound
+# it only under the model's own reading of the fall (spinning threads outnumbering cores
+# between 30 and 42 threads); the value is not chosen from the held-out rows
+# (P10_HOST_CORE_RANGE: the sensitivity the test prints).
 P10_HOST_CORES = 32
+P10_HOST_CORE_RANGE = (26, 28, 30, 32, 36, 42, 48)
 
 
 def fit_scale(predict, xs, ys) -> float:
@@ -110,8 +126,9 @@ def test_p08_bridge_rises():
 
 
 @pytest.mark.xfail(strict=True, reason="the kernel bridge's per-pair rate falls with more "
-                   "pairs (12.2 -> 5.5 Gbit/s); nothing the model shares between VMs explains "
-                   "it, so it predicts linear growth (+49 %, +78 % at 10 and 14 VMs)")
+                   "pairs (12.2 -> 7.9 -> 6.6 -> 5.5 Gbit/s at 1, 3, 5, 7 pairs) while at most 14 "
+                   "of 40 host threads hold a VM; nothing the model shares between the pairs "
+                   "explains it, so it predicts linear growth (+49 %, +78 % at 10 and 14 VMs)")
 def test_p08_bridge_within_target():
     vms, gbps, pred, err = p08("cloudhv-virtio-net")
     assert np.median(err[2:]) <= 0.25
@@ -122,8 +139,8 @@ def p10_iops(cores: int, scale: float, host_cores: int = P10_HOST_CORES) -> floa
     d = iov.HostProfile.default()
     host = d.replace(guest_blk_us=0.5, guest_irq_us=0.0, device_blk_us=1.0, syscall_us=0.0,
                      irqfd_inject_us=0.0, virtqueue_us=d["virtqueue_us"] * scale)
-    g = iov.Guest("vhost-user-blk", iov.Workload.closed(1, 128), count=2 * cores, vcpus=1,
-                  busy_poll=True, options={"polling": True})
+    g = iov.Guest("vfio-user-nvme", iov.Workload.closed(1, 128), count=2 * cores, vcpus=1,
+                  busy_poll=True)
     sc = iov.Scenario([g], host=host, cores=host_cores, shared={"backend": cores})
     return iov.analyze(sc).throughput_per_s
 
@@ -157,8 +174,12 @@ def test_p10_no_fall_when_the_host_has_cores_for_every_spinning_thread():
 
 
 @pytest.mark.xfail(strict=True, reason="the measured fall (17.78M -> 7.42M IOPS from 10 to 14 "
-                   "target cores) is far steeper than time-shared spinning threads give "
-                   "(17.3M at 14 cores with 32 host cores)")
+                   "target cores) is far steeper than time-shared spinning threads give (17.3M "
+                   "at 14 cores with 32 host cores; median held-out error 61 %); the target is "
+                   "met only on hosts of <= 28 cores, which P10 does not give, and then only "
+                   "through the 22-core point")
 def test_p10_within_target():
+    for hc in P10_HOST_CORE_RANGE:  # what the unstated host size does to the prediction
+        p10(hc)
     cores, iops, pred, err = p10()
     assert np.median(err[2:]) <= 0.25
