@@ -117,8 +117,11 @@ class _Model:
     nets: list[Network] = field(default_factory=list)
 
 
-def _columns(sc: Scenario) -> _Model:
+def _columns(sc: Scenario, nets: list[Network] | None = None) -> _Model:
+    """The scenario's columns; ``nets`` are its guests' networks when already built (a sweep
+    builds them once: a guest's network does not depend on how many VMs run it)."""
     host = sc.host
+    built = nets
     kinds, mult, N, Z, nets, Nfull = [], [], [], [], [], []
     cols: list[str] = []
     owner: list[int] = []
@@ -144,7 +147,7 @@ def _columns(sc: Scenario) -> _Model:
         return index[key]
 
     for g, guest in enumerate(sc.guests):
-        net = build(guest.path, host, guest.workload)
+        net = built[g] if built is not None else build(guest.path, host, guest.workload)
         nets.append(net)
         kinds.append(guest.name if guest.name not in kinds else f"{guest.name}#{g}")
         mult.append(guest.count)
@@ -340,11 +343,14 @@ def _core_stretch(md: _Model, X: np.ndarray, D: np.ndarray, cores: float,
     return out
 
 
-def solve(sc: Scenario, method: str = "auto") -> dict:
-    """Solve a scenario; returns the raw solution (see :func:`analyze_scenario`)."""
+def solve(sc: Scenario, method: str = "auto", nets: list[Network] | None = None) -> dict:
+    """Solve a scenario; returns the raw solution (see :func:`analyze_scenario`).
+
+    ``nets``: the guests' networks, when the caller has built them (:func:`sweep_scenario`).
+    """
     if method not in ("auto", "exact", "schweitzer"):
         raise ParameterError(f"method must be 'auto', 'exact' or 'schweitzer', got {method!r}")
-    md = _columns(sc)
+    md = _columns(sc, nets)
     G, K = md.D0.shape
     states = float(np.prod((md.N + 1.0) ** md.mult))
     if method == "auto":
@@ -514,7 +520,12 @@ def analyze_scenario(sc: Scenario, *, percentiles=(50, 99), method: str = "auto"
         number("percentile", q, lo=0, strict=True)
         if q >= 100:
             raise ParameterError(f"percentile must be < 100, got {q!r}")
-    sol = solve(sc, method)
+    return _analyze(sc, percentiles, method, None)
+
+
+def _analyze(sc: Scenario, percentiles, method: str, nets: list[Network] | None
+             ) -> ScenarioResult:
+    sol = solve(sc, method, nets)
     md: _Model = sol["model"]
     X, Rk, D = sol["X"], sol["Rk"], sol["D"]
     G, K = D.shape
@@ -588,9 +599,11 @@ def sweep_scenario(sc: Scenario, vms, *, percentiles=(50, 99), method: str = "au
     vms = list(vms)
     if not vms:
         raise ParameterError("vms must hold at least one VM count, got []")
+    first = analyze_scenario(sc.with_vms(vms[0]), percentiles=percentiles, method=method)
+    nets = [build(g.path, sc.host, g.workload) for g in sc.guests]  # the same at every count
     out = []
-    for n in vms:
-        r = analyze_scenario(sc.with_vms(n), percentiles=percentiles, method=method)
+    for i, n in enumerate(vms):
+        r = first if i == 0 else _analyze(sc.with_vms(n), percentiles, method, nets)
         row = {"vms_per_guest": int(n), **r._row()}
         for pv in r.rows:
             row[f"throughput_per_s[{pv['guest']}]"] = pv["throughput_per_s"]
