@@ -58,6 +58,16 @@ Contention as load-dependent service (``Scenario.contention``)
     * **Threads outnumbering cores.** When more (non-polling) threads than free cores
       exist, a thread finds its core running another with probability
       :math:`1 - c_{free}/T` and pays a context switch (``wakeup_us``) per visit.
+    * **Hardware threads sharing a core** (``Scenario.threads_per_core`` = k > 1, SMT): the
+      host's ``cores`` are k-thread physical cores, P = cores / k of them. While the busy
+      threads' work W (core-seconds per second, busy-polling threads counting one each)
+      fits the physical cores, the scheduler gives each its own core (Linux places a
+      waking thread on an idle core first, ``select_idle_core``). Beyond, busy threads
+      pair up on siblings and a core with all k threads busy delivers 1 + y times one
+      thread's throughput (y = ``smt_yield_ratio``): delivering W takes
+      :math:`B = P + (W - P)(k - 1)/y` busy hardware threads, so every thread's work is
+      stretched by B / W, up to k / (1 + y) once all hardware threads are busy (beyond,
+      the cores queue: the method of layers above).
 
     W and u come from the solution itself: the demands and the solution are iterated to a
     fixed point (damped). With ``contention=False`` none of these apply.
@@ -220,6 +230,29 @@ def _pollers(md: _Model) -> float:
     return float((md.m * inst)[md.polling & np.isfinite(md.m)].sum())
 
 
+def _smt_stretch(sc: Scenario, md: _Model, X: np.ndarray, D: np.ndarray, prev: float
+                 ) -> float:
+    """Stretch of every thread's work when busy threads share physical cores (SMT).
+
+    ``D`` is the demand at full speed and ``prev`` the current stretch: the hardware threads
+    kept busy are B = W x prev (busy-polling threads one each), and delivering the work
+    needs B / capacity(B) of it (module docstring, hardware threads). Iterating on B rather
+    than on W keeps the fixed point a contraction (an always-busy thread's B does not move).
+    """
+    k = sc.threads_per_core
+    if k <= 1 or not sc.contention or not math.isfinite(sc.cores):
+        return 1.0
+    P = sc.cores / k
+    y = float(sc.host["smt_yield_ratio"])
+    busy = (md.mult[:, None] * X[:, None] * D).sum(0)
+    B = float(busy[md.thread & ~md.polling & np.isfinite(md.m)].sum()) * prev + _pollers(md)
+    if B <= P:
+        return 1.0
+    if B >= k * P:
+        return k / (1.0 + y)
+    return B / (P + y * (B - P) / (k - 1))
+
+
 def _timeshare(sc: Scenario, md: _Model) -> np.ndarray:
     """Stretch of each kind's polling stations when busy-polling threads outnumber cores.
 
@@ -380,6 +413,7 @@ def solve(sc: Scenario, method: str = "auto", nets: list[Network] | None = None)
         if sc.contention else base
     pollers = _pollers(md)
     layer_cores = sc.cores if pollers < sc.cores else math.inf  # else: _timeshare's job
+    smt_state = 1.0  # the SMT stretch (1: no hardware threads share a core)
     it = 0
     for it in range(1, MAX_OUTER):
         D = (base + sched + handoff) * f[None, :]
@@ -399,9 +433,14 @@ def solve(sc: Scenario, method: str = "auto", nets: list[Network] | None = None)
                 # a busy-polling thread never sleeps: no wake-up to pass it work
                 sleep = 0.0 if md.polling[k] else util[k] * wake
                 new_h[:, k] = md.V[:, k] * (waiter * W[k] + sleep)
-        f_new = f
+        # hardware threads sharing a core slow every thread's work (1 without SMT); the core
+        # layer then queues the slowed work for the hardware threads
+        smt = _smt_stretch(sc, md, X, base + sched + new_h, smt_state)
+        sig = np.where(md.thread & np.isfinite(md.m), smt, 1.0)
+        f_new = sig
         if math.isfinite(layer_cores):
-            f_new = _core_stretch(md, X, base + sched + new_h, layer_cores, f)
+            f_new = sig * _core_stretch(md, X, (base + sched + new_h) * sig[None, :],
+                                        layer_cores, f / sig)
         dh = float(np.max(np.abs(new_h - handoff)))
         df = float(np.max(np.abs(f_new - f)))
         # relative change of the contention terms and core stretch (as the layers' LAYER_TOL);
@@ -416,6 +455,7 @@ def solve(sc: Scenario, method: str = "auto", nets: list[Network] | None = None)
             break
         handoff = (1 - a) * handoff + a * new_h
         f = (1 - a) * f + a * f_new
+        smt_state = (1 - a) * smt_state + a * smt
     else:
         raise ParameterError(f"{sc.name!r}: the contention fixed point did not converge")
     D = (base + sched + handoff) * f[None, :]
