@@ -244,6 +244,10 @@ def _smt_stretch(sc: Scenario, md: _Model, X: np.ndarray, D: np.ndarray, prev: f
         return 1.0
     P = sc.cores / k
     y = float(sc.host["smt_yield_ratio"])
+    if y > k - 1:
+        raise ParameterError(f"smt_yield_ratio = {y:g} exceeds threads_per_core - 1 = {k - 1}: "
+                             f"a core with {k} busy threads cannot deliver more than {k} "
+                             "times one thread's throughput")
     busy = (md.mult[:, None] * X[:, None] * D).sum(0)
     B = float(busy[md.thread & ~md.polling & np.isfinite(md.m)].sum()) * prev + _pollers(md)
     if B <= P:

@@ -62,6 +62,10 @@ import iovmodel as iov
 # VM's pod is placed there); the host kernel's forwarding (softirq) is not a thread in the
 # model and takes no core. The fitted speed is the same for both paths: the per-packet and
 # per-byte costs (virtqueue_us, copy_ns_per_byte), i.e. the back-end's work per segment.
+# (Until issue 12's second pass the bridge's fitted speed was the wire-and-peer delay,
+# device_net_us, on 40 full cores: a window-bound VM that no core count bends, 64 % off.
+# Of the readings tried then, scaling copy_ns_per_byte alone on the node-0 host gives a
+# median of 8 % but a prediction 0.5 % lower at 14 VMs than at 10, i.e. not rising.)
 P08_SEGMENT_BYTES = 65536
 P08_WINDOW = 16
 P08_HOST_CORES = 20

@@ -64,3 +64,8 @@ def test_bad_threads_per_core_raise_naming_the_value(kw, needle):
     g = iov.Guest("virtio-blk", iov.Workload.closed(1, 1))
     with pytest.raises(ParameterError, match=needle):
         iov.Scenario([g], **kw)
+
+
+def test_a_yield_beyond_the_threads_per_core_raises_naming_the_value():
+    with pytest.raises(ParameterError, match="1.5"):
+        cpu_bound(6, 8, 2, y=1.5)
