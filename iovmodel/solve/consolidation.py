@@ -58,6 +58,16 @@ Contention as load-dependent service (``Scenario.contention``)
     * **Threads outnumbering cores.** When more (non-polling) threads than free cores
       exist, a thread finds its core running another with probability
       :math:`1 - c_{free}/T` and pays a context switch (``wakeup_us``) per visit.
+    * **Hardware threads sharing a core** (``Scenario.threads_per_core`` = k > 1, SMT): the
+      host's ``cores`` are k-thread physical cores, P = cores / k of them. While the busy
+      threads' work W (core-seconds per second, busy-polling threads counting one each)
+      fits the physical cores, the scheduler gives each its own core (Linux places a
+      waking thread on an idle core first, ``select_idle_core``). Beyond, busy threads
+      pair up on siblings and a core with all k threads busy delivers 1 + y times one
+      thread's throughput (y = ``smt_yield_ratio``): delivering W takes
+      :math:`B = P + (W - P)(k - 1)/y` busy hardware threads, so every thread's work is
+      stretched by B / W, up to k / (1 + y) once all hardware threads are busy (beyond,
+      the cores queue: the method of layers above).
 
     W and u come from the solution itself: the demands and the solution are iterated to a
     fixed point (damped). With ``contention=False`` none of these apply.
@@ -117,8 +127,11 @@ class _Model:
     nets: list[Network] = field(default_factory=list)
 
 
-def _columns(sc: Scenario) -> _Model:
+def _columns(sc: Scenario, nets: list[Network] | None = None) -> _Model:
+    """The scenario's columns; ``nets`` are its guests' networks when already built (a sweep
+    builds them once: a guest's network does not depend on how many VMs run it)."""
     host = sc.host
+    built = nets
     kinds, mult, N, Z, nets, Nfull = [], [], [], [], [], []
     cols: list[str] = []
     owner: list[int] = []
@@ -144,7 +157,7 @@ def _columns(sc: Scenario) -> _Model:
         return index[key]
 
     for g, guest in enumerate(sc.guests):
-        net = build(guest.path, host, guest.workload)
+        net = built[g] if built is not None else build(guest.path, host, guest.workload)
         nets.append(net)
         kinds.append(guest.name if guest.name not in kinds else f"{guest.name}#{g}")
         mult.append(guest.count)
@@ -215,6 +228,33 @@ def _pollers(md: _Model) -> float:
     """Busy-polling threads in the scenario (shared pollers once, a VM's own per VM)."""
     inst = np.array([1.0 if o < 0 else md.mult[o] for o in md.owner])
     return float((md.m * inst)[md.polling & np.isfinite(md.m)].sum())
+
+
+def _smt_stretch(sc: Scenario, md: _Model, X: np.ndarray, D: np.ndarray, prev: float
+                 ) -> float:
+    """Stretch of every thread's work when busy threads share physical cores (SMT).
+
+    ``D`` is the demand at full speed and ``prev`` the current stretch: the hardware threads
+    kept busy are B = W x prev (busy-polling threads one each), and delivering the work
+    needs B / capacity(B) of it (module docstring, hardware threads). Iterating on B rather
+    than on W keeps the fixed point a contraction (an always-busy thread's B does not move).
+    """
+    k = sc.threads_per_core
+    if k <= 1 or not sc.contention or not math.isfinite(sc.cores):
+        return 1.0
+    P = sc.cores / k
+    y = float(sc.host["smt_yield_ratio"])
+    if y > k - 1:
+        raise ParameterError(f"smt_yield_ratio = {y:g} exceeds threads_per_core - 1 = {k - 1}: "
+                             f"a core with {k} busy threads cannot deliver more than {k} "
+                             "times one thread's throughput")
+    busy = (md.mult[:, None] * X[:, None] * D).sum(0)
+    B = float(busy[md.thread & ~md.polling & np.isfinite(md.m)].sum()) * prev + _pollers(md)
+    if B <= P:
+        return 1.0
+    if B >= k * P:
+        return k / (1.0 + y)
+    return B / (P + y * (B - P) / (k - 1))
 
 
 def _timeshare(sc: Scenario, md: _Model) -> np.ndarray:
@@ -340,11 +380,14 @@ def _core_stretch(md: _Model, X: np.ndarray, D: np.ndarray, cores: float,
     return out
 
 
-def solve(sc: Scenario, method: str = "auto") -> dict:
-    """Solve a scenario; returns the raw solution (see :func:`analyze_scenario`)."""
+def solve(sc: Scenario, method: str = "auto", nets: list[Network] | None = None) -> dict:
+    """Solve a scenario; returns the raw solution (see :func:`analyze_scenario`).
+
+    ``nets``: the guests' networks, when the caller has built them (:func:`sweep_scenario`).
+    """
     if method not in ("auto", "exact", "schweitzer"):
         raise ParameterError(f"method must be 'auto', 'exact' or 'schweitzer', got {method!r}")
-    md = _columns(sc)
+    md = _columns(sc, nets)
     G, K = md.D0.shape
     states = float(np.prod((md.N + 1.0) ** md.mult))
     if method == "auto":
@@ -374,6 +417,7 @@ def solve(sc: Scenario, method: str = "auto") -> dict:
         if sc.contention else base
     pollers = _pollers(md)
     layer_cores = sc.cores if pollers < sc.cores else math.inf  # else: _timeshare's job
+    smt_state = 1.0  # the SMT stretch (1: no hardware threads share a core)
     it = 0
     for it in range(1, MAX_OUTER):
         D = (base + sched + handoff) * f[None, :]
@@ -393,9 +437,14 @@ def solve(sc: Scenario, method: str = "auto") -> dict:
                 # a busy-polling thread never sleeps: no wake-up to pass it work
                 sleep = 0.0 if md.polling[k] else util[k] * wake
                 new_h[:, k] = md.V[:, k] * (waiter * W[k] + sleep)
-        f_new = f
+        # hardware threads sharing a core slow every thread's work (1 without SMT); the core
+        # layer then queues the slowed work for the hardware threads
+        smt = _smt_stretch(sc, md, X, base + sched + new_h, smt_state)
+        sig = np.where(md.thread & np.isfinite(md.m), smt, 1.0)
+        f_new = sig
         if math.isfinite(layer_cores):
-            f_new = _core_stretch(md, X, base + sched + new_h, layer_cores, f)
+            f_new = sig * _core_stretch(md, X, (base + sched + new_h) * sig[None, :],
+                                        layer_cores, f / sig)
         dh = float(np.max(np.abs(new_h - handoff)))
         df = float(np.max(np.abs(f_new - f)))
         # relative change of the contention terms and core stretch (as the layers' LAYER_TOL);
@@ -410,6 +459,7 @@ def solve(sc: Scenario, method: str = "auto") -> dict:
             break
         handoff = (1 - a) * handoff + a * new_h
         f = (1 - a) * f + a * f_new
+        smt_state = (1 - a) * smt_state + a * smt
     else:
         raise ParameterError(f"{sc.name!r}: the contention fixed point did not converge")
     D = (base + sched + handoff) * f[None, :]
@@ -514,7 +564,12 @@ def analyze_scenario(sc: Scenario, *, percentiles=(50, 99), method: str = "auto"
         number("percentile", q, lo=0, strict=True)
         if q >= 100:
             raise ParameterError(f"percentile must be < 100, got {q!r}")
-    sol = solve(sc, method)
+    return _analyze(sc, percentiles, method, None)
+
+
+def _analyze(sc: Scenario, percentiles, method: str, nets: list[Network] | None
+             ) -> ScenarioResult:
+    sol = solve(sc, method, nets)
     md: _Model = sol["model"]
     X, Rk, D = sol["X"], sol["Rk"], sol["D"]
     G, K = D.shape
@@ -588,9 +643,11 @@ def sweep_scenario(sc: Scenario, vms, *, percentiles=(50, 99), method: str = "au
     vms = list(vms)
     if not vms:
         raise ParameterError("vms must hold at least one VM count, got []")
+    first = analyze_scenario(sc.with_vms(vms[0]), percentiles=percentiles, method=method)
+    nets = [build(g.path, sc.host, g.workload) for g in sc.guests]  # the same at every count
     out = []
-    for n in vms:
-        r = analyze_scenario(sc.with_vms(n), percentiles=percentiles, method=method)
+    for i, n in enumerate(vms):
+        r = first if i == 0 else _analyze(sc.with_vms(n), percentiles, method, nets)
         row = {"vms_per_guest": int(n), **r._row()}
         for pv in r.rows:
             row[f"throughput_per_s[{pv['guest']}]"] = pv["throughput_per_s"]

@@ -105,7 +105,13 @@ class Scenario:
     cores : int or inf
         Host cores every thread shares (vCPU threads, QEMU main loops and iothreads, vhost
         workers, back-end threads); busy-polling back-end threads hold theirs. ``inf``: a
-        core for every thread.
+        core for every thread. With ``threads_per_core`` > 1 these are the hardware threads
+        (logical CPUs, as ``nproc`` counts them).
+    threads_per_core : int
+        Hardware threads per physical core (SMT, Intel Hyper-Threading: 2). Two busy threads
+        on one core share it: with contention on, a thread's work runs slower once the busy
+        threads outnumber the physical cores (``smt_yield``,
+        :mod:`iovmodel.solve.consolidation`). Default 1: every core is a physical core.
     shared : mapping of str to int
         Resources all VMs share, with the servers of the shared instance:
         ``{"backend": 1}`` (one polling core for every VM), ``{"backend": 10,
@@ -124,6 +130,7 @@ class Scenario:
     shared: Mapping[str, float] = field(default_factory=dict)
     contention: bool = True
     name: str = "scenario"
+    threads_per_core: int = 1
 
     def __post_init__(self) -> None:
         g = self.guests
@@ -142,6 +149,11 @@ class Scenario:
         object.__setattr__(self, "host", as_host(self.host))
         c = _validate.number("cores", self.cores, lo=1, integer=True, allow_inf=True)
         object.__setattr__(self, "cores", float(c))
+        t = _validate.number("threads_per_core", self.threads_per_core, lo=1, integer=True)
+        if math.isfinite(c) and c % t:
+            raise ParameterError(f"cores ({c:g} hardware threads) must be a whole number of "
+                                 f"physical cores of threads_per_core={t:g} threads each")
+        object.__setattr__(self, "threads_per_core", int(t))
         if not isinstance(self.contention, bool):
             raise ParameterError(f"contention must be True or False, got {self.contention!r}")
         if not isinstance(self.shared, Mapping):
@@ -194,5 +206,7 @@ class Scenario:
     def __repr__(self) -> str:
         kinds = ", ".join(f"{x.count} x {x.name}" for x in self.guests)
         cores = "inf" if math.isinf(self.cores) else f"{self.cores:g}"
+        if self.threads_per_core > 1:
+            cores += f" ({self.threads_per_core} per core)"
         shared = ", ".join(f"{r}={n:g}" for r, n in self.shared.items()) or "none"
         return f"Scenario({kinds}; cores={cores}; shared: {shared})"

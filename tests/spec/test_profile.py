@@ -19,9 +19,9 @@ def test_every_cost_declared_with_source_bounds_and_symbol():
         lo, hi = p.bounds
         assert lo <= p.value <= hi, name
         assert p.typical[0] <= p.typical[1], name
-        # units are in the name (_slots and _scv: dimensionless counts, a server count and a
-        # squared coefficient of variation)
-        assert name.endswith(("_us", "_ns_per_byte", "_slots", "_scv")), name
+        # units are in the name (_slots, _scv and _ratio: dimensionless, a server count, a
+        # squared coefficient of variation and a speed-up)
+        assert name.endswith(("_us", "_ns_per_byte", "_slots", "_scv", "_ratio")), name
 
 
 def test_defaults_follow_their_cited_cycle_counts():
