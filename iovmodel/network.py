@@ -283,6 +283,24 @@ class Network:
             new._check_cores(f"network {self.name!r}")
         return new
 
+    def with_batch(self, batch: float) -> Network:
+        """This network at another batch (requests or packets per notification): the same
+        route and costs, each station's visits and demand re-aggregated for the per-batch hops.
+
+        No hop cost reads the batch, so this is ``build`` at the new batch without
+        evaluating a cost again; the packets-per-notification fixed point
+        (:mod:`iovmodel.solve.packets`) tries many batches of one network.
+        ``tests/test_network_rebuild.py`` checks it equals a fresh build.
+        """
+        where = f"network {self.name!r}"
+        _validate.number(f"{where}: batch", batch, lo=1)
+        if self.population is not None and batch > self.population:
+            raise ParameterError(f"{where}: batch {batch!r} > population {self.population!r}: a "
+                                 "batch larger than the requests in flight can never fill")
+        new = object.__new__(Network)
+        new.__dict__.update(self.__dict__, batch=batch)
+        return new.with_costs([v.mean_us for v in self.route], [v.scv for v in self.route])
+
     def _check_structure(self, where: str) -> None:
         g = self.groups
         if g:

@@ -65,3 +65,38 @@ def test_rebuild_refuses_a_cost_that_turns_negative():
         # a plain mapping: HostProfile itself refuses a negative cost before any build
         rebuild(template, p, {**host, name: -1e6}, w)
     assert math.isfinite(build(p, host, w).zero_load_latency_us)
+
+
+@pytest.mark.parametrize("name", list(iov.paths()["name"]))
+def test_with_batch_equals_a_fresh_build(name):
+    # the packets-per-notification fixed point tries many batches of one network: each must
+    # be the network build makes at that batch, field by field
+    p = get_path(name)
+    host = HostProfile.default()
+    workloads = [Workload.closed(jobs=3, iodepth=4), Workload.open(2000.0)] + (
+        [Workload.of(t) for t in TRAFFIC] if p.device == "net" else [])
+    checked = 0
+    for w in workloads:
+        try:
+            template = build(p, host, w)
+        except ParameterError:
+            continue
+        top = float(min(w.population or 64, 64))  # the NAPI budget caps an open flood's batch
+        for b in sorted({1.0, min(2.0, top), min(3.7, top), top}):
+            assert _everything(template.with_batch(b)) == _everything(build(p, host, _at(w, b)))
+        checked += 1
+    assert checked >= 2
+
+
+def _at(w, b):
+    from dataclasses import replace
+
+    return replace(w, batch=b)  # a fractional mean batch, as the fixed point tries
+
+
+def test_with_batch_refuses_a_batch_beyond_the_population():
+    net = build(get_path("virtio-blk"), HostProfile.default(), Workload.closed(jobs=1, iodepth=4))
+    with pytest.raises(ParameterError, match="batch 5.0 > population 4"):
+        net.with_batch(5.0)
+    with pytest.raises(ParameterError, match="batch"):
+        net.with_batch(0.5)
