@@ -255,20 +255,31 @@ class Network:
         ``tests/test_network_rebuild.py`` checks that it equals a fresh build.
         """
         route = []
-        n = len(self.stations)
-        dem = [0.0] * n
-        vis = [0.0] * n
-        m2 = [0.0] * n
-        batch = self.batch
         for v, m, c in zip(self.route, means_us, scvs, strict=True):
             nv = object.__new__(Visit)
             object.__setattr__(nv, "__dict__", {**v.__dict__, "mean_us": m, "scv": c})
             route.append(nv)
+        new = object.__new__(Network)
+        new.__dict__.update(self.__dict__, route=tuple(route),
+                            stations=self._stations_of(route, self.batch))
+        if math.isfinite(self.cores):  # a thread station's demand may have turned > 0
+            new._check_cores(f"network {self.name!r}")
+        return new
+
+    def _stations_of(self, route, batch: float) -> tuple[Station, ...]:
+        """This network's stations with the demand, visits and visit-mix scv of ``route`` at
+        ``batch`` (as :func:`aggregate`: the same sums, the same rounding)."""
+        n = len(self.stations)
+        dem = [0.0] * n
+        vis = [0.0] * n
+        m2 = [0.0] * n
+        for v in route:
             k = v.count / batch if v.per == "batch" else v.count
             i = v.station
+            m = v.mean_us
             dem[i] += k * m
             vis[i] += k
-            m2[i] += k * m**2 * (1.0 + c)  # as aggregate(): the same rounding
+            m2[i] += k * m**2 * (1.0 + v.scv)
         stations = []
         for i, s in enumerate(self.stations):
             mean = dem[i] / vis[i] if vis[i] > 0 else 0.0
@@ -277,11 +288,7 @@ class Network:
             object.__setattr__(ns, "__dict__", {**s.__dict__, "demand_us": dem[i], "visits": vis[i],
                                                "scv": scv})
             stations.append(ns)
-        new = object.__new__(Network)
-        new.__dict__.update(self.__dict__, route=tuple(route), stations=tuple(stations))
-        if math.isfinite(self.cores):  # a thread station's demand may have turned > 0
-            new._check_cores(f"network {self.name!r}")
-        return new
+        return tuple(stations)
 
     def with_batch(self, batch: float) -> Network:
         """This network at another batch (requests or packets per notification): the same
@@ -297,9 +304,10 @@ class Network:
         if self.population is not None and batch > self.population:
             raise ParameterError(f"{where}: batch {batch!r} > population {self.population!r}: a "
                                  "batch larger than the requests in flight can never fill")
-        new = object.__new__(Network)
-        new.__dict__.update(self.__dict__, batch=batch)
-        return new.with_costs([v.mean_us for v in self.route], [v.scv for v in self.route])
+        new = object.__new__(Network)  # the route (its visits' costs) is shared, unchanged
+        new.__dict__.update(self.__dict__, batch=batch,
+                            stations=self._stations_of(self.route, batch))
+        return new
 
     def _check_structure(self, where: str) -> None:
         g = self.groups
