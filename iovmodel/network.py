@@ -401,8 +401,26 @@ class Network:
 
     @property
     def saturation_per_s(self) -> float:
-        """Throughput bound servers / demand at the bottleneck, I/O per s (inf: none)."""
-        return self.bottleneck().capacity_per_s
+        """Throughput bound servers / demand at the bottleneck, I/O per s (inf: none).
+
+        ``bottleneck().capacity_per_s`` without making a Station per limit: a stream's
+        packets-per-notification fixed point asks it at every batch it tries."""
+        best, cap = -1.0, INF  # the first of equal demands per server wins, as max() picks
+        for s in self.stations:
+            if s.is_delay or s.demand_us <= 0:
+                continue
+            c = self.effective_servers(s)
+            if s.demand_us / c > best:
+                best, cap = s.demand_us / c, c / s.demand_us * 1e6
+        extra = []
+        if math.isfinite(self.cores) and self.thread_demand_us > 0:
+            extra.append((self.cores - self.polling_cores, self.thread_demand_us))
+        if math.isfinite(self.inflight):
+            extra.append((self.inflight, self.zero_load_latency_us))
+        for c, d in extra:
+            if d / c > best:
+                best, cap = d / c, (c / d * 1e6 if d > 0 else INF)
+        return cap
 
     @property
     def zero_load_latency_us(self) -> float:

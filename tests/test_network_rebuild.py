@@ -83,7 +83,10 @@ def test_with_batch_equals_a_fresh_build(name):
             continue
         top = float(min(w.population or 64, 64))  # the NAPI budget caps an open flood's batch
         for b in sorted({1.0, min(2.0, top), min(3.7, top), top}):
-            assert _everything(template.with_batch(b)) == _everything(build(p, host, _at(w, b)))
+            nb = template.with_batch(b)
+            assert _everything(nb) == _everything(build(p, host, _at(w, b)))
+            # the stream bound's shortcut names the same limit as bottleneck()
+            assert nb.saturation_per_s == nb.bottleneck().capacity_per_s
         checked += 1
     assert checked >= 2
 
@@ -100,3 +103,18 @@ def test_with_batch_refuses_a_batch_beyond_the_population():
         net.with_batch(5.0)
     with pytest.raises(ParameterError, match="batch"):
         net.with_batch(0.5)
+
+
+@pytest.mark.parametrize("name", list(iov.paths()["name"]))
+def test_saturation_names_the_bottlenecks_capacity(name):
+    # saturation_per_s (a shortcut) against bottleneck().capacity_per_s over all the limits:
+    # stations, a finite host core pool (busy-polling threads hold some), an in-flight limit
+    p = get_path(name)
+    variants = [p] + ([p.with_options(cores=2)] if "cores" in p.options else [])
+    for q in variants:
+        for w in (Workload.closed(jobs=2, iodepth=8), Workload.open(1000.0)):
+            try:
+                net = build(q, HostProfile.default(), w)
+            except ParameterError:
+                continue  # e.g. polling threads that hold both cores
+            assert net.saturation_per_s == net.bottleneck().capacity_per_s
