@@ -642,10 +642,21 @@ def _env(path: Path, host: HostProfile, workload: Workload, units: Units | None)
     env.update(workload.cost_names())
     if units is not None:
         env["size_bytes"] = units.bytes_per_unit
-        if workload.traffic.kind == "flood":
+        t = workload.traffic
+        if t.kind == "flood":
             # a generator in the kernel (pktgen's netdev_start_xmit) or an XDP/AF_XDP consumer
             # bypasses the socket stack: each side's guest work is the driver's, guest_pkt_us
             env["guest_net_us"] = 2.0 * host["guest_pkt_us"]
+        elif t.kind == "stream" and t.protocol == "tcp" and t.tso:
+            gso = t.units(True).payload_bytes  # what the guest's TCP stack builds at once
+            if units.payload_bytes < gso:
+                # a back-end without TSO: the stack still builds GSO super-packets and segments
+                # them in software just before the driver (net/core/dev.c validate_xmit_skb ->
+                # skb_gso_segment), and GRO merges the received segments before the stack
+                # (virtio_net receive_buf -> napi_gro_receive): per segment the guest pays its
+                # driver work and its share of one stack pass
+                env["guest_net_us"] = (host["guest_net_us"] * units.payload_bytes / gso
+                                       + 2.0 * host["guest_pkt_us"])
     return env
 
 

@@ -76,7 +76,7 @@ def p08_gbps(path: str, vms: int, scale: float, contention: bool = True) -> floa
     d = iov.HostProfile.default()
     w = iov.Workload.closed(1, P08_WINDOW, size_bytes=P08_SEGMENT_BYTES)
     if path == "vhost-user-net":  # the back-end's speed: the PMD's per-packet work
-        host = d.replace(virtqueue_us=d["virtqueue_us"] * scale,
+        host = d.replace(dpdk_vhost_pkt_us=d["dpdk_vhost_pkt_us"] * scale,
                          copy_ns_per_byte=d["copy_ns_per_byte"] * scale)
         shared = {"backend": 1}
     else:  # the kernel bridge: the device speed (tap + bridge + peer turnaround)
