@@ -255,20 +255,31 @@ class Network:
         ``tests/test_network_rebuild.py`` checks that it equals a fresh build.
         """
         route = []
-        n = len(self.stations)
-        dem = [0.0] * n
-        vis = [0.0] * n
-        m2 = [0.0] * n
-        batch = self.batch
         for v, m, c in zip(self.route, means_us, scvs, strict=True):
             nv = object.__new__(Visit)
             object.__setattr__(nv, "__dict__", {**v.__dict__, "mean_us": m, "scv": c})
             route.append(nv)
+        new = object.__new__(Network)
+        new.__dict__.update(self.__dict__, route=tuple(route),
+                            stations=self._stations_of(route, self.batch))
+        if math.isfinite(self.cores):  # a thread station's demand may have turned > 0
+            new._check_cores(f"network {self.name!r}")
+        return new
+
+    def _stations_of(self, route, batch: float) -> tuple[Station, ...]:
+        """This network's stations with the demand, visits and visit-mix scv of ``route`` at
+        ``batch`` (as :func:`aggregate`: the same sums, the same rounding)."""
+        n = len(self.stations)
+        dem = [0.0] * n
+        vis = [0.0] * n
+        m2 = [0.0] * n
+        for v in route:
             k = v.count / batch if v.per == "batch" else v.count
             i = v.station
+            m = v.mean_us
             dem[i] += k * m
             vis[i] += k
-            m2[i] += k * m**2 * (1.0 + c)  # as aggregate(): the same rounding
+            m2[i] += k * m**2 * (1.0 + v.scv)
         stations = []
         for i, s in enumerate(self.stations):
             mean = dem[i] / vis[i] if vis[i] > 0 else 0.0
@@ -277,10 +288,25 @@ class Network:
             object.__setattr__(ns, "__dict__", {**s.__dict__, "demand_us": dem[i], "visits": vis[i],
                                                "scv": scv})
             stations.append(ns)
-        new = object.__new__(Network)
-        new.__dict__.update(self.__dict__, route=tuple(route), stations=tuple(stations))
-        if math.isfinite(self.cores):  # a thread station's demand may have turned > 0
-            new._check_cores(f"network {self.name!r}")
+        return tuple(stations)
+
+    def with_batch(self, batch: float) -> Network:
+        """This network at another batch (requests or packets per notification): the same
+        route and costs, each station's visits and demand re-aggregated for the per-batch hops.
+
+        No hop cost reads the batch, so this is ``build`` at the new batch without
+        evaluating a cost again; the packets-per-notification fixed point
+        (:mod:`iovmodel.solve.packets`) tries many batches of one network.
+        ``tests/test_network_rebuild.py`` checks it equals a fresh build.
+        """
+        where = f"network {self.name!r}"
+        _validate.number(f"{where}: batch", batch, lo=1)
+        if self.population is not None and batch > self.population:
+            raise ParameterError(f"{where}: batch {batch!r} > population {self.population!r}: a "
+                                 "batch larger than the requests in flight can never fill")
+        new = object.__new__(Network)  # the route (its visits' costs) is shared, unchanged
+        new.__dict__.update(self.__dict__, batch=batch,
+                            stations=self._stations_of(self.route, batch))
         return new
 
     def _check_structure(self, where: str) -> None:
@@ -375,8 +401,26 @@ class Network:
 
     @property
     def saturation_per_s(self) -> float:
-        """Throughput bound servers / demand at the bottleneck, I/O per s (inf: none)."""
-        return self.bottleneck().capacity_per_s
+        """Throughput bound servers / demand at the bottleneck, I/O per s (inf: none).
+
+        ``bottleneck().capacity_per_s`` without making a Station per limit: a stream's
+        packets-per-notification fixed point asks it at every batch it tries."""
+        best, cap = -1.0, INF  # the first of equal demands per server wins, as max() picks
+        for s in self.stations:
+            if s.is_delay or s.demand_us <= 0:
+                continue
+            c = self.effective_servers(s)
+            if s.demand_us / c > best:
+                best, cap = s.demand_us / c, c / s.demand_us * 1e6
+        extra = []
+        if math.isfinite(self.cores) and self.thread_demand_us > 0:
+            extra.append((self.cores - self.polling_cores, self.thread_demand_us))
+        if math.isfinite(self.inflight):
+            extra.append((self.inflight, self.zero_load_latency_us))
+        for c, d in extra:
+            if d / c > best:
+                best, cap = d / c, (c / d * 1e6 if d > 0 else INF)
+        return cap
 
     @property
     def zero_load_latency_us(self) -> float:
@@ -598,10 +642,21 @@ def _env(path: Path, host: HostProfile, workload: Workload, units: Units | None)
     env.update(workload.cost_names())
     if units is not None:
         env["size_bytes"] = units.bytes_per_unit
-        if workload.traffic.kind == "flood":
+        t = workload.traffic
+        if t.kind == "flood":
             # a generator in the kernel (pktgen's netdev_start_xmit) or an XDP/AF_XDP consumer
             # bypasses the socket stack: each side's guest work is the driver's, guest_pkt_us
             env["guest_net_us"] = 2.0 * host["guest_pkt_us"]
+        elif t.kind == "stream" and t.protocol == "tcp" and t.tso:
+            gso = t.units(True).payload_bytes  # what the guest's TCP stack builds at once
+            if units.payload_bytes < gso:
+                # a back-end without TSO: the stack still builds GSO super-packets and segments
+                # them in software just before the driver (net/core/dev.c validate_xmit_skb ->
+                # skb_gso_segment), and GRO merges the received segments before the stack
+                # (virtio_net receive_buf -> napi_gro_receive): per segment the guest pays its
+                # driver work and its share of one stack pass
+                env["guest_net_us"] = (host["guest_net_us"] * units.payload_bytes / gso
+                                       + 2.0 * host["guest_pkt_us"])
     return env
 
 

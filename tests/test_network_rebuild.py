@@ -65,3 +65,56 @@ def test_rebuild_refuses_a_cost_that_turns_negative():
         # a plain mapping: HostProfile itself refuses a negative cost before any build
         rebuild(template, p, {**host, name: -1e6}, w)
     assert math.isfinite(build(p, host, w).zero_load_latency_us)
+
+
+@pytest.mark.parametrize("name", list(iov.paths()["name"]))
+def test_with_batch_equals_a_fresh_build(name):
+    # the packets-per-notification fixed point tries many batches of one network: each must
+    # be the network build makes at that batch, field by field
+    p = get_path(name)
+    host = HostProfile.default()
+    workloads = [Workload.closed(jobs=3, iodepth=4), Workload.open(2000.0)] + (
+        [Workload.of(t) for t in TRAFFIC] if p.device == "net" else [])
+    checked = 0
+    for w in workloads:
+        try:
+            template = build(p, host, w)
+        except ParameterError:
+            continue
+        top = float(min(w.population or 64, 64))  # the NAPI budget caps an open flood's batch
+        for b in sorted({1.0, min(2.0, top), min(3.7, top), top}):
+            nb = template.with_batch(b)
+            assert _everything(nb) == _everything(build(p, host, _at(w, b)))
+            # the stream bound's shortcut names the same limit as bottleneck()
+            assert nb.saturation_per_s == nb.bottleneck().capacity_per_s
+        checked += 1
+    assert checked >= 2
+
+
+def _at(w, b):
+    from dataclasses import replace
+
+    return replace(w, batch=b)  # a fractional mean batch, as the fixed point tries
+
+
+def test_with_batch_refuses_a_batch_beyond_the_population():
+    net = build(get_path("virtio-blk"), HostProfile.default(), Workload.closed(jobs=1, iodepth=4))
+    with pytest.raises(ParameterError, match="batch 5.0 > population 4"):
+        net.with_batch(5.0)
+    with pytest.raises(ParameterError, match="batch"):
+        net.with_batch(0.5)
+
+
+@pytest.mark.parametrize("name", list(iov.paths()["name"]))
+def test_saturation_names_the_bottlenecks_capacity(name):
+    # saturation_per_s (a shortcut) against bottleneck().capacity_per_s over all the limits:
+    # stations, a finite host core pool (busy-polling threads hold some), an in-flight limit
+    p = get_path(name)
+    variants = [p] + ([p.with_options(cores=2)] if "cores" in p.options else [])
+    for q in variants:
+        for w in (Workload.closed(jobs=2, iodepth=8), Workload.open(1000.0)):
+            try:
+                net = build(q, HostProfile.default(), w)
+            except ParameterError:
+                continue  # e.g. polling threads that hold both cores
+            assert net.saturation_per_s == net.bottleneck().capacity_per_s

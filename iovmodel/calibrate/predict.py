@@ -62,14 +62,15 @@ def _closed(net: Network, pops: Sequence[int]) -> dict[int, tuple]:
             for n, s in zip(pops, sol, strict=True)}
 
 
-def _solve_traffic(p: Path, h: HostProfile, w: Workload) -> tuple:
-    """A network row with a Traffic: (network, X, R, waits, util) as analyze solves it."""
+def _solve_traffic(p: Path, h: HostProfile, w: Workload, net: Network | None = None) -> tuple:
+    """A network row with a Traffic: (network, X, R, waits, util) as analyze solves it;
+    ``net``, if given, is ``build(p, h, w)``."""
     if w.traffic.saturating and not w.is_open:
-        return solve_stream(p, h, w)
+        return solve_stream(p, h, w, net)
     if w.is_open:
-        f = solve_flood(p, h, w)
+        f = solve_flood(p, h, w, net)
         return f.net, f.delivered_per_s, f.latency_us, f.waits, f.util
-    net = build(p, h, w)
+    net = build(p, h, w) if net is None else net
     return (net, *_closed(net, [w.population])[w.population])
 
 
@@ -178,6 +179,14 @@ class _Model:
             sol = sols[key] = _closed(net, pops)
         return net, sol
 
+    def _traffic(self, path: Path, host: HostProfile, workload: Workload) -> tuple:
+        """A traffic row's solution (:func:`_solve_traffic`), remembered with its network."""
+        net, sols = self._entry(path, host, workload)
+        sol = sols.get("traffic")
+        if sol is None:
+            sol = sols["traffic"] = _solve_traffic(path, host, workload, net)
+        return sol
+
     def _simulate(self, net: Network, workload: Workload):
         from ..solve.sim import simulate_network
 
@@ -198,7 +207,7 @@ class _Model:
             if r0.workload.traffic is not None:
                 for j in idx:
                     r = rows[j]
-                    net, X, R, waits, util = _solve_traffic(r.path, h, r.workload)
+                    net, X, R, waits, util = self._traffic(r.path, h, r.workload)
                     out[j] = r.scale * _value(r.metric, replace(r, workload=replace(
                         r.workload, batch=net.batch)), net, X, R, waits, util, None)
                 continue

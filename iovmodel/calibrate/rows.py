@@ -171,7 +171,12 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
         raise FitError(f"{where}, column 'options': {exc}") from None
     stated = {c: not _empty(row.get(c)) for c in ("jobs", "iodepth", "rate_per_s", "size_bytes")}
     rw0 = "" if _empty(row.get("rw")) else str(row.get("rw")).strip()
-    said = p.device == "net" and traffic_of(opts, rw0, metric, 1)[0] is not None
+    if p.device == "net" and rw0 == "bidir" and metric in STREAM_METRICS \
+            and not stated["iodepth"]:
+        raise FitError(f"{where}: a two-way stream (iperf3 --bidir): the model's streams run "
+                       "one way (Traffic directions tx, rx, vm2vm, hosts); fit the one-way rows")
+    streams = _count(row, "jobs", 1, where) if not stated["iodepth"] else None
+    said = p.device == "net" and traffic_of(opts, rw0, metric, 1, streams=streams)[0] is not None
     if metric in LOAD_DEPENDENT and any(c in row for c in ("jobs", "iodepth", "rate_per_s")) \
             and not (stated["jobs"] or stated["iodepth"] or stated["rate_per_s"] or said):
         raise FitError(f"{where}: the workload is not stated (jobs, iodepth and rate_per_s are "
@@ -214,7 +219,7 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
         try:
             rate = float(row["rate_per_s"]) if stated["rate_per_s"] else None
             t, scale = traffic_of(opts, rw, metric, None if not stated["size_bytes"] else size,
-                                  rate)
+                                  rate, streams)
         except IovModelError as exc:
             raise FitError(f"{where}: {exc}") from None
         if t is not None:
@@ -235,8 +240,15 @@ QPERF = {"tcp_lat": ("rr", "tcp", 0.5), "udp_lat": ("rr", "udp", 0.5),
          "tcp_bw": ("stream", "tcp", 1.0), "udp_bw": ("stream", "udp", 1.0)}
 
 
+#: metrics of a bulk stream (iperf3 with the CPU of each side): a row with ``rw`` tx or rx
+#: and one of these, no iodepth stated, is a stream
+STREAM_METRICS = frozenset({"throughput_gbps", "cpu_util_vcpu_pct", "cpu_util_vmm_pct",
+                            "cpu_util_host_pct"})
+
+
 def traffic_of(opts: Mapping[str, Any], rw: str, metric: str,
-               size: int | None, rate: float | None = None) -> tuple[Traffic | None, float]:
+               size: int | None, rate: float | None = None,
+               streams: int | None = None) -> tuple[Traffic | None, float]:
     """The Traffic a network measurement row describes, and the prediction's scale.
 
     ``scope`` in the options gives the direction ("vm-to-vm same host": ``vm2vm``; "across
@@ -245,8 +257,11 @@ def traffic_of(opts: Mapping[str, Any], rw: str, metric: str,
     (pktgen, testpmd txonly) as fast as the path takes it, with pktgen's default 60-byte
     frame when the size is not stated (``pkt_size`` = ETH_ZLEN, net/core/pktgen.c), at the
     row's ``rate_per_s`` when it states one (an offered rate: packets beyond what the path
-    delivers are dropped, the prediction is the delivered rate). Rows
-    that say none of this keep the request/response exchange of the catalog (None).
+    delivers are dropped, the prediction is the delivered rate). A throughput or CPU
+    utilisation measured one way (``rw`` tx or rx, no offered rate) with ``streams`` given
+    (the row's jobs, when it states no iodepth) is that many bulk TCP streams of ``size``
+    writes (iperf3's default 128 KiB ``--len``). Rows that say none of this keep the
+    request/response exchange of the catalog (None).
     """
     scope = str(opts.get("scope", "")).lower()
     direction = ("vm2vm" if "same host" in scope else
@@ -263,6 +278,8 @@ def traffic_of(opts: Mapping[str, Any], rw: str, metric: str,
         return Traffic.stream(size or 131072, "tcp", direction), 1.0
     if metric == "packets_per_s" and rw in ("tx", "rx"):
         return Traffic.flood(size or 60, rate_pps=rate, direction=direction), 1.0
+    if metric in STREAM_METRICS and rw in ("tx", "rx") and streams is not None and rate is None:
+        return Traffic.stream(size or 131072, "tcp", direction, streams=streams), 1.0
     return None, 1.0
 
 

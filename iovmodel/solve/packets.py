@@ -47,13 +47,25 @@ def batch_cap(w: Workload) -> int:
     return budget if w.is_open else int(min(budget, w.population))
 
 
-def solve_stream(p: Path, h: HostProfile, w: Workload) -> tuple[Network, float, float, np.ndarray,
-                                                                np.ndarray]:
-    """A saturating stream: (network at the fixed-point batch, X per s, R µs, waits, util)."""
+def _at_batch(p: Path, h: HostProfile, w: Workload, net: Network | None):
+    """``b -> build(p, h, w at batch b)``: from ``net`` (``build(p, h, w)``, given or built
+    here) only the per-batch visits change (:meth:`Network.with_batch`), no cost is evaluated
+    again."""
+    base = build(p, h, w) if net is None else net
+    return base.with_batch
+
+
+def solve_stream(p: Path, h: HostProfile, w: Workload, net: Network | None = None
+                 ) -> tuple[Network, float, float, np.ndarray, np.ndarray]:
+    """A saturating stream: (network at the fixed-point batch, X per s, R µs, waits, util).
+
+    ``net``, if given, is ``build(p, h, w)`` (a caller that keeps networks, the fit's memo).
+    """
     pop = w.population
+    at_batch = _at_batch(p, h, w, net)
 
     def solve_at(b: float) -> tuple:
-        net = build(p, h, replace(w, batch=b))
+        net = at_batch(b)
         X, util = stream_bound(net)
         R = pop / X * 1e6 if X > 0 else math.inf
         return net, X, R, np.zeros(len(net.stations)), util
@@ -102,16 +114,18 @@ def _lossy_at(net: Network, rate: float) -> Flood:
     return Flood(net, delivered, R, waits, util, rate - delivered, s.name)
 
 
-def solve_flood(p: Path, h: HostProfile, w: Workload) -> Flood:
+def solve_flood(p: Path, h: HostProfile, w: Workload, net: Network | None = None) -> Flood:
     """An open network workload: the load-dependent batch b = 1/(1 - rho) (capped at the NAPI
-    budget) and, if its traffic can drop, the finite ring at the bottleneck."""
+    budget) and, if its traffic can drop, the finite ring at the bottleneck. ``net``, if
+    given, is ``build(p, h, w)``."""
     rate = w.rate_per_s
     cap = batch_cap(w)
     memo: dict[float, Flood] = {}
+    at_batch = _at_batch(p, h, w, net)
 
     def at(b: float) -> Flood:
         if b not in memo:
-            net = build(p, h, replace(w, batch=b))
+            net = at_batch(b)
             memo[b] = _lossy_at(net, rate) if net.ring is not None else \
                 Flood(net, rate, *solve_open(net, rate), 0.0, "")
         return memo[b]

@@ -15,5 +15,6 @@ STREAMS = frozenset({"tx", "rx", "bidir"})
 def stream_bound(net: Network) -> tuple[float, np.ndarray]:
     """Asymptotic throughput bound X = min_k c_k / D_k (I/O per s) and the utilisations
     there (Lazowska et al. 1984, *Quantitative System Performance*, section 5.2)."""
-    X = net.saturation_per_s if math.isfinite(net.saturation_per_s) else 0.0
+    X = net.saturation_per_s
+    X = X if math.isfinite(X) else 0.0
     return X, net.utilisation(X)

@@ -392,21 +392,34 @@ def test_simulated_percentiles_match_mm1():
 
 
 def test_bulk_streams_are_predicted_at_the_throughput_bound():
-    # an iperf3 stream (rw tx, iodepth not stated) keeps the bottleneck busy: its throughput is
-    # the asymptotic bound min_k c_k/D_k (Lazowska et al. 1984, section 5.2), which exact MVA
-    # approaches as the population grows
+    # an iperf3 stream (rw tx, iodepth not stated, jobs = streams) keeps the bottleneck busy:
+    # the row is a TCP stream (Traffic.stream), predicted as analyze solves it, at the
+    # asymptotic bound min_k c_k/D_k (Lazowska et al. 1984, section 5.2) of the network at its
+    # fixed-point packets per notification
     row = {"path": "firecracker-virtio-net", "options": "vcpus=1", "jobs": 1, "iodepth": None,
            "size_bytes": 131072, "rw": "tx", "metric": "throughput_gbps", "value": 40.0}
     got = predict(pd.DataFrame([row, {**row, "metric": "cpu_util_vmm_pct", "value": 90.0}]))
-    big = iov.analyze("firecracker-virtio-net", None,
-                      iov.Workload.closed(1, 3000, size_bytes=131072), vcpus=1)
-    gbps = big.throughput_per_s * 131072 * 8 / 1e9
-    assert got["predicted"][0] == pytest.approx(gbps, rel=2e-3)
-    assert got["predicted"][0] == pytest.approx(
-        131072 * 8 / 1e9 * big.saturation_per_s, rel=1e-12)
+    r = iov.analyze("firecracker-virtio-net", None,
+                    iov.Workload.of(iov.Traffic.stream(131072, "tcp", "tx")), vcpus=1)
+    assert got["predicted"][0] == pytest.approx(r.throughput_gbps, rel=1e-12)
+    assert r.throughput_per_s == pytest.approx(r.saturation_per_s, rel=1e-12)
     # the bottleneck is saturated, whichever it is
-    assert max(big.utilization[big.bottleneck], got["predicted"][1] / 100) == pytest.approx(
+    assert max(r.utilization[r.bottleneck], got["predicted"][1] / 100) == pytest.approx(
         1.0, abs=2e-3)
+
+
+def test_stream_rows_run_one_way_and_as_many_streams_as_jobs():
+    # two streams on two vCPUs are two closed loops spread over the vCPUs; a two-way
+    # (iperf3 --bidir) row is refused with the reason, not predicted as something else
+    row = {"path": "firecracker-virtio-net", "options": "vcpus=2", "jobs": 2, "iodepth": None,
+           "size_bytes": 131072, "rw": "rx", "metric": "throughput_gbps", "value": 40.0}
+    got = predict(pd.DataFrame([row]))["predicted"][0]
+    r = iov.analyze("firecracker-virtio-net", None, iov.Workload.of(
+        iov.Traffic.stream(131072, "tcp", "rx", streams=2)), vcpus=2)
+    assert got == pytest.approx(r.throughput_gbps, rel=1e-12)
+    ok = iov.fit.predictable(pd.DataFrame([row, {**row, "rw": "bidir"}]))
+    assert ok["predictable"].tolist() == [True, False]
+    assert "two-way stream" in ok["reason"][1]
 
 
 def test_package_attribute_fit_is_the_module_and_fits_when_called():

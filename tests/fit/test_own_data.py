@@ -56,6 +56,24 @@ def test_iperf3_and_csv_sources_mix(tmp_path):
     assert set(both["path"]) == {"virtio-blk", "virtio-net"}  # the CSV states its own path
 
 
+def test_iperf3_rows_are_streams():
+    # iperf3 -P 2, 128 KiB writes, the guest sending (rw tx): two bulk TCP streams, predicted
+    # as analyze predicts Traffic.stream(131072, "tcp", "tx", streams=2) (at the path's bound),
+    # not as request/response exchanges of 128 KiB; the --bidir run is left out with its reason
+    net = read_measurements(REC / "iperf3_tcp_client.json", path="virtio-net")
+    kept, _ = pick_metrics(net)
+    host = iov.HostProfile.default()
+    got = iov.fit.predict(kept, host)["predicted"].to_numpy()
+    want = iov.analyze("virtio-net", host, iov.Workload.of(
+        iov.Traffic.stream(131072, "tcp", "tx", streams=2))).throughput_gbps
+    assert got == pytest.approx([want, want], rel=1e-12)
+    exchange = iov.analyze("virtio-net", host, iov.Workload.closed(2, 1, size_bytes=131072))
+    assert abs(want / (exchange.throughput_per_s * 131072 * 8 / 1e9) - 1) > 0.1
+    bidir = read_measurements(REC / "iperf3_tcp_bidir_client.json", path="virtio-net")
+    with pytest.raises(FitError, match="two-way stream"):
+        pick_metrics(bidir)
+
+
 def test_metrics_list_keeps_only_those():
     kept, ign = pick_metrics(read_measurements(FIO, path="virtio-blk"), ["iops"])
     assert set(kept["metric"]) == {"iops"}

@@ -114,9 +114,10 @@ def p08_gbps(path: str, vms: int, scale: float, contention: bool = True,
     if smt_yield is not None:
         d = d.replace(smt_yield_ratio=smt_yield)
     w = iov.Workload.closed(1, P08_WINDOW, size_bytes=P08_SEGMENT_BYTES)
-    # the back-end's speed: the PMD's (vhost-user) or the VMM net worker's and the guest's
-    # (bridge) per-packet and per-byte work
-    host = d.replace(virtqueue_us=d["virtqueue_us"] * scale,
+    # the back-end's speed: the PMD's per-packet work (vhost-user: DPDK's vhost library) or
+    # the VMM net worker's and the guest's (bridge), and the per-byte copies
+    per_pkt = "dpdk_vhost_pkt_us" if path == "vhost-user-net" else "virtqueue_us"
+    host = d.replace(**{per_pkt: d[per_pkt] * scale},
                      copy_ns_per_byte=d["copy_ns_per_byte"] * scale)
     shared = {"backend": 1} if path == "vhost-user-net" else {}
     g = iov.Guest(path, w, count=vms, vcpus=1)

@@ -170,3 +170,25 @@ def test_userspace_virtio_net_receives_a_stream_slower_than_vhost_net():
     # passt through QEMU's socket netdev is slower than passt serving the virtqueues itself
     p, u = (iov.analyze(n, D, w) for n in ("passt", "passt-vhost-user"))
     assert u.throughput_gbps > 1.2 * p.throughput_gbps
+
+
+def test_without_tso_the_guest_still_runs_its_stack_once_per_gso_packet():
+    # OVS-DPDK's vhost-user port takes no TSO by default (OVS userspace-tso.rst), so the guest
+    # segments in software (validate_xmit_skb -> skb_gso_segment) and GRO merges on receive:
+    # per 1448-byte segment the guest pays its driver work (guest_pkt_us on each side) and
+    # 1448 / 65160 of one stack pass (65160 = the 45 full segments of a 64 KiB GSO packet)
+    t = Traffic.stream(131072, direction="vm2vm")
+    r = iov.analyze("vhost-user-net", D, iov.Workload.of(t))
+    seg = t.segment_bytes
+    b = r.breakdown.set_index("hop")
+    send = b.loc["guest: send (stack + virtio_net)", "service_us"]
+    assert send == pytest.approx(0.5 * (D["guest_net_us"] * seg / 65160 + 2 * D["guest_pkt_us"]),
+                                 rel=1e-12)
+    # and the frames are MSS-sized: packets per second = Gbit/s over a segment's payload bits
+    assert r.packets_per_s == pytest.approx(r.throughput_gbps * 1e9 / 8 / seg, rel=1e-12)
+    # a sender that turns GSO off pays the whole stack per segment
+    off = iov.analyze("vhost-user-net", D, iov.Workload.of(Traffic.stream(131072, direction="vm2vm",
+                                                                      tso=False)))
+    assert off.breakdown.set_index("hop").loc["guest: send (stack + virtio_net)",
+                                              "service_us"] == pytest.approx(
+        0.5 * D["guest_net_us"], rel=1e-12)
