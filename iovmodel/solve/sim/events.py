@@ -38,3 +38,12 @@ N_INTS = 10
 
 STEP_BITS = 16
 STEP_MASK = (1 << STEP_BITS) - 1
+#: a ``K_REQ`` event whose step field is ``PASS + j``: the request enters step ``j`` at the
+#: event's time and releases nothing (it left the step before at a time decided when it
+#: entered it, or it passed the in-flight gate: ``j = 0``); routes have fewer steps
+PASS = 1 << (STEP_BITS - 1)
+
+# how a step is simulated (``st_fast``)
+GENERAL = 0  # queue and completion event
+AHEAD = 1  # FIFO single server, start decided at entry; an event at its departure
+CHAIN = 2  # as AHEAD, and the request enters the next step at once (ahead of time)

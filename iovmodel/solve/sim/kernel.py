@@ -26,11 +26,27 @@ Station *instances*: a private station has one instance per group, at
 step with ``st_core`` needs its server *and* a core, and waits for the core
 while holding the server) and the in-flight gate (``inflight`` requests past
 the start of the route; the others wait there, FIFO, before step 0). A request
-leaving the gate re-enters through the event list with step ``STEP_MASK``.
+leaving the gate re-enters through the event list (step ``PASS``).
 Steps marked ``per_batch`` are fork-join points: the requests of batch
 ``seq // B`` wait for each other, one token of the batch is served once, then
 all its members continue. A step with ``prob < 1`` happens with that
 probability (fractional visit counts).
+
+Decided ahead
+-------------
+A visit to a FIFO single-server station that only this step visits, with no core,
+batch or fractional visit (``st_fast``, set by the engine), does not need the event
+list: when its arrivals are processed in time order, its start is known at arrival,
+``max(arrival, free_t[instance])``, as in Lindley's recursion, and so is its
+departure. The request then goes on at once to the next step if that is another
+such visit (``CHAIN``: departures of a FIFO single server keep the arrival order,
+so the next station's arrivals are processed in time order too) or the end of the
+route when nothing happens there that other requests see at its time (no in-flight
+gate, no fork-join batch); else an event at the departure lets it enter the next
+step then (``AHEAD``, a ``PASS`` event). Every other step is entered only at its
+true time, so a station's state is always read in time order. The numbers are
+those of the plain event loop (same streams, same arithmetic, same order); only the
+block a step's waiting time is added to may differ (blocks of completions).
 """
 
 from __future__ import annotations
@@ -39,6 +55,8 @@ import numpy as np
 from numba import njit
 
 from .events import (  # noqa: F401  (re-exported: engine code reads them as K.*)
+    AHEAD,
+    CHAIN,
     CHECKPOINT,
     DONE,
     F_BATCHES,
@@ -47,6 +65,7 @@ from .events import (  # noqa: F401  (re-exported: engine code reads them as K.*
     F_QUEUE,
     F_REFILL,
     F_SLOTS,
+    GENERAL,
     I_ADMITTED,
     I_BFREE_N,
     I_COMPLETED,
@@ -62,6 +81,7 @@ from .events import (  # noqa: F401  (re-exported: engine code reads them as K.*
     K_REQ,
     K_THINK,
     N_INTS,
+    PASS,
     STEP_BITS,
     STEP_MASK,
 )
@@ -146,11 +166,11 @@ def _next(buf, pos, j, refill_at):
 @njit(cache=True)
 def run(ints, now, limit,
         st_inst, st_mode, st_batch, st_prob, servers, batch, is_open, think,
-        st_private, st_core, slot_group, group_cum, inflight,
+        st_private, st_core, st_fast, slot_group, group_cum, inflight,
         buf, pos, refill_at,
         ht, hp,
         q_tok, q_t, q_head, q_len,
-        busy,
+        busy, free_t,
         arr_t, slot_batch, free_slots,
         b_count, b_done, b_members, b_arrt, b_start, b_serv, free_batches,
         lat, blk, blk_wait, blk_serv, blk_busy, blk_tend):
@@ -160,6 +180,9 @@ def run(ints, now, limit,
     step ``j``'s service times, ``buf[nsteps]`` for interarrival / think times,
     ``buf[nsteps + 1]`` for uniforms deciding fractional steps, ``buf[nsteps + 2]``
     for uniforms choosing an open arrival's group (``group_cum``: cumulative shares).
+    ``st_fast``: ``GENERAL``, ``AHEAD`` or ``CHAIN`` per step (see the module's
+    docstring); ``free_t``: per station instance, when its server is next free (steps
+    decided ahead only).
     """
     nsteps = st_inst.shape[0]
     s_arr = nsteps
@@ -257,10 +280,11 @@ def run(ints, now, limit,
                     forming = free_batches[bfree_n]
                 slot_batch[slot] = forming
             nw = 1
-        elif kind == K_REQ and step == STEP_MASK:
-            # through the in-flight gate (its place was handed over at a completion)
+        elif kind == K_REQ and step >= PASS:
+            # enters a step, releasing nothing: through the in-flight gate (its place was
+            # handed over at a completion), or after a step decided ahead
             work[0] = ident
-            wstep[0] = 0
+            wstep[0] = step - PASS
             nw = 1
         else:
             # a service or delay finished: free the core, then the server; start the
@@ -338,13 +362,14 @@ def run(ints, now, limit,
         while w < nw:
             slot = work[w]
             step = wstep[w]
+            tr = t  # when the request enters ``step`` (later than t after steps decided ahead)
             while True:
                 if step == nsteps:
                     # completion of one I/O
                     c = completed_
                     if c < lat.shape[0]:
-                        lat[c] = t - arr_t[slot]
-                        blk_tend[cb] = t
+                        lat[c] = tr - arr_t[slot]
+                        blk_tend[cb] = tr
                     completed_ = c + 1
                     if completed_ == blk_next:
                         blk_next += blk
@@ -355,7 +380,7 @@ def run(ints, now, limit,
                         nxt, te = _dequeue(q_tok, q_t, q_head, q_len, gq)
                         blk_wait[cb, 0] += t - te  # the wait before the first hop is its wait
                         hn = _heap_push(ht, hp, hn, t,
-                                        (nxt << (2 + STEP_BITS)) | (STEP_MASK << 2) | K_REQ)
+                                        (nxt << (2 + STEP_BITS)) | (PASS << 2) | K_REQ)
                     else:
                         admitted -= 1
                     if batch > 1:
@@ -374,12 +399,36 @@ def run(ints, now, limit,
                         z, low = _next(buf, pos, s_arr, refill_at)
                         if low:
                             flags |= F_REFILL
-                        hn = _heap_push(ht, hp, hn, t + z,
+                        hn = _heap_push(ht, hp, hn, tr + z,
                                                     (slot << (2 + STEP_BITS)) | K_THINK)
                         break
                     # closed, no think time: re-enter through the event list (a zero-time
                     # loop here could run unboundedly long without returning)
-                    hn = _heap_push(ht, hp, hn, t, (slot << (2 + STEP_BITS)) | K_THINK)
+                    hn = _heap_push(ht, hp, hn, tr, (slot << (2 + STEP_BITS)) | K_THINK)
+                    break
+                fast = st_fast[step]
+                if fast != 0:
+                    # FIFO single server, its arrivals processed in time order: the start
+                    # is known now (Lindley)
+                    st = st_inst[step]
+                    if st_private[step]:
+                        st += slot_group[slot]
+                    s, low = _next(buf, pos, step, refill_at)
+                    if low:
+                        flags |= F_REFILL
+                    fr = free_t[st]
+                    start = tr if tr > fr else fr
+                    d = start + s
+                    free_t[st] = d
+                    blk_wait[cb, step] += start - tr
+                    blk_busy[cb, step] += s
+                    blk_serv[cb, step] += s
+                    step += 1
+                    tr = d
+                    if fast == CHAIN:
+                        continue
+                    hn = _heap_push(ht, hp, hn, d,
+                                    (slot << (2 + STEP_BITS)) | ((PASS + step) << 2) | K_REQ)
                     break
                 if st_prob[step] < 1.0 and not st_batch[step]:
                     u, low = _next(buf, pos, s_uni, refill_at)
