@@ -46,7 +46,9 @@ gate, no fork-join batch); else an event at the departure lets it enter the next
 step then (``AHEAD``, a ``PASS`` event). Every other step is entered only at its
 true time, so a station's state is always read in time order. The numbers are
 those of the plain event loop (same streams, same arithmetic, same order); only the
-block a step's waiting time is added to may differ (blocks of completions).
+block a step's waiting time is added to may differ (blocks of completions), and at
+a private station, whose instances share the step's stream, the service times are
+handed out in order of arrival rather than of start (the same law).
 """
 
 from __future__ import annotations
