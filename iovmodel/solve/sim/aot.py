@@ -50,7 +50,7 @@ SIGNATURES = {
         _F2, _I1, "i8",  # buf, pos, refill_at
         _F1, _I1,  # heap
         _I2, _F2, _I1, _I1,  # queues
-        _I1, _F1,  # busy, free_t
+        _I1, _F1, _F1,  # busy, free_t, core_t
         _F1, _I1, _I1,  # arr_t, slot_batch, free_slots
         _I1, _I1, _I2, _F2, _F1, _F1, _I1,  # batches
         _F1, "i8", _F2, _F2, _F2, _F1,  # lat, blk, blk_wait, blk_serv, blk_busy, blk_tend

@@ -325,6 +325,8 @@ class _State:
         self.q_len = np.zeros(nq, dtype=np.int64)
         self.busy = np.zeros(nq, dtype=np.int64)
         self.free_t = np.full(nq, -np.inf)
+        pool = int(spec.inst_servers[-2])  # host cores for threads (NO_LIMIT: none needed)
+        self.core_t = np.full(pool if pool < NO_LIMIT else 1, -np.inf)
         self.arr_t = np.zeros(cap_slots)
         self.slot_group = np.zeros(cap_slots, dtype=np.int64)
         if spec.group_sizes.size:  # closed: request i belongs to its group for good
@@ -378,7 +380,7 @@ class _State:
                 self.buf, self.pos, self.refill_at,
                 self.heap_t, self.heap_p,
                 self.q_tok, self.q_t, self.q_head, self.q_len,
-                self.busy, self.free_t,
+                self.busy, self.free_t, self.core_t,
                 self.arr_t, self.slot_batch, self.free_slots,
                 self.b_count, self.b_done, self.b_members, self.b_arrt, self.b_start,
                 self.b_serv, self.free_batches,

@@ -21,12 +21,19 @@ A request walks the expanded route ``step 0 .. nsteps-1``. At a step it is
 either served at a FIFO station with ``c`` servers (``mode 0``) or delayed
 without holding any server (``mode 1``: delay stations and polling hops).
 Station *instances*: a private station has one instance per group, at
-``st_inst[step] + group`` of the request (``slot_group``); the rows ``cq`` and
-``cq + 1`` of the queues are the host's core pool (``servers[cq]`` cores: a
-step with ``st_core`` needs its server *and* a core, and waits for the core
-while holding the server) and the in-flight gate (``inflight`` requests past
-the start of the route; the others wait there, FIFO, before step 0). A request
-leaving the gate re-enters through the event list (step ``PASS``).
+``st_inst[step] + group`` of the request (``slot_group``). The host's core pool
+(``servers[cq]`` cores): a step with ``st_core`` needs its server *and* a core,
+and waits for the core, FIFO, while holding the server. The pool's requests are
+processed in time order (a request asks for a core when it gets its server, at
+an event's time), so each one's core is known when it asks, as in
+Kiefer-Wolfowitz's recursion: the earliest of the cores' free times (``core_t``,
+a binary min-heap), and no queue or event of its own is needed. At an instant
+where several things happen: the finishing request frees its core (the thread
+longest waiting for one has it), then its server (the next in line takes it and
+asks for a core), then moves on. Row ``cq + 1`` of
+the queues is the in-flight gate (``inflight`` requests past the start of the
+route; the others wait there, FIFO, before step 0). A request leaving the gate
+re-enters through the event list (step ``PASS``).
 Steps marked ``per_batch`` are fork-join points: the requests of batch
 ``seq // B`` wait for each other, one token of the batch is served once, then
 all its members continue. A step with ``prob < 1`` happens with that
@@ -158,6 +165,29 @@ def _dequeue(q_tok, q_t, q_head, q_len, q):
 
 
 @njit(cache=True)
+def _take_core(core_t, t, s):
+    """A request asking at ``t`` for a core to work ``s`` on: the earliest free core
+    (FIFO among those asking, asked in time order); returns when it gets it."""
+    f = core_t[0]
+    start = t if t > f else f
+    x = start + s
+    c = core_t.shape[0]
+    i = 0
+    while True:  # the root's free time becomes x: sift it down
+        k = 2 * i + 1
+        if k >= c:
+            break
+        if k + 1 < c and core_t[k + 1] < core_t[k]:
+            k += 1
+        if core_t[k] >= x:
+            break
+        core_t[i] = core_t[k]
+        i = k
+    core_t[i] = x
+    return start
+
+
+@njit(cache=True)
 def _next(buf, pos, j, refill_at):
     """The next number of stream ``j``; True when the stream needs refilling."""
     k = pos[j]
@@ -172,7 +202,7 @@ def run(ints, now, limit,
         buf, pos, refill_at,
         ht, hp,
         q_tok, q_t, q_head, q_len,
-        busy, free_t,
+        busy, free_t, core_t,
         arr_t, slot_batch, free_slots,
         b_count, b_done, b_members, b_arrt, b_start, b_serv, free_batches,
         lat, blk, blk_wait, blk_serv, blk_busy, blk_tend):
@@ -184,16 +214,15 @@ def run(ints, now, limit,
     for uniforms choosing an open arrival's group (``group_cum``: cumulative shares).
     ``st_fast``: ``GENERAL``, ``AHEAD`` or ``CHAIN`` per step (see the module's
     docstring); ``free_t``: per station instance, when its server is next free (steps
-    decided ahead only).
+    decided ahead only); ``core_t``: when each core of the pool is next free.
     """
     nsteps = st_inst.shape[0]
     s_arr = nsteps
     s_uni = nsteps + 1
     s_grp = nsteps + 2
     ngroups = group_cum.shape[0]
-    cq = servers.shape[0] - 2  # the core pool's queue; cq + 1: the in-flight gate
+    cq = servers.shape[0] - 2  # the core pool (its queue row is unused); cq + 1: the gate
     gq = cq + 1
-    sv_tok = np.empty(2, dtype=np.int64)  # tokens starting service at a release
     nblk = blk_tend.shape[0]
     # requests entering a step at this instant (at most a released batch); sized with
     # room to spare, as the margins below
@@ -289,17 +318,8 @@ def run(ints, now, limit,
             wstep[0] = step - PASS
             nw = 1
         else:
-            # a service or delay finished: free the core, then the server; start the
-            # next in line of each
-            nsv = 0
-            if kind == K_REQ and st_core[step]:
-                if q_len[cq] > 0:
-                    tok, te = _dequeue(q_tok, q_t, q_head, q_len, cq)
-                    blk_wait[cb, (tok >> 2) & STEP_MASK] += t - te
-                    sv_tok[0] = tok
-                    nsv = 1
-                else:
-                    busy[cq] -= 1
+            # a service or delay finished (its core was freed at the same time): free
+            # the server; the next in line takes it (and asks for a core)
             if st_mode[step] == 0 and not (kind == K_BATCH and b_serv[ident] < 0.0):
                 st = st_inst[step]
                 if kind == K_REQ and st_private[step]:
@@ -309,31 +329,23 @@ def run(ints, now, limit,
                     tstep = (tok >> 2) & STEP_MASK
                     if (tok & 3) == K_REQ:
                         blk_wait[cb, tstep] += t - te
-                    if st_core[tstep] and busy[cq] >= servers[cq]:
-                        # it holds the server now and waits for a core
-                        if _enqueue(q_tok, q_t, q_head, q_len, cq, tok, t, margin):
-                            flags |= F_QUEUE
+                    s, low = _next(buf, pos, tstep, refill_at)
+                    if low:
+                        flags |= F_REFILL
+                    blk_busy[cb, tstep] += s
+                    ts = t
+                    if st_core[tstep]:  # never a batch token: fork-join has no cores
+                        ts = _take_core(core_t, t, s)
+                        blk_wait[cb, tstep] += ts - t
+                    if (tok & 3) == K_REQ:
+                        blk_serv[cb, tstep] += s
                     else:
-                        if st_core[tstep]:
-                            busy[cq] += 1
-                        sv_tok[nsv] = tok
-                        nsv += 1
+                        bs = tok >> (2 + STEP_BITS)
+                        b_start[bs] = t
+                        b_serv[bs] = s
+                    hn = _heap_push(ht, hp, hn, ts + s, tok)
                 else:
                     busy[st] -= 1
-            for i in range(nsv):
-                tok = sv_tok[i]
-                tstep = (tok >> 2) & STEP_MASK
-                s, low = _next(buf, pos, tstep, refill_at)
-                if low:
-                    flags |= F_REFILL
-                blk_busy[cb, tstep] += s
-                if (tok & 3) == K_REQ:
-                    blk_serv[cb, tstep] += s
-                else:
-                    bs = tok >> (2 + STEP_BITS)
-                    b_start[bs] = t
-                    b_serv[bs] = s
-                hn = _heap_push(ht, hp, hn, t + s, tok)
             if kind == K_REQ:
                 work[0] = ident
                 wstep[0] = step + 1
@@ -467,24 +479,20 @@ def run(ints, now, limit,
                 if st_mode[step] == 1 or busy[st] < servers[st]:
                     if st_mode[step] == 0:
                         busy[st] += 1
-                    if st_core[step]:
-                        if busy[cq] < servers[cq]:
-                            busy[cq] += 1
-                        else:
-                            # holds its server, waits for a core
-                            if _enqueue(q_tok, q_t, q_head, q_len, cq, tok, t, margin):
-                                flags |= F_QUEUE
-                            break
                     s, low = _next(buf, pos, step, refill_at)
                     if low:
                         flags |= F_REFILL
                     blk_busy[cb, step] += s
+                    ts = t
+                    if st_core[step]:  # holds its server, waits for a core
+                        ts = _take_core(core_t, t, s)
+                        blk_wait[cb, step] += ts - t
                     if st_batch[step]:
                         b_start[bs] = t
                         b_serv[bs] = s
                     else:
                         blk_serv[cb, step] += s
-                    hn = _heap_push(ht, hp, hn, t + s, tok)
+                    hn = _heap_push(ht, hp, hn, ts + s, tok)
                 else:
                     if _enqueue(q_tok, q_t, q_head, q_len, st, tok, t, margin):
                         flags |= F_QUEUE
