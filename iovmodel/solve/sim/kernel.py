@@ -170,21 +170,26 @@ def _take_core(core_t, t, s):
     (FIFO among those asking, asked in time order); returns when it gets it."""
     f = core_t[0]
     start = t if t > f else f
-    x = start + s
-    c = core_t.shape[0]
-    i = 0
-    while True:  # the root's free time becomes x: sift it down
-        k = 2 * i + 1
+    _replace_min(core_t, start + s)
+    return start
+
+
+@njit(cache=True)
+def _replace_min(free, x):
+    """Replace the root of the binary min-heap ``free`` by ``x`` and sift it down."""
+    c = free.shape[0]
+    k0 = 0
+    while True:
+        k = 2 * k0 + 1
         if k >= c:
             break
-        if k + 1 < c and core_t[k + 1] < core_t[k]:
+        if k + 1 < c and free[k + 1] < free[k]:
             k += 1
-        if core_t[k] >= x:
+        if free[k] >= x:
             break
-        core_t[i] = core_t[k]
-        i = k
-    core_t[i] = x
-    return start
+        free[k0] = free[k]
+        k0 = k
+    free[k0] = x
 
 
 @njit(cache=True)
@@ -540,20 +545,8 @@ def fifo_pass(a, s, c, d, order, blk, blk_wait, blk_serv, j):
         blk_serv[b, j] += s[i]
         if c == 1:
             free[0] = x
-            continue
-        # replace the root by x and sift down
-        k0 = 0
-        while True:
-            k = 2 * k0 + 1
-            if k >= c:
-                break
-            if k + 1 < c and free[k + 1] < free[k]:
-                k += 1
-            if free[k] >= x:
-                break
-            free[k0] = free[k]
-            k0 = k
-        free[k0] = x
+        else:
+            _replace_min(free, x)
 
 
 @njit(cache=True)
