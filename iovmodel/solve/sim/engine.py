@@ -312,7 +312,7 @@ class _State:
         self.pos = np.zeros(ns, dtype=np.int64)
         self.ints = np.zeros(K.N_INTS, dtype=np.int64)
         self.ints[K.I_TARGET] = requests
-        self.now = np.zeros(1)
+        self.now = np.zeros(2)  # the clock, the next arrival (open: the first at t = 0)
         pop = spec.population
         cap_slots = pop if not spec.is_open else 4096
         cap_slots = max(cap_slots, 4 * self.nwork)
@@ -351,10 +351,8 @@ class _State:
         self.blk_busy = np.zeros((nblk, nsteps))
         self.blk_tend = np.zeros(nblk)
         # initial events: the first arrival, or every closed request entering at t = 0
-        if spec.is_open:
-            self.heap_t[0] = 0.0
-            self.heap_p[0] = K.K_ARRIVAL
-            self.ints[K.I_HEAP_N] = 1
+        if spec.is_open:  # the arrivals are kept beside the event list
+            self.ints[K.I_HEAP_N] = 0
             self.ints[K.I_FREE_N] = cap_slots
         else:
             self.ints[K.I_FREE_N] = 0  # every slot is a circulating request

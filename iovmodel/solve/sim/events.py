@@ -10,7 +10,7 @@ build's stamp covers both files).
 # event kinds (low 2 bits of a payload)
 K_REQ = 0  # a request finished its step
 K_BATCH = 1  # a batch token finished its step
-K_ARRIVAL = 2  # next external (Poisson) arrival
+K_ARRIVAL = 2  # an external arrival (the kernel keeps the next one beside the event list)
 K_THINK = 3  # a closed-network request finished thinking
 
 # return codes / flags

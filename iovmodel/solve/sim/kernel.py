@@ -213,7 +213,9 @@ def run(ints, now, limit,
         lat, blk, blk_wait, blk_serv, blk_busy, blk_tend):
     """Advance the simulation; returns a code (``DONE``, ``CHECKPOINT`` or flags).
 
-    ``now`` is a 1-element array holding the clock (µs). Streams: ``buf[j]`` for
+    ``now`` holds the clock (µs) and, open, the next external arrival's time: the
+    arrival stream depends on nothing, so it is kept beside the event list rather than
+    in it (at an equal time the arrival goes first). Streams: ``buf[j]`` for
     step ``j``'s service times, ``buf[nsteps]`` for interarrival / think times,
     ``buf[nsteps + 1]`` for uniforms deciding fractional steps, ``buf[nsteps + 2]``
     for uniforms choosing an open arrival's group (``group_cum``: cumulative shares).
@@ -236,6 +238,7 @@ def run(ints, now, limit,
     wstep = np.empty(nwork, dtype=np.int64)
     margin = nwork + 4  # free room kept in the heap, queues and slot pool
     t = now[0]
+    next_arr = now[1]
     completed_ = ints[I_COMPLETED]
     next_seq = ints[I_NEXT_SEQ]
     hn = ints[I_HEAP_N]
@@ -265,9 +268,13 @@ def run(ints, now, limit,
         if n + margin >= ht.shape[0]:
             flags |= F_HEAP
             continue
-        t = ht[0]
-        p = hp[0]
-        hn = _heap_pop(ht, hp, n)
+        if is_open and (n == 0 or next_arr <= ht[0]):
+            t = next_arr
+            p = K_ARRIVAL
+        else:
+            t = ht[0]
+            p = hp[0]
+            hn = _heap_pop(ht, hp, n)
         kind = p & 3
         step = (p >> 2) & STEP_MASK
         ident = p >> (2 + STEP_BITS)
@@ -293,7 +300,7 @@ def run(ints, now, limit,
             ia, low = _next(buf, pos, s_arr, refill_at)
             if low:
                 flags |= F_REFILL
-            hn = _heap_push(ht, hp, hn, t + ia, K_ARRIVAL)
+            next_arr = t + ia
             if ngroups > 1:
                 u, low = _next(buf, pos, s_grp, refill_at)
                 if low:
@@ -509,6 +516,7 @@ def run(ints, now, limit,
             flags |= F_OVERFLOW
     # hand the counters back to the caller (kept in locals while running)
     now[0] = t
+    now[1] = next_arr
     ints[I_COMPLETED] = completed_
     ints[I_NEXT_SEQ] = next_seq
     ints[I_HEAP_N] = hn
