@@ -427,3 +427,18 @@ def test_log_hist_matches_numpy_histogram(xs):
     got = stats.log_hist(x, HIST_LO_EXP, HIST_SUB_BITS, HIST_EDGES_US.size - 1)
     want, _ = np.histogram(x, HIST_EDGES_US)
     np.testing.assert_array_equal(got, want)
+
+
+def test_log_hist_end_bins():
+    # outside the grid: zero, negative and tiny values count in the first bin, huge and
+    # infinite ones in the last (the histogram's edges widened to -inf and +inf)
+    from iovmodel.solve.sim import stats
+    from iovmodel.solve.sim.engine import HIST_EDGES_US, HIST_LO_EXP, HIST_SUB_BITS
+
+    x = np.array([0.0, -0.0, -3.0, 1e-300, 2.0**-11, 2.0**-10, 1.0, 2.0**27, 1e300, np.inf])
+    got = stats.log_hist(x, HIST_LO_EXP, HIST_SUB_BITS, HIST_EDGES_US.size - 1)
+    edges = HIST_EDGES_US.copy()
+    edges[0], edges[-1] = -np.inf, np.inf
+    want, _ = np.histogram(x, edges)
+    np.testing.assert_array_equal(got, want)
+    assert got[0] == 6 and got[-1] == 3
