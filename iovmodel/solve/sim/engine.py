@@ -575,7 +575,8 @@ def summarise(spec: Spec, st, warmup, index: int) -> dict:
     span = st.blk_tend[-1] - t0
     wait = st.blk_wait[b0:].sum(axis=0) / n
     serv = st.blk_serv[b0:].sum(axis=0) / n
-    busy = st.blk_busy[b0:].sum(axis=0)
+    # server time: a per-batch step's batches; any other step's is its service time
+    busy = np.where(spec.st_batch, st.blk_busy[b0:].sum(axis=0), st.blk_serv[b0:].sum(axis=0))
     nst = spec.station_servers.size
     util = np.zeros(nst)
     for j in range(spec.st_station.size):

@@ -222,6 +222,9 @@ def run(ints, now, limit,
     ``st_fast``: ``GENERAL``, ``AHEAD`` or ``CHAIN`` per step (see the module's
     docstring); ``free_t``: per station instance, when its server is next free (steps
     decided ahead only); ``core_t``: when each core of the pool is next free.
+    Per block of completions and step: ``blk_wait`` waiting, ``blk_serv`` service
+    time of the requests, ``blk_busy`` server time of a per-batch step's batches (at
+    any other step it is ``blk_serv``, which the engine reads instead).
     """
     nsteps = st_inst.shape[0]
     s_arr = nsteps
@@ -344,7 +347,6 @@ def run(ints, now, limit,
                     s, low = _next(buf, pos, tstep, refill_at)
                     if low:
                         flags |= F_REFILL
-                    blk_busy[cb, tstep] += s
                     ts = t
                     if st_core[tstep]:  # never a batch token: fork-join has no cores
                         ts = _take_core(core_t, t, s)
@@ -352,6 +354,7 @@ def run(ints, now, limit,
                     if (tok & 3) == K_REQ:
                         blk_serv[cb, tstep] += s
                     else:
+                        blk_busy[cb, tstep] += s
                         bs = tok >> (2 + STEP_BITS)
                         b_start[bs] = t
                         b_serv[bs] = s
@@ -447,7 +450,6 @@ def run(ints, now, limit,
                     d = start + s
                     free_t[st] = d
                     blk_wait[cb, step] += start - tr
-                    blk_busy[cb, step] += s
                     blk_serv[cb, step] += s
                     step += 1
                     tr = d
@@ -494,12 +496,12 @@ def run(ints, now, limit,
                     s, low = _next(buf, pos, step, refill_at)
                     if low:
                         flags |= F_REFILL
-                    blk_busy[cb, step] += s
                     ts = t
                     if st_core[step]:  # holds its server, waits for a core
                         ts = _take_core(core_t, t, s)
                         blk_wait[cb, step] += ts - t
                     if st_batch[step]:
+                        blk_busy[cb, step] += s
                         b_start[bs] = t
                         b_serv[bs] = s
                     else:
