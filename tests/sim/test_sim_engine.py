@@ -102,6 +102,60 @@ def test_recursion_and_event_loop_give_the_same_numbers():
     np.testing.assert_allclose(a.replications["p99_us"], b.replications["p99_us"], rtol=1e-12)
 
 
+def _mixed_net(**fields):
+    """Open: a private single server, shared single servers, a 2-server station, a
+    delay and a fractional visit (lognormal services: no ties)."""
+    import dataclasses
+
+    net = network("mixed", [("vcpu", 1), ("a", 1), ("b", 2), ("wire", math.inf), ("c", 1)],
+                  [("sub", 0, 0.6, 2.0), ("a1", 1, 0.3, 0.5), ("b1", 2, 0.8),
+                   ("w", 3, 0.4), ("c1", 4, 0.2), ("c2", 4, 0.1, 1.0, 0.5), ("a2", 1, 0.2)],
+                  rate_per_s=7e5)
+    sts = tuple(dataclasses.replace(s, private=s.name == "vcpu") for s in net.stations)
+    return dataclasses.replace(net, stations=sts, **fields)
+
+
+@pytest.mark.parametrize("mixed, fields, modes", [
+    # shared stations visited once in a row chain, through to the end
+    (False, {}, "CCCCC"),
+    # the in-flight gate sees completions at their time: an event at the last departure
+    (False, {"inflight": 3}, "CCCCA"),
+    # a at steps 1 and 6, c at 4 and 5: visited twice, queued as before; b has 2 servers
+    (True, {}, "AGGGGGG"),
+    # the private station's departures are in order per group only: an event before the
+    # shared station
+    (True, {"groups": (0.3, 0.7)}, "AGGGGGG"),
+])
+def test_steps_decided_ahead_give_the_event_loops_numbers(mixed, fields, modes):
+    # a FIFO single-server visit decided at entry (Lindley inside the event loop) gives
+    # the same latencies, percentiles and throughput as queueing it with events: same
+    # streams, same arithmetic, same order (only the block a wait is counted in moves).
+    # Private instances share their step's stream: decided ahead, it is handed out in
+    # arrival order instead of start order, the same law (test_sim_resources checks
+    # that case against M/M/1 closed forms), so there only the modes are compared here.
+    import dataclasses
+
+    from iovmodel.solve.sim import engine as E
+    from iovmodel.solve.sim import events as K
+
+    net = _mixed_net(**fields) if mixed else dataclasses.replace(tandem_net(1.6e6), **fields)
+    spec = E.compile_network(net)
+    code = {K.GENERAL: "G", K.AHEAD: "A", K.CHAIN: "C"}
+    assert "".join(code[int(m)] for m in spec.st_fast) == modes
+    general = dataclasses.replace(spec, st_fast=np.full_like(spec.st_fast, K.GENERAL))
+    ss = np.random.SeedSequence(3)
+    a = E.replicate(spec, 20_000, ss, 0.1, engine="event")
+    b = E.replicate(general, 20_000, ss, 0.1, engine="event")
+    if "groups" in fields:
+        assert a["latency_us"] == pytest.approx(b["latency_us"], rel=0.03)
+        return
+    for key in ("latency_us", "throughput_per_s", "sim_time_us"):
+        assert a[key] == b[key], key
+    np.testing.assert_array_equal(a["percentiles_us"], b["percentiles_us"])
+    np.testing.assert_array_equal(a["hist"], b["hist"])
+    np.testing.assert_allclose(a["utilization"], b["utilization"], rtol=0.02)
+
+
 def test_auto_engine_choice():
     assert simulate_network(tandem_net(), seed=1, **KW).engine == "recursion"
     assert simulate_network(kelly_net(), seed=1, **KW).engine == "event"
@@ -373,3 +427,18 @@ def test_log_hist_matches_numpy_histogram(xs):
     got = stats.log_hist(x, HIST_LO_EXP, HIST_SUB_BITS, HIST_EDGES_US.size - 1)
     want, _ = np.histogram(x, HIST_EDGES_US)
     np.testing.assert_array_equal(got, want)
+
+
+def test_log_hist_end_bins():
+    # outside the grid: zero, negative and tiny values count in the first bin, huge and
+    # infinite ones in the last (the histogram's edges widened to -inf and +inf)
+    from iovmodel.solve.sim import stats
+    from iovmodel.solve.sim.engine import HIST_EDGES_US, HIST_LO_EXP, HIST_SUB_BITS
+
+    x = np.array([0.0, -0.0, -3.0, 1e-300, 2.0**-11, 2.0**-10, 1.0, 2.0**27, 1e300, np.inf])
+    got = stats.log_hist(x, HIST_LO_EXP, HIST_SUB_BITS, HIST_EDGES_US.size - 1)
+    edges = HIST_EDGES_US.copy()
+    edges[0], edges[-1] = -np.inf, np.inf
+    want, _ = np.histogram(x, edges)
+    np.testing.assert_array_equal(got, want)
+    assert got[0] == 6 and got[-1] == 3

@@ -46,7 +46,14 @@ open network without batching whose FIFO stations are each visited once is
 simulated exactly by Lindley / Kiefer-Wolfowitz recursions, station after
 station (``engine="auto"`` picks it up to 4 million requests per replication). Both draw from the same random streams:
 on a chain of single-server FIFO stations they give the same numbers (to
-rounding); elsewhere they agree statistically.
+rounding); elsewhere they agree statistically. The event loop itself decides a
+visit to a single-server FIFO station that only that visit uses, has no host core
+and no fork-join, at the request's arrival there (its start is known then, as in
+Lindley's recursion), and goes straight on through a chain of such visits: events
+only where requests meet shared state (multi-server and shared stations, the
+core pool, the in-flight gate, batches); its numbers are those of queueing every
+visit. The core pool is decided when a request asks for a core
+(Kiefer-Wolfowitz), but every such visit still takes an event.
 
 Accounting: ``utilization`` is busy time per server (delay stations: mean
 busy servers, polling hops included, as ``analyze``); a polling hop counts as host CPU (its

@@ -46,11 +46,11 @@ SIGNATURES = {
     "run": "i8(" + ", ".join([
         _I1, _F1, "i8",  # ints, now, limit
         _I1, _I1, _B1, _F1, _I1, "i8", "b1", "f8",  # st_inst .. think
-        _B1, _B1, _I1, _F1, "i8",  # st_private, st_core, slot_group, group_cum, inflight
+        _B1, _B1, _I1, _I1, _F1, "i8",  # st_private, st_core, st_fast, slot_group, ..
         _F2, _I1, "i8",  # buf, pos, refill_at
         _F1, _I1,  # heap
         _I2, _F2, _I1, _I1,  # queues
-        _I1,  # busy
+        _I1, _F1, _F1,  # busy, free_t, core_t
         _F1, _I1, _I1,  # arr_t, slot_batch, free_slots
         _I1, _I1, _I2, _F2, _F1, _F1, _I1,  # batches
         _F1, "i8", _F2, _F2, _F2, _F1,  # lat, blk, blk_wait, blk_serv, blk_busy, blk_tend

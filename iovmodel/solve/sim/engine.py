@@ -62,6 +62,7 @@ class Spec:
     group_cum: np.ndarray  # open: cumulative shares of the groups (empty: one group)
     group_sizes: np.ndarray  # closed: requests of each group
     inflight: int  # requests past the start of the route at once (huge: no limit)
+    st_fast: np.ndarray  # int64: how the kernel runs each step (events.GENERAL, AHEAD, CHAIN)
 
     @property
     def plain(self) -> bool:
@@ -180,7 +181,7 @@ def compile_network(net: Network, dists: dict | None = None,
             st_guest.append(v.guest_cpu)
             samplers.append(d.sampler(v.mean_us, v.hop))
             step_means.append(mean * pr / (batch if per_batch else 1))
-    if len(st_station) >= (1 << K.STEP_BITS) - 1:
+    if len(st_station) >= K.PASS - 1:
         raise ParameterError(f"route of {net.name!r} expands to too many steps ({len(st_station)})")
     if net.is_open:
         rate = net.rate_per_s
@@ -208,6 +209,7 @@ def compile_network(net: Network, dists: dict | None = None,
         population = int(net.population)  # whole, >= batch: Network checks it
         th = as_dist((dists or {}).get("think", "exponential"), "think")
         samplers.append(th.sampler(net.think_us, "think"))
+    st_core = res["threads"][np.array(st_station, dtype=np.int64)]
     return Spec(
         name=net.name,
         station_names=tuple(s.name for s in net.stations),
@@ -229,13 +231,48 @@ def compile_network(net: Network, dists: dict | None = None,
         think_us=float(net.think_us),
         st_inst=res["base"][np.array(st_station, dtype=np.int64)],
         st_private=res["inst"][np.array(st_station, dtype=np.int64)] > 1,
-        st_core=res["threads"][np.array(st_station, dtype=np.int64)],
+        st_core=st_core,
         station_instances=res["inst"],
         inst_servers=res["inst_servers"],
         group_cum=res["group_cum"],
         group_sizes=res["group_sizes"],
         inflight=res["inflight"],
+        st_fast=_decided_ahead(st_station, st_mode, st_batch, st_prob, st_core,
+                               res["inst"][np.array(st_station, dtype=np.int64)] > 1, servers,
+                               batch, res["inflight"]),
     )
+
+
+def _decided_ahead(st_station: list, st_mode: list, st_batch: list, st_prob: list,
+                   st_core: np.ndarray, st_private: np.ndarray, servers: np.ndarray,
+                   batch: int, inflight: int) -> np.ndarray:
+    """Which steps the kernel decides at entry, without events (``events.AHEAD``/``CHAIN``).
+
+    A step qualifies when it is a certain (``prob = 1``) per-I/O visit to a FIFO station
+    with one server (per instance) that no other step visits and that needs no host
+    core: then the arrivals at each of its instances are processed in time order (it
+    is entered either at its true time or straight from another such step, whose
+    departures keep the order of its arrivals), and its start is ``max(arrival, server
+    free)``. A qualifying step chains into the next when that one qualifies too and
+    sees its arrivals in order (a private station's departures are in order per group
+    only: it chains into another private station, not into a shared one), or when it
+    is the last, shared, and completing ahead of time is invisible (no in-flight gate,
+    no fork-join batch; completions then stay in time order).
+    """
+    n = len(st_station)
+    visits = np.bincount(np.asarray(st_station, dtype=np.int64), minlength=servers.size)
+    ok = [st_mode[j] == 0 and servers[st_station[j]] == 1 and visits[st_station[j]] == 1
+          and not st_batch[j] and st_prob[j] == 1.0 and not st_core[j] for j in range(n)]
+    done_ahead = inflight >= NO_LIMIT and batch == 1
+    out = np.full(n, K.GENERAL, dtype=np.int64)
+    for j in range(n):
+        if ok[j]:
+            if j + 1 < n:
+                nxt = ok[j + 1] and (st_private[j + 1] or not st_private[j])
+            else:
+                nxt = done_ahead and not st_private[j]
+            out[j] = K.CHAIN if nxt else K.AHEAD
+    return out
 
 
 def _check_instances_and_cores(net: Network, res: dict, load: np.ndarray, core_load: float,
@@ -275,7 +312,7 @@ class _State:
         self.pos = np.zeros(ns, dtype=np.int64)
         self.ints = np.zeros(K.N_INTS, dtype=np.int64)
         self.ints[K.I_TARGET] = requests
-        self.now = np.zeros(1)
+        self.now = np.zeros(2)  # the clock, the next arrival (open: the first at t = 0)
         pop = spec.population
         cap_slots = pop if not spec.is_open else 4096
         cap_slots = max(cap_slots, 4 * self.nwork)
@@ -287,6 +324,9 @@ class _State:
         self.q_head = np.zeros(nq, dtype=np.int64)
         self.q_len = np.zeros(nq, dtype=np.int64)
         self.busy = np.zeros(nq, dtype=np.int64)
+        self.free_t = np.full(nq, -np.inf)
+        pool = int(spec.inst_servers[-2])  # host cores for threads (NO_LIMIT: none needed)
+        self.core_t = np.full(pool if pool < NO_LIMIT else 1, -np.inf)
         self.arr_t = np.zeros(cap_slots)
         self.slot_group = np.zeros(cap_slots, dtype=np.int64)
         if spec.group_sizes.size:  # closed: request i belongs to its group for good
@@ -311,10 +351,8 @@ class _State:
         self.blk_busy = np.zeros((nblk, nsteps))
         self.blk_tend = np.zeros(nblk)
         # initial events: the first arrival, or every closed request entering at t = 0
-        if spec.is_open:
-            self.heap_t[0] = 0.0
-            self.heap_p[0] = K.K_ARRIVAL
-            self.ints[K.I_HEAP_N] = 1
+        if spec.is_open:  # the arrivals are kept beside the event list
+            self.ints[K.I_HEAP_N] = 0
             self.ints[K.I_FREE_N] = cap_slots
         else:
             self.ints[K.I_FREE_N] = 0  # every slot is a circulating request
@@ -336,11 +374,11 @@ class _State:
                 self.ints, self.now, limit,
                 s.st_inst, s.st_mode, s.st_batch, s.st_prob, s.inst_servers, s.batch,
                 s.is_open, s.think_us,
-                s.st_private, s.st_core, self.slot_group, s.group_cum, s.inflight,
+                s.st_private, s.st_core, s.st_fast, self.slot_group, s.group_cum, s.inflight,
                 self.buf, self.pos, self.refill_at,
                 self.heap_t, self.heap_p,
                 self.q_tok, self.q_t, self.q_head, self.q_len,
-                self.busy,
+                self.busy, self.free_t, self.core_t,
                 self.arr_t, self.slot_batch, self.free_slots,
                 self.b_count, self.b_done, self.b_members, self.b_arrt, self.b_start,
                 self.b_serv, self.free_batches,
@@ -537,7 +575,8 @@ def summarise(spec: Spec, st, warmup, index: int) -> dict:
     span = st.blk_tend[-1] - t0
     wait = st.blk_wait[b0:].sum(axis=0) / n
     serv = st.blk_serv[b0:].sum(axis=0) / n
-    busy = st.blk_busy[b0:].sum(axis=0)
+    # server time: a per-batch step's batches; any other step's is its service time
+    busy = np.where(spec.st_batch, st.blk_busy[b0:].sum(axis=0), st.blk_serv[b0:].sum(axis=0))
     nst = spec.station_servers.size
     util = np.zeros(nst)
     for j in range(spec.st_station.size):

@@ -10,7 +10,7 @@ build's stamp covers both files).
 # event kinds (low 2 bits of a payload)
 K_REQ = 0  # a request finished its step
 K_BATCH = 1  # a batch token finished its step
-K_ARRIVAL = 2  # next external (Poisson) arrival
+K_ARRIVAL = 2  # an external arrival (the kernel keeps the next one beside the event list)
 K_THINK = 3  # a closed-network request finished thinking
 
 # return codes / flags
@@ -38,3 +38,12 @@ N_INTS = 10
 
 STEP_BITS = 16
 STEP_MASK = (1 << STEP_BITS) - 1
+#: a ``K_REQ`` event whose step field is ``PASS + j``: the request enters step ``j`` at the
+#: event's time and releases nothing (it left the step before at a time decided when it
+#: entered it, or it passed the in-flight gate: ``j = 0``); routes have fewer steps
+PASS = 1 << (STEP_BITS - 1)
+
+# how a step is simulated (``st_fast``)
+GENERAL = 0  # queue and completion event
+AHEAD = 1  # FIFO single server, start decided at entry; an event at its departure
+CHAIN = 2  # as AHEAD, and the request enters the next step at once (ahead of time)

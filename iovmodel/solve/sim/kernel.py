@@ -21,16 +21,41 @@ A request walks the expanded route ``step 0 .. nsteps-1``. At a step it is
 either served at a FIFO station with ``c`` servers (``mode 0``) or delayed
 without holding any server (``mode 1``: delay stations and polling hops).
 Station *instances*: a private station has one instance per group, at
-``st_inst[step] + group`` of the request (``slot_group``); the rows ``cq`` and
-``cq + 1`` of the queues are the host's core pool (``servers[cq]`` cores: a
-step with ``st_core`` needs its server *and* a core, and waits for the core
-while holding the server) and the in-flight gate (``inflight`` requests past
-the start of the route; the others wait there, FIFO, before step 0). A request
-leaving the gate re-enters through the event list with step ``STEP_MASK``.
+``st_inst[step] + group`` of the request (``slot_group``). The host's core pool
+(``servers[cq]`` cores): a step with ``st_core`` needs its server *and* a core,
+and waits for the core, FIFO, while holding the server. The pool's requests are
+processed in time order (a request asks for a core when it gets its server, at
+an event's time), so each one's core is known when it asks, as in
+Kiefer-Wolfowitz's recursion: the earliest of the cores' free times (``core_t``,
+a binary min-heap), and no queue or event of its own is needed. At an instant
+where several things happen: the finishing request frees its core (the thread
+longest waiting for one has it), then its server (the next in line takes it and
+asks for a core), then moves on. Row ``cq + 1`` of
+the queues is the in-flight gate (``inflight`` requests past the start of the
+route; the others wait there, FIFO, before step 0). A request leaving the gate
+re-enters through the event list (step ``PASS``).
 Steps marked ``per_batch`` are fork-join points: the requests of batch
 ``seq // B`` wait for each other, one token of the batch is served once, then
 all its members continue. A step with ``prob < 1`` happens with that
 probability (fractional visit counts).
+
+Decided ahead
+-------------
+A visit to a FIFO single-server station that only this step visits, with no core,
+batch or fractional visit (``st_fast``, set by the engine), does not need the event
+list: when its arrivals are processed in time order, its start is known at arrival,
+``max(arrival, free_t[instance])``, as in Lindley's recursion, and so is its
+departure. The request then goes on at once to the next step if that is another
+such visit (``CHAIN``: departures of a FIFO single server keep the arrival order,
+so the next station's arrivals are processed in time order too) or the end of the
+route when nothing happens there that other requests see at its time (no in-flight
+gate, no fork-join batch); else an event at the departure lets it enter the next
+step then (``AHEAD``, a ``PASS`` event). Every other step is entered only at its
+true time, so a station's state is always read in time order. The numbers are
+those of the plain event loop (same streams, same arithmetic, same order); only the
+block a step's waiting time is added to may differ (blocks of completions), and at
+a private station, whose instances share the step's stream, the service times are
+handed out in order of arrival rather than of start (the same law).
 """
 
 from __future__ import annotations
@@ -39,6 +64,8 @@ import numpy as np
 from numba import njit
 
 from .events import (  # noqa: F401  (re-exported: engine code reads them as K.*)
+    AHEAD,
+    CHAIN,
     CHECKPOINT,
     DONE,
     F_BATCHES,
@@ -47,6 +74,7 @@ from .events import (  # noqa: F401  (re-exported: engine code reads them as K.*
     F_QUEUE,
     F_REFILL,
     F_SLOTS,
+    GENERAL,
     I_ADMITTED,
     I_BFREE_N,
     I_COMPLETED,
@@ -62,6 +90,7 @@ from .events import (  # noqa: F401  (re-exported: engine code reads them as K.*
     K_REQ,
     K_THINK,
     N_INTS,
+    PASS,
     STEP_BITS,
     STEP_MASK,
 )
@@ -136,6 +165,34 @@ def _dequeue(q_tok, q_t, q_head, q_len, q):
 
 
 @njit(cache=True)
+def _take_core(core_t, t, s):
+    """A request asking at ``t`` for a core to work ``s`` on: the earliest free core
+    (FIFO among those asking, asked in time order); returns when it gets it."""
+    f = core_t[0]
+    start = t if t > f else f
+    _replace_min(core_t, start + s)
+    return start
+
+
+@njit(cache=True)
+def _replace_min(free, x):
+    """Replace the root of the binary min-heap ``free`` by ``x`` and sift it down."""
+    c = free.shape[0]
+    k0 = 0
+    while True:
+        k = 2 * k0 + 1
+        if k >= c:
+            break
+        if k + 1 < c and free[k + 1] < free[k]:
+            k += 1
+        if free[k] >= x:
+            break
+        free[k0] = free[k]
+        k0 = k
+    free[k0] = x
+
+
+@njit(cache=True)
 def _next(buf, pos, j, refill_at):
     """The next number of stream ``j``; True when the stream needs refilling."""
     k = pos[j]
@@ -146,29 +203,36 @@ def _next(buf, pos, j, refill_at):
 @njit(cache=True)
 def run(ints, now, limit,
         st_inst, st_mode, st_batch, st_prob, servers, batch, is_open, think,
-        st_private, st_core, slot_group, group_cum, inflight,
+        st_private, st_core, st_fast, slot_group, group_cum, inflight,
         buf, pos, refill_at,
         ht, hp,
         q_tok, q_t, q_head, q_len,
-        busy,
+        busy, free_t, core_t,
         arr_t, slot_batch, free_slots,
         b_count, b_done, b_members, b_arrt, b_start, b_serv, free_batches,
         lat, blk, blk_wait, blk_serv, blk_busy, blk_tend):
     """Advance the simulation; returns a code (``DONE``, ``CHECKPOINT`` or flags).
 
-    ``now`` is a 1-element array holding the clock (µs). Streams: ``buf[j]`` for
+    ``now`` holds the clock (µs) and, open, the next external arrival's time: the
+    arrival stream depends on nothing, so it is kept beside the event list rather than
+    in it (at an equal time the arrival goes first). Streams: ``buf[j]`` for
     step ``j``'s service times, ``buf[nsteps]`` for interarrival / think times,
     ``buf[nsteps + 1]`` for uniforms deciding fractional steps, ``buf[nsteps + 2]``
     for uniforms choosing an open arrival's group (``group_cum``: cumulative shares).
+    ``st_fast``: ``GENERAL``, ``AHEAD`` or ``CHAIN`` per step (see the module's
+    docstring); ``free_t``: per station instance, when its server is next free (steps
+    decided ahead only); ``core_t``: when each core of the pool is next free.
+    Per block of completions and step: ``blk_wait`` waiting, ``blk_serv`` service
+    time of the requests, ``blk_busy`` server time of a per-batch step's batches (at
+    any other step it is ``blk_serv``, which the engine reads instead).
     """
     nsteps = st_inst.shape[0]
     s_arr = nsteps
     s_uni = nsteps + 1
     s_grp = nsteps + 2
     ngroups = group_cum.shape[0]
-    cq = servers.shape[0] - 2  # the core pool's queue; cq + 1: the in-flight gate
+    cq = servers.shape[0] - 2  # the core pool (its queue row is unused); cq + 1: the gate
     gq = cq + 1
-    sv_tok = np.empty(2, dtype=np.int64)  # tokens starting service at a release
     nblk = blk_tend.shape[0]
     # requests entering a step at this instant (at most a released batch); sized with
     # room to spare, as the margins below
@@ -177,6 +241,7 @@ def run(ints, now, limit,
     wstep = np.empty(nwork, dtype=np.int64)
     margin = nwork + 4  # free room kept in the heap, queues and slot pool
     t = now[0]
+    next_arr = now[1]
     completed_ = ints[I_COMPLETED]
     next_seq = ints[I_NEXT_SEQ]
     hn = ints[I_HEAP_N]
@@ -206,9 +271,13 @@ def run(ints, now, limit,
         if n + margin >= ht.shape[0]:
             flags |= F_HEAP
             continue
-        t = ht[0]
-        p = hp[0]
-        hn = _heap_pop(ht, hp, n)
+        if is_open and (n == 0 or next_arr <= ht[0]):
+            t = next_arr
+            p = K_ARRIVAL
+        else:
+            t = ht[0]
+            p = hp[0]
+            hn = _heap_pop(ht, hp, n)
         kind = p & 3
         step = (p >> 2) & STEP_MASK
         ident = p >> (2 + STEP_BITS)
@@ -234,7 +303,7 @@ def run(ints, now, limit,
             ia, low = _next(buf, pos, s_arr, refill_at)
             if low:
                 flags |= F_REFILL
-            hn = _heap_push(ht, hp, hn, t + ia, K_ARRIVAL)
+            next_arr = t + ia
             if ngroups > 1:
                 u, low = _next(buf, pos, s_grp, refill_at)
                 if low:
@@ -257,23 +326,15 @@ def run(ints, now, limit,
                     forming = free_batches[bfree_n]
                 slot_batch[slot] = forming
             nw = 1
-        elif kind == K_REQ and step == STEP_MASK:
-            # through the in-flight gate (its place was handed over at a completion)
+        elif kind == K_REQ and step >= PASS:
+            # enters a step, releasing nothing: through the in-flight gate (its place was
+            # handed over at a completion), or after a step decided ahead
             work[0] = ident
-            wstep[0] = 0
+            wstep[0] = step - PASS
             nw = 1
         else:
-            # a service or delay finished: free the core, then the server; start the
-            # next in line of each
-            nsv = 0
-            if kind == K_REQ and st_core[step]:
-                if q_len[cq] > 0:
-                    tok, te = _dequeue(q_tok, q_t, q_head, q_len, cq)
-                    blk_wait[cb, (tok >> 2) & STEP_MASK] += t - te
-                    sv_tok[0] = tok
-                    nsv = 1
-                else:
-                    busy[cq] -= 1
+            # a service or delay finished (its core was freed at the same time): free
+            # the server; the next in line takes it (and asks for a core)
             if st_mode[step] == 0 and not (kind == K_BATCH and b_serv[ident] < 0.0):
                 st = st_inst[step]
                 if kind == K_REQ and st_private[step]:
@@ -283,31 +344,23 @@ def run(ints, now, limit,
                     tstep = (tok >> 2) & STEP_MASK
                     if (tok & 3) == K_REQ:
                         blk_wait[cb, tstep] += t - te
-                    if st_core[tstep] and busy[cq] >= servers[cq]:
-                        # it holds the server now and waits for a core
-                        if _enqueue(q_tok, q_t, q_head, q_len, cq, tok, t, margin):
-                            flags |= F_QUEUE
+                    s, low = _next(buf, pos, tstep, refill_at)
+                    if low:
+                        flags |= F_REFILL
+                    ts = t
+                    if st_core[tstep]:  # never a batch token: fork-join has no cores
+                        ts = _take_core(core_t, t, s)
+                        blk_wait[cb, tstep] += ts - t
+                    if (tok & 3) == K_REQ:
+                        blk_serv[cb, tstep] += s
                     else:
-                        if st_core[tstep]:
-                            busy[cq] += 1
-                        sv_tok[nsv] = tok
-                        nsv += 1
+                        blk_busy[cb, tstep] += s
+                        bs = tok >> (2 + STEP_BITS)
+                        b_start[bs] = t
+                        b_serv[bs] = s
+                    hn = _heap_push(ht, hp, hn, ts + s, tok)
                 else:
                     busy[st] -= 1
-            for i in range(nsv):
-                tok = sv_tok[i]
-                tstep = (tok >> 2) & STEP_MASK
-                s, low = _next(buf, pos, tstep, refill_at)
-                if low:
-                    flags |= F_REFILL
-                blk_busy[cb, tstep] += s
-                if (tok & 3) == K_REQ:
-                    blk_serv[cb, tstep] += s
-                else:
-                    bs = tok >> (2 + STEP_BITS)
-                    b_start[bs] = t
-                    b_serv[bs] = s
-                hn = _heap_push(ht, hp, hn, t + s, tok)
             if kind == K_REQ:
                 work[0] = ident
                 wstep[0] = step + 1
@@ -338,13 +391,14 @@ def run(ints, now, limit,
         while w < nw:
             slot = work[w]
             step = wstep[w]
+            tr = t  # when the request enters ``step`` (later than t after steps decided ahead)
             while True:
                 if step == nsteps:
                     # completion of one I/O
                     c = completed_
                     if c < lat.shape[0]:
-                        lat[c] = t - arr_t[slot]
-                        blk_tend[cb] = t
+                        lat[c] = tr - arr_t[slot]
+                        blk_tend[cb] = tr
                     completed_ = c + 1
                     if completed_ == blk_next:
                         blk_next += blk
@@ -355,7 +409,7 @@ def run(ints, now, limit,
                         nxt, te = _dequeue(q_tok, q_t, q_head, q_len, gq)
                         blk_wait[cb, 0] += t - te  # the wait before the first hop is its wait
                         hn = _heap_push(ht, hp, hn, t,
-                                        (nxt << (2 + STEP_BITS)) | (STEP_MASK << 2) | K_REQ)
+                                        (nxt << (2 + STEP_BITS)) | (PASS << 2) | K_REQ)
                     else:
                         admitted -= 1
                     if batch > 1:
@@ -374,12 +428,35 @@ def run(ints, now, limit,
                         z, low = _next(buf, pos, s_arr, refill_at)
                         if low:
                             flags |= F_REFILL
-                        hn = _heap_push(ht, hp, hn, t + z,
+                        hn = _heap_push(ht, hp, hn, tr + z,
                                                     (slot << (2 + STEP_BITS)) | K_THINK)
                         break
                     # closed, no think time: re-enter through the event list (a zero-time
                     # loop here could run unboundedly long without returning)
-                    hn = _heap_push(ht, hp, hn, t, (slot << (2 + STEP_BITS)) | K_THINK)
+                    hn = _heap_push(ht, hp, hn, tr, (slot << (2 + STEP_BITS)) | K_THINK)
+                    break
+                fast = st_fast[step]
+                if fast != 0:
+                    # FIFO single server, its arrivals processed in time order: the start
+                    # is known now (Lindley)
+                    st = st_inst[step]
+                    if st_private[step]:
+                        st += slot_group[slot]
+                    s, low = _next(buf, pos, step, refill_at)
+                    if low:
+                        flags |= F_REFILL
+                    fr = free_t[st]
+                    start = tr if tr > fr else fr
+                    d = start + s
+                    free_t[st] = d
+                    blk_wait[cb, step] += start - tr
+                    blk_serv[cb, step] += s
+                    step += 1
+                    tr = d
+                    if fast == CHAIN:
+                        continue
+                    hn = _heap_push(ht, hp, hn, d,
+                                    (slot << (2 + STEP_BITS)) | ((PASS + step) << 2) | K_REQ)
                     break
                 if st_prob[step] < 1.0 and not st_batch[step]:
                     u, low = _next(buf, pos, s_uni, refill_at)
@@ -416,24 +493,20 @@ def run(ints, now, limit,
                 if st_mode[step] == 1 or busy[st] < servers[st]:
                     if st_mode[step] == 0:
                         busy[st] += 1
-                    if st_core[step]:
-                        if busy[cq] < servers[cq]:
-                            busy[cq] += 1
-                        else:
-                            # holds its server, waits for a core
-                            if _enqueue(q_tok, q_t, q_head, q_len, cq, tok, t, margin):
-                                flags |= F_QUEUE
-                            break
                     s, low = _next(buf, pos, step, refill_at)
                     if low:
                         flags |= F_REFILL
-                    blk_busy[cb, step] += s
+                    ts = t
+                    if st_core[step]:  # holds its server, waits for a core
+                        ts = _take_core(core_t, t, s)
+                        blk_wait[cb, step] += ts - t
                     if st_batch[step]:
+                        blk_busy[cb, step] += s
                         b_start[bs] = t
                         b_serv[bs] = s
                     else:
                         blk_serv[cb, step] += s
-                    hn = _heap_push(ht, hp, hn, t + s, tok)
+                    hn = _heap_push(ht, hp, hn, ts + s, tok)
                 else:
                     if _enqueue(q_tok, q_t, q_head, q_len, st, tok, t, margin):
                         flags |= F_QUEUE
@@ -445,6 +518,7 @@ def run(ints, now, limit,
             flags |= F_OVERFLOW
     # hand the counters back to the caller (kept in locals while running)
     now[0] = t
+    now[1] = next_arr
     ints[I_COMPLETED] = completed_
     ints[I_NEXT_SEQ] = next_seq
     ints[I_HEAP_N] = hn
@@ -481,20 +555,8 @@ def fifo_pass(a, s, c, d, order, blk, blk_wait, blk_serv, j):
         blk_serv[b, j] += s[i]
         if c == 1:
             free[0] = x
-            continue
-        # replace the root by x and sift down
-        k0 = 0
-        while True:
-            k = 2 * k0 + 1
-            if k >= c:
-                break
-            if k + 1 < c and free[k + 1] < free[k]:
-                k += 1
-            if free[k] >= x:
-                break
-            free[k0] = free[k]
-            k0 = k
-        free[k0] = x
+        else:
+            _replace_min(free, x)
 
 
 @njit(cache=True)
