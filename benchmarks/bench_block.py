@@ -10,11 +10,14 @@ Profiles (none is fitted to the rows it predicts):
   one the same host printed for its native run (reshost1: clat p50 13.376, p99 13.632 us).
 * P15 (KubeVirt bus=virtio vs bus=sata) and P18 (QEMU NVMe, per-CQE vs batched interrupts):
   the default profile; the workloads the sources leave open are assumptions, stated in
-  ASSUMED below.
+  ASSUMED below. ``--fitted`` also predicts them from the profile issue 14 asks for,
+  :func:`fitted_profile`: the MAP fit (``iov.fit``'s defaults) of every predictable row of
+  the bundled datasets except io_comparisons (~2 min).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -69,13 +72,32 @@ def p01_profile() -> iov.HostProfile:
     return prof.replace(hop_scv=hi, device_scv=hi)
 
 
+@functools.cache
+def fitted_profile() -> iov.HostProfile:
+    """The MAP fit (``iov.fit`` defaults: typical-range priors) of every predictable row of
+    the bundled datasets except io_comparisons, the source of P01, P15 and P18."""
+    from iovmodel.errors import FitWarning
+    from iovmodel.fit import predictable
+
+    rows = []
+    for name in iov.datasets.list()["name"]:
+        if name == "io_comparisons":
+            continue
+        d = iov.datasets.load(name)
+        rows.append(d[predictable(d)["predictable"]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        return iov.fit(pd.concat(rows, ignore_index=True)).profile
+
+
 def _aio(options: str) -> str:
     return next(p.split("=")[1] for p in options.split(";") if p.startswith("aio="))
 
 
-def predictions() -> pd.DataFrame:
+def predictions(host: iov.HostProfile | None = None) -> pd.DataFrame:
     """One row per predicted measurement: source, path, label, metric, workload, measured,
-    predicted, rel_error."""
+    predicted, rel_error. ``host``: the profile P15 and P18 are predicted from (default: the
+    default profile; :func:`fitted_profile` for issue 14's); P01 always uses its own."""
     df = iov.datasets.load("io_comparisons")
     rows = []
     prof = p01_profile()
@@ -90,7 +112,7 @@ def predictions() -> pd.DataFrame:
         rows.append(dict(source="P01", path="virtio-blk", label=f"aio={aio}", metric=r.metric,
                          rw=r.rw, iodepth=int(r.iodepth), size_bytes=4096, measured=r.value,
                          predicted=pred))
-    host = iov.HostProfile.default()
+    host = iov.HostProfile.default() if host is None else host
     for _, r in df[df.source == "P15"].iterrows():
         p = (iov.path("virtio-blk", aio="threads", cache="none") if r.path == "virtio-blk"
              else iov.path("emulated-ahci"))
@@ -98,7 +120,7 @@ def predictions() -> pd.DataFrame:
         rows.append(dict(source="P15", path=r.path, label=r.options.split(";")[0],
                          metric="iops", rw=r.rw, iodepth=32, size_bytes=int(r.size_bytes),
                          measured=r.value, predicted=iov.analyze(p, host, w).throughput_per_s))
-    nul = iov.Device.preset("null_blk").apply()
+    nul = iov.Device.preset("null_blk").apply(host)
     for _, r in df[df.source == "P18"].iterrows():
         batched = "batched" in r.options
         p = iov.path("emulated-nvme", cqe_batching=batched, vcpus=4)
@@ -159,6 +181,20 @@ def main() -> None:
     print(pr.to_string(index=False, float_format=lambda v: f"{v:.3g}"))
     print("\nP01 QD1 randread p99/p50 (fio clat, run 1):")
     print(p99_over_p50().to_string(index=False, float_format=lambda v: f"{v:.3g}"))
+    if "--fitted" in sys.argv:
+        prof = fitted_profile()
+        fit = predictions(prof)
+        fit = fit[fit.source != "P01"]
+        print("\nP15 and P18 from the profile fitted on the bundled data without io_comparisons:")
+        print(fit.to_string(index=False, float_format=lambda v: f"{v:,.3g}"))
+        for src, g in fit.groupby("source"):
+            print(f"{src}: median |error| {100 * g.rel_error.abs().median():.1f} % over {len(g)} rows")
+        fp = pairs(fit)
+        print(f"pairs ordered right: {int(fp.right.sum())} of {len(fp)}")
+        d0 = iov.HostProfile.default()
+        moved = {k: (d0[k], prof[k]) for k in prof if d0[k] and abs(prof[k] / d0[k] - 1) > 0.5}
+        print("fitted costs moved by more than 50 %: " + ", ".join(
+            f"{k} {a:.3g} -> {b:.3g}" for k, (a, b) in moved.items()))
     print("\nassumed:")
     for k, v in ASSUMED.items():
         print(f"  {k}: {v}")

@@ -48,11 +48,23 @@ def main() -> None:
         w = iov.Workload.closed(1, d)
         r = iov.analyze("virtio-blk", prof, w)
         net = r.extra["net"]
-        vcpu = net.stations[net.station_index("vcpu")].demand_us
+        pays = net.vcpu_pays_us()
         x, lat = meas[("iops", d)], meas[("latency_us", d)]
         print(f"virtio-blk aio=native QD{d:<3} IOPS {r.throughput_per_s:>9,.0f} vs {x:>9,.0f} "
               f"({r.throughput_per_s / x - 1:+.0%}); latency {r.latency_us:8.1f} vs {lat:8.1f} µs "
-              f"({r.latency_us / lat - 1:+.0%}); bottleneck {r.bottleneck}; vCPU {vcpu:.1f} µs/IO")
+              f"({r.latency_us / lat - 1:+.0%}); bottleneck {r.bottleneck}; vCPU pays "
+              f"{pays['total']:.2f} µs/IO ({pays['guest']:.2f} guest work, {pays['exits']:.2f} "
+              f"exits, {pays['other']:.2f} posted interrupt)")
+    # the same on a host without posted interrupts (no APICv): ELI's two exits per interrupt
+    for d in (1, 64):
+        r = iov.analyze(iov.path("virtio-blk", posted_interrupts=False), prof,
+                        iov.Workload.closed(1, d))
+        pays = r.extra["net"].vcpu_pays_us()
+        x, lat = meas[("iops", d)], meas[("latency_us", d)]
+        print(f"  posted_interrupts=False QD{d:<3} IOPS {r.throughput_per_s:>9,.0f} "
+              f"({r.throughput_per_s / x - 1:+.0%}); latency {r.latency_us:8.1f} µs "
+              f"({r.latency_us / lat - 1:+.0%}); bottleneck {r.bottleneck}; vCPU pays "
+              f"{pays['total']:.2f} µs/IO ({pays['exits']:.2f} in exits)")
     print(f"P01 measured guest CPU per I/O at QD64 (fio usr+sys in the guest): "
           f"{meas[('cpu_us_per_io', 64)]:.1f} µs")
     fc = iov.datasets.load("firecracker_ci_block")
@@ -72,6 +84,15 @@ def main() -> None:
               f"({bound / meas[('iops', 64)] - 1:+.0%} vs P01)")
     print(f"  (the BQL bound of the fitted profile: {1e6 / bql:,.0f} IOPS; "
           f"median over all: {np.median(piv['vcpu_us']):.1f} µs)")
+    # the model's own firecracker-virtio-blk vCPU per I/O for that job (default profile)
+    for batching in ("amortised", "load"):
+        r = iov.analyze("firecracker-virtio-blk", iov.HostProfile.default(),
+                        iov.Workload.closed(1, 32), batching=batching)
+        net = r.extra["net"]
+        pays = net.vcpu_pays_us()
+        print(f"  model firecracker-virtio-blk QD32 (batching={batching!r}, batch "
+              f"{net.batch:.2f}): vCPU pays {pays['total']:.1f} µs/IO ({pays['guest']:.1f} guest "
+              f"work, {pays['exits']:.1f} exits), {r.throughput_per_s:,.0f} IOPS")
 
 
 if __name__ == "__main__":

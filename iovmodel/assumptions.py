@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .spec.workload import Workload
 
 #: the order (and the only names) of an assumptions block's entries
-KEYS = ("workload", "batch", "device", "cache", "engine", "vcpus", "groups", "options", "host cores", "in flight",
+KEYS = ("workload", "batch", "device", "cache", "engine", "vcpus", "vcpu pays", "groups", "options", "host cores", "in flight",
         "host", "saturation")
 
 #: the word a display prints where a throughput bound is infinite
@@ -204,6 +204,19 @@ def host_text(host: HostProfile) -> str:
     return f"{head} ({shown})"
 
 
+def vcpu_pays_text(p: Path, net: Network) -> str | None:
+    """What the guest's vCPU pays per I/O (:meth:`Network.vcpu_pays_us`): its guest work and
+    the VM exits it takes, and whether interrupts are posted; None without a vCPU."""
+    pays = net.vcpu_pays_us()
+    if pays["total"] <= 0 or p.family == "native":
+        return None
+    irq = ("posted interrupts (no delivery or EOI exit)" if p.options.get("posted_interrupts")
+           else "an exit to deliver each interrupt and one for its EOI (posted_interrupts=False)"
+           if "posted_interrupts" in p.options else None)
+    return (f"{pays['total']:.3g} µs per I/O: {pays['guest']:.3g} guest work, "
+            f"{pays['exits']:.3g} in VM exits" + (f"; {irq}" if irq else ""))
+
+
 def groups_text(net: Network) -> str | None:
     """How the jobs spread over the vCPUs (None: one group)."""
     groups = tuple(getattr(net, "groups", ()) or ())
@@ -245,6 +258,7 @@ def assumptions(p: Path, host: HostProfile, w: Workload, net: Network,
         "in flight": _inflight_text(getattr(net, "inflight", getattr(p, "inflight", math.inf))),
         "host": host_text(host),
     }
+    out["vcpu pays"] = vcpu_pays_text(p, net)
     # issue 11's Network fields, shown once they exist (getattr: absent before it lands)
     gt = groups_text(net)
     if gt:

@@ -471,6 +471,27 @@ class Network:
                 host += n
         return host, guest
 
+    def vcpu_pays_us(self) -> dict[str, float]:
+        """What the guest's vCPUs pay per I/O, µs: the demand of the vCPU stations split by
+        whose work it is.
+
+        ``guest`` is the guest OS and the application (block layer, driver, ISR, fio): the
+        work a bare-metal CPU would do too. ``exits`` is the time the vCPU thread spends in
+        the VM exits the guest takes (kicks, interrupt delivery and EOI without posted
+        interrupts, emulated register accesses, exits to the VMM): host CPU on the vCPU's
+        thread, which the guest counts as its own busy time. ``other`` holds the vCPU with
+        no CPU counted (a posted interrupt). ``total`` is their sum, the demand that bounds
+        one vCPU at ``1e6 / total`` I/O per second. Zeros on a path without a vCPU.
+        """
+        out = {"guest": 0.0, "exits": 0.0, "other": 0.0}
+        for v in self.route:
+            if not self.stations[v.station].name.startswith("vcpu"):
+                continue
+            n = v.per_io(self.batch) * v.mean_us
+            out["guest" if v.guest_cpu else "exits" if v.host_cpu else "other"] += n
+        out["total"] = out["guest"] + out["exits"] + out["other"]
+        return out
+
     @property
     def polling_cores(self) -> float:
         """Cores that busy-poll (each burns all its time whatever the load)."""

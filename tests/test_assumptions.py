@@ -85,12 +85,20 @@ def test_options_vcpus_batch_host_and_workload_follow_the_inputs():
     host = HOST.replace(vmexit_us=1.2)
     w = iov.Workload.closed(4, 2, size_bytes=8192, batch=2)
     a = iov.analyze("vhost-scsi", host, w, workers=3).assumptions
-    assert a["options"] == "queues=unlimited, workers=3"
+    assert a["options"] == "queues=unlimited, workers=3, posted_interrupts=true"
     assert a["batch"].startswith("2 requests per kick/interrupt")
     assert a["workload"] == "closed: 4 jobs x iodepth 2 (8 in flight), 8,192 B requests"
     assert "vmexit_us=1.2" in a["host"] and "'default'" in a["host"]
     assert "the declared default costs" in iov.analyze("vhost-scsi").assumptions["host"]
     assert a["vcpus"] == "1"  # the catalog's default guest: one vCPU (QEMU without -smp)
+    # what the vCPU pays per I/O: the vCPU station's demand, split into guest work and exits
+    net = iov.build(iov.path("vhost-scsi", workers=3), host, w)
+    pays = net.vcpu_pays_us()
+    vcpu = net.stations[net.station_index("vcpu")].demand_us
+    assert pays["total"] == pytest.approx(vcpu)
+    assert pays["guest"] + pays["exits"] + pays["other"] == pytest.approx(pays["total"])
+    assert a["vcpu pays"].startswith(f"{pays['total']:.3g} µs per I/O: {pays['guest']:.3g} guest")
+    assert "vcpu pays" not in iov.analyze("native-blk").assumptions
     assert iov.analyze("vhost-scsi", vcpus="inf").assumptions["vcpus"].startswith("unlimited")
     assert iov.analyze("vhost-scsi", vcpus=2).assumptions["vcpus"] == "2"
     assert iov.analyze("virtio-blk").assumptions["batch"].startswith("1: a kick and an interrupt")
@@ -153,18 +161,21 @@ def test_compare_states_shared_entries_once_and_differing_ones_per_path():
     text = text_block(frame_blocks(df))
     assert text.count("closed: 2 jobs x iodepth 1") == 1
     common, varying = split(frame_blocks(df))
-    # issue 14: firecracker-virtio-blk reads the host page cache, an entry the others lack
-    assert set(varying) == {"device", "cache", "options"}
+    # issue 14: firecracker-virtio-blk reads the host page cache, an entry the others lack;
+    # what the vCPU pays differs by path (native-blk states none: no VM exits)
+    assert set(varying) == {"device", "cache", "options", "vcpu pays"}
     assert list(varying["cache"].values()) == [["firecracker-virtio-blk"]]
-    assert varying["options"] == {"none": ["native-blk"], "engine_async=false, page_cache_hit=true":
-                                  ["firecracker-virtio-blk"], "queues=unlimited, workers=1": ["vhost-scsi"]}
+    assert varying["options"] == {
+        "none": ["native-blk"],
+        "engine_async=false, page_cache_hit=true, posted_interrupts=true": ["firecracker-virtio-blk"],
+        "queues=unlimited, workers=1, posted_interrupts=true": ["vhost-scsi"]}
     assert "workload" in common and "batch" in common
     assert "iov-assumptions" in html_block(frame_blocks(df))
 
 
 def test_sweep_rows_carry_their_own_assumptions():
     sw = iov.sweep("vhost-scsi", jobs=[1, 4], workers=[1, 4])
-    assert sw["assumed_options"].tolist() == [f"queues=unlimited, workers={k}"
+    assert sw["assumed_options"].tolist() == [f"queues=unlimited, workers={k}, posted_interrupts=true"
                                               for k in sw["workers"]]
     assert sw["assumed_workload"].tolist() == [
         f"closed: {j} job{'s' if j > 1 else ''} x iodepth 1 ({j} in flight), 4,096 B requests"
@@ -195,7 +206,7 @@ def test_a_simulation_states_its_assumptions_and_fork_join():
     assert "wait for each other" in s.assumptions["batch"]
     assert "assumes:" in s.summary() and "iov-assumptions" in s._repr_html_()
     fr = s.to_frame()
-    assert fr["assumed_options"].iloc[0] == "queues=unlimited, workers=1"
+    assert fr["assumed_options"].iloc[0] == "queues=unlimited, workers=1, posted_interrupts=true"
     # the default guest has one vCPU: a server, so a busy fraction (util_), not busy servers
     assert {"util_vcpu", "busy_host", "util_vhost"} <= set(fr) and "busy_vcpu" not in fr
     r = replace(s, assumptions={})  # a result made without them shows no empty block

@@ -4,7 +4,8 @@ NVMe, one interrupt per CQE vs batched), from iov.datasets.load("io_comparisons"
 
 The profiles and the assumptions where a source leaves the workload open are those of
 benchmarks/bench_block.py (ASSUMED there; P01 from its own native rows plus defaults, P15 and
-P18 the default profile and devices). The issue's targets: median error within 25 %, every
+P18 the default profile and devices, and, in the slow tests, the profile issue 14 asks for:
+fitted on every bundled dataset except io_comparisons, bench_block.fitted_profile). The issue's targets: median error within 25 %, every
 same-host pair that differs by more than 10 % ordered right, p99/p50 on P01's QD1 rows within
 30 %. Where the model misses a target, the test is a strict xfail carrying the measured
 number, and the part it gets right is tested on its own.
@@ -16,6 +17,8 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+
+import iovmodel as iov
 
 _BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_block.py"
 _spec = importlib.util.spec_from_file_location("bench_block", _BENCH)
@@ -40,21 +43,24 @@ def test_every_row_of_the_three_sources_is_predicted(pred):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "measured (bench_block.py): median |error| P01 61 %, P15 26 %, P18 131 %, all 30 rows 52 %. "
-    "P01: the QD64 rows are bound by the 1-vCPU guest at 15-18 us of guest CPU per I/O "
-    "(P01's cpu_us_per_io rows) where the model's vCPU demand is 3.9 us and its bound the "
-    "main loop (7.7-8.2 us per I/O at batch 1), and QD1 latency is under-predicted by "
-    "10-20 us on this 2019 host; P18 batched: batching='load' finds batches "
-    "the main loop's per-request work does not allow"))
+    "measured (bench_block.py): median |error| P01 55.5 %, P15 24.8 %, P18 131 %, all 30 rows "
+    "49.8 %. P01: the QD64 rows are bound by the 1-vCPU guest at 15-18 us of guest CPU per I/O "
+    "(P01's cpu_us_per_io rows) where the vCPU pays 4.2 us in the model (3.2 guest work from "
+    "the native fit, 0.7 the kick's exit, 0.3 a posted interrupt; 4.9 without posted "
+    "interrupts) and its bound is the main loop (7.7-8.2 us per I/O at batch 1); QD1 latency "
+    "is under-predicted by 9-18 us (aio=native -25 %, io_uring -27 %, threads -36 %); P18 "
+    "batched: batching='load' finds batches the main loop's per-request work does not allow"))
 def test_median_error_within_25_percent(pred):
     assert pred.rel_error.abs().median() <= 0.25
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "measured (bench_block.py): 13 of 19 same-host pairs ordered right; wrong: P01 at QD64 "
-    "(threads vs native/io_uring IOPS and latency: the model's bound there is the main "
-    "loop, which aio=threads relieves of io_submit/io_getevents, while P01's is the guest "
-    "vCPU) and P01 QD1 p99 native vs io_uring (11 % apart)"))
+    "measured (bench_block.py): 14 of 19 same-host pairs ordered right, one of them "
+    "(threads vs io_uring, QD64 randread IOPS) a tie of two main-loop bounds decided by "
+    "rounding; wrong: P01 at QD64 (threads vs native IOPS randread and randwrite, threads vs "
+    "io_uring randwrite, threads vs native latency: the model's bound there is the main loop, "
+    "which aio=threads relieves of io_submit/io_getevents, while P01's is the guest vCPU) and "
+    "P01 QD1 p99 native vs io_uring (11 % apart)"))
 def test_every_same_host_pair_apart_by_10_percent_is_ordered(pairs):
     assert pairs.right.all()
 
@@ -91,3 +97,51 @@ def test_p99_over_p50_on_p01_qd1_native_and_io_uring_within_30_percent():
 def test_p99_over_p50_on_p01_qd1_threads_within_30_percent():
     df = bench.p99_over_p50().set_index("label")
     assert abs(df.loc["aio=threads", "rel_error"]) <= 0.30
+
+
+@pytest.fixture(scope="module")
+def fitted_pred():
+    # the MAP fit of the 2,202 predictable rows of the other bundled datasets (~2 min)
+    return bench.predictions(bench.fitted_profile()).query("source != 'P01'")
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason=(
+    "measured (bench_block.py --fitted): median |error| P15 66.6 %, P18 81.1 % from the profile "
+    "fitted on the bundled data without io_comparisons (the defaults give 24.8 % and 131 %): "
+    "every prediction falls, bound by the main loop, because the joint fit moves "
+    "bql_acquire_us from 0.1 to 19.2 us (and halt_wake_us 1.04 -> 9.2, user_exit_us "
+    "4.33 -> 0.32), fitting the few QEMU main-loop rows of the other datasets"))
+def test_p15_and_p18_from_the_fitted_profile_within_25_percent(fitted_pred):
+    assert fitted_pred.rel_error.abs().median() <= 0.25
+
+
+@pytest.mark.slow
+def test_p15_and_p18_pairs_ordered_from_the_fitted_profile(fitted_pred):
+    # P15 virtio above sata at each size and direction measured; P18 batched above per CQE
+    pr = bench.pairs(fitted_pred)
+    assert len(pr) == 4 and pr.right.all()
+
+
+def _p01_native(pred, metric, iodepth):
+    return pred.query("source == 'P01' and label == 'aio=native' and rw == 'randread' and "
+                      f"metric == '{metric}' and iodepth == {iodepth}").iloc[0]
+
+
+def test_p01_qd1_latency_within_25_percent(pred):
+    # issue 11's first target: virtio-blk aio=native QD1 latency from P01's own native rows
+    # plus the defaults (P01 measured 39.04 us; with the halted vCPU's wake-up, halt_wake_us)
+    r = _p01_native(pred, "latency_us", 1)
+    assert r.measured == pytest.approx(39.04)
+    assert abs(r.rel_error) <= 0.25
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "measured (bench_p01.py / bench_block.py): QD64 122.7k IOPS predicted vs 60.0k (+105 %), "
+    "bound by the global mutex (8.15 us per I/O) where P01's 1-vCPU guest is the bound: the "
+    "model's vCPU pays 4.2 us per I/O, P01's guest measured 15.2 us of fio CPU per I/O"))
+def test_p01_qd64_iops_within_25_percent_and_bound_by_the_vcpu(pred):
+    r = _p01_native(pred, "iops", 64)
+    res = iov.analyze(iov.path("virtio-blk", aio="native", cache="none"), bench.p01_profile(),
+                      iov.Workload.closed(1, 64))
+    assert abs(r.rel_error) <= 0.25 and res.bottleneck == "vcpu"
