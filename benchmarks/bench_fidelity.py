@@ -39,8 +39,8 @@ from iovmodel.fit import crossval, pair_directions, predict, predictable
 
 #: predictable rows per dataset when this table was frozen (catalog and data of main)
 ROWS = {"ch_vhost_user_blk_polling": 4, "ch_virtio_blk_indirect": 9, "exit_rates": 8,
-        "firecracker_ci_block": 968, "firecracker_ci_net": 925, "firecracker_docs": 14,
-        "io_comparisons": 48, "kata_ci_net": 2, "network_misc": 3,
+        "firecracker_ci_block": 968, "firecracker_ci_net": 925, "firecracker_docs": 10,
+        "io_comparisons": 48, "kata_ci_net": 6, "network_misc": 3,
         "qemu_dataplane_batching": 3, "qemu_nvme_userspace": 8, "xen_blk_multiqueue": 30}
 
 Mask = Callable[[pd.DataFrame], pd.Series]

@@ -5,11 +5,14 @@ the default virtualization costs, and the guest CPU per I/O it needs against pub
 
 Prints (1) the native fit: device_blk_us and guest_blk_us fitted to P01's native randread rows
 (QD1 mean latency, QD64 IOPS) on the default one-vCPU guest; (2) virtio-blk aio=native at QD1
-and QD64 from that profile: predicted against measured, the bottleneck, the vCPU's demand per
-I/O against P01's measured guest CPU per I/O (used only for comparison, never fitted); (3) the
-guest vCPU time per I/O that Firecracker's CI measured on a 1-vCPU virtio-blk guest running the
-same fio job (libaio, direct, 4 KiB randread, iodepth 32), per host CPU, and what QD64 would
-give if the model's vCPU demand were each of them.
+and QD64 from that profile: predicted against measured, the bottleneck, what the vCPU pays per
+I/O (``Network.vcpu_pays_us``: guest work, VM exits, posted interrupt) against P01's measured
+guest CPU per I/O (used only for comparison, never fitted), and the same on a host without
+posted interrupts (``posted_interrupts=False``: ELI's delivery and EOI exits); (3) the guest
+vCPU time per I/O that Firecracker's CI measured on a 1-vCPU virtio-blk guest running the same
+fio job (libaio, direct, 4 KiB randread, iodepth 32), per host CPU, what QD64 would give if the
+model's vCPU demand were each of them, and what the model's own firecracker-virtio-blk path
+says the vCPU pays for that job.
 """
 
 from __future__ import annotations

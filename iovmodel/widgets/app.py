@@ -330,7 +330,9 @@ class Explorer(W.VBox):
             p = get_path(n)
             opts: dict[str, Any] = {k: int(self.parallel.value)
                                     for k in PARALLEL_OPTIONS if k in p.options}
-            if "posted_interrupts" in p.options:
+            # the checkbox is the VFIO paths' VT-d posted interrupts (default off); the other
+            # KVM paths keep their catalog default (APICv posting on)
+            if "posted_interrupts" in p.options and p.family == "passthrough":
                 opts["posted_interrupts"] = bool(self.posted.value)
             if "vcpus" in p.options and int(self.vcpus.value) != p.options["vcpus"]:
                 opts["vcpus"] = int(self.vcpus.value)

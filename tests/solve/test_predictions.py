@@ -89,8 +89,12 @@ def test_stream_bound_matches_fit_iperf_rows():
                         "size_bytes": 65536, "metric": "throughput_gbps", "value": 10.0,
                         "unit": "Gbps"}])
     got = predict(df)["predicted"].iloc[0]
-    r = iov.analyze("vhost-net", workload=iov.Workload.closed(4, 1, size_bytes=65536), streams=True)
+    # an iperf3 row (rw tx, jobs streams, no iodepth) is jobs TCP streams, as analyze solves
+    # a Traffic.stream: at the bound of the network at its packets per notification
+    r = iov.analyze("vhost-net", workload=iov.Workload.of(
+        iov.Traffic.stream(65536, "tcp", "tx", streams=4)))
     assert r.metric("throughput_gbps") == pytest.approx(got, rel=1e-12)
+    assert r.throughput_per_s == pytest.approx(r.saturation_per_s, rel=1e-12)
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [

@@ -350,8 +350,9 @@ class _State:
         self.blk_serv = np.zeros((nblk, nsteps))
         self.blk_busy = np.zeros((nblk, nsteps))
         self.blk_tend = np.zeros(nblk)
-        # initial events: the first arrival, or every closed request entering at t = 0
-        if spec.is_open:  # the arrivals are kept beside the event list
+        # initial events: open, none (the first arrival, at t = 0, is kept beside the
+        # event list, in now[1]); closed, every request entering at t = 0
+        if spec.is_open:
             self.ints[K.I_HEAP_N] = 0
             self.ints[K.I_FREE_N] = cap_slots
         else:
