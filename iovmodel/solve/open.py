@@ -7,7 +7,8 @@ Accuracy: the open solution is exact for a chain of single-visit M/M/1 stations;
 one request visits a station several times with unequal costs the Poisson assumption
 overestimates the wait. At bottleneck utilisation <= 0.8 the simulator's mean latency
 stays within 15 % of it (measured on every catalog path at batch 1 and 4: -12.4 % to
-+0.1 %; ``tests/test_solvers_agree.py``).
++0.1 %; ``tests/test_solvers_agree.py``), except vhost-user-testpmd under scaled costs
+(its polling core's visits of ~0.5 and ~1.7 µs: up to +34 %, bound 40 % in that test).
 """
 
 from __future__ import annotations
