@@ -38,6 +38,8 @@ COST_MAP = {
     "wakeup_us": "eventfd-wake-blocked p50 - eventfd-wake-polling p50",
     "syscall_us": "eventfd-write p50 (an eventfd write that wakes nobody)",
     "bql_acquire_us": "host-mutex-uncontended p50",
+    "pagecache_write_us": "max(0, pagecache-write p50 - pagecache-read p50) (4 KiB on the "
+                          "file system of the probe's cache directory)",
     "sched_slice_us": "sched-run-length p50 (2P CPU-bound threads on P CPUs: how long one keeps "
                       "its CPU)",
 }
@@ -58,7 +60,9 @@ def costs_from_results(df: pd.DataFrame) -> dict[str, float]:
     - ``ioeventfd_us``: an ioeventfd kick beyond the in-kernel exit;
     - ``irqfd_inject_us``: irqfd write -> handler running, minus the handler's PIO exit;
     - ``wakeup_us``: eventfd wake-up of a blocked thread beyond what a polling thread sees;
-    - ``syscall_us``: an eventfd ``write()``; ``bql_acquire_us``: uncontended lock + unlock.
+    - ``syscall_us``: an eventfd ``write()``; ``bql_acquire_us``: uncontended lock + unlock;
+    - ``pagecache_write_us``: what a 4 KiB ``pwrite()`` to a page-cached file costs beyond
+      a ``pread()`` of it (marking the page dirty, file-system bookkeeping).
 
     Values are clipped to the declared bounds of each cost (a difference of two noisy
     medians can dip below zero).
@@ -94,6 +98,9 @@ def costs_from_results(df: pd.DataFrame) -> dict[str, float]:
                         - _pick(df, "eventfd-wake-polling", "latency_p50_us"))
     out["syscall_us"] = _pick(df, "eventfd-write", "latency_p50_us")
     out["bql_acquire_us"] = _pick(df, "host-mutex-uncontended", "latency_p50_us")
+    dirty = (_pick(df, "pagecache-write", "latency_p50_us")
+             - _pick(df, "pagecache-read", "latency_p50_us"))
+    out["pagecache_write_us"] = dirty if math.isnan(dirty) else max(0.0, dirty)
     # the first guest's run (the run lengths do not depend on the guest's mode)
     out["sched_slice_us"] = _pick(df, "sched-run-length", "latency_p50_us")
     out = {k: v for k, v in out.items() if not math.isnan(v)}

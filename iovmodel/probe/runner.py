@@ -7,6 +7,7 @@ The rows are shaped by :mod:`.results`; :mod:`.costs` maps them to
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -51,14 +52,35 @@ class _Plan:
     cpu_s: float      # CPU-availability check around the mutex grid
     mutex_s: float
     mutex_warm_s: float
+    pc_pages: int     # size of the page-cache file, 4 KiB pages
+    n_pc: int         # samples of page-cache reads and writes
 
 
 FULL = _Plan(repeats=3, n_host=100_000, n_exit=3000, n_loop=600, n_wake=2000, n_idle=300,
              n_irq=400, k_regime=4000, n_regime=30, slice_s=0.5, cpu_s=0.2, mutex_s=0.3,
-             mutex_warm_s=0.05)
+             mutex_warm_s=0.05, pc_pages=16384, n_pc=20_000)
 QUICK = _Plan(repeats=2, n_host=20_000, n_exit=800, n_loop=150, n_wake=400, n_idle=60,
               n_irq=100, k_regime=2000, n_regime=10, slice_s=0.2, cpu_s=0.1, mutex_s=0.06,
-              mutex_warm_s=0.02)
+              mutex_warm_s=0.02, pc_pages=4096, n_pc=4000)
+
+def filesystem_of(path: str | os.PathLike) -> str:
+    """The file-system type holding ``path`` (from ``/proc/self/mounts``), or "unknown"."""
+    target = os.path.realpath(path)
+    best, kind = "", "unknown"
+    try:
+        with open("/proc/self/mounts", encoding="utf-8") as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) < 3:
+                    continue
+                mnt = parts[1].replace("\\040", " ")
+                inside = target == mnt or target.startswith(mnt.rstrip("/") + "/")
+                if inside and len(mnt) >= len(best):
+                    best, kind = mnt, parts[2]
+    except OSError:
+        pass
+    return kind
+
 
 def _cpus_obtained(o: _helper.HelperOutput) -> float:
     """CPUs' worth of time that 2P spinning threads obtained (P on an idle host)."""
@@ -117,6 +139,8 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
     eventfd-wake-polling        write -> a thread busy-polling ``read()`` sees it
     sched-run-length            how long a CPU-bound thread keeps its CPU (2P spinning threads)
     sched-preempt-gap           how long such a thread then waits off-CPU
+    pagecache-read              ``pread()`` of 4 KiB from a page-cached file (random offsets)
+    pagecache-write             ``pwrite()`` of 4 KiB to it, its pages clean: a page made dirty
     host-cpu-available          CPU time those 2P threads obtained (``cpu_util_pct``): the
                                 capacity other load leaves; these three are measured again
                                 per guest with 2P vCPU threads around the mutex grid
@@ -272,6 +296,29 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
                     "a preempted thread waits for its CPU", vcpus=2 * P)
 
     steps.append(host)
+
+    def pagecache() -> None:
+        # a file in the probe's cache directory: on the user's disk file system (tmpfs pages
+        # are shmem, which a VM's drive file is not); the directory goes away even if the
+        # helper dies half way
+        base = _helper.cache_dir()
+        base.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="pagecache-", dir=base) as tmp:
+            fs = filesystem_of(tmp)
+            reads, writes = [], []
+            for _ in range(R):
+                o = helper("real", "pagecache", os.path.join(tmp, "drive"), plan.pc_pages,
+                           plan.n_pc, expect_s=plan.n_pc * 2e-5 + plan.pc_pages * 5e-5 + 1.0)
+                reads.append(o.samples_us["pagecache_read"])
+                writes.append(o.samples_us["pagecache_write"])
+        what = (f"at random 4 KiB-aligned offsets of a {plan.pc_pages * 4 // 1024} MiB file on "
+                f"{fs}, all its pages cached")
+        col.latency("pagecache-read", reads, "pread() of 4 KiB " + what + " (a Sync block "
+                    "engine's read of a page-cached drive file)", size_bytes=4096)
+        col.latency("pagecache-write", writes, "pwrite() of 4 KiB " + what + ", clean after an "
+                    "fsync (most writes mark a clean page dirty)", size_bytes=4096)
+
+    steps.append(pagecache)
 
     # ---------------------------------------------------------------- per guest mode
     def guest_steps(g: str) -> list[Callable[[], None]]:

@@ -82,6 +82,21 @@ def test_helper_rejects_bad_arguments():
         _helper.run_helper("protected", "empty", 10, limit_s=5)
 
 
+@pytest.mark.skipif(not HAS_CC, reason="no C compiler to build the probe helper")
+def test_pagecache_experiment_times_reads_and_writes_and_cleans_up(tmp_path):
+    drive = tmp_path / "drive"
+    out = _helper.run_helper("real", "pagecache", drive, 256, 500, limit_s=20)
+    for name in ("pagecache_read", "pagecache_write"):
+        s = out.samples_us[name]
+        assert len(s) == 500 and (s > 0).all() and np.isfinite(s).all()
+    assert not drive.exists()  # unlinked by the helper
+    # it never touches a file that is already there (O_EXCL)
+    drive.write_bytes(b"user data")
+    with pytest.raises(ProbeError, match="open page-cache file"):
+        _helper.run_helper("real", "pagecache", drive, 16, 10, limit_s=5)
+    assert drive.read_bytes() == b"user data"
+
+
 def test_detect_missing_device_says_what_to_do(tmp_path):
     d = detect(str(tmp_path / "kvm"))
     assert not d.usable

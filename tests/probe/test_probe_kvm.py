@@ -31,6 +31,7 @@ from iovmodel.probe import (
 )
 from iovmodel.probe import cli as probe_cli
 from iovmodel.probe.results import COLUMNS, SCHEMA
+from iovmodel.probe.runner import filesystem_of
 
 DET = detect()
 pytestmark = [
@@ -194,6 +195,19 @@ def test_costs_map_to_the_host_profile(probed):
     host = to_profile(df)
     for k, v in costs.items():
         assert host[k] == pytest.approx(v)
+
+
+def test_pagecache_write_costs_more_than_a_read(probed):
+    df = probed
+    r = value(df, "pagecache-read", "latency_p50_us")
+    w = value(df, "pagecache-write", "latency_p50_us")
+    # a buffered write copies the same 4 KiB a read does and also marks the page dirty
+    assert 0 < r < w < 100
+    assert costs_from_results(df)["pagecache_write_us"] == pytest.approx(w - r)
+    # the note says which file system was measured (tmpfs pages would be shmem)
+    fs = filesystem_of(_helper.cache_dir())
+    assert fs != "unknown" and f" on {fs}," in df.loc[df["path"] == "pagecache-write",
+                                                       "note"].iloc[0]
 
 
 def test_mutex_model_error_is_reported(probed):

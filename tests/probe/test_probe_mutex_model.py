@@ -19,8 +19,11 @@ def repairman_throughput(n: int, think: float, service: float) -> float:
     """
     rho = service / think
     terms = [math.factorial(n) / math.factorial(n - k) * rho**k for k in range(n + 1)]
-    # 1 - p0 as sum_{k>=1} / sum_{k>=0}: the difference 1 - 1/total cancels for tiny S
-    return sum(terms[1:]) / sum(terms) / service
+    # 1 - p0 as sum_{k>=1} / sum_{k>=0}: the difference 1 - 1/total cancels for tiny S; and
+    # each term over S as N!/(N-k)! rho^(k-1) / Z: rho / S underflows for a denormal S
+    over_s = [math.factorial(n) / math.factorial(n - k) * rho**(k - 1) / think
+              for k in range(1, n + 1)]
+    return sum(over_s) / sum(terms)
 
 
 @pytest.mark.parametrize(("n", "think", "service"), [
