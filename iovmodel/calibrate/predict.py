@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from .._expr import compile_expr
+from .._expr import scope as _scope
 from ..errors import ParameterError, UnstableError
-from ..network import Network, build, rebuild
+from ..network import Network, Rebuilder, build
 from ..solve.batching import BATCHING, load_batched
 from ..solve.closed import solve_closed
 from ..solve.metrics import (
@@ -137,7 +138,8 @@ class _Model:
         self._reads: dict[int, tuple[str, ...]] = {}
         self._memo: dict[tuple, tuple[Network, dict]] = {}
         self._servers: dict[int, tuple[str, ...]] = {}
-        self._templates: dict[tuple, Network] = {}
+        self._templates: dict[tuple, Rebuilder] = {}
+        self._scope: tuple[HostProfile | None, dict] = (None, {})
 
     def _entry(self, path: Path, host: HostProfile, workload: Workload) -> tuple[Network, dict]:
         names = self._reads.get(id(path))
@@ -159,11 +161,14 @@ class _Model:
             tkey = (id(path), workload,
                     tuple(env[n] if n in env else host[n] if n in host else None
                           for n in servers))
-            template = self._templates.get(tkey)
-            if template is None:
-                net = self._templates[tkey] = build(path, host, workload)
+            again = self._templates.get(tkey)
+            if again is None:
+                net = build(path, host, workload)
+                self._templates[tkey] = Rebuilder(net, path, workload)
             else:
-                net = rebuild(template, path, host, workload)
+                if self._scope[0] is not host:  # one scope per host: its costs copied once
+                    self._scope = (host, _scope(host))
+                net = again(host, self._scope[1])
             hit = self._memo[key] = (net, {})
         return hit
 
