@@ -30,7 +30,7 @@ from ..solve.open import solve_open
 from ..solve.packets import solve_flood, solve_stream
 from ..solve.streams import stream_bound
 from ..spec.catalog import Path
-from ..spec.profile import HostProfile, as_host
+from ..spec.profile import HostProfile, as_host, parameters
 from ..spec.workload import Workload
 from .rows import _parse, _Row
 
@@ -152,13 +152,15 @@ class _Model:
         got = self._reads.get(id(path))
         if got is None:
             # the names the path's options do not set: their values are the key (the
-            # options' are the path's own, constant)
+            # options' are the path's own, constant); of a HostProfile, whose names are the
+            # declared costs, only those (the workload's names are in the key's workload)
             free = tuple(n for n in host_reads(path) if n not in path.options)
-            got = self._reads[id(path)] = (free, itemgetter(*free) if free else None)
+            costs = tuple(n for n in free if n in parameters())
+            got = self._reads[id(path)] = (free, itemgetter(*costs) if costs else None)
         free, get = got
-        try:
+        if isinstance(host, HostProfile):
             costs = get(host._values) if get is not None else ()
-        except (AttributeError, KeyError):  # a plain mapping, or one without some name
+        else:  # a plain mapping
             costs = tuple(host[n] if n in host else None for n in free)
         key = (id(path), workload, costs)
         env = path.options
