@@ -167,8 +167,10 @@ class _Model:
         hit = self._memo.get(key)
         if hit is None:
             if len(self._memo) >= self.MEMO_SIZE:
+                # the templates stay: one per path, workload and server counts, few
                 self._memo.clear()
-                self._templates.clear()
+                if len(self._templates) >= self.MEMO_SIZE:
+                    self._templates.clear()
             # a network of this path and workload whose server counts read the same values
             # differs only in its hops' costs: re-evaluate those (rebuild), not the structure
             servers = self._servers.get(id(path))

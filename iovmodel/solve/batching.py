@@ -101,38 +101,32 @@ def stream_gap(net: Network, cap: float) -> Callable[[float], float]:
     faster. ``net`` is the stream's network at any batch.
     """
     n = len(net.stations)
-    per_io = np.zeros(n)
-    per_batch = np.zeros(n)
+    per_io = [0.0] * n
+    per_batch = [0.0] * n
     for v in net.route:
         if v.per == "batch":
             per_batch[v.station] += v.count * v.mean_us
         else:
             per_io[v.station] += v.count * v.mean_us
     st = net.stations
-    rows, servers = [], []  # each limit: a 0/1 row over the stations, its servers
-    for i, s in enumerate(st):
-        if not s.is_delay and (per_io[i] > 0 or per_batch[i] > 0):
-            rows.append(np.eye(n)[i])
-            servers.append(net.effective_servers(s))
+    # each limit: (per-I/O demand, per-batch demand, servers); plain floats, as few as the
+    # stations: Python's arithmetic beats numpy's per-call overhead at this size
+    limits = [(per_io[i], per_batch[i], net.effective_servers(s)) for i, s in enumerate(st)
+              if not s.is_delay and (per_io[i] > 0 or per_batch[i] > 0)]
     polling = set(net.polling)
-    threads = np.array([s.thread and s.name not in polling for s in st], dtype=float)
-    if math.isfinite(net.cores) and threads @ (per_io + per_batch) > 0:
-        rows.append(threads)
-        servers.append(net.cores - net.polling_cores)
+    threads = [i for i, s in enumerate(st) if s.thread and s.name not in polling]
+    if math.isfinite(net.cores) and sum(per_io[i] + per_batch[i] for i in threads) > 0:
+        limits.append((sum(per_io[i] for i in threads), sum(per_batch[i] for i in threads),
+                       net.cores - net.polling_cores))
     if math.isfinite(net.inflight):
-        rows.append(np.ones(n))
-        servers.append(net.inflight)
-    M = np.array(rows).reshape(len(rows), n)
-    lim_io, lim_batch, lim_c = M @ per_io, M @ per_batch, np.array(servers, dtype=float)
-    note = np.array(notified(net), dtype=np.int64)
-    note_c = np.array([net.effective_servers(st[i]) for i in note], dtype=float)
+        limits.append((sum(per_io), sum(per_batch), net.inflight))
+    note = [(per_io[i], per_batch[i], net.effective_servers(st[i])) for i in notified(net)]
 
     def gap(t: float) -> float:
         b = min(max(math.exp(t), 1.0), cap)
-        worst = float(np.max((lim_io + lim_batch / b) / lim_c)) if len(lim_c) else 0.0
+        worst = max(((a + d / b) / c for a, d, c in limits), default=0.0)
         x = 1.0 / worst if worst > 0 else 0.0  # throughput per µs (0: nothing bounds it)
-        rho = float(np.max(x * (per_io[note] + per_batch[note] / b) / note_c)) \
-            if len(note) else 0.0
+        rho = max((x * (a + d / b) / c for a, d, c in note), default=0.0)
         return t - math.log(min(max(1.0 / max(1.0 - rho, 1e-12), 1.0), cap))
 
     return gap
