@@ -265,7 +265,8 @@ class Network:
         route = list(self.route)
         dirty = [False] * len(self.stations)
         for i, (v, m, c) in enumerate(zip(self.route, means_us, scvs, strict=True)):
-            if _same(m, v.mean_us) and _same(c, v.scv):
+            om, oc = v.mean_us, v.scv
+            if m == om and c == oc and (m != 0.0 or _same(m, om)) and (c != 0.0 or _same(c, oc)):
                 continue
             nv = object.__new__(Visit)
             object.__setattr__(nv, "__dict__", {**v.__dict__, "mean_us": m, "scv": c})
@@ -819,8 +820,12 @@ class Rebuilder:
             vals = eval(self.code, g, self._local(host))  # noqa: S307 (checked trees only)
         except ArithmeticError:
             vals = None
-        if vals is None or not all(x >= 0 and not math.isinf(x) for x in vals):
+        # every value finite and >= 0 (a NaN or an infinity makes the sum non-finite; a sum
+        # that only overflows is checked one by one and passes)
+        if vals is None or not (min(vals, default=0.0) >= 0 and math.isfinite(sum(vals))):
             self._one_by_one(host)  # raises with build's message, for the first bad cost
+            if vals is None:
+                raise AssertionError("a cost failed evaluated at once but not one by one")
         means: list[float] = []
         scvs: list[float] = []
         for k in self.steps:
@@ -835,12 +840,12 @@ class Rebuilder:
         return net
 
     def _one_by_one(self, host: HostProfile) -> None:
-        """Evaluate and check the route's costs one by one, in build's order."""
+        """Evaluate and check the route's costs one by one, in build's order (raises
+        ParameterError or CatalogError as build does; returns if every cost passes)."""
         env = _env(self.path, host, self.workload, self.units)
         for h, _suffix in self.plan:
             _hop_mean(self.path, h, env)
             _hop_scv(self.path, h, env)
-        raise AssertionError("a cost evaluated at once failed but not one by one")
 
 
 def _wire_units(t, units: Units) -> Units:
