@@ -12,7 +12,7 @@ Profiles (none is fitted to the rows it predicts):
   the default profile; the workloads the sources leave open are assumptions, stated in
   ASSUMED below. ``--fitted`` also predicts them from the profile issue 14 asks for,
   :func:`fitted_profile`: the MAP fit (``iov.fit``'s defaults) of every predictable row of
-  the bundled datasets except io_comparisons (~2 min).
+  the bundled datasets except io_comparisons (~5 s).
 """
 
 from __future__ import annotations

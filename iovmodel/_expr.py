@@ -115,6 +115,36 @@ def compile_expr(expr: str) -> tuple[CodeType, frozenset[str]]:
     return compile(tree, "<iovmodel expression>", "eval"), frozenset(names)
 
 
+@lru_cache(maxsize=1024)
+def compile_many(exprs: tuple[float | str, ...]) -> CodeType:
+    """Compile several costs (numbers or expressions) into one code object whose value is
+    the tuple of their values: one ``eval`` for a whole route instead of one per cost.
+
+    Each expression is checked by :func:`compile_expr` first (CatalogError as there) and
+    keeps its own tree, so every element is computed by the same operations, in the same
+    order, as :func:`evaluate` computes it alone: the values are identical. A number
+    becomes ``float(number)``, as :func:`evaluate` returns it.
+    """
+    elts: list[ast.expr] = []
+    for e in exprs:
+        if isinstance(e, int | float):
+            elts.append(ast.Constant(float(e)))
+            continue
+        compile_expr(e)  # the checks (and their messages)
+        tree = _PowToCall().visit(ast.parse(e, mode="eval"))
+        elts.append(tree.body)
+    whole = ast.fix_missing_locations(ast.Expression(ast.Tuple(elts, ast.Load())))
+    return compile(whole, "<iovmodel expressions>", "eval")
+
+
+def scope(env: Mapping[str, Any]) -> dict[str, Any]:
+    """The globals an expression is evaluated in: ``min``, ``max`` and the power helper,
+    then ``env``'s names (which win over them, as they do in :func:`evaluate`, where
+    ``env`` is the local scope). Build it once and evaluate many expressions in it
+    (``eval(code, scope(env))`` or with a small dict of local names over it)."""
+    return {"__builtins__": {}, **FUNCS, _POW: _pow, **env}
+
+
 def evaluate(expr: float | str, env: Mapping[str, Any], *,
              funcs: Mapping[str, Callable[..., Any]] | None = None) -> Any:
     """Evaluate a cost (a number or an expression) in ``env``.

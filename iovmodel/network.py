@@ -56,6 +56,12 @@ def unstable_message(station: str, rho: float, rate_per_s: float, capacity_per_s
             f"exceeds its capacity {capacity_per_s:.0f}/s (path {path!r})")
 
 
+def _same(a: float, b: float) -> bool:
+    """Whether two costs are the same float, a zero's sign included (-0.0 == 0.0, but a
+    fresh build keeps the sign it computed)."""
+    return a == b and (a != 0.0 or math.copysign(1.0, a) == math.copysign(1.0, b))
+
+
 @dataclass(frozen=True)
 class Station:
     """One resource of the network.
@@ -251,24 +257,35 @@ class Network:
         and load.
 
         A fit's next point moves costs only, and re-checking the whole structure was most
-        of the time of :func:`build`; :func:`rebuild` is the one caller and
-        ``tests/test_network_rebuild.py`` checks that it equals a fresh build.
+        of the time of :func:`build`; :class:`Rebuilder` is the one caller and
+        ``tests/test_network_rebuild.py`` checks that it equals a fresh build. Visits whose
+        mean and scv did not change are kept, and so are the stations none of whose visits
+        changed.
         """
-        route = []
-        for v, m, c in zip(self.route, means_us, scvs, strict=True):
+        route = list(self.route)
+        dirty = [False] * len(self.stations)
+        for i, (v, m, c) in enumerate(zip(self.route, means_us, scvs, strict=True)):
+            om, oc = v.mean_us, v.scv
+            if m == om and c == oc and (m != 0.0 or _same(m, om)) and (c != 0.0 or _same(c, oc)):
+                continue
             nv = object.__new__(Visit)
             object.__setattr__(nv, "__dict__", {**v.__dict__, "mean_us": m, "scv": c})
-            route.append(nv)
+            route[i] = nv
+            dirty[v.station] = True
+        if not any(dirty):
+            return self
         new = object.__new__(Network)
         new.__dict__.update(self.__dict__, route=tuple(route),
-                            stations=self._stations_of(route, self.batch))
+                            stations=self._stations_of(route, self.batch, dirty))
         if math.isfinite(self.cores):  # a thread station's demand may have turned > 0
             new._check_cores(f"network {self.name!r}")
         return new
 
-    def _stations_of(self, route, batch: float) -> tuple[Station, ...]:
+    def _stations_of(self, route, batch: float,
+                     dirty: list[bool] | None = None) -> tuple[Station, ...]:
         """This network's stations with the demand, visits and visit-mix scv of ``route`` at
-        ``batch`` (as :func:`aggregate`: the same sums, the same rounding)."""
+        ``batch`` (as :func:`aggregate`: the same sums, the same rounding); with ``dirty``,
+        only the stations it marks are made anew, the others are this network's."""
         n = len(self.stations)
         dem = [0.0] * n
         vis = [0.0] * n
@@ -282,6 +299,9 @@ class Network:
             m2[i] += k * m**2 * (1.0 + v.scv)
         stations = []
         for i, s in enumerate(self.stations):
+            if dirty is not None and not dirty[i]:
+                stations.append(s)
+                continue
             mean = dem[i] / vis[i] if vis[i] > 0 else 0.0
             scv = max(m2[i] / vis[i] / (mean * mean) - 1.0, 0.0) if mean * mean > 0 else 1.0
             ns = object.__new__(Station)
@@ -659,26 +679,44 @@ def _env(path: Path, host: HostProfile, workload: Workload, units: Units | None)
     """The names a hop's cost reads: the host's costs, the path's options and the size of
     the workload's unit (``units``, a network workload's; a flood changes a guest cost)."""
     env = dict(host)
-    env.update(path.options)
-    env.update(workload.cost_names())
-    if units is not None:
-        env["size_bytes"] = units.bytes_per_unit
-        t = workload.traffic
-        if t.kind == "flood":
-            # a generator in the kernel (pktgen's netdev_start_xmit) or an XDP/AF_XDP consumer
-            # bypasses the socket stack: each side's guest work is the driver's, guest_pkt_us
-            env["guest_net_us"] = 2.0 * host["guest_pkt_us"]
-        elif t.kind == "stream" and t.protocol == "tcp" and t.tso:
-            gso = t.units(True).payload_bytes  # what the guest's TCP stack builds at once
-            if units.payload_bytes < gso:
-                # a back-end without TSO: the stack still builds GSO super-packets and segments
-                # them in software just before the driver (net/core/dev.c validate_xmit_skb ->
-                # skb_gso_segment), and GRO merges the received segments before the stack
-                # (virtio_net receive_buf -> napi_gro_receive): per segment the guest pays its
-                # driver work and its share of one stack pass
-                env["guest_net_us"] = (host["guest_net_us"] * units.payload_bytes / gso
-                                       + 2.0 * host["guest_pkt_us"])
+    env.update(_own_names(path, workload, units))
+    guest = _guest_net_us(host, workload, units)
+    if guest is not None:
+        env["guest_net_us"] = guest
     return env
+
+
+def _own_names(path: Path, workload: Workload, units: Units | None) -> dict:
+    """The names over the host's costs that do not depend on the host: the path's options,
+    the workload's names and, for a network workload, the size of its unit."""
+    names = dict(path.options)
+    names.update(workload.cost_names())
+    if units is not None:
+        names["size_bytes"] = units.bytes_per_unit
+    return names
+
+
+def _guest_net_us(host: HostProfile, workload: Workload, units: Units | None) -> float | None:
+    """The guest's stack cost per unit where a network workload changes it (None: the
+    host's ``guest_net_us`` stands)."""
+    if units is None:
+        return None
+    t = workload.traffic
+    if t.kind == "flood":
+        # a generator in the kernel (pktgen's netdev_start_xmit) or an XDP/AF_XDP consumer
+        # bypasses the socket stack: each side's guest work is the driver's, guest_pkt_us
+        return 2.0 * host["guest_pkt_us"]
+    if t.kind == "stream" and t.protocol == "tcp" and t.tso:
+        gso = t.units(True).payload_bytes  # what the guest's TCP stack builds at once
+        if units.payload_bytes < gso:
+            # a back-end without TSO: the stack still builds GSO super-packets and segments
+            # them in software just before the driver (net/core/dev.c validate_xmit_skb ->
+            # skb_gso_segment), and GRO merges the received segments before the stack
+            # (virtio_net receive_buf -> napi_gro_receive): per segment the guest pays its
+            # driver work and its share of one stack pass
+            return (host["guest_net_us"] * units.payload_bytes / gso
+                    + 2.0 * host["guest_pkt_us"])
+    return None
 
 
 def _hop_mean(path: Path, h: Hop, env: dict) -> float:
@@ -723,21 +761,91 @@ def rebuild(template: Network, path: Path, host: HostProfile, workload: Workload
     costs: ``template`` is ``build(path, other_host, workload)``, with the same values of
     every name a resource's server count reads. Only the route's costs are evaluated again,
     in :func:`build`'s order and with its checks (``tests/test_network_rebuild.py`` compares
-    the two for every catalog path and workload kind); the fit's network memo
-    (:mod:`iovmodel.calibrate.predict`) calls it at every point of a Jacobian."""
-    plan, nic_at, units, _ = _traffic_plan(path, workload)
-    env = _env(path, host, workload, units)
-    means, scvs = [], []
-    for k, (h, _suffix) in enumerate(plan):
-        if k in nic_at:
-            means.append(_nic_mean(host, _wire_units(workload.traffic, units)))
-            scvs.append(0.0)
-        means.append(_hop_mean(path, h, env))
-        scvs.append(_hop_scv(path, h, env))
-    if len(plan) in nic_at:
-        means.append(_nic_mean(host, _wire_units(workload.traffic, units)))
-        scvs.append(0.0)
-    return template.with_costs(means, scvs)
+    the two for every catalog path and workload kind). A caller that rebuilds one template
+    many times (the fit's network memo, :mod:`iovmodel.calibrate.predict`) keeps a
+    :class:`Rebuilder` instead."""
+    return Rebuilder(template, path, workload)(host)
+
+
+class Rebuilder:
+    """:func:`rebuild` of one template, prepared once and called for many hosts.
+
+    What does not depend on the host is worked out here, once: the hop plan of the
+    workload's traffic, the unit on the wire, the names the options and the workload give
+    the expressions, and one code object that evaluates every cost and scv of the route
+    (:func:`~iovmodel._expr.compile_many`: the same values as one evaluation per cost).
+    Each call then evaluates that code in the host's scope and re-aggregates only the
+    stations whose visits changed since the previous call, reusing the other visits and
+    stations: the result equals ``build(path, host, workload)``
+    (``tests/test_network_rebuild.py`` checks it over sequences of hosts).
+    """
+
+    def __init__(self, template: Network, path: Path, workload: Workload) -> None:
+        from ._expr import compile_many
+
+        plan, nic_at, units, _ = _traffic_plan(path, workload)
+        self.path, self.workload, self.units = path, workload, units
+        self.wire = _wire_units(workload.traffic, units) if units is not None else None
+        self.plan = plan
+        # route step -> index of its hop in the plan (None: a NIC visit)
+        steps: list[int | None] = []
+        exprs: list[float | str] = []
+        for k, (h, _suffix) in enumerate(plan):
+            if k in nic_at:
+                steps.append(None)
+            steps.append(k)
+            exprs.extend((h.cost, h.scv))
+        if len(plan) in nic_at:
+            steps.append(None)
+        if len(steps) != len(template.route):
+            raise ParameterError(f"network {template.name!r} is not a build of path "
+                                 f"{path.name!r} under this workload")
+        self.steps = tuple(steps)
+        self.code = compile_many(tuple(exprs))
+        self.names = _own_names(path, workload, units)
+        self.last = template
+
+    def _local(self, host: HostProfile) -> dict:
+        """The names over the host's (:func:`_env`'s, without the host's costs)."""
+        guest = _guest_net_us(host, self.workload, self.units)
+        return self.names if guest is None else {**self.names, "guest_net_us": guest}
+
+    def __call__(self, host: HostProfile, scope: dict | None = None) -> Network:
+        """The template's network under ``host``; ``scope``, if given, is
+        ``_expr.scope(host)`` (shared by every network of one host)."""
+        from ._expr import scope as _scope
+
+        g = _scope(host) if scope is None else scope
+        try:
+            vals = eval(self.code, g, self._local(host))  # noqa: S307 (checked trees only)
+        except ArithmeticError:
+            vals = None
+        # every value finite and >= 0 (a NaN or an infinity makes the sum non-finite; a sum
+        # that only overflows is checked one by one and passes)
+        if vals is None or not (min(vals, default=0.0) >= 0 and math.isfinite(sum(vals))):
+            self._one_by_one(host)  # raises with build's message, for the first bad cost
+            if vals is None:
+                raise AssertionError("a cost failed evaluated at once but not one by one")
+        means: list[float] = []
+        scvs: list[float] = []
+        for k in self.steps:
+            if k is None:
+                means.append(_nic_mean(host, self.wire))
+                scvs.append(0.0)
+            else:
+                means.append(float(vals[2 * k]))
+                scvs.append(float(vals[2 * k + 1]))
+        net = self.last.with_costs(means, scvs)
+        self.last = net
+        return net
+
+    def _one_by_one(self, host: HostProfile) -> None:
+        """Evaluate and check the route's costs one by one, in build's order (raises
+        ParameterError or CatalogError as build does; returns if every cost passes)."""
+        env = _env(self.path, host, self.workload, self.units)
+        for h, _suffix in self.plan:
+            _hop_mean(self.path, h, env)
+            _hop_scv(self.path, h, env)
 
 
 def _wire_units(t, units: Units) -> Units:

@@ -54,3 +54,16 @@ def test_symbolic_functions():
     got = evaluate("max(x, y) + 2 * x", {"x": x, "y": y}, funcs={"min": sp.Min, "max": sp.Max})
     assert sp.simplify(got - (sp.Max(x, y) + 2 * x)) == 0
     assert math.isclose(float(got.subs({x: 1, y: 3})), 5.0)
+
+
+def test_compile_many_gives_each_expression_its_own_value():
+    # one eval for a whole route: every element as evaluate computes it alone, bit for bit
+    from iovmodel._expr import compile_many, evaluate, scope
+
+    exprs = ("exit_us + 0.002 * size_bytes", 3, "x ** 0.5 / 3", "min(x, 2) * (aio == 'threads')",
+             0.1 + 0.2)
+    env = {"exit_us": 0.7, "size_bytes": 4096, "x": 7.3, "aio": "threads"}
+    got = eval(compile_many(exprs), scope(env))  # noqa: S307
+    assert got == tuple(evaluate(e, env) for e in exprs)
+    with pytest.raises(CatalogError):
+        compile_many(("exit_us", "__import__('os')"))

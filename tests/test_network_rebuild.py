@@ -12,7 +12,7 @@ import pytest
 import iovmodel as iov
 from iovmodel.calibrate.predict import server_reads
 from iovmodel.errors import ParameterError
-from iovmodel.network import build, rebuild
+from iovmodel.network import Rebuilder, build, rebuild
 from iovmodel.spec.catalog import path as get_path
 from iovmodel.spec.profile import HostProfile
 from iovmodel.spec.traffic import Traffic
@@ -54,6 +54,34 @@ def test_rebuild_equals_a_fresh_build(name):
     assert checked >= 2
 
 
+@pytest.mark.parametrize("name", list(iov.paths()["name"]))
+def test_a_rebuilder_follows_a_sequence_of_hosts(name):
+    # the fit's Rebuilder keeps the visits and stations of its previous call whose costs did
+    # not move: a Jacobian's steps move one cost at a time, then the base point comes back,
+    # and each network must still be the fresh build's (a stale visit or station fails)
+    p = get_path(name)
+    host = HostProfile.default()
+    fixed = set(server_reads(p))
+    names = [k for k in host if k not in fixed and not float(host[k]).is_integer()]
+    hosts = [host] + [host.replace(**{k: host[k] * 1.5}) for k in names] + [host]
+    workloads = WORKLOADS + ([Workload.of(t) for t in TRAFFIC] if p.device == "net" else [])
+    checked = 0
+    for w in workloads:
+        try:
+            template = build(p, host.replace(**{k: host[k] * 0.5 for k in names}), w)
+        except ParameterError:
+            continue
+        again = Rebuilder(template, p, w)
+        moved = 0
+        for h in hosts:
+            net = again(h)
+            assert _everything(net) == _everything(build(p, h, w))
+            moved += net is not template
+        assert moved == len(hosts)
+        checked += 1
+    assert checked >= 2
+
+
 def test_rebuild_refuses_a_cost_that_turns_negative():
     p = get_path("virtio-blk")
     host = HostProfile.default()
@@ -64,6 +92,11 @@ def test_rebuild_refuses_a_cost_that_turns_negative():
     with pytest.raises(ParameterError, match="must be finite and >= 0"):
         # a plain mapping: HostProfile itself refuses a negative cost before any build
         rebuild(template, p, {**host, name: -1e6}, w)
+    again = Rebuilder(template, p, w)
+    again(host)
+    with pytest.raises(ParameterError, match="must be finite and >= 0"):
+        again({**host, name: -1e6})
+    assert _everything(again(host)) == _everything(build(p, host, w))
     assert math.isfinite(build(p, host, w).zero_load_latency_us)
 
 

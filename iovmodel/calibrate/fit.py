@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -96,6 +98,26 @@ class _Problem:
                 cost, unit = k[:-1].split("[", 1)
                 out.setdefault(unit, {})[cost] = v
         return out or None
+
+
+def _gc_paused(func):
+    """Run ``func`` with the cyclic garbage collector paused (its state restored after).
+
+    A fit allocates millions of small objects (networks, visits, solutions) that are freed
+    by reference counting alone; the collector's passes over them were pure overhead.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            return func(*args, **kwargs)
+        finally:
+            if was:
+                gc.enable()
+
+    return wrapper
 
 
 def _base(name: str) -> str:
@@ -207,16 +229,29 @@ def _is_count(name: str) -> bool:
     return parameters()[name].unit in ("count", "ratio")
 
 
+def _fd_step(model: _Model) -> float:
+    """The finite-difference step in log cost (relative to max(1, |log cost|)): simulated
+    percentiles are smooth only on average (event orders change under tiny perturbations
+    even with common random numbers), so 2 % steps there, else 1e-6."""
+    return 2e-2 if model.percentiles == "sim" and any(
+        r.metric in QUANTILES for r in model.rows) else 1e-6
+
+
+def _start(prob: _Problem, theta0: np.ndarray) -> np.ndarray:
+    """Where the optimiser starts: ``theta0`` just inside the box."""
+    return np.clip(theta0, prob.lo + 1e-9, prob.hi - 1e-9)
+
+
 def _log_jacobian(model: _Model, prob: _Problem, theta: np.ndarray, y: np.ndarray,
-                  w: np.ndarray, step: float = 1e-4) -> np.ndarray:
-    f0 = _residuals(model, prob, theta, y, w)
-    J = np.empty((len(f0), len(theta)))
-    for j in range(len(theta)):
-        t = theta.copy()
-        h = step if t[j] + step <= prob.hi[j] else -step
-        t[j] += h
-        J[:, j] = (_residuals(model, prob, t, y, w) - f0) / h
-    return J
+                  w: np.ndarray) -> np.ndarray:
+    """Log-sensitivities of the residuals at the optimiser's start: one evaluation per
+    group of costs no row shares (:func:`_colouring`), with the steps of the fit's own
+    Jacobian, so the fit's first Jacobian finds these networks in the model's memo."""
+    t = _start(prob, theta)
+    f0 = _residuals(model, prob, t, y, w)
+    colour, S = _colouring(model, prob)
+    return _sparse_jacobian(lambda u: _residuals(model, prob, u, y, w), t, f0, S, colour,
+                            _fd_step(model), prob.lo, prob.hi)
 
 
 def _select_identifiable(J: np.ndarray, names: Sequence[str], tol: float = 1e-3) -> list[str]:
@@ -237,12 +272,13 @@ def _select_identifiable(J: np.ndarray, names: Sequence[str], tol: float = 1e-3)
 
 def _fit_theta(model: _Model, prob: _Problem, theta0: np.ndarray, y: np.ndarray,
                w: np.ndarray) -> optimize.OptimizeResult:
-    x0 = np.clip(theta0, prob.lo + 1e-9, prob.hi - 1e-9)
-    # simulated percentiles are smooth only on average (event orders change under tiny
-    # perturbations even with common random numbers): difference over 2 % steps there
-    step = 2e-2 if model.percentiles == "sim" and any(
-        r.metric in QUANTILES for r in model.rows) else 1e-6
+    x0 = _start(prob, theta0)
+    step = _fd_step(model)
     tol = 1e-6 if step > 1e-6 else 1e-10
+    # the relative decrease of the objective that ends the fit: scipy's default (1e-8);
+    # 1e-10 ran the joint fit of every bundled dataset into the evaluation limit for costs
+    # that moved by far less than their standard errors (numbers in benchmarks/bench_fidelity.py)
+    ftol = 1e-6 if step > 1e-6 else 1e-8
     from scipy import optimize
 
     last: dict[bytes, np.ndarray] = {}  # the objective at the latest point: the Jacobian's base
@@ -264,7 +300,7 @@ def _fit_theta(model: _Model, prob: _Problem, theta0: np.ndarray, y: np.ndarray,
 
     return optimize.least_squares(
         fun, x0, jac=jac, bounds=(prob.lo, prob.hi), method="trf", x_scale=1.0,
-        xtol=tol, ftol=tol, gtol=tol, max_nfev=prob.max_nfev or 40 * (len(x0) + 1))
+        xtol=tol, ftol=ftol, gtol=tol, max_nfev=prob.max_nfev or 40 * (len(x0) + 1))
 
 
 def _structure(model: _Model, prob: _Problem) -> np.ndarray:
@@ -442,6 +478,7 @@ def _stats(res, prob: _Problem, m: int, y: np.ndarray, pred: np.ndarray,
 
 
 @one_blas_thread
+@_gc_paused
 def fit(measurements: pd.DataFrame | Source | Sequence[Source],
         host: HostProfile | None = None, *, path: str | None = None,
         options: Mapping[str, Any] | str | None = None,

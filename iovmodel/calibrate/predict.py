@@ -10,14 +10,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .._expr import compile_expr
+from .._expr import scope as _scope
 from ..errors import ParameterError, UnstableError
-from ..network import Network, build, rebuild
+from ..network import Network, Rebuilder, build
 from ..solve.batching import BATCHING, load_batched
 from ..solve.closed import solve_closed
 from ..solve.metrics import (
@@ -28,7 +30,7 @@ from ..solve.open import solve_open
 from ..solve.packets import solve_flood, solve_stream
 from ..solve.streams import stream_bound
 from ..spec.catalog import Path
-from ..spec.profile import HostProfile, as_host
+from ..spec.profile import HostProfile, as_host, parameters
 from ..spec.workload import Workload
 from .rows import _parse, _Row
 
@@ -73,6 +75,9 @@ def _solve_traffic(p: Path, h: HostProfile, w: Workload, net: Network | None = N
     net = build(p, h, w) if net is None else net
     return (net, *_closed(net, [w.population])[w.population])
 
+
+#: the metrics that count VM exits (a function of the path and the batch alone)
+EXITS = ("exits_per_io", "exits_per_s")
 
 #: host costs a network path's traffic reads beyond its cost expressions (the NIC, a flood's
 #: guest driver work)
@@ -134,23 +139,38 @@ class _Model:
         self.percentiles = percentiles
         self.sim_options = {"requests": 20_000, "replications": 4, "seed": 20240917,
                             **dict(sim_options or {})}
-        self._reads: dict[int, tuple[str, ...]] = {}
+        self._reads: dict[int, tuple[tuple[str, ...], Any]] = {}
         self._memo: dict[tuple, tuple[Network, dict]] = {}
         self._servers: dict[int, tuple[str, ...]] = {}
-        self._templates: dict[tuple, Network] = {}
+        self._templates: dict[tuple, Rebuilder] = {}
+        self._scope: tuple[HostProfile | None, dict] = (None, {})
+        self._exits: dict[tuple, float] = {}
+        self._hosts: dict[tuple, HostProfile] = {}
+        self._hosts_of: HostProfile | None = None
 
     def _entry(self, path: Path, host: HostProfile, workload: Workload) -> tuple[Network, dict]:
-        names = self._reads.get(id(path))
-        if names is None:
-            names = self._reads[id(path)] = host_reads(path)
+        got = self._reads.get(id(path))
+        if got is None:
+            # the names the path's options do not set: their values are the key (the
+            # options' are the path's own, constant); of a HostProfile, whose names are the
+            # declared costs, only those (the workload's names are in the key's workload)
+            free = tuple(n for n in host_reads(path) if n not in path.options)
+            costs = tuple(n for n in free if n in parameters())
+            got = self._reads[id(path)] = (free, itemgetter(*costs) if costs else None)
+        free, get = got
+        if isinstance(host, HostProfile):
+            costs = get(host._values) if get is not None else ()
+        else:  # a plain mapping
+            costs = tuple(host[n] if n in host else None for n in free)
+        key = (id(path), workload, costs)
         env = path.options
-        key = (id(path), workload,
-               tuple(env[n] if n in env else host[n] if n in host else None for n in names))
         hit = self._memo.get(key)
         if hit is None:
             if len(self._memo) >= self.MEMO_SIZE:
+                # the templates stay: one per path, workload and server counts, few
                 self._memo.clear()
-                self._templates.clear()
+                if len(self._templates) >= self.MEMO_SIZE:
+                    self._templates.clear()
             # a network of this path and workload whose server counts read the same values
             # differs only in its hops' costs: re-evaluate those (rebuild), not the structure
             servers = self._servers.get(id(path))
@@ -159,11 +179,14 @@ class _Model:
             tkey = (id(path), workload,
                     tuple(env[n] if n in env else host[n] if n in host else None
                           for n in servers))
-            template = self._templates.get(tkey)
-            if template is None:
-                net = self._templates[tkey] = build(path, host, workload)
+            again = self._templates.get(tkey)
+            if again is None:
+                net = build(path, host, workload)
+                self._templates[tkey] = Rebuilder(net, path, workload)
             else:
-                net = rebuild(template, path, host, workload)
+                if self._scope[0] is not host:  # one scope per host: its costs copied once
+                    self._scope = (host, _scope(host))
+                net = again(host, self._scope[1])
             hit = self._memo[key] = (net, {})
         return hit
 
@@ -171,17 +194,20 @@ class _Model:
         return self._entry(path, host, workload)[0]
 
     def _closed(self, path: Path, host: HostProfile, workload: Workload,
-                pops: Sequence[int]) -> tuple[Network, dict[int, tuple]]:
-        net, sols = self._entry(path, host, workload)
+                pops: Sequence[int], entry: tuple[Network, dict] | None = None
+                ) -> tuple[Network, dict[int, tuple]]:
+        net, sols = self._entry(path, host, workload) if entry is None else entry
         key = tuple(pops)
         sol = sols.get(key)
         if sol is None:
             sol = sols[key] = _closed(net, pops)
         return net, sol
 
-    def _traffic(self, path: Path, host: HostProfile, workload: Workload) -> tuple:
-        """A traffic row's solution (:func:`_solve_traffic`), remembered with its network."""
-        net, sols = self._entry(path, host, workload)
+    def _traffic(self, path: Path, host: HostProfile, workload: Workload,
+                 entry: tuple[Network, dict] | None = None) -> tuple:
+        """A traffic row's solution (:func:`_solve_traffic`), remembered with its network
+        (``entry``: the row's memo entry, if the caller has it)."""
+        net, sols = self._entry(path, host, workload) if entry is None else entry
         sol = sols.get("traffic")
         if sol is None:
             sol = sols["traffic"] = _solve_traffic(path, host, workload, net)
@@ -199,38 +225,60 @@ class _Model:
         hierarchical fit), under the costs a row's options pin."""
         out = np.full(len(self.rows), np.nan)
         rows = self.rows if batch is None else [r.with_batch(batch) for r in self.rows]
+        # a row's value is remembered with the network entry it was computed from (key
+        # ("row", j)): the entry's key holds every value the row's network reads, so a row
+        # whose costs did not move is not computed again (simulated percentiles always are)
+        keep = self.percentiles != "sim"
         for idx in self._distinct:
             r0 = rows[idx[0]]
             own = dict(per_unit.get(r0.unit, {})) if per_unit else {}
             own.update(r0.overrides)
-            h = host.replace(**own) if own else host
+            h = self._host(host, own) if own else host
             if r0.workload.traffic is not None:
                 for j in idx:
                     r = rows[j]
-                    net, X, R, waits, util = self._traffic(r.path, h, r.workload)
-                    out[j] = r.scale * _value(r.metric, replace(r, workload=replace(
-                        r.workload, batch=net.batch)), net, X, R, waits, util, None)
+                    entry = self._entry(r.path, h, r.workload)
+                    v = entry[1].get(("row", j))
+                    if v is None:
+                        net, X, R, waits, util = self._traffic(r.path, h, r.workload, entry)
+                        # only the exits read the batch the fixed point found
+                        rb = replace(r, workload=replace(r.workload, batch=net.batch)) \
+                            if r.metric in EXITS else r
+                        v = entry[1][("row", j)] = r.scale * self._value(
+                            r.metric, rb, net, X, R, waits, util, None)
+                    out[j] = v
                 continue
             if r0.workload.is_open:
-                net = self._build(r0.path, h, r0.workload)
+                entry = self._entry(r0.path, h, r0.workload)
+                net, memo = entry
                 for j in idx:
                     r = rows[j]
-                    try:
-                        R, waits, util = solve_open(net, r.workload.rate_per_s)
-                    except UnstableError:
-                        continue
-                    sim = None
-                    if self.percentiles == "sim" and r.metric in QUANTILES:
-                        sim = self._simulate(build(r.path, h, r.workload), r.workload)
-                    out[j] = _value(r.metric, r, net, r.workload.rate_per_s, R, waits, util, sim)
+                    sim = self.percentiles == "sim" and r.metric in QUANTILES
+                    v = memo.get(("row", j)) if keep else None
+                    if v is None:
+                        try:
+                            R, waits, util = solve_open(net, r.workload.rate_per_s)
+                        except UnstableError:
+                            v = math.nan
+                        else:
+                            v = self._value(r.metric, r, net, r.workload.rate_per_s, R, waits,
+                                            util, self._simulate(build(r.path, h, r.workload),
+                                                                 r.workload) if sim else None)
+                        if keep:
+                            memo[("row", j)] = v
+                    out[j] = v
                 continue
             if r0.saturated:
-                net = self._build(r0.path, h, r0.workload)
-                X, util = stream_bound(net)
+                net, memo = self._entry(r0.path, h, r0.workload)
+                if any(("row", j) not in memo for j in idx):
+                    X, util = stream_bound(net)
+                    for j in idx:
+                        r = rows[j]
+                        R = r.workload.population / X * 1e6 if X > 0 else math.inf
+                        memo[("row", j)] = self._value(r.metric, r, net, X, R,
+                                                       np.zeros(len(net.stations)), util, None)
                 for j in idx:
-                    r = rows[j]
-                    R = r.workload.population / X * 1e6 if X > 0 else math.inf
-                    out[j] = _value(r.metric, r, net, X, R, np.zeros(len(net.stations)), util, None)
+                    out[j] = memo[("row", j)]
                 continue
             if self.batching == "load" and not r0.batch_stated:
                 solved: dict[int, tuple] = {}  # one fixed point per population
@@ -240,27 +288,59 @@ class _Model:
                     if n not in solved:
                         solved[n] = _solve_load_batched(r.path, h, r.workload)
                     net, X, R, waits, util = solved[n]
-                    out[j] = _value(r.metric, replace(r, workload=replace(
+                    out[j] = self._value(r.metric, replace(r, workload=replace(
                         r.workload, batch=net.batch)), net, X, R, waits, util, None)
                 continue
             # a fitted batch is capped at each row's population: one MVA pass per batch value
             by_batch: dict[float, list[int]] = {}
             for j in idx:
                 by_batch.setdefault(rows[j].workload.batch, []).append(j)
-            sols = {}
             for sub in by_batch.values():
                 top = max(sub, key=lambda j: rows[j].workload.population)
+                entry = self._entry(r0.path, h, rows[top].workload)
+                memo = entry[1]
+                if keep and all(("row", j) in memo for j in sub):
+                    for j in sub:
+                        out[j] = memo[("row", j)]
+                    continue
                 net, sol = self._closed(r0.path, h, rows[top].workload,
-                                        sorted({rows[j].workload.population for j in sub}))
-                sols.update({j: (net, sol[rows[j].workload.population]) for j in sub})
-            for j in idx:
-                r = rows[j]
-                net, (X, R, waits, util) = sols[j]
-                sim = None
-                if self.percentiles == "sim" and r.metric in QUANTILES:
-                    sim = self._simulate(build(r.path, h, r.workload), r.workload)
-                out[j] = _value(r.metric, r, net, X, R, waits, util, sim)
+                                        sorted({rows[j].workload.population for j in sub}), entry)
+                for j in sub:
+                    r = rows[j]
+                    X, R, waits, util = sol[r.workload.population]
+                    sim = None
+                    if self.percentiles == "sim" and r.metric in QUANTILES:
+                        sim = self._simulate(build(r.path, h, r.workload), r.workload)
+                    out[j] = self._value(r.metric, r, net, X, R, waits, util, sim)
+                    if keep:
+                        memo[("row", j)] = out[j]
         return out[self._rep]
+
+    def _value(self, metric: str, row: _Row, net: Network, X: float, R: float,
+               waits: np.ndarray, util: np.ndarray, sim: Any) -> float:
+        """:func:`_value`, with a row's VM exits per I/O (no cost reads them: a function of
+        the path and the batch, a table lookup of some 50 µs) computed once."""
+        if metric not in EXITS:
+            return _value(metric, row, net, X, R, waits, util, sim)
+        key = (id(row.path), row.workload.batch)
+        e = self._exits.get(key)
+        if e is None:
+            if len(self._exits) >= self.MEMO_SIZE:  # a fitted batch takes many values
+                self._exits.clear()
+            e = self._exits[key] = _value("exits_per_io", row, net, X, R, waits, util, sim)
+        return e if metric == "exits_per_io" else e * X
+
+    def _host(self, host: HostProfile, own: dict[str, float]) -> HostProfile:
+        """``host.replace(**own)``, made once per host and ``own``: a group's network memo
+        and the cost scope follow the profile object."""
+        if self._hosts_of is not host:  # a new point: the old profiles are not asked again
+            self._hosts.clear()
+            self._hosts_of = host
+        key = tuple(own.items())
+        h = self._hosts.get(key)
+        if h is None:
+            h = self._hosts[key] = host.replace(**own)
+        return h
 
 
 def check_options(percentiles: str, batching: str, host: HostProfile | None) -> None:

@@ -222,25 +222,35 @@ def _topology(stations: tuple) -> tuple:
                  for s in stations)
 
 
+@functools.lru_cache(maxsize=1024)
+def _loaded(topology: tuple, polling: tuple[str, ...], cores: float, n_groups: int,
+            N: tuple[int, ...], think_us: float) -> dict:
+    """:func:`_shape` with the arrays of the populations (the requests in flight of each
+    active class) and the think time added: cost-independent too, so a fit's steps, which
+    move costs only, build them once per network shape and load."""
+    C = len(N)
+    st = dict(_shape(topology, polling, cores, C, n_groups))
+    n = np.array(N, dtype=np.int64)
+    mm = st["m"]
+    code = np.where(np.isinf(mm) | (mm >= n.sum()), 0, mm).astype(np.int64)
+    exact = C == 1 or float(np.prod(n.astype(float) + 1)) <= EXACT_STATES
+    st.update(N=n, Z=np.full(C, float(think_us)), code=code, single=C == 1,
+              exact_up=bool(exact and (code <= MAX_EXACT_SERVERS).all()))
+    return st
+
+
 def _structure(net: Network, pops: list[float]) -> dict:
-    """The arrays the compiled fixed point needs: the cached shape, the costs and the
-    populations."""
-    active = [i for i, p in enumerate(pops) if p > 0]
-    C = len(active)
+    """The arrays the compiled fixed point needs: the cached shape and populations
+    (:func:`_loaded`), and the costs."""
     stations = net.stations
-    st = dict(_shape(_topology(stations), net.polling, float(net.cores), C, net.n_groups))
+    st = dict(_loaded(_topology(stations), net.polling, float(net.cores), net.n_groups,
+                      tuple(int(p) for p in pops if p > 0), float(net.think_us)))
     D = np.array([s.demand_us for s in stations])
     thr = st["thr"]
     st["D"] = D
     st["Dm"] = np.ascontiguousarray(D[st["cols"]][None, :] * st["mask"])
     st["s"] = np.array([stations[k].service_us for k in thr], dtype=float)
     st["visits"] = np.array([stations[k].visits for k in thr], dtype=float)
-    N = np.array([int(pops[i]) for i in active], dtype=np.int64)
-    mm = st["m"]
-    code = np.where(np.isinf(mm) | (mm >= N.sum()), 0, mm).astype(np.int64)
-    exact = C == 1 or float(np.prod(N.astype(float) + 1)) <= EXACT_STATES
-    st.update(N=N, Z=np.full(C, float(net.think_us)), code=code, single=C == 1,
-              exact_up=bool(exact and (code <= MAX_EXACT_SERVERS).all()))
     return st
 
 

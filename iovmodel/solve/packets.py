@@ -35,7 +35,7 @@ from ..spec.profile import HostProfile
 from ..spec.traffic import constants
 from ..spec.workload import Workload
 from .analytic.single import mm1k
-from .batching import load_batched
+from .batching import BATCH_MAX, load_batched, stream_gap
 from .open import solve_open
 from .streams import stream_bound
 
@@ -62,15 +62,17 @@ def solve_stream(p: Path, h: HostProfile, w: Workload, net: Network | None = Non
     ``net``, if given, is ``build(p, h, w)`` (a caller that keeps networks, the fit's memo).
     """
     pop = w.population
-    at_batch = _at_batch(p, h, w, net)
+    base = build(p, h, w) if net is None else net
 
     def solve_at(b: float) -> tuple:
-        net = at_batch(b)
+        net = base.with_batch(b)
         X, util = stream_bound(net)
         R = pop / X * 1e6 if X > 0 else math.inf
         return net, X, R, np.zeros(len(net.stations)), util
 
-    return load_batched(solve_at, batch_cap(w))
+    cap = batch_cap(w)
+    # the root is searched on the demand arrays (stream_gap), the solution made once there
+    return load_batched(solve_at, cap, gap=stream_gap(base, float(min(cap, BATCH_MAX))))
 
 
 @dataclass(frozen=True)

@@ -101,7 +101,7 @@ def test_p99_over_p50_on_p01_qd1_threads_within_30_percent():
 
 @pytest.fixture(scope="module")
 def fitted_pred():
-    # the MAP fit of the 2,202 predictable rows of the other bundled datasets (~2 min)
+    # the MAP fit of the 2,202 predictable rows of the other bundled datasets (~5 s)
     return bench.predictions(bench.fitted_profile()).query("source != 'P01'")
 
 

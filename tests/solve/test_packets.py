@@ -192,3 +192,46 @@ def test_without_tso_the_guest_still_runs_its_stack_once_per_gso_packet():
     assert off.breakdown.set_index("hop").loc["guest: send (stack + virtio_net)",
                                               "service_us"] == pytest.approx(
         0.5 * D["guest_net_us"], rel=1e-12)
+
+
+@pytest.mark.parametrize("name", [n for n in iov.paths()["name"]
+                                  if iov.spec.catalog.path(n).device == "net"])
+def test_the_streams_root_search_map_is_the_solutions(name):
+    # solve_stream finds its batch on per-station demand arrays (stream_gap), not on a
+    # network per trial batch: the map must be load_batched's own (to rounding), and the
+    # stream's solution the one a search on the networks finds (within its tolerance)
+    from iovmodel.network import build
+    from iovmodel.solve.batching import BATCH_MAX, load_batched, stream_gap
+    from iovmodel.solve.packets import batch_cap, solve_stream
+    from iovmodel.solve.streams import stream_bound
+
+    p = iov.spec.catalog.path(name)
+    variants = [p] + ([p.with_options(cores=2)] if "cores" in p.options else [])
+    checked = 0
+    for q in variants:
+        for t in (Traffic.stream(direction="tx"), Traffic.stream(4096, direction="rx"),
+                  Traffic.stream(direction="vm2vm", streams=4)):
+            w = iov.Workload.of(t)
+            try:
+                net = build(q, D, w)
+            except iov.errors.ParameterError:
+                continue
+            cap = float(min(batch_cap(w), BATCH_MAX))
+
+            def solve_at(b, net=net, w=w):
+                m = net.with_batch(b)
+                X, util = stream_bound(m)
+                return m, X, w.population / X * 1e6 if X > 0 else math.inf, None, util
+
+            gap = stream_gap(net, cap)
+            for tb in np.linspace(0.0, math.log(cap), 9):
+                m, X, _, _, util = solve_at(min(max(math.exp(tb), 1.0), cap))
+                rho = max((float(util[i]) for i in notified(m)), default=0.0)
+                want = tb - math.log(min(max(1.0 / max(1.0 - rho, 1e-12), 1.0), cap))
+                assert gap(tb) == pytest.approx(want, rel=1e-12, abs=1e-12)
+            ref = load_batched(solve_at, batch_cap(w))
+            got = solve_stream(q, D, w, net)
+            assert got[0].batch == pytest.approx(ref[0].batch, rel=1e-9)
+            assert got[1] == pytest.approx(ref[1], rel=1e-9)
+            checked += 1
+    assert checked >= 2
