@@ -13,6 +13,7 @@ All times are µs; numba kernels get the plain arrays from :meth:`Network.arrays
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -291,8 +292,10 @@ class Network:
         vis = [0.0] * n
         m2 = [0.0] * n
         for v in route:
-            k = v.count / batch if v.per == "batch" else v.count
             i = v.station
+            if dirty is not None and not dirty[i]:  # its station is kept: its sums unused
+                continue
+            k = v.count / batch if v.per == "batch" else v.count
             m = v.mean_us
             dem[i] += k * m
             vis[i] += k
@@ -778,6 +781,8 @@ class Rebuilder:
     stations whose visits changed since the previous call, reusing the other visits and
     stations: the result equals ``build(path, host, workload)``
     (``tests/test_network_rebuild.py`` checks it over sequences of hosts).
+    :attr:`signature` holds the latest network's route costs (bytes): two calls whose
+    signatures are equal returned equal networks.
     """
 
     def __init__(self, template: Network, path: Path, workload: Workload) -> None:
@@ -804,6 +809,8 @@ class Rebuilder:
         self.code = compile_many(tuple(exprs))
         self.names = _own_names(path, workload, units)
         self.last = template
+        self.signature = _signature([v.mean_us for v in template.route],
+                                    [v.scv for v in template.route])
 
     def _local(self, host: HostProfile) -> dict:
         """The names over the host's (:func:`_env`'s, without the host's costs)."""
@@ -837,6 +844,7 @@ class Rebuilder:
                 scvs.append(float(vals[2 * k + 1]))
         net = self.last.with_costs(means, scvs)
         self.last = net
+        self.signature = _signature(means, scvs)
         return net
 
     def _one_by_one(self, host: HostProfile) -> None:
@@ -846,6 +854,12 @@ class Rebuilder:
         for h, _suffix in self.plan:
             _hop_mean(self.path, h, env)
             _hop_scv(self.path, h, env)
+
+
+def _signature(means: list[float], scvs: list[float]) -> bytes:
+    """The route's costs, bit for bit (a zero's sign too): with the template they make the
+    network :class:`Rebuilder` returns, so equal signatures mean equal networks."""
+    return array("d", means + scvs).tobytes()
 
 
 def _wire_units(t, units: Units) -> Units:

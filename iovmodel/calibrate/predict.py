@@ -143,6 +143,7 @@ class _Model:
         self._memo: dict[tuple, tuple[Network, dict]] = {}
         self._servers: dict[int, tuple[str, ...]] = {}
         self._templates: dict[tuple, Rebuilder] = {}
+        self._solved: dict[tuple, dict] = {}  # (template key, route costs) -> solutions
         self._scope: tuple[HostProfile | None, dict] = (None, {})
         self._exits: dict[tuple, float] = {}
         self._hosts: dict[tuple, HostProfile] = {}
@@ -169,6 +170,7 @@ class _Model:
             if len(self._memo) >= self.MEMO_SIZE:
                 # the templates stay: one per path, workload and server counts, few
                 self._memo.clear()
+                self._solved.clear()
                 if len(self._templates) >= self.MEMO_SIZE:
                     self._templates.clear()
             # a network of this path and workload whose server counts read the same values
@@ -182,12 +184,17 @@ class _Model:
             again = self._templates.get(tkey)
             if again is None:
                 net = build(path, host, workload)
-                self._templates[tkey] = Rebuilder(net, path, workload)
+                again = self._templates[tkey] = Rebuilder(net, path, workload)
             else:
                 if self._scope[0] is not host:  # one scope per host: its costs copied once
                     self._scope = (host, _scope(host))
                 net = again(host, self._scope[1])
-            hit = self._memo[key] = (net, {})
+            # the template and its route's costs make the network: hosts that differ only
+            # in costs the route does not use here (a branch not taken, a direction the
+            # stream does not go) or that come back to an earlier point share its
+            # solutions and row values instead of solving the same network again
+            sols = self._solved.setdefault((tkey, again.signature), {})
+            hit = self._memo[key] = (net, sols)
         return hit
 
     def _build(self, path: Path, host: HostProfile, workload: Workload) -> Network:
