@@ -242,12 +242,14 @@ class _Model:
             own.update(r0.overrides)
             h = self._host(host, own) if own else host
             if r0.workload.traffic is not None:
+                # the group's paths are one path (group_key: name and options): its first
+                # row's object keys the networks, so rows of one workload share theirs
                 for j in idx:
                     r = rows[j]
-                    entry = self._entry(r.path, h, r.workload)
+                    entry = self._entry(r0.path, h, r.workload)
                     v = entry[1].get(("row", j))
                     if v is None:
-                        net, X, R, waits, util = self._traffic(r.path, h, r.workload, entry)
+                        net, X, R, waits, util = self._traffic(r0.path, h, r.workload, entry)
                         # only the exits read the batch the fixed point found
                         rb = replace(r, workload=replace(r.workload, batch=net.batch)) \
                             if r.metric in EXITS else r
