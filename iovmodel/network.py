@@ -782,7 +782,8 @@ class Rebuilder:
     stations: the result equals ``build(path, host, workload)``
     (``tests/test_network_rebuild.py`` checks it over sequences of hosts).
     :attr:`signature` holds the latest network's route costs (bytes): two calls whose
-    signatures are equal returned equal networks.
+    signatures are equal returned equal networks; so did two Rebuilders' whose
+    :attr:`structure` (the template without its costs) and signature are equal.
     """
 
     def __init__(self, template: Network, path: Path, workload: Workload) -> None:
@@ -811,6 +812,7 @@ class Rebuilder:
         self.last = template
         self.signature = _signature([v.mean_us for v in template.route],
                                     [v.scv for v in template.route])
+        self.structure = _structure(template)
 
     def _local(self, host: HostProfile) -> dict:
         """The names over the host's (:func:`_env`'s, without the host's costs)."""
@@ -860,6 +862,18 @@ def _signature(means: list[float], scvs: list[float]) -> bytes:
     """The route's costs, bit for bit (a zero's sign too): with the template they make the
     network :class:`Rebuilder` returns, so equal signatures mean equal networks."""
     return array("d", means + scvs).tobytes()
+
+
+def _structure(net: Network) -> str:
+    """Everything of ``net`` but its route's costs and what they make (the stations'
+    demands, visits and scvs), as text: with the route's costs (:func:`_signature`) it
+    makes the network. Every attribute is in it but those, so a new one cannot be missed."""
+    derived = ("demand_us", "visits", "scv")
+    return repr((sorted((k, v) for k, v in net.__dict__.items() if k not in ("route", "stations")),
+                 [sorted((k, v) for k, v in s.__dict__.items() if k not in derived)
+                  for s in net.stations],
+                 [sorted((k, v) for k, v in v.__dict__.items() if k not in ("mean_us", "scv"))
+                  for v in net.route]))
 
 
 def _wire_units(t, units: Units) -> Units:

@@ -143,7 +143,7 @@ class _Model:
         self._memo: dict[tuple, tuple[Network, dict]] = {}
         self._servers: dict[int, tuple[str, ...]] = {}
         self._templates: dict[tuple, Rebuilder] = {}
-        self._solved: dict[tuple, dict] = {}  # (template key, route costs) -> solutions
+        self._solved: dict[tuple, dict] = {}  # (structure, traffic, route costs) -> solutions
         self._scope: tuple[HostProfile | None, dict] = (None, {})
         self._exits: dict[tuple, float] = {}
         self._hosts: dict[tuple, HostProfile] = {}
@@ -189,11 +189,15 @@ class _Model:
                 if self._scope[0] is not host:  # one scope per host: its costs copied once
                     self._scope = (host, _scope(host))
                 net = again(host, self._scope[1])
-            # the template and its route's costs make the network: hosts that differ only
-            # in costs the route does not use here (a branch not taken, a direction the
-            # stream does not go) or that come back to an earlier point share its
-            # solutions and row values instead of solving the same network again
-            sols = self._solved.setdefault((tkey, again.signature), {})
+            # the template's structure and its route's costs make the network: hosts that
+            # differ only in costs the route does not use here (a branch not taken, a
+            # direction the stream does not go), that come back to an earlier point, or
+            # workloads that make the same network (block sizes within one page) share its
+            # solutions and row values instead of solving the same network again; a traffic
+            # solution also reads the workload (its population and batch cap)
+            sols = self._solved.setdefault(
+                (again.structure, workload if workload.traffic is not None else None,
+                 again.signature), {})
             hit = self._memo[key] = (net, sols)
         return hit
 
