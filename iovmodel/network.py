@@ -822,6 +822,12 @@ class Rebuilder:
     def __call__(self, host: HostProfile, scope: dict | None = None) -> Network:
         """The template's network under ``host``; ``scope``, if given, is
         ``_expr.scope(host)`` (shared by every network of one host)."""
+        return self.make(*self.costs(host, scope))
+
+    def costs(self, host: HostProfile, scope: dict | None = None
+              ) -> tuple[list[float], list[float]]:
+        """The route's mean costs (µs) and scvs under ``host``, checked as :func:`build`
+        checks them; :attr:`signature` becomes theirs (:meth:`make` makes their network)."""
         from ._expr import scope as _scope
 
         g = _scope(host) if scope is None else scope
@@ -844,9 +850,16 @@ class Rebuilder:
             else:
                 means.append(float(vals[2 * k]))
                 scvs.append(float(vals[2 * k + 1]))
-        net = self.last.with_costs(means, scvs)
-        self.last = net
         self.signature = _signature(means, scvs)
+        return means, scvs
+
+    def make(self, means: list[float], scvs: list[float], net: Network | None = None
+             ) -> Network:
+        """The network of the route costs :meth:`costs` returned: ``net`` when given (a
+        network equal to it, made before: same :attr:`structure` and signature), else the
+        previous network with those costs (:meth:`Network.with_costs`)."""
+        net = self.last.with_costs(means, scvs) if net is None else net
+        self.last = net
         return net
 
     def _one_by_one(self, host: HostProfile) -> None:

@@ -143,7 +143,8 @@ class _Model:
         self._memo: dict[tuple, tuple[Network, dict]] = {}
         self._servers: dict[int, tuple[str, ...]] = {}
         self._templates: dict[tuple, Rebuilder] = {}
-        self._solved: dict[tuple, dict] = {}  # (structure, traffic, route costs) -> solutions
+        # (structure, traffic workload, route costs) -> network and its solutions
+        self._solved: dict[tuple, tuple[Network, dict]] = {}
         self._scope: tuple[HostProfile | None, dict] = (None, {})
         self._exits: dict[tuple, float] = {}
         self._hosts: dict[tuple, HostProfile] = {}
@@ -188,17 +189,22 @@ class _Model:
             else:
                 if self._scope[0] is not host:  # one scope per host: its costs copied once
                     self._scope = (host, _scope(host))
-                net = again(host, self._scope[1])
+                means, scvs = again.costs(host, self._scope[1])
+                net = None
             # the template's structure and its route's costs make the network: hosts that
             # differ only in costs the route does not use here (a branch not taken, a
             # direction the stream does not go), that come back to an earlier point, or
-            # workloads that make the same network (block sizes within one page) share its
-            # solutions and row values instead of solving the same network again; a traffic
-            # solution also reads the workload (its population and batch cap)
-            sols = self._solved.setdefault(
-                (again.structure, workload if workload.traffic is not None else None,
-                 again.signature), {})
-            hit = self._memo[key] = (net, sols)
+            # workloads that make the same network (block sizes within one page) share it,
+            # its solutions and row values instead of making and solving it again; a
+            # traffic solution also reads the workload (its population and batch cap)
+            skey = (again.structure, workload if workload.traffic is not None else None,
+                    again.signature)
+            hit = self._solved.get(skey)
+            if net is None:
+                net = again.make(means, scvs, None if hit is None else hit[0])
+            if hit is None:
+                hit = self._solved[skey] = (net, {})
+            self._memo[key] = hit
         return hit
 
     def _build(self, path: Path, host: HostProfile, workload: Workload) -> Network:
