@@ -13,6 +13,7 @@ All times are µs; numba kernels get the plain arrays from :meth:`Network.arrays
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -291,8 +292,10 @@ class Network:
         vis = [0.0] * n
         m2 = [0.0] * n
         for v in route:
-            k = v.count / batch if v.per == "batch" else v.count
             i = v.station
+            if dirty is not None and not dirty[i]:  # its station is kept: its sums unused
+                continue
+            k = v.count / batch if v.per == "batch" else v.count
             m = v.mean_us
             dem[i] += k * m
             vis[i] += k
@@ -778,6 +781,9 @@ class Rebuilder:
     stations whose visits changed since the previous call, reusing the other visits and
     stations: the result equals ``build(path, host, workload)``
     (``tests/test_network_rebuild.py`` checks it over sequences of hosts).
+    :attr:`signature` holds the latest network's route costs (bytes): two calls whose
+    signatures are equal returned equal networks; so did two Rebuilders' whose
+    :attr:`structure` (the template without its costs) and signature are equal.
     """
 
     def __init__(self, template: Network, path: Path, workload: Workload) -> None:
@@ -804,6 +810,9 @@ class Rebuilder:
         self.code = compile_many(tuple(exprs))
         self.names = _own_names(path, workload, units)
         self.last = template
+        self.signature = _signature([v.mean_us for v in template.route],
+                                    [v.scv for v in template.route])
+        self.structure = _structure(template)
 
     def _local(self, host: HostProfile) -> dict:
         """The names over the host's (:func:`_env`'s, without the host's costs)."""
@@ -813,6 +822,12 @@ class Rebuilder:
     def __call__(self, host: HostProfile, scope: dict | None = None) -> Network:
         """The template's network under ``host``; ``scope``, if given, is
         ``_expr.scope(host)`` (shared by every network of one host)."""
+        return self.make(*self.costs(host, scope))
+
+    def costs(self, host: HostProfile, scope: dict | None = None
+              ) -> tuple[list[float], list[float]]:
+        """The route's mean costs (µs) and scvs under ``host``, checked as :func:`build`
+        checks them; :attr:`signature` becomes theirs (:meth:`make` makes their network)."""
         from ._expr import scope as _scope
 
         g = _scope(host) if scope is None else scope
@@ -835,7 +850,15 @@ class Rebuilder:
             else:
                 means.append(float(vals[2 * k]))
                 scvs.append(float(vals[2 * k + 1]))
-        net = self.last.with_costs(means, scvs)
+        self.signature = _signature(means, scvs)
+        return means, scvs
+
+    def make(self, means: list[float], scvs: list[float], net: Network | None = None
+             ) -> Network:
+        """The network of the route costs :meth:`costs` returned: ``net`` when given (a
+        network equal to it, made before: same :attr:`structure` and signature), else the
+        previous network with those costs (:meth:`Network.with_costs`)."""
+        net = self.last.with_costs(means, scvs) if net is None else net
         self.last = net
         return net
 
@@ -846,6 +869,24 @@ class Rebuilder:
         for h, _suffix in self.plan:
             _hop_mean(self.path, h, env)
             _hop_scv(self.path, h, env)
+
+
+def _signature(means: list[float], scvs: list[float]) -> bytes:
+    """The route's costs, bit for bit (a zero's sign too): with the template they make the
+    network :class:`Rebuilder` returns, so equal signatures mean equal networks."""
+    return array("d", means + scvs).tobytes()
+
+
+def _structure(net: Network) -> str:
+    """Everything of ``net`` but its route's costs and what they make (the stations'
+    demands, visits and scvs), as text: with the route's costs (:func:`_signature`) it
+    makes the network. Every attribute is in it but those, so a new one cannot be missed."""
+    derived = ("demand_us", "visits", "scv")
+    return repr((sorted((k, v) for k, v in net.__dict__.items() if k not in ("route", "stations")),
+                 [sorted((k, v) for k, v in s.__dict__.items() if k not in derived)
+                  for s in net.stations],
+                 [sorted((k, v) for k, v in v.__dict__.items() if k not in ("mean_us", "scv"))
+                  for v in net.route]))
 
 
 def _wire_units(t, units: Units) -> Units:

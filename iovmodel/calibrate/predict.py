@@ -143,6 +143,8 @@ class _Model:
         self._memo: dict[tuple, tuple[Network, dict]] = {}
         self._servers: dict[int, tuple[str, ...]] = {}
         self._templates: dict[tuple, Rebuilder] = {}
+        # (structure, traffic workload, route costs) -> network and its solutions
+        self._solved: dict[tuple, tuple[Network, dict]] = {}
         self._scope: tuple[HostProfile | None, dict] = (None, {})
         self._exits: dict[tuple, float] = {}
         self._hosts: dict[tuple, HostProfile] = {}
@@ -169,6 +171,7 @@ class _Model:
             if len(self._memo) >= self.MEMO_SIZE:
                 # the templates stay: one per path, workload and server counts, few
                 self._memo.clear()
+                self._solved.clear()
                 if len(self._templates) >= self.MEMO_SIZE:
                     self._templates.clear()
             # a network of this path and workload whose server counts read the same values
@@ -182,12 +185,26 @@ class _Model:
             again = self._templates.get(tkey)
             if again is None:
                 net = build(path, host, workload)
-                self._templates[tkey] = Rebuilder(net, path, workload)
+                again = self._templates[tkey] = Rebuilder(net, path, workload)
             else:
                 if self._scope[0] is not host:  # one scope per host: its costs copied once
                     self._scope = (host, _scope(host))
-                net = again(host, self._scope[1])
-            hit = self._memo[key] = (net, {})
+                means, scvs = again.costs(host, self._scope[1])
+                net = None
+            # the template's structure and its route's costs make the network: hosts that
+            # differ only in costs the route does not use here (a branch not taken, a
+            # direction the stream does not go), that come back to an earlier point, or
+            # workloads that make the same network (block sizes within one page) share it,
+            # its solutions and row values instead of making and solving it again; a
+            # traffic solution also reads the workload (its population and batch cap)
+            skey = (again.structure, workload if workload.traffic is not None else None,
+                    again.signature)
+            hit = self._solved.get(skey)
+            if net is None:
+                net = again.make(means, scvs, None if hit is None else hit[0])
+            if hit is None:
+                hit = self._solved[skey] = (net, {})
+            self._memo[key] = hit
         return hit
 
     def _build(self, path: Path, host: HostProfile, workload: Workload) -> Network:
@@ -235,12 +252,14 @@ class _Model:
             own.update(r0.overrides)
             h = self._host(host, own) if own else host
             if r0.workload.traffic is not None:
+                # the group's paths are one path (group_key: name and options): its first
+                # row's object keys the networks, so rows of one workload share theirs
                 for j in idx:
                     r = rows[j]
-                    entry = self._entry(r.path, h, r.workload)
+                    entry = self._entry(r0.path, h, r.workload)
                     v = entry[1].get(("row", j))
                     if v is None:
-                        net, X, R, waits, util = self._traffic(r.path, h, r.workload, entry)
+                        net, X, R, waits, util = self._traffic(r0.path, h, r.workload, entry)
                         # only the exits read the batch the fixed point found
                         rb = replace(r, workload=replace(r.workload, batch=net.batch)) \
                             if r.metric in EXITS else r

@@ -82,3 +82,28 @@ def test_the_datasets_cover_every_kind_of_row():
             if r.metric.startswith("exits"):
                 kinds.add("exits")
     assert {"closed", "open", "exits", "rr", "stream"} <= kinds, kinds
+
+
+@pytest.mark.parametrize("name", ["kata_ci_net", "network_misc", "io_comparisons",
+                                  "xen_blk_multiqueue"])
+def test_a_rebuild_of_the_same_network_shares_its_solutions(name):
+    # a network path reads the traffic costs (host_reads) though a stream's route uses no
+    # guest_pkt_us: moving it alone, or coming back to a point, rebuilds a network of the
+    # same route costs; xen's block sizes within one page make one network: the memo
+    # entries share their solutions (_Model._solved); the rows must stay those of a fresh
+    # model at every point
+    df = _rows(name)
+    rows, _ = _parse(df)
+    model = _Model(rows)
+    host = HostProfile.default()
+    used = [k for k in _fit._used_costs(rows) if not _fit._is_count(k)]
+    pkt = host.replace(guest_pkt_us=host["guest_pkt_us"] * 1.5)
+    moved = pkt.replace(**{used[0]: host[used[0]] * 1.2})
+    for h in (host, pkt, moved, pkt, host):
+        got = model.predict(h)
+        want = _alone(df, h)
+        ok = np.isfinite(want)
+        assert np.array_equal(ok, np.isfinite(got)), name
+        np.testing.assert_allclose(got[ok], want[ok], rtol=1e-9, atol=0)
+    shared = len({id(sols) for _, sols in model._memo.values()})
+    assert shared < len(model._memo), "no memo entry shared its network's solutions"
