@@ -302,8 +302,14 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
         # are shmem, which a VM's drive file is not); the directory goes away even if the
         # helper dies half way
         base = _helper.cache_dir()
-        base.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="pagecache-", dir=base) as tmp:
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            scratch = tempfile.TemporaryDirectory(prefix="pagecache-", dir=base)
+        except OSError as exc:  # a failed step, not a failed run
+            raise ProbeError(f"page-cache experiment: cannot create a scratch directory in "
+                             f"{base}: {exc}; set IOVMODEL_CACHE_DIR to a writable directory "
+                             "on a disk file system") from None
+        with scratch as tmp:
             fs = filesystem_of(tmp)
             reads, writes = [], []
             for _ in range(R):
