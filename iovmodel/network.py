@@ -668,7 +668,7 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
         population=None if workload.is_open else workload.population,
         think_us=0.0 if workload.is_open else workload.think_us, polling=polling,
         groups=groups, cores=float(path.options.get("cores", INF)),
-        inflight=float(getattr(path, "inflight", INF)), units=units, ring=ring,
+        inflight=path.inflight_limit(env), units=units, ring=ring,
     )
 
 

@@ -356,4 +356,4 @@ def _structured(path: Path, w: Workload) -> bool:
     """Whether the path's network depends on the workload's jobs and iodepth beyond the
     population (vCPU groups, finite host cores, an in-flight limit)."""
     return (bool(vcpu_groups(path, w)) or math.isfinite(path.options.get("cores", math.inf))
-            or math.isfinite(path.inflight))
+            or math.isfinite(path.inflight) or path.inflight_rule is not None)

@@ -158,6 +158,11 @@ class Path:
     #: most requests the device model lets be in flight at once (PIIX3 IDE: one command);
     #: the rest wait in the guest's block layer before the path's first hop
     inflight: float = math.inf
+    #: an in-flight limit that depends on the options or the workload: (expression, condition);
+    #: where the condition holds, the expression's value rounded down to whole requests (at
+    #: least one) caps ``inflight`` (a virtqueue without indirect descriptors: a request takes
+    #: a descriptor per segment, so the ring holds few large requests)
+    inflight_rule: tuple[str, str] | None = None
     #: option combinations the implementation refuses: (condition that must hold, why)
     requires: tuple[tuple[str, str], ...] = ()
 
@@ -208,6 +213,11 @@ class Path:
                         raise CatalogError(
                             f"path {self.name!r}, hop {h.name!r}: unknown name(s) "
                             f"{', '.join(sorted(unknown))} in {expr!r}")
+        for expr in self.inflight_rule or ():
+            unknown = compile_expr(expr)[1] - known
+            if unknown:
+                raise CatalogError(f"path {self.name!r}, inflight: unknown name(s) "
+                                   f"{', '.join(sorted(unknown))} in {expr!r}")
         for r in self.resources.values():
             s = r.servers
             if isinstance(s, str) and s != "inf" and s not in self.options and s not in parameters():
@@ -228,6 +238,20 @@ class Path:
         return replace(self, options=merged)
 
     # -- evaluation helpers --------------------------------------------------------
+    def inflight_limit(self, env: Mapping[str, Any]) -> float:
+        """The most requests in flight past the first hop for these names (the path's
+        options, the workload's names such as ``size_bytes``, the host's costs): the fixed
+        ``inflight``, capped by :attr:`inflight_rule` where its condition holds."""
+        if self.inflight_rule is None:
+            return self.inflight
+        expr, when = self.inflight_rule
+        if when and not evaluate(when, env):
+            return self.inflight
+        v = float(evaluate(expr, env))
+        if math.isnan(v):
+            raise ParameterError(f"path {self.name!r}: the in-flight limit {expr!r} is NaN")
+        return min(self.inflight, max(1.0, math.floor(v)))
+
     def active_hops(self) -> tuple[Hop, ...]:
         """Hops whose ``when`` condition holds for the current options."""
         return tuple(h for h in self.hop_list
@@ -405,9 +429,21 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
         for k, v in COMMON_OPTIONS.items():
             opts.setdefault(k, v)
         inflight = entry.get("inflight", math.inf)
+        rule = None
+        if isinstance(inflight, str):  # an expression of the options and the workload
+            compile_expr(inflight)
+            when = entry.get("inflight_when", "")
+            if not isinstance(when, str):
+                raise CatalogError(f"{where}: inflight_when must be a condition (a string)")
+            if when:
+                compile_expr(when)
+            rule, inflight = (inflight, when), math.inf
+        elif "inflight_when" in entry:
+            raise CatalogError(f"{where}: inflight_when goes with an inflight expression")
         if isinstance(inflight, bool) or not isinstance(inflight, int | float) \
                 or not (inflight >= 1 and (math.isinf(inflight) or inflight == int(inflight))):
-            raise CatalogError(f"{where}: inflight must be a whole number >= 1, got {inflight!r}")
+            raise CatalogError(f"{where}: inflight must be a whole number >= 1 or an "
+                               f"expression, got {inflight!r}")
         requires = []
         for r in entry.get("requires", ()):
             if not (isinstance(r, dict) and set(r) == {"condition", "why"}):
@@ -421,6 +457,7 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
                  sources=tuple(entry.get("sources", ())),
                  guest_view_rows=tuple(entry.get("guest_view", ())),
                  device_note=entry.get("device_note", ""), inflight=float(inflight),
+                 inflight_rule=rule,
                  requires=tuple(requires))
         try:
             p._check_names()

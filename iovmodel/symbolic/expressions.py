@@ -398,6 +398,16 @@ def _route_second_moment(p: Path, w: Workload, keep: Iterable[str], T0: sp.Expr)
     return var + T0**2
 
 
+def _rule_may_apply(p: Path) -> bool:
+    """Whether the path's workload-dependent in-flight limit can apply under its options
+    (its condition read from the options alone; one that needs the workload may)."""
+    when = p.inflight_rule[1]
+    try:
+        return not when or bool(evaluate(when, p.options))
+    except NameError:
+        return True
+
+
 def _no_closed_form(p: Path, what: str) -> None:
     """Host cores and in-flight limits have no closed form (a fixed point; a birth-death
     chain): say so instead of returning the expression of another model."""
@@ -408,6 +418,10 @@ def _no_closed_form(p: Path, what: str) -> None:
     if math.isfinite(p.inflight) and p.inflight != 1:
         reasons.append(f"inflight={p.inflight:g} (an in-flight limit is a flow-equivalent "
                        "server, a birth-death chain)")
+    if p.inflight_rule is not None and _rule_may_apply(p):
+        reasons.append(f"an in-flight limit of {p.inflight_rule[0]!r} when "
+                       f"{p.inflight_rule[1] or 'always'} (a birth-death chain whose size "
+                       "depends on the workload)")
     if reasons:
         raise ParameterError(f"symbolic {what} of {p.name!r} has no closed form under "
                              f"{' and '.join(reasons)}; use iov.analyze")

@@ -114,7 +114,10 @@ def sensitivity(path: str | Path, host: Mapping[str, float] | None = None,
     if w is not None and w.is_open:  # as analyze: no steady state at or beyond a capacity
         rhos = {res: _num_at(u, vals) for res, u in utilization(p, w).items()
                 if not next(x for x in sts if x.name == res).is_delay}
-        limit = getattr(p, "inflight", math.inf)
+        try:  # a limit that depends on the options and the workload (no host cost in it)
+            limit = p.inflight_limit({**p.options, **w.cost_names()})
+        except NameError:
+            limit = p.inflight
         if math.isfinite(limit):  # the in-flight slots: lambda x (zero-load latency) / slots
             rhos["inflight"] = (w.rate_per_s / _US_PER_S
                                 * sum(_num_at(st.demand, vals) for st in sts) / limit)
