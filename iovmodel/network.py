@@ -696,7 +696,13 @@ def _own_names(path: Path, workload: Workload, units: Units | None) -> dict:
     names.update(workload.cost_names())
     if units is not None:
         names["size_bytes"] = units.bytes_per_unit
+        # the application's write (iperf3 --len): a stream's packets carry several or part
+        names[WRITE_BYTES] = float(workload.traffic.size_bytes)
     return names
+
+
+#: the name a stream's per-call hops read: the application's write (and read) size in bytes
+WRITE_BYTES = "write_bytes"
 
 
 def _guest_net_us(host: HostProfile, workload: Workload, units: Units | None) -> float | None:
@@ -971,6 +977,11 @@ def _with_app_copies(path: Path, tx: list, rx: list) -> tuple[list, list]:
     if not copies(rx):
         rx = [*rx, Hop("guest: copy the payload to the application (tcp_recvmsg)", "vcpu",
                        cost)]
+    # one system call per application write on the sender and per read on the receiver
+    # (iperf3 reads with the same --len buffer): size_bytes / write_bytes of them per packet
+    calls = f"syscall_us*size_bytes/{WRITE_BYTES}"
+    tx = [Hop("guest: send() calls, one per application write", "vcpu", calls), *tx]
+    rx = [*rx, Hop("guest: recv() calls, one per application read", "vcpu", calls)]
     return tx, rx
 
 

@@ -163,7 +163,7 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
                 overrides[k] = costs[k].check(v)
             except IovModelError as exc:
                 raise FitError(f"{where}, column 'options': {exc}") from None
-        else:
+        elif not (p.device == "net" and k in TRAFFIC_OPTIONS):  # read by traffic_of
             ignored.add(k)
     try:
         p = p.with_options(**path_opts)
@@ -234,6 +234,9 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
                 saturated=saturated)
 
 
+#: options of a network row that say what traffic it measured (:func:`traffic_of`)
+TRAFFIC_OPTIONS = frozenset({"scope", "test", "mss"})
+
 #: qperf tests (``test=`` in a row's options): (traffic kind, protocol, prediction scale);
 #: qperf's tcp_lat / udp_lat print half the ping-pong round trip (qperf.c, "latency" = RTT / 2)
 QPERF = {"tcp_lat": ("rr", "tcp", 0.5), "udp_lat": ("rr", "udp", 0.5),
@@ -260,7 +263,8 @@ def traffic_of(opts: Mapping[str, Any], rw: str, metric: str,
     delivers are dropped, the prediction is the delivered rate). A throughput or CPU
     utilisation measured one way (``rw`` tx or rx, no offered rate) with ``streams`` given
     (the row's jobs, when it states no iodepth) is that many bulk TCP streams of ``size``
-    writes (iperf3's default 128 KiB ``--len``). Rows that say none of this keep the
+    writes (iperf3's default 128 KiB ``--len``), of ``mss`` segments where the options give
+    one (iperf3 ``-M``). Rows that say none of this keep the
     request/response exchange of the catalog (None).
     """
     scope = str(opts.get("scope", "")).lower()
@@ -279,7 +283,13 @@ def traffic_of(opts: Mapping[str, Any], rw: str, metric: str,
     if metric == "packets_per_s" and rw in ("tx", "rx"):
         return Traffic.flood(size or 60, rate_pps=rate, direction=direction), 1.0
     if metric in STREAM_METRICS and rw in ("tx", "rx") and streams is not None and rate is None:
-        return Traffic.stream(size or 131072, "tcp", direction, streams=streams), 1.0
+        t = Traffic.stream(size or 131072, "tcp", direction, streams=streams)
+        mss = opts.get("mss")  # iperf3 -M, its writes iperf3's default --len
+        if mss is not None:
+            # TCP_MAXSEG is a ceiling: the kernel takes the smaller of it and what the path's
+            # MTU carries (net/ipv4/tcp_output.c tcp_sync_mss), 1460 -> 1448 with timestamps
+            t = replace(t, mss=min(int(mss), t.segment_bytes))
+        return t, 1.0
     return None, 1.0
 
 

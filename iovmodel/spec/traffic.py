@@ -162,7 +162,11 @@ class Traffic:
     @classmethod
     def stream(cls, size_bytes: int = 131072, protocol: str = "tcp", direction: str = "tx",
                **kw: Any) -> Traffic:
-        """A bulk stream of TCP writes (iperf3's default 128 KiB) or UDP datagrams."""
+        """A bulk stream of TCP writes (iperf3's default 128 KiB) or UDP datagrams.
+
+        A TCP stream's packets are full whatever the write size (the send queue coalesces
+        writes); ``size_bytes`` sets the send()/recv() calls per packet. A UDP stream sends
+        one datagram per write."""
         return cls("stream", size_bytes, protocol, direction, **kw)
 
     @classmethod
@@ -262,12 +266,16 @@ class Traffic:
             frame = size / frames + hdr
             return _both_ways(Units(float(size), float(size), frames,
                                     max(frame, c["min_frame_bytes"]), frames))
+        # a bulk stream keeps its send queue full, and tcp_sendmsg appends each write to the
+        # queue's tail skb up to the size goal (net/ipv4/tcp.c tcp_sendmsg_locked: a new skb
+        # only when `copy = size_goal - skb->len` is used up), so writes of any size leave as
+        # full packets; the write size sets only the send()/recv() calls per packet, which
+        # the path's network charges (iovmodel.network._with_app_copies)
         if self.tso and path_tso:
             # tcp_tso_autosize: a GSO packet is a whole number of MSS up to gso_max_bytes
-            superpkt = (c["gso_max_bytes"] - hdr) // seg * seg
-            payload = float(min(size, superpkt))
+            payload = float((c["gso_max_bytes"] - hdr) // seg * seg)
         else:
-            payload = float(min(size, seg))
+            payload = float(seg)
         frames = float(math.ceil(payload / seg))
         frame = max(payload / frames + hdr, c["min_frame_bytes"])
         return Units(payload, payload, frames, frame, frames)

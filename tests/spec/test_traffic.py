@@ -65,3 +65,62 @@ def test_workload_of_traffic():
     assert not s.is_open and s.jobs == 2 and s.traffic.saturating
     assert "traffic=Traffic.stream(65536" in repr(s)
     assert s.replace(size_bytes=100).traffic is s.traffic
+
+
+@pytest.mark.parametrize("write", [64, 1460, 16384, 131072, 1048576])
+def test_a_bulk_streams_writes_leave_as_full_packets(write):
+    # net/ipv4/tcp.c tcp_sendmsg_locked appends each write to the send queue's tail skb until
+    # the size goal is used up: a saturating stream's packets do not depend on the write size
+    t = Traffic.stream(write)
+    assert t.units(path_tso=True).payload_bytes == 45 * 1448
+    assert t.units(path_tso=False).payload_bytes == 1448
+
+
+def test_small_writes_are_bound_by_one_system_call_each():
+    # every write is at least one send() on the sending vCPU: a stream of 64-byte writes moves
+    # at most 64 * 8 bits per syscall_us (1.02 Gbit/s at the default 0.5 us), whatever path
+    host = iov.HostProfile.default()
+    ceiling = 64 * 8 / host["syscall_us"] / 1000  # Gbit/s
+    for name in ("vhost-net", "virtio-net", "firecracker-virtio-net"):
+        r = iov.analyze(name, host, iov.Workload.of(Traffic.stream(64, direction="tx")))
+        assert r.throughput_gbps <= ceiling * (1 + 1e-9), name
+        assert r.bottleneck == "vcpu", name
+        big = iov.analyze(name, host, iov.Workload.of(Traffic.stream(131072, direction="tx")))
+        assert big.throughput_gbps > 4 * r.throughput_gbps, name
+
+
+def test_an_iperf3_mss_row_is_a_stream_of_that_segment():
+    # iperf3 -M sets TCP_MAXSEG, a ceiling: the kernel takes the smaller of it and what the
+    # MTU carries (net/ipv4/tcp_output.c tcp_sync_mss), 1448 B with timestamps at MTU 1500
+    from iovmodel.calibrate.rows import traffic_of
+
+    t, _ = traffic_of({"mss": 1460}, "rx", "throughput_gbps", None, None, 6)
+    assert (t.kind, t.size_bytes, t.mss, t.streams) == ("stream", 131072, 1448, 6)
+    t, _ = traffic_of({"mss": 96}, "tx", "throughput_gbps", None, None, 6)
+    assert t.mss == 96 and t.units(path_tso=True).payload_bytes == (65536 - 66) // 96 * 96
+    df = iov.datasets.load("firecracker_docs")
+    one_way = df["options"].str.contains("mss=", na=False) & df["rw"].isin(["tx", "rx"])
+    f = iov.fit(df[one_way], free=["copy_ns_per_byte"])
+    assert not any(n.startswith("option keys ignored") and "mss" in n for n in f.notes)
+
+
+def test_a_back_end_that_copies_what_the_guest_sends_copies_what_it_receives():
+    # a userspace back-end moves each packet through a tap read() or write() (the kernel
+    # copies it between the skb and the buffer): Firecracker and Cloud Hypervisor read the
+    # tap into the guest's rx buffers as they write the guest's tx buffers to it
+    from iovmodel.spec.catalog import paths
+
+    for name in paths()["name"]:
+        p = iov.path(name)
+        if p.device != "net":
+            continue
+        hops = list(p.active_hops())
+        wire = next((i for i, h in enumerate(hops) if h.resource == "wire"), None)
+        if wire is None:
+            continue
+
+        def copying(hs):
+            return {h.resource for h in hs if h.resource not in ("vcpu", "host")
+                    and "copy_ns_per_byte" in str(h.cost)}
+
+        assert bool(copying(hops[:wire])) == bool(copying(hops[wire + 1:])), name
