@@ -215,9 +215,9 @@ def main(argv: list[str]) -> None:
           f"commit {commit})")
     print(f"wrong-direction pairs the model predicts as no change, by the condition that "
           f"differs: {FLAT or 'none'}")
-    changed = [f"{r['dataset']}: {r['note']}" for _, r in table.iterrows() if r["note"]]
-    if md and changed:  # the plain listing shows them per dataset
-        print("datasets whose rows differ from the frozen set: " + "; ".join(changed))
+    notes = [f"{r['dataset']}: {r['note']}" for _, r in table.iterrows() if r["note"]]
+    if md and notes:  # rows that differ from the frozen set, a fit that failed; the plain
+        print("notes: " + "; ".join(notes))  # listing shows them per dataset
     if "--no-joint" not in argv:
         _print_joint()
 
