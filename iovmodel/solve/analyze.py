@@ -43,7 +43,7 @@ from ..spec.catalog import path as get_path
 from ..spec.profile import HostProfile, as_host, parameters
 from ..spec.scenario import Scenario
 from ..spec.workload import Workload
-from .batching import BATCHING, load_batched
+from .batching import BATCH_MAX, BATCHING, load_batched, open_gap
 from .closed import solve_closed
 from .consolidation import analyze_scenario, sweep_scenario
 from .layered import needs_layers, solve_closed_layered_xru
@@ -125,9 +125,10 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
         :meth:`Result.percentile_us` gives any other on request).
     batching : {"amortised", "load"}
         ``"amortised"``: the workload's batch (amortised notification: per-batch hops
-        count 1/batch per I/O).  ``"load"`` (closed workloads): the batch notification
-        suppression gives at this load, b = 1/(1 - rho) (:mod:`iovmodel.solve.batching`);
-        the Result's workload carries the batch found.
+        count 1/batch per I/O).  ``"load"``: the batch notification suppression (virtio
+        EVENT_IDX) gives at this load, b = 1/(1 - rho) of the notified back-end
+        (:mod:`iovmodel.solve.batching`), at most the requests in flight (closed) or 256
+        (open); the Result's workload carries the batch found.
     streams : bool
         A bulk transfer (iperf3 streams, closed workload) that keeps its bottleneck busy:
         throughput at the asymptotic bound min c_k/D_k (:mod:`iovmodel.solve.streams`).
@@ -167,9 +168,8 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
             r = replace(r, percentiles_us={percentile_key(q): r.percentile_us(q)
                                            for q in percentiles})
         return r
-    if (streams or batching == "load") and w.is_open:
-        raise ParameterError(f"{'streams=True' if streams else 'batching=' + repr(batching)} "
-                             f"needs a closed workload, got {w!r}")
+    if streams and w.is_open:
+        raise ParameterError(f"streams=True needs a closed workload, got {w!r}")
     if streams and batching == "load":
         raise ParameterError("streams=True runs at the throughput bound, where the batch does "
                              "not matter: use batching='amortised'")
@@ -177,6 +177,20 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
         X, util = stream_bound(net)
         R = w.population / X * 1e6 if X > 0 else math.inf
         r = _result(net, p, h, w, X, R, np.zeros(len(net.stations)), util, "bound")
+    elif batching == "load" and w.is_open:
+        rate = w.rate_per_s
+
+        def build_at(batch: float) -> Network:
+            return build(p, h, replace(w, batch=batch))
+
+        def solve_open_at(batch: float) -> tuple:
+            nb = build_at(batch)
+            R, waits, util = solve_open(nb, rate)
+            return nb, rate, R, waits, util
+
+        net, X, R, waits, util = load_batched(solve_open_at, int(BATCH_MAX),
+                                              gap=open_gap(build_at, rate))
+        r = _result(net, p, h, replace(w, batch=net.batch), X, R, waits, util, "open", "load")
     elif batching == "load":
         n = w.population
 

@@ -90,6 +90,25 @@ def load_batched(solve_at: Callable[[float], tuple[Network, float, float, Any, A
     return solve(t)[:5]
 
 
+def open_gap(build_at: Callable[[float], Network], rate_per_s: float,
+             cap: float = BATCH_MAX) -> Callable[[float], float]:
+    r"""``log b -> log b - log target(b)`` of :func:`load_batched` for an open workload.
+
+    At an offered rate the notified station's utilisation needs no solution:
+    :math:`\rho(b) = \lambda D(b) / c`, its demand at batch b over its servers. Where
+    :math:`\rho(b) \ge 1` the batch can only grow (the target is ``cap``), so the root is
+    the smallest batch that keeps the back-end up with the rate, if any
+    (``build_at(batch)``: the network at that batch)."""
+    def gap(t: float) -> float:
+        net = build_at(min(max(math.exp(t), 1.0), cap))
+        rho = max((rate_per_s * net.stations[i].demand_us / 1e6 / net.stations[i].servers
+                   for i in notified(net)), default=0.0)
+        target = cap if rho >= 1.0 else min(max(1.0 / (1.0 - rho), 1.0), cap)
+        return t - math.log(target)
+
+    return gap
+
+
 def stream_gap(net: Network, cap: float) -> Callable[[float], float]:
     """``log b -> log b - log target(b)`` of :func:`load_batched` for a stream at its bound
     (:func:`~iovmodel.solve.streams.stream_bound`), from per-station demand arrays.

@@ -108,10 +108,10 @@ def test_bad_options_raise_parameter_error(kwargs, match):
         iov.analyze("virtio-blk", **kwargs)
 
 
-def test_open_workload_refuses_load_batching_and_streams():
-    for kw in ({"batching": "load"}, {"streams": True}):
-        with pytest.raises(iov.ParameterError, match="closed workload"):
-            iov.analyze("virtio-blk", workload=iov.Workload.open(1e4), **kw)
+def test_open_workload_refuses_streams():
+    # a stream keeps its bottleneck busy: it has no offered rate (load batching does, below)
+    with pytest.raises(iov.ParameterError, match="closed workload"):
+        iov.analyze("virtio-blk", workload=iov.Workload.open(1e4), streams=True)
 
 
 def test_bad_metric_and_percentile():
@@ -154,3 +154,28 @@ def test_percentiles_increase_and_metrics_restate_the_result(name, jobs, iodepth
     # exits per I/O at batch 1 are the catalog's own count
     assert r.metric("exits_per_io") == pytest.approx(
         float(iov.path(name).mode_switches(batch=1)["vm_exits"].iloc[0]), rel=1e-12)
+
+
+@pytest.mark.parametrize("rate", [100_000, 300_000, 450_000])
+def test_load_batching_at_an_offered_rate_is_the_closed_form(rate):
+    # a back-end doing d_i per request and d_b per notification at Poisson rate lam: the
+    # fraction 1 - rho of requests that find it idle notify it (PASTA), so the batch is
+    # b = 1 / (1 - rho) with rho = lam (d_i + d_b / b) = lam d_i + lam d_b (1 - rho), i.e.
+    # rho = lam (d_i + d_b) / (1 + lam d_b); at 450k/s batch 1 would be unstable (rho 1.35)
+    d_i, d_b = 1.0, 2.0
+    p = iov.Path.from_hops("notified", [iov.Hop("pop", "server", d_i),
+                                        iov.Hop("wake", "server", d_b, per="batch")])
+    r = iov.analyze(p, workload=iov.Workload.open(rate), batching="load")
+    lam = rate / 1e6
+    rho = lam * (d_i + d_b) / (1 + lam * d_b)
+    assert r.workload.batch == pytest.approx(1 / (1 - rho), rel=1e-8)
+    assert r.utilization["server"] == pytest.approx(rho, rel=1e-8)
+    assert r.throughput_per_s == pytest.approx(rate)
+
+
+def test_load_batching_at_a_rate_beyond_the_largest_batch_is_unstable():
+    # even at the largest batch (256) the back-end's per-request work alone is too slow
+    p = iov.Path.from_hops("notified", [iov.Hop("pop", "server", 1.0),
+                                        iov.Hop("wake", "server", 2.0, per="batch")])
+    with pytest.raises(iov.UnstableError):
+        iov.analyze(p, workload=iov.Workload.open(1.1e6), batching="load")
