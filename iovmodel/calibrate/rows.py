@@ -176,7 +176,11 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
         raise FitError(f"{where}: a two-way stream (iperf3 --bidir): the model's streams run "
                        "one way (Traffic directions tx, rx, vm2vm, hosts); fit the one-way rows")
     streams = _count(row, "jobs", 1, where) if not stated["iodepth"] else None
-    said = p.device == "net" and traffic_of(opts, rw0, metric, 1, streams=streams)[0] is not None
+    try:
+        said = p.device == "net" and traffic_of(opts, rw0, metric, 1,
+                                                streams=streams)[0] is not None
+    except IovModelError as exc:
+        raise FitError(f"{where}: {exc}") from None
     if metric in LOAD_DEPENDENT and any(c in row for c in ("jobs", "iodepth", "rate_per_s")) \
             and not (stated["jobs"] or stated["iodepth"] or stated["rate_per_s"] or said):
         raise FitError(f"{where}: the workload is not stated (jobs, iodepth and rate_per_s are "
@@ -286,6 +290,10 @@ def traffic_of(opts: Mapping[str, Any], rw: str, metric: str,
         t = Traffic.stream(size or 131072, "tcp", direction, streams=streams)
         mss = opts.get("mss")  # iperf3 -M, its writes iperf3's default --len
         if mss is not None:
+            if isinstance(mss, bool) or not isinstance(mss, int | float) or mss != int(mss) \
+                    or mss < 1:
+                raise ParameterError(f"option mss (the TCP segment, iperf3 -M) must be a whole "
+                                     f"number of bytes >= 1, got {mss!r}")
             # TCP_MAXSEG is a ceiling: the kernel takes the smaller of it and what the path's
             # MTU carries (net/ipv4/tcp_output.c tcp_sync_mss), 1460 -> 1448 with timestamps
             t = replace(t, mss=min(int(mss), t.segment_bytes))

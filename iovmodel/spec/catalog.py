@@ -250,6 +250,8 @@ class Path:
         v = float(evaluate(expr, env))
         if math.isnan(v):
             raise ParameterError(f"path {self.name!r}: the in-flight limit {expr!r} is NaN")
+        if math.isinf(v):
+            return self.inflight if v > 0 else 1.0
         return min(self.inflight, max(1.0, math.floor(v)))
 
     def active_hops(self) -> tuple[Hop, ...]:

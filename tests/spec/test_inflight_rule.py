@@ -66,3 +66,11 @@ def test_a_bad_inflight_rule_is_refused_with_its_name(tmp_path, rule, needle):
     with pytest.raises(CatalogError) as info:
         iov.load_catalog(f)
     assert needle in str(info.value)
+
+
+def test_an_unbounded_rule_leaves_the_fixed_limit():
+    # a rule whose value is infinite (a ring of inf slots) caps nothing; -inf is one request
+    p = iov.path("cloudhv-virtio-blk", indirect_desc=False)
+    env = {**p.options, "size_bytes": 4096}
+    assert p.inflight_limit({**env, "queue_size": float("inf")}) == p.inflight
+    assert p.inflight_limit({**env, "queue_size": -float("inf")}) == 1.0

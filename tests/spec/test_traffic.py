@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 import iovmodel as iov
@@ -124,3 +125,12 @@ def test_a_back_end_that_copies_what_the_guest_sends_copies_what_it_receives():
                     and "copy_ns_per_byte" in str(h.cost)}
 
         assert bool(copying(hops[:wire])) == bool(copying(hops[wire + 1:])), name
+
+
+@pytest.mark.parametrize("mss", ["abc", 1460.5, 0, True])
+def test_a_bad_mss_option_names_the_row(mss):
+    df = pd.DataFrame([{"path": "firecracker-virtio-net", "metric": "throughput_gbps",
+                        "value": 20.0, "unit": "Gbps", "jobs": 6, "rw": "rx",
+                        "options": f"vcpus=8;mss={mss}"}])
+    with pytest.raises(iov.FitError, match=r"row 0.*mss"):
+        iov.fit(df, free=["copy_ns_per_byte"])
