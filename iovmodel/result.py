@@ -120,9 +120,9 @@ class Result:
         """Any metric the model predicts (:data:`iovmodel.solve.metrics.PREDICTABLE`), e.g.
         ``r.metric("exits_per_io")``, ``r.metric("cpu_util_vmm_pct")``: the number
         :func:`iovmodel.fit` compares with a measurement of that metric."""
-        from .solve.metrics import PREDICTABLE, VMM_METRICS, value
+        from .solve.metrics import PREDICTABLE, VCPU_METRICS, VMM_METRICS, value
 
-        if name not in PREDICTABLE and name not in VMM_METRICS:
+        if name not in PREDICTABLE and name not in VMM_METRICS + VCPU_METRICS:
             raise ParameterError(f"metric {name!r} is not predictable; predictable metrics: "
                                  f"{', '.join(PREDICTABLE)}")
         if "net" not in self.extra:

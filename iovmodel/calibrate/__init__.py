@@ -59,7 +59,10 @@ Metrics (:data:`PREDICTABLE`)
 ``iops``, ``throughput_per_s``, ``transactions_per_s``: the throughput X.
 ``throughput_gbps``: X x ``size_bytes`` x 8 / 1e9.
 ``cpu_us_per_io`` with a ``label`` starting with "vmm" (as the Firecracker
-dataset derives it): the VMM threads' CPU per I/O.
+dataset derives it): the VMM threads' CPU per I/O.  ``cpu_us_per_io`` with the option
+``cpu_of=guest_fio`` (fio's usr + sys in the guest) or, on a native path,
+``cpu_of=host_fio``: the benchmark process's CPU per I/O, the demand at the vCPU
+threads (the exits taken on them included: the guest's clock runs through an exit).
 ``latency_us`` (and ``clat_us``, taken as the mean latency: fio's submission
 latency of libaio is well under 1 µs): the mean response time R.
 ``latency_p50_us`` ... ``latency_p999_us``: a percentile of the response time

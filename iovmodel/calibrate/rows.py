@@ -163,6 +163,8 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
                 overrides[k] = costs[k].check(v)
             except IovModelError as exc:
                 raise FitError(f"{where}, column 'options': {exc}") from None
+        elif k == "cpu_of":  # whose CPU a cpu_us_per_io row measured: read below
+            pass
         elif not (p.device == "net" and k in TRAFFIC_OPTIONS):  # read by traffic_of
             ignored.add(k)
     try:
@@ -218,6 +220,9 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
             raise FitError(f"{where}: VMM-thread CPU (label {label!r}) but path {p.name!r} has "
                            f"no VMM thread (none of {', '.join(VMM_RESOURCES)})")
         metric = "vmm_cpu_us_per_io"
+    cpu_of = opts.get("cpu_of")
+    if cpu_of is not None:
+        metric = _cpu_of(where, p, metric, cpu_of)
     scale = 1.0
     if p.device == "net":
         try:
@@ -240,6 +245,31 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
 
 #: options of a network row that say what traffic it measured (:func:`traffic_of`)
 TRAFFIC_OPTIONS = frozenset({"scope", "test", "mss"})
+
+#: ``cpu_of`` values of a ``cpu_us_per_io`` row: the benchmark process's own CPU (fio's
+#: usr + sys), in the guest of a VM path or on the host of a native one
+CPU_OF = {"guest_fio": "guest", "host_fio": "native"}
+
+
+def _cpu_of(where: str, p: Path, metric: str, cpu_of: Any) -> str:
+    """The metric a ``cpu_us_per_io`` row with option ``cpu_of`` measures: the process's
+    CPU per I/O is the demand at the vCPU threads (the application's CPU, natively)."""
+    if metric != "cpu_us_per_io":
+        raise FitError(f"{where}: option cpu_of={cpu_of!r} says whose CPU a cpu_us_per_io "
+                       f"row measured; this row's metric is {metric!r}")
+    kind = CPU_OF.get(str(cpu_of))
+    if kind is None:
+        raise FitError(f"{where}: option cpu_of={cpu_of!r} is not one of "
+                       f"{', '.join(CPU_OF)}")
+    native = p.family == "native"
+    if (kind == "native") != native:
+        raise FitError(f"{where}: cpu_of={cpu_of!r} on path {p.name!r}: "
+                       + ("a native path has no guest; fio ran on the host (host_fio)"
+                          if native else "fio ran in the guest of a VM path (guest_fio)"))
+    if "vcpu" not in p.resources:
+        raise FitError(f"{where}: path {p.name!r} has no vcpu resource, so the CPU of the "
+                       "process that ran fio cannot be predicted")
+    return "vcpu_cpu_us_per_io"
 
 #: qperf tests (``test=`` in a row's options): (traffic kind, protocol, prediction scale);
 #: qperf's tcp_lat / udp_lat print half the ping-pong round trip (qperf.c, "latency" = RTT / 2)

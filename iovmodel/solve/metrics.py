@@ -49,6 +49,11 @@ PREDICTABLE: Mapping[str, tuple[str, str]] = {
 #: Metrics that only a path with VMM threads has (``vmm_cpu_us_per_io`` is how ``fit``
 #: reads a ``cpu_us_per_io`` row labelled "vmm...").
 VMM_METRICS = ("cpu_util_vmm_pct", "vmm_cpu_us_per_io")
+#: How ``fit`` reads a ``cpu_us_per_io`` row whose options say ``cpu_of=guest_fio`` (fio's
+#: usr + sys in the guest) or, on a native path, ``cpu_of=host_fio``: the demand at the
+#: vCPU threads per I/O (the application's CPU on a native path), the exits taken on them
+#: included: the guest's clock runs through an exit, so the time is charged to the task.
+VCPU_METRICS = ("vcpu_cpu_us_per_io",)
 #: Metrics that depend on the load: a row needs its workload stated.
 LOAD_DEPENDENT = frozenset(PREDICTABLE) - {"exits_per_io"}
 QUANTILES = {"latency_p50_us": 0.50, "latency_p90_us": 0.90, "latency_p95_us": 0.95,
@@ -71,7 +76,7 @@ def value(metric: str, path: Path, workload: Workload, net: Network, X: float, R
     Parameters
     ----------
     metric : str
-        A key of :data:`PREDICTABLE` or ``"vmm_cpu_us_per_io"``.
+        A key of :data:`PREDICTABLE`, ``"vmm_cpu_us_per_io"`` or ``"vcpu_cpu_us_per_io"``.
     path, workload : Path, Workload
         What was solved (the workload's batch counts the per-batch exits).
     net : Network
@@ -127,6 +132,8 @@ def value(metric: str, path: Path, workload: Workload, net: Network, X: float, R
         return pct if metric == "cpu_util_vmm_pct" else pct / 100.0 * 1e6 / X
     if metric == "cpu_util_vcpu_pct":
         return 100.0 * X * _demand(net, ["vcpu"]) / 1e6
+    if metric == "vcpu_cpu_us_per_io":
+        return _demand(net, ["vcpu"])
     if metric in ("exits_per_io", "exits_per_s"):
         e = float(path.mode_switches(batch=workload.batch)["vm_exits"].iloc[0])
         return e if metric == "exits_per_io" else e * X

@@ -251,6 +251,44 @@ def test_vmm_rows_use_the_vmm_threads():
     assert out["predicted"][2] == pytest.approx(vmm(sync))
 
 
+def test_cpu_of_rows_read_the_process_cpu_on_the_vcpu():
+    """fio's usr + sys per I/O (option cpu_of): the demand at the vCPU threads, by the
+    utilisation law U = X D the vCPU utilisation over the throughput (P01's rows)."""
+    base = {"jobs": 1, "iodepth": 64, "size_bytes": 4096, "rw": "randread"}
+    df = pd.DataFrame([
+        {**base, "path": "virtio-blk", "options": "aio=native;cpu_of=guest_fio",
+         "metric": "cpu_us_per_io", "value": 15.0},
+        {**base, "path": "virtio-blk", "options": "aio=native",
+         "metric": "cpu_util_vcpu_pct", "value": 90.0},
+        {**base, "path": "virtio-blk", "options": "aio=native", "metric": "iops", "value": 6e4},
+        {**base, "path": "native-blk", "options": "cpu_of=host_fio",
+         "metric": "cpu_us_per_io", "value": 2.6},
+        {**base, "path": "native-blk", "metric": "cpu_util_vcpu_pct", "value": 80.0},
+        {**base, "path": "native-blk", "metric": "iops", "value": 3e5},
+    ])
+    out = predict(df)["predicted"].to_numpy()
+    assert out[0] == pytest.approx(out[1] / 100 * 1e6 / out[2], rel=1e-9)
+    assert out[3] == pytest.approx(out[4] / 100 * 1e6 / out[5], rel=1e-9)
+    # the guest's process is charged the kick's exit (the guest clock runs through it),
+    # not the host's CPU outside the guest (what cpu_us_per_io alone means)
+    host_only = predict(df.assign(options=df.options.str.replace(";cpu_of=guest_fio", "")))
+    assert host_only["predicted"][0] != pytest.approx(out[0])
+
+
+@pytest.mark.parametrize("path, options, metric, match", [
+    ("virtio-blk", "cpu_of=host_fio", "cpu_us_per_io", "ran in the guest"),
+    ("native-blk", "cpu_of=guest_fio", "cpu_us_per_io", "native path has no guest"),
+    ("virtio-blk", "cpu_of=qemu", "cpu_us_per_io", "not one of guest_fio, host_fio"),
+    ("virtio-blk", "cpu_of=guest_fio", "iops", "this row's metric is 'iops'"),
+])
+def test_bad_cpu_of_names_the_row(path, options, metric, match):
+    df = pd.DataFrame([{"path": path, "options": options, "jobs": 1, "iodepth": 1,
+                        "metric": metric, "value": 1.0}])
+    with pytest.raises(FitError, match=match) as e:
+        predict(df)
+    assert "row 0" in str(e.value)
+
+
 def test_unknown_option_keys_are_labels_and_noted():
     df = pd.concat([_one(options="host=lab7"), _one(value=2e4)], ignore_index=True)
     with warnings.catch_warnings():
