@@ -299,7 +299,8 @@ class _Model:
                 for j in idx:
                     out[j] = memo[("row", j)]
                 continue
-            if self.batching == "load" and not r0.batch_stated:
+            if self.batching == "load" and not r0.batch_stated \
+                    and r0.path.suppresses_notifications():
                 solved: dict[int, tuple] = {}  # one fixed point per population
                 for j in idx:
                     r = rows[j]

@@ -128,7 +128,9 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
         count 1/batch per I/O).  ``"load"``: the batch notification suppression (virtio
         EVENT_IDX) gives at this load, b = 1/(1 - rho) of the notified back-end
         (:mod:`iovmodel.solve.batching`), at most the requests in flight (closed) or 256
-        (open); the Result's workload carries the batch found.
+        (open); the Result's workload carries the batch found.  On a path whose options
+        suppress no notification (:meth:`Path.suppresses_notifications`: emulated NVMe
+        without shadow doorbells) ``"load"`` is ``"amortised"``.
     streams : bool
         A bulk transfer (iperf3 streams, closed workload) that keeps its bottleneck busy:
         throughput at the asymptotic bound min c_k/D_k (:mod:`iovmodel.solve.streams`).
@@ -162,6 +164,8 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
     if not isinstance(streams, bool):
         raise ParameterError(f"streams must be True or False, got {streams!r}")
     p, h, w, net = resolve(path, host, workload, **options)
+    if batching == "load" and not p.suppresses_notifications():
+        batching = "amortised"  # nothing skips a kick or an interrupt: the workload's batch
     if w.traffic is not None and batching == "amortised" and not streams:
         r = _analyze_traffic(p, h, w)
         if percentiles:

@@ -165,6 +165,11 @@ class Path:
     inflight_rule: tuple[str, str] | None = None
     #: option combinations the implementation refuses: (condition that must hold, why)
     requires: tuple[tuple[str, str], ...] = ()
+    #: where the path suppresses notifications under load (virtio EVENT_IDX, NVMe shadow
+    #: doorbells with their eventidx): a condition on the options; None: always. Where it
+    #: does not hold, ``batching="load"`` keeps the workload's batch (a kick and an
+    #: interrupt per submission, whatever the load)
+    notify_suppression: str | None = None
 
     # -- construction -----------------------------------------------------------
     @classmethod
@@ -213,6 +218,12 @@ class Path:
                         raise CatalogError(
                             f"path {self.name!r}, hop {h.name!r}: unknown name(s) "
                             f"{', '.join(sorted(unknown))} in {expr!r}")
+        if self.notify_suppression is not None:
+            unknown = compile_expr(self.notify_suppression)[1] - set(self.options)
+            if unknown:
+                raise CatalogError(f"path {self.name!r}, notify_suppression: unknown option(s) "
+                                   f"{', '.join(sorted(unknown))} in "
+                                   f"{self.notify_suppression!r}")
         for expr in self.inflight_rule or ():
             unknown = compile_expr(expr)[1] - known
             if unknown:
@@ -253,6 +264,14 @@ class Path:
         if math.isinf(v):
             return self.inflight if v > 0 else 1.0
         return min(self.inflight, max(1.0, math.floor(v)))
+
+    def suppresses_notifications(self) -> bool:
+        """Whether, with the current options, the guest and the back-end skip kicks and
+        interrupts while the other side is busy (:attr:`notify_suppression`): the condition
+        for ``batching="load"`` to grow the batch with the load."""
+        if self.notify_suppression is None:
+            return True
+        return bool(evaluate(self.notify_suppression, self.options))
 
     def active_hops(self) -> tuple[Hop, ...]:
         """Hops whose ``when`` condition holds for the current options."""
@@ -446,6 +465,12 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
                 or not (inflight >= 1 and (math.isinf(inflight) or inflight == int(inflight))):
             raise CatalogError(f"{where}: inflight must be a whole number >= 1 or an "
                                f"expression, got {inflight!r}")
+        suppression = entry.get("notify_suppression")
+        if suppression is not None:
+            if not isinstance(suppression, str) or not suppression.strip():
+                raise CatalogError(f"{where}: notify_suppression must be a condition on the "
+                                   f"options (a string), got {suppression!r}")
+            compile_expr(suppression)
         requires = []
         for r in entry.get("requires", ()):
             if not (isinstance(r, dict) and set(r) == {"condition", "why"}):
@@ -459,7 +484,7 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
                  sources=tuple(entry.get("sources", ())),
                  guest_view_rows=tuple(entry.get("guest_view", ())),
                  device_note=entry.get("device_note", ""), inflight=float(inflight),
-                 inflight_rule=rule,
+                 inflight_rule=rule, notify_suppression=suppression,
                  requires=tuple(requires))
         try:
             p._check_names()
