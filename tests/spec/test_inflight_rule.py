@@ -59,8 +59,13 @@ cost = "1.0"
     ('inflight = "slots / nosuch"', "nosuch"),
     ('inflight = 4\ninflight_when = "slots > 2"', "inflight_when goes with an inflight expression"),
     ('inflight = "slots"\ninflight_when = 3', "inflight_when must be a condition"),
+    # a path's notify_suppression (tests/spec/test_nvme_doorbells.py) is a condition on
+    # its options
+    ('notify_suppression = "slots > 2 and nosuch"', "nosuch"),
+    ("notify_suppression = true", "notify_suppression must be a condition"),
+    ('notify_suppression = "  "', "notify_suppression must be a condition"),
 ])
-def test_a_bad_inflight_rule_is_refused_with_its_name(tmp_path, rule, needle):
+def test_a_bad_path_rule_is_refused_with_its_name(tmp_path, rule, needle):
     f = tmp_path / "c.toml"
     f.write_text(CATALOG.format(name=f"rule-{abs(hash(rule))}", rule=rule))
     with pytest.raises(CatalogError) as info:
