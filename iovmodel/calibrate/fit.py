@@ -334,6 +334,10 @@ def _fit_theta(model: _Model, prob: _Problem, theta0: np.ndarray, y: np.ndarray,
         res.status, res.success = 2, True
         res.message = (f"the last accepted step lowered the negative log posterior by "
                        f"{state['stop']:.3g} < {NLP_TOL:g}")
+        # the Jacobian scipy holds is the previous point's: the Laplace approximation and
+        # the standard errors take the one at the point returned
+        state["J"] = None
+        res.jac = jac(res.x)
     return res
 
 
