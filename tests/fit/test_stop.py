@@ -69,3 +69,19 @@ def test_exact_data_still_converge_to_scipys_tolerance():
     f = _fit(pd.DataFrame(recs), free=list(true), prior=None, loss="linear")
     for k, v in true.items():
         assert f.profile[k] == pytest.approx(v, rel=1e-6), k
+
+
+def test_the_laplace_jacobian_is_taken_at_the_returned_point(rows, monkeypatch):
+    """The last Jacobian (the one the standard errors and the Laplace covariance use) is
+    computed at the costs the fit returns, not at the point before the last step."""
+    seen = []
+    orig = fitmod._sparse_jacobian
+
+    def spy(f, t, *args, **kwargs):
+        seen.append(np.array(t, dtype=float))
+        return orig(f, t, *args, **kwargs)
+
+    monkeypatch.setattr(fitmod, "_sparse_jacobian", spy)
+    f = _fit(rows)
+    assert "lowered the negative log posterior by" in f.message  # the early stop ran
+    assert np.allclose(np.exp(seen[-1]), f.params["value"].to_numpy(), rtol=1e-12)
