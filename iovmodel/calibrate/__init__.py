@@ -96,7 +96,10 @@ Batching
 Per-batch hops (a kick, a wake-up, an interrupt) cost 1/batch per I/O.  A row's
 ``batch`` column states it; when it is empty, ``batching="amortised"`` takes 1,
 ``free=[..., "batch"]`` fits one effective batch for all such rows, and
-``batching="load"`` derives it from the load (closed rows): with notification
+``batching="load"`` derives it from the load (closed rows, and rows at an offered
+``rate_per_s``, where :math:`\rho` needs no solution: the rate times the notified
+station's demand at batch b; not on a path whose options suppress no notification,
+:meth:`Path.suppresses_notifications`): with notification
 suppression (virtio EVENT_IDX, a backend that drains its ring on each wake-up) a
 request that arrives while the notified backend is busy rides on the current
 pass; arrivals see time averages, so a fraction :math:`1-\rho` of them find it

@@ -20,6 +20,7 @@ from .._expr import compile_expr
 from .._expr import scope as _scope
 from ..errors import ParameterError, UnstableError
 from ..network import Network, Rebuilder, build
+from ..solve.analyze import open_load_batched
 from ..solve.batching import BATCHING, load_batched
 from ..solve.closed import solve_closed
 from ..solve.metrics import (
@@ -270,19 +271,26 @@ class _Model:
             if r0.workload.is_open:
                 entry = self._entry(r0.path, h, r0.workload)
                 net, memo = entry
+                # the batch notification suppression gives at each row's rate, as analyze
+                load = self.batching == "load" and r0.path.suppresses_notifications()
                 for j in idx:
                     r = rows[j]
                     sim = self.percentiles == "sim" and r.metric in QUANTILES
                     v = memo.get(("row", j)) if keep else None
                     if v is None:
                         try:
-                            R, waits, util = solve_open(net, r.workload.rate_per_s)
+                            if load and not r.batch_stated:
+                                nb, _, R, waits, util = open_load_batched(r.path, h, r.workload)
+                                rb = replace(r, workload=replace(r.workload, batch=nb.batch))
+                            else:
+                                nb, rb = net, r
+                                R, waits, util = solve_open(net, r.workload.rate_per_s)
                         except UnstableError:
                             v = math.nan
                         else:
-                            v = self._value(r.metric, r, net, r.workload.rate_per_s, R, waits,
-                                            util, self._simulate(build(r.path, h, r.workload),
-                                                                 r.workload) if sim else None)
+                            v = self._value(r.metric, rb, nb, r.workload.rate_per_s, R, waits,
+                                            util, self._simulate(build(r.path, h, rb.workload),
+                                                                 rb.workload) if sim else None)
                         if keep:
                             memo[("row", j)] = v
                     out[j] = v

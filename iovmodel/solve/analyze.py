@@ -103,6 +103,28 @@ def resolve(path: str | Path, host: HostProfile | None = None, workload: Workloa
     return p, host, w, build(p, host, w)
 
 
+def open_load_batched(p: Path, h: HostProfile, w: Workload) -> tuple:
+    """An open workload with the load-dependent batch (:func:`load_batched` on
+    :func:`open_gap`): (network at the batch found, X per s, R µs, waits, utilisation).
+
+    Raises
+    ------
+    UnstableError
+        The offered rate is beyond capacity at every batch.
+    """
+    rate = w.rate_per_s
+
+    def build_at(batch: float) -> Network:
+        return build(p, h, replace(w, batch=batch))
+
+    def solve_open_at(batch: float) -> tuple:
+        nb = build_at(batch)
+        R, waits, util = solve_open(nb, rate)
+        return nb, rate, R, waits, util
+
+    return load_batched(solve_open_at, int(BATCH_MAX), gap=open_gap(build_at, rate))
+
+
 def analyze(path: str | Path | Scenario, host: HostProfile | None = None, workload: Workload | None = None,
             *, percentiles: Sequence[float] = (), batching: str = "amortised", streams: bool = False,
             **options: Any) -> Result:
@@ -182,18 +204,7 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
         R = w.population / X * 1e6 if X > 0 else math.inf
         r = _result(net, p, h, w, X, R, np.zeros(len(net.stations)), util, "bound")
     elif batching == "load" and w.is_open:
-        rate = w.rate_per_s
-
-        def build_at(batch: float) -> Network:
-            return build(p, h, replace(w, batch=batch))
-
-        def solve_open_at(batch: float) -> tuple:
-            nb = build_at(batch)
-            R, waits, util = solve_open(nb, rate)
-            return nb, rate, R, waits, util
-
-        net, X, R, waits, util = load_batched(solve_open_at, int(BATCH_MAX),
-                                              gap=open_gap(build_at, rate))
+        net, X, R, waits, util = open_load_batched(p, h, w)
         r = _result(net, p, h, replace(w, batch=net.batch), X, R, waits, util, "open", "load")
     elif batching == "load":
         n = w.population
