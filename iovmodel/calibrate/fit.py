@@ -297,8 +297,8 @@ def _fit_theta(model: _Model, prob: _Problem, theta0: np.ndarray, y: np.ndarray,
 
     last: dict[bytes, np.ndarray] = {}  # the objective at the latest point: the Jacobian's base
     # the Jacobian is asked right after a step is accepted, before the iteration's
-    # callback: at an accepted point whose objective fell by less than NLP_TOL the old
-    # Jacobian is returned (the callback then stops the fit; no new one is needed)
+    # callback: at an accepted point whose objective fell by less than NLP_TOL (and
+    # NLP_RTOL of it) the old Jacobian is returned (the callback then stops the fit)
     state: dict[str, Any] = {"cost": None, "J": None, "stop": None}
 
     def fun(t: np.ndarray) -> np.ndarray:
@@ -614,7 +614,8 @@ def fit(measurements: pd.DataFrame | Source | Sequence[Source],
         model evaluations for the finite-difference Jacobian).  The fit also ends when
         an accepted step lowers the objective (the negative log posterior) by less than
         :data:`NLP_TOL` (0.05) and by less than :data:`NLP_RTOL` of it: a change no
-        interval could show; :attr:`FitResult.message` then says so.
+        interval could show; :attr:`FitResult.message` then says so (not with
+        ``percentiles="sim"``, whose noisy objective keeps scipy's own tolerances).
 
     Returns
     -------

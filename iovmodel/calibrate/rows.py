@@ -271,6 +271,7 @@ def _cpu_of(where: str, p: Path, metric: str, cpu_of: Any) -> str:
                        "process that ran fio cannot be predicted")
     return "vcpu_cpu_us_per_io"
 
+
 #: qperf tests (``test=`` in a row's options): (traffic kind, protocol, prediction scale);
 #: qperf's tcp_lat / udp_lat print half the ping-pong round trip (qperf.c, "latency" = RTT / 2)
 QPERF = {"tcp_lat": ("rr", "tcp", 0.5), "udp_lat": ("rr", "udp", 0.5),
