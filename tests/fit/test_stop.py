@@ -3,9 +3,10 @@
 
 The reference is the same fit run to scipy's own relative tolerance (``NLP_TOL = 0``):
 the early stop must land within a small part of the Laplace posterior's spread of it
-(a point ``d`` below the mode in negative log posterior lies ``sqrt(2 d)`` standard
-deviations from it along the least-informed direction, at most), and must not change an
-exact-data fit, whose objective can reach zero (``NLP_RTOL``).
+(under the Laplace approximation a point whose negative log posterior lies ``d`` above the
+minimum is ``sqrt(2 d)`` posterior standard deviations from the mode, in the Mahalanobis
+sense), and must not change an exact-data fit, whose objective can reach zero
+(``NLP_RTOL``).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def _fit(rows, **kw):
 
 @pytest.fixture(scope="module")
 def rows():
-    # a source with real residuals (the model misses some rows by tens of percent), so the
+    # a dataset with real residuals (the model misses some rows by tens of percent), so the
     # objective stays far from zero and the crawl the stop rule cuts is there
     df = iov.datasets.load("io_comparisons")
     return df[predictable(df)["predictable"].to_numpy()].reset_index(drop=True)
