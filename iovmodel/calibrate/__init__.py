@@ -63,6 +63,8 @@ dataset derives it): the VMM threads' CPU per I/O.  ``cpu_us_per_io`` with the o
 ``cpu_of=guest_fio`` (fio's usr + sys in the guest) or, on a native path,
 ``cpu_of=host_fio``: the benchmark process's CPU per I/O, the demand at the vCPU
 threads (the exits taken on them included: the guest's clock runs through an exit).
+A block row whose ``rw`` is a mix (``randrw``, ``rw``) takes fio's read percentage from the
+option ``rwmixread=N`` (fio's default 50 when absent).
 ``latency_us`` (and ``clat_us``, taken as the mean latency: fio's submission
 latency of libaio is well under 1 µs): the mean response time R.
 ``latency_p50_us`` ... ``latency_p999_us``: a percentile of the response time

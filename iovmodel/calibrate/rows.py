@@ -165,6 +165,8 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
                 raise FitError(f"{where}, column 'options': {exc}") from None
         elif k == "cpu_of":  # whose CPU a cpu_us_per_io row measured: read below
             pass
+        elif k == "rwmixread" and p.device == "blk":  # fio's read percent of a mix: below
+            pass
         elif not (p.device == "net" and k in TRAFFIC_OPTIONS):  # read by traffic_of
             ignored.add(k)
     try:
@@ -195,6 +197,11 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
     # a block row's fio rw (randread, randwrite, ...) is the workload's; network rows' rw
     # (tx, rx, rr) name a traffic pattern instead
     io = {"rw": rw} if p.device == "blk" and rw in RW_KINDS else {}
+    if "rwmixread" in opts and p.device == "blk":
+        if not io:
+            raise FitError(f"{where}, column 'options': rwmixread={opts['rwmixread']!r} needs "
+                           f"a mix in column 'rw' (randrw or rw), got {rw!r}")
+        io["rwmixread"] = opts["rwmixread"]
     try:
         size = _count(row, "size_bytes", 4096, where)
         batch = _count(row, "batch", 1, where)

@@ -127,8 +127,27 @@ def test_xen_rings():
     assert value(s13, options="rings=8;vcpus=4") == 257000
     assert set(s13["jobs"]) == {8} and set(s13["iodepth"]) == {32}
     s14 = pick(df, source="S14_xen_blk_mq_rfc_2015", jobs=8)
-    assert value(s14, options="rings=1;vcpus=16") == 89000
-    assert value(s14, options="rings=16;vcpus=16") == 372000
+    tail = "vcpus=16;rwmixread=80;device_ns_per_byte=0"
+    assert value(s14, options=f"rings=1;{tail}") == 89000
+    assert value(s14, options=f"rings=16;{tail}") == 372000
+
+
+def test_xen_s14_rows_state_fios_iometer_job():
+    """S14 ran "fio's IOmeter emulation" (the cover letter): fio's
+    examples/iometer-file-access-server.fio, which github.com/ariava/xen-blk-mq-benchmark
+    (iometer-jobfile, iometer_test.sh) runs at its default load "moderate", iodepth 64:
+    bssplit=512/10:1k/5:2k/5:4k/60:8k/2:16k/4:32k/4:64k/10, rw=randrw, rwmixread=80.
+    The rows carry the mix as its mean size; dom0's null_blk has no data path."""
+    bssplit = "512/10:1k/5:2k/5:4k/60:8k/2:16k/4:32k/4:64k/10"
+    unit = {"k": 1024, "": 1}
+    mean = sum(int(b.rstrip("k")) * unit["k" if b.endswith("k") else ""] * int(p) / 100
+               for b, p in (x.split("/") for x in bssplit.split(":")))
+    df = ds.load("xen_blk_multiqueue")
+    s14 = df[df["source"] == "S14_xen_blk_mq_rfc_2015"]
+    assert len(s14) == 12 and sorted(set(s14["jobs"])) == [1, 4, 8, 16, 32, 64]
+    assert set(s14["iodepth"]) == {64} and set(s14["rw"]) == {"randrw"}
+    assert set(s14["size_bytes"]) == {round(mean)}
+    assert all("rwmixread=80" in o and "device_ns_per_byte=0" in o for o in s14["options"])
 
 
 def test_vhost_user_blk_polling():

@@ -289,6 +289,36 @@ def test_bad_cpu_of_names_the_row(path, options, metric, match):
     assert "row 0" in str(e.value)
 
 
+def test_rwmixread_option_sets_the_read_share_of_a_mix():
+    """fio's rwmixread of a randrw row (S14's IOmeter job reads 80 %): the workload's read
+    fraction, as analyze takes it; a mix without the option reads fio's default 50 %."""
+    pins = "device_blk_us=10;device_write_us=30"
+    base = {"path": "native-blk", "jobs": 1, "iodepth": 1, "rw": "randrw",
+            "metric": "latency_us", "value": 20.0}
+    df = pd.DataFrame([{**base, "options": f"{pins};rwmixread=80"},
+                       {**base, "options": f"{pins};rwmixread=20"},
+                       {**base, "options": pins}])
+    out = predict(df)["predicted"].to_numpy()
+    host = {"device_blk_us": 10.0, "device_write_us": 30.0}
+    for got, mix in zip(out, (80, 20, 50), strict=True):
+        w = iov.Workload.closed(1, 1, rw="randrw", rwmixread=mix)
+        assert got == pytest.approx(iov.analyze("native-blk", host, w).latency_us, rel=1e-12)
+    assert out[1] - out[0] == pytest.approx(0.6 * (30 - 10), rel=1e-9)  # 60 % more writes
+
+
+@pytest.mark.parametrize("rw, mix, match", [
+    ("randread", "80", "contradicts rw='randread'"),
+    ("", "80", "needs a mix in column 'rw'"),
+    ("randrw", "180", "rwmixread"),
+])
+def test_bad_rwmixread_names_the_row(rw, mix, match):
+    df = pd.DataFrame([{"path": "native-blk", "options": f"rwmixread={mix}", "rw": rw,
+                        "jobs": 1, "iodepth": 1, "metric": "iops", "value": 1e4}])
+    with pytest.raises(FitError, match=match) as e:
+        predict(df)
+    assert "row 0" in str(e.value)
+
+
 def test_unknown_option_keys_are_labels_and_noted():
     df = pd.concat([_one(options="host=lab7"), _one(value=2e4)], ignore_index=True)
     with warnings.catch_warnings():
