@@ -90,6 +90,10 @@ class Station:
     thread : bool
         Each server is a host thread: a visit needs its server *and* a core from
         the host's pool (:attr:`Network.cores`).
+    lock_waiters : float
+        A lock (its servers: the lock's instances): the most threads that can wait at it
+        at once (the vCPUs in use beyond one per instance); 0 for anything else. Its
+        ``per="waiter"`` visits cost once per waiting thread (:mod:`iovmodel.solve.locks`).
     """
 
     name: str
@@ -102,6 +106,8 @@ class Station:
     private: bool = False
     #: a host thread: while serving it needs a host core (:attr:`Network.cores`)
     thread: bool = False
+    #: a lock: the most threads that can wait at it (0: not a lock, or no one to contend)
+    lock_waiters: float = 0.0
 
     @property
     def service_us(self) -> float:
@@ -125,7 +131,9 @@ class Visit:
     """One step of the route: a hop served at a station.
 
     ``count`` occurrences happen per I/O (``per == "io"``) or per batch
-    (``per == "batch"``: one kick, one interrupt). A batch is *amortised
+    (``per == "batch"``: one kick, one interrupt); ``per == "waiter"``: per I/O and per
+    thread waiting at the visit's lock, none at zero load (the solvers multiply it by the
+    waiters they find: :mod:`iovmodel.solve.locks`). A batch is *amortised
     notification*: a per-batch hop happens ``count / batch`` times per I/O on
     average (``batch`` a mean >= 1, fractional allowed). ``mean_us`` and ``scv``
     describe one occurrence. ``poll`` marks the time until a spinning thread
@@ -145,8 +153,9 @@ class Visit:
     poll: bool = False
 
     def per_io(self, batch: float) -> float:
-        """Occurrences per I/O."""
-        return self.count / batch if self.per == "batch" else self.count
+        """Occurrences per I/O (at zero load: a ``waiter`` visit has none)."""
+        return self.count / batch if self.per == "batch" else \
+            0.0 if self.per == "waiter" else self.count
 
 
 @dataclass(frozen=True)
@@ -219,9 +228,13 @@ class Network:
                                      f"out of range (0..{len(self.stations) - 1})")
             for f in ("mean_us", "scv", "count"):
                 _nonneg(f"{where}, hop {v.hop!r}: {f}", getattr(v, f))
-            if v.per not in ("io", "batch"):
-                raise ParameterError(f"{where}, hop {v.hop!r}: per must be 'io' or 'batch', "
-                                     f"got {v.per!r}")
+            if v.per not in ("io", "batch", "waiter"):
+                raise ParameterError(f"{where}, hop {v.hop!r}: per must be 'io', 'batch' or "
+                                     f"'waiter', got {v.per!r}")
+            if v.per == "waiter" and self.stations[v.station].is_delay:
+                raise ParameterError(f"{where}, hop {v.hop!r}: a 'waiter' visit needs a lock "
+                                     f"station, not the delay station "
+                                     f"{names[v.station]!r}")
             if v.poll and not self.stations[v.station].is_delay:
                 raise ParameterError(
                     f"{where}, hop {v.hop!r}: a polling hop holds no server; it must visit a "
@@ -295,7 +308,7 @@ class Network:
             i = v.station
             if dirty is not None and not dirty[i]:  # its station is kept: its sums unused
                 continue
-            k = v.count / batch if v.per == "batch" else v.count
+            k = v.per_io(batch)
             m = v.mean_us
             dem[i] += k * m
             vis[i] += k
@@ -656,9 +669,15 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
     host_cpu = [True if origin[r] == POLL_STATION else
                 False if origin[r] == NIC_STATION else res[origin[r]].cpu == "host" for r in names]
     stations = aggregate(tuple(route), names, servers, host_cpu, workload.batch)
+    # the threads that take a guest lock: the vCPUs in use (unlimited vCPUs: each job its own
+    # CPU, an open load any number); beyond one holder per instance of the lock they wait
+    contenders = (g if groups or not math.isinf(path.options.get("vcpus", INF)) else
+                  INF if workload.is_open else float(workload.jobs))
     stations = tuple(s if origin[s.name] in (POLL_STATION, NIC_STATION) else
                      replace(s, private=res[origin[s.name]].per_group and bool(groups)
-                             and not s.is_delay, thread=res[origin[s.name]].thread)
+                             and not s.is_delay, thread=res[origin[s.name]].thread,
+                             lock_waiters=max(contenders - s.servers, 0.0)
+                             if res[origin[s.name]].lock and not s.is_delay else 0.0)
                      for s in stations)
     polling = tuple(r for r in names if origin[r] not in (POLL_STATION, NIC_STATION)
                     and res[origin[r]].polling)

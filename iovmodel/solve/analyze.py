@@ -47,6 +47,7 @@ from .batching import BATCH_MAX, BATCHING, load_batched, open_gap
 from .closed import solve_closed
 from .consolidation import analyze_scenario, sweep_scenario
 from .layered import needs_layers, solve_closed_layered_xru
+from .locks import contended
 from .open import solve_open
 from .packets import solve_flood, solve_stream
 from .percentiles import percentile_key
@@ -487,7 +488,11 @@ def _put_layered(put, idxs: list[int], p: Path, h: HostProfile, ws: list[Workloa
     X, R = np.empty(n), np.empty(n)
     utils: list[np.ndarray] = []
     for j, pn in enumerate(nets):
-        X[j], R[j], u = solve_closed_layered_xru(pn)
+        if contended(pn):  # the waiters at a lock: their own fixed point (.locks)
+            Xa, Ra, _, ua = solve_closed(pn)
+            X[j], R[j], u = Xa[0], Ra[0], ua[0]
+        else:
+            X[j], R[j], u = solve_closed_layered_xru(pn)
         utils.append(u)
     by_key: dict[int, list[int]] = {}
     for j, pn in enumerate(nets):

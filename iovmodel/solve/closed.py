@@ -14,6 +14,7 @@ from ..errors import ParameterError
 from ..network import Network
 from .analytic.mva import mva_of_checked
 from .layered import needs_layers, solve_closed_layered
+from .locks import contended, solve_with_waiters
 
 
 def solve_closed(net: Network, populations: Sequence[int] | None = None
@@ -28,8 +29,21 @@ def solve_closed(net: Network, populations: Sequence[int] | None = None
             raise ParameterError(
                 f"{net.name!r} has vCPU groups, host cores or an in-flight limit: its network "
                 "depends on jobs and iodepth, so solve it at its own population only")
-        X, R, waits, util, _ = solve_closed_layered(net)
+        if contended(net):  # a lock's hand-off grows with its waiters (.locks)
+            _, (X, R, waits, util, _) = solve_with_waiters(net, solve_closed_layered)
+        else:
+            X, R, waits, util, _ = solve_closed_layered(net)
         return np.array([X]), np.array([R]), waits[None, :], util[None, :]
+    if contended(net):  # each population its own waiters: one fixed point per population
+        pops = [net.population] if populations is None else list(populations)
+        sols = [solve_with_waiters(net, lambda n, k=k: _mva(n, [k]))[1] for k in pops]
+        return tuple(np.concatenate([s[i] for s in sols]) for i in range(4))
+    return _mva(net, populations)
+
+
+def _mva(net: Network, populations: Sequence[int] | None
+         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Exact single-class MVA at the populations (a network without groups or limits)."""
     pops = np.asarray([net.population] if populations is None else list(populations), dtype=int)
     if pops.size and pops.min() < net.batch:
         raise ParameterError(f"batch {net.batch:g} > population {int(pops.min())} of {net.name!r}: "

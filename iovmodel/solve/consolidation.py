@@ -46,6 +46,13 @@ Contention as load-dependent service (``Scenario.contention``)
       theorem) the visit takes :math:`u \cdot` (``syscall_us`` + ``wakeup_us``) more: the
       hand-off of :mod:`iovmodel.probe.mutex`, with the probe's measured costs when the
       host profile comes from ``iov.probe.to_profile``.
+    * **A guest lock the path declares** (a catalog resource with ``lock = true``, as
+      xen-blkfront's per-device ``io_lock``): its hand-off per waiting thread comes from
+      the path's ``per = "waiter"`` hops and the waiters from the same count (requests
+      queued, at most the station's ``lock_waiters``), each instance's visit paying
+      :math:`t\,W/m` more, as :mod:`iovmodel.solve.locks` does for one path. Being part
+      of the path, it applies whether or not ``contention`` is on, so a one-VM scenario
+      solves as :func:`iovmodel.analyze` does.
     * **A polling core's scan.** A busy-polling thread serving q queues checks all of them
       on every loop: each request it serves costs ``poll_scan_us`` :math:`\times (q - 1)`
       more (QEMU's aio-posix polling over many devices is the published case: its
@@ -89,6 +96,7 @@ from ..network import Network, build
 from ..spec.scenario import Scenario
 from .analytic.multiclass import mva_multiclass
 from .layered import EXACT_STATES as LAYER_EXACT_STATES
+from .locks import handoff_us
 from .percentiles import _erlang_c, latency_quantile, latency_variance, percentile_key
 
 #: population vectors up to which the scenario is solved by exact multiclass MVA
@@ -123,6 +131,7 @@ class _Model:
     lock: np.ndarray  # (K,) bool: hand-off grows with waiters
     res: list[str]  # resource name of each column
     waiters: np.ndarray  # (K,) most threads that can wait at a lock column (its vCPUs in use)
+    hand: np.ndarray  # (G, K) a declared lock's hand-off per request per waiter (µs; 0: none)
     N_full: np.ndarray  # requests in flight per VM before the in-flight limit
     nets: list[Network] = field(default_factory=list)
 
@@ -142,6 +151,7 @@ def _columns(sc: Scenario, nets: list[Network] | None = None) -> _Model:
     lock: list[bool] = []
     index: dict[tuple[int, str], int] = {}
     entries: list[tuple[int, int, float, float]] = []  # kind, col, demand, visits
+    declared: list[tuple[int, int, float, float]] = []  # kind, col, hand-off, lock_waiters
 
     def col(key: tuple[int, str], name: str, servers: float, r: str, th: bool, po: bool,
             lk: bool) -> int:
@@ -167,7 +177,8 @@ def _columns(sc: Scenario, nets: list[Network] | None = None) -> _Model:
         Nfull.append(guest.workload.population)
         Z.append(guest.workload.think_us)
         pres = guest.path.resources
-        for s in net.stations:
+        hand_of = handoff_us(net)
+        for si, s in enumerate(net.stations):
             if s.demand_us <= 0 and s.visits <= 0:
                 continue
             if s.is_delay:
@@ -182,6 +193,8 @@ def _columns(sc: Scenario, nets: list[Network] | None = None) -> _Model:
                 po = s.name in net.polling or (guest.busy_poll and bool(r and r.per_group))
                 k = col((g, s.name), f"{kinds[-1]}/{s.name}", net.effective_servers(s), s.name,
                         bool(r and r.thread), po, s.name in LOCKS)
+                if hand_of[si] > 0:
+                    declared.append((g, k, float(hand_of[si]), float(s.lock_waiters)))
             entries.append((g, k, s.demand_us, s.visits))
     G, K = len(kinds), len(cols)
     D0 = np.zeros((G, K))
@@ -189,6 +202,9 @@ def _columns(sc: Scenario, nets: list[Network] | None = None) -> _Model:
     for g, k, d, v in entries:
         D0[g, k] += d
         V[g, k] += v
+    hand = np.zeros((G, K))
+    for g, k, h, _ in declared:
+        hand[g, k] = h
     own = np.array([-1 if o < 0 else o for o in owner])
     # at a VM's global mutex the threads that contend are its vCPU threads in use, when their
     # exits to QEMU are handled under the mutex (a path with a user_exit hop: emulated
@@ -199,9 +215,11 @@ def _columns(sc: Scenario, nets: list[Network] | None = None) -> _Model:
              for gu in sc.guests]
     waiters = np.array([float(nets[o].n_groups) if o >= 0 and lock[k] and exits[o] else 0.0
                         for k, o in enumerate(own)])
+    for _, k, _, cap in declared:
+        waiters[k] = cap
     return _Model(kinds, np.array(mult, dtype=float), np.array(N, dtype=float),
                   np.array(Z, dtype=float), cols, own, np.array(m, dtype=float), D0, V,
-                  np.array(thread), np.array(polling), np.array(lock), res, waiters,
+                  np.array(thread), np.array(polling), np.array(lock), res, waiters, hand,
                   np.array(Nfull, dtype=float), nets)
 
 
@@ -415,6 +433,7 @@ def solve(sc: Scenario, method: str = "auto", nets: list[Network] | None = None)
                 * (1.0 - max(free, 0.0) / T)
     base = base * _timeshare(sc, md)[:, None] ** np.where(md.polling, 1.0, 0.0)[None, :] \
         if sc.contention else base
+    declared = np.flatnonzero((md.hand > 0).any(axis=0) & (md.waiters > 0))
     pollers = _pollers(md)
     layer_cores = sc.cores if pollers < sc.cores else math.inf  # else: _timeshare's job
     smt_state = 1.0  # the SMT stretch (1: no hardware threads share a core)
@@ -424,7 +443,7 @@ def solve(sc: Scenario, method: str = "auto", nets: list[Network] | None = None)
         X, Rk, Qn = _exact(D, md) if method == "exact" else _schweitzer(D, md, Q)
         Q = Qn
         new_h = np.zeros((G, K))
-        if sc.contention:
+        if sc.contention or declared.size:
             tot = np.where(md.owner < 0, (md.mult[:, None] * Q).sum(0), 0.0)
             tot = tot + np.where(md.owner >= 0, Q[np.maximum(md.owner, 0), np.arange(K)], 0.0)
             busy_srv = np.where(md.owner < 0, (md.mult[:, None] * X[:, None] * D).sum(0),
@@ -433,10 +452,14 @@ def solve(sc: Scenario, method: str = "auto", nets: list[Network] | None = None)
             util = np.minimum(busy_srv / m_fin, 1.0)
             # mean waiters: requests queued, but no more than the threads that can wait
             W = np.minimum(np.maximum(tot - busy_srv, 0.0), md.waiters)
-            for k in np.flatnonzero(md.lock & np.isfinite(md.m) & (md.waiters > 0)):
-                # a busy-polling thread never sleeps: no wake-up to pass it work
-                sleep = 0.0 if md.polling[k] else util[k] * wake
-                new_h[:, k] = md.V[:, k] * (waiter * W[k] + sleep)
+            if sc.contention:
+                for k in np.flatnonzero(md.lock & np.isfinite(md.m) & (md.waiters > 0)):
+                    # a busy-polling thread never sleeps: no wake-up to pass it work
+                    sleep = 0.0 if md.polling[k] else util[k] * wake
+                    new_h[:, k] = md.V[:, k] * (waiter * W[k] + sleep)
+            # a lock the path declares: the waiters at its own instance (iovmodel.solve.locks)
+            for k in declared:
+                new_h[:, k] = md.hand[:, k] * W[k] / m_fin[k]
         # hardware threads sharing a core slow every thread's work (1 without SMT); the core
         # layer then queues the slowed work for the hardware threads
         smt = _smt_stretch(sc, md, X, base + sched + new_h, smt_state)

@@ -22,6 +22,7 @@ from ..errors import UnstableError
 from ..network import Network
 from .analytic.single import mgc as _mgc
 from .layered import solve_open_layered
+from .locks import contended, solve_with_waiters
 
 
 def solve_open(net: Network, rate_per_s: float | np.ndarray, *,
@@ -32,9 +33,35 @@ def solve_open(net: Network, rate_per_s: float | np.ndarray, *,
     ``nan_policy="nan"`` points at or beyond a capacity give NaN instead of raising.
     Host cores and an in-flight limit go through :mod:`iovmodel.solve.layered`.
     """
+    if contended(net):  # a lock's hand-off grows with its waiters: one fixed point per rate
+        rates = np.atleast_1d(np.asarray(rate_per_s, dtype=float))
+        out = [_open_waiters(net, float(r), nan_policy) for r in rates]
+        if np.ndim(rate_per_s) == 0:
+            return out[0]
+        return (np.array([o[0] for o in out]), np.array([o[1] for o in out]),
+                np.array([o[2] for o in out]))
+    return _open_plain(net, rate_per_s, nan_policy)
+
+
+def _open_plain(net: Network, rate_per_s, nan_policy: str):
     if math.isfinite(net.cores) or math.isfinite(net.inflight):
         return _open_layered(net, rate_per_s, nan_policy)
     return _open(net, rate_per_s, nan_policy, None)
+
+
+def _open_waiters(net: Network, rate: float, nan_policy: str) -> tuple:
+    """One rate of a network with a contended lock (:mod:`.locks`)."""
+    def solve(n: Network) -> tuple:
+        return (rate, *_open_plain(n, rate, "raise"))
+
+    try:
+        _, (_, R, waits, util) = solve_with_waiters(net, solve)
+    except UnstableError:  # unstable at this rate (with or without the waiters' hand-off)
+        if nan_policy == "raise":
+            raise
+        K = len(net.stations)
+        return math.nan, np.full(K, np.nan), np.full(K, np.nan)
+    return R, waits, util
 
 
 def _open_layered(net: Network, rate_per_s, nan_policy: str):

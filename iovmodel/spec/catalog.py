@@ -30,6 +30,8 @@ FORMAT_VERSION = 1
 
 SWITCH_KINDS = ("none", "vm_exit", "hypercall", "user_exit", "syscall", "wakeup", "irq_inject", "poll")
 CPU_KINDS = ("guest", "host", "none")
+#: a hop's count is per I/O, per batch (a notification) or per thread waiting at its lock
+PER_KINDS = ("io", "batch", "waiter")
 #: mode_switches() columns and the switch kinds each counts
 SWITCH_COLUMNS = {
     "vm_exits": ("vm_exit", "hypercall"),
@@ -55,9 +57,13 @@ class Hop:
         Time of one occurrence, µs: a number or an expression of HostProfile cost
         names, path options and ``size_bytes``.
     count : float
-        Occurrences per I/O (``per="io"``) or per batch (``per="batch"``).
-    per : {"io", "batch"}
-        ``"batch"``: once per batch of requests (one kick, one interrupt).
+        Occurrences per I/O (``per="io"``), per batch (``per="batch"``) or, at a ``lock``
+        resource, per I/O and per waiting thread (``per="waiter"``).
+    per : {"io", "batch", "waiter"}
+        ``"batch"``: once per batch of requests (one kick, one interrupt). ``"waiter"``: the
+        time passing a contended lock grows with the threads waiting there: ``count`` times
+        per I/O the cost is paid once per thread waiting at the same lock, a number the
+        solution finds (:mod:`iovmodel.solve.locks`); nothing at zero load.
     switch : str or None
         Mode-switch kind: one of ``SWITCH_KINDS`` (None = ``"none"``).
     scv : float or str
@@ -82,8 +88,9 @@ class Hop:
 
     def __post_init__(self) -> None:
         where = f"hop {self.name!r}"
-        if self.per not in ("io", "batch"):
-            raise CatalogError(f"{where}: per must be 'io' or 'batch', got {self.per!r}")
+        if self.per not in PER_KINDS:
+            raise CatalogError(f"{where}: per must be one of {', '.join(map(repr, PER_KINDS))}, "
+                               f"got {self.per!r}")
         if (self.switch or "none") not in SWITCH_KINDS:
             raise CatalogError(f"{where}: switch {self.switch!r} is not one of {SWITCH_KINDS}")
         if self.cpu is not None and self.cpu not in CPU_KINDS:
@@ -126,6 +133,9 @@ class Resource:
     #: back-end core, an SPDK target, one NVMe); per-VM resources (vCPUs, QEMU's global
     #: mutex, vhost workers) are never shared
     shareable: bool = False
+    #: a lock passed between the threads that take it (a spinlock in the guest): a hop with
+    #: ``per = "waiter"`` here costs once per thread waiting at it (:mod:`iovmodel.solve.locks`)
+    lock: bool = False
 
     def __post_init__(self) -> None:
         # a name (an option or host cost) or a number; wholeness is the network's check
@@ -176,12 +186,14 @@ class Path:
     def from_hops(cls, name: str, hops: Sequence[Hop], servers: Mapping[str, float | str] | None = None,
                   *, polling: Sequence[str] = (), options: Mapping[str, Any] | None = None,
                   family: str = "custom", device: str = "", title: str = "",
-                  description: str = "") -> Path:
+                  description: str = "", locks: Sequence[str] = ()) -> Path:
         """Build a custom path.
 
         ``servers`` maps a resource to its server count (``math.inf`` or ``"inf"`` for a
         delay station); resources not named have one server.  Catalog resources
         (``vcpu``, ``bql``, ``vhost``, ...) keep their catalog definitions unless named.
+        ``locks`` names the resources that are locks (a hop there may have
+        ``per="waiter"``: :mod:`iovmodel.solve.locks`).
         """
         if not hops:
             raise CatalogError(f"path {name!r} has no hops")
@@ -199,6 +211,15 @@ class Path:
                 res[r] = replace(base, servers=s, polling=r in polling or base.polling)
             else:
                 res[r] = known.get(r, Resource(r, polling=r in polling))
+            if r in locks:
+                res[r] = replace(res[r], lock=True)
+        for r in locks:
+            if r not in res:
+                raise CatalogError(f"path {name!r}: locks names {r!r}, which no hop uses")
+        for h in hops:
+            if h.per == "waiter" and not res[h.resource].lock:
+                raise CatalogError(f"path {name!r}, hop {h.name!r}: per = 'waiter' needs a lock "
+                                   f"resource (name it in locks=), not {h.resource!r}")
         for r in (servers or {}):
             if r not in res:
                 raise CatalogError(f"path {name!r}: servers names {r!r}, which no hop uses")
@@ -313,7 +334,7 @@ class Path:
         """
         counts = dict.fromkeys(SWITCH_COLUMNS, 0.0)
         for h in self.active_hops():
-            n = h.count / batch if h.per == "batch" else h.count
+            n = h.count / batch if h.per == "batch" else 0.0 if h.per == "waiter" else h.count
             for col, kinds in SWITCH_COLUMNS.items():
                 if h.switch_kind in kinds:
                     counts[col] += n
@@ -383,7 +404,7 @@ def _check_requires(name: str, requires: Sequence[tuple[str, str]],
 
 # -- catalog files ----------------------------------------------------------------------
 RESOURCE_KEYS = ("servers", "cpu", "polling", "doc", "per_group", "thread", "per_queue",
-                 "shareable")
+                 "shareable", "lock")
 #: options every path has (a path's own value, else these): the guest's vCPUs (inf: a CPU for
 #: every request; every bundled catalog path states vcpus = 1, the default guest documented in
 #: data/catalog.toml, so this inf is for paths built with Path.from_hops or a user's catalog
@@ -401,7 +422,7 @@ def _resource(name: str, r: Mapping[str, Any]) -> Resource:
                     polling=bool(r.get("polling", False)), doc=r.get("doc", ""),
                     per_group=bool(r.get("per_group", False)), thread=bool(r.get("thread", False)),
                     per_queue=bool(r.get("per_queue", False)),
-                    shareable=bool(r.get("shareable", False)))
+                    shareable=bool(r.get("shareable", False)), lock=bool(r.get("lock", False)))
 
 
 def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> dict[str, Path]:
@@ -442,6 +463,9 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
                 hops.append(Hop(**h))
             except (CatalogError, TypeError) as exc:
                 raise CatalogError(f"{where}: {exc}") from None
+            if hops[-1].per == "waiter" and not res[h["resource"]].lock:
+                raise CatalogError(f"{where}, hop {h['name']!r}: per = 'waiter' needs a lock "
+                                   f"resource (lock = true), not {h['resource']!r}")
         if not hops:
             raise CatalogError(f"{where}: no [[path.hop]] entries")
         opts = {}

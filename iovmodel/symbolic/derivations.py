@@ -176,8 +176,8 @@ def _batch_metric(p: Path, metric: str, resource: str | None, size_bytes: int) -
                                  "or 'demand'")
         total = sp.Integer(0)
         for h in p.active_hops():
-            if p.cpu_of(h) != "host":
-                continue
+            if p.cpu_of(h) != "host" or h.per == "waiter":  # a lock's hand-off: none at
+                continue  # zero load, as in the network (iovmodel.solve.locks)
             cost = sp.sympify(evaluate(h.cost, env, funcs=_SYM_FUNCS)
                               if isinstance(h.cost, str) else h.cost)
             n = _number(h.count) / b if h.per == "batch" else _number(h.count)

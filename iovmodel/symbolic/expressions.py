@@ -250,7 +250,9 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
         else:
             cost = sp.sympify(h.cost)
         cost = _rationalize(cost)
-        n = _number(h.count) / wv["batch"] if h.per == "batch" else _number(h.count)
+        # a lock's hand-off (per="waiter") has no time at zero load, as in the network
+        n = _number(h.count) / wv["batch"] if h.per == "batch" else \
+            sp.Integer(0) if h.per == "waiter" else _number(h.count)
         r = station_of(p, h)
         if r not in acc:
             order.append(r)
@@ -340,7 +342,10 @@ def latency(path: str | Path, workload: Workload | None = None, keep: Iterable[s
         workload: the open-network latency (M/G/1 per one-server station,
         Allen-Cunneen M/G/c per multi-server station, delay stations add their
         demand), exactly ``analyze(path, host, workload).latency_us`` once the
-        host is substituted.
+        host is substituted, except at a lock that threads wait at (a path's
+        ``per = "waiter"`` hops, :mod:`iovmodel.solve.locks`): its hand-off grows
+        with the waiters, a fixed point with no closed form, so the expression
+        leaves it out and is a lower bound there.
     keep : sequence of str
         Workload fields to keep as symbols (``"rate_per_s"`` -> :math:`\lambda`
         in I/O per second, ``"batch"``, ``"size_bytes"``).
@@ -390,7 +395,8 @@ def _route_second_moment(p: Path, w: Workload, keep: Iterable[str], T0: sp.Expr)
     for h in p.active_hops():
         cost = _rationalize(sp.sympify(evaluate(h.cost, env, funcs=_SYM_FUNCS)
                                        if isinstance(h.cost, str) else h.cost))
-        c = _number(h.count) / wv["batch"] if h.per == "batch" else _number(h.count)
+        c = _number(h.count) / wv["batch"] if h.per == "batch" else \
+            sp.Integer(0) if h.per == "waiter" else _number(h.count)
         whole = sp.floor(c)
         frac = c - whole
         scv = _scv(h, env)

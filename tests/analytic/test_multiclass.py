@@ -53,6 +53,22 @@ def test_identical_classes_merge(D, n1, n2, m):
     np.testing.assert_allclose(r.X / np.array([n1, n2]), e.X[-1] / (n1 + n2), rtol=1e-10)
 
 
+@pytest.mark.parametrize("split", [(256,), (128, 128), (200, 40, 16)])
+def test_many_servers_far_past_saturation_stay_exact(split):
+    # a 32-slot device behind 16 back-end threads and a 4-vCPU guest (xen-blkfront's
+    # stations at 16 rings, QD 256): an idle probability taken as one minus the others
+    # loses every digit here (the throughput came out at half its bound). Identical
+    # classes must give the single-class answer, whose kernel takes idle probabilities
+    # from complement networks (Reiser 1981), and meet the bound m / D of the device.
+    D = [4.0, 1.17, 13.354, 2.0, 33.88]
+    servers = [4, 16, 16, math.inf, 32]
+    r = mva_multiclass([D] * len(split), list(split), 0.0, servers, method="exact")
+    e = mva(D, sum(split), servers=servers)
+    np.testing.assert_allclose(r.X.sum(), e.X[-1], rtol=1e-9)
+    assert r.X.sum() <= 32 / 33.88 * (1 + 1e-12)
+    assert r.X.sum() >= 0.99 * 32 / 33.88  # 256 requests on 32 slots: saturated
+
+
 @settings(max_examples=40, deadline=None, derandomize=True)
 @given(st.integers(1, 3), st.integers(1, 4), st.randoms(use_true_random=False))
 def test_littles_law_and_utilisation_bound(C, K, rnd):

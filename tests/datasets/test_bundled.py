@@ -123,11 +123,11 @@ def test_xen_rings():
     them: S13 "guest 3.19 (4 vCPU)", S14 "domU 16 vCPU"."""
     df = ds.load("xen_blk_multiqueue")
     s13 = pick(df, source="S13_xen_blk_mq_citrix_2015", size_bytes=4096, rw="read")
-    assert value(s13, options="rings=1;vcpus=4") == 148000
-    assert value(s13, options="rings=8;vcpus=4") == 257000
+    assert value(s13, options="rings=1;vcpus=4;io_lock=device") == 148000
+    assert value(s13, options="rings=8;vcpus=4;io_lock=device") == 257000
     assert set(s13["jobs"]) == {8} and set(s13["iodepth"]) == {32}
     s14 = pick(df, source="S14_xen_blk_mq_rfc_2015", jobs=8)
-    tail = "vcpus=16;rwmixread=80;device_ns_per_byte=0"
+    tail = "vcpus=16;io_lock=device;rwmixread=80;device_ns_per_byte=0"
     assert value(s14, options=f"rings=1;{tail}") == 89000
     assert value(s14, options=f"rings=16;{tail}") == 372000
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+#: most (subnetworks x population vectors x classes) kept for the idle probabilities from
+#: complement networks; beyond it they come by subtraction (see :func:`exact_mc`)
+MAX_COMPLEMENT_CELLS = 1 << 24
+
 
 @njit(cache=True)
 def exact_mc(D, N, Z, code):
@@ -13,7 +17,60 @@ def exact_mc(D, N, Z, code):
     ``code[k]``: 0 delay station, m >= 1 servers. Population vectors are walked
     in mixed-radix order, so n - e_c always comes before n. Returns the class
     throughputs X (C,) and residence times Rk (C, K) at N.
+
+    A multi-server station's idle probability is not taken as one minus the others
+    (that subtraction loses every digit once the station is busy nearly always: with 32
+    servers and 256 requests the throughput came out at half its bound), but from the
+    complement network, the station removed: p_k(0|n) = G_-k(n) / G(n)
+    = p_k(0|n - e_c) X_c(n) / X_c^-k(n) for a class c present at n that visits k (the
+    single-class kernel's identity, per class). The complements have multi-server
+    stations of their own, so every subset of the multi-server stations is solved, the
+    smaller first (2^M passes). Past :data:`MAX_COMPLEMENT_CELLS` the subtraction is used.
     """
+    C, K = D.shape
+    M = 0
+    for k in range(K):
+        if code[k] > 1:
+            M += 1
+    stride = np.ones(C, dtype=np.int64)
+    for c in range(1, C):
+        stride[c] = stride[c - 1] * (N[c - 1] + 1)
+    S = stride[C - 1] * (N[C - 1] + 1)
+    if M == 0 or (1 << M) * S * C > MAX_COMPLEMENT_CELLS:
+        active = np.ones(K, dtype=np.bool_)
+        dummy = np.zeros((1, 1, 1))
+        X, R, _ = _exact_pass(D, N, Z, code, active, dummy, np.zeros(K, dtype=np.int64),
+                              False)
+        return X, R
+    multi = np.empty(M, dtype=np.int64)
+    i = 0
+    for k in range(K):
+        if code[k] > 1:
+            multi[i] = k
+            i += 1
+    logx = np.zeros((1 << M, S, C))
+    X = np.zeros(C)
+    R = np.zeros((C, K))
+    for mask in range(1 << M):  # a mask's complements (one bit fewer) come before it
+        active = np.ones(K, dtype=np.bool_)
+        slot = np.full(K, -1, dtype=np.int64)
+        for b in range(M):
+            if (mask >> b) & 1:
+                slot[multi[b]] = mask ^ (1 << b)  # the complement without that station
+            else:
+                active[multi[b]] = False
+        X, R, lx = _exact_pass(D, N, Z, code, active, logx, slot, True)
+        logx[mask] = lx
+    return X, R
+
+
+@njit(cache=True)
+def _exact_pass(D, N, Z, code, active, logx_sub, slot, stable):
+    """One exact recursion over the ``active`` stations; returns X (C,), Rk (C, K) at N and
+    log X_c(n) for every population vector (S, C).
+
+    ``stable``: a multi-server station k takes its idle probability from its complement
+    network's log throughputs ``logx_sub[slot[k]]``; else by subtraction."""
     C, K = D.shape
     stride = np.ones(C, dtype=np.int64)
     for c in range(1, C):
@@ -21,10 +78,12 @@ def exact_mc(D, N, Z, code):
     S = stride[C - 1] * (N[C - 1] + 1)
     mmax = 1
     for k in range(K):
-        if code[k] > mmax:
+        if active[k] and code[k] > mmax:
             mmax = code[k]
     Qt = np.zeros((S, K))  # total queue at each station
     P = np.zeros((S, K, mmax))  # marginal p_k(j | n), j < m (multi-server stations only)
+    LP0 = np.zeros((S, K))  # log p_k(0 | n)
+    lx = np.zeros((S, C))
     for k in range(K):
         P[0, k, 0] = 1.0
     n = np.zeros(C, dtype=np.int64)
@@ -50,7 +109,7 @@ def exact_mc(D, N, Z, code):
             for k in range(K):
                 d = D[c, k]
                 m = code[k]
-                if d == 0.0:
+                if d == 0.0 or not active[k]:
                     r = 0.0
                 elif m == 0:
                     r = d
@@ -63,29 +122,55 @@ def exact_mc(D, N, Z, code):
                     r = d / m * (1.0 + Qt[prev, k] + extra)
                 R[c, k] = r
                 tot += r
-            X[c] = n[c] / tot
+            if tot > 0.0:
+                X[c] = n[c] / tot
+                lx[idx, c] = np.log(X[c])
+            else:  # nowhere to go and no think time (a complement network): unbounded
+                X[c] = np.inf
+                lx[idx, c] = np.inf
         for k in range(K):
+            if not active[k]:
+                continue
             q = 0.0
             for c in range(C):
-                q += X[c] * R[c, k]
+                if R[c, k] > 0.0:
+                    q += X[c] * R[c, k]
             Qt[idx, k] = q
             m = code[k]
             if m > 1:
                 util = 0.0
                 for c in range(C):
-                    util += X[c] * D[c, k]
+                    if D[c, k] > 0.0:
+                        util += X[c] * D[c, k]
                 s = 0.0
                 for j in range(1, m):
                     v = 0.0
                     for c in range(C):
-                        if n[c] > 0:
+                        if n[c] > 0 and D[c, k] > 0.0:
                             v += X[c] * D[c, k] * P[idx - stride[c], k, j - 1]
                     v /= j
                     P[idx, k, j] = v
                     s += (m - j) * v
-                p0 = 1.0 - (util + s) / m
-                P[idx, k, 0] = p0 if p0 > 0.0 else 0.0
-    return X.copy(), R.copy()
+                if stable:
+                    cs = -1  # a class present that visits k
+                    for c in range(C):
+                        if n[c] > 0 and D[c, k] > 0.0:
+                            cs = c
+                            break
+                    if cs < 0:  # no request here ever visits k: it is idle
+                        LP0[idx, k] = 0.0
+                        P[idx, k, 0] = 1.0
+                    else:
+                        lc = logx_sub[slot[k], idx, cs]
+                        if lc == np.inf or LP0[idx - stride[cs], k] == -np.inf:
+                            LP0[idx, k] = -np.inf
+                        else:
+                            LP0[idx, k] = LP0[idx - stride[cs], k] + lx[idx, cs] - lc
+                        P[idx, k, 0] = np.exp(LP0[idx, k])
+                else:
+                    p0 = 1.0 - (util + s) / m
+                    P[idx, k, 0] = p0 if p0 > 0.0 else 0.0
+    return X.copy(), R.copy(), lx
 
 
 @njit(cache=True)
