@@ -86,7 +86,6 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from concurrent.futures import Executor, as_completed
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -94,9 +93,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ...errors import IovModelWarning, ParameterError
+from ...errors import ParameterError
 from ...network import Network
-from ..locks import contended, handoff_us
 from . import dists
 from .dists import Dist
 from .engine import HIST_EDGES_US, PERCENTILES, compile_network, recursion_ok, replicate
@@ -209,12 +207,6 @@ def simulate_network(net: Network, *, requests: int = 100_000, replications: int
     if executor is not None and not callable(getattr(executor, "submit", None)):
         raise ParameterError(f"executor must be a concurrent.futures.Executor (with .submit), "
                              f"got {type(executor).__name__} {executor!r}")
-    if contended(net):
-        names = [s.name for s, h in zip(net.stations, handoff_us(net), strict=True) if h > 0]
-        warnings.warn(f"{net.name!r}: the simulator serves the lock(s) {', '.join(names)} at "
-                      "their zero-load time; the hand-off growing with the threads waiting "
-                      "there (per='waiter' hops, iovmodel.solve.locks) is in analyze only",
-                      IovModelWarning, stacklevel=3)
     spec = compile_network(net, dists, batching)
     if engine == "recursion" and not recursion_ok(spec):
         raise ParameterError(

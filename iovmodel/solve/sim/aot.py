@@ -46,7 +46,7 @@ SIGNATURES = {
     "run": "i8(" + ", ".join([
         _I1, _F1, "i8",  # ints, now, limit
         _I1, _I1, _B1, _F1, _I1, "i8", "b1", "f8",  # st_inst .. think
-        _B1, _B1, _I1, _I1, _F1, "i8",  # st_private, st_core, st_fast, slot_group, ..
+        _B1, _B1, _I1, _F1, _I1, _I1, _F1, "i8",  # st_private .. st_fast, st_hand, st_cap, ..
         _F2, _I1, "i8",  # buf, pos, refill_at
         _F1, _I1,  # heap
         _I2, _F2, _I1, _I1,  # queues

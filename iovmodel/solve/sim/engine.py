@@ -18,6 +18,7 @@ import numpy as np
 
 from ...errors import ParameterError, UnstableError
 from ...network import Network, unstable_message
+from ..locks import handoff_us
 from . import events as K
 from .aot import kernels
 from .dists import Dist, as_dist, default_dist
@@ -63,6 +64,8 @@ class Spec:
     group_sizes: np.ndarray  # closed: requests of each group
     inflight: int  # requests past the start of the route at once (huge: no limit)
     st_fast: np.ndarray  # int64: how the kernel runs each step (events.GENERAL, AHEAD, CHAIN)
+    st_hand: np.ndarray  # float: a lock step's hand-off per waiting thread (µs; 0: none)
+    st_cap: np.ndarray  # int64: most threads that can wait at that lock
 
     @property
     def plain(self) -> bool:
@@ -210,6 +213,8 @@ def compile_network(net: Network, dists: dict | None = None,
         th = as_dist((dists or {}).get("think", "exponential"), "think")
         samplers.append(th.sampler(net.think_us, "think"))
     st_core = res["threads"][np.array(st_station, dtype=np.int64)]
+    st_hand, st_cap = _handoffs(net, st_station, st_mode, st_batch, st_prob,
+                                res["inst_servers"][res["base"]])
     return Spec(
         name=net.name,
         station_names=tuple(s.name for s in net.stations),
@@ -239,13 +244,42 @@ def compile_network(net: Network, dists: dict | None = None,
         inflight=res["inflight"],
         st_fast=_decided_ahead(st_station, st_mode, st_batch, st_prob, st_core,
                                res["inst"][np.array(st_station, dtype=np.int64)] > 1, servers,
-                               batch, res["inflight"]),
+                               batch, res["inflight"], st_hand),
+        st_hand=st_hand,
+        st_cap=st_cap,
     )
+
+
+def _handoffs(net: Network, st_station: list, st_mode: list, st_batch: list, st_prob: list,
+              inst_servers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per step: the hand-off per waiting thread of a lock step (µs) and the most threads
+    that can wait there.
+
+    A lock station's hand-off per I/O per waiter (:func:`iovmodel.solve.locks.handoff_us`)
+    is spread over its visits per I/O, and divided by the servers of one instance: with
+    the station's one queue those are the waiters at the releasing instance, on average.
+    """
+    n = len(st_station)
+    hand = np.zeros(n)
+    cap = np.zeros(n, dtype=np.int64)
+    h = handoff_us(net)
+    if not (h > 0).any():
+        return hand, cap
+    visits = np.zeros(len(net.stations))
+    for j in range(n):
+        if st_mode[j] == 0 and not st_batch[j]:
+            visits[st_station[j]] += st_prob[j]
+    for j in range(n):
+        k = st_station[j]
+        if h[k] > 0 and st_mode[j] == 0 and not st_batch[j] and visits[k] > 0:
+            hand[j] = h[k] / visits[k] / float(inst_servers[k])
+            cap[j] = int(round(net.stations[k].lock_waiters))
+    return hand, cap
 
 
 def _decided_ahead(st_station: list, st_mode: list, st_batch: list, st_prob: list,
                    st_core: np.ndarray, st_private: np.ndarray, servers: np.ndarray,
-                   batch: int, inflight: int) -> np.ndarray:
+                   batch: int, inflight: int, st_hand: np.ndarray) -> np.ndarray:
     """Which steps the kernel decides at entry, without events (``events.AHEAD``/``CHAIN``).
 
     A step qualifies when it is a certain (``prob = 1``) per-I/O visit to a FIFO station
@@ -262,7 +296,8 @@ def _decided_ahead(st_station: list, st_mode: list, st_batch: list, st_prob: lis
     n = len(st_station)
     visits = np.bincount(np.asarray(st_station, dtype=np.int64), minlength=servers.size)
     ok = [st_mode[j] == 0 and servers[st_station[j]] == 1 and visits[st_station[j]] == 1
-          and not st_batch[j] and st_prob[j] == 1.0 and not st_core[j] for j in range(n)]
+          and not st_batch[j] and st_prob[j] == 1.0 and not st_core[j]
+          and st_hand[j] == 0.0 for j in range(n)]  # a lock's hand-off needs its queue
     done_ahead = inflight >= NO_LIMIT and batch == 1
     out = np.full(n, K.GENERAL, dtype=np.int64)
     for j in range(n):
@@ -375,7 +410,8 @@ class _State:
                 self.ints, self.now, limit,
                 s.st_inst, s.st_mode, s.st_batch, s.st_prob, s.inst_servers, s.batch,
                 s.is_open, s.think_us,
-                s.st_private, s.st_core, s.st_fast, self.slot_group, s.group_cum, s.inflight,
+                s.st_private, s.st_core, s.st_fast, s.st_hand, s.st_cap, self.slot_group,
+                s.group_cum, s.inflight,
                 self.buf, self.pos, self.refill_at,
                 self.heap_t, self.heap_p,
                 self.q_tok, self.q_t, self.q_head, self.q_len,
@@ -475,7 +511,8 @@ def recursion_ok(spec: Spec) -> bool:
     (one server) or Kiefer-Wolfowitz's (``c`` servers) recursion gives every
     request's wait, station after station.
     """
-    if not spec.is_open or spec.st_batch.any() or (spec.st_prob < 1.0).any() or not spec.plain:
+    if not spec.is_open or spec.st_batch.any() or (spec.st_prob < 1.0).any() or not spec.plain \
+            or (spec.st_hand > 0).any():  # a lock's hand-off depends on its queue
         return False
     fifo = spec.st_station[spec.st_mode == 0]
     return np.unique(fifo).size == fifo.size

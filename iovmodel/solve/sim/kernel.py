@@ -39,6 +39,15 @@ Steps marked ``per_batch`` are fork-join points: the requests of batch
 all its members continue. A step with ``prob < 1`` happens with that
 probability (fractional visit counts).
 
+Locks whose hand-off grows with the waiters
+-------------------------------------------
+A step at a lock (``st_hand > 0``, :mod:`iovmodel.solve.locks`) that starts when a
+holder releases the lock to the request longest in line takes its sampled service plus
+``st_hand`` per request then in line (the new holder among them, at most ``st_cap``):
+the cache line passes every spinning waiter. A request finding the lock free pays
+nothing more (no one waits). A station of m servers keeps one queue; its per-waiter
+cost is divided by m (the waiters at one instance of the lock).
+
 Decided ahead
 -------------
 A visit to a FIFO single-server station that only this step visits, with no core,
@@ -203,7 +212,7 @@ def _next(buf, pos, j, refill_at):
 @njit(cache=True)
 def run(ints, now, limit,
         st_inst, st_mode, st_batch, st_prob, servers, batch, is_open, think,
-        st_private, st_core, st_fast, slot_group, group_cum, inflight,
+        st_private, st_core, st_fast, st_hand, st_cap, slot_group, group_cum, inflight,
         buf, pos, refill_at,
         ht, hp,
         q_tok, q_t, q_head, q_len,
@@ -222,6 +231,9 @@ def run(ints, now, limit,
     ``st_fast``: ``GENERAL``, ``AHEAD`` or ``CHAIN`` per step (see the module's
     docstring); ``free_t``: per station instance, when its server is next free (steps
     decided ahead only); ``core_t``: when each core of the pool is next free.
+    ``st_hand``: a lock step's hand-off per waiting thread (µs, 0: not a lock), paid when
+    the lock passes from a releasing holder to the next in line, once per thread then
+    waiting there, at most ``st_cap`` of them.
     Per block of completions and step: ``blk_wait`` waiting, ``blk_serv`` service
     time of the requests, ``blk_busy`` server time of a per-batch step's batches (at
     any other step it is ``blk_serv``, which the engine reads instead).
@@ -347,6 +359,13 @@ def run(ints, now, limit,
                     s, low = _next(buf, pos, tstep, refill_at)
                     if low:
                         flags |= F_REFILL
+                    if st_hand[tstep] > 0.0:
+                        # a lock passed on past every thread waiting at its release (the
+                        # new holder among them), at most st_cap of them (iovmodel.solve.locks)
+                        wq = q_len[st] + 1
+                        if wq > st_cap[tstep]:
+                            wq = st_cap[tstep]
+                        s += st_hand[tstep] * wq
                     ts = t
                     if st_core[tstep]:  # never a batch token: fork-join has no cores
                         ts = _take_core(core_t, t, s)
