@@ -391,7 +391,7 @@ def network_misc(out: Out, r: dict) -> None:
     elif sid.startswith("S31"):
         accel = "tcg" if r["path"].endswith("tcg") else "kvm"
         out.add(ds, r, "packets_per_s", v, "1/s", path="emulated-e1000",
-                options={"accel": accel, "irq_mitigation": int(r["knob_value"] != "off")},
+                options={"accel": accel, "mitigation": int(r["knob_value"] != "off")},
                 rw="tx", note=join(r["note"], "small packets; pps"))
     elif sid.startswith("S32"):
         out.add(ds, r, "packets_per_s", v, "1/s", path="vhost-net",

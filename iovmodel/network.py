@@ -203,6 +203,9 @@ class Network:
     units: Units | None = None
     #: a lossy workload's finite ring: (its name, slots, the resource that drains it)
     ring: tuple[str, int, str] | None = None
+    #: the most interrupts per second the device raises (inf: no limit): under a
+    #: load-dependent batch a notification covers at least the units of one interval
+    irq_max_per_s: float = INF
 
     def __post_init__(self) -> None:
         where = f"network {self.name!r}"
@@ -219,6 +222,8 @@ class Network:
                 raise ParameterError(f"{where}: batch {b!r} > population {n!r}: a batch larger "
                                      "than the requests in flight can never fill")
         _nonneg(f"{where}: think_us", self.think_us)
+        _validate.number(f"{where}: irq_max_per_s", self.irq_max_per_s, lo=0, strict=True,
+                         allow_inf=True)
         names = [s.name for s in self.stations]
         for s in self.stations:
             check_servers(s.name, s.servers)
@@ -688,6 +693,7 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
         think_us=0.0 if workload.is_open else workload.think_us, polling=polling,
         groups=groups, cores=float(path.options.get("cores", INF)),
         inflight=path.inflight_limit(env), units=units, ring=ring,
+        irq_max_per_s=path.irq_max_per_s(),
     )
 
 

@@ -6,6 +6,11 @@ pass; arrivals see time averages, so a fraction :math:`1-\\rho` of them find it 
 the batch is :math:`b = 1/(1-\\rho)` (at most the requests in flight), :math:`\\rho` the
 utilisation of the busiest notified station (the backend thread, not the vCPUs) at batch
 b: a fixed point, found by Brent's method in log b.
+
+**Interrupt throttling.** A device model that holds its interrupts to a rate r (e1000's
+mitigation timers at the guest driver's throttle rate, :attr:`Network.irq_max_per_s`) covers
+at least the X / r units of one interval with each, X the throughput: the target batch is
+then max(1/(1 - rho), X/r), still a fixed point in b (X grows with b).
 """
 
 from __future__ import annotations
@@ -72,7 +77,8 @@ def load_batched(solve_at: Callable[[float], tuple[Network, float, float, Any, A
             sol = solve_at(min(max(math.exp(logb), 1.0), cap))
             net, util = sol[0], sol[4]
             rho = max((float(util[i]) for i in notified(net)), default=0.0)
-            target = min(max(1.0 / max(1.0 - rho, 1e-12), 1.0), cap)
+            target = min(max(1.0 / max(1.0 - rho, 1e-12), float(sol[1]) / net.irq_max_per_s,
+                             1.0), cap)
             memo[logb] = (*sol, math.log(target))
         return memo[logb]
 
@@ -103,7 +109,8 @@ def open_gap(build_at: Callable[[float], Network], rate_per_s: float,
         net = build_at(min(max(math.exp(t), 1.0), cap))
         rho = max((rate_per_s * net.stations[i].demand_us / 1e6 / net.stations[i].servers
                    for i in notified(net)), default=0.0)
-        target = cap if rho >= 1.0 else min(max(1.0 / (1.0 - rho), 1.0), cap)
+        throttled = rate_per_s / net.irq_max_per_s
+        target = cap if rho >= 1.0 else min(max(1.0 / (1.0 - rho), throttled, 1.0), cap)
         return t - math.log(target)
 
     return gap
@@ -140,12 +147,14 @@ def stream_gap(net: Network, cap: float) -> Callable[[float], float]:
     if math.isfinite(net.inflight):
         limits.append((sum(per_io), sum(per_batch), net.inflight))
     note = [(per_io[i], per_batch[i], net.effective_servers(st[i])) for i in notified(net)]
+    irq = net.irq_max_per_s
 
     def gap(t: float) -> float:
         b = min(max(math.exp(t), 1.0), cap)
         worst = max(((a + d / b) / c for a, d, c in limits), default=0.0)
         x = 1.0 / worst if worst > 0 else 0.0  # throughput per µs (0: nothing bounds it)
         rho = max((x * (a + d / b) / c for a, d, c in note), default=0.0)
-        return t - math.log(min(max(1.0 / max(1.0 - rho, 1e-12), 1.0), cap))
+        throttled = x * 1e6 / irq
+        return t - math.log(min(max(1.0 / max(1.0 - rho, 1e-12), throttled, 1.0), cap))
 
     return gap

@@ -137,7 +137,9 @@ def solve_flood(p: Path, h: HostProfile, w: Workload, net: Network | None = None
         from .batching import notified
 
         rho = max((min(float(f.util[i]), 1.0) for i in notified(f.net)), default=0.0)
-        return min(max(1.0 / max(1.0 - rho, 1e-12), 1.0), cap)
+        # an interrupt throttle (e1000's mitigation) covers the packets of one interval
+        throttled = f.delivered_per_s / f.net.irq_max_per_s
+        return min(max(1.0 / max(1.0 - rho, 1e-12), throttled, 1.0), cap)
 
     # the map b -> target(b) is non-increasing in b (a larger batch lowers the notified
     # station's demand), so bisection in log b finds its unique fixed point

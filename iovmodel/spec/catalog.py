@@ -180,6 +180,11 @@ class Path:
     #: does not hold, ``batching="load"`` keeps the workload's batch (a kick and an
     #: interrupt per submission, whatever the load)
     notify_suppression: str | None = None
+    #: the most interrupts per second the device model raises, and where (a condition on
+    #: the options; "": always): e1000's mitigation timers hold them to the guest driver's
+    #: throttle rate, so under load one interrupt covers the packets of its interval. None:
+    #: no such limit
+    irq_max: tuple[float, str] | None = None
 
     # -- construction -----------------------------------------------------------
     @classmethod
@@ -245,6 +250,11 @@ class Path:
                 raise CatalogError(f"path {self.name!r}, notify_suppression: unknown option(s) "
                                    f"{', '.join(sorted(unknown))} in "
                                    f"{self.notify_suppression!r}")
+        if self.irq_max is not None and self.irq_max[1]:
+            unknown = compile_expr(self.irq_max[1])[1] - set(self.options)
+            if unknown:
+                raise CatalogError(f"path {self.name!r}, irq_max_when: unknown option(s) "
+                                   f"{', '.join(sorted(unknown))} in {self.irq_max[1]!r}")
         for expr in self.inflight_rule or ():
             unknown = compile_expr(expr)[1] - known
             if unknown:
@@ -285,6 +295,14 @@ class Path:
         if math.isinf(v):
             return self.inflight if v > 0 else 1.0
         return min(self.inflight, max(1.0, math.floor(v)))
+
+    def irq_max_per_s(self) -> float:
+        """The most interrupts per second the device model raises with the current options
+        (:attr:`irq_max`; ``math.inf``: no limit)."""
+        if self.irq_max is None:
+            return math.inf
+        rate, when = self.irq_max
+        return rate if not when or evaluate(when, self.options) else math.inf
 
     def suppresses_notifications(self) -> bool:
         """Whether, with the current options, the guest and the back-end skip kicks and
@@ -495,6 +513,19 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
                 raise CatalogError(f"{where}: notify_suppression must be a condition on the "
                                    f"options (a string), got {suppression!r}")
             compile_expr(suppression)
+        irq_max = None
+        if "irq_max_per_s" in entry:
+            rate, when = entry["irq_max_per_s"], entry.get("irq_max_when", "")
+            if isinstance(rate, bool) or not isinstance(rate, int | float) or not rate > 0:
+                raise CatalogError(f"{where}: irq_max_per_s must be a number > 0 (interrupts "
+                                   f"per second), got {rate!r}")
+            if not isinstance(when, str):
+                raise CatalogError(f"{where}: irq_max_when must be a condition (a string)")
+            if when:
+                compile_expr(when)
+            irq_max = (float(rate), when)
+        elif "irq_max_when" in entry:
+            raise CatalogError(f"{where}: irq_max_when goes with irq_max_per_s")
         requires = []
         for r in entry.get("requires", ()):
             if not (isinstance(r, dict) and set(r) == {"condition", "why"}):
@@ -508,7 +539,7 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
                  sources=tuple(entry.get("sources", ())),
                  guest_view_rows=tuple(entry.get("guest_view", ())),
                  device_note=entry.get("device_note", ""), inflight=float(inflight),
-                 inflight_rule=rule, notify_suppression=suppression,
+                 inflight_rule=rule, notify_suppression=suppression, irq_max=irq_max,
                  requires=tuple(requires))
         try:
             p._check_names()
