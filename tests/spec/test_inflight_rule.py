@@ -64,6 +64,13 @@ cost = "1.0"
     ('notify_suppression = "slots > 2 and nosuch"', "nosuch"),
     ("notify_suppression = true", "notify_suppression must be a condition"),
     ('notify_suppression = "  "', "notify_suppression must be a condition"),
+    # an interrupt throttle (tests/spec/test_e1000_mitigation.py): a rate, and where it holds
+    ("irq_max_per_s = 0", "irq_max_per_s must be a number > 0"),
+    ('irq_max_per_s = "fast"', "irq_max_per_s must be a number > 0"),
+    ("irq_max_per_s = true", "irq_max_per_s must be a number > 0"),
+    ('irq_max_when = "slots > 2"', "irq_max_when goes with irq_max_per_s"),
+    ("irq_max_per_s = 1000\nirq_max_when = 3", "irq_max_when must be a condition"),
+    ('irq_max_per_s = 1000\nirq_max_when = "nosuch"', "nosuch"),
 ])
 def test_a_bad_path_rule_is_refused_with_its_name(tmp_path, rule, needle):
     f = tmp_path / "c.toml"
