@@ -54,9 +54,10 @@ def _solve_load_batched(p: Path, host: HostProfile, w: Workload):
     return load_batched(solve_at, n)
 
 
-def _closed(net: Network, pops: Sequence[int]) -> dict[int, tuple]:
-    """population -> (X per s, R µs, per-visit waits, utilisation), one MVA pass."""
-    sol = solve_closed(net, list(pops))
+def _closed(net: Network, pops: Sequence[int], warm: dict | None = None) -> dict[int, tuple]:
+    """population -> (X per s, R µs, per-visit waits, utilisation), one MVA pass (``warm``:
+    the waiters at contended locks to start from, :func:`solve_closed`)."""
+    sol = solve_closed(net, list(pops), warm)
     if isinstance(sol, tuple) and len(sol) == 4 and np.ndim(sol[0]) == 1:  # arrays per population
         X, R, waits, util = sol
         return {n: (float(X[k]), float(R[k]), np.asarray(waits[k]), np.asarray(util[k]))
@@ -122,6 +123,9 @@ class _Model:
 
     #: remembered networks beyond which the memo starts afresh (bounds memory in long fits)
     MEMO_SIZE = 20_000
+    #: start a contended lock's waiters from the row's last solution (False: from 0 each
+    #: time, every prediction then independent of the order of evaluation)
+    WARM_LOCKS = True
 
     def __init__(self, rows: Sequence[_Row], percentiles: str = "approx",
                  sim_options: Mapping[str, Any] | None = None, batching: str = "amortised") -> None:
@@ -148,6 +152,9 @@ class _Model:
         self._solved: dict[tuple, tuple[Network, dict]] = {}
         self._scope: tuple[HostProfile | None, dict] = (None, {})
         self._exits: dict[tuple, float] = {}
+        # waiters at contended locks last found per network shape: the next solution of a
+        # network a Jacobian step away starts there (iovmodel.solve.locks)
+        self._warm: dict[tuple, dict] = {}
         self._hosts: dict[tuple, HostProfile] = {}
         self._hosts_of: HostProfile | None = None
 
@@ -218,7 +225,10 @@ class _Model:
         key = tuple(pops)
         sol = sols.get(key)
         if sol is None:
-            sol = sols[key] = _closed(net, pops)
+            # one row's last waiters (keyed by path and workload: rows of one shape differ)
+            warm = self._warm.setdefault((id(path), workload), {}) if self.WARM_LOCKS \
+                else None
+            sol = sols[key] = _closed(net, pops, warm)
         return net, sol
 
     def _traffic(self, path: Path, host: HostProfile, workload: Workload,

@@ -17,12 +17,14 @@ from .layered import needs_layers, solve_closed_layered
 from .locks import contended, solve_with_waiters
 
 
-def solve_closed(net: Network, populations: Sequence[int] | None = None
+def solve_closed(net: Network, populations: Sequence[int] | None = None,
+                 warm: dict | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact MVA of the closed network at the given populations (default: the network's).
 
     Returns arrays: throughput (I/O per s), latency (µs), per-visit waits (µs) and
-    utilisation, one row per population.
+    utilisation, one row per population. ``warm``: a dict of the waiters at contended
+    locks to start from (:func:`~iovmodel.solve.locks.solve_with_waiters`; a fit's).
     """
     if needs_layers(net):
         if populations is not None and list(populations) != [net.population]:
@@ -30,7 +32,7 @@ def solve_closed(net: Network, populations: Sequence[int] | None = None
                 f"{net.name!r} has vCPU groups, host cores or an in-flight limit: its network "
                 "depends on jobs and iodepth, so solve it at its own population only")
         if contended(net):  # a lock's hand-off grows with its waiters (.locks)
-            _, (X, R, waits, util, _) = solve_with_waiters(net, solve_closed_layered)
+            _, (X, R, waits, util, _) = solve_with_waiters(net, solve_closed_layered, warm)
         else:
             X, R, waits, util, _ = solve_closed_layered(net)
         return np.array([X]), np.array([R]), waits[None, :], util[None, :]

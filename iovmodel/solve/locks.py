@@ -45,6 +45,8 @@ from ..network import Network, Station
 #: iterations of the waiters' fixed point, and its tolerance (waiting threads)
 MAX_ITER = 500
 TOL = 1e-6
+#: iterations from a warm start before starting afresh from W = 0
+WARM_ITER = 8
 
 
 def handoff_us(net: Network) -> np.ndarray:
@@ -80,16 +82,67 @@ def with_waiters(net: Network, W: np.ndarray) -> Network:
     return new
 
 
-def solve_with_waiters(net: Network, solve: Callable[[Network], tuple]) -> tuple[Network, tuple]:
+def _aitken(a: float, b: float, c: float) -> float | None:
+    """Aitken's limit of three rising iterates that close in geometrically (ratio in
+    (0, 1)), else None."""
+    d1, d2 = b - a, c - b
+    if not (d1 > 0 and d2 > 0 and d2 < d1):
+        return None
+    r = d2 / d1
+    return c + d2 * r / (1.0 - r)
+
+
+def _warm_key(net: Network) -> tuple:
+    return (net.name, net.population, net.rate_per_s is None, net.groups,
+            tuple(s.name for s in net.stations))
+
+
+def solve_with_waiters(net: Network, solve: Callable[[Network], tuple],
+                       warm: dict | None = None) -> tuple[Network, tuple]:
     """Iterate ``solve`` (a network -> (X per s, R, waits, util, ...)) over the waiters at
     the network's locks to their smallest fixed point; returns the network with those
-    waiters' hand-off in its demands, and its solution."""
+    waiters' hand-off in its demands, and its solution.
+
+    Near saturation the map's slope nears 1 and the plain iterates creep (hundreds of
+    solutions); with one lock, Aitken's limit of three iterates is tried as the next point
+    and kept only if the map still rises there (it is then at or below a fixed point, and
+    the rising iteration goes on from it); where it does not (the guess overshot), the
+    plain iteration resumes from where it was, without further guesses.
+
+    ``warm``, a dict the caller keeps (the fit's predictor, whose Jacobian solves the
+    same networks at costs a step apart), holds the waiters last found for a network of
+    this shape: the iteration starts there, without the monotone guard (it may come down
+    to the fixed point), and if it has not settled in :data:`WARM_ITER` steps it starts
+    afresh from W = 0. The answer agrees with the cold start's within the tolerance.
+    """
+    if warm is None:
+        return _iterate(net, solve, None)[:2]
+    key = _warm_key(net)
+    start = warm.get(key)
+    out = _iterate(net, solve, start) if start is not None and len(start) == len(
+        net.stations) else None
+    if out is None:
+        out = _iterate(net, solve, None)
+    warm[key] = out[2]
+    return out[:2]
+
+
+def _iterate(net: Network, solve: Callable[[Network], tuple], start: np.ndarray | None
+             ) -> tuple[Network, tuple, np.ndarray] | None:
+    """The fixed point from W = 0 (``start`` None: rising, guarded, with Aitken's guesses;
+    raises if it does not settle), or from ``start`` (plain steps; None if it has not
+    settled in :data:`WARM_ITER`)."""
     h = handoff_us(net)
     locks = np.flatnonzero(h > 0)
     cap = np.array([s.lock_waiters for s in net.stations])
     V = np.array([s.visits for s in net.stations])
-    W = np.zeros(len(net.stations))
-    for _ in range(MAX_ITER):
+    cold = start is None
+    W = np.zeros(len(net.stations)) if cold else np.minimum(np.asarray(start, float), cap)
+    k = int(locks[0]) if len(locks) == 1 else -1
+    seq: list[float] = []  # the iterates of the one lock since the last guess
+    fallback: np.ndarray | None = None  # the plain iterate a pending guess jumped from
+    guesses = cold and k >= 0
+    for _ in range(MAX_ITER if cold else WARM_ITER):
         cur = with_waiters(net, W)
         sol = solve(cur)
         X = float(np.asarray(sol[0]).reshape(-1)[0]) / 1e6  # per µs
@@ -97,8 +150,26 @@ def solve_with_waiters(net: Network, solve: Callable[[Network], tuple]) -> tuple
         new = np.zeros_like(W)
         new[locks] = np.minimum(X * V[locks] * waits[locks], cap[locks])
         if np.all(np.abs(new - W) <= TOL * np.maximum(1.0, W)):
-            return cur, sol
+            return cur, sol, W
+        if not cold:
+            W = new
+            continue
+        if fallback is not None:
+            back, fallback = fallback, None
+            if new[k] < W[k]:  # beyond the fixed point: resume the plain iteration
+                W, seq, guesses = back, [], False
+                continue
+            seq = [W[k]]
         W = np.maximum(new, W)  # monotone from below (guards rounding in the inner solvers)
+        if guesses:
+            seq.append(W[k])
+            guess = _aitken(*seq[-3:]) if len(seq) >= 3 else None
+            if guess is not None and W[k] < guess < cap[k]:
+                fallback, W = W, W.copy()
+                W[k] = guess
+                seq = []
+    if not cold:
+        return None
     raise ParameterError(f"{net.name!r}: the waiters at its lock(s) "
                          f"{', '.join(net.stations[k].name for k in locks)} did not settle in "
                          f"{MAX_ITER} iterations (W = {np.round(W[locks], 3).tolist()})")

@@ -192,3 +192,46 @@ def test_one_vm_scenario_pays_the_same_handoff_as_analyze(io_lock):
                           options={"rings": 16, "io_lock": io_lock})
             sc = iov.analyze(iov.Scenario([g], host=host, contention=contention))
             assert sc.throughput_per_s == pytest.approx(one, rel=5e-3), (j, contention)
+
+
+def _plain_fixed_point(net, solve, steps=20000):
+    """The waiters' fixed point by successive substitution from W = 0, nothing else: the
+    definition the solver's accelerated and warm-started iterations must agree with."""
+    from iovmodel.solve.locks import with_waiters
+
+    h = handoff_us(net)
+    locks = np.flatnonzero(h > 0)
+    cap = np.array([s.lock_waiters for s in net.stations])
+    V = np.array([s.visits for s in net.stations])
+    W = np.zeros(len(net.stations))
+    for _ in range(steps):
+        sol = solve(with_waiters(net, W))
+        new = np.zeros_like(W)
+        new[locks] = np.minimum(float(sol[0]) / 1e6 * V[locks] * np.asarray(sol[2])[locks],
+                                cap[locks])
+        if np.all(np.abs(new - W) <= 1e-11 * np.maximum(1.0, W)):
+            return sol
+        W = new
+    raise AssertionError("no fixed point")
+
+
+@pytest.mark.parametrize("vcpus, cpu, h", [(4, 8.0, 1.0), (8, 8.0, 0.25), (16, 16.0, 0.05),
+                                           (4, 4.0, 0.25), (4, 0.1, 0.25)])
+def test_accelerated_and_warm_iterations_find_the_plain_fixed_point(vcpus, cpu, h):
+    # one job per vCPU, the lock about as busy as the vCPUs: the plain iteration creeps
+    # (15-50 solutions); the solver's Aitken guesses and a warm start from a neighbouring
+    # cost's waiters must land on the same fixed point (to the iteration's tolerance)
+    from iovmodel.solve.layered import solve_closed_layered
+
+    host = iov.HostProfile.default()
+    w = iov.Workload.closed(vcpus, 1)
+    net = build(locked(vcpus=vcpus, cpu=cpu, h=h), host, w)
+    want = _plain_fixed_point(net, solve_closed_layered)
+    _, got = solve_with_waiters(net, solve_closed_layered)
+    assert got[0] == pytest.approx(want[0], rel=1e-5)
+    for other in (0.5 * cpu, 1.01 * cpu, 3.0 * cpu):
+        warm: dict = {}
+        solve_with_waiters(build(locked(vcpus=vcpus, cpu=other, h=h), host, w),
+                           solve_closed_layered, warm)
+        _, again = solve_with_waiters(net, solve_closed_layered, warm)
+        assert again[0] == pytest.approx(want[0], rel=1e-5)
