@@ -141,8 +141,10 @@ def solve_flood(p: Path, h: HostProfile, w: Workload, net: Network | None = None
         throttled = f.delivered_per_s / f.net.irq_max_per_s
         return min(max(1.0 / max(1.0 - rho, 1e-12), throttled, 1.0), cap)
 
-    # the map b -> target(b) is non-increasing in b (a larger batch lowers the notified
-    # station's demand), so bisection in log b finds its unique fixed point
+    # 1/(1 - rho) is non-increasing in b (a larger batch lowers the notified station's
+    # demand) and the throttle's delivered / r, bounded by the rate, grows slower than b
+    # (fewer drops at most make up the rate): log target - log b falls through zero once, so
+    # bisection in log b finds the fixed point
     lo, hi = 0.0, math.log(cap)
     if cap <= 1 or target(1.0) <= 1.0:
         return at(1.0)
