@@ -135,7 +135,7 @@ def test_simulator_and_mean_value_handoff_agree_below_saturation(jobs, iodepth, 
     """The analytic solution charges the mean waiters (Little's law) to every visit; the
     simulator charges each hand-off the waiters in line at that release and nothing to a
     visit that finds the lock free. Between idle and saturated the two differ; measured
-    here within 5 % (4 jobs x QD 1: 416.9k analytic, 402.2k simulated)."""
+    here within 5 % (4 jobs x QD 1: 416.9k analytic, 402.4k simulated)."""
     p = locked(vcpus=jobs, cpu=cpu)
     w = iov.Workload.closed(jobs, iodepth)
     a = iov.analyze(p, workload=w).throughput_per_s
@@ -219,8 +219,9 @@ def _plain_fixed_point(net, solve, steps=20000):
                                            (4, 4.0, 0.25), (4, 0.1, 0.25)])
 def test_accelerated_and_warm_iterations_find_the_plain_fixed_point(vcpus, cpu, h):
     # one job per vCPU, the lock about as busy as the vCPUs: the plain iteration creeps
-    # (15-50 solutions); the solver's Aitken guesses and a warm start from a neighbouring
-    # cost's waiters must land on the same fixed point (to the iteration's tolerance)
+    # (27-105 solutions to 1e-11 in the first four cases); the solver's Aitken guesses and
+    # a warm start from a neighbouring cost's waiters must land on the same fixed point (to
+    # the iteration's tolerance)
     from iovmodel.solve.layered import solve_closed_layered
 
     host = iov.HostProfile.default()
