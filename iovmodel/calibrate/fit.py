@@ -215,9 +215,10 @@ def _used_costs(rows: Sequence[_Row]) -> list[str]:
             if isinstance(res.servers, str) and res.servers in decl:
                 seen.setdefault(res.servers, None)
         t = r.workload.traffic
-        if t is not None:  # the NIC's line and frame rate; a flood's guest driver work
+        if t is not None:  # the NIC's line and frame rate; a flood's guest (and host) driver work
             for n in ("nic_ns_per_byte", "nic_frame_us") + (
-                    ("guest_pkt_us",) if t.kind == "flood" else ()):
+                    ("guest_pkt_us",) if t.kind == "flood" else ()) + (
+                    ("host_pkt_us",) if not t.host_stack else ()):
                 if n not in pinned:
                     seen.setdefault(n, None)
     return list(seen)

@@ -40,6 +40,8 @@ COST_MAP = {
     "bql_acquire_us": "host-mutex-uncontended p50",
     "pagecache_write_us": "max(0, pagecache-write p50 - pagecache-read p50) (4 KiB on the "
                           "file system of the probe's cache directory)",
+    "host_net_us": "max(0, tap-write-bridge p50 - tap-write-null p50) (a 60-byte frame a VMM "
+                   "writes into its tap, forwarded by a Linux bridge to a second tap)",
     "sched_slice_us": "sched-run-length p50 (2P CPU-bound threads on P CPUs: how long one keeps "
                       "its CPU)",
 }
@@ -62,7 +64,10 @@ def costs_from_results(df: pd.DataFrame) -> dict[str, float]:
     - ``wakeup_us``: eventfd wake-up of a blocked thread beyond what a polling thread sees;
     - ``syscall_us``: an eventfd ``write()``; ``bql_acquire_us``: uncontended lock + unlock;
     - ``pagecache_write_us``: what a 4 KiB ``pwrite()`` to a page-cached file costs beyond
-      a ``pread()`` of it (marking the page dirty, file-system bookkeeping).
+      a ``pread()`` of it (marking the page dirty, file-system bookkeeping);
+    - ``host_net_us``: what a 60-byte frame written into a tap costs beyond a ``write()``
+      to ``/dev/null`` when a Linux bridge forwards it to a second tap (tun_get_user, the
+      bridge, netfilter where loaded, tun_net_xmit).
 
     Values are clipped to the declared bounds of each cost (a difference of two noisy
     medians can dip below zero).
@@ -101,6 +106,9 @@ def costs_from_results(df: pd.DataFrame) -> dict[str, float]:
     dirty = (_pick(df, "pagecache-write", "latency_p50_us")
              - _pick(df, "pagecache-read", "latency_p50_us"))
     out["pagecache_write_us"] = dirty if math.isnan(dirty) else max(0.0, dirty)
+    stack = (_pick(df, "tap-write-bridge", "latency_p50_us")
+             - _pick(df, "tap-write-null", "latency_p50_us"))
+    out["host_net_us"] = stack if math.isnan(stack) else max(0.0, stack)
     # the first guest's run (the run lengths do not depend on the guest's mode)
     out["sched_slice_us"] = _pick(df, "sched-run-length", "latency_p50_us")
     out = {k: v for k, v in out.items() if not math.isnan(v)}

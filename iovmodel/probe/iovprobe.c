@@ -19,7 +19,10 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/sockios.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -32,6 +35,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
@@ -483,6 +487,158 @@ static void exp_pagecache(const char *path, long pages, long n)
     close(fd);
     unlink(path);
     free(buf);
+}
+
+/* Tap writes: the host kernel's work on a frame a VMM writes into its tap (tun_get_user ->
+ * netif_receive_skb), timed per write() of a 60-byte frame: into /dev/null (the system call
+ * and copy alone), into a tap the host stack drops at its IP layer (a frame for another
+ * MAC: eth_type_trans marks it PACKET_OTHERHOST, ip_rcv frees it), and into a tap on a Linux
+ * bridge that forwards it to a second tap (the host stack between two VMs' taps; nobody
+ * reads the second tap, so its queue fills and tun_net_xmit frees the frame after the
+ * forwarding).  Needs /dev/net/tun and CAP_NET_ADMIN; the taps go with this process, the
+ * bridge is deleted before it exits (also when a write fails). */
+static int tap_sock = -1;
+static char tap_bridge[IFNAMSIZ];
+
+static void tap_cleanup(void)
+{
+    if (tap_sock < 0 || !tap_bridge[0])
+        return;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, tap_bridge, IFNAMSIZ - 1);
+    if (!ioctl(tap_sock, SIOCGIFFLAGS, &ifr)) {
+        ifr.ifr_flags &= ~IFF_UP;
+        ioctl(tap_sock, SIOCSIFFLAGS, &ifr);
+    }
+    ioctl(tap_sock, SIOCBRDELBR, tap_bridge);
+    tap_bridge[0] = 0;
+}
+
+static void tap_up(const char *name)
+{
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    if (ioctl(tap_sock, SIOCGIFFLAGS, &ifr) < 0)
+        die("SIOCGIFFLAGS");
+    ifr.ifr_flags |= IFF_UP;
+    if (ioctl(tap_sock, SIOCSIFFLAGS, &ifr) < 0)
+        die("SIOCSIFFLAGS (bring an interface up: needs CAP_NET_ADMIN)");
+}
+
+static int tap_open(char *name)
+{
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        die("open /dev/net/tun");
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+    strncpy(ifr.ifr_name, "iovp%d", IFNAMSIZ - 1);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0)
+        die("TUNSETIFF (create a tap: needs CAP_NET_ADMIN)");
+    memcpy(name, ifr.ifr_name, IFNAMSIZ);
+    tap_up(name);
+    return fd;
+}
+
+static void tap_time(const char *name, int fd, const uint8_t *frame, size_t len, long n,
+                     long warm)
+{
+    int64_t *s = alloc_samples(n);
+    for (long i = -warm; i < n && !timed_out; i++) {
+        int64_t t0 = now_ns();
+        ssize_t r = write(fd, frame, len);
+        int64_t t1 = now_ns();
+        if (r != (ssize_t)len) {
+            if (timed_out)
+                break;
+            die("write of a frame");
+        }
+        if (i >= 0)
+            s[i] = t1 - t0;
+    }
+    check_timeout();
+    emit_samples(name, s, n);
+}
+
+/* A number from an interface's sysfs directory (-1 if it cannot be read). */
+static long sysfs_long(const char *ifname, const char *file)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/sys/class/net/%s/%s", ifname, file);
+    FILE *fp = fopen(path, "r");
+    long v = -1;
+    if (!fp || fscanf(fp, "%ld", &v) != 1)
+        v = -1;
+    if (fp)
+        fclose(fp);
+    return v;
+}
+
+/* Frames that reached a tap's transmit side (sent to its reader or dropped when its queue
+ * was full): the proof that the bridge forwarded them. */
+static long tap_arrived(const char *name)
+{
+    long sent = sysfs_long(name, "statistics/tx_packets");
+    long dropped = sysfs_long(name, "statistics/tx_dropped");
+    return sent < 0 || dropped < 0 ? -1 : sent + dropped;
+}
+
+static void exp_tap(long n, long warm)
+{
+    tap_sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (tap_sock < 0)
+        die("socket");
+    char alone[IFNAMSIZ], in[IFNAMSIZ], out[IFNAMSIZ];
+    int fd_alone = tap_open(alone), fd_in = tap_open(in), fd_out = tap_open(out);
+    snprintf(tap_bridge, IFNAMSIZ, "iovpbr%d", (int)(getpid() % 100000000));
+    if (ioctl(tap_sock, SIOCBRADDBR, tap_bridge) < 0) {
+        tap_bridge[0] = 0;
+        die("SIOCBRADDBR (create a bridge: needs the bridge module and CAP_NET_ADMIN)");
+    }
+    atexit(tap_cleanup);
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, tap_bridge, IFNAMSIZ - 1);
+    ifr.ifr_ifindex = (int)if_nametoindex(in);
+    if (ioctl(tap_sock, SIOCBRADDIF, &ifr) < 0)
+        die("SIOCBRADDIF");
+    ifr.ifr_ifindex = (int)if_nametoindex(out);
+    if (ioctl(tap_sock, SIOCBRADDIF, &ifr) < 0)
+        die("SIOCBRADDIF");
+    tap_up(tap_bridge);
+    /* 60 bytes (pktgen's default, ETH_ZLEN): Ethernet to a locally administered unicast
+     * MAC no interface has, IPv4 + UDP from 192.0.2.1 to 192.0.2.2 (TEST-NET-1) */
+    uint8_t f[60];
+    memset(f, 0, sizeof f);
+    static const uint8_t hdr[] = {0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, 0x08, 0x00,
+                                  0x45, 0, 0, 46, 0, 0, 0, 0, 64, 17, 0, 0,
+                                  192, 0, 2, 1, 192, 0, 2, 2, 0x30, 0x39, 0x30, 0x3a, 0, 26};
+    memcpy(f, hdr, sizeof hdr);
+    uint32_t sum = 0;  /* the IPv4 header checksum (RFC 791): br_netfilter drops a bad one */
+    for (int i = 14; i < 34; i += 2)
+        sum += (uint32_t)(f[i] << 8 | f[i + 1]);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    f[24] = (uint8_t)(~sum >> 8);
+    f[25] = (uint8_t)~sum;
+    int fd_null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (fd_null < 0)
+        die("open /dev/null");
+    tap_time("tap_null", fd_null, f, sizeof f, n, warm);
+    tap_time("tap_drop", fd_alone, f, sizeof f, n, warm);
+    tap_time("tap_bridge", fd_in, f, sizeof f, n, warm);
+    /* what the second tap may still hold is its queue (tx_queue_len) */
+    printf("tap_written %ld\ntap_forwarded %ld\ntap_queue_len %ld\n", n + warm,
+           tap_arrived(out), sysfs_long(out, "tx_queue_len"));
+    tap_cleanup();
+    close(fd_null);
+    close(fd_alone);
+    close(fd_in);
+    close(fd_out);
+    close(tap_sock);
 }
 
 /* KVM_RUN that returns at once (immediate_exit): the ioctl's own cost. */
@@ -1067,6 +1223,8 @@ int main(int argc, char **argv)
         exp_lock(arg_long(a[0], "N"));
     else if (!strcmp(e, "pagecache") && na == 3)
         exp_pagecache(a[0], arg_long(a[1], "PAGES"), arg_long(a[2], "N"));
+    else if (!strcmp(e, "tap") && na == 2)
+        exp_tap(arg_long(a[0], "N"), arg_long(a[1], "WARM"));
     else if (!strcmp(e, "runimm") && na == 1)
         exp_runimm(arg_long(a[0], "N"));
     else if (!strcmp(e, "exit") && na == 3)

@@ -54,6 +54,7 @@ class _Plan:
     mutex_warm_s: float
     pc_pages: int     # size of the page-cache file, 4 KiB pages
     n_pc: int         # samples of page-cache reads and writes
+    n_tap: int = 20_000  # samples of frame writes into a tap
 
 
 FULL = _Plan(repeats=3, n_host=100_000, n_exit=3000, n_loop=600, n_wake=2000, n_idle=300,
@@ -61,7 +62,7 @@ FULL = _Plan(repeats=3, n_host=100_000, n_exit=3000, n_loop=600, n_wake=2000, n_
              mutex_warm_s=0.05, pc_pages=16384, n_pc=20_000)
 QUICK = _Plan(repeats=2, n_host=20_000, n_exit=800, n_loop=150, n_wake=400, n_idle=60,
               n_irq=100, k_regime=2000, n_regime=10, slice_s=0.2, cpu_s=0.1, mutex_s=0.06,
-              mutex_warm_s=0.02, pc_pages=4096, n_pc=4000)
+              mutex_warm_s=0.02, pc_pages=4096, n_pc=4000, n_tap=4000)
 
 def filesystem_of(path: str | os.PathLike) -> str:
     """The file-system type holding ``path`` (from ``/proc/self/mounts``), or "unknown"."""
@@ -80,6 +81,17 @@ def filesystem_of(path: str | os.PathLike) -> str:
     except OSError:
         pass
     return kind
+
+
+def _bridge_netfilter() -> str:
+    """Whether bridged IPv4 frames pass iptables here (br_netfilter), as a phrase."""
+    try:
+        with open("/proc/sys/net/bridge/bridge-nf-call-iptables", encoding="utf-8") as fh:
+            on = fh.read().strip() == "1"
+    except OSError:
+        return "br_netfilter not loaded"
+    return ("br_netfilter loaded, bridged IPv4 passes iptables" if on
+            else "br_netfilter loaded, bridge-nf-call-iptables off")
 
 
 def _cpus_obtained(o: _helper.HelperOutput) -> float:
@@ -141,6 +153,11 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
     sched-preempt-gap           how long such a thread then waits off-CPU
     pagecache-read              ``pread()`` of 4 KiB from a page-cached file (random offsets)
     pagecache-write             ``pwrite()`` of 4 KiB to it, its pages clean: a page made dirty
+    tap-write-null              ``write()`` of a 60-byte frame to ``/dev/null``: syscall + copy
+    tap-write-drop              the frame written into a tap, dropped by the host's IP layer
+    tap-write-bridge            the frame written into a tap on a Linux bridge, forwarded to a
+                                second tap (needs ``/dev/net/tun`` and CAP_NET_ADMIN; the step
+                                fails with a warning without them)
     host-cpu-available          CPU time those 2P threads obtained (``cpu_util_pct``): the
                                 capacity other load leaves; these three are measured again
                                 per guest with 2P vCPU threads around the mutex grid
@@ -325,6 +342,34 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
                     "fsync (most writes mark a clean page dirty)", size_bytes=4096)
 
     steps.append(pagecache)
+
+    def tap() -> None:
+        nf = _bridge_netfilter()
+        nulls, drops, bridged = [], [], []
+        for _ in range(R):
+            o = helper("real", "tap", plan.n_tap, plan.n_tap // 10,
+                       expect_s=plan.n_tap * 1.1 * 6e-6 + 0.2)
+            fwd, sent, qlen = (int(o.values.get(k, -1)) for k in
+                               ("tap_forwarded", "tap_written", "tap_queue_len"))
+            # what the second tap neither sent nor dropped is still in its queue
+            if fwd < 0 or qlen < 0 or fwd + qlen < sent:
+                raise ProbeError(f"tap experiment: the bridge passed {fwd} of {sent} frames "
+                                 f"to its second tap (whose queue holds {qlen}); the timings "
+                                 "would not include the forwarding")
+            nulls.append(o.samples_us["tap_null"])
+            drops.append(o.samples_us["tap_drop"])
+            bridged.append(o.samples_us["tap_bridge"])
+        frame = "a 60-byte Ethernet frame (IPv4 UDP, to a MAC no interface has)"
+        col.latency("tap-write-null", nulls, f"write() of {frame} to /dev/null: the system "
+                    "call and its copy alone", size_bytes=60)
+        col.latency("tap-write-drop", drops, f"write() of {frame} into a tap: tun_get_user, "
+                    "netif_receive_skb, dropped at the IP layer (a frame for another host)",
+                    size_bytes=60)
+        col.latency("tap-write-bridge", bridged, f"write() of {frame} into a tap on a Linux "
+                    "bridge that forwards it to a second tap (the host stack between two "
+                    f"VMs' taps; {nf})", size_bytes=60)
+
+    steps.append(tap)
 
     # ---------------------------------------------------------------- per guest mode
     def guest_steps(g: str) -> list[Callable[[], None]]:

@@ -140,6 +140,13 @@ class Traffic:
         A flood's offered rate, packets per second; None: as fast as the path takes them.
     streams : int
         Parallel streams or exchanges (iperf3 -P, netperf instances).
+    host_stack : bool
+        Whether the host's end of the traffic runs the host network stack (sockets, a
+        bridge, routing: ``host_net_us`` per packet). Default: yes, except for a flood
+        between a guest and its own host (``direction`` ``"tx"`` or ``"rx"``), whose host
+        end is a generator or a drop at the tap (pktgen transmitting into the tap for RX,
+        an XDP_DROP program on the tap for TX, the setup of vhost-net's packet-rate
+        benchmarks): the host pays its driver-level work per packet, ``host_pkt_us``.
     """
 
     kind: str
@@ -152,6 +159,7 @@ class Traffic:
     fragment: bool = False
     rate_pps: float | None = None
     streams: int = 1
+    host_stack: bool | None = None
 
     @classmethod
     def rr(cls, size_bytes: int = 1, protocol: str = "tcp", direction: str = "hosts",
@@ -185,6 +193,11 @@ class Traffic:
         fix: dict[str, Any] = {"size_bytes": _int("size_bytes", self.size_bytes, 1),
                                "mtu": _int("mtu", self.mtu, 68),  # RFC 791: every host takes 68
                                "streams": _int("streams", self.streams, 1)}
+        if self.host_stack is None:
+            fix["host_stack"] = not (self.kind == "flood" and self.direction in ("tx", "rx"))
+        elif not isinstance(self.host_stack, bool):
+            raise ParameterError(f"traffic host_stack must be True, False or None (the "
+                                 f"default for its kind and direction), got {self.host_stack!r}")
         for k in ("tso", "fragment"):
             if not isinstance(getattr(self, k), bool):
                 raise ParameterError(f"traffic {k} must be True or False, got {getattr(self, k)!r}")
@@ -300,6 +313,8 @@ class Traffic:
                      ("streams", 1)):
             if getattr(self, k) != d:
                 extra.append(f"{k}={getattr(self, k)!r}")
+        if self.host_stack != (not (self.kind == "flood" and self.direction in ("tx", "rx"))):
+            extra.append(f"host_stack={self.host_stack!r}")
         return f"Traffic.{self.kind}({self.size_bytes}, {', '.join(extra)})"
 
 

@@ -97,6 +97,40 @@ def test_pagecache_experiment_times_reads_and_writes_and_cleans_up(tmp_path):
     assert drive.read_bytes() == b"user data"
 
 
+def _net_admin() -> bool:
+    """CAP_NET_ADMIN (bit 12 of CapEff) and a tun device: what the tap experiment needs."""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as fh:
+            cap = next(int(ln.split()[1], 16) for ln in fh if ln.startswith("CapEff:"))
+    except (OSError, StopIteration, ValueError):
+        return False
+    return bool(cap >> 12 & 1) and os.path.exists("/dev/net/tun")
+
+
+def _probe_links() -> set[str]:
+    return {n for n in os.listdir("/sys/class/net") if n.startswith("iovp")}
+
+
+@pytest.mark.skipif(not HAS_CC, reason="no C compiler to build the probe helper")
+@pytest.mark.skipif(not _net_admin(), reason="no CAP_NET_ADMIN or /dev/net/tun: the tap "
+                    "experiment cannot create taps and a bridge here")
+def test_tap_experiment_times_three_writes_and_removes_its_interfaces():
+    before = _probe_links()
+    out = _helper.run_helper("real", "tap", 2000, 200, limit_s=20)
+    med = {k: float(np.median(out.samples_us[k])) for k in ("tap_null", "tap_drop", "tap_bridge")}
+    for k in med:
+        s = out.samples_us[k]
+        assert len(s) == 2000 and (s > 0).all() and np.isfinite(s).all()
+    # the same write() of 60 bytes: to /dev/null, into the host stack that drops it, into a
+    # bridge that forwards it to a second tap
+    assert med["tap_null"] < med["tap_drop"] < med["tap_bridge"]
+    # every frame written reached the second tap (sent or dropped there) or waits in its queue
+    sent, fwd, qlen = (int(out.values[k]) for k in ("tap_written", "tap_forwarded",
+                                                     "tap_queue_len"))
+    assert sent == 2200 and fwd >= 0 and qlen >= 0 and fwd + qlen >= sent
+    assert _probe_links() == before  # the taps went with the process, the bridge was deleted
+
+
 def test_detect_missing_device_says_what_to_do(tmp_path):
     d = detect(str(tmp_path / "kvm"))
     assert not d.usable

@@ -210,6 +210,18 @@ def test_pagecache_write_costs_more_than_a_read(probed):
                                                        "note"].iloc[0]
 
 
+def test_a_bridged_tap_write_costs_more_than_a_dropped_one(probed):
+    df = probed
+    if "tap-write-bridge" not in set(df["path"]):
+        pytest.skip("the tap step did not run here (no /dev/net/tun, CAP_NET_ADMIN or bridge): "
+                    + "; ".join(df.attrs.get("failed_steps", [])))
+    null, drop, bridge = (value(df, f"tap-write-{k}", "latency_p50_us")
+                          for k in ("null", "drop", "bridge"))
+    # every tap write does the system call; the bridge forwards what a lone tap drops
+    assert 0 < null < drop < bridge < 100
+    assert costs_from_results(df)["host_net_us"] == pytest.approx(bridge - null)
+
+
 def test_mutex_model_error_is_reported(probed):
     df = probed
     cmp = compare_mutex(df)

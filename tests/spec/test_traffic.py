@@ -157,3 +157,45 @@ def test_a_bad_mss_option_names_the_row(mss):
                         "options": f"vcpus=8;mss={mss}"}])
     with pytest.raises(iov.FitError, match=r"row 0.*mss"):
         iov.fit(df, free=["copy_ns_per_byte"])
+
+
+def test_a_flood_between_a_guest_and_its_host_bypasses_the_host_stack_by_default():
+    # pktgen / XDP_DROP benchmarks consume or make the frames at the tap (issue 13's P02:
+    # "pktgen in the guest + XDP_DROP on TAP", "pktgen on TAP ... XDP_DROP in the guest");
+    # sockets, streams and frames the host forwards to another VM or machine take its stack
+    assert Traffic.flood(60, direction="tx").host_stack is False
+    assert Traffic.flood(60, direction="rx").host_stack is False
+    assert Traffic.flood(60, direction="vm2vm").host_stack is True
+    assert Traffic.flood(60, direction="hosts").host_stack is True
+    assert Traffic.stream(131072, direction="tx").host_stack is True
+    assert Traffic.rr(1).host_stack is True
+    assert Traffic.flood(60, direction="tx", host_stack=True).host_stack is True
+    assert "host_stack=True" in repr(Traffic.flood(60, host_stack=True))
+    assert "host_stack" not in repr(Traffic.flood(60))
+    with pytest.raises(iov.ParameterError, match="host_stack"):
+        Traffic.flood(60, host_stack="no")
+
+
+def test_a_vhost_net_flood_pays_the_driver_level_host_work_not_the_host_stack():
+    # TX: the vhost worker writes each frame into the tap, whose XDP program drops it
+    # (tun_xdp_one): vhost_us + host_pkt_us + the copy, not host_net_us; RX: pktgen's xmit
+    # into the tap (tun_net_xmit) is the host's part. With host_stack=True both are the stack.
+    D = iov.HostProfile.default().replace(host_net_us=7.0, host_pkt_us=0.05)
+    def hop(direction, name, **kw):
+        r = iov.analyze("vhost-net", D, iov.Workload.of(Traffic.flood(60, direction=direction,
+                                                                      **kw)))
+        return r.breakdown.set_index("hop").loc[name, "service_us"]
+    copy = D["copy_ns_per_byte"] * 60 / 1000
+    tx = "vhost worker: handle_tx -> tun"
+    assert hop("tx", tx) == pytest.approx(D["vhost_us"] + 0.05 + copy, rel=1e-12)
+    assert hop("tx", tx, host_stack=True) == pytest.approx(D["vhost_us"] + 7.0 + copy, rel=1e-12)
+    rx = "host network stack (rx softirq)"
+    assert hop("rx", rx) == pytest.approx(0.05, rel=1e-12)
+    assert hop("rx", rx, host_stack=True) == pytest.approx(7.0, rel=1e-12)
+    # the fit reads host_pkt_us from such a row: a pktgen TX rate made with 0.1 us gives it back
+    truth = iov.HostProfile.default().replace(host_pkt_us=0.1)
+    rate = iov.analyze("vhost-net", truth, iov.Workload.of(Traffic.flood(60))).packets_per_s
+    df = pd.DataFrame([{"path": "vhost-net", "metric": "packets_per_s", "value": rate,
+                        "unit": "1/s", "rw": "tx"}])
+    f = iov.fit(df, free=["host_pkt_us"], prior=None)
+    assert f.profile["host_pkt_us"] == pytest.approx(0.1, rel=1e-4)
