@@ -233,9 +233,10 @@ def test_bad_scenarios_raise_naming_the_value():
 
 @pytest.mark.parametrize("seed", range(5))
 def test_exact_matches_line_solver_on_random_small_scenarios(seed):
-    # line-solver's exact multiclass MVA (pfqn_mva; in the dev extra) on the same network
-    # written with one class per VM: each VM's own vCPU and mutex, a shared back-end thread
-    # and device (single servers), the delay as think time
+    # line-solver's exact multiclass MVA (pfqn_mva) on the same network written with one class
+    # per VM: each VM's own vCPU and mutex, a shared back-end thread and device (single
+    # servers), the delay as think time. line-solver is in the bench extra, so this runs after
+    # `make bench` has installed it; tests/analytic/test_multiclass.py checks committed values
     pfqn = pytest.importorskip("line_solver.api.pfqn")
     rng = np.random.default_rng(seed)
     vms, depth = int(rng.integers(2, 4)), int(rng.integers(1, 4))
