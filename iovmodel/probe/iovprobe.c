@@ -633,6 +633,7 @@ static void exp_tap(long n, long warm)
     /* what the second tap may still hold is its queue (tx_queue_len) */
     printf("tap_written %ld\ntap_forwarded %ld\ntap_queue_len %ld\n", n + warm,
            tap_arrived(out), sysfs_long(out, "tx_queue_len"));
+    printf("tap_links %s,%s,%s,%s\n", alone, in, out, tap_bridge);
     tap_cleanup();
     close(fd_null);
     close(fd_alone);
