@@ -708,7 +708,7 @@ def _env(path: Path, host: HostProfile, workload: Workload, units: Units | None)
     the workload's unit (``units``, a network workload's; a flood changes a guest cost)."""
     env = dict(host)
     env.update(_own_names(path, workload, units))
-    env.update(_stack_costs(host, workload, units))
+    env.update(_stack_costs(path, host, workload, units))
     return env
 
 
@@ -728,15 +728,20 @@ def _own_names(path: Path, workload: Workload, units: Units | None) -> dict:
 WRITE_BYTES = "write_bytes"
 
 
-def _stack_costs(host: HostProfile, workload: Workload, units: Units | None) -> dict:
+def _stack_costs(path: Path, host: HostProfile, workload: Workload,
+                 units: Units | None) -> dict:
     """The stack costs a network workload changes (:func:`_guest_net_us`; a flood whose host
-    end bypasses the host stack pays ``host_pkt_us`` where the path reads ``host_net_us``)."""
+    end bypasses the host stack pays ``host_pkt_us`` where the path reads ``host_net_us``,
+    on a path whose frames reach the host at all: not one bound to a physical NIC)."""
+    from .spec.traffic import path_packets
+
     out = {}
     guest = _guest_net_us(host, workload, units)
     if guest is not None:
         out["guest_net_us"] = guest
     t = workload.traffic
-    if units is not None and t is not None and not t.host_stack:
+    if units is not None and t is not None and not t.host_stack \
+            and path_packets(path.name).nic != "always":
         # XDP_DROP on the tap (tun_xdp_one in the writer's context) or pktgen's xmit into
         # the tap (tun_net_xmit): no socket stack, no bridge on the host
         out["host_net_us"] = host["host_pkt_us"]
@@ -860,7 +865,7 @@ class Rebuilder:
 
     def _local(self, host: HostProfile) -> dict:
         """The names over the host's (:func:`_env`'s, without the host's costs)."""
-        stack = _stack_costs(host, self.workload, self.units)
+        stack = _stack_costs(self.path, host, self.workload, self.units)
         return {**self.names, **stack} if stack else self.names
 
     def __call__(self, host: HostProfile, scope: dict | None = None) -> Network:

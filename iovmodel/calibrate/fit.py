@@ -31,6 +31,7 @@ from ..errors import (
 from ..solve.batching import BATCH_MAX
 from ..solve.metrics import QUANTILES
 from ..spec.profile import HostProfile, parameters
+from ..spec.traffic import path_packets
 from .predict import _Model, _residual_frame, check_options
 from .result import FitResult
 from .rows import (
@@ -218,7 +219,8 @@ def _used_costs(rows: Sequence[_Row]) -> list[str]:
         if t is not None:  # the NIC's line and frame rate; a flood's guest (and host) driver work
             for n in ("nic_ns_per_byte", "nic_frame_us") + (
                     ("guest_pkt_us",) if t.kind == "flood" else ()) + (
-                    ("host_pkt_us",) if not t.host_stack else ()):
+                    ("host_pkt_us",) if not t.host_stack
+                    and path_packets(r.path.name).nic != "always" else ()):
                 if n not in pinned:
                     seen.setdefault(n, None)
     return list(seen)

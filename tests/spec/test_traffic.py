@@ -199,3 +199,13 @@ def test_a_vhost_net_flood_pays_the_driver_level_host_work_not_the_host_stack():
                         "unit": "1/s", "rw": "tx"}])
     f = iov.fit(df, free=["host_pkt_us"], prior=None)
     assert f.profile["host_pkt_us"] == pytest.approx(0.1, rel=1e-4)
+
+
+def test_a_flood_through_a_nic_bound_back_end_keeps_its_host_costs():
+    # QEMU's af-xdp netdev sends through a physical NIC queue (packets.toml nic = "always"):
+    # a flood's far end is the wire, and its skb mode's generic XDP keeps host_net_us
+    D = iov.HostProfile.default().replace(host_net_us=7.0, host_pkt_us=0.05)
+    r = iov.analyze(iov.path("af-xdp", zerocopy=False), D,
+                    iov.Workload.of(Traffic.flood(60, direction="tx")))
+    hop = r.breakdown.set_index("hop").loc["host: generic XDP tx (skb mode)", "service_us"]
+    assert hop == pytest.approx(D["guest_pkt_us"] + 7.0, rel=1e-12)
