@@ -705,7 +705,8 @@ RECEIVER = " (receiver)"
 
 def _env(path: Path, host: HostProfile, workload: Workload, units: Units | None) -> dict:
     """The names a hop's cost reads: the host's costs, the path's options and the size of
-    the workload's unit (``units``, a network workload's; a flood changes a guest cost)."""
+    the workload's unit (``units``, a network workload's; a flood changes the guest's and
+    the host's stack costs, :func:`_stack_costs`)."""
     env = dict(host)
     env.update(_own_names(path, workload, units))
     env.update(_stack_costs(path, host, workload, units))

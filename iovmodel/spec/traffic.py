@@ -146,7 +146,9 @@ class Traffic:
         between a guest and its own host (``direction`` ``"tx"`` or ``"rx"``), whose host
         end is a generator or a drop at the tap (pktgen transmitting into the tap for RX,
         an XDP_DROP program on the tap for TX, the setup of vhost-net's packet-rate
-        benchmarks): the host pays its driver-level work per packet, ``host_pkt_us``.
+        benchmarks): the host pays its driver-level work per packet, ``host_pkt_us``
+        (on a path whose frames reach the host: one bound to a physical NIC, as QEMU's
+        af-xdp netdev is, keeps its host costs).
     """
 
     kind: str
