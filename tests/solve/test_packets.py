@@ -168,8 +168,8 @@ def test_userspace_virtio_net_receives_a_stream_slower_than_vhost_net():
     q, v = (iov.analyze(n, D, w) for n in ("virtio-net", "vhost-net"))
     assert q.bottleneck == "bql" and v.throughput_gbps > 2 * q.throughput_gbps
     # passt through QEMU's socket netdev is slower than passt serving the virtqueues itself:
-    # Laurent Vivier, "[PATCH v2 00/..] net: Add passt netdev backend" (qemu-devel 2025-06,
-    # mail-archive msg1121635), iperf3 from the host into the guest on one host: -net user
+    # Laurent Vivier's passt netdev series, v2 cover letter (qemu-devel 2025-06,
+    # mail-archive.com msg1121635), iperf3 from the host into the guest on one host: -net user
     # 2.03, passt vhost-user=off 3.88, vhost-user=on 32.1 Gbit/s. The model keeps the order
     # but not the size of the gap (19.7 vs 23.5 Gbit/s with the default profile)
     p, u = (iov.analyze(n, D, w) for n in ("passt", "passt-vhost-user"))
