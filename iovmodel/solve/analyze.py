@@ -288,6 +288,11 @@ def sweep(path: str | Path | Scenario, host: HostProfile | None = None, workload
     fraction of its servers), ``busy_<resource>`` (mean busy servers of a resource with
     unlimited servers) and ``assumed_<entry>`` (:mod:`iovmodel.assumptions`).
 
+    Points solved by the method of layers (finite vCPUs with several jobs, host cores, an
+    in-flight limit) start from the previous point's core stretches, which cuts a 64-job
+    sweep's layer iterations by about two thirds; they equal :func:`analyze`'s answer
+    (started cold) to the layers' tolerance, ~1e-4 relative, not bit for bit.
+
     A :class:`~iovmodel.spec.scenario.Scenario` sweeps one knob, ``vms=[...]`` (VMs of each
     guest kind): one row per point (:func:`~iovmodel.solve.consolidation.sweep_scenario`).
 
@@ -487,12 +492,13 @@ def _put_layered(put, idxs: list[int], p: Path, h: HostProfile, ws: list[Workloa
     n = len(idxs)
     X, R = np.empty(n), np.empty(n)
     utils: list[np.ndarray] = []
+    f = None  # the previous point's core stretches: the next point's layers start there
     for j, pn in enumerate(nets):
         if contended(pn):  # the waiters at a lock: their own fixed point (.locks)
             Xa, Ra, _, ua = solve_closed(pn)
             X[j], R[j], u = Xa[0], Ra[0], ua[0]
         else:
-            X[j], R[j], u = solve_closed_layered_xru(pn)
+            X[j], R[j], u, f = solve_closed_layered_xru(pn, f)
         utils.append(u)
     by_key: dict[int, list[int]] = {}
     for j, pn in enumerate(nets):

@@ -147,9 +147,35 @@ def test_sweep_matches_analyze_with_groups_and_cores():
     for _, row in df.iterrows():
         r = iov.analyze("virtio-blk-iothread", H, iov.Workload.closed(int(row["jobs"]), 4),
                         iothreads=4, cores=3, vcpus=4)
-        assert row["throughput_per_s"] == pytest.approx(r.throughput_per_s, rel=1e-9)
+        # the sweep starts each point's layers from the previous point's stretches, analyze
+        # from none: both stop at LAYER_TOL on the stretch, so they agree to about it
+        assert row["throughput_per_s"] == pytest.approx(r.throughput_per_s, rel=2e-4)
         assert row["bottleneck"] == r.bottleneck
     assert np.isfinite(df["latency_us"]).all()
+
+
+@pytest.mark.parametrize("name,opt", [("virtio-blk-iothread", {"iothreads": [4]}),
+                                      ("vhost-scsi", {"workers": [4]}), ("virtio-blk", {})])
+def test_warm_started_sweep_is_as_close_to_the_fixed_point_as_a_cold_start(name, opt,
+                                                                             monkeypatch):
+    # the fixed point itself: the layers iterated to 1e-10 on the stretch. The warm-started
+    # sweep and the cold start (analyze's) both stop at LAYER_TOL = 1e-4; measured: both
+    # within 5.1e-5 of it over 64 jobs at 1-4 host cores (the bound below is LAYER_TOL)
+    from iovmodel.solve import analyze as A
+    from iovmodel.solve import layered as L
+
+    kw = dict(jobs=list(range(1, 65)), vcpus=[4], cores=[2], **opt)
+    w = iov.Workload.closed(1, 4)
+    warm = iov.sweep(name, H, w, **kw)
+    xru = A.solve_closed_layered_xru
+    monkeypatch.setattr(A, "solve_closed_layered_xru", lambda pn, f0=None: xru(pn, None))
+    cold = iov.sweep(name, H, w, **kw)
+    monkeypatch.setattr(L, "LAYER_TOL", 1e-10)
+    exact = iov.sweep(name, H, w, **kw)
+    for d in (warm, cold):
+        err = np.abs(d["throughput_per_s"] / exact["throughput_per_s"] - 1)
+        assert err.max() <= 1e-4
+    assert (warm["bottleneck"] == exact["bottleneck"]).all()
 
 
 @pytest.mark.parametrize("name,opt", [("virtio-blk-iothread", {"iothreads": 4}),
@@ -178,17 +204,18 @@ def test_compiled_fixed_point_is_the_python_one(name, opt):
 
 def test_sweep_rows_are_analyze_results_column_by_column():
     # the sweep's layered rows (solved without the per-visit waits, columns put per shared
-    # structure) carry analyze's numbers, bottleneck and assumptions for each point
+    # structure) carry analyze's numbers, bottleneck and assumptions for each point (to
+    # the layers' tolerance: the sweep warm-starts each point from the previous one's)
     df = iov.sweep("virtio-blk-iothread", H, iov.Workload.closed(1, 4), jobs=[1, 2, 5, 9],
                    iothreads=[4], vcpus=[4], queues=[4], cores=[3])
     for _, row in df.iterrows():
         r = iov.analyze("virtio-blk-iothread", H, iov.Workload.closed(int(row["jobs"]), 4),
                         iothreads=4, vcpus=4, queues=4, cores=3)
         fr = r.to_frame().iloc[0]
-        assert row["latency_us"] == pytest.approx(r.latency_us, rel=1e-12)
+        assert row["latency_us"] == pytest.approx(r.latency_us, rel=2e-4)
         assert row["bottleneck"] == r.bottleneck
         for col in [c for c in fr.index if c.startswith(("util_", "busy_"))]:
-            assert row[col] == pytest.approx(fr[col], rel=1e-12, abs=1e-15), col
+            assert row[col] == pytest.approx(fr[col], rel=2e-4, abs=1e-15), col
         for col in [c for c in fr.index if c.startswith("assumed_")]:
             assert row[col] == fr[col], col
 

@@ -144,10 +144,11 @@ def _lower(Xt, f, thr, T, s, visits, free, code_free, exact, n_st, sch_tol, sch_
 
 @njit(cache=True)
 def layered_fixed_point(Dm, col_station, N, Z, code, exact_up, thr, T, s, visits, free,
-                        code_free, exact_low, n_st, tol, max_iter, sch_tol, sch_max):
-    """Fixed point of the two layers. Returns (f, Rk, X per µs, iterations); iterations
-    ``max_iter + 1`` when it did not converge."""
-    f = np.ones(n_st)
+                        code_free, exact_low, n_st, tol, max_iter, sch_tol, sch_max, f0):
+    """Fixed point of the two layers, iterated from the core stretches ``f0`` (ones: no
+    stretch; a sweep passes its previous point's). Returns (f, Rk, X per µs, iterations);
+    iterations ``max_iter + 1`` when it did not converge."""
+    f = f0.copy()
     Rk = np.zeros(n_st)
     Xt = 0.0
     lower = thr.shape[0] > 0
