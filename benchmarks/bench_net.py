@@ -12,10 +12,20 @@ How rows become workloads (:func:`iovmodel.calibrate.rows.traffic_of`): P02's pa
 pktgen floods (guest TX) and XDP_DROP receive floods (guest RX) of pktgen's default 60-byte
 frames, as fast as the path takes them; P08's qperf tests are exchanges (tcp_lat/udp_lat,
 half the round trip), TCP streams (tcp_bw) and UDP streams (udp_bw) between two VMs on one
-host (or across hosts), its iperf row a host-to-host TCP stream. Two things the rows state
+host (or across hosts), its iperf row a host-to-host TCP stream. Three things the rows state
 are applied to them: P02's "vhost-user testpmd" back-end is the catalog path
-``vhost-user-testpmd`` (the catalog's ``vhost-user-net`` is an OVS-DPDK switch), and P08's
-NICs are 25 GbE (``nic_ns_per_byte`` = 8 / 25 = 0.32, from its hardware column).
+``vhost-user-testpmd`` (the catalog's ``vhost-user-net`` is an OVS-DPDK switch), P08's
+NICs are 25 GbE (``nic_ns_per_byte`` = 8 / 25 = 0.32, from its hardware column), and P08's
+host cores (:func:`p08_cores`): "each VM 1 dedicated core", which Virtink gives by the
+Kubernetes CPU manager's static policy (docs/dedicated_cpu_placement.md): the VM pod's one
+container, "cloud-hypervisor" (pkg/controller/vm_controller.go buildVMPod, its resources
+the VM's), gets the exclusive CPU as its cpuset, so every thread of the VMM process -- the
+vCPU and Cloud Hypervisor's virtio-net worker alike -- runs on that one core; OVS-DPDK's
+PMD has a dedicated core of its own per NUMA node ("1 dedicated CPU core ... from every
+NUMA node", both VMs on node 0). ``cores`` counts the cores the threads of the row's
+transfer share: the two VMs' (and the PMD's) for VM to VM on one host, this VM's (and its
+PMD's) for an exchange with another host, whose far end is the wire-and-peer hop, and both
+hosts' for a stream across hosts, whose receiving VM the model includes.
 """
 
 from __future__ import annotations
@@ -39,6 +49,20 @@ SOURCES = ("P02", "P08")
 P08_NIC = "nic_ns_per_byte=0.32"
 
 
+def p08_cores(path: str, options: str, rw: str) -> int | None:
+    """The host cores a P08 row's threads share (module docstring): one per VM in the
+    transfer, and the OVS-DPDK PMD's core where the path polls through it (None: a host
+    row, no VM)."""
+    if path == "native-net":
+        return None
+    pmd = 1 if path == "vhost-user-net" else 0
+    if "same host" in options:  # both VMs on this host's node 0, one PMD core there
+        return 2 + pmd
+    if rw == "rr":  # this VM (and its PMD); the far end is the wire-and-peer hop
+        return 1 + pmd
+    return 2 * (1 + pmd)  # a stream across hosts: the receiving VM on the other host too
+
+
 def rows() -> pd.DataFrame:
     """P02's rows and P08's single-VM rows, with what each row states applied."""
     df = iov.datasets.load("io_comparisons")
@@ -47,6 +71,10 @@ def rows() -> pd.DataFrame:
     q.loc[testpmd, "path"] = "vhost-user-testpmd"
     p08 = q["source"] == "P08"
     q.loc[p08, "options"] = q.loc[p08, "options"].fillna("") + ";" + P08_NIC
+    for i in q.index[p08]:
+        c = p08_cores(q.at[i, "path"], q.at[i, "options"], str(q.at[i, "rw"]))
+        if c is not None:
+            q.at[i, "options"] += f";cores={c}"
     return q.reset_index(drop=True)
 
 

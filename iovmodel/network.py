@@ -961,6 +961,11 @@ def _traffic_plan(path: Path, workload: Workload):
     (``rx``), and both for VM to VM: the receiving VM's resources are its own stations
     (suffix " (receiver)") unless the resource is shareable on one host (a polling back-end
     core) and both VMs are on it; the peer's turnaround (the wire hop) is not waited for.
+    An exchange between two VMs on one host (``vm2vm``, no physical NIC) takes, in place of
+    the wire-and-peer hop (a remote end's fixed turnaround, ``device_net_us``), the peer's
+    own receive and send hops on the same path: this VM's send hops, the peer's receive and
+    send hops, this VM's receive hops. Across hosts an exchange keeps the turnaround: the
+    far VM's own hops would need the wire's latency (NICs, switch), which no cost holds.
     """
     hops = list(path.active_hops())
     t = workload.traffic
@@ -976,11 +981,11 @@ def _traffic_plan(path: Path, workload: Workload):
     if t.can_drop:
         slots = int(path.options.get("ring_slots", pk.ring_slots))
         ring = (pk.ring, slots, pk.ring_resource)
-    if t.kind == "rr":
-        nic = {wire if wire is not None else len(hops): NIC_STATION} if crosses else {}
-        return [(h, "") for h in hops], nic, units, ring
     tx = hops if wire is None else hops[:wire]
     rx = hops if wire is None else hops[wire + 1:]
+    if t.kind == "rr" and not (t.direction == "vm2vm" and wire is not None and not crosses):
+        nic = {wire if wire is not None else len(hops): NIC_STATION} if crosses else {}
+        return [(h, "") for h in hops], nic, units, ring
     if t.kind == "stream":
         tx, rx = _with_app_copies(path, tx, rx)
     if t.direction == "tx":
@@ -995,6 +1000,14 @@ def _traffic_plan(path: Path, workload: Workload):
             _servers_hint(r)))
         return "" if shared else RECEIVER
 
+    if t.kind == "rr":
+        # an exchange between two VMs on one host: the request through this VM's send
+        # hops and the peer's receive hops, the answer back through the peer's send hops
+        # and this VM's receive hops (the peer runs the same path); the wire-and-peer hop
+        # of an exchange with a remote end (a fixed turnaround) is not taken
+        plan = ([(h, "") for h in tx] + [(h, suffix(h)) for h in rx]
+                + [(h, suffix(h)) for h in tx] + [(h, "") for h in rx])
+        return plan, {}, units, ring
     plan = [(h, "") for h in tx] + [(h, suffix(h)) for h in rx]
     # one NIC station for the link: the receiving NIC runs at the same line rate
     return plan, ({len(tx): NIC_STATION} if crosses else {}), units, ring

@@ -10,8 +10,12 @@ A :class:`Traffic` states what a network benchmark moves and where:
   ``size_bytes`` (without the FCS) at ``rate_pps`` or as fast as the path takes them;
 
 and the ``direction``: ``"tx"`` (the guest sends to its host), ``"rx"`` (the host sends to the
-guest), ``"vm2vm"`` (a VM to another VM on the same host), ``"hosts"`` (a VM to a VM or host
-on another machine, through the physical NIC).
+guest), ``"vm2vm"`` (a VM to another VM on the same host, both on the same path: a one-way
+transfer takes this VM's send hops and the peer's receive hops, an exchange the peer's
+receive and send hops between this VM's; the peer's threads are stations of their own unless
+the back-end is shared on the host, a polling core), ``"hosts"`` (a VM to a VM or host on
+another machine, through the physical NIC: an exchange waits for the far end as the path's
+wire-and-peer hop, a fixed turnaround, ``device_net_us``; a stream's receiving VM is modelled).
 
 :meth:`Traffic.units` turns it into the unit of work the virtualization layers see on a path:
 with TSO/GSO a TCP stream moves super-packets of up to ``gso_max_bytes`` (64 KiB) through

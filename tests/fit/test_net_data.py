@@ -44,24 +44,25 @@ def test_every_row_is_predicted(evaluated):
 
 
 @pytest.mark.xfail(strict=True, reason="median |error| over P02 + P08's 35 single-VM rows is "
-                   "45 % with the fitted profile (56 % before a tap back-end's thread paid the host "
-                   "stack of what it writes; 52 % zero-shot): vhost-net's pktgen TX (5.2 Mpps "
-                   "measured, 1.33 predicted: XDP_DROP on the tap spares the host stack, but the "
-                   "worker's 0.67 us a packet is S32's of 2016, before VHOST_NET_BATCH), "
-                   "testpmd's XDP_DROP RX (9.2-10.8 Mpps, 5.7 predicted), the udp_bw "
-                   "rows (141-309k datagrams/s, 204-211k predicted) and Cloud Hypervisor's TCP "
-                   "stream through the kernel bridge (12.7 Gbit/s, 32.9 predicted) are far off")
+                   "42 % with the fitted profile (45 % before VM-to-VM exchanges took the peer "
+                   "VM's hops and P08's rows their cores; 49 % zero-shot): vhost-net's pktgen TX "
+                   "(5.2 Mpps measured, 1.33 predicted: XDP_DROP on the tap spares the host "
+                   "stack, but the worker's 0.67 us a packet is S32's of 2016, before "
+                   "VHOST_NET_BATCH), testpmd's XDP_DROP RX (9.2-10.8 Mpps, 5.7 predicted), "
+                   "Cloud Hypervisor's exchanges through the bridge (40-45 us one way, 17 "
+                   "predicted) and the TCP streams across hosts (9.6-11 Gbit/s, 18-23 "
+                   "predicted) are far off")
 def test_median_error_within_25_percent(evaluated):
     out, _ = evaluated
     assert np.median(np.abs(out["rel_error"])) <= 0.25
 
 
-@pytest.mark.xfail(strict=True, reason="10 of 17 same-host back-end pairs ordered right "
+@pytest.mark.xfail(strict=True, reason="14 of 17 same-host back-end pairs ordered right "
                    "with the fitted profile: P02 TX vhost-net 1.11x testpmd is predicted 0.20x "
                    "(the guest's pktgen binds testpmd, the vhost worker binds vhost-net); P08's "
-                   "udp_bw vhost-user / bridge 1.4-2.2x is a tie (both bound by the sending "
-                   "guest's vCPU), tcp_bw same host 1.84x and 1.91x is predicted 0.57x (the "
-                   "bridge path's 12.7 Gbit/s is not explained)")
+                   "tcp_bw across hosts, vhost-user 0.87x and 0.90x the bridge, is predicted "
+                   "1.27x (the PMD's copies to and from the NIC, which the source blames, are "
+                   "not what binds the model's vhost-user stream)")
 def test_every_same_host_pair_ordered(evaluated):
     _, pairs = evaluated
     assert all(p["right"] for p in pairs)
@@ -76,10 +77,20 @@ def test_what_the_model_gets_right(evaluated):
     tx = _row(out, "P02", "vhost-user-testpmd", "packets_per_s", rw="tx")
     assert (tx["rel_error"].abs() < 0.25).all()
     # same host: DPDK's polling back-end receives faster than vhost-net's worker (P02 RX),
-    # and answers an exchange sooner than Cloud Hypervisor's tap + bridge (P08 latency)
+    # answers an exchange sooner than Cloud Hypervisor's tap + bridge (P08 latency), and
+    # moves more datagrams and bytes than the bridge VMs, whose one core each runs both the
+    # vCPU and the VMM's net worker (P08 udp_bw, tcp_bw on one host)
     for p in pairs:
-        if p["metric"] == "latency_us" or (p["source"] == "P02" and p["rw"] == "rx"):
+        if p["source"] == "P08" and p["measured_ratio"] < 1 and p["test"] == "tcp_bw":
+            continue  # across hosts: in the xfail above
+        if p["source"] == "P08" or p["rw"] == "rx":
             assert p["right"], p
+    # P08 one host: a VM-to-VM exchange through OVS-DPDK is the two VMs' own hops (10.0 and
+    # 11.7 us one way); the bridge VMs' datagram rate is their shared cores' (141-174k/s)
+    vu = _row(out, "P08", "vhost-user-net", "latency_us")
+    assert (vu[vu["options"].str.contains("same host")]["rel_error"].abs() < 0.25).all()
+    ch = _row(out, "P08", "cloudhv-virtio-net", "packets_per_s")
+    assert len(ch) == 4 and (ch["rel_error"].abs() < 0.25).all()
 
 
 def test_fit_reads_the_line_rate_from_an_iperf_row():

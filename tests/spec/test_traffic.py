@@ -209,3 +209,47 @@ def test_a_flood_through_a_nic_bound_back_end_keeps_its_host_costs():
                     iov.Workload.of(Traffic.flood(60, direction="tx")))
     hop = r.breakdown.set_index("hop").loc["host: generic XDP tx (skb mode)", "service_us"]
     assert hop == pytest.approx(D["guest_pkt_us"] + 7.0, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["vhost-user-net", "cloudhv-virtio-net", "vhost-net"])
+def test_an_exchange_between_two_vms_on_one_host_takes_the_peers_hops(name):
+    # VM to VM on one host, the same path at both ends: the request through this VM's send
+    # hops and the peer's receive hops, the answer through the peer's send hops and this
+    # VM's receive hops; nothing waits for a remote end (the catalog's wire-and-peer hop).
+    # At one exchange in flight nothing queues: the round trip is twice the path's hops
+    # without the wire, each hop's mean as the catalog states it (count x cost)
+    D = iov.HostProfile.default()
+    hosts = iov.analyze(name, D, iov.Workload.of(Traffic.rr(1, direction="hosts")))
+    b = hosts.breakdown.set_index("hop")
+    own = b.loc[[h for h in b.index if h != "wire + peer"], "latency_us"]
+    own = own.drop([h for h in own.index if h.startswith("NIC")], errors="ignore")
+    r = iov.analyze(name, D, iov.Workload.of(Traffic.rr(1, direction="vm2vm")))
+    assert r.latency_us == pytest.approx(2 * own.sum(), rel=1e-9)
+    assert "wire + peer" not in set(r.breakdown["hop"])
+    stations = set(r.breakdown["resource"])
+    # the peer's vCPU is its own; a polling back-end core on the host is shared by both VMs
+    assert "vcpu (receiver)" in stations
+    if name == "vhost-user-net":
+        assert "backend (receiver)" not in stations and "backend" in stations
+
+
+def test_two_vms_whose_threads_share_their_cores_stream_at_the_cores_bound():
+    # P08's bridge VMs (Cloud Hypervisor under Virtink, one exclusive core per VM pod): the
+    # vCPU and the VMM's net worker of each VM run on its one core. With the cores shared by
+    # all four threads of a VM-to-VM UDP stream, the packet rate is at most
+    # cores / (the threads' core time per packet) (utilisation law at the core pool), and
+    # there it is bound; with a core for every thread it is the busiest thread's bound
+    D = iov.HostProfile.default()
+    w = iov.Workload.of(Traffic.stream(64, "udp", "vm2vm"))
+    free = iov.analyze("cloudhv-virtio-net", D, w)
+    shared = iov.analyze(iov.path("cloudhv-virtio-net", cores=2), D, w)
+    threads = ("vcpu", "vmm_worker", "vmm_worker (receiver)", "vcpu (receiver)")
+
+    def demand(r):  # core time per packet of each thread, µs (a hop's service per packet)
+        b = r.breakdown[r.breakdown["resource"].isin(threads)]
+        return b.groupby("resource")["service_us"].sum()
+
+    assert free.packets_per_s == pytest.approx(1e6 / demand(free).max(), rel=1e-6)
+    assert shared.bottleneck == "host cores"
+    assert shared.packets_per_s == pytest.approx(2e6 / demand(shared).sum(), rel=1e-6)
+    assert shared.packets_per_s < 0.9 * free.packets_per_s
