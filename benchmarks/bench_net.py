@@ -12,11 +12,12 @@ How rows become workloads (:func:`iovmodel.calibrate.rows.traffic_of`): P02's pa
 pktgen floods (guest TX) and XDP_DROP receive floods (guest RX) of pktgen's default 60-byte
 frames, as fast as the path takes them; P08's qperf tests are exchanges (tcp_lat/udp_lat,
 half the round trip), TCP streams (tcp_bw) and UDP streams (udp_bw) between two VMs on one
-host (or across hosts), its iperf row a host-to-host TCP stream. Three things the rows state
+host (or across hosts), its iperf row a host-to-host TCP stream. Four things the rows state
 are applied to them: P02's "vhost-user testpmd" back-end is the catalog path
 ``vhost-user-testpmd`` (the catalog's ``vhost-user-net`` is an OVS-DPDK switch), P08's
-NICs are 25 GbE (``nic_ns_per_byte`` = 8 / 25 = 0.32, from its hardware column), and P08's
-host cores (:func:`p08_cores`): "each VM 1 dedicated core", which Virtink gives by the
+NICs are 25 GbE (``nic_ns_per_byte`` = 8 / 25 = 0.32, from its hardware column), P08's
+OVS-DPDK runs with userspace TSO (its test configures the underlay "with TSO support for
+better vhost-user TCP bandwidth": ``userspace_tso``), and P08's host cores (:func:`p08_cores`): "each VM 1 dedicated core", which Virtink gives by the
 Kubernetes CPU manager's static policy (docs/dedicated_cpu_placement.md): the VM pod's one
 container, "cloud-hypervisor" (pkg/controller/vm_controller.go buildVMPod, its resources
 the VM's), gets the exclusive CPU as its cpuset, so every thread of the VMM process -- the
@@ -47,6 +48,9 @@ from iovmodel.fit import predict  # noqa: E402
 SOURCES = ("P02", "P08")
 #: P08's hardware column: "2x Mellanox CX4 Lx 25Gb/s": 8 bits / 25 Gbit/s = 0.32 ns per byte
 P08_NIC = "nic_ns_per_byte=0.32"
+#: P08's vhost-user network: "Userspace CNI to configure underlay network with TSO support
+#: for better vhost-user TCP bandwidth" (the source's own words): OVS-DPDK's userspace TSO on
+P08_TSO = "userspace_tso=true"
 
 
 def p08_cores(path: str, options: str, rw: str) -> int | None:
@@ -75,6 +79,8 @@ def rows() -> pd.DataFrame:
         c = p08_cores(q.at[i, "path"], q.at[i, "options"], str(q.at[i, "rw"]))
         if c is not None:
             q.at[i, "options"] += f";cores={c}"
+        if q.at[i, "path"] == "vhost-user-net":
+            q.at[i, "options"] += ";" + P08_TSO
     return q.reset_index(drop=True)
 
 

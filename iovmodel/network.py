@@ -974,7 +974,7 @@ def _traffic_plan(path: Path, workload: Workload):
     from .spec.traffic import path_packets
 
     pk = path_packets(path.name)
-    units = t.units(pk.tso, pk.mtu)
+    units = t.units(pk.takes_tso(path.options), pk.mtu)
     crosses = pk.nic == "always" or (pk.nic == "wire" and t.direction == "hosts")
     wire = next((i for i, h in enumerate(hops) if h.resource == "wire"), None)
     ring = None

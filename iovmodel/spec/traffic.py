@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -70,6 +71,14 @@ class PathPackets:
     source: str = ""
     #: the link MTU the back-end gives the guest (passt: 65520); 0: the traffic's own
     mtu: int = 0
+    #: a path option that overrides ``tso`` (OVS-DPDK's userspace TSO); "": none
+    tso_option: str = ""
+
+    def takes_tso(self, options: Mapping[str, Any]) -> bool:
+        """Whether the back-end takes super-packets under these path options."""
+        if self.tso_option and self.tso_option in options:
+            return bool(options[self.tso_option])
+        return self.tso
 
 
 def path_packets(name: str) -> PathPackets:
