@@ -108,3 +108,23 @@ def test_bad_input():
         mva_multiclass(np.ones((8, 2)), [30] * 8, method="exact")
     with pytest.raises(ParameterError, match="no demand"):
         mva_multiclass([[0.0, 0.0]], [2])
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(st.integers(1, 3), st.integers(2, 5), st.integers(2, 12), st.floats(0.2, 6.0),
+       st.randoms(use_true_random=False))
+def test_idle_probabilities_by_subtraction_only_where_they_hold_ten_digits(C, K, m, load, rnd):
+    # exact_mc takes a multi-server station's idle probability as one minus the others
+    # when none of them falls below P0_TRUSTED (1e-6) and solves the complement networks
+    # otherwise: either way its answer is the complements' (Reiser 1981) to 1e-10
+    from iovmodel.solve.analytic._kernels_mc import exact_mc, exact_mc_complements
+
+    D = np.array([[rnd.uniform(0.05, 2.0) for _ in range(K)] for _ in range(C)])
+    D[:, 0] *= load  # the multi-server station, from idle to far past saturation
+    N = np.array([rnd.randint(1, 9) for _ in range(C)], dtype=np.int64)
+    code = np.array([m] + [rnd.choice([0, 1, 2]) for _ in range(K - 1)], dtype=np.int64)
+    Z = np.array([rnd.uniform(0.0, 1.0) for _ in range(C)])
+    X, R = exact_mc(D, N, Z, code)
+    Xc, Rc = exact_mc_complements(D, N, Z, code)
+    np.testing.assert_allclose(X, Xc, rtol=1e-10)
+    np.testing.assert_allclose(R, Rc, rtol=1e-9, atol=1e-12)

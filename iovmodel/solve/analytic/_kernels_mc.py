@@ -8,6 +8,23 @@ from numba import njit
 #: most (subnetworks x population vectors x classes) kept for the idle probabilities from
 #: complement networks; beyond it they come by subtraction (see :func:`exact_mc`)
 MAX_COMPLEMENT_CELLS = 1 << 24
+#: the smallest idle probability of a multi-server station that subtraction may give and
+#: be kept: 1 - (busy terms) / m loses about 1e-16 / p0 of p0's relative precision, so at
+#: 1e-6 and above it holds ten digits (see :func:`exact_mc`)
+P0_TRUSTED = 1e-6
+
+
+@njit(cache=True)
+def _sizes(N, code):
+    """(multi-server stations M, population vectors S) of an exact solution."""
+    M = 0
+    for k in range(code.shape[0]):
+        if code[k] > 1:
+            M += 1
+    S = 1
+    for c in range(N.shape[0]):
+        S *= N[c] + 1
+    return M, S
 
 
 @njit(cache=True)
@@ -25,23 +42,29 @@ def exact_mc(D, N, Z, code):
     = p_k(0|n - e_c) X_c(n) / X_c^-k(n) for a class c present at n that visits k (the
     single-class kernel's identity, per class). The complements have multi-server
     stations of their own, so every subset of the multi-server stations is solved, the
-    smaller first (2^M passes). Past :data:`MAX_COMPLEMENT_CELLS` the subtraction is used.
+    smaller first (2^M passes). They are needed only where a station is nearly always
+    busy: one pass by subtraction comes first, and it is the answer when no idle
+    probability it took fell below :data:`P0_TRUSTED` (its relative error is then below
+    about 1e-10); else the complements are solved. Past :data:`MAX_COMPLEMENT_CELLS` the
+    subtraction is used.
     """
     C, K = D.shape
-    M = 0
-    for k in range(K):
-        if code[k] > 1:
-            M += 1
-    stride = np.ones(C, dtype=np.int64)
-    for c in range(1, C):
-        stride[c] = stride[c - 1] * (N[c - 1] + 1)
-    S = stride[C - 1] * (N[C - 1] + 1)
-    if M == 0 or (1 << M) * S * C > MAX_COMPLEMENT_CELLS:
-        active = np.ones(K, dtype=np.bool_)
-        dummy = np.zeros((1, 1, 1))
-        X, R, _ = _exact_pass(D, N, Z, code, active, dummy, np.zeros(K, dtype=np.int64),
-                              False)
+    M, S = _sizes(N, code)
+    active = np.ones(K, dtype=np.bool_)
+    dummy = np.zeros((1, 1, 1))
+    X, R, _, low = _exact_pass(D, N, Z, code, active, dummy, np.zeros(K, dtype=np.int64),
+                               False)
+    if M == 0 or low >= P0_TRUSTED or (1 << M) * S * C > MAX_COMPLEMENT_CELLS:
         return X, R
+    return exact_mc_complements(D, N, Z, code)
+
+
+@njit(cache=True)
+def exact_mc_complements(D, N, Z, code):
+    """:func:`exact_mc` with every multi-server station's idle probability taken from its
+    complement networks (2^M passes), whatever the load."""
+    C, K = D.shape
+    M, S = _sizes(N, code)
     multi = np.empty(M, dtype=np.int64)
     i = 0
     for k in range(K):
@@ -59,15 +82,16 @@ def exact_mc(D, N, Z, code):
                 slot[multi[b]] = mask ^ (1 << b)  # the complement without that station
             else:
                 active[multi[b]] = False
-        X, R, lx = _exact_pass(D, N, Z, code, active, logx, slot, True)
+        X, R, lx, _ = _exact_pass(D, N, Z, code, active, logx, slot, True)
         logx[mask] = lx
     return X, R
 
 
 @njit(cache=True)
 def _exact_pass(D, N, Z, code, active, logx_sub, slot, stable):
-    """One exact recursion over the ``active`` stations; returns X (C,), Rk (C, K) at N and
-    log X_c(n) for every population vector (S, C).
+    """One exact recursion over the ``active`` stations; returns X (C,), Rk (C, K) at N,
+    log X_c(n) for every population vector (S, C) and the smallest idle probability a
+    multi-server station took by subtraction (1.0 if none).
 
     ``stable``: a multi-server station k takes its idle probability from its complement
     network's log throughputs ``logx_sub[slot[k]]``; else by subtraction."""
@@ -80,6 +104,7 @@ def _exact_pass(D, N, Z, code, active, logx_sub, slot, stable):
     for k in range(K):
         if active[k] and code[k] > mmax:
             mmax = code[k]
+    low = 1.0  # the smallest idle probability found by subtraction
     Qt = np.zeros((S, K))  # total queue at each station
     P = np.zeros((S, K, mmax))  # marginal p_k(j | n), j < m (multi-server stations only)
     LP0 = np.zeros((S, K))  # log p_k(0 | n)
@@ -170,7 +195,9 @@ def _exact_pass(D, N, Z, code, active, logx_sub, slot, stable):
                 else:
                     p0 = 1.0 - (util + s) / m
                     P[idx, k, 0] = p0 if p0 > 0.0 else 0.0
-    return X.copy(), R.copy(), lx
+                    if p0 < low:
+                        low = p0
+    return X.copy(), R.copy(), lx, low
 
 
 @njit(cache=True)

@@ -23,14 +23,17 @@ Exact (:func:`mva_multiclass` with ``method="exact"``)
     \sum_{j=0}^{m-2}(m-1-j)\,p_k(j \mid \mathbf{n}-\mathbf{e}_c)\big]`,
     :math:`p_k(j\mid\mathbf{n}) = \frac1j \sum_c X_c(\mathbf{n}) D_{ck}\,
     p_k(j-1\mid \mathbf{n}-\mathbf{e}_c)`, and the idle probability from the
-    complement network (station k removed), never by subtraction:
+    complement network (station k removed) wherever subtraction would not hold:
     :math:`p_k(0\mid\mathbf{n}) = p_k(0\mid\mathbf{n}-\mathbf{e}_c)\,X_c(\mathbf{n})
     / X_c^{-k}(\mathbf{n})` (one minus the other marginals loses every digit once a
-    station of many servers is nearly always busy). Product form at a multi-server FCFS
+    station of many servers is nearly always busy; a first pass by subtraction is kept
+    when none of its idle probabilities falls below ``_kernels_mc.P0_TRUSTED``, 1e-6,
+    where it holds ten digits: tests/analytic/test_multiclass.py checks it against the
+    complements to 1e-10). Product form at a multi-server FCFS
     station needs the same mean service time for every class that visits it.
     The cost is :math:`\prod_c (N_c + 1)` population vectors, so it is limited
     to :data:`MAX_EXACT_STATES` of them, times :math:`2^M` with M multi-server
-    stations (every complement network is solved; past
+    stations when the complements are needed (every complement network is solved; past
     ``_kernels_mc.MAX_COMPLEMENT_CELLS`` the idle probabilities fall back to the
     subtraction).
 
