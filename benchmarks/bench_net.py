@@ -14,19 +14,20 @@ frames, as fast as the path takes them; P08's qperf tests are exchanges (tcp_lat
 half the round trip), TCP streams (tcp_bw) and UDP streams (udp_bw) between two VMs on one
 host (or across hosts), its iperf row a host-to-host TCP stream. Four things the rows state
 are applied to them: P02's "vhost-user testpmd" back-end is the catalog path
-``vhost-user-testpmd`` (the catalog's ``vhost-user-net`` is an OVS-DPDK switch), P08's
-NICs are 25 GbE (``nic_ns_per_byte`` = 8 / 25 = 0.32, from its hardware column), P08's
-OVS-DPDK runs with userspace TSO (its test configures the underlay "with TSO support for
-better vhost-user TCP bandwidth": ``userspace_tso``), and P08's host cores (:func:`p08_cores`): "each VM 1 dedicated core", which Virtink gives by the
-Kubernetes CPU manager's static policy (docs/dedicated_cpu_placement.md): the VM pod's one
-container, "cloud-hypervisor" (pkg/controller/vm_controller.go buildVMPod, its resources
-the VM's), gets the exclusive CPU as its cpuset, so every thread of the VMM process -- the
-vCPU and Cloud Hypervisor's virtio-net worker alike -- runs on that one core; OVS-DPDK's
-PMD has a dedicated core of its own per NUMA node ("1 dedicated CPU core ... from every
-NUMA node", both VMs on node 0). ``cores`` counts the cores the threads of the row's
-transfer share: the two VMs' (and the PMD's) for VM to VM on one host, this VM's (and its
-PMD's) for an exchange with another host, whose far end is the wire-and-peer hop, and both
-hosts' for a stream across hosts, whose receiving VM the model includes.
+``vhost-user-testpmd`` (the catalog's ``vhost-user-net`` is an OVS-DPDK switch), P08's NICs
+are 25 GbE (``nic_ns_per_byte`` = 8 / 25 = 0.32, from its hardware column), P08's OVS-DPDK
+runs with userspace TSO (its test configures the underlay "with TSO support for better
+vhost-user TCP bandwidth": ``userspace_tso``), and P08's host cores (:func:`p08_cores`):
+"each VM 1 dedicated core", which Virtink gives by the Kubernetes CPU manager's static
+policy (docs/dedicated_cpu_placement.md): the VM pod's one container, "cloud-hypervisor"
+(pkg/controller/vm_controller.go buildVMPod, its resources the VM's), gets the exclusive CPU
+as its cpuset, so every thread of the VMM process -- the vCPU and Cloud Hypervisor's
+virtio-net worker alike -- runs on that one core; OVS-DPDK's PMD has a dedicated core of its
+own per NUMA node ("1 dedicated CPU core ... from every NUMA node", both VMs on node 0).
+``cores`` counts the cores the threads of the row's transfer share: the two VMs' (and the
+PMD's) for VM to VM on one host, this VM's (and its PMD's) for an exchange with another
+host, whose far end is the wire-and-peer hop, and both hosts' for a stream across hosts,
+whose receiving VM the model includes.
 """
 
 from __future__ import annotations
