@@ -206,6 +206,9 @@ class Network:
     #: the most interrupts per second the device raises (inf: no limit): under a
     #: load-dependent batch a notification covers at least the units of one interval
     irq_max_per_s: float = INF
+    #: how long KVM spins a halted vCPU's thread before it sleeps (µs; the host's
+    #: halt_poll_us; 0: no KVM guest that halts, e.g. bare metal, Xen, a polling guest)
+    halt_poll_us: float = 0.0
 
     def __post_init__(self) -> None:
         where = f"network {self.name!r}"
@@ -693,8 +696,23 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
         think_us=0.0 if workload.is_open else workload.think_us, polling=polling,
         groups=groups, cores=float(path.options.get("cores", INF)),
         inflight=path.inflight_limit(env), units=units, ring=ring,
-        irq_max_per_s=path.irq_max_per_s(),
+        irq_max_per_s=path.irq_max_per_s(), halt_poll_us=halt_poll_of(path, host),
     )
+
+
+#: path families whose guest runs under KVM: an idle vCPU halts (HLT or WFI exit) and KVM
+#: polls for its wake-up before it puts the thread to sleep (virt/kvm/kvm_main.c)
+KVM_FAMILIES = frozenset({"emulated", "virtio", "vhost", "vhost-user", "passthrough",
+                          "userspace-net"})
+
+
+def halt_poll_of(path: Path, host: HostProfile) -> float:
+    """KVM's halt-polling window for this path's vCPUs (µs): the host's ``halt_poll_us``
+    for a KVM guest that halts when idle; 0 on bare metal, under Xen and for a guest that
+    busy-polls its completions (it never halts)."""
+    if path.family not in KVM_FAMILIES or path.options.get("busy_poll"):
+        return 0.0
+    return float(host["halt_poll_us"])
 
 
 #: the station of a physical NIC's wire (line rate, frame rate)
@@ -863,6 +881,7 @@ class Rebuilder:
         self.signature = _signature([v.mean_us for v in template.route],
                                     [v.scv for v in template.route])
         self.structure = _structure(template)
+        self.halt_poll_us = template.halt_poll_us
 
     def _local(self, host: HostProfile) -> dict:
         """The names over the host's (:func:`_env`'s, without the host's costs)."""
@@ -901,6 +920,7 @@ class Rebuilder:
                 means.append(float(vals[2 * k]))
                 scvs.append(float(vals[2 * k + 1]))
         self.signature = _signature(means, scvs)
+        self.halt_poll_us = halt_poll_of(self.path, host)
         return means, scvs
 
     def make(self, means: list[float], scvs: list[float], net: Network | None = None
@@ -909,6 +929,8 @@ class Rebuilder:
         network equal to it, made before: same :attr:`structure` and signature), else the
         previous network with those costs (:meth:`Network.with_costs`)."""
         net = self.last.with_costs(means, scvs) if net is None else net
+        if net.halt_poll_us != self.halt_poll_us:  # a host setting, not a route cost
+            net = replace(net, halt_poll_us=self.halt_poll_us)
         self.last = net
         return net
 

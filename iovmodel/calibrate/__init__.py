@@ -72,8 +72,10 @@ latency of libaio is well under 1 µs): the mean response time R.
 (:attr:`Result.cpu_us_per_io`).  ``cpu_util_host_pct``: 100 X x that.
 ``cpu_util_vmm_pct``: 100 X x the demand at the VMM's own threads (QEMU main
 loop / BQL, iothreads, a Firecracker/Cloud Hypervisor event loop, polling
-backends at their full core).  ``cpu_util_vcpu_pct``: 100 X x the demand at the
-vCPU threads (guest work and the exits taken on them).  ``exits_per_io``: VM
+backends at their full core).  ``cpu_util_vcpu_pct``: the vCPU threads as the host
+counts them: 100 X x the demand at the vCPU threads (guest work and the exits taken on
+them) plus, under KVM, the idle time KVM spends halt-polling for the next interrupt
+(``halt_poll_us``, :func:`iovmodel.solve.metrics.vcpu_thread_pct`).  ``exits_per_io``: VM
 exits per I/O (:meth:`Path.mode_switches`, per-batch hops count 1/batch);
 ``exits_per_s``: X times that.
 
