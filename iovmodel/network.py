@@ -207,7 +207,7 @@ class Network:
     #: load-dependent batch a notification covers at least the units of one interval
     irq_max_per_s: float = INF
     #: how long KVM spins a halted vCPU's thread before it sleeps (µs; the host's
-    #: halt_poll_us; 0: no KVM guest that halts, e.g. bare metal, Xen, a polling guest)
+    #: halt_poll_us; 0: no KVM guest, i.e. bare metal or Xen)
     halt_poll_us: float = 0.0
 
     def __post_init__(self) -> None:
@@ -708,9 +708,8 @@ KVM_FAMILIES = frozenset({"emulated", "virtio", "vhost", "vhost-user", "passthro
 
 def halt_poll_of(path: Path, host: HostProfile) -> float:
     """KVM's halt-polling window for this path's vCPUs (µs): the host's ``halt_poll_us``
-    for a KVM guest that halts when idle; 0 on bare metal, under Xen and for a guest that
-    busy-polls its completions (it never halts)."""
-    if path.family not in KVM_FAMILIES or path.options.get("busy_poll"):
+    for a KVM guest (its idle vCPUs halt); 0 on bare metal and under Xen."""
+    if path.family not in KVM_FAMILIES:
         return 0.0
     return float(host["halt_poll_us"])
 
