@@ -81,9 +81,10 @@ def vcpu_thread_pct(workload: Workload, net: Network, X: float) -> float:
     1 - exp(-lam h) of the idle time (I exponential with mean 1 / lam). Per vCPU in use:
     ``u + (1 - u)(1 - exp(-lam h))``; at 100k interrupts/s and h = 200 µs the thread is
     busy all the time whatever the guest does, as Firecracker's CI measures it (the
-    dataset firecracker_ci_block: 86-88 % of a core per vCPU in every one of its 244 runs,
-    read or write, Sync or Async engine, 1 or 2 vCPUs, on every host). With
-    ``halt_poll_us`` = 0 (bare metal, Xen, a polling guest) it is 100 X x the demand.
+    dataset firecracker_ci_block: 84.5-88 % of a core per vCPU in every one of its 244
+    runs, read or write, Sync or Async engine, 1 or 2 vCPUs, on every host). With
+    ``net.halt_poll_us`` = 0 (bare metal, Xen, or the host's ``halt_poll_us`` set to 0) it is
+    100 X x the demand.
     """
     busy = 100.0 * X * _demand(net, ["vcpu"]) / 1e6
     h = net.halt_poll_us

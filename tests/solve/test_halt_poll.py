@@ -4,11 +4,11 @@ An idle KVM vCPU halts and KVM spins its thread for up to ``halt_poll_us`` (the 
 parameter halt_poll_ns, 200 µs on x86) before it sleeps
 (:func:`iovmodel.solve.metrics.vcpu_thread_pct`). The closed form rests on one fact about
 queues with Poisson arrivals: an idle period of an M/G/1 queue is exponential with the
-arrival rate (Kleinrock, Queueing Systems vol. 1, 1975, sec. 5.10: the idle period ends
+arrival rate (Kleinrock, Queueing Systems vol. 1, 1975, ch. 5: the idle period ends
 with the next arrival, memoryless), so the spin covers E[min(I, h)] / E[I] = 1 - exp(-lam h)
 of the idle time. Checked here against a simulation of that queue, by its laws (bounds,
 monotone in the window), and on Firecracker's CI data, where the vCPU threads read
-86-88 % of a core per vCPU in every block run.
+84.5-88 % of a core per vCPU in every block run.
 """
 
 from __future__ import annotations
