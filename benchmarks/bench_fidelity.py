@@ -9,6 +9,10 @@ keeps; their count per dataset is frozen in ``ROWS`` below and a change is repor
   lists the axis and the training rows of each dataset);
 * leave one group out: each ``source`` (or, with one source, each ``hardware``) predicted
   by a fit of the others;
+* bands: the share of the extrapolated and of the held-out rows inside the 95 % prediction
+  band of the fit that did not see them (:meth:`iovmodel.FitResult.predict` with
+  ``level=0.95``: the costs' Laplace uncertainty plus the fit's own scatter), how honest the
+  fits' uncertainty is about rows they never saw (95 % is honest, less is overconfident);
 * directions: of the same-hardware pairs that differ in one condition and whose measured
   values differ by more than 10 %, the share whose predicted ratio (in-sample fit) points
   the same way (:func:`iovmodel.fit.pair_directions`).
@@ -77,6 +81,9 @@ def _mdape(frame: pd.DataFrame) -> float:
     return float(np.nanmedian(np.abs(frame["rel_error"].to_numpy()))) * 100.0
 
 
+#: the prediction bands whose coverage of unseen rows is reported
+LEVEL = 0.95
+
 #: wrong-direction pairs the prediction leaves unchanged, by the condition that differs
 FLAT: dict[str, int] = {}
 
@@ -91,6 +98,12 @@ def _share(frame: pd.DataFrame) -> tuple[float, int]:
     return (float(d["right"].mean()) if len(d) else math.nan), len(d)
 
 
+def _inside(cv: pd.DataFrame) -> tuple[float, int]:
+    """Share (%) of a cross-validation's predicted rows inside their band, and their count."""
+    inside = cv["inside"].dropna()
+    return (100.0 * float(inside.mean()) if len(inside) else math.nan), len(inside)
+
+
 def rows_of(name: str) -> pd.DataFrame:
     df = iov.datasets.load(name)
     return df[predictable(df)["predictable"].to_numpy()].reset_index(drop=True)
@@ -100,7 +113,8 @@ def dataset_row(name: str) -> dict:
     d = rows_of(name)
     rec: dict = {"dataset": name, "rows": len(d), "zero_shot": math.nan, "in_sample": math.nan,
                  "extrapolated": math.nan, "axis": "", "held_out": math.nan, "groups": "",
-                 "right_dir": math.nan, "pairs": 0, "warnings": 0, "note": ""}
+                 "right_dir": math.nan, "pairs": 0, "warnings": 0, "note": "",
+                 "extrap_in": math.nan, "extrap_n": 0, "held_in": math.nan, "held_n": 0}
     if ROWS.get(name) != len(d):
         rec["note"] = f"rows changed: {ROWS.get(name)} frozen, {len(d)} now"
     if not len(d):
@@ -119,17 +133,20 @@ def dataset_row(name: str) -> dict:
             axis, how, mask = AXES[name]
             m = mask(d).to_numpy(dtype=bool)
             if m.any() and not m.all():
-                rec["extrapolated"] = crossval(d, train=m).attrs["test_mape"]
+                cv = crossval(d, train=m, level=LEVEL)
+                rec["extrapolated"] = cv.attrs["test_mape"]
+                rec["extrap_in"], rec["extrap_n"] = _inside(cv)
                 rec["axis"] = f"{axis}: {how}"
         for col in ("source", "hardware"):
             if col in d and d[col].nunique() >= 2:
                 try:
-                    cv = crossval(d, by=col)
+                    cv = crossval(d, by=col, level=LEVEL)
                 except FitError as exc:
                     rec["note"] = str(exc)[:60]
                 else:
                     rec["held_out"], rec["groups"] = cv.attrs["test_mape"], \
                         f"{d[col].nunique()} {col}s"
+                    rec["held_in"], rec["held_n"] = _inside(cv)
                 break
     rec["warnings"] = sum(issubclass(w.category, FitWarning) for w in caught)
     return rec
@@ -188,21 +205,23 @@ def main(argv: list[str]) -> None:
     md = "--markdown" in argv
     if md:
         print("| dataset | rows | zero-shot | in-sample | extrapolated (axis) | held out "
-              "(groups) | right direction (pairs) |")
-        print("|---|---:|---:|---:|---|---|---|")
+              "(groups) | in 95 % band: extrapolated, held out | right direction (pairs) |")
+        print("|---|---:|---:|---:|---|---|---|---|")
     for _, r in table.iterrows():
         if md:
             ax = f" ({r['axis']})" if r["axis"] else ""
             gr = f" ({r['groups']})" if r["groups"] else ""
             print(f"| {r['dataset']} | {r['rows']} | {_fmt(r['zero_shot'])} | "
                   f"{_fmt(r['in_sample'])} | {_fmt(r['extrapolated'])}{ax} | "
-                  f"{_fmt(r['held_out'])}{gr} | {_fmt(r['right_dir'], False)} ({r['pairs']}) |")
+                  f"{_fmt(r['held_out'])}{gr} | {_fmt(r['extrap_in'])}, "
+                  f"{_fmt(r['held_in'])} | {_fmt(r['right_dir'], False)} ({r['pairs']}) |")
         else:
             print(f"{r['dataset']:<26} {r['rows']:>5}  zero-shot {_fmt(r['zero_shot']):>6}  "
                   f"in-sample {_fmt(r['in_sample']):>6}  extrapolated "
                   f"{_fmt(r['extrapolated']):>6}  held-out {_fmt(r['held_out']):>6} "
                   f"{r['groups']:<12} right dir {_fmt(r['right_dir'], False):>5} "
-                  f"({r['pairs']} pairs)  fit warnings {r['warnings']}"
+                  f"({r['pairs']} pairs)  in band {_fmt(r['extrap_in'])}/"
+                  f"{_fmt(r['held_in'])}  fit warnings {r['warnings']}"
                   f"{'  ' + r['note'] if r['note'] else ''}")
     w = table["rows"].to_numpy()
     ok = table["pairs"].to_numpy() > 0
@@ -213,6 +232,15 @@ def main(argv: list[str]) -> None:
           f"{np.nanmedian(table['held_out']):.0f} %; right direction on {100 * right:.0f} % "
           f"of {int(table['pairs'].sum())} decisive same-hardware pairs ({int(w.sum())} rows; "
           f"commit {commit})")
+    bands = []
+    for col, n, what in (("extrap_in", "extrap_n", "extrapolated"), ("held_in", "held_n",
+                                                                   "held-out")):
+        k = table[n].to_numpy()
+        share = float(np.nansum(table[col].to_numpy() * k) / k.sum()) if k.sum() else math.nan
+        bands.append(f"{share:.0f} % of {int(k.sum())} {what} rows (median over datasets "
+                     f"{np.nanmedian(table[col]):.0f} %)")
+    print(f"inside the {100 * LEVEL:.0f} % prediction band of the fit that did not see them: "
+          + "; ".join(bands))
     print(f"wrong-direction pairs the model predicts as no change, by the condition that "
           f"differs: {FLAT or 'none'}")
     notes = [f"{r['dataset']}: {r['note']}" for _, r in table.iterrows() if r["note"]]

@@ -73,7 +73,11 @@ def test_readme_blocks_run_and_show_what_they_promise(shell):
     assert f.summary() in cap.stdout  # report() prints, also inside a cell with more after it
     assert isinstance(res.result, iov.Result) and res.result.workload.iodepth == 32
     for code in others:
-        run_cell(shell, code)
+        shown, last = run_cell(shell, code)
+        if "level=0.95" in code:  # the unmeasured iodepths, with their band
+            assert list(last["iodepth"]) == [32, 64]
+            assert (last["predicted_lo"] < last["predicted"]).all()
+            assert (last["predicted"] < last["predicted_hi"]).all()
     assert isinstance(shell.user_ns["df"], pd.DataFrame) and len(shell.user_ns["df"]) > 0
 
 

@@ -424,8 +424,10 @@ def _boot_one(rows: Sequence[_Row], percentiles: str, sim_options: Mapping[str, 
 
 
 def _stats(res, prob: _Problem, m: int, y: np.ndarray, pred: np.ndarray,
-           J: np.ndarray) -> tuple[pd.DataFrame, pd.DataFrame, list[str], list[str]]:
-    """Parameter table, correlation, issues (warned) and notes of a fitted problem."""
+           J: np.ndarray
+           ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, list[str], list[str]]:
+    """Parameter table, correlation, covariance of the log parameters, issues (warned) and
+    notes of a fitted problem."""
     names = prob.names
     n = len(names)
     dof = m - n
@@ -506,6 +508,7 @@ def _stats(res, prob: _Problem, m: int, y: np.ndarray, pred: np.ndarray,
     with np.errstate(invalid="ignore", divide="ignore"):
         corr = cov / np.outer(se, se)
     correlation = pd.DataFrame(corr, index=list(names), columns=list(names))
+    covariance = pd.DataFrame(cov, index=list(names), columns=list(names))
     bad = [k for k, ok in zip(names, identifiable, strict=True) if not ok]
     if prob.mu is not None:
         if bad:
@@ -518,7 +521,7 @@ def _stats(res, prob: _Problem, m: int, y: np.ndarray, pred: np.ndarray,
         issues.append(f"cost(s) {', '.join(bad)} are not identifiable from these data "
                       "(no influence, collinear with others, or standard error above a "
                       "factor 10); fix them (free=...) or add rows that separate them")
-    return params, correlation, issues, notes
+    return params, correlation, covariance, issues, notes
 
 
 @one_blas_thread
@@ -758,7 +761,7 @@ def fit(measurements: pd.DataFrame | Source | Sequence[Source],
     res = _fit_theta(model, prob, theta0, y, w)
     pred = model.predict(prob.host(res.x), prob.batch(res.x), prob.per_unit(res.x))
     J = np.asarray(res.jac)
-    params, corr, issues, more = _stats(res, prob, len(rows), y, pred, J)
+    params, corr, cov, issues, more = _stats(res, prob, len(rows), y, pred, J)
     notes.extend(more)
     checks = _plausibility(params, plausible_factor)
     if not res.success or res.status <= 0:
@@ -811,7 +814,8 @@ def fit(measurements: pd.DataFrame | Source | Sequence[Source],
                           sources={**host.sources, **dict.fromkeys(
                               [k for k in free if "[" not in k], how)})
     return FitResult(profile=profile, start=host, params=params, residuals=out,
-                     correlation=corr, r2=r2, mape=mape, dof=len(rows) - len(prob.names),
+                     correlation=corr, covariance=cov, r2=r2, mape=mape,
+                     dof=len(rows) - len(prob.names),
                      success=bool(res.success and res.status > 0), message=str(res.message),
                      nfev=int(res.nfev), loss=loss, boot=boot, notes=tuple(notes),
                      ignored=left_out, per_group=prob.per_unit(res.x),

@@ -17,6 +17,7 @@ import pandas as pd
 
 from ..errors import FitError, FitWarning, ParameterError
 from ..spec.profile import HostProfile
+from .bands import check_level
 from .fit import fit
 from .predict import predict
 from .result import FitResult
@@ -42,7 +43,8 @@ def _train_mask(measurements: pd.DataFrame, train: Any) -> np.ndarray:
 
 
 def crossval(measurements: pd.DataFrame, host: HostProfile | None = None, *,
-             train: Any = None, by: str | None = None, **fit_options: Any) -> pd.DataFrame:
+             train: Any = None, by: str | None = None, level: float | None = None,
+             **fit_options: Any) -> pd.DataFrame:
     """Fit some rows and predict the others: a training mask, or leave one group out.
 
     Parameters
@@ -58,6 +60,12 @@ def crossval(measurements: pd.DataFrame, host: HostProfile | None = None, *,
     by : str, optional
         Instead of ``train``: leave each value of this column out in turn
         (``by="source"``: fit every other source, predict this one).
+    level : float, optional
+        Also give each predicted row the fit's prediction band at this level (``0.95``;
+        :meth:`FitResult.predict`): columns ``predicted_lo``, ``predicted_hi``,
+        ``band_log_sd`` and ``inside``, and ``attrs["coverage"]``, the share of the
+        predicted rows the bands hold (near ``level`` when the fit's uncertainty is honest
+        about rows it did not see).
     **fit_options
         Passed to :func:`fit` (``free``, ``loss``, ...; ``weights`` as a
         column name or one number per row of the whole frame).
@@ -93,29 +101,45 @@ def crossval(measurements: pd.DataFrame, host: HostProfile | None = None, *,
         parts, per = [], {}
         for v in values:
             held = (keys == v).to_numpy()
-            cv = crossval(measurements, host, train=~held, **fit_options)
+            cv = crossval(measurements, host, train=~held, level=level, **fit_options)
             parts.append(cv.assign(held_out=v))
             per[v] = cv.attrs["test_mape"]
         out = pd.concat(parts).loc[measurements.index]
         out.attrs.update({"test_mape": float(np.nanmedian(np.abs(out["rel_error"]))) * 100.0,
                           "per_group": per, "n_test": len(out), "by": by,
                           "directions": _share_right(pair_directions(out))})
+        if level is not None:
+            out.attrs.update(_coverage(out, level))
         return out
+    if level is not None:
+        check_level(level)
     mask = _train_mask(df, train)
     weights = fit_options.pop("weights", None)
     if weights is not None and not isinstance(weights, str):
         weights = np.asarray(weights, dtype=float)[mask]
     f = fit(df[mask], host, weights=weights, **fit_options)
     test = df[~mask]
-    out = predict(test, f.profile, batch=f.batch, percentiles=fit_options.get("percentiles", "approx"),
-                  sim_options=fit_options.get("sim_options"),
-                  batching=fit_options.get("batching", "amortised"))
+    if level is not None:
+        out = f.predict(test, level=level)
+    else:
+        out = predict(test, f.profile, batch=f.batch,
+                      percentiles=fit_options.get("percentiles", "approx"),
+                      sim_options=fit_options.get("sim_options"),
+                      batching=fit_options.get("batching", "amortised"))
     out.index = measurements.index[~mask]
     out.attrs.update({"test_mape": float(np.nanmedian(np.abs(out["rel_error"]))) * 100.0,
                       "train_mape": f.mape, "n_train": int(mask.sum()),
                       "n_test": int((~mask).sum()), "free": list(f.free),
                       "directions": _share_right(pair_directions(out))})
+    if level is not None:
+        out.attrs.update(_coverage(out, level))
     return out
+
+
+def _coverage(out: pd.DataFrame, level: float) -> dict:
+    """The share of predicted rows inside their band (NaN bands left out)."""
+    inside = out["inside"].dropna()
+    return {"level": level, "coverage": float(inside.mean()) if len(inside) else float("nan")}
 
 
 #: the conditions of a measured row: pairs that differ in exactly one of them are compared

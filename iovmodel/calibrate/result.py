@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,10 @@ class FitResult:
         ((predicted - measured) / measured) and ``log_error``.
     correlation : DataFrame
         Correlation matrix of the free costs (log scale).
+    covariance : DataFrame or None
+        Covariance matrix of the free costs' logarithms (the Laplace approximation's with
+        priors, the Gauss-Newton one without; NaN where the data leave no degrees of
+        freedom): what :meth:`predict` propagates to its prediction bands.
     r2 : float
         Coefficient of determination of log(predicted) on log(measured).
     mape : float
@@ -88,24 +93,41 @@ class FitResult:
     prior: Any = None
     ignored: pd.DataFrame | None = None
     per_group: Mapping[str, Mapping[str, float]] | None = None
+    covariance: pd.DataFrame | None = None
 
-    def predict(self, measurements: pd.DataFrame | None = None) -> pd.DataFrame:
+    def predict(self, measurements: pd.DataFrame | None = None, *,
+                level: float | None = None) -> pd.DataFrame:
         """Predict rows with the fitted profile (and fitted batch), as the fit did.
 
         Parameters
         ----------
         measurements : DataFrame, optional
-            Rows in the tidy schema (default: the rows fitted).
+            Rows in the tidy schema (default: the rows fitted). Rows to predict need no
+            ``value``: their ``measured`` is then NaN.
+        level : float, optional
+            With a level in (0, 1) (``0.95``), each row also gets a prediction band,
+            ``predicted_lo`` and ``predicted_hi``, and ``band_log_sd``: the fitted costs'
+            uncertainty (:attr:`covariance`) carried to the row by the delta method plus
+            the fit's own scatter about its rows, the model's error
+            (:mod:`iovmodel.calibrate.bands`); with a measurement, ``inside`` says
+            whether the band holds it.
 
         Returns
         -------
         DataFrame
-            The rows plus ``measured``, ``predicted``, ``rel_error``, ``log_error``.
+            The rows plus ``measured``, ``predicted``, ``rel_error``, ``log_error`` (and
+            the band's columns).
         """
+        from .bands import restore, unmeasured, with_band
+
         if measurements is None:
             measurements = self.residuals.drop(columns=list(_ADDED))
-        return predict(measurements, self.profile, batch=self.batch, per_group=self.per_group,
-                       **dict(self.options))
+        if level is not None:
+            return with_band(self, measurements, level)
+        work, mask = unmeasured(measurements)
+        out = predict(work, self.profile, batch=self.batch, per_group=self.per_group,
+                      **dict(self.options))
+        return restore(out, measurements, mask)
 
     def profile_of(self, group: str) -> HostProfile:
         """The profile of one group of a hierarchical fit: shared costs plus its own."""
@@ -151,6 +173,14 @@ class FitResult:
                  f"(dof {self.dof}, {how}, loss {self.loss}): {self.message}",
                  f"  R^2 (log scale) {self.r2:.4f}; median |error| {self.mape:.2f} %; "
                  f"max |error| {100 * self.residuals['rel_error'].abs().max():.1f} %"]
+        from .bands import model_spread
+
+        sm = model_spread(self)
+        if math.isfinite(sm):
+            lines.append(f"  model scatter about these rows {sm:.3f} (log scale): a new row's "
+                         f"95 % band spans at least a factor {math.exp(1.96 * sm):.2f} either side of its "
+                         "prediction "
+                         "(predict(..., level=0.95) adds the costs' own uncertainty)")
         lines.append(f"  {'cost':<18} {'value':>10} {'stderr':>10} {'95% CI':>23} {'start':>9}")
         for name, p in self.params.iterrows():
             flag = " at bound" if p["at_bound"] else ""
