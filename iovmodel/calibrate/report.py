@@ -63,7 +63,7 @@ def crossval(measurements: pd.DataFrame, host: HostProfile | None = None, *,
     level : float, optional
         Also give each predicted row the fit's prediction band at this level (``0.95``;
         :meth:`FitResult.predict`): columns ``predicted_lo``, ``predicted_hi``,
-        ``band_log_sd`` and ``inside``, and ``attrs["coverage"]``, the share of the
+        ``band_log_halfwidth`` and ``inside``, and ``attrs["coverage"]``, the share of the
         predicted rows the bands hold (near ``level`` when the fit's uncertainty is honest
         about rows it did not see).
     **fit_options

@@ -106,9 +106,9 @@ class FitResult:
             ``value``: their ``measured`` is then NaN.
         level : float, optional
             With a level in (0, 1) (``0.95``), each row also gets a prediction band,
-            ``predicted_lo`` and ``predicted_hi``, and ``band_log_sd``: the fitted costs'
+            ``predicted_lo`` and ``predicted_hi``, and ``band_log_halfwidth``: the fitted costs'
             uncertainty (:attr:`covariance`) carried to the row by the delta method plus
-            the fit's own scatter about its rows, the model's error
+            the fit's own misses of its rows, the model's error
             (:mod:`iovmodel.calibrate.bands`); with a measurement, ``inside`` says
             whether the band holds it.
 
@@ -173,13 +173,14 @@ class FitResult:
                  f"(dof {self.dof}, {how}, loss {self.loss}): {self.message}",
                  f"  R^2 (log scale) {self.r2:.4f}; median |error| {self.mape:.2f} %; "
                  f"max |error| {100 * self.residuals['rel_error'].abs().max():.1f} %"]
-        from .bands import model_spread
+        from .bands import model_halfwidth, model_spread
 
         sm = model_spread(self)
         if math.isfinite(sm):
+            hm = model_halfwidth(self, 0.95)
             lines.append(f"  model scatter about these rows {sm:.3f} (log scale): a new row's "
-                         f"95 % band spans at least a factor {math.exp(1.96 * sm):.2f} either side of its "
-                         "prediction "
+                         f"95 % band spans at least a factor {math.exp(hm):.2f} either side of "
+                         "its prediction "
                          "(predict(..., level=0.95) adds the costs' own uncertainty)")
         lines.append(f"  {'cost':<18} {'value':>10} {'stderr':>10} {'95% CI':>23} {'start':>9}")
         for name, p in self.params.iterrows():
