@@ -30,7 +30,7 @@ normal's. With fewer rows than that rank needs, only the normal term is used."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,8 +39,8 @@ from ..errors import ParameterError
 from ..spec.profile import parameters
 from .predict import predict
 
-if TYPE_CHECKING:
-    from .result import FitResult
+#: a :class:`~iovmodel.calibrate.result.FitResult` (not imported: result imports this module)
+FitResult = Any
 
 #: forward-difference step in log cost (a 1 % change): small against any cost's uncertainty,
 #: large against the solvers' round-off
