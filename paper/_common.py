@@ -183,7 +183,8 @@ def dataset_comparison(fast: bool = False) -> dict[str, Any]:
 
     Each dataset comes from one lab (one machine), so each gets its own fit; a
     shared fit across labs would blend different hardware. Held-out error: fit on
-    two rows in three, predict the third (``iov.crossval``).
+    two rows in three, predict the third (``iov.crossval``), with the share of those rows
+    inside the fit's 95 % prediction band.
 
     Returns ``{"summary": DataFrame (one row per dataset), "default": residuals,
     "fitted": residuals, "skipped": {dataset: reason}}``.
@@ -211,12 +212,16 @@ def dataset_comparison(fast: bool = False) -> dict[str, Any]:
             except iov.IovModelError as exc:
                 skipped[name] = f"fit failed: {exc}"
                 continue
-            cv_err = float("nan")
+            cv_err = cv_in = float("nan")
+            cv_n = 0
             if len(m) >= 2 * MIN_ROWS:
                 try:
                     cv = F.crossval(m, train=np.arange(len(m)) % 3 != 2,
-                                      max_nfev=30 if fast else None)
+                                      max_nfev=30 if fast else None, level=0.95)
                     cv_err = float(cv["rel_error"].abs().median())
+                    inside = cv["inside"].dropna()
+                    cv_n = len(inside)
+                    cv_in = float(inside.mean()) if cv_n else float("nan")
                 except iov.IovModelError:
                     pass
         r1 = f.residuals
@@ -228,6 +233,8 @@ def dataset_comparison(fast: bool = False) -> dict[str, Any]:
             "default_err": float(r0["rel_error"].abs().median()),
             "fitted_err": float(r1["rel_error"].abs().median()),
             "heldout_err": cv_err,
+            # held-out rows inside the 95 % prediction band of the fit that left them out
+            "heldout_in_band": cv_in, "heldout_n": cv_n,
             "no_prediction": int(r1["predicted"].isna().sum()),
             "free": len(f.free), "not_identifiable": not_identifiable,
             "warnings": len(caught),

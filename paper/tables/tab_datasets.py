@@ -7,6 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _common as C  # noqa: E402
+import numpy as np  # noqa: E402
 
 REQUIRES: tuple[str, ...] = ("iovmodel.datasets", "iovmodel.fit")
 
@@ -26,16 +27,19 @@ def main(out: Path, fast: bool = False) -> dict:
                                                                       strict=True)],
         "paths": s["paths"], "metrics": s["metrics"],
         "default |err| %": s["default_err"], "fitted |err| %": s["fitted_err"],
-        "held-out |err| %": s["heldout_err"], "free costs": s["free"],
+        "held-out |err| %": s["heldout_err"], "in 95 % band %": s["heldout_in_band"],
+        "free costs": s["free"],
     })
     C.write_table(df, out, "tab_datasets",
                   "Model against measurement for each bundled dataset: rows the model can "
                   "predict (of all rows), median absolute relative error with the default "
                   "costs, after calibrating the dataset's own costs (in-sample), and on "
-                  "held-out rows (fit on two rows in three, predict the third).",
+                  "held-out rows (fit on two rows in three, predict the third), with the "
+                  "share of the held-out rows inside the 95 % prediction band of the fit "
+                  "that left them out.",
                   formats={"default |err| %": _pct, "fitted |err| %": _pct,
-                           "held-out |err| %": _pct},
-                  align="lrllrrrr")
+                           "held-out |err| %": _pct, "in 95 % band %": _pct},
+                  align="lrllrrrrr")
     d, f = cmp["default"], cmp["fitted"]
     cv = s["heldout_err"].dropna()
     biggest = s.loc[s["rows"].idxmax()]
@@ -47,6 +51,11 @@ def main(out: Path, fast: bool = False) -> dict:
         "fitted_err_pct": 100 * float(s["fitted_err"].median()),
         "heldout_err_pct": 100 * float(cv.median()) if len(cv) else None,
         "heldout_datasets": len(cv),
+        # pooled over the held-out rows: how often the 95 % bands held rows their fit never saw
+        "heldout_band_pct": (100 * float(np.nansum(s["heldout_in_band"] * s["heldout_n"])
+                                         / s["heldout_n"].sum()) if s["heldout_n"].sum()
+                             else None),
+        "heldout_band_rows": int(s["heldout_n"].sum()),
         # pooled over rows: dominated by the largest datasets
         "pooled_default_err_pct": 100 * float(d["rel_error"].abs().median()),
         "pooled_fitted_err_pct": 100 * float(f["rel_error"].abs().median()),
