@@ -9,8 +9,9 @@ keeps; their count per dataset is frozen in ``ROWS`` below and a change is repor
   lists the axis and the training rows of each dataset);
 * leave one group out: each ``source`` (or, with one source, each ``hardware``) predicted
   by a fit of the others;
-* bands: the share of the extrapolated and of the held-out rows inside the 95 % prediction
-  band of the fit that did not see them (:meth:`iovmodel.FitResult.predict` with
+* bands: the share of the rows inside the 95 % band of the published cost ranges alone
+  (zero-shot, :func:`iovmodel.fit.prior_band`), and of the extrapolated and of the held-out
+  rows inside the 95 % prediction band of the fit that did not see them (:meth:`iovmodel.FitResult.predict` with
   ``level=0.95``: the costs' Laplace uncertainty plus the fit's own scatter), how honest the
   fits' uncertainty is about rows they never saw (95 % is honest, less is overconfident);
 * directions: of the same-hardware pairs that differ in one condition and whose measured
@@ -40,7 +41,7 @@ import pandas as pd
 
 import iovmodel as iov
 from iovmodel.errors import FitError, FitWarning
-from iovmodel.fit import crossval, pair_directions, predict, predictable
+from iovmodel.fit import crossval, pair_directions, predictable, prior_band
 
 #: predictable rows per dataset when this table was frozen (catalog and data of main; io_comparisons
 #: 48 -> 67 and network_misc 3 -> 11 when their network rows became predictable, commit d69bf25)
@@ -114,12 +115,15 @@ def dataset_row(name: str) -> dict:
     rec: dict = {"dataset": name, "rows": len(d), "zero_shot": math.nan, "in_sample": math.nan,
                  "extrapolated": math.nan, "axis": "", "held_out": math.nan, "groups": "",
                  "right_dir": math.nan, "pairs": 0, "warnings": 0, "note": "",
-                 "extrap_in": math.nan, "extrap_n": 0, "held_in": math.nan, "held_n": 0}
+                 "zero_in": math.nan, "zero_n": 0, "extrap_in": math.nan, "extrap_n": 0,
+                 "held_in": math.nan, "held_n": 0}
     if ROWS.get(name) != len(d):
         rec["note"] = f"rows changed: {ROWS.get(name)} frozen, {len(d)} now"
     if not len(d):
         return rec
-    rec["zero_shot"] = _mdape(predict(d))
+    zero = prior_band(d, level=LEVEL)
+    rec["zero_shot"] = _mdape(zero)
+    rec["zero_in"], rec["zero_n"] = _inside(zero)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FitWarning)
         try:
@@ -205,7 +209,7 @@ def main(argv: list[str]) -> None:
     md = "--markdown" in argv
     if md:
         print("| dataset | rows | zero-shot | in-sample | extrapolated (axis) | held out "
-              "(groups) | in 95 % band: extrapolated, held out | right direction (pairs) |")
+              "(groups) | in 95 % band: zero-shot, extrapolated, held out | right direction (pairs) |")
         print("|---|---:|---:|---:|---|---|---|---|")
     for _, r in table.iterrows():
         if md:
@@ -213,14 +217,14 @@ def main(argv: list[str]) -> None:
             gr = f" ({r['groups']})" if r["groups"] else ""
             print(f"| {r['dataset']} | {r['rows']} | {_fmt(r['zero_shot'])} | "
                   f"{_fmt(r['in_sample'])} | {_fmt(r['extrapolated'])}{ax} | "
-                  f"{_fmt(r['held_out'])}{gr} | {_fmt(r['extrap_in'])}, "
+                  f"{_fmt(r['held_out'])}{gr} | {_fmt(r['zero_in'])}, {_fmt(r['extrap_in'])}, "
                   f"{_fmt(r['held_in'])} | {_fmt(r['right_dir'], False)} ({r['pairs']}) |")
         else:
             print(f"{r['dataset']:<26} {r['rows']:>5}  zero-shot {_fmt(r['zero_shot']):>6}  "
                   f"in-sample {_fmt(r['in_sample']):>6}  extrapolated "
                   f"{_fmt(r['extrapolated']):>6}  held-out {_fmt(r['held_out']):>6} "
                   f"{r['groups']:<12} right dir {_fmt(r['right_dir'], False):>5} "
-                  f"({r['pairs']} pairs)  in band {_fmt(r['extrap_in'])}/"
+                  f"({r['pairs']} pairs)  in band {_fmt(r['zero_in'])}/{_fmt(r['extrap_in'])}/"
                   f"{_fmt(r['held_in'])}  fit warnings {r['warnings']}"
                   f"{'  ' + r['note'] if r['note'] else ''}")
     w = table["rows"].to_numpy()
@@ -241,6 +245,10 @@ def main(argv: list[str]) -> None:
                      f"{np.nanmedian(table[col]):.0f} %)")
     print(f"inside the {100 * LEVEL:.0f} % prediction band of the fit that did not see them: "
           + "; ".join(bands))
+    k = table["zero_n"].to_numpy()
+    print(f"inside the {100 * LEVEL:.0f} % band of the published cost ranges alone (no fit): "
+          f"{np.nansum(table['zero_in'].to_numpy() * k) / k.sum():.0f} % of {int(k.sum())} rows "
+          f"(median over datasets {np.nanmedian(table['zero_in']):.0f} %)")
     print(f"wrong-direction pairs the model predicts as no change, by the condition that "
           f"differs: {FLAT or 'none'}")
     notes = [f"{r['dataset']}: {r['note']}" for _, r in table.iterrows() if r["note"]]

@@ -30,6 +30,7 @@ from .calibrate import (
     pick_metrics,
     predict,
     predictable,
+    prior_band,
     prior_of,
     read_measurements,
     split_low_load,
@@ -38,7 +39,7 @@ from .calibrate.fit import fit as _fit
 
 __all__ = ["PREDICTABLE", "FitResult", "crossval", "dataset_report", "fit", "fit_groups",
            "latency_quantile", "latency_variance", "pair_directions", "pick_metrics", "predict", "predictable",
-           "prior_of", "read_measurements", "split_low_load"]
+           "prior_band", "prior_of", "read_measurements", "split_low_load"]
 
 fit = _fit
 

@@ -136,6 +136,7 @@ from ..solve.metrics import PREDICTABLE
 from ..solve.percentiles import latency_quantile, latency_variance
 from .fit import fit, prior_of
 from .predict import predict
+from .prior_bands import prior_band
 from .report import crossval, dataset_report, fit_groups, pair_directions, split_low_load
 from .result import FitResult
 from .rows import predictable
@@ -143,4 +144,4 @@ from .sources import pick_metrics, read_measurements
 
 __all__ = ["PREDICTABLE", "FitResult", "crossval", "dataset_report", "fit", "fit_groups",
            "latency_quantile", "latency_variance", "pair_directions", "pick_metrics", "predict", "predictable",
-           "prior_of", "read_measurements", "split_low_load"]
+           "prior_band", "prior_of", "read_measurements", "split_low_load"]

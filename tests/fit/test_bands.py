@@ -22,7 +22,7 @@ import iovmodel as iov
 from iovmodel.calibrate import bands
 from iovmodel.calibrate.bands import _predict, log_jacobian, model_spread
 from iovmodel.errors import ParameterError
-from iovmodel.fit import crossval, fit, predict
+from iovmodel.fit import crossval, fit, predict, prior_band, prior_of
 
 FREE = ["virtqueue_us", "vhost_us", "device_blk_us"]
 TRUE = {"virtqueue_us": 1.5, "vhost_us": 0.9, "device_blk_us": 60.0}
@@ -181,3 +181,35 @@ def test_heavy_tailed_misses_widen_the_band_to_the_conformal_quantile():
         assert bands.model_halfwidth(f, 0.95) > half
     assert 0.925 <= np.mean(shares) <= 0.975, shares
     assert np.mean(normal_only) < 0.91, normal_only
+
+
+# ------------------------------------------------------------------ bands before a fit
+def test_prior_band_of_a_sum_of_costs_matches_the_closed_form():
+    # native-blk at one request in flight: R = guest_blk_us + device_blk_us + guest_irq_us
+    # (the catalog's hops; nothing queues), so d ln R / d ln c_j = c_j / R and the band's
+    # log half-width is z sqrt(sum_j (c_j / R)^2 sigma_j^2), sigma_j the prior's (prior_of);
+    # IOPS = 1 / R has the same
+    host = iov.HostProfile.default()
+    rows = pd.DataFrame({"path": "native-blk", "metric": ["latency_us", "iops"], "jobs": 1,
+                         "iodepth": 1, "rw": "randread"})
+    out = prior_band(rows, level=0.95)
+    costs = ("guest_blk_us", "device_blk_us", "guest_irq_us")
+    R = sum(host[c] for c in costs)
+    assert out["predicted"][0] == pytest.approx(R)
+    s = math.sqrt(sum((host[c] / R) ** 2 * prior_of(c)[1] ** 2 for c in costs))
+    expect = 1.959963984540054 * s
+    # forward differences of 1 % in the cost: exact for a linear sum up to the log's curvature
+    np.testing.assert_allclose(out["band_log_halfwidth"], expect, rtol=0.02)
+    assert out["measured"].isna().all() and out["inside"].isna().all()
+
+
+def test_prior_band_holds_a_measurement_the_costs_can_reach():
+    host = iov.HostProfile.default()
+    rows = pd.DataFrame({"path": "native-blk", "metric": "latency_us", "jobs": 1, "iodepth": 1,
+                         "rw": "randread", "value": [44.5 * 1.05, 44.5 * 50]})
+    out = prior_band(rows, host, level=0.9)
+    assert list(out["inside"]) == [True, False]
+    wide = prior_band(rows, host, level=0.99)
+    assert (wide["band_log_halfwidth"] > out["band_log_halfwidth"]).all()
+    with pytest.raises(ParameterError, match="level"):
+        prior_band(rows, host, level=1.0)
