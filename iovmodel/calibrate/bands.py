@@ -187,13 +187,19 @@ def with_band(fit: FitResult, rows: pd.DataFrame, level: float = 0.95) -> pd.Dat
         var_theta = np.einsum("ij,jk,ik->i", J, C, J)
     t = quantile(fit, level)
     half = np.sqrt(t**2 * np.clip(var_theta, 0.0, None) + model_halfwidth(fit, level) ** 2)
-    out = restore(out, rows, mask)
+    return attach(restore(out, rows, mask), p0, half, level)
+
+
+def attach(out: pd.DataFrame, p0: np.ndarray, half: np.ndarray, level: float) -> pd.DataFrame:
+    """Put a band of log half-width ``half`` around the predictions ``p0`` on ``out``:
+    ``predicted_lo``, ``predicted_hi``, ``band_log_halfwidth``, ``inside`` (NA where there
+    is no measurement or no band) and ``attrs["level"]``."""
     out["predicted_lo"] = p0 * np.exp(-half)
     out["predicted_hi"] = p0 * np.exp(half)
     out["band_log_halfwidth"] = half
     m = out["measured"].to_numpy(dtype=float)
     inside = (m >= out["predicted_lo"].to_numpy()) & (m <= out["predicted_hi"].to_numpy())
-    known = np.isfinite(m) & np.isfinite(half)
+    known = np.isfinite(m) & np.isfinite(half) & np.isfinite(p0)
     out["inside"] = pd.array([bool(x) if k else pd.NA for x, k in zip(inside, known, strict=True)],
                              dtype="boolean")
     out.attrs["level"] = level

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from ..spec.profile import HostProfile, parameters
-from .bands import STEP, check_level, restore, unmeasured
+from .bands import STEP, attach, check_level, restore, unmeasured
 from .fit import _is_count, _used_costs, prior_of
 from .predict import predict
 from .rows import _parse
@@ -80,14 +80,4 @@ def prior_band(rows: pd.DataFrame, host: HostProfile | None = None, level: float
             d = (np.log(pk) - np.log(p0)) / h
         var += np.where(np.isfinite(d), d, 0.0) ** 2 * sigma**2
     half = float(stats.norm.ppf(0.5 + level / 2.0)) * np.sqrt(var)
-    out = restore(out, rows, mask)
-    out["predicted_lo"] = p0 * np.exp(-half)
-    out["predicted_hi"] = p0 * np.exp(half)
-    out["band_log_halfwidth"] = half
-    m = out["measured"].to_numpy(dtype=float)
-    inside = (m >= out["predicted_lo"].to_numpy()) & (m <= out["predicted_hi"].to_numpy())
-    known = np.isfinite(m) & np.isfinite(half) & np.isfinite(p0)
-    out["inside"] = pd.array([bool(x) if k else pd.NA for x, k in zip(inside, known, strict=True)],
-                             dtype="boolean")
-    out.attrs["level"] = level
-    return out
+    return attach(restore(out, rows, mask), p0, half, level)
