@@ -40,6 +40,14 @@ Jacobian differences together the costs no row shares (a column colouring), so a
 hierarchical fit costs about as many evaluations as a shared one.
 ``benchmarks/bench_fidelity.py`` prints the accuracy table of the README.
 
+Prediction bands
+----------------
+``FitResult.predict(rows, level=0.95)`` (and ``crossval(..., level=0.95)``) puts a band on
+each prediction: the fitted costs' covariance carried to the row by the delta method plus
+the fit's own misses of its rows (:mod:`.bands`); rows need no ``value``, so unmeasured
+workloads get one too. Before any fit, :func:`prior_band` gives the band the costs'
+published typical ranges allow (:mod:`.prior_bands`).
+
 The objective without priors
 ----------------------------
 Least squares of log residuals, :math:`r_i = w_i \,[\ln \hat y_i(\theta) - \ln y_i]`,
