@@ -153,7 +153,8 @@ def test_xen_s14_rows_state_fios_iometer_job():
 def test_vhost_user_blk_polling():
     """SOURCES.md sec. 3.4: polling off 43,228 IOPS / 21.77 us, on 68,557 / 13.70 us, QD1."""
     df = ds.load("ch_vhost_user_blk_polling")
-    off, on = pick(df, options="vmm=cloudhv;polling=0"), pick(df, options="vmm=cloudhv;polling=1")
+    off = pick(df, options="vmm=cloudhv;polling=0;device_blk_us=0.1")
+    on = pick(df, options="vmm=cloudhv;polling=1;device_blk_us=0.1")
     assert value(off, metric="iops") == 43228 and value(off, metric="latency_us") == 21.77
     assert value(on, metric="iops") == 68557 and value(on, metric="latency_us") == 13.70
     assert value(off, metric="cpu_util_sys_pct") == 25.82
