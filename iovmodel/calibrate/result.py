@@ -208,9 +208,14 @@ class FitResult:
 
     def _repr_html_(self) -> str:
         esc = html.escape
+        from .bands import model_halfwidth
+
+        hm = model_halfwidth(self, 0.95)
+        band = (f" · a new row's 95 % band ≥ ×/÷ <b>{math.exp(hm):.2f}</b>"
+                if math.isfinite(hm) else "")
         head = (f"<b>fit</b> of {len(self.params)} cost(s) to {len(self.residuals)} rows · "
-                f"R² (log) <b>{self.r2:.3f}</b> · median |error| <b>{self.mape:.1f} %</b> · "
-                f"{esc(self.message)}")
+                f"R² (log) <b>{self.r2:.3f}</b> · median |error| <b>{self.mape:.1f} %</b>"
+                f"{band} · {esc(self.message)}")
         cols = [c for c in ("value", "stderr", "ci_lo", "ci_hi", "start", "prior_lo",
                             "prior_hi", "at_bound", "identifiable", "boot_lo", "boot_hi")
                 if c in self.params]

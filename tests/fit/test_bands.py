@@ -213,3 +213,12 @@ def test_prior_band_holds_a_measurement_the_costs_can_reach():
     assert (wide["band_log_halfwidth"] > out["band_log_halfwidth"]).all()
     with pytest.raises(ParameterError, match="level"):
         prior_band(rows, host, level=1.0)
+
+
+def test_the_fit_states_its_band_in_the_report_and_in_a_notebook(fitted):
+    factor = math.exp(bands.model_halfwidth(fitted, 0.95))
+    assert f"{factor:.2f}" in fitted.summary()
+    assert f"{factor:.2f}" in fitted._repr_html_()
+    # the model's term alone: a 95 % band of fresh rows is at least this wide
+    out = fitted.predict(design(1), level=0.95)
+    assert (np.exp(out["band_log_halfwidth"]) >= factor * (1 - 1e-12)).all()
