@@ -291,15 +291,56 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from .fit import fit
 
     target = _target(args.profile_out, args.overwrite)  # refused before the fit, not after
+    depths = _depths(args.predict_iodepth)  # a bad list is refused before the fit too
+    if args.predict_jobs < 1:
+        raise ParameterError(f"--predict-jobs must be a whole number >= 1, got {args.predict_jobs}")
     # a bundled dataset's name, else a file or glob (fio JSON, iperf3 JSON, tidy CSV)
     bundled = set(datasets.list()["name"])
     sources = [datasets.load(n) if n in bundled else n for n in args.datasets]
     res = fit(sources, path=args.path, options=args.options, metrics="auto",
               batching=args.batching)
     res.report()
+    if depths:
+        _print_predictions(res, args, depths)
     if target:
         res.profile.to_file(target, overwrite=args.overwrite)
     return 0
+
+
+def _depths(text: str | None) -> list[int]:
+    """``--predict-iodepth 32,64`` as whole numbers >= 1."""
+    if not text:
+        return []
+    out = []
+    for v in text.split(","):
+        try:
+            n = float(v)
+        except ValueError:
+            n = math.nan
+        if not (n >= 1 and n == int(n)):
+            raise ParameterError(f"--predict-iodepth takes whole numbers >= 1 separated by "
+                                 f"commas (32,64), got {v.strip()!r} in {text!r}")
+        out.append(int(n))
+    return out
+
+
+def _print_predictions(res, args: argparse.Namespace, depths: list[int]) -> None:
+    """IOPS and mean latency of the fitted path at the unmeasured iodepths, with their 95 %
+    prediction bands (FitResult.predict(level=0.95))."""
+    paths = sorted(set(res.residuals["path"].astype(str)))
+    path = args.path or (paths[0] if len(paths) == 1 else None)
+    if path is None:
+        raise ParameterError(f"--predict-iodepth: the fitted rows measure {len(paths)} paths "
+                             f"({', '.join(paths)}); name the one to predict with --path")
+    rows = pd.DataFrame([{"path": path, "options": args.options or "", "metric": m,
+                          "jobs": args.predict_jobs, "iodepth": d}
+                         for d in depths for m in ("iops", "latency_us")])
+    out = res.predict(rows, level=0.95)
+    print(f"\npredicted for {path} with the fitted profile, jobs {args.predict_jobs}: "
+          "95 % band [lo, hi] (the costs' uncertainty and the fit's own misses)")
+    for _, r in out.iterrows():
+        print(f"  iodepth {int(r['iodepth']):>4}  {r['metric']:<11} {r['predicted']:>12,.1f}  "
+              f"[{r['predicted_lo']:,.1f}, {r['predicted_hi']:,.1f}]")
 
 
 def cmd_probe(args, rest: Sequence[str]) -> int:
@@ -402,6 +443,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     f.add_argument("--batching", choices=("amortised", "load"), default="amortised",
                    help="'load': notification suppression, batch = 1/(1-rho) of the backend")
     f.add_argument("--overwrite", action="store_true", help="replace an existing --profile-out")
+    f.add_argument("--predict-iodepth", metavar="N[,N...]", default=None,
+                   help="then predict IOPS and mean latency at these iodepths, with 95 %% bands")
+    f.add_argument("--predict-jobs", type=int, default=1,
+                   help="fio numjobs of those predictions (default 1)")
     sub.add_parser("probe", help="measure this host through /dev/kvm (see: iovmodel probe --help)",
                    add_help=False)
     g = _sub(sub, "figures", "rebuild the paper's figures and tables", "iovmodel figures --fast")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import iovmodel as iov
@@ -118,3 +119,30 @@ def test_predict_an_unmeasured_iodepth():
     qd1, qd32 = (iov.analyze("virtio-blk", f.profile, iov.Workload.closed(jobs=1, iodepth=q))
                  for q in (1, 32))
     assert np.isfinite(qd32.throughput_per_s) and qd32.throughput_per_s >= qd1.throughput_per_s
+
+
+def test_cli_predicts_unmeasured_iodepths_with_their_bands(capsys):
+    # `iovmodel fit FILES --predict-iodepth 32,64`: the fitted path's IOPS and latency there,
+    # each with the 95 % band of FitResult.predict(level=0.95), and the same numbers
+    from iovmodel.cli import main
+
+    assert main(["fit", *map(str, FIO), "--path", "virtio-blk",
+                 "--predict-iodepth", "32,64"]) == 0
+    text = capsys.readouterr().out
+    f = iov.fit(FIO, path="virtio-blk")
+    rows = pd.DataFrame({"path": "virtio-blk", "metric": ["iops", "latency_us"] * 2,
+                         "jobs": 1, "iodepth": [32, 32, 64, 64]})
+    for _, r in f.predict(rows, level=0.95).iterrows():
+        line = next(x for x in text.splitlines() if f"iodepth {r['iodepth']:>4}" in x
+                    and r["metric"] in x)
+        assert f"{r['predicted']:,.1f}" in line and f"{r['predicted_lo']:,.1f}" in line \
+            and f"{r['predicted_hi']:,.1f}" in line
+
+
+@pytest.mark.parametrize("bad", ["0", "32,x", "1.5", "-4", ","])
+def test_cli_refuses_a_bad_predict_iodepth_before_fitting(capsys, bad):
+    from iovmodel.cli import main
+
+    assert main(["fit", *map(str, FIO), "--path", "virtio-blk", "--predict-iodepth", bad]) == 2
+    captured = capsys.readouterr()
+    assert "--predict-iodepth" in captured.err and "median |error|" not in captured.out
