@@ -149,8 +149,10 @@ def test_p01_qd1_latency_within_25_percent(pred):
     "(rooshm/benchmarks results/res_aio1 and reshost1) gives user time per I/O of 4.17 us "
     "in the guest against 0.80 us for fio on the host (5.2x; the host run used io_uring, the "
     "guest libaio, but user code pays no exits) and system time 9.9 against 1.8 us; the guest ran QEMU's default CPU model "
-    "(no -cpu: qemu64, without PCID, so page-table isolation flushes the TLB at every kernel "
-    "entry), which the catalog has no option for and the native rows cannot give"))
+    "(no -cpu: qemu64, an 'AuthenticAMD' family 6 CPU with SSE3 its newest extension, QEMU "
+    "target/i386/cpu.c builtin_x86_defs; no page-table isolation, as Linux gives AMD CPUs none, "
+    "so the 5x is not that), which the catalog has no option for and the native rows cannot "
+    "give"))
 def test_p01_qd64_iops_within_25_percent_and_bound_by_the_vcpu(pred):
     r = _p01_native(pred, "iops", 64)
     res = iov.analyze(iov.path("virtio-blk", aio="native", cache="none"), bench.p01_profile(),
