@@ -25,7 +25,12 @@ quantile of the absolute log residuals (the :math:`\lceil (n+1)\,\mathrm{level} 
 smallest; Lei, G'Sell, Rinaldo, Tibshirani & Wasserman, "Distribution-free predictive
 inference for regression", JASA 113, 2018): a model that misses a few rows by far more than
 the rest (heavy tails, as real data have) gets a band as wide as its own misses, not a
-normal's. With fewer rows than that rank needs, only the normal term is used."""
+normal's. With fewer rows than that rank needs, only the normal term is used.
+
+The band assumes the new rows are like the fitted ones: a row far outside them (another
+path, a load beyond the fitted range) can miss by more, and ``benchmarks/bench_fidelity.py``
+prints how often the bands hold rows their fit never saw (87 % of the extrapolated and 94 %
+of the held-out bundled rows when this was written)."""
 
 from __future__ import annotations
 
