@@ -294,6 +294,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     depths = _depths(args.predict_iodepth)  # a bad list is refused before the fit too
     if args.predict_jobs < 1:
         raise ParameterError(f"--predict-jobs must be a whole number >= 1, got {args.predict_jobs}")
+    if args.predict_jobs != 1 and not depths:
+        raise ParameterError("--predict-jobs sets the jobs of --predict-iodepth's predictions; "
+                             "give --predict-iodepth too")
     # a bundled dataset's name, else a file or glob (fio JSON, iperf3 JSON, tidy CSV)
     bundled = set(datasets.list()["name"])
     sources = [datasets.load(n) if n in bundled else n for n in args.datasets]
@@ -317,7 +320,7 @@ def _depths(text: str | None) -> list[int]:
             n = float(v)
         except ValueError:
             n = math.nan
-        if not (n >= 1 and n == int(n)):
+        if not (math.isfinite(n) and n >= 1 and n == int(n)):
             raise ParameterError(f"--predict-iodepth takes whole numbers >= 1 separated by "
                                  f"commas (32,64), got {v.strip()!r} in {text!r}")
         out.append(int(n))

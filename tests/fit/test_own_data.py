@@ -139,10 +139,17 @@ def test_cli_predicts_unmeasured_iodepths_with_their_bands(capsys):
             and f"{r['predicted_hi']:,.1f}" in line
 
 
-@pytest.mark.parametrize("bad", ["0", "32,x", "1.5", "-4", ","])
+@pytest.mark.parametrize("bad", ["0", "32,x", "1.5", "-4", ",", "inf", "nan"])
 def test_cli_refuses_a_bad_predict_iodepth_before_fitting(capsys, bad):
     from iovmodel.cli import main
 
     assert main(["fit", *map(str, FIO), "--path", "virtio-blk", "--predict-iodepth", bad]) == 2
     captured = capsys.readouterr()
     assert "--predict-iodepth" in captured.err and "median |error|" not in captured.out
+
+
+def test_cli_refuses_predict_jobs_without_predict_iodepth(capsys):
+    from iovmodel.cli import main
+
+    assert main(["fit", *map(str, FIO), "--path", "virtio-blk", "--predict-jobs", "4"]) == 2
+    assert "--predict-iodepth" in capsys.readouterr().err
