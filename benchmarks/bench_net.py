@@ -25,9 +25,9 @@ as its cpuset, so every thread of the VMM process -- the vCPU and Cloud Hypervis
 virtio-net worker alike -- runs on that one core; OVS-DPDK's PMD has a dedicated core of its
 own per NUMA node ("1 dedicated CPU core ... from every NUMA node", both VMs on node 0).
 ``cores`` counts the cores the threads of the row's transfer share: the two VMs' (and the
-PMD's) for VM to VM on one host, this VM's (and its PMD's) for an exchange with another
-host, whose far end is the wire-and-peer hop, and both hosts' for a stream across hosts,
-whose receiving VM the model includes.
+PMD's) for VM to VM on one host, and both hosts' for an exchange or a stream across hosts,
+whose far VM the model includes (the rows' ``scope`` "vm-to-vm across hosts": Traffic's
+``peer="vm"``, the physical link ``wire_us`` each way).
 """
 
 from __future__ import annotations
@@ -63,9 +63,9 @@ def p08_cores(path: str, options: str, rw: str) -> int | None:
     pmd = 1 if path == "vhost-user-net" else 0
     if "same host" in options:  # both VMs on this host's node 0, one PMD core there
         return 2 + pmd
-    if rw == "rr":  # this VM (and its PMD); the far end is the wire-and-peer hop
-        return 1 + pmd
-    return 2 * (1 + pmd)  # a stream across hosts: the receiving VM on the other host too
+    # across hosts the far VM is modelled (an exchange's and a stream's alike): its core and
+    # its host's PMD core too
+    return 2 * (1 + pmd)
 
 
 def rows() -> pd.DataFrame:

@@ -64,7 +64,9 @@ def workload_text(w: Workload, **point: float) -> str:
                           f"{'writes' if t.protocol == 'tcp' else 'datagrams'}",
                 "flood": f"a flood of {t.size_bytes:,} B frames"}[t.kind]
         where = {"tx": "the guest sends", "rx": "the guest receives",
-                 "vm2vm": "VM to VM on one host", "hosts": "across hosts through the NIC"}
+                 "vm2vm": "VM to VM on one host",
+                 "hosts": "across hosts through the NIC" + (
+                     ", to a VM on the same path" if t.peer == "vm" else ", to a host")}
         solved = (" at its throughput bound" if t.saturating else "")
         return f"{what}, {where[t.direction]}{solved} ({head}; MTU {t.mtu})"
     rw = "" if w.rw == "randread" else f", rw={w.rw}" + (

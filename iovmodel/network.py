@@ -636,10 +636,10 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
             origin[name] = res_name
         return index[name]
 
+    wire = _visit_units(workload.traffic, units, len(nic_at)) if nic_at else None
     for k, (h, suffix) in enumerate(plan):
         if k in nic_at:
-            route.append(_nic_visit(station(nic_at[k], NIC_STATION), host,
-                                    _wire_units(workload.traffic, units)))
+            route.append(_nic_visit(station(nic_at[k], NIC_STATION), host, wire))
         res = station_of(path, h)
         k_st = station(res + suffix if res != POLL_STATION else res, res)
         mean = _hop_mean(path, h, env)
@@ -650,8 +650,7 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
                            h.per, h.switch_kind, host_cpu, guest_cpu=path.cpu_of(h) == "guest",
                            poll=res == POLL_STATION))
     if len(plan) in nic_at:
-        route.append(_nic_visit(station(nic_at[len(plan)], NIC_STATION), host,
-                                _wire_units(workload.traffic, units)))
+        route.append(_nic_visit(station(nic_at[len(plan)], NIC_STATION), host, wire))
     groups = vcpu_groups(path, workload)
     g = max(len(groups), 1)
     queues = path.options.get("queues", INF)
@@ -716,6 +715,10 @@ def halt_poll_of(path: Path, host: HostProfile) -> float:
 
 #: the station of a physical NIC's wire (line rate, frame rate)
 NIC_STATION = "nic"
+#: the hop of the physical link between two hosts' NICs, one way: an exchange with a VM on
+#: another host crosses it each way (the NIC station's line time comes before it)
+LINK_HOP = ("physical link: NIC to NIC, one way (both NICs, the cable, a switch)", "wire",
+            "wire_us")
 #: suffix of the stations of the receiving VM (or host) of a one-way transfer
 RECEIVER = " (receiver)"
 
@@ -858,7 +861,7 @@ class Rebuilder:
 
         plan, nic_at, units, _ = _traffic_plan(path, workload)
         self.path, self.workload, self.units = path, workload, units
-        self.wire = _wire_units(workload.traffic, units) if units is not None else None
+        self.wire = _visit_units(workload.traffic, units, len(nic_at)) if nic_at else None
         self.plan = plan
         # route step -> index of its hop in the plan (None: a NIC visit)
         steps: list[int | None] = []
@@ -972,6 +975,19 @@ def _wire_units(t, units: Units) -> Units:
     return _Units(units.payload_bytes, units.bytes_per_unit, frames, w.frame_bytes, frames)
 
 
+def _visit_units(t, units: Units, visits: int) -> Units:
+    """What one of a unit's ``visits`` NIC visits puts on the wire: the unit's frames
+    (:func:`_wire_units`), split evenly when the unit crosses the link more than once (an
+    exchange with a VM on another host: the request one way, the answer the other)."""
+    from .spec.traffic import Units as _Units
+
+    w = _wire_units(t, units)
+    if visits <= 1:
+        return w
+    return _Units(w.payload_bytes, w.bytes_per_unit, w.frames / visits, w.frame_bytes,
+                  w.packets / visits)
+
+
 def _traffic_plan(path: Path, workload: Workload):
     """The hops a network workload's unit takes: (hop, station suffix) in order, where the
     NIC visits go ({position: station name}), the unit of work and the lossy ring.
@@ -982,11 +998,15 @@ def _traffic_plan(path: Path, workload: Workload):
     (``rx``), and both for VM to VM: the receiving VM's resources are its own stations
     (suffix " (receiver)") unless the resource is shareable on one host (a polling back-end
     core) and both VMs are on it; the peer's turnaround (the wire hop) is not waited for.
+    Across hosts the receiving VM's resources are always its own (another machine's), and
+    with ``peer="host"`` there is no receiving VM: the transfer ends at the NIC.
     An exchange between two VMs on one host (``vm2vm``, no physical NIC) takes, in place of
     the wire-and-peer hop (a remote end's fixed turnaround, ``device_net_us``), the peer's
     own receive and send hops on the same path: this VM's send hops, the peer's receive and
-    send hops, this VM's receive hops. Across hosts an exchange keeps the turnaround: the
-    far VM's own hops would need the wire's latency (NICs, switch), which no cost holds.
+    send hops, this VM's receive hops. An exchange with a VM on another host (``hosts``,
+    ``peer="vm"``) takes the same hops, the far VM's on stations of its own, with the
+    physical link between them each way: the NIC's line time and ``wire_us`` (both NICs,
+    the cable, a switch); with a host peer (the default) it keeps the turnaround.
     """
     hops = list(path.active_hops())
     t = workload.traffic
@@ -1004,12 +1024,16 @@ def _traffic_plan(path: Path, workload: Workload):
         ring = (pk.ring, slots, pk.ring_resource)
     tx = hops if wire is None else hops[:wire]
     rx = hops if wire is None else hops[wire + 1:]
-    if t.kind == "rr" and not (t.direction == "vm2vm" and wire is not None and not crosses):
+    vm_peer = t.direction in ("vm2vm", "hosts") and t.peer == "vm"
+    if t.kind == "rr" and vm_peer and wire is None:
+        raise ParameterError(f"path {path.name!r} has no wire hop (resource 'wire') to split "
+                             f"its exchange at, so it cannot reach a peer VM ({t!r})")
+    if t.kind == "rr" and not (vm_peer and (t.direction == "hosts" or not crosses)):
         nic = {wire if wire is not None else len(hops): NIC_STATION} if crosses else {}
         return [(h, "") for h in hops], nic, units, ring
     if t.kind == "stream":
         tx, rx = _with_app_copies(path, tx, rx)
-    if t.direction == "tx":
+    if t.direction == "tx" or (t.direction == "hosts" and t.peer == "host"):
         return [(h, "") for h in tx], ({len(tx): NIC_STATION} if crosses else {}), units, ring
     if t.direction == "rx":
         return [(h, "") for h in rx], ({0: NIC_STATION} if crosses else {}), units, ring
@@ -1022,13 +1046,18 @@ def _traffic_plan(path: Path, workload: Workload):
         return "" if shared else RECEIVER
 
     if t.kind == "rr":
-        # an exchange between two VMs on one host: the request through this VM's send
-        # hops and the peer's receive hops, the answer back through the peer's send hops
-        # and this VM's receive hops (the peer runs the same path); the wire-and-peer hop
-        # of an exchange with a remote end (a fixed turnaround) is not taken
-        plan = ([(h, "") for h in tx] + [(h, suffix(h)) for h in rx]
-                + [(h, suffix(h)) for h in tx] + [(h, "") for h in rx])
-        return plan, {}, units, ring
+        # an exchange between two VMs: the request through this VM's send hops and the
+        # peer's receive hops, the answer back through the peer's send hops and this VM's
+        # receive hops (the peer runs the same path); the wire-and-peer hop of an exchange
+        # with a remote end (a fixed turnaround) is not taken. Across hosts the physical
+        # link lies between them each way: the NIC's line time, then wire_us
+        from .spec.catalog import Hop as _Hop
+
+        link = [(_Hop(*LINK_HOP), "")] if t.direction == "hosts" else []
+        plan = ([(h, "") for h in tx] + link + [(h, suffix(h)) for h in rx]
+                + [(h, suffix(h)) for h in tx] + link + [(h, "") for h in rx])
+        nic = {len(tx): NIC_STATION, 2 * len(tx) + len(rx) + 1: NIC_STATION} if link else {}
+        return plan, nic, units, ring
     plan = [(h, "") for h in tx] + [(h, suffix(h)) for h in rx]
     # one NIC station for the link: the receiving NIC runs at the same line rate
     return plan, ({len(tx): NIC_STATION} if crosses else {}), units, ring

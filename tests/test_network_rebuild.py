@@ -20,9 +20,11 @@ from iovmodel.spec.workload import Workload
 
 WORKLOADS = [Workload.closed(jobs=3, iodepth=4), Workload.closed(jobs=1, iodepth=8, batch=2),
              Workload.open(2000.0)]
-# network paths also move packets: exchanges, a stream each way and VM to VM, a flood
+# network paths also move packets: exchanges (with a host and with a VM on another host), a
+# stream each way and VM to VM, a flood
 TRAFFIC = [Traffic.rr(), Traffic.stream(direction="tx"), Traffic.stream(direction="rx"),
-           Traffic.stream(direction="vm2vm"), Traffic.flood(rate_pps=50_000.0)]
+           Traffic.stream(direction="vm2vm"), Traffic.flood(rate_pps=50_000.0),
+           Traffic.rr(direction="hosts", peer="vm")]
 
 
 def _everything(net) -> tuple:

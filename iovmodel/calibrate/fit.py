@@ -219,6 +219,8 @@ def _used_costs(rows: Sequence[_Row]) -> list[str]:
         if t is not None:  # the NIC's line and frame rate; a flood's guest (and host) driver work
             for n in ("nic_ns_per_byte", "nic_frame_us") + (
                     ("guest_pkt_us",) if t.kind == "flood" else ()) + (
+                    ("wire_us",) if t.kind == "rr" and t.direction == "hosts"
+                    and t.peer == "vm" else ()) + (
                     ("host_pkt_us",) if not t.host_stack
                     and path_packets(r.path.name).nic != "always" else ()):
                 if n not in pinned:

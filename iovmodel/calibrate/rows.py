@@ -297,7 +297,8 @@ def traffic_of(opts: Mapping[str, Any], rw: str, metric: str,
     """The Traffic a network measurement row describes, and the prediction's scale.
 
     ``scope`` in the options gives the direction ("vm-to-vm same host": ``vm2vm``; "across
-    hosts" / "host-to-host": ``hosts``); a qperf ``test`` (tcp_lat, udp_lat, tcp_bw, udp_bw)
+    hosts" / "host-to-host": ``hosts``, with a VM at the far end for "vm-to-vm across
+    hosts", ``peer="vm"``); a qperf ``test`` (tcp_lat, udp_lat, tcp_bw, udp_bw)
     the kind; a packet rate measured one way (``rw`` tx or rx, no test) is a packet generator
     (pktgen, testpmd txonly) as fast as the path takes it, with pktgen's default 60-byte
     frame when the size is not stated (``pkt_size`` = ETH_ZLEN, net/core/pktgen.c), at the
@@ -313,15 +314,18 @@ def traffic_of(opts: Mapping[str, Any], rw: str, metric: str,
     direction = ("vm2vm" if "same host" in scope else
                  "hosts" if ("across" in scope or "host-to-host" in scope) else
                  rw if rw in ("tx", "rx") else "hosts")
+    # "vm-to-vm across hosts": the far end is a VM on the same path (Traffic's peer "vm");
+    # otherwise the kind's default far end
+    peer = "vm" if direction == "hosts" and "vm-to-vm" in scope else None
     test = str(opts.get("test", "")).split()[-1] if opts.get("test") else ""
     if test in QPERF:
         kind, proto, scale = QPERF[test]
         n = size or 1
         if kind == "rr":
-            return Traffic.rr(n, proto, direction), scale
-        return Traffic.stream(n, proto, direction, fragment=proto == "udp"), scale
+            return Traffic.rr(n, proto, direction, peer=peer), scale
+        return Traffic.stream(n, proto, direction, fragment=proto == "udp", peer=peer), scale
     if test == "iperf" and metric == "throughput_gbps":
-        return Traffic.stream(size or 131072, "tcp", direction), 1.0
+        return Traffic.stream(size or 131072, "tcp", direction, peer=peer), 1.0
     if metric == "packets_per_s" and rw in ("tx", "rx"):
         return Traffic.flood(size or 60, rate_pps=rate, direction=direction), 1.0
     if metric in STREAM_METRICS and rw in ("tx", "rx") and streams is not None and rate is None:

@@ -14,8 +14,14 @@ guest), ``"vm2vm"`` (a VM to another VM on the same host, both on the same path:
 transfer takes this VM's send hops and the peer's receive hops, an exchange the peer's
 receive and send hops between this VM's; the peer's threads are stations of their own unless
 the back-end is shared on the host, a polling core), ``"hosts"`` (a VM to a VM or host on
-another machine, through the physical NIC: an exchange waits for the far end as the path's
-wire-and-peer hop, a fixed turnaround, ``device_net_us``; a stream's receiving VM is modelled).
+another machine, through the physical NIC). Across hosts the ``peer`` says what is at the far
+end: ``"host"`` (the default for an exchange: a host or an endpoint whose turnaround is the
+path's wire-and-peer hop, a fixed ``device_net_us``; a one-way transfer ends at the NIC) or
+``"vm"`` (the default for a one-way transfer: another endpoint on the same path on the other
+host -- a VM, or for a native path that host's own stack -- whose receive hops are modelled,
+and for an exchange its receive and send hops too, behind the physical link, ``wire_us`` each
+way). Within one host the peer follows from the
+direction (``"tx"``/``"rx"``: this VM's own host; ``"vm2vm"``: a VM).
 
 :meth:`Traffic.units` turns it into the unit of work the virtualization layers see on a path:
 with TSO/GSO a TCP stream moves super-packets of up to ``gso_max_bytes`` (64 KiB) through
@@ -42,6 +48,7 @@ PACKETS_FILE = "packets.toml"
 KINDS = ("rr", "stream", "flood")
 PROTOCOLS = ("tcp", "udp")
 DIRECTIONS = ("tx", "rx", "vm2vm", "hosts")
+PEERS = ("host", "vm")
 
 
 @cache
@@ -153,6 +160,11 @@ class Traffic:
         A flood's offered rate, packets per second; None: as fast as the path takes them.
     streams : int
         Parallel streams or exchanges (iperf3 -P, netperf instances).
+    peer : {"host", "vm"} or None
+        The far end (module docstring). None: ``"host"`` for an exchange across hosts,
+        ``"vm"`` for a one-way transfer across hosts, what the direction implies otherwise
+        (``"tx"``/``"rx"``: ``"host"``, ``"vm2vm"``: ``"vm"``); a peer the direction
+        contradicts is an error.
     host_stack : bool
         Whether the host's end of the traffic runs the host network stack (sockets, a
         bridge, routing: ``host_net_us`` per packet). Default: yes, except for a flood
@@ -175,6 +187,7 @@ class Traffic:
     rate_pps: float | None = None
     streams: int = 1
     host_stack: bool | None = None
+    peer: str | None = None
 
     @classmethod
     def rr(cls, size_bytes: int = 1, protocol: str = "tcp", direction: str = "hosts",
@@ -213,6 +226,7 @@ class Traffic:
         elif not isinstance(self.host_stack, bool):
             raise ParameterError(f"traffic host_stack must be True, False or None (the "
                                  f"default for its kind and direction), got {self.host_stack!r}")
+        fix["peer"] = self._peer()
         for k in ("tso", "fragment"):
             if not isinstance(getattr(self, k), bool):
                 raise ParameterError(f"traffic {k} must be True or False, got {getattr(self, k)!r}")
@@ -247,6 +261,25 @@ class Traffic:
                                  "Ethernet header)")
         for k, v in fix.items():
             object.__setattr__(self, k, v)
+
+    def _default_peer(self) -> str:
+        if self.direction == "hosts":
+            return "host" if self.kind == "rr" else "vm"
+        return "vm" if self.direction == "vm2vm" else "host"
+
+    def _peer(self) -> str:
+        """The far end, checked against the direction (``peer`` None: the default)."""
+        implied = self._default_peer()
+        if self.peer is None:
+            return implied
+        _validate.choice("traffic peer", self.peer, PEERS)
+        if self.direction != "hosts" and self.peer != implied:
+            where = "its own host" if implied == "host" else "another VM on the same host"
+            raise ParameterError(f"traffic peer={self.peer!r} contradicts direction="
+                                 f"{self.direction!r}, whose far end is {where}: give "
+                                 f"peer={implied!r} (or None), or direction='hosts' for a peer "
+                                 "on another machine")
+        return self.peer
 
     # -- derived -------------------------------------------------------------------
     @property
@@ -330,6 +363,8 @@ class Traffic:
                 extra.append(f"{k}={getattr(self, k)!r}")
         if self.host_stack != (not (self.kind == "flood" and self.direction in ("tx", "rx"))):
             extra.append(f"host_stack={self.host_stack!r}")
+        if self.peer != self._default_peer():
+            extra.append(f"peer={self.peer!r}")
         return f"Traffic.{self.kind}({self.size_bytes}, {', '.join(extra)})"
 
 

@@ -233,6 +233,74 @@ def test_an_exchange_between_two_vms_on_one_host_takes_the_peers_hops(name):
         assert "backend (receiver)" not in stations and "backend" in stations
 
 
+@pytest.mark.parametrize("name", ["vhost-user-net", "cloudhv-virtio-net", "vhost-net"])
+def test_an_exchange_with_a_vm_on_another_host_adds_the_link_each_way(name):
+    # The same hops as VM to VM on one host, with the physical link between the hosts
+    # crossed by the request and by the answer: at one exchange in flight nothing queues,
+    # so the round trip is the same-host one plus twice (the NIC's line time for the
+    # exchange's frames + wire_us). Across hosts nothing is shared: a polling back-end core
+    # on the far host is the far VM's own. The far end's hops replace the fixed turnaround
+    D = iov.HostProfile.default()
+    same = iov.analyze(name, D, iov.Workload.of(Traffic.rr(1, direction="vm2vm")))
+    far = iov.analyze(name, D, iov.Workload.of(Traffic.rr(1, direction="hosts", peer="vm")))
+    b = far.breakdown
+    link = b[b["hop"].str.startswith("physical link")]
+    nic = b[b["resource"] == "nic"]
+    assert len(link) == 2 and len(nic) == 2
+    assert link["service_us"].tolist() == [D["wire_us"]] * 2
+    # the line time of one way's frame at each crossing: a 1-byte TCP message in a 67-byte
+    # frame (14 B Ethernet + 20 B IPv4 + 32 B TCP with timestamps) + 4 B FCS, 8 B preamble
+    # and SFD, 12 B gap (IEEE 802.3) = 91 B on the wire
+    assert nic["service_us"].tolist() == pytest.approx([91 * D["nic_ns_per_byte"] / 1000] * 2,
+                                                       rel=1e-9)
+    assert far.latency_us == pytest.approx(
+        same.latency_us + link["latency_us"].sum() + nic["latency_us"].sum(), rel=1e-9)
+    assert "wire + peer" not in set(b["hop"])
+    assert "vcpu (receiver)" in set(b["resource"])
+    if name == "vhost-user-net":
+        assert "backend (receiver)" in set(b["resource"])
+    # wire_us is the only cost between the two: 1 µs more each way, 2 µs more a round trip
+    slower = iov.analyze(name, D.replace(wire_us=D["wire_us"] + 1.0),
+                         iov.Workload.of(Traffic.rr(1, direction="hosts", peer="vm")))
+    assert slower.latency_us - far.latency_us == pytest.approx(2.0, rel=1e-9)
+    # a host at the far end (the default) keeps the catalog's fixed turnaround
+    host = iov.analyze(name, D, iov.Workload.of(Traffic.rr(1, direction="hosts")))
+    assert "wire + peer" in set(host.breakdown["hop"])
+
+
+def test_a_peer_the_direction_contradicts_is_refused():
+    assert Traffic.rr(1).peer == "host" and Traffic.stream(direction="hosts").peer == "vm"
+    assert Traffic.rr(1, direction="vm2vm").peer == "vm" and Traffic.flood().peer == "host"
+    assert "peer='vm'" in repr(Traffic.rr(1, peer="vm")) and "peer" not in repr(Traffic.rr(1))
+    with pytest.raises(iov.ParameterError, match="peer='vm' contradicts direction='tx'"):
+        Traffic.stream(direction="tx", peer="vm")
+    with pytest.raises(iov.ParameterError, match="peer='host' contradicts direction='vm2vm'"):
+        Traffic.rr(1, direction="vm2vm", peer="host")
+    with pytest.raises(iov.ParameterError, match="traffic peer must be one of"):
+        Traffic.rr(1, peer="switch")
+
+
+def test_a_stream_to_a_host_across_hosts_ends_at_the_nic():
+    # peer="host": no receiving VM, the stream's path is this VM's send hops and the NIC
+    D = iov.HostProfile.default()
+    vm = iov.analyze("vhost-net", D, iov.Workload.of(Traffic.stream(direction="hosts")))
+    host = iov.analyze("vhost-net", D,
+                       iov.Workload.of(Traffic.stream(direction="hosts", peer="host")))
+    assert any(r.endswith("(receiver)") for r in vm.breakdown["resource"])
+    assert not any(r.endswith("(receiver)") for r in host.breakdown["resource"])
+    assert host.breakdown["resource"].iloc[-1] == "nic"
+
+
+def test_a_vm_to_vm_row_across_hosts_reaches_a_vm():
+    from iovmodel.calibrate.rows import traffic_of
+
+    t, _ = traffic_of({"scope": "vm-to-vm across hosts", "test": "udp_lat"}, "rr", "latency_us",
+                      1)
+    assert (t.direction, t.peer) == ("hosts", "vm")
+    t, _ = traffic_of({"scope": "host-to-host", "test": "qperf tcp_lat"}, "rr", "latency_us", 1)
+    assert (t.direction, t.peer) == ("hosts", "host")
+
+
 def test_two_vms_whose_threads_share_their_cores_stream_at_the_cores_bound():
     # P08's bridge VMs (Cloud Hypervisor under Virtink, one exclusive core per VM pod): the
     # vCPU and the VMM's net worker of each VM run on its one core. With the cores shared by
