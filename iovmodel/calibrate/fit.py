@@ -355,12 +355,24 @@ def _structure(model: _Model, prob: _Problem) -> np.ndarray:
     the batch on rows that state none; a prior row on its own cost."""
     n = len(prob.names)
     S = np.zeros((len(model.rows), n), dtype=bool)
+    cols = [(_base(k), k[k.index("[") + 1:-1] if "[" in k else None) for k in prob.free]
+    mask_of: dict[tuple, np.ndarray] = {}
+    used_of = model.used_of  # kept on the model: every Jacobian of the fit asks again
     for idx in model.groups:
         r0 = model.rows[idx[0]]
-        used = set(_used_costs([r0]))
-        for j, name in enumerate(prob.free):
-            unit = name[name.index("[") + 1:-1] if "[" in name else None
-            S[idx, j] = _base(name) in used and (unit is None or unit == r0.unit)
+        # rows of one group share a path and its options, not their traffic, and a traffic
+        # reads costs of its own (a flood's driver work, the link to a VM on another host)
+        for i in idx:
+            r = model.rows[i]
+            key = (id(r.path), r.workload.traffic, r.overrides, r.unit)
+            m = mask_of.get(key)
+            if m is None:
+                used = used_of.get(key[:3])
+                if used is None:
+                    used = used_of[key[:3]] = set(_used_costs([r]))
+                m = mask_of[key] = np.array([c in used and (u is None or u == r.unit)
+                                             for c, u in cols], dtype=bool)
+            S[i, :len(cols)] = m
         if prob.fit_batch:
             S[idx, -1] = not r0.batch_stated
     if prob.mu is not None:

@@ -157,6 +157,9 @@ class _Model:
         self._warm: dict[tuple, dict] = {}
         self._hosts: dict[tuple, HostProfile] = {}
         self._hosts_of: HostProfile | None = None
+        #: the cost names each kind of row reads, (path id, traffic, overrides) -> names
+        #: (filled by the fit's residual structure, iovmodel.calibrate.fit._structure)
+        self.used_of: dict[tuple, set[str]] = {}
 
     def _entry(self, path: Path, host: HostProfile, workload: Workload) -> tuple[Network, dict]:
         got = self._reads.get(id(path))

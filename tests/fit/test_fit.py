@@ -823,6 +823,51 @@ def test_grouped_jacobian_equals_the_dense_one():
     assert np.allclose(grouped, dense, rtol=1e-6, atol=1e-9)
 
 
+def test_rows_of_one_path_with_different_traffic_keep_their_own_dependencies():
+    # rows that share a path and its options share a network group whatever their traffic,
+    # but an exchange with a VM on another host reads the link (wire_us) where one between
+    # two VMs on one host does not: the grouped Jacobian must still see that column (it
+    # once took every row's costs from the group's first row, and the fit kept wire_us at
+    # its start as having "no influence")
+    from iovmodel.calibrate.fit import (
+        _colouring,
+        _make_problem,
+        _objective,
+        _sparse_jacobian,
+        _theta0,
+    )
+    from iovmodel.calibrate.predict import _Model
+    from iovmodel.calibrate.rows import _parse
+
+    df = iov.datasets.load("io_comparisons")
+    df = df[(df["source"] == "P08") & (df["path"] == "cloudhv-virtio-net")
+            & (df["metric"] == "latency_us")].reset_index(drop=True)
+    assert df["options"].str.contains("across hosts").any()
+    assert df["options"].str.contains("same host").any()
+    rows, _ = _parse(df)
+    model = _Model(rows)
+    assert len(model.groups) == 1  # one path, one set of options: one group
+    free = ["wire_us", "wakeup_us", "guest_net_us", "host_net_us"]
+    prob = _make_problem(free, iov.HostProfile.default(), "soft_l1", 0.1, None, False,
+                         "typical")
+    y = np.array([r.value for r in rows])
+    w = np.ones(len(rows))
+    t = _theta0(prob)
+    f0 = _objective(model, prob, t, y, w)
+    colour, S = _colouring(model, prob)
+    fn = lambda u: _objective(model, prob, u, y, w)  # noqa: E731
+    grouped = _sparse_jacobian(fn, t, f0, S, colour, 1e-6, prob.lo, prob.hi)
+    dense = _sparse_jacobian(fn, t, f0, np.ones_like(S), [[j] for j in range(len(free))],
+                             1e-6, prob.lo, prob.hi)
+    assert np.allclose(grouped, dense, rtol=1e-6, atol=1e-9)
+    across = df["options"].str.contains("across hosts").to_numpy()
+    assert (np.abs(grouped[:len(rows), 0][across]) > 1e-3).all()
+    assert (grouped[:len(rows), 0][~across] == 0).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert "wire_us" in iov.fit(df).free
+
+
 def test_pair_directions_with_missing_cells_still_pairs_the_rows():
     # a missing label or condition (NaN) is one value, not a difference: under pandas 3,
     # astype(str) kept NaN, so every pair "differed" in it and no pair was ever found
