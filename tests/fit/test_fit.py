@@ -788,9 +788,9 @@ def test_hierarchical_fit_refuses_a_group_with_one_row():
         fit(df, free=FREE, by="nope")
 
 
-def test_grouped_jacobian_equals_the_dense_one():
-    # the column groups rest on which costs each row's path uses: differencing every column
-    # alone must give the same matrix (a missed dependency would show here)
+def _grouped_and_dense(df: pd.DataFrame, free: list[str], by: str | None = None):
+    """The fit's grouped finite-difference Jacobian of ``df``'s rows, the dense one (every
+    column differenced alone), the rows and the column groups."""
     from iovmodel.calibrate.fit import (
         _colouring,
         _make_problem,
@@ -801,13 +801,8 @@ def test_grouped_jacobian_equals_the_dense_one():
     from iovmodel.calibrate.predict import _Model
     from iovmodel.calibrate.rows import _parse
 
-    df = pd.concat([_two_hosts(), iov.datasets.load("xen_blk_multiqueue").pipe(
-        lambda d: d[predictable(d)["predictable"].to_numpy()]).assign(hardware="xen")],
-        ignore_index=True)
-    rows, _ = _parse(df, by="hardware")
+    rows, _ = _parse(df, by=by)
     model = _Model(rows)
-    free = ["vhost_us", "wakeup_us", "xen_grant_page_us", "device_blk_us[ssd]",
-            "device_blk_us[nvme]", "device_blk_us[xen]", "virtqueue_us"]
     prob = _make_problem(free, iov.HostProfile.default(), "soft_l1", 0.1, None, False,
                          "typical")
     y = np.array([r.value for r in rows])
@@ -815,11 +810,23 @@ def test_grouped_jacobian_equals_the_dense_one():
     t = _theta0(prob)
     f0 = _objective(model, prob, t, y, w)
     colour, S = _colouring(model, prob)
-    assert len(colour) < len(free)  # the per-host device costs share one evaluation
     fn = lambda u: _objective(model, prob, u, y, w)  # noqa: E731
     grouped = _sparse_jacobian(fn, t, f0, S, colour, 1e-6, prob.lo, prob.hi)
     dense = _sparse_jacobian(fn, t, f0, np.ones_like(S), [[j] for j in range(len(free))],
                              1e-6, prob.lo, prob.hi)
+    return grouped, dense, model, colour
+
+
+def test_grouped_jacobian_equals_the_dense_one():
+    # the column groups rest on which costs each row's path uses: differencing every column
+    # alone must give the same matrix (a missed dependency would show here)
+    df = pd.concat([_two_hosts(), iov.datasets.load("xen_blk_multiqueue").pipe(
+        lambda d: d[predictable(d)["predictable"].to_numpy()]).assign(hardware="xen")],
+        ignore_index=True)
+    free = ["vhost_us", "wakeup_us", "xen_grant_page_us", "device_blk_us[ssd]",
+            "device_blk_us[nvme]", "device_blk_us[xen]", "virtqueue_us"]
+    grouped, dense, _, colour = _grouped_and_dense(df, free, by="hardware")
+    assert len(colour) < len(free)  # the per-host device costs share one evaluation
     assert np.allclose(grouped, dense, rtol=1e-6, atol=1e-9)
 
 
@@ -829,40 +836,18 @@ def test_rows_of_one_path_with_different_traffic_keep_their_own_dependencies():
     # two VMs on one host does not: the grouped Jacobian must still see that column (it
     # once took every row's costs from the group's first row, and the fit kept wire_us at
     # its start as having "no influence")
-    from iovmodel.calibrate.fit import (
-        _colouring,
-        _make_problem,
-        _objective,
-        _sparse_jacobian,
-        _theta0,
-    )
-    from iovmodel.calibrate.predict import _Model
-    from iovmodel.calibrate.rows import _parse
-
     df = iov.datasets.load("io_comparisons")
     df = df[(df["source"] == "P08") & (df["path"] == "cloudhv-virtio-net")
             & (df["metric"] == "latency_us")].reset_index(drop=True)
-    assert df["options"].str.contains("across hosts").any()
-    assert df["options"].str.contains("same host").any()
-    rows, _ = _parse(df)
-    model = _Model(rows)
-    assert len(model.groups) == 1  # one path, one set of options: one group
-    free = ["wire_us", "wakeup_us", "guest_net_us", "host_net_us"]
-    prob = _make_problem(free, iov.HostProfile.default(), "soft_l1", 0.1, None, False,
-                         "typical")
-    y = np.array([r.value for r in rows])
-    w = np.ones(len(rows))
-    t = _theta0(prob)
-    f0 = _objective(model, prob, t, y, w)
-    colour, S = _colouring(model, prob)
-    fn = lambda u: _objective(model, prob, u, y, w)  # noqa: E731
-    grouped = _sparse_jacobian(fn, t, f0, S, colour, 1e-6, prob.lo, prob.hi)
-    dense = _sparse_jacobian(fn, t, f0, np.ones_like(S), [[j] for j in range(len(free))],
-                             1e-6, prob.lo, prob.hi)
-    assert np.allclose(grouped, dense, rtol=1e-6, atol=1e-9)
     across = df["options"].str.contains("across hosts").to_numpy()
-    assert (np.abs(grouped[:len(rows), 0][across]) > 1e-3).all()
-    assert (grouped[:len(rows), 0][~across] == 0).all()
+    assert across.any() and df["options"].str.contains("same host").any()
+    free = ["wire_us", "wakeup_us", "guest_net_us", "host_net_us"]
+    grouped, dense, model, _ = _grouped_and_dense(df, free)
+    assert len(model.groups) == 1  # one path, one set of options: one group
+    assert np.allclose(grouped, dense, rtol=1e-6, atol=1e-9)
+    n = len(df)
+    assert (np.abs(grouped[:n, 0][across]) > 1e-3).all()
+    assert (grouped[:n, 0][~across] == 0).all()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert "wire_us" in iov.fit(df).free
