@@ -49,6 +49,13 @@ NULL_BLK_TIMER = ("device_blk_us=10;device_write_us=10;device_blk_slots=64;devic
 DEVICE_OPTIONS = {("P01", "native-blk"): NULL_BLK_TIMER, ("P01", "virtio-blk"): NULL_BLK_TIMER}
 NULL_BLK_NOW = ("device_blk_us=0.1: null_blk irqmode=2 with completion_nsec=0 completes without "
                 "a delay (Linux Documentation/block/null_blk.rst); the cost's lower bound")
+#: a source's interface binding as the path option nat (catalog.toml): "masquerade" puts the
+#: VM behind source NAT in its pod (netfilter's MASQUERADE: conntrack + NAT of every packet),
+#: "bridge" puts its tap on a bridge with the pod's interface (no NAT)
+IFACE_NAT = {"iface=masquerade": ("nat=1", "path option nat: Virtink's masquerade binding NATs "
+                                  "the VM's traffic (MASQUERADE, conntrack + NAT per packet)"),
+             "iface=bridge": ("nat=0", "path option nat=0: Virtink's bridge binding, the tap "
+                              "on a bridge with the pod's interface, no NAT")}
 OUT_COLUMNS = [c for c in SCHEMA_COLUMNS if c != "dataset"]
 MIB_GBPS = 2**20 * 8 / 1e9  # 1 MiB/s in Gbps
 GIB_GBPS = 2**30 * 8 / 1e9
@@ -616,6 +623,11 @@ def main(argv: list[str]) -> int:
                 if dev is not None:
                     tidy["options"] = ";".join(o for o in (row["options"], dev[0]) if o)
                     tidy["note"] = join(row["note"], dev[1])
+                nat = next((v for k, v in IFACE_NAT.items()
+                            if k in row["options"].split(";")), None)
+                if nat is not None and row["path"] != "vhost-user-net":
+                    tidy["options"] = ";".join(o for o in (tidy["options"], nat[0]) if o)
+                    tidy["note"] = join(tidy["note"], nat[1])
                 out.rows[dataset].append(tidy)
                 out.count += 1
                 n_in += 1

@@ -753,10 +753,15 @@ def _stack_costs(path: Path, host: HostProfile, workload: Workload,
                  units: Units | None) -> dict:
     """The stack costs a network workload changes (:func:`_guest_net_us`; a flood whose host
     end bypasses the host stack pays ``host_pkt_us`` where the path reads ``host_net_us``,
-    on a path whose frames reach the host at all: not one bound to a physical NIC)."""
+    on a path whose frames reach the host at all: not one bound to a physical NIC), and a
+    path behind NAT (option ``nat``) ``host_nat_us`` more wherever it reads ``host_net_us``."""
     from .spec.traffic import path_packets
 
     out = {}
+    if path.options.get("nat"):
+        # a guest behind masquerade: each packet the host stack moves between the tap and
+        # the wire also passes conntrack and NAT (the path option nat, catalog.toml)
+        out["host_net_us"] = host["host_net_us"] + host["host_nat_us"]
     guest = _guest_net_us(host, workload, units)
     if guest is not None:
         out["guest_net_us"] = guest

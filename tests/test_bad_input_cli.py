@@ -23,14 +23,6 @@ from iovmodel.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def _own_user_catalog(monkeypatch):
-    # paths these tests load (one with a hostile cost) must not leak into other tests
-    from iovmodel.spec import catalog
-
-    monkeypatch.setattr(catalog, "_user_paths", dict(catalog._user_paths))
-
-
 def refused(capsys, argv, *needles):
     """``iovmodel ARGV`` exits 2 with a one-line error naming every needle, no traceback."""
     rc = main(argv)

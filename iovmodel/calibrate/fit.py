@@ -216,6 +216,9 @@ def _used_costs(rows: Sequence[_Row]) -> list[str]:
             if isinstance(res.servers, str) and res.servers in decl:
                 seen.setdefault(res.servers, None)
         t = r.workload.traffic
+        if r.path.options.get("nat") and "host_nat_us" not in pinned and (
+                t is None or t.host_stack or path_packets(r.path.name).nic == "always"):
+            seen.setdefault("host_nat_us", None)  # every host_net_us it pays passes NAT
         if t is not None:  # the NIC's line and frame rate; a flood's guest (and host) driver work
             for n in ("nic_ns_per_byte", "nic_frame_us") + (
                     ("guest_pkt_us",) if t.kind == "flood" else ()) + (

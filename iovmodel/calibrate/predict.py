@@ -82,8 +82,10 @@ def _solve_traffic(p: Path, h: HostProfile, w: Workload, net: Network | None = N
 EXITS = ("exits_per_io", "exits_per_s")
 
 #: host costs a network path's traffic reads beyond its cost expressions (the NIC, a flood's
-#: guest and host driver work, the physical link of an exchange with a VM on another host)
-TRAFFIC_READS = ("nic_ns_per_byte", "nic_frame_us", "guest_pkt_us", "host_pkt_us", "wire_us")
+#: guest and host driver work, the physical link of an exchange with a VM on another host,
+#: the NAT of a path with option nat)
+TRAFFIC_READS = ("nic_ns_per_byte", "nic_frame_us", "guest_pkt_us", "host_pkt_us", "wire_us",
+                 "host_nat_us")
 
 
 def host_reads(path: Path) -> tuple[str, ...]:

@@ -42,6 +42,8 @@ COST_MAP = {
                           "file system of the probe's cache directory)",
     "host_net_us": "max(0, tap-write-bridge p50 - tap-write-null p50) (a 60-byte frame a VMM "
                    "writes into its tap, forwarded by a Linux bridge to a second tap)",
+    "host_nat_us": "max(0, tap-write-nat p50 - tap-write-route p50) (the same routed frame with "
+                   "and without an nftables masquerade rule: conntrack + NAT)",
     "sched_slice_us": "sched-run-length p50 (2P CPU-bound threads on P CPUs: how long one keeps "
                       "its CPU)",
 }
@@ -68,6 +70,8 @@ def costs_from_results(df: pd.DataFrame) -> dict[str, float]:
     - ``host_net_us``: what a 60-byte frame written into a tap costs beyond a ``write()``
       to ``/dev/null`` when a Linux bridge forwards it to a second tap (tun_get_user, the
       bridge, netfilter where loaded, tun_net_xmit).
+    - ``host_nat_us``: what an nftables masquerade rule adds to a frame the host routes from
+      one tap to another (conntrack + NAT), in a network namespace of the probe's own.
 
     Values are clipped to the declared bounds of each cost (a difference of two noisy
     medians can dip below zero).
@@ -109,6 +113,9 @@ def costs_from_results(df: pd.DataFrame) -> dict[str, float]:
     stack = (_pick(df, "tap-write-bridge", "latency_p50_us")
              - _pick(df, "tap-write-null", "latency_p50_us"))
     out["host_net_us"] = stack if math.isnan(stack) else max(0.0, stack)
+    nat = (_pick(df, "tap-write-nat", "latency_p50_us")
+           - _pick(df, "tap-write-route", "latency_p50_us"))
+    out["host_nat_us"] = nat if math.isnan(nat) else max(0.0, nat)
     # the first guest's run (the run lengths do not depend on the guest's mode)
     out["sched_slice_us"] = _pick(df, "sched-run-length", "latency_p50_us")
     out = {k: v for k, v in out.items() if not math.isnan(v)}

@@ -7,6 +7,7 @@ The rows are shaped by :mod:`.results`; :mod:`.costs` maps them to
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 import warnings
@@ -158,6 +159,10 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
     tap-write-bridge            the frame written into a tap on a Linux bridge, forwarded to a
                                 second tap (needs ``/dev/net/tun`` and CAP_NET_ADMIN; the step
                                 fails with a warning without them)
+    tap-write-route             an IPv4 frame written into a tap, routed to a second tap, in a
+                                network namespace of the probe's own (needs CAP_SYS_ADMIN too)
+    tap-write-nat               the same with an nftables masquerade rule on the second tap:
+                                conntrack + source NAT (needs ``nft``; without it, a warning)
     host-cpu-available          CPU time those 2P threads obtained (``cpu_util_pct``): the
                                 capacity other load leaves; these three are measured again
                                 per guest with 2P vCPU threads around the mutex grid
@@ -370,6 +375,37 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
                     f"VMs' taps; {nf})", size_bytes=60)
 
     steps.append(tap)
+
+    def nat() -> None:
+        nft = shutil.which("nft", path=os.pathsep.join(
+            [os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+        routed, natted = [], []
+        for _ in range(R):
+            o = helper("real", "nat", plan.n_tap, plan.n_tap // 10, nft or "-",
+                       expect_s=2 * plan.n_tap * 1.1 * 8e-6 + 0.5)
+            for what in ("route", "nat") if nft else ("route",):
+                fwd, sent, qlen = (int(o.values.get(k, -1)) for k in
+                                   (f"{what}_forwarded", f"{what}_written", "nat_queue_len"))
+                if fwd < 0 or qlen < 0 or fwd + qlen < sent:
+                    raise ProbeError(f"nat experiment: the host routed {fwd} of {sent} frames "
+                                     f"to the second tap (whose queue holds {qlen}); the "
+                                     "timings would not include the forwarding")
+            routed.append(o.samples_us["tap_route"])
+            if nft:
+                natted.append(o.samples_us["tap_nat"])
+        frame = "a 60-byte IPv4 UDP frame"
+        col.latency("tap-write-route", routed, f"write() of {frame} into a tap, routed by the "
+                    "host to a second tap (ip_forward, a static neighbour), in a network "
+                    "namespace of the probe's own", size_bytes=60)
+        if not nft:
+            warnings.warn("nft (Debian package nftables) not found: tap-write-nat not measured",
+                          ProbeWarning, stacklevel=2)
+            return
+        col.latency("tap-write-nat", natted, f"the same write() of {frame} with an nftables "
+                    "masquerade rule on the second tap: conntrack and source NAT on top of the "
+                    "routing (a pod network's NAT binding, KubeVirt's masquerade)", size_bytes=60)
+
+    steps.append(nat)
 
     # ---------------------------------------------------------------- per guest mode
     def guest_steps(g: str) -> list[Callable[[], None]]:

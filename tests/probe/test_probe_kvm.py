@@ -222,6 +222,22 @@ def test_a_bridged_tap_write_costs_more_than_a_dropped_one(probed):
     assert costs_from_results(df)["host_net_us"] == pytest.approx(bridge - null)
 
 
+def test_a_masquerade_rule_adds_conntrack_and_nat_to_a_routed_tap_write(probed):
+    df = probed
+    paths = set(df["path"])
+    if "tap-write-route" not in paths:
+        pytest.skip("the nat step did not run here (no /dev/net/tun, CAP_NET_ADMIN or "
+                    "CAP_SYS_ADMIN for a network namespace): "
+                    + "; ".join(df.attrs.get("failed_steps", [])))
+    if "tap-write-nat" not in paths:
+        pytest.skip("nft (Debian package nftables) is not installed: no masquerade rule")
+    route, nat = (value(df, f"tap-write-{k}", "latency_p50_us") for k in ("route", "nat"))
+    # the same routed frame, with conntrack and source NAT on top (the step itself checks
+    # that the second tap saw every frame both times)
+    assert 0 < route < nat < 100
+    assert costs_from_results(df)["host_nat_us"] == pytest.approx(nat - route)
+
+
 def test_mutex_model_error_is_reported(probed):
     df = probed
     cmp = compare_mutex(df)

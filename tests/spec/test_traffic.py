@@ -268,6 +268,28 @@ def test_an_exchange_with_a_vm_on_another_host_adds_the_link_each_way(name):
     assert "wire + peer" in set(host.breakdown["hop"])
 
 
+@pytest.mark.parametrize("name", ["virtio-net", "vhost-net", "cloudhv-virtio-net",
+                                  "firecracker-virtio-net", "emulated-e1000"])
+def test_a_guest_behind_nat_pays_conntrack_and_nat_wherever_it_pays_the_host_stack(name):
+    # nat=True (a pod network's masquerade binding): every pass through the host stack between
+    # the tap and the wire also passes conntrack + NAT. An exchange between two such VMs on
+    # one host passes the host stack four times (each VM's send, each VM's receive), so at
+    # one exchange in flight the round trip grows by 4 x host_nat_us exactly
+    D = iov.HostProfile.default()
+    w = iov.Workload.of(Traffic.rr(1, "udp", "vm2vm"))
+    plain = iov.analyze(iov.path(name, nat=False), D, w)
+    nat = iov.analyze(iov.path(name, nat=True), D, w)
+    passes = sum("host_net_us" in str(h.cost) for h in iov.path(name).active_hops())
+    assert passes == 2
+    assert nat.latency_us - plain.latency_us == pytest.approx(4 * D["host_nat_us"], rel=1e-9)
+    # a flood whose host end bypasses the host stack (XDP_DROP on the tap) passes no NAT
+    f = iov.Workload.of(Traffic.flood(60, direction="tx"))
+    assert iov.analyze(iov.path(name, nat=True), D, f).packets_per_s == pytest.approx(
+        iov.analyze(iov.path(name), D, f).packets_per_s, rel=1e-12)
+    with pytest.raises(iov.ParameterError, match="no option 'nat'"):
+        iov.path("vhost-user-net", nat=True)
+
+
 def test_a_peer_the_direction_contradicts_is_refused():
     assert Traffic.rr(1).peer == "host" and Traffic.stream(direction="hosts").peer == "vm"
     assert Traffic.rr(1, direction="vm2vm").peer == "vm" and Traffic.flood().peer == "host"
