@@ -11,10 +11,11 @@ from dataclasses import replace
 import pytest
 
 import iovmodel as iov
-from iovmodel.assumptions import KEYS, frame_blocks, html_block, split, text_block
+from iovmodel.assumptions import KEYS, frame_blocks, html_block, split, text_block, workload_text
 from iovmodel.cli import main
 from iovmodel.solve.analyze import resolve
 from iovmodel.spec.catalog import path_names
+from iovmodel.spec.traffic import Traffic
 from iovmodel.widgets.views import table_html
 
 HOST = iov.HostProfile.default()
@@ -238,3 +239,12 @@ def test_split_loses_nothing_and_the_text_fits(blocks):
     assert all(k in b for k in common for b in blocks.values())  # shared means every row's
     for line in text_block(blocks).splitlines():
         assert len(line) <= 100
+
+
+def test_a_network_workload_says_where_its_far_end_is():
+    vm = workload_text(iov.Workload.of(Traffic.rr(1, "udp", "hosts", peer="vm")))
+    host = workload_text(iov.Workload.of(Traffic.rr(1, "udp", "hosts")))
+    same = workload_text(iov.Workload.of(Traffic.rr(1, "udp", "vm2vm")))
+    assert "across hosts through the NIC, to a VM on the same path" in vm
+    assert "across hosts through the NIC, to a host" in host
+    assert "VM to VM on one host" in same
