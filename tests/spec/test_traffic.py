@@ -237,8 +237,8 @@ def test_an_exchange_between_two_vms_on_one_host_takes_the_peers_hops(name):
 def test_an_exchange_with_a_vm_on_another_host_adds_the_link_each_way(name):
     # The same hops as VM to VM on one host, with the physical link between the hosts
     # crossed by the request and by the answer: at one exchange in flight nothing queues,
-    # so the round trip is the same-host one plus twice (the NIC's line time for the
-    # exchange's frames + wire_us). Across hosts nothing is shared: a polling back-end core
+    # so the round trip is the same-host one plus twice (the NIC's line time for one way's
+    # frame + wire_us). Across hosts nothing is shared: a polling back-end core
     # on the far host is the far VM's own. The far end's hops replace the fixed turnaround
     D = iov.HostProfile.default()
     same = iov.analyze(name, D, iov.Workload.of(Traffic.rr(1, direction="vm2vm")))
