@@ -273,7 +273,9 @@ def _handoffs(net: Network, st_station: list, st_mode: list, st_batch: list, st_
         k = st_station[j]
         if h[k] > 0 and st_mode[j] == 0 and not st_batch[j] and visits[k] > 0:
             hand[j] = h[k] / visits[k] / float(inst_servers[k])
-            cap[j] = int(round(net.stations[k].lock_waiters))
+            w = net.stations[k].lock_waiters
+            # a thread per request (vcpus="inf"): no bound on the waiters
+            cap[j] = int(round(w)) if math.isfinite(w) else np.iinfo(np.int64).max
     return hand, cap
 
 
