@@ -89,8 +89,9 @@ def batch_text(batch: float, batching: str = "amortised") -> str:
 
 
 def _device_resources(p: Path) -> list[str]:
-    """Resources whose time is nobody's CPU: the device, its data path, the wire."""
-    return [r for r, res in p.resources.items() if res.cpu == "none"]
+    """Resources whose time is nobody's CPU: the device, its data path, the wire (not the
+    application's wake-up, ``wake``, the other time that passes on no one's CPU)."""
+    return [r for r, res in p.resources.items() if res.cpu == "none" and r != "wake"]
 
 
 def device_text(p: Path, host: Mapping[str, float], w: Workload) -> str:

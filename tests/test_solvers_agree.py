@@ -34,13 +34,25 @@ from iovmodel.spec.profile import parameters
 
 #: relative bound of |simulate - analyze| / analyze at utilisation <= 0.8 (open workloads)
 OPEN_BOUND = 0.15
-#: paths whose bottleneck is visited several times per request with unequal costs, where the
-#: bound above is exceeded under scaled profiles: vhost-user-testpmd's polling core serves a
-#: dequeue and an enqueue of ~0.47 us and an irqfd write of ~1.7 us; with every time cost
-#: scaled by 1/2, 1 or 2 at random (12 profiles x batch 1 and 4, numpy seed 1, 20k x 4
-#: requests) analyze / sim - 1 reached +34 % at 80 % load (+1.5 % to +5 % at the default
-#: profile). Found when the block paths' halt_wake_us shifted the derandomized draws.
-PATH_BOUND = {"vhost-user-testpmd": 0.40}
+#: with every time cost scaled by 1/2, 1 or 2 at random (the hypothesis test's profiles) the
+#: bound holds only where the bottleneck is one kind of visit: where a request visits it several
+#: times with unequal costs (a main loop's wake-ups, pops, syscalls and irqfd writes; a polling
+#: core's dequeue, enqueue and irqfd) the Poisson premise overestimates more. Measured on every
+#: catalog path, 12 such profiles (numpy seed 1) x batch 1 and 4, 20k x 4 requests, seed 3:
+#: analyze / sim - 1 at most +5.3 % where the bottleneck is one kind of visit (90 cases at each
+#: load), and where it is several, at most +21.8 % at 50 % load and +40.8 % at 80 % (654 cases
+#: each; firecracker-virtio-blk, slirp, passt-vhost-user, xen-netfront, emulated-nvme above
+#: +30 %). Before these bounds the test listed such paths one by one as its derandomized draws
+#: found them (vhost-user-testpmd, then emulated-e1000 and virtio-blk).
+SCALED_BOUND = {False: {0.5: OPEN_BOUND, 0.8: OPEN_BOUND}, True: {0.5: 0.25, 0.8: 0.45}}
+
+
+def _several_visits(net) -> bool:
+    """Whether the station with the most demand per server is visited with unequal costs."""
+    load = [s.demand_us / s.servers if math.isfinite(s.servers) else 0.0 for s in net.stations]
+    k = max(range(len(load)), key=load.__getitem__)
+    return len({round(v.mean_us * v.count, 9) for v in net.route
+                if v.station == k and v.mean_us > 0}) > 1
 
 NAMES = list(iov.paths()["name"])
 POLLING = ["virtio-blk-iothread", "virtio-scsi-iothread", "vhost-user-net", "vhost-user-blk"]
@@ -77,7 +89,7 @@ def test_zero_load_analyze_equals_symbolic(name, host, batch):
     assert _rel(X, r.saturation_per_s) < 1e-9
 
 
-def _sim_vs_analyze(name, host, batch, util, seed):
+def _sim_vs_analyze(name, host, batch, util, seed, scaled=False):
     inf = {"vcpus": "inf"}  # the bound's premise (module docstring)
     net = iov.build(iov.path(name, **inf), host, iov.Workload.open(1.0, batch=batch))
     sat = net.saturation_per_s
@@ -86,7 +98,9 @@ def _sim_vs_analyze(name, host, batch, util, seed):
     s = iov.simulate(name, host, w, requests=20_000, replications=4, seed=seed, progress=False,
                      **inf)
     lo, hi = s.latency_ci_us
-    tol = max(3 * (hi - lo) / 2, PATH_BOUND.get(name, OPEN_BOUND) * a.latency_us)
+    bound = SCALED_BOUND[_several_visits(net)][0.5 if util <= 0.5 else 0.8] if scaled \
+        else OPEN_BOUND
+    tol = max(3 * (hi - lo) / 2, bound * a.latency_us)
     assert abs(s.latency_us - a.latency_us) <= tol, (name, batch, util, a.latency_us,
                                                       s.latency_us, (lo, hi))
     # the shared numbers come from the same Network
@@ -99,7 +113,7 @@ def _sim_vs_analyze(name, host, batch, util, seed):
 @given(name=st.sampled_from(NAMES), host=profiles(), batch=st.sampled_from([1, 4]),
        util=st.sampled_from([0.01, 0.5, 0.8]))
 def test_simulator_agrees_with_analyze_within_the_bound(name, host, batch, util):
-    _sim_vs_analyze(name, host, batch, util, seed=NAMES.index(name) * 10 + batch)
+    _sim_vs_analyze(name, host, batch, util, seed=NAMES.index(name) * 10 + batch, scaled=True)
 
 
 @pytest.mark.parametrize("name", POLLING)

@@ -6,9 +6,10 @@ as Poisson; delay stations do not queue.
 Accuracy: the open solution is exact for a chain of single-visit M/M/1 stations; where
 one request visits a station several times with unequal costs the Poisson assumption
 overestimates the wait. At bottleneck utilisation <= 0.8 the simulator's mean latency
-stays within 15 % of it (measured on every catalog path at batch 1 and 4: -12.4 % to
-+0.1 %; ``tests/test_solvers_agree.py``), except vhost-user-testpmd under scaled costs
-(its polling core's visits of ~0.5 and ~1.7 µs: up to +34 %, bound 40 % in that test).
+stays within 15 % of it at the default costs (measured on every catalog path at batch 1
+and 4: -12.4 % to +0.1 %; ``tests/test_solvers_agree.py``). With costs scaled by 1/2 to 2
+a bottleneck visited with unequal costs (a main loop, a polling core) is overestimated by
+up to +22 % at 50 % load and +41 % at 80 % (the README's "Limits worth knowing").
 """
 
 from __future__ import annotations

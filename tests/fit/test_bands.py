@@ -186,14 +186,14 @@ def test_heavy_tailed_misses_widen_the_band_to_the_conformal_quantile():
 # ------------------------------------------------------------------ bands before a fit
 def test_prior_band_of_a_sum_of_costs_matches_the_closed_form():
     # native-blk at one request in flight: R = guest_blk_us + device_blk_us + guest_irq_us
-    # (the catalog's hops; nothing queues), so d ln R / d ln c_j = c_j / R and the band's
+    # + wakeup_us (the catalog's hops, the app woken by its completion; nothing queues), so d ln R / d ln c_j = c_j / R and the band's
     # log half-width is z sqrt(sum_j (c_j / R)^2 sigma_j^2), sigma_j the prior's (prior_of);
     # IOPS = 1 / R has the same
     host = iov.HostProfile.default()
     rows = pd.DataFrame({"path": "native-blk", "metric": ["latency_us", "iops"], "jobs": 1,
                          "iodepth": 1, "rw": "randread"})
     out = prior_band(rows, level=0.95)
-    costs = ("guest_blk_us", "device_blk_us", "guest_irq_us")
+    costs = ("guest_blk_us", "device_blk_us", "guest_irq_us", "wakeup_us")
     R = sum(host[c] for c in costs)
     assert out["predicted"][0] == pytest.approx(R)
     s = math.sqrt(sum((host[c] / R) ** 2 * prior_of(c)[1] ** 2 for c in costs))
@@ -206,7 +206,7 @@ def test_prior_band_of_a_sum_of_costs_matches_the_closed_form():
 def test_prior_band_holds_a_measurement_the_costs_can_reach():
     host = iov.HostProfile.default()
     rows = pd.DataFrame({"path": "native-blk", "metric": "latency_us", "jobs": 1, "iodepth": 1,
-                         "rw": "randread", "value": [44.5 * 1.05, 44.5 * 50]})
+                         "rw": "randread", "value": [46.99 * 1.05, 46.99 * 50]})
     out = prior_band(rows, host, level=0.9)
     assert list(out["inside"]) == [True, False]
     wide = prior_band(rows, host, level=0.99)
