@@ -749,6 +749,17 @@ def _own_names(path: Path, workload: Workload, units: Units | None) -> dict:
 WRITE_BYTES = "write_bytes"
 
 
+def xdp_tx_flood(path: Path, traffic) -> bool:
+    """Whether ``traffic`` on ``path`` is a guest's TX flood into its host's tap with an XDP
+    program there (a flood from the guest that bypasses the host stack on a path whose
+    frames reach the host): vhost-net then transmits in batches of XDP buffers and reads
+    ``vhost_xdp_tx_us`` where its hops read ``vhost_us``."""
+    from .spec.traffic import path_packets
+
+    return (traffic is not None and traffic.kind == "flood" and traffic.direction == "tx"
+            and not traffic.host_stack and path_packets(path.name).nic != "always")
+
+
 def _stack_costs(path: Path, host: HostProfile, workload: Workload,
                  units: Units | None) -> dict:
     """The stack costs a network workload changes (:func:`_guest_net_us`; a flood whose host
@@ -771,6 +782,10 @@ def _stack_costs(path: Path, host: HostProfile, workload: Workload,
         # XDP_DROP on the tap (tun_xdp_one in the writer's context) or pktgen's xmit into
         # the tap (tun_net_xmit): no socket stack, no bridge on the host
         out["host_net_us"] = host["host_pkt_us"]
+        if xdp_tx_flood(path, t):
+            # a tap with an XDP program is a SOCK_XDP socket: vhost-net's handle_tx builds
+            # XDP buffers and hands them to tun in batches (vhost_net_build_xdp), no skb each
+            out["vhost_us"] = host["vhost_xdp_tx_us"]
     return out
 
 
