@@ -749,6 +749,25 @@ def _own_names(path: Path, workload: Workload, units: Units | None) -> dict:
 WRITE_BYTES = "write_bytes"
 
 
+def guest_pkt_reads(path: Path, traffic) -> tuple[str, ...]:
+    """The guest driver costs per packet a network workload reads (:func:`_guest_net_us`):
+    a flood's sending and receiving guest sides, and a TCP stream's segments where the
+    back-end takes no super-packets."""
+    from .spec.traffic import path_packets
+
+    if traffic is None:
+        return ()
+    if traffic.kind == "flood":
+        return {"tx": ("guest_pkt_us",), "rx": ("guest_pkt_rx_us",)}.get(
+            traffic.direction, ("guest_pkt_us", "guest_pkt_rx_us"))
+    if traffic.kind == "stream" and traffic.protocol == "tcp" and traffic.tso:
+        pk = path_packets(path.name)
+        if traffic.units(pk.takes_tso(path.options), pk.mtu).payload_bytes \
+                < traffic.units(True).payload_bytes:
+            return ("guest_pkt_us", "guest_pkt_rx_us")
+    return ()
+
+
 def xdp_tx_flood(path: Path, traffic) -> bool:
     """Whether ``traffic`` on ``path`` is a guest's TX flood into its host's tap with an XDP
     program there (a flood from the guest that bypasses the host stack on a path whose
@@ -798,7 +817,13 @@ def _guest_net_us(host: HostProfile, workload: Workload, units: Units | None) ->
     if t.kind == "flood":
         # a generator in the kernel (pktgen's netdev_start_xmit) or an XDP/AF_XDP consumer
         # bypasses the socket stack: each side's guest work is the driver's, guest_pkt_us
-        return 2.0 * host["guest_pkt_us"]
+        # where the guest sends and guest_pkt_rx_us where it receives (a flood to or from
+        # its host has one guest side, priced for both halves; between guests one of each)
+        if t.direction == "tx":
+            return 2.0 * host["guest_pkt_us"]
+        if t.direction == "rx":
+            return 2.0 * host["guest_pkt_rx_us"]
+        return host["guest_pkt_us"] + host["guest_pkt_rx_us"]
     if t.kind == "stream" and t.protocol == "tcp" and t.tso:
         gso = t.units(True).payload_bytes  # what the guest's TCP stack builds at once
         if units.payload_bytes < gso:
@@ -808,7 +833,7 @@ def _guest_net_us(host: HostProfile, workload: Workload, units: Units | None) ->
             # (virtio_net receive_buf -> napi_gro_receive): per segment the guest pays its
             # driver work and its share of one stack pass
             return (host["guest_net_us"] * units.payload_bytes / gso
-                    + 2.0 * host["guest_pkt_us"])
+                    + host["guest_pkt_us"] + host["guest_pkt_rx_us"])
     return None
 
 

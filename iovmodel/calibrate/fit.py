@@ -28,7 +28,7 @@ from ..errors import (
     IovModelError,
     ParameterError,
 )
-from ..network import xdp_tx_flood
+from ..network import guest_pkt_reads, xdp_tx_flood
 from ..solve.batching import BATCH_MAX
 from ..solve.metrics import QUANTILES
 from ..spec.profile import HostProfile, parameters
@@ -225,8 +225,7 @@ def _used_costs(rows: Sequence[_Row]) -> list[str]:
                 t is None or t.host_stack or path_packets(r.path.name).nic == "always"):
             seen.setdefault("host_nat_us", None)  # every host_net_us it pays passes NAT
         if t is not None:  # the NIC's line and frame rate; a flood's guest (and host) driver work
-            for n in ("nic_ns_per_byte", "nic_frame_us") + (
-                    ("guest_pkt_us",) if t.kind == "flood" else ()) + (
+            for n in ("nic_ns_per_byte", "nic_frame_us") + guest_pkt_reads(r.path, t) + (
                     ("wire_us",) if t.kind == "rr" and t.direction == "hosts"
                     and t.peer == "vm" else ()) + (
                     ("host_pkt_us",) if not t.host_stack

@@ -179,15 +179,16 @@ def test_userspace_virtio_net_receives_a_stream_slower_than_vhost_net():
 def test_without_tso_the_guest_still_runs_its_stack_once_per_gso_packet():
     # OVS-DPDK's vhost-user port takes no TSO by default (OVS userspace-tso.rst), so the guest
     # segments in software (validate_xmit_skb -> skb_gso_segment) and GRO merges on receive:
-    # per 1448-byte segment the guest pays its driver work (guest_pkt_us on each side) and
-    # 1448 / 65160 of one stack pass (65160 = the 45 full segments of a 64 KiB GSO packet)
+    # per 1448-byte segment the guest pays its driver work (guest_pkt_us sending and
+    # guest_pkt_rx_us receiving, shared evenly by its send and receive hops) and 1448 / 65160
+    # of one stack pass (65160 = the 45 full segments of a 64 KiB GSO packet)
     t = Traffic.stream(131072, direction="vm2vm")
     r = iov.analyze("vhost-user-net", D, iov.Workload.of(t))
     seg = t.segment_bytes
     b = r.breakdown.set_index("hop")
     send = b.loc["guest: send (stack + virtio_net)", "service_us"]
-    assert send == pytest.approx(0.5 * (D["guest_net_us"] * seg / 65160 + 2 * D["guest_pkt_us"]),
-                                 rel=1e-12)
+    assert send == pytest.approx(0.5 * (D["guest_net_us"] * seg / 65160 + D["guest_pkt_us"]
+                                        + D["guest_pkt_rx_us"]), rel=1e-12)
     # and the frames are MSS-sized: packets per second = Gbit/s over a segment's payload bits
     assert r.packets_per_s == pytest.approx(r.throughput_gbps * 1e9 / 8 / seg, rel=1e-12)
     # a sender that turns GSO off pays the whole stack per segment
@@ -241,3 +242,22 @@ def test_the_streams_root_search_map_is_the_solutions(name):
             assert got[1] == pytest.approx(ref[1], rel=1e-9)
             checked += 1
     assert checked >= 2
+
+
+def test_a_flood_prices_the_guest_driver_by_the_side_it_runs():
+    # Xuan Zhuo's AF_XDP letter (costs.toml): 6.33 Mpps with tx NAPI at 100 % and rx NAPI at
+    # 86 % of a vCPU, so a packet sent costs 1 / 6.33e6 s and one received 0.86 / 6.33e6 s
+    assert D["guest_pkt_us"] == pytest.approx(1e6 / 6.33e6, abs=5e-4)
+    assert D["guest_pkt_rx_us"] == pytest.approx(0.86e6 / 6.33e6, abs=5e-4)
+    h = D.replace(guest_pkt_us=0.2, guest_pkt_rx_us=0.1)
+
+    def guest(direction):
+        r = iov.analyze("vhost-user-testpmd", h, iov.Workload.of(Traffic.flood(60,
+                                                                             direction=direction)))
+        b = r.breakdown
+        return b[b.hop.str.startswith("guest:") & (b.resource == "vcpu")
+                 & ~b.hop.str.contains("ISR|interrupt|exit|kick")]["service_us"].sum()
+
+    # one guest side either way: pktgen's xmit on TX, the XDP_DROP consumer on RX
+    assert guest("tx") == pytest.approx(0.2, rel=1e-12)
+    assert guest("rx") == pytest.approx(0.1, rel=1e-12)
