@@ -143,6 +143,11 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
         except IovModelError as exc:
             raise FitError(f"{where}: {exc}") from None
     opts = _parse_options(row.get("options"))
+    accel = opts.get("accel", "kvm")
+    if str(accel) != "kvm":
+        raise FitError(f"{where}: options accel={accel}: the catalog's paths are KVM's "
+                       "(accel=kvm); QEMU's TCG translates the guest's code and emulates its "
+                       "devices without VM exits, which no path models")
     vms = opts.get("vms", 1)
     if isinstance(vms, int | float) and vms > 1:
         raise FitError(f"{where}: the row measures {vms:g} VMs on one host (options vms="
@@ -164,6 +169,8 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
             except IovModelError as exc:
                 raise FitError(f"{where}, column 'options': {exc}") from None
         elif k == "cpu_of":  # whose CPU a cpu_us_per_io row measured: read below
+            pass
+        elif k == "accel":  # kvm, checked above
             pass
         elif k == "rwmixread" and p.device == "blk":  # fio's read percent of a mix: below
             pass

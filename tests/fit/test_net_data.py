@@ -44,10 +44,10 @@ def test_every_row_is_predicted(evaluated):
 
 
 @pytest.mark.xfail(strict=True, reason="median |error| over P02 + P08's 35 single-VM rows is "
-                   "35 % with the fitted profile (39 % before a flood's guest driver work "
+                   "35.5 % with the fitted profile (39 % before a flood's guest driver work "
                    "took its side's cost, 43 % before vhost-net's TX flood took the batched "
                    "XDP transmit, 45 % before VM-to-VM exchanges took the peer VM's hops and "
-                   "P08's rows their cores; 46 % zero-shot, 52 % before those two): "
+                   "P08's rows their cores; 45.7 % zero-shot, 52 % before those two): "
                    "vhost-net's pktgen TX (5.2-6.2 Mpps measured, 3.9 predicted "
                    "from Eugenio Perez's 4.2 Mpps of 2020 on a 2.2 GHz Broadwell) and RX "
                    "(3.5-3.6 Mpps, 1.4 predicted from S32's 0.67 us a packet of 2016), "

@@ -153,3 +153,20 @@ def test_cli_refuses_predict_jobs_without_predict_iodepth(capsys):
 
     assert main(["fit", *map(str, FIO), "--path", "virtio-blk", "--predict-jobs", "4"]) == 2
     assert "--predict-iodepth" in capsys.readouterr().err
+
+
+def test_a_row_measured_under_tcg_is_refused_by_name():
+    # S31 (Rizzo 2012, bundled network_misc) measured e1000 under KVM and under QEMU's TCG;
+    # the catalog's paths are KVM's (exits, ioeventfd, irqfd), so a TCG row cannot be fitted
+    # as one: it is left out with the reason, not fitted as if it were KVM
+    rows = pd.DataFrame({"path": "emulated-e1000", "metric": "packets_per_s",
+                         "value": [20000.0, 9000.0], "unit": "1/s", "rw": "tx",
+                         "options": ["accel=kvm;mitigation=0", "accel=tcg;mitigation=0"]})
+    why = iov.fit.predictable(rows)
+    assert list(why["predictable"]) == [True, False]
+    assert "row 1" in why["reason"][1] and "accel=tcg" in why["reason"][1]
+    with pytest.raises(FitError, match=r"row 1 .*accel=tcg.*KVM"):
+        iov.fit(rows)
+    net = iov.datasets.load("network_misc")
+    tcg = net["options"].str.contains("accel=tcg")
+    assert tcg.sum() == 2 and not iov.fit.predictable(net[tcg])["predictable"].any()
