@@ -290,8 +290,9 @@ def _select_identifiable(J: np.ndarray, names: Sequence[str], tol: float = 1e-3)
 #: scipy's own tolerances reach after 1,120 (``tests/fit/test_stop.py``; a ridge between two
 #: costs that bound the same rows can leave more: 0.55 while P02's TX floods were bound by
 #: either).  The relative part keeps a fit that can reach zero residuals (exact data)
-#: converging to scipy's tolerances.  Those alone (1e-8 of an objective in the thousands) let the joint fit of every bundled dataset crawl 22
-#: more evaluations (4 s) that moved no cost by half its standard error
+#: converging to scipy's tolerances.  Those alone (1e-8 of an objective in the thousands)
+#: let the joint fit of every bundled dataset crawl 22 more evaluations (4 s) that moved no
+#: cost by half its standard error
 #: (``benchmarks/bench_fidelity.py --joint-only``)
 NLP_TOL = 0.05
 NLP_RTOL = 1e-4
