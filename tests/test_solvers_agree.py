@@ -54,6 +54,7 @@ def _several_visits(net) -> bool:
     return len({round(v.mean_us * v.count, 9) for v in net.route
                 if v.station == k and v.mean_us > 0}) > 1
 
+
 NAMES = list(iov.paths()["name"])
 POLLING = ["virtio-blk-iothread", "virtio-scsi-iothread", "vhost-user-net", "vhost-user-blk"]
 #: the time costs the catalog's paths read (a cost only the scenario solver applies, such as

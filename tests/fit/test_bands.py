@@ -186,8 +186,9 @@ def test_heavy_tailed_misses_widen_the_band_to_the_conformal_quantile():
 # ------------------------------------------------------------------ bands before a fit
 def test_prior_band_of_a_sum_of_costs_matches_the_closed_form():
     # native-blk at one request in flight: R = guest_blk_us + device_blk_us + guest_irq_us
-    # + wakeup_us (the catalog's hops, the app woken by its completion; nothing queues), so d ln R / d ln c_j = c_j / R and the band's
-    # log half-width is z sqrt(sum_j (c_j / R)^2 sigma_j^2), sigma_j the prior's (prior_of);
+    # + wakeup_us (the catalog's hops, the app woken by its completion; nothing queues), so
+    # d ln R / d ln c_j = c_j / R and the band's log half-width is
+    # z sqrt(sum_j (c_j / R)^2 sigma_j^2), sigma_j the prior's (prior_of);
     # IOPS = 1 / R has the same
     host = iov.HostProfile.default()
     rows = pd.DataFrame({"path": "native-blk", "metric": ["latency_us", "iops"], "jobs": 1,
