@@ -153,14 +153,19 @@ def _text(x: pd.Series | pd.DataFrame) -> pd.Series | pd.DataFrame:
     return x.astype(object).where(x.notna(), "").astype(str)
 
 
-def pair_directions(rows: pd.DataFrame, *, min_change: float = 0.10) -> pd.DataFrame:
+def pair_directions(rows: pd.DataFrame, *, min_change: float = 0.10,
+                    tie: float = 0.01) -> pd.DataFrame:
     """Same-hardware pairs: does the prediction move the right way between two rows?
 
     For every pair of rows with the same ``hardware`` (``source`` when there is no
     hardware column), the same metric and ``label``, that differ in exactly one of
     :data:`CONDITIONS`: the measured ratio, the predicted ratio, and whether both lie on
     the same side of 1.  Pairs whose measured values differ by less than ``min_change``
-    (10 %) are kept but flagged ``decisive = False`` (a direction within noise).
+    (10 %) are kept but flagged ``decisive = False`` (a direction within noise).  A
+    predicted ratio within ``tie`` (1 %) of 1 is a tie: the model says the condition does
+    not matter, which is no direction, so such a pair is never ``right`` (a change of a
+    few parts per million, numerical noise of the solver, would otherwise count as a
+    direction half the time).
 
     Parameters
     ----------
@@ -179,6 +184,10 @@ def pair_directions(rows: pd.DataFrame, *, min_change: float = 0.10) -> pd.DataF
         if c not in rows.columns:
             raise ParameterError(f"pair_directions needs column {c!r}; give it the output of "
                                  "predict, crossval or FitResult.residuals")
+    for name, v in (("min_change", min_change), ("tie", tie)):
+        if not (np.isfinite(v) and v >= 0):
+            raise ParameterError(f"pair_directions: {name} must be a finite share >= 0, "
+                                 f"got {v!r}")
     hw = "hardware" if "hardware" in rows.columns else "source" if "source" in rows.columns \
         else None
     conds = [c for c in CONDITIONS if c in rows.columns]
@@ -204,7 +213,8 @@ def pair_directions(rows: pd.DataFrame, *, min_change: float = 0.10) -> pd.DataF
                         "metric": rows["metric"].iloc[a],
                         "hardware": rows[hw].iloc[a] if hw else "", "condition": cond,
                         "measured_ratio": mr, "predicted_ratio": pr,
-                        "right": bool(np.sign(np.log(mr)) == np.sign(np.log(pr)))
+                        "right": bool(np.sign(np.log(mr)) == np.sign(np.log(pr))
+                                      and abs(np.log(pr)) > np.log1p(tie))
                         if np.isfinite(pr) and pr > 0 else False,
                         "decisive": bool(abs(np.log(mr)) > np.log1p(min_change))})
     cols = ["first", "second", "metric", "hardware", "condition", "measured_ratio",

@@ -163,6 +163,8 @@ def _parse_row(i: int, row: Mapping[str, Any], weight: float, ignored: set[str])
             path_opts[k] = v
         elif isinstance(v, str) and isinstance(p.options.get(f"{k}_{v}"), bool):
             path_opts[f"{k}_{v}"] = True  # a label key=word sets the boolean option key_word
+        elif isinstance(v, str) and len(flags := _word_flags(p, k)) == 1:
+            path_opts[flags[0]] = False  # another word (engine=sync) clears the one key_word
         elif k in costs:
             try:
                 overrides[k] = costs[k].check(v)
@@ -424,3 +426,8 @@ def _structured(path: Path, w: Workload) -> bool:
     population (vCPU groups, finite host cores, an in-flight limit)."""
     return (bool(vcpu_groups(path, w)) or math.isfinite(path.options.get("cores", math.inf))
             or math.isfinite(path.inflight) or path.inflight_rule is not None)
+
+
+def _word_flags(path, key: str) -> list[str]:
+    """The path's boolean options named ``key_<word>`` (``engine_async`` for ``engine``)."""
+    return [o for o, d in path.options.items() if o.startswith(f"{key}_") and isinstance(d, bool)]

@@ -256,6 +256,23 @@ def test_vmm_rows_use_the_vmm_threads():
     assert out["predicted"][2] == pytest.approx(vmm(sync))
 
 
+def test_a_label_word_that_clears_the_keys_only_flag_is_not_ignored():
+    # engine=async sets engine_async; engine=sync names the other engine: engine_async
+    # false, read, not listed among the ignored labels
+    rows = pd.DataFrame([
+        {"path": "firecracker-virtio-blk", "options": f"vcpus=1;engine={e}", "jobs": 1,
+         "iodepth": 32, "size_bytes": 4096, "metric": "cpu_util_vmm_pct", "value": v}
+        for e, v in (("sync", 40.0), ("async", 55.0), ("sync", 42.0))])
+    f = iov.fit(rows, free=["syscall_us"])
+    assert not any("engine" in n for n in f.notes)
+    out = f.residuals["predicted"].to_numpy()
+    assert out[0] == pytest.approx(out[2]) and out[0] != pytest.approx(out[1])
+    # a word on a path without such a flag is still a label the fit reports it ignored
+    v = pd.DataFrame([{"path": "virtio-blk", "options": "engine=sync", "jobs": 1,
+                       "iodepth": 1, "size_bytes": 4096, "metric": "iops", "value": 3e4}] * 2)
+    assert any("engine" in n for n in iov.fit(v, free=["guest_blk_us"]).notes)
+
+
 def test_cpu_of_rows_read_the_process_cpu_on_the_vcpu():
     """fio's usr + sys per I/O (option cpu_of): the demand at the vCPU threads, by the
     utilisation law U = X D the vCPU utilisation over the throughput (P01's rows)."""
@@ -750,6 +767,28 @@ def test_pair_directions_compare_rows_that_differ_in_one_condition():
     assert not q.loc[(0, 2), "right"] and not q.loc[(0, 2), "decisive"]  # +5 %: within noise
     assert q.loc[(1, 3), "condition"] == "iodepth" and q.loc[(1, 3), "right"]
     assert q.loc[(2, 3), "predicted_ratio"] == pytest.approx(130 / 90)
+
+
+def test_a_predicted_tie_is_no_direction():
+    # measured +50 % between the jobs; a prediction that moves by a few parts per million
+    # (or by under 1 %) says the condition does not matter: it points nowhere, so it is
+    # not right whichever side of 1 its rounding falls on; 2 % is a (weak) direction
+    from iovmodel.fit import pair_directions
+
+    def one(pred_second: float, **kw) -> bool:
+        rows = pd.DataFrame({"hardware": ["h"] * 2, "metric": ["iops"] * 2,
+                             "jobs": [1, 2], "measured": [100.0, 150.0],
+                             "predicted": [100.0, pred_second]})
+        return bool(pair_directions(rows, **kw)["right"].iloc[0])
+
+    assert not one(100.0 * (1 + 3e-6))
+    assert not one(100.9)
+    assert one(102.0)
+    assert not one(99.0 * 0.98)  # the wrong way
+    assert one(100.9, tie=0.0)  # tie=0: any change is a direction
+    with pytest.raises(iov.ParameterError, match="tie"):
+        pair_directions(pd.DataFrame({"metric": ["iops"], "measured": [1.0],
+                                      "predicted": [1.0]}), tie=-0.1)
 
 
 # ------------------------------------------------------------------ hierarchical fits
