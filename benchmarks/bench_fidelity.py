@@ -17,7 +17,8 @@ keeps; their count per dataset is frozen in ``ROWS`` below and a change is repor
 * directions: of the same-hardware pairs that differ in one condition and whose measured
   values differ by more than 10 %, the share whose predicted ratio (in-sample fit) points
   the same way (:func:`iovmodel.fit.pair_directions`); a predicted change within 1 % is a
-  tie, no direction, and counts as wrong.
+  tie, no direction, and counts as wrong. A last line gives the share right among the
+  pairs the model does not call ties: how far its predicted directions can be trusted.
 
 Errors are median absolute percentage errors (MdAPE, %).  The last lines time the joint
 fit of every bundled dataset (MAP with its Laplace intervals) and one single-dataset fit.
@@ -89,15 +90,20 @@ LEVEL = 0.95
 
 #: wrong-direction pairs the prediction calls a tie (within 1 %), by the condition that differs
 FLAT: dict[str, int] = {}
+#: decisive pairs whose prediction changes by more than 1 % (not a tie), and how many of
+#: those point the measured way
+CALLED = {"pairs": 0, "right": 0}
 
 
 def _share(frame: pd.DataFrame) -> tuple[float, int]:
     p = pair_directions(frame)
     d = p[p["decisive"]]
-    wrong = d[~d["right"]]
-    flat = wrong[np.abs(np.log(wrong["predicted_ratio"].astype(float))) <= np.log1p(0.01)]
+    tie = np.abs(np.log(d["predicted_ratio"].astype(float))) <= np.log1p(0.01)
+    flat = d[tie & ~d["right"]]
     for cond, n in flat.groupby("condition").size().items():
         FLAT[cond] = FLAT.get(cond, 0) + int(n)
+    CALLED["pairs"] += int((~tie).sum())
+    CALLED["right"] += int(d.loc[~tie, "right"].sum())
     return (float(d["right"].mean()) if len(d) else math.nan), len(d)
 
 
@@ -253,6 +259,10 @@ def main(argv: list[str]) -> None:
           f"(median over datasets {np.nanmedian(table['zero_in']):.0f} %)")
     print(f"wrong-direction pairs the model predicts as a tie (within 1 %), by the condition that "
           f"differs: {FLAT or 'none'}")
+    if CALLED["pairs"]:
+        print(f"where the model predicts a change (beyond 1 %): {CALLED['pairs']} of the "
+              f"decisive pairs, {100 * CALLED['right'] / CALLED['pairs']:.0f} % of them the "
+              f"measured way")
     notes = [f"{r['dataset']}: {r['note']}" for _, r in table.iterrows() if r["note"]]
     if md and notes:  # rows that differ from the frozen set, a fit that failed; the plain
         print("notes: " + "; ".join(notes))  # listing shows them per dataset

@@ -128,7 +128,7 @@ def device_text(p: Path, host: Mapping[str, float], w: Workload) -> str:
 #: what each QEMU I/O engine does per request (catalog option ``aio``)
 ENGINES = {
     "threads": "QEMU's block thread pool: a worker wakes and does a blocking preadv/pwritev",
-    "native": "Linux AIO: io_submit, completions reaped with io_getevents",
+    "native": "Linux AIO: io_submit, completions reaped from the AIO ring in userspace",
     "io_uring": "io_uring: submitted with io_uring_enter, completions reaped from the ring",
 }
 #: what each QEMU cache mode means for the device (catalog option ``cache``)

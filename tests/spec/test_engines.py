@@ -50,15 +50,37 @@ def test_write_on_a_read_only_drive_is_refused():
 
 
 def test_threads_add_a_hand_off_and_a_worker_wake_up_at_qd1():
-    # aio=threads against aio=native at one request in flight: the pool adds the futex wake
-    # of the hand-off, the worker's wake-up, its blocking syscall and its completion notify,
-    # and drops io_submit, io_getevents (and the BQL round of the reap); the main loop
-    # wakes once on completion either way. Sum of the hop costs, from the cost table.
+    # aio=threads against aio=native at one request in flight, on the main loop: the pool adds
+    # the futex wake of the hand-off, the worker's wake-up, its blocking syscall and its
+    # completion notify (util/thread-pool.c worker_thread -> qemu_bh_schedule -> aio_notify ->
+    # event_notifier_set), and drops io_submit; on completion the main loop reads an eventfd
+    # either way (linux-aio.c qemu_laio_completion_cb, or util/async.c
+    # aio_context_notifier_cb for the pool's bottom half) and reaps Linux AIO's ring in
+    # userspace (io_getevents_peek: no io_getevents). Sum of the hop costs, from the table.
     h = HOST
     extra = (h["syscall_us"] + h["wakeup_us"] + h["syscall_us"] + h["syscall_us"]
-             - h["syscall_us"] - h["syscall_us"])
+             - h["syscall_us"])
     assert _lat(iov.path("virtio-blk", aio="threads")) - _lat(iov.path("virtio-blk")) == \
         pytest.approx(extra, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["virtio-blk-iothread", "virtio-scsi-iothread"])
+def test_a_polling_iothread_reaps_every_engine_without_a_syscall(name):
+    # while an iothread polls, Linux AIO's completions are peeked from its ring
+    # (qemu_laio_poll_cb), io_uring's from the completion ring, and the pool's bottom half is
+    # seen through ctx->notified: aio_notify writes the eventfd only to a sleeping thread
+    w = iov.Workload.closed(1, 1)
+
+    def iothread_us(aio):
+        net = iov.build(iov.path(name, aio=aio), HOST, w)
+        return net.stations[net.station_index("iothread")].demand_us
+
+    assert iothread_us("native") == pytest.approx(iothread_us("io_uring"), rel=1e-9)
+    # the pool: one hand-off (futex wake) on the iothread, nothing on completion
+    assert iothread_us("threads") - iothread_us("native") == pytest.approx(0.0, abs=1e-9)
+    pool = iov.build(iov.path(name, aio="threads"), HOST, w)
+    assert pool.stations[pool.station_index("pool")].demand_us == pytest.approx(
+        HOST["wakeup_us"] + HOST["syscall_us"], rel=1e-9)
 
 
 def test_io_uring_reaps_without_a_syscall():
