@@ -108,11 +108,11 @@ def fitted_pred():
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason=(
-    "measured (bench_block.py --fitted): median |error| P15 183 %, P18 70.6 % from the profile "
+    "measured (bench_block.py --fitted): median |error| P15 184 %, P18 70.8 % from the profile "
     "fitted on the bundled data without io_comparisons (the defaults give 24.8 % and 53 %). "
     "Since S09's rows state their null_blk device (completion_nsec=0), no row of those data "
     "pins device_blk_us or the cost of an exit to userspace: the fit moves user_exit_us "
-    "4.33 -> 0.69 us (Firecracker's 968 block rows ask for cheap ones) and AHCI's exits, each "
+    "4.33 -> 0.68 us (Firecracker's 968 block rows ask for cheap ones) and AHCI's exits, each "
     "a trip to QEMU, give 52-78k IOPS against 15-20k measured. Before, S09's 21.8 us at QD1 "
     "held device_blk_us at 12 us and the fit's bql_acquire_us of 13.7 us bound every "
     "prediction at the main loop (54.5 % and 75.2 %): neither profile carries over to P15"))
