@@ -98,7 +98,7 @@ CALLED = {"pairs": 0, "right": 0}
 def _share(frame: pd.DataFrame) -> tuple[float, int]:
     p = pair_directions(frame)
     d = p[p["decisive"]]
-    tie = np.abs(np.log(d["predicted_ratio"].astype(float))) <= np.log1p(0.01)
+    tie = d["tie"].to_numpy(dtype=bool)
     flat = d[tie & ~d["right"]]
     for cond, n in flat.groupby("condition").size().items():
         FLAT[cond] = FLAT.get(cond, 0) + int(n)

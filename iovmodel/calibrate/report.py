@@ -178,7 +178,8 @@ def pair_directions(rows: pd.DataFrame, *, min_change: float = 0.10,
     DataFrame
         One row per pair: ``first, second`` (index labels), ``metric``, ``hardware``,
         ``condition`` (the column that differs), ``measured_ratio``,
-        ``predicted_ratio``, ``right`` (bool), ``decisive`` (bool).
+        ``predicted_ratio``, ``right`` (bool), ``decisive`` (bool), ``tie`` (bool: the
+        predicted ratio within ``tie`` of 1, or not a positive number).
     """
     for c in ("measured", "predicted", "metric"):
         if c not in rows.columns:
@@ -209,17 +210,19 @@ def pair_directions(rows: pd.DataFrame, *, min_change: float = 0.10,
         for a, b in zip(idx[i], idx[j], strict=True):
             cond = conds[int(np.flatnonzero(codes[a] != codes[b])[0])]
             mr, pr = meas[b] / meas[a], pred[b] / pred[a]
+            tied = not (np.isfinite(pr) and pr > 0) or abs(np.log(pr)) <= np.log1p(tie)
             out.append({"first": labels[a], "second": labels[b],
                         "metric": rows["metric"].iloc[a],
                         "hardware": rows[hw].iloc[a] if hw else "", "condition": cond,
                         "measured_ratio": mr, "predicted_ratio": pr,
-                        "right": bool(np.sign(np.log(mr)) == np.sign(np.log(pr))
-                                      and abs(np.log(pr)) > np.log1p(tie))
-                        if np.isfinite(pr) and pr > 0 else False,
-                        "decisive": bool(abs(np.log(mr)) > np.log1p(min_change))})
+                        "right": bool(not tied
+                                      and np.sign(np.log(mr)) == np.sign(np.log(pr))),
+                        "decisive": bool(abs(np.log(mr)) > np.log1p(min_change)),
+                        "tie": bool(tied)})
     cols = ["first", "second", "metric", "hardware", "condition", "measured_ratio",
-            "predicted_ratio", "right", "decisive"]
+            "predicted_ratio", "right", "decisive", "tie"]
     return pd.DataFrame(out, columns=cols).astype({"right": bool, "decisive": bool,
+                                                    "tie": bool,
                                                     "measured_ratio": float,
                                                     "predicted_ratio": float})
 
