@@ -186,7 +186,11 @@ def pair_directions(rows: pd.DataFrame, *, min_change: float = 0.10,
             raise ParameterError(f"pair_directions needs column {c!r}; give it the output of "
                                  "predict, crossval or FitResult.residuals")
     for name, v in (("min_change", min_change), ("tie", tie)):
-        if not (np.isfinite(v) and v >= 0):
+        try:
+            ok = not isinstance(v, bool) and math.isfinite(float(v)) and float(v) >= 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
             raise ParameterError(f"pair_directions: {name} must be a finite share >= 0, "
                                  f"got {v!r}")
     hw = "hardware" if "hardware" in rows.columns else "source" if "source" in rows.columns \

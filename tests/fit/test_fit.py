@@ -791,9 +791,12 @@ def test_a_predicted_tie_is_no_direction():
     assert one(102.0)
     assert not one(99.0 * 0.98)  # the wrong way
     assert one(100.9, tie=0.0)  # tie=0: any change is a direction
-    with pytest.raises(iov.ParameterError, match="tie"):
-        pair_directions(pd.DataFrame({"metric": ["iops"], "measured": [1.0],
-                                      "predicted": [1.0]}), tie=-0.1)
+    one_row = pd.DataFrame({"metric": ["iops"], "measured": [1.0], "predicted": [1.0]})
+    for bad in (-0.1, float("nan"), "1 %", None):
+        with pytest.raises(iov.ParameterError, match="tie"):
+            pair_directions(one_row, tie=bad)
+    with pytest.raises(iov.ParameterError, match="min_change"):
+        pair_directions(one_row, min_change=float("inf"))
 
 
 # ------------------------------------------------------------------ hierarchical fits
