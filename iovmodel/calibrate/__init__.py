@@ -35,7 +35,9 @@ rest are in :attr:`FitResult.ignored` with their reasons).  ``fit(df, by="hardwa
 shares the virtualization costs over all rows and gives each group its own ``device_*``
 and ``guest_*`` costs.  ``crossval(df, by="source")`` leaves each source out in turn;
 :func:`pair_directions` checks, for rows on the same hardware that differ in one
-condition, whether the predicted ratio points the measured way.  The finite-difference
+condition, whether the predicted ratio points the measured way (a predicted change within
+1 % is a ``tie``: the model sees no difference there, which is never a right direction).
+The finite-difference
 Jacobian differences together the costs no row shares (a column colouring), so a
 hierarchical fit costs about as many evaluations as a shared one.
 ``benchmarks/bench_fidelity.py`` prints the accuracy table of the README.
