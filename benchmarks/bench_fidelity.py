@@ -17,7 +17,7 @@ keeps; their count per dataset is frozen in ``ROWS`` below and a change is repor
 * directions: of the same-hardware pairs that differ in one condition and whose measured
   values differ by more than 10 %, the share whose predicted ratio (in-sample fit) points
   the same way (:func:`iovmodel.fit.pair_directions`); a predicted change within 1 % is a
-  tie, no direction, and counts as wrong. A last line gives the share right among the
+  tie, no direction, and counts as wrong. A further line gives the share right among the
   pairs the model does not call ties: how far its predicted directions can be trusted.
 
 Errors are median absolute percentage errors (MdAPE, %).  The last lines time the joint

@@ -783,14 +783,15 @@ def test_a_predicted_tie_is_no_direction():
 
     assert not one(100.0 * (1 + 3e-6))
     assert not one(100.9)
+    assert one(102.0)
+    assert not one(99.0 * 0.98)  # the wrong way
+    assert one(100.9, tie=0.0)  # tie=0: any change is a direction
+    # the tie column says which pairs the prediction calls ties
     rows = pd.DataFrame({"hardware": ["h"] * 3, "metric": ["iops"] * 3, "jobs": [1, 2, 4],
                          "measured": [100.0, 150.0, 200.0],
                          "predicted": [100.0, 100.5, 130.0]})
     p = pair_directions(rows).set_index(["first", "second"])
     assert p.loc[(0, 1), "tie"] and not p.loc[(0, 2), "tie"] and not p.loc[(1, 2), "tie"]
-    assert one(102.0)
-    assert not one(99.0 * 0.98)  # the wrong way
-    assert one(100.9, tie=0.0)  # tie=0: any change is a direction
     one_row = pd.DataFrame({"metric": ["iops"], "measured": [1.0], "predicted": [1.0]})
     for bad in (-0.1, float("nan"), "1 %", None):
         with pytest.raises(iov.ParameterError, match="tie"):
