@@ -37,9 +37,8 @@ and ``guest_*`` costs.  ``crossval(df, by="source")`` leaves each source out in 
 :func:`pair_directions` checks, for rows on the same hardware that differ in one
 condition, whether the predicted ratio points the measured way (a predicted change within
 1 % is a ``tie``: the model sees no difference there, which is never a right direction).
-The finite-difference
-Jacobian differences together the costs no row shares (a column colouring), so a
-hierarchical fit costs about as many evaluations as a shared one.
+The finite-difference Jacobian differences together the costs no row shares (a column
+colouring), so a hierarchical fit costs about as many evaluations as a shared one.
 ``benchmarks/bench_fidelity.py`` prints the accuracy table of the README.
 
 Prediction bands
