@@ -84,7 +84,9 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    # what tab completion offers: the public names, not the modules and helpers this
+    # file imports to build them (importlib, Any, the subpackages behind the re-exports)
+    return sorted(__all__)
 
 
 __all__ = [

@@ -783,21 +783,28 @@ def _stack_costs(path: Path, host: HostProfile, workload: Workload,
                  units: Units | None) -> dict:
     """The stack costs a network workload changes (:func:`_guest_net_us`; a flood whose host
     end bypasses the host stack pays ``host_pkt_us`` where the path reads ``host_net_us``,
-    on a path whose frames reach the host at all: not one bound to a physical NIC), and a
-    path behind NAT (option ``nat``) ``host_nat_us`` more wherever it reads ``host_net_us``."""
+    on a path whose frames reach the host at all: not one bound to a physical NIC), and what
+    ``host_net_us`` stands for under the path's options (:func:`host_stack_expr`: ``nat``,
+    ``macvtap``)."""
+    from ._expr import evaluate
     from .spec.traffic import path_packets
 
     out = {}
-    if path.options.get("nat"):
-        # a guest behind masquerade: each packet the host stack moves between the tap and
-        # the wire also passes conntrack and NAT (the path option nat, catalog.toml)
-        out["host_net_us"] = host["host_net_us"] + host["host_nat_us"]
+    stack = host_stack_expr(path)
+    if stack is not None:
+        out["host_net_us"] = float(evaluate(stack, host))
     guest = _guest_net_us(host, workload, units)
     if guest is not None:
         out["guest_net_us"] = guest
     t = workload.traffic
     if units is not None and t is not None and not t.host_stack \
             and path_packets(path.name).nic != "always":
+        if path.options.get("macvtap"):
+            raise ParameterError(
+                f"path {path.name!r} with macvtap=True cannot take {t!r}: a flood between a "
+                f"guest and its own host runs XDP_DROP on the tap or pktgen into it, and a "
+                f"macvtap has no XDP hook (drivers/net/tap.c) nor a queue pktgen can feed; "
+                f"use macvtap=False (a tap) or a flood across hosts")
         # XDP_DROP on the tap (tun_xdp_one in the writer's context) or pktgen's xmit into
         # the tap (tun_net_xmit): no socket stack, no bridge on the host
         out["host_net_us"] = host["host_pkt_us"]
@@ -806,6 +813,21 @@ def _stack_costs(path: Path, host: HostProfile, workload: Workload,
             # XDP buffers and hands them to tun in batches (vhost_net_build_xdp), no skb each
             out["vhost_us"] = host["vhost_xdp_tx_us"]
     return out
+
+
+def host_stack_expr(path: Path) -> str | None:
+    """What a path's ``host_net_us`` stands for under its options, as a cost expression
+    (None: ``host_net_us`` itself). ``nat``: a guest behind masquerade, each packet the host
+    stack moves between the tap and the wire also passes conntrack and NAT. ``macvtap``:
+    the VMM's fd is a macvtap on the NIC (libvirt's ``<interface type='direct'>``), so a
+    frame goes from the tap queue to the lower device through macvlan, no bridge and no IP
+    layer: ``host_macvtap_us`` in its place. :func:`iovmodel.symbolic.stations` reads it
+    too, so both solvers price the same host stack."""
+    if path.options.get("macvtap"):
+        return "host_macvtap_us"
+    if path.options.get("nat"):
+        return "host_net_us + host_nat_us"
+    return None
 
 
 def _guest_net_us(host: HostProfile, workload: Workload, units: Units | None) -> float | None:

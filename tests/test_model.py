@@ -195,3 +195,13 @@ def test_bad_path_or_host_raise_parameter_error(call):
     # the same argument checks in analyze, compare and sweep: (path, host, workload, ...)
     with pytest.raises(iov.ParameterError, match="path|host"):
         call()
+
+
+def test_the_public_api_is_what_dir_shows():
+    # a notebook's tab completion lists __all__: every name there resolves, the lazy ones
+    # (simulator, probe, widgets) included, and no import helper leaks into it
+    names = dir(iov)
+    assert names == sorted(iov.__all__)
+    assert not {"importlib", "Any", "annotations", "calibrate", "errors"} & set(names)
+    for name in names:
+        assert getattr(iov, name) is not None

@@ -211,6 +211,8 @@ def _used_costs(rows: Sequence[_Row]) -> list[str]:
         # a TX flood into an XDP tap reads vhost_xdp_tx_us in vhost_us's place (network.py)
         swap = {"vhost_us": "vhost_xdp_tx_us"} if xdp_tx_flood(r.path, r.workload.traffic) \
             else {}
+        if r.path.options.get("macvtap"):  # no bridge: host_macvtap_us where it reads the stack
+            swap["host_net_us"] = "host_macvtap_us"
         for h in r.path.active_hops():
             if isinstance(h.cost, str):
                 for n in sorted(compile_expr(h.cost)[1]):

@@ -83,9 +83,10 @@ EXITS = ("exits_per_io", "exits_per_s")
 
 #: host costs a network path's traffic reads beyond its cost expressions (the NIC, a flood's
 #: guest and host driver work, the physical link of an exchange with a VM on another host,
-#: the NAT of a path with option nat, vhost-net's batched XDP transmit of a TX flood)
+#: the NAT of a path with option nat, a macvtap's host stack, vhost-net's batched XDP transmit
+#: of a TX flood)
 TRAFFIC_READS = ("nic_ns_per_byte", "nic_frame_us", "guest_pkt_us", "guest_pkt_rx_us",
-                 "host_pkt_us", "wire_us", "host_nat_us", "vhost_xdp_tx_us")
+                 "host_pkt_us", "wire_us", "host_nat_us", "host_macvtap_us", "vhost_xdp_tx_us")
 
 
 def host_reads(path: Path) -> tuple[str, ...]:

@@ -16,7 +16,7 @@ import sympy as sp
 
 from .._expr import evaluate
 from ..errors import ParameterError
-from ..network import POLL_STATION, check_servers, station_of, vcpu_groups
+from ..network import POLL_STATION, check_servers, host_stack_expr, station_of, vcpu_groups
 from ..spec.catalog import WORKLOAD_NAMES as WORKLOAD_COST_NAMES
 from ..spec.catalog import Path
 from ..spec.catalog import path as get_path
@@ -240,6 +240,9 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
     if key in _CACHE:
         return _CACHE[key]
     env: dict[str, Any] = {name: CostSymbol(name) for name in parameters()}
+    stack = host_stack_expr(p)
+    if stack is not None:  # nat, macvtap: what host_net_us stands for, as network.build
+        env["host_net_us"] = sp.sympify(evaluate(stack, dict(env), funcs=_SYM_FUNCS))
     env.update(p.options)
     env.update({k: wv[k] for k in WORKLOAD_COST_NAMES})
     order: list[str] = []
@@ -389,6 +392,9 @@ def _route_second_moment(p: Path, w: Workload, keep: Iterable[str], T0: sp.Expr)
                              "needs a numeric batch (its per-batch hops occur floor(count / "
                              "batch) times plus once with the fraction's probability)")
     env: dict[str, Any] = {name: CostSymbol(name) for name in parameters()}
+    stack = host_stack_expr(p)
+    if stack is not None:  # nat, macvtap: what host_net_us stands for, as network.build
+        env["host_net_us"] = sp.sympify(evaluate(stack, dict(env), funcs=_SYM_FUNCS))
     env.update(p.options)
     env.update({k: wv[k] for k in WORKLOAD_COST_NAMES})
     var = sp.Integer(0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pandas as pd
 import pytest
 
@@ -303,6 +305,37 @@ def test_a_guest_behind_nat_pays_conntrack_and_nat_wherever_it_pays_the_host_sta
         iov.analyze(iov.path(name), D, f).packets_per_s, rel=1e-12)
     with pytest.raises(iov.ParameterError, match="no option 'nat'"):
         iov.path("vhost-user-net", nat=True)
+
+
+@pytest.mark.parametrize("name", ["virtio-net", "vhost-net"])
+def test_a_macvtap_takes_the_bridge_and_the_ip_layer_out_of_the_host_stack(name):
+    # macvtap=True (libvirt's <interface type='direct'>): the VMM's fd is a macvtap on the
+    # NIC, so every pass through the host between the guest's queue and the wire pays
+    # host_macvtap_us in host_net_us's place; an exchange between two such VMs on one host
+    # passes it four times (each VM's send and receive)
+    D = iov.HostProfile.default()
+    w = iov.Workload.of(Traffic.rr(1, "udp", "vm2vm"))
+    tap = iov.analyze(iov.path(name), D, w)
+    mvt = iov.analyze(iov.path(name, macvtap=True), D, w)
+    assert tap.latency_us - mvt.latency_us == pytest.approx(
+        4 * (D["host_net_us"] - D["host_macvtap_us"]), rel=1e-9)
+    # a host whose macvtap costs what its bridge does predicts the tap's numbers
+    same = D.replace(host_macvtap_us=D["host_net_us"])
+    assert iov.analyze(iov.path(name, macvtap=True), same, w).latency_us == pytest.approx(
+        tap.latency_us, rel=1e-12)
+    # no masquerade below the IP layer, and no XDP hook or pktgen queue for a host flood
+    with pytest.raises(iov.ParameterError, match="macvtap=True, nat=True"):
+        iov.path(name, macvtap=True, nat=True)
+    with pytest.raises(iov.ParameterError, match="no XDP hook"):
+        iov.analyze(iov.path(name, macvtap=True), D,
+                    iov.Workload.of(Traffic.flood(60, direction="tx")))
+    # a fit of rows measured through a macvtap fits its cost, not the bridge's
+    rows = pd.DataFrame({"path": name, "metric": "latency_us", "options": "macvtap=1",
+                         "value": [1.1 * mvt.latency_us], "rw": "rr"})
+    with warnings.catch_warnings():  # one row for every cost it reads: not identifiable
+        warnings.simplefilter("ignore", iov.IovModelWarning)
+        free = iov.fit(rows, free="all", prior=None).params.index
+    assert "host_macvtap_us" in free and "host_net_us" not in free
 
 
 def test_a_peer_the_direction_contradicts_is_refused():
