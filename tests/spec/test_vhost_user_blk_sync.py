@@ -64,3 +64,10 @@ def test_the_simulator_agrees_at_half_load():
     # the simulator estimates is the analytic one, within its confidence interval (widened
     # by half, and at least 5 %, for the few non-exponential hops)
     assert abs(s.latency_us - a.latency_us) <= max(1.5 * (hi - lo) / 2, 0.05 * a.latency_us)
+
+
+def test_the_assumptions_name_the_device_behind_the_mutex():
+    r = iov.analyze(iov.path("vhost-user-blk", sync_io=True), HOST, iov.Workload.closed(1, 32))
+    assumed = r.to_frame().iloc[0]
+    assert "device_blk_us" in assumed["assumed_device"]
+    assert "sync_io=true" in assumed["assumed_options"]
