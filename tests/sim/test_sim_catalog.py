@@ -1,6 +1,7 @@
 """Every catalog path: simulate() against the analytic solution, with exponential costs.
 
-Where the analytic answer is exact, the simulated 99% interval must hold it:
+Where the analytic answer is exact, the simulated interval must hold it (each at
+1 - 0.01 / CHECKS, the family's chance miss at most 1 %: ``LEVEL`` below):
 
 * one request in flight (no queueing): latency = sum of demands and the CPU per I/O,
   for any service law (``analyze`` on the path, unchanged, declared laws);
@@ -69,9 +70,20 @@ def sim(net: Network, requests=10_000):
                             progress=False)
 
 
+#: intervals this module checks: at most 9 per catalog path (4 + 2 + 2 + 1 in the tests
+#: below). Each is taken at 1 - 0.01 / CHECKS (Bonferroni), so the whole family misses an
+#: exact truth by chance with probability <= 1 %. At 0.99 each, ~280 checks would miss about
+#: 3 by chance, and with each case's seed fixed a change of any default cost re-draws which
+#: (vhost-blk's open case missed by 0.03 % of its value at a vhost_us of 0.54, where 20 other
+#: seeds missed 0 times, mean standardized deviation -0.06): a failure then says nothing
+CHECKS = 9 * len(NAMES)
+LEVEL = 1 - 0.01 / CHECKS
+
+
 def inside(res, truth, metric="latency_us"):
-    lo, hi = res.interval(metric, 0.99)
-    assert lo <= truth <= hi, f"{metric}: {truth:.6g} outside 99% CI [{lo:.6g}, {hi:.6g}]"
+    lo, hi = res.interval(metric, LEVEL)
+    assert lo <= truth <= hi, \
+        f"{metric}: {truth:.6g} outside the {100 * LEVEL:.3f} % CI [{lo:.6g}, {hi:.6g}]"
     assert (hi - lo) / 2 < 0.08 * truth, f"{metric}: CI [{lo:.6g}, {hi:.6g}] too wide to test"
 
 
@@ -96,7 +108,7 @@ def test_saturated(name):
     # (X = servers / demand, which analyze's MVA then gives exactly). The default single
     # vCPU is a queue of demand comparable to the BQL or a worker on many paths: the
     # network is then not saturated at 32 requests and MVA of its shared, unequal-cost
-    # stations (not product form) is an approximation, which the 99 % interval resolves
+    # stations (not product form) is an approximation, which the interval (LEVEL) resolves
     w = iov.Workload.closed(4, 8)
     net = reshape(iov.build(iov.path(name, vcpus="inf"), HOST, w), product_form=False)
     a = iov.analyze(name, HOST, w, vcpus="inf")
