@@ -414,9 +414,11 @@ def _check_option(path_name: str, key: str, value: Any, default: Any) -> Any:
 
 def _check_requires(name: str, requires: Sequence[tuple[str, str]],
                     options: Mapping[str, Any]) -> None:
+    env = {"inf": math.inf, **options}  # "queues == inf": one per vCPU, QEMU's auto default
     for cond, why in requires:
-        if not evaluate(cond, options):
-            opts = ", ".join(f"{k}={options[k]!r}" for k in sorted(compile_expr(cond)[1]))
+        if not evaluate(cond, env):
+            opts = ", ".join(f"{k}={options[k]!r}" for k in sorted(compile_expr(cond)[1])
+                             if k in options)
             raise ParameterError(f"path {name!r}: options {opts} are refused: {why}")
 
 
