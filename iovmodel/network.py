@@ -797,14 +797,16 @@ def _stack_costs(path: Path, host: HostProfile, workload: Workload,
     if guest is not None:
         out["guest_net_us"] = guest
     t = workload.traffic
+    if path.options.get("macvtap") and t is not None and t.direction in ("tx", "rx"):
+        raise ParameterError(
+            f"path {path.name!r} with macvtap=True cannot take {t!r}: traffic between a guest "
+            f"and its own host needs the host to reach the guest, and a macvtap does not "
+            f"hairpin to its lower device's own stack (cloud-hypervisor docs/macvtap-bridge.md:"
+            f" 'not usually possible to reach the guest directly from the host'), nor has it "
+            f"an XDP hook or a queue pktgen can feed (drivers/net/tap.c); use macvtap=False "
+            f"(a tap), or direction 'hosts' or 'vm2vm' (macvtaps in bridge mode on one NIC)")
     if units is not None and t is not None and not t.host_stack \
             and path_packets(path.name).nic != "always":
-        if path.options.get("macvtap"):
-            raise ParameterError(
-                f"path {path.name!r} with macvtap=True cannot take {t!r}: a flood between a "
-                f"guest and its own host runs XDP_DROP on the tap or pktgen into it, and a "
-                f"macvtap has no XDP hook (drivers/net/tap.c) nor a queue pktgen can feed; "
-                f"use macvtap=False (a tap) or a flood across hosts")
         # XDP_DROP on the tap (tun_xdp_one in the writer's context) or pktgen's xmit into
         # the tap (tun_net_xmit): no socket stack, no bridge on the host
         out["host_net_us"] = host["host_pkt_us"]
