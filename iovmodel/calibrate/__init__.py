@@ -118,7 +118,11 @@ request that arrives while the notified backend is busy rides on the current
 pass; arrivals see time averages, so a fraction :math:`1-\rho` of them find it
 idle and the batch is :math:`b = 1/(1-\rho)` (at most the requests in flight),
 :math:`\rho` the utilisation of the busiest notified station (the backend
-thread, not the vCPUs) at batch b: a fixed point, found by Brent's method in log b.
+thread, not the vCPUs) at batch b: a fixed point, found by Brent's method in log b
+(in a fit, by secant steps from the row's root at the previous point, which a
+Jacobian's step moves by little).  ``batching=None`` (the default) takes each path's
+own, :attr:`Path.batching`: ``"load"`` on a path whose back-end signals once per pass
+of its ring (``firecracker-virtio-blk``), ``"amortised"`` elsewhere.
 
 Rows
 ----

@@ -431,7 +431,7 @@ def _sparse_jacobian(f, t: np.ndarray, f0: np.ndarray, S: np.ndarray,
 
 def _boot_one(rows: Sequence[_Row], percentiles: str, sim_options: Mapping[str, Any],
               prob: _Problem, theta0: np.ndarray, seed: np.random.SeedSequence,
-              batching: str = "amortised") -> np.ndarray:
+              batching: str | None = None) -> np.ndarray:
     """One bootstrap replicate: resample rows with replacement, refit from theta0."""
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, len(rows), len(rows))
@@ -563,7 +563,7 @@ def fit(measurements: pd.DataFrame | Source | Sequence[Source],
         executor: Executor | None = None, percentiles: str = "approx",
         sim_options: Mapping[str, Any] | None = None,
         max_nfev: int | None = None, drop_unpredictable: bool = False,
-        batching: str = "amortised") -> FitResult:
+        batching: str | None = None) -> FitResult:
     """Calibrate host costs to measurements.
 
     Parameters
@@ -633,10 +633,12 @@ def fit(measurements: pd.DataFrame | Source | Sequence[Source],
     sim_options : mapping, optional
         ``requests``, ``replications``, ``seed`` of the simulator when
         ``percentiles="sim"``.
-    batching : {"amortised", "load"}
+    batching : {None, "amortised", "load"}
         Batch (requests per kick and per interrupt) of the rows whose ``batch`` is
         empty: ``"amortised"`` takes 1; ``"load"`` takes the load-dependent
-        ``1 / (1 - rho)`` of notification suppression (module docstring).
+        ``1 / (1 - rho)`` of notification suppression (module docstring); None (default):
+        each row's path's own, :attr:`Path.batching` (``"load"`` on
+        ``firecracker-virtio-blk``, whose back-end signals once per pass of its ring).
     drop_unpredictable : bool
         Drop the rows :func:`predictable` rejects (listed in :attr:`FitResult.notes`)
         instead of raising; the residuals then hold only the fitted rows.

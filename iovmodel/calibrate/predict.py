@@ -21,7 +21,7 @@ from .._expr import scope as _scope
 from ..errors import ParameterError, UnstableError
 from ..network import Network, Rebuilder, build
 from ..solve.analyze import open_load_batched
-from ..solve.batching import BATCHING, load_batched
+from ..solve.batching import BATCHING, load_batched, resolve
 from ..solve.closed import solve_closed
 from ..solve.metrics import (
     QUANTILES,
@@ -43,15 +43,19 @@ def _value(metric: str, row: _Row, net: Network, X: float, R: float, waits: np.n
     return value(metric, row.path, row.workload, net, X, R, waits, util, cpu, sim)
 
 
-def _solve_load_batched(p: Path, host: HostProfile, w: Workload):
-    """Closed solution of ``p`` with the load-dependent batch (:func:`load_batched`)."""
+def _solve_load_batched(p: Path, host: HostProfile, w: Workload, net: Network | None = None,
+                        start: float | None = None):
+    """Closed solution of ``p`` with the load-dependent batch (:func:`load_batched`);
+    ``net``, if given, is ``build(p, host, w)`` (the others are it at another batch,
+    :meth:`Network.with_batch`), ``start`` a log batch near the root."""
     n = w.population
+    base = build(p, host, w) if net is None else net
 
     def solve_at(batch: float) -> tuple:
-        net = build(p, host, replace(w, batch=batch))
-        return (net, *_closed(net, [n])[n])
+        nb = base.with_batch(batch)
+        return (nb, *_closed(nb, [n])[n])
 
-    return load_batched(solve_at, n)
+    return load_batched(solve_at, n, start=start)
 
 
 def _closed(net: Network, pops: Sequence[int], warm: dict | None = None) -> dict[int, tuple]:
@@ -131,9 +135,14 @@ class _Model:
     WARM_LOCKS = True
 
     def __init__(self, rows: Sequence[_Row], percentiles: str = "approx",
-                 sim_options: Mapping[str, Any] | None = None, batching: str = "amortised") -> None:
+                 sim_options: Mapping[str, Any] | None = None, batching: str | None = None
+                 ) -> None:
         self.rows = list(rows)
+        #: None: each row's path's own (:attr:`Path.batching`)
         self.batching = batching
+        # the last load-dependent batch (log) of each closed row shape: the next point's
+        # fixed point starts there (a Jacobian's step moves it by little)
+        self._roots: dict[tuple, float] = {}
         groups: dict[tuple, list[int]] = {}
         for j, r in enumerate(self.rows):
             groups.setdefault(r.group_key(), []).append(j)
@@ -288,7 +297,7 @@ class _Model:
                 entry = self._entry(r0.path, h, r0.workload)
                 net, memo = entry
                 # the batch notification suppression gives at each row's rate, as analyze
-                load = self.batching == "load" and r0.path.suppresses_notifications()
+                load = self._load(r0.path)
                 for j in idx:
                     r = rows[j]
                     sim = self.percentiles == "sim" and r.metric in QUANTILES
@@ -323,15 +332,20 @@ class _Model:
                 for j in idx:
                     out[j] = memo[("row", j)]
                 continue
-            if self.batching == "load" and not r0.batch_stated \
-                    and r0.path.suppresses_notifications():
-                solved: dict[int, tuple] = {}  # one fixed point per population
+            if not r0.batch_stated and self._load(r0.path):
                 for j in idx:
                     r = rows[j]
-                    n = r.workload.population
-                    if n not in solved:
-                        solved[n] = _solve_load_batched(r.path, h, r.workload)
-                    net, X, R, waits, util = solved[n]
+                    # one fixed point per network and population, remembered with the
+                    # network (its entry's key holds every cost it reads)
+                    entry = self._entry(r0.path, h, r.workload)
+                    key = ("load", r.workload.population)
+                    sol = entry[1].get(key)
+                    if sol is None:
+                        shape = (id(r0.path), r.workload)
+                        sol = entry[1][key] = _solve_load_batched(
+                            r0.path, h, r.workload, entry[0], self._roots.get(shape))
+                        self._roots[shape] = math.log(sol[0].batch)
+                    net, X, R, waits, util = sol
                     out[j] = self._value(r.metric, replace(r, workload=replace(
                         r.workload, batch=net.batch)), net, X, R, waits, util, None)
                 continue
@@ -360,6 +374,10 @@ class _Model:
                         memo[("row", j)] = out[j]
         return out[self._rep]
 
+    def _load(self, path: Path) -> bool:
+        """Whether a row of ``path`` takes the load-dependent batch (where it states none)."""
+        return resolve(self.batching, path) == "load" and path.suppresses_notifications()
+
     def _value(self, metric: str, row: _Row, net: Network, X: float, R: float,
                waits: np.ndarray, util: np.ndarray, sim: Any) -> float:
         """:func:`_value`, with a row's VM exits per I/O (no cost reads them: a function of
@@ -387,13 +405,13 @@ class _Model:
         return h
 
 
-def check_options(percentiles: str, batching: str, host: HostProfile | None) -> None:
+def check_options(percentiles: str, batching: str | None, host: HostProfile | None) -> None:
     """The prediction options fit and predict share; a bad one raises ParameterError."""
     if percentiles not in ("approx", "sim"):
         raise ParameterError(f"percentiles must be 'approx' or 'sim', got {percentiles!r}")
-    if batching not in BATCHING:
-        raise ParameterError(f"batching must be one of {', '.join(map(repr, BATCHING))}, "
-                             f"got {batching!r}")
+    if batching is not None and batching not in BATCHING:
+        raise ParameterError(f"batching must be None or one of "
+                             f"{', '.join(map(repr, BATCHING))}, got {batching!r}")
     if host is not None:
         as_host(host)
 
@@ -415,7 +433,7 @@ def _residual_frame(measurements: pd.DataFrame, y: np.ndarray, pred: np.ndarray)
 def predict(measurements: pd.DataFrame, host: HostProfile | None = None, *,
             batch: float | None = None, percentiles: str = "approx",
             sim_options: Mapping[str, Any] | None = None,
-            batching: str = "amortised", by: str | None = None,
+            batching: str | None = None, by: str | None = None,
             per_group: Mapping[str, Mapping[str, float]] | None = None) -> pd.DataFrame:
     """Predict every row of a measurement frame under one host profile.
 

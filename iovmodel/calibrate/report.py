@@ -125,7 +125,7 @@ def crossval(measurements: pd.DataFrame, host: HostProfile | None = None, *,
         out = predict(test, f.profile, batch=f.batch,
                       percentiles=fit_options.get("percentiles", "approx"),
                       sim_options=fit_options.get("sim_options"),
-                      batching=fit_options.get("batching", "amortised"))
+                      batching=fit_options.get("batching"))
     out.index = measurements.index[~mask]
     out.attrs.update({"test_mape": float(np.nanmedian(np.abs(out["rel_error"]))) * 100.0,
                       "train_mape": f.mape, "n_train": int(mask.sum()),
@@ -325,7 +325,7 @@ def dataset_report(names: Sequence[str] | None = None, host: HostProfile | None 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FitWarning)
             for g in groups:
-                p0 = predict(g, host, batching=fit_options.get("batching", "amortised"))
+                p0 = predict(g, host, batching=fit_options.get("batching"))
                 start.append(float(np.median(np.abs(p0["rel_error"]))) * 100)
                 try:
                     f = fit(g, host, **fit_options)

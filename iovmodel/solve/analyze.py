@@ -44,6 +44,7 @@ from ..spec.profile import HostProfile, as_host, parameters
 from ..spec.scenario import Scenario
 from ..spec.workload import Workload
 from .batching import BATCH_MAX, BATCHING, load_batched, open_gap
+from .batching import resolve as resolve_batching
 from .closed import solve_closed
 from .consolidation import analyze_scenario, sweep_scenario
 from .layered import needs_layers, solve_closed_layered_xru
@@ -127,7 +128,7 @@ def open_load_batched(p: Path, h: HostProfile, w: Workload) -> tuple:
 
 
 def analyze(path: str | Path | Scenario, host: HostProfile | None = None, workload: Workload | None = None,
-            *, percentiles: Sequence[float] = (), batching: str = "amortised", streams: bool = False,
+            *, percentiles: Sequence[float] = (), batching: str | None = None, streams: bool = False,
             **options: Any) -> Result:
     """Solve a path under a workload analytically.
 
@@ -146,14 +147,16 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
         Latency percentiles (percent, e.g. ``(50, 99)``) to put in
         :attr:`Result.percentiles_us` (gamma approximation, :mod:`iovmodel.solve.percentiles`;
         :meth:`Result.percentile_us` gives any other on request).
-    batching : {"amortised", "load"}
+    batching : {None, "amortised", "load"}
         ``"amortised"``: the workload's batch (amortised notification: per-batch hops
         count 1/batch per I/O).  ``"load"``: the batch notification suppression (virtio
         EVENT_IDX) gives at this load, b = 1/(1 - rho) of the notified back-end
         (:mod:`iovmodel.solve.batching`), at most the requests in flight (closed) or 256
         (open); the Result's workload carries the batch found.  On a path whose options
         suppress no notification (:meth:`Path.suppresses_notifications`: emulated NVMe
-        without shadow doorbells) ``"load"`` is ``"amortised"``.
+        without shadow doorbells) ``"load"`` is ``"amortised"``.  None (default): the
+        path's own, :attr:`Path.batching`: ``"load"`` on ``firecracker-virtio-blk``, whose
+        back-end drains its ring and signals once per pass, ``"amortised"`` elsewhere.
     streams : bool
         A bulk transfer (iperf3 streams, closed workload) that keeps its bottleneck busy:
         throughput at the asymptotic bound min c_k/D_k (:mod:`iovmodel.solve.streams`).
@@ -177,7 +180,7 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
             raise ParameterError("a Scenario carries its host, workloads and options: pass "
                                  "analyze(scenario) alone (got host, workload or options)")
         return analyze_scenario(path, percentiles=tuple(percentiles) or (50, 99))
-    if batching not in BATCHING:
+    if batching is not None and batching not in BATCHING:
         hint = (" (requests of a batch waiting for each other exist only in simulate)"
                 if batching == "fork-join" else "")
         raise ParameterError(f"batching must be one of {', '.join(map(repr, BATCHING))}, "
@@ -187,6 +190,7 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
     if not isinstance(streams, bool):
         raise ParameterError(f"streams must be True or False, got {streams!r}")
     p, h, w, net = resolve(path, host, workload, **options)
+    batching = resolve_batching(batching, p)
     if batching == "load" and not p.suppresses_notifications():
         batching = "amortised"  # nothing skips a kick or an interrupt: the workload's batch
     if w.traffic is not None and batching == "amortised" and not streams:
@@ -211,7 +215,7 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
         n = w.population
 
         def solve_at(batch: float) -> tuple:
-            nb = build(p, h, replace(w, batch=batch))
+            nb = net.with_batch(batch)  # build's network at that batch
             X, R, waits, util = solve_closed(nb, [n])
             return nb, float(X[0]), float(R[0]), waits[0], util[0]
 
@@ -346,6 +350,9 @@ def sweep(path: str | Path | Scenario, host: HostProfile | None = None, workload
     grid = list(itertools.product(*(list(knobs[k]) for k in keys)))
     if workload.traffic is not None:
         return _sweep_traffic(p0, host, workload, keys, grid, costs)
+    if p0.batching == "load" and "batch" not in knobs:
+        # the path's batch follows the load (Path.batching): each point its own fixed point
+        return _sweep_points(p0, host, workload, keys, grid, costs)
     pop_keys = {"jobs", "iodepth"}
     # Points that differ only in jobs/iodepth (closed) or rate (open) share one network:
     # one MVA pass, or one vectorised open solution, serves them all.
@@ -370,8 +377,16 @@ def sweep(path: str | Path | Scenario, host: HostProfile | None = None, workload
         cst = {k: v for k, v in fixed.items() if k in costs and k not in p0.options}
         p = p0.with_options(**opts)
         h = host.replace(**cst) if cst else host
-        w_base = workload.replace(**wk) if wk else workload
         pts = [dict(zip(keys, grid[i], strict=True)) for i in idxs]
+        if pop_keys & set(keys) and (wk.get("batch", workload.batch) != 1):
+            # the group's largest population: a batch knob must fit it (and a point whose
+            # own requests in flight are fewer than the batch is refused, naming it)
+            def _pop(pt: dict) -> int:
+                return pt.get("jobs", workload.jobs or 1) * pt.get("iodepth", workload.iodepth or 1)
+
+            top = max(pts, key=_pop)
+            wk.update({k: top[k] for k in pop_keys if k in top})
+        w_base = workload.replace(**wk) if wk else workload
         if "rate_per_s" in keys:
             w_base = w_base.replace(rate_per_s=pts[0]["rate_per_s"])
         net = build(p, h, w_base)
@@ -429,6 +444,32 @@ def sweep(path: str | Path | Scenario, host: HostProfile | None = None, workload
     data.update(cols)
     return pd.DataFrame(data)  # one construction: column-by-column insertion is the slow part
 
+
+
+#: the workload's own columns of Result.to_frame that a sweep leaves to its knobs
+_WORKLOAD_COLUMNS = ("kind", "rate_per_s", "jobs", "iodepth", "think_us", "size_bytes", "rw",
+                     "rwmixread", "fsync")
+
+
+def _sweep_points(p0: Path, host: HostProfile, workload: Workload, keys: list[str],
+                  grid: list[tuple], costs: set[str]) -> pd.DataFrame:
+    """A sweep of a path whose batch follows the load (:attr:`Path.batching` ``"load"``):
+    each point analyzed on its own (:func:`analyze`, its own fixed point), the columns of
+    the other sweeps plus ``batch``, the batch each point found."""
+    frames = []
+    for pt in grid:
+        d = dict(zip(keys, pt, strict=True))
+        wk = {k: v for k, v in d.items() if k in _WORKLOAD_KNOBS}
+        opts = {k: v for k, v in d.items() if k in p0.options}
+        cst = {k: v for k, v in d.items() if k in costs and k not in p0.options}
+        row = analyze(p0.with_options(**opts), host.replace(**cst) if cst else host,
+                      workload.replace(**wk) if wk else workload).to_frame()
+        row = row.drop(columns=[c for c in _WORKLOAD_COLUMNS if c in row.columns])
+        for k in keys:
+            row[k] = d[k]
+        frames.append(row)
+    out = pd.concat(frames, ignore_index=True)
+    return out[keys + [c for c in out.columns if c not in keys]]
 
 
 def _sweep_traffic(p0: Path, host: HostProfile, workload: Workload, keys: list[str],

@@ -37,9 +37,15 @@ def notified(net: Network) -> list[int]:
             and net.stations[i].name != "vcpu" and net.stations[i].demand_us > 0]
 
 
+def resolve(batching: str | None, path: Any) -> str:
+    """``batching`` as asked, or the path's own (:attr:`Path.batching`) where it is None:
+    ``"load"`` on a path whose back-end signals once per pass of its ring."""
+    return getattr(path, "batching", "amortised") if batching is None else batching
+
+
 def load_batched(solve_at: Callable[[float], tuple[Network, float, float, Any, Any]],
                  population: int, tol: float = 1e-10,
-                 gap: Callable[[float], float] | None = None
+                 gap: Callable[[float], float] | None = None, start: float | None = None
                  ) -> tuple[Network, float, float, Any, Any]:
     """Closed solution with a load-dependent batch: b = 1 / (1 - rho).
 
@@ -62,6 +68,10 @@ def load_batched(solve_at: Callable[[float], tuple[Network, float, float, Any, A
         ``log b -> log b - log target(b)`` computed without ``solve_at`` (the same map,
         equal to rounding: :func:`stream_gap`); the root is searched on it and only the
         solution at the root is ``solve_at``'s.
+    start : float, optional
+        A log batch near the root (a fit's previous point, whose costs differ by a
+        finite-difference step): secant steps from there, a few solutions where Brent's
+        method takes a dozen; Brent's over the whole bracket if they do not settle.
 
     Returns
     -------
@@ -85,6 +95,10 @@ def load_batched(solve_at: Callable[[float], tuple[Network, float, float, Any, A
     # increasing in t, <= 0 at 0, >= 0 at log cap
     g = (lambda t: t - solve(t)[5]) if gap is None else gap  # noqa: E731
     hi = math.log(cap)
+    if start is not None and cap > 1.0:
+        t = _secant(g, min(max(start, 0.0), hi), hi, tol)
+        if t is not None:
+            return solve(t)[:5]
     if cap <= 1.0 or g(0.0) >= 0.0:
         t = 0.0
     elif g(hi) <= 0.0:
@@ -94,6 +108,28 @@ def load_batched(solve_at: Callable[[float], tuple[Network, float, float, Any, A
 
         t = optimize.brentq(g, 0.0, hi, xtol=tol, rtol=4 * np.finfo(float).eps)
     return solve(t)[:5]
+
+
+def _secant(g: Callable[[float], float], t0: float, hi: float, tol: float,
+            steps: int = 8) -> float | None:
+    """The root of the increasing ``g`` on [0, hi] by secant steps from ``t0`` (the first
+    with slope 1, ``g``'s own where the load does not move the target), ends included as
+    :func:`load_batched` takes them; None if ``steps`` do not settle it within ``tol``."""
+    g0 = g(t0)
+    if g0 == 0.0:
+        return t0
+    t1 = min(max(t0 - g0, 0.0), hi)
+    for _ in range(steps):
+        if t1 == t0:  # clamped at an end the root lies beyond
+            return t1 if (t1 == 0.0 and g0 > 0) or (t1 == hi and g0 < 0) else None
+        g1 = g(t1)
+        if abs(t1 - t0) < tol or g1 == 0.0:
+            return t1
+        slope = (g1 - g0) / (t1 - t0)
+        if not slope > 0:  # g increases: a flat or falling secant is rounding
+            return None
+        t0, g0, t1 = t1, g1, min(max(t1 - g1 / slope, 0.0), hi)
+    return None
 
 
 def open_gap(build_at: Callable[[float], Network], rate_per_s: float,

@@ -180,6 +180,11 @@ class Path:
     #: does not hold, ``batching="load"`` keeps the workload's batch (a kick and an
     #: interrupt per submission, whatever the load)
     notify_suppression: str | None = None
+    #: the batching a solver uses for this path when none is asked (``batching=None``):
+    #: ``"load"`` where the back-end drains its ring in one pass and signals once per pass
+    #: (Firecracker's block device), so its requests per kick and per interrupt follow the
+    #: load; ``"amortised"`` (the workload's batch) elsewhere
+    batching: str = "amortised"
     #: the most interrupts per second the device model raises, and where (a condition on
     #: the options; "": always): e1000's mitigation timers hold them to the guest driver's
     #: throttle rate, so under load one interrupt covers the packets of its interval. None:
@@ -515,6 +520,10 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
                 raise CatalogError(f"{where}: notify_suppression must be a condition on the "
                                    f"options (a string), got {suppression!r}")
             compile_expr(suppression)
+        batching = entry.get("batching", "amortised")
+        if batching not in ("amortised", "load"):
+            raise CatalogError(f"{where}: batching must be 'amortised' or 'load', got "
+                               f"{batching!r}")
         irq_max = None
         if "irq_max_per_s" in entry:
             rate, when = entry["irq_max_per_s"], entry.get("irq_max_when", "")
@@ -542,7 +551,7 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
                  guest_view_rows=tuple(entry.get("guest_view", ())),
                  device_note=entry.get("device_note", ""), inflight=float(inflight),
                  inflight_rule=rule, notify_suppression=suppression, irq_max=irq_max,
-                 requires=tuple(requires))
+                 requires=tuple(requires), batching=batching)
         try:
             p._check_names()
             _check_requires(pname, p.requires, p.options)

@@ -19,7 +19,11 @@ What becomes a symbol and what a number
   substituted by the workload's values (defaults: batch 1, 4096 bytes, no
   think time), unless named in ``keep`` (``keep=("rate_per_s",)``), in which
   case they are symbols :math:`\lambda` (I/O per second), :math:`b`,
-  :math:`s_{\mathrm{io}}` (bytes), :math:`Z` (µs).
+  :math:`s_{\mathrm{io}}` (bytes), :math:`Z` (µs).  The batch is the workload's
+  (``analyze(..., batching="amortised")``): the load-dependent batch
+  :math:`b = 1/(1-\rho)` is a fixed point, not a closed form, so on a path that
+  takes it by default (:attr:`Path.batching` ``"load"``: ``firecracker-virtio-blk``)
+  keep :math:`b` and substitute the batch ``analyze`` finds (``r.workload.batch``).
 
 The model, per station :math:`k` (a resource), with per-I/O occurrence counts
 :math:`n_h` (a per-batch hop counts :math:`n_h/b`) and hop costs :math:`t_h`:

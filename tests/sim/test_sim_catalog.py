@@ -90,7 +90,7 @@ def inside(res, truth, metric="latency_us"):
 @pytest.mark.parametrize("name", NAMES)
 def test_one_request_in_flight(name):
     w = iov.Workload.closed(1, 1)
-    a = iov.analyze(name, HOST, w)
+    a = iov.analyze(name, HOST, w, batching="amortised")  # the built network's batch
     # the path as built (declared service laws): without queueing only the means matter
     r = sim(iov.build(iov.path(name), HOST, w))
     inside(r, a.latency_us)
@@ -111,7 +111,7 @@ def test_saturated(name):
     # stations (not product form) is an approximation, which the interval (LEVEL) resolves
     w = iov.Workload.closed(4, 8)
     net = reshape(iov.build(iov.path(name, vcpus="inf"), HOST, w), product_form=False)
-    a = iov.analyze(name, HOST, w, vcpus="inf")
+    a = iov.analyze(name, HOST, w, vcpus="inf", batching="amortised")
     r = sim(net)
     inside(r, a.throughput_per_s, "throughput_per_s")
     inside(r, a.latency_us)

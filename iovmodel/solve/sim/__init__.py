@@ -334,7 +334,7 @@ def simulate(path: str | Path, host: HostProfile | None = None,
              replications: int = 8, seed: int | np.random.SeedSequence | None = None,
              warmup: Any = WARMUP_FRACTION, executor: Executor | None = None,
              progress: bool = True, dists: dict | None = None, engine: str = "auto",
-             batching: str = "amortised", **options: Any) -> SimResult:
+             batching: str | None = None, **options: Any) -> SimResult:
     """Simulate a path under a workload, with confidence intervals.
 
     Parameters
@@ -376,11 +376,16 @@ def simulate(path: str | Path, host: HostProfile | None = None,
         recursions where they apply and ``requests`` <= ``RECURSION_MAX_REQUESTS``
         (their memory grows with ``requests``; the event loop's with the requests
         in flight).
-    batching : {"amortised", "fork-join"}
+    batching : {None, "amortised", "load", "fork-join"}
         ``"amortised"`` (as ``analyze``): a per-batch hop happens ``count / batch``
         times per I/O, each request carrying it with that probability, nobody
         waiting. ``"fork-join"``: the ``batch`` requests of a batch wait for each
         other at a per-batch hop, served once for all (a whole ``batch``).
+        ``"load"``: amortised at the batch :func:`~iovmodel.analyze` finds with
+        ``batching="load"`` (its fixed point b = 1/(1 - rho) is a mean-value argument;
+        the simulation then checks the queueing at that batch, not the fixed point).
+        None (default): the path's own, :attr:`Path.batching` (``"load"`` on
+        ``firecracker-virtio-blk``).
     **options
         Path options (``workers=4``) on top of the path's.
 
@@ -402,19 +407,32 @@ def simulate(path: str | Path, host: HostProfile | None = None,
         if host is not None or workload is not None or options:
             raise ParameterError("simulate: pass host, workload and options only with a path, "
                                  "not with a ready Network")
+        if batching == "load":
+            raise ParameterError("simulate: batching='load' needs a path (analyze finds its "
+                                 "batch); a ready Network runs at its own batch")
         return simulate_network(path, requests=requests, replications=replications, seed=seed,
                                 warmup=warmup, executor=executor, progress=progress,
-                                dists=dists, engine=engine, batching=batching)
+                                dists=dists, engine=engine, batching=batching or "amortised")
     from ...assumptions import assumptions
     from ..analyze import resolve
+    from ..batching import resolve as resolve_batching
 
     p, host, w, net = resolve(path, host, workload, **options)
     if w.traffic is not None and w.is_open and net.ring is not None:
         return _simulate_flood(p, host, w, requests, replications, seed, warmup)
+    batching = resolve_batching(batching, p)
+    if batching == "load":
+        from ..analyze import analyze
+
+        b = analyze(p, host, w, batching="load").workload.batch
+        w = replace(w, batch=b)
+        net, batching, told = net.with_batch(b), "amortised", "load"
+    else:
+        told = batching
     r = simulate_network(net, requests=requests, replications=replications, seed=seed,
                          warmup=warmup, executor=executor, progress=progress, dists=dists,
                          engine=engine, workload=w, path_name=p.name, batching=batching)
-    return replace(r, assumptions=assumptions(p, host, w, net, batching))
+    return replace(r, assumptions=assumptions(p, host, w, net, told))
 
 
 def _simulate_flood(p, host, w, requests, replications, seed, warmup) -> SimResult:
