@@ -21,7 +21,7 @@ from .._expr import scope as _scope
 from ..errors import ParameterError, UnstableError
 from ..network import Network, Rebuilder, build
 from ..solve.analyze import open_load_batched
-from ..solve.batching import BATCHING, load_batched, resolve
+from ..solve.batching import BATCHING, in_flight, load_batched, resolve
 from ..solve.closed import solve_closed
 from ..solve.metrics import (
     QUANTILES,
@@ -55,7 +55,7 @@ def _solve_load_batched(p: Path, host: HostProfile, w: Workload, net: Network | 
         nb = base.with_batch(batch)
         return (nb, *_closed(nb, [n])[n])
 
-    return load_batched(solve_at, n, start=start)
+    return load_batched(solve_at, in_flight(base, n), start=start)
 
 
 def _closed(net: Network, pops: Sequence[int], warm: dict | None = None) -> dict[int, tuple]:

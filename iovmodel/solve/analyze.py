@@ -43,7 +43,7 @@ from ..spec.catalog import path as get_path
 from ..spec.profile import HostProfile, as_host, parameters
 from ..spec.scenario import Scenario
 from ..spec.workload import Workload
-from .batching import BATCH_MAX, BATCHING, load_batched, open_gap
+from .batching import BATCH_MAX, BATCHING, in_flight, load_batched, open_gap
 from .batching import resolve as resolve_batching
 from .closed import solve_closed
 from .consolidation import analyze_scenario, sweep_scenario
@@ -219,7 +219,8 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
             X, R, waits, util = solve_closed(nb, [n])
             return nb, float(X[0]), float(R[0]), waits[0], util[0]
 
-        net, X, R, waits, util = load_batched(solve_at, n)
+        # a pass finds at most the requests the device lets in flight (Path.inflight)
+        net, X, R, waits, util = load_batched(solve_at, in_flight(net, n))
         r = _result(net, p, h, replace(w, batch=net.batch), X, R, waits, util, "mva", "load")
     elif w.is_open:
         R, waits, util = solve_open(net, w.rate_per_s)

@@ -43,6 +43,13 @@ def resolve(batching: str | None, path: Any) -> str:
     return getattr(path, "batching", "amortised") if batching is None else batching
 
 
+def in_flight(net: Network, population: int) -> int:
+    """The requests a pass of the back-end can find: the closed population, or fewer where
+    the device model holds fewer in flight (:attr:`Network.inflight`: a ring without
+    indirect descriptors, IDE's one command)."""
+    return int(min(population, net.inflight)) if math.isfinite(net.inflight) else population
+
+
 def load_batched(solve_at: Callable[[float], tuple[Network, float, float, Any, Any]],
                  population: int, tol: float = 1e-10,
                  gap: Callable[[float], float] | None = None, start: float | None = None
