@@ -79,7 +79,8 @@ def batch_text(batch: float, batching: str = "amortised") -> str:
     """The batch: requests per kick and per interrupt, and where it came from."""
     if batching == "load":
         return (f"{batch:.3g} requests per kick/interrupt, found from the load "
-                "(batching='load': 1/(1 - rho) of the backend)")
+                "(batching='load': 1/(1 - rho) of the backend; the default where it signals "
+                "once per pass)")
     if batching == "fork-join":
         return (f"{batch:g} requests per kick/interrupt; the requests of a batch wait for "
                 "each other (batching='fork-join')")
