@@ -11,6 +11,13 @@ b: a fixed point, found by Brent's method in log b.
 mitigation timers at the guest driver's throttle rate, :attr:`Network.irq_max_per_s`) covers
 at least the X / r units of one interval with each, X the throughput: the target batch is
 then max(1/(1 - rho), X/r), still a fixed point in b (X grows with b).
+
+**Whose default.** A back-end that drains its ring and raises one interrupt per pass
+(Firecracker's block device, Cloud Hypervisor's virtio-blk worker) has this batch when
+the caller asks for none: its catalog entry says ``batching = "load"`` (:attr:`Path.batching`,
+read by :func:`resolve`), and a pass finds at most the requests the device lets in flight
+(:func:`in_flight`). Near the back-end's saturation the fixed point runs to that cap (a pass
+then finds every request), so a back-end priced slower than the vCPU becomes the bound.
 """
 
 from __future__ import annotations
