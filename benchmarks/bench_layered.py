@@ -7,7 +7,9 @@ Prints (1) analyze's throughput and latency against the simulator's 95 % interva
 of paths x (jobs, iodepth) x host cores with 4 vCPUs; (2) exact multiclass MVA against
 line-solver's pfqn_mva on the same network (ratio of times, same process); (3) the time of a
 64-point sweep of a path with 4 vCPUs, 4 queues and host cores (goal: < 10 ms), and what
-starting each point's layers from the previous point's saves there.
+starting each point's layers from the previous point's saves there; (4) the explorer's load
+curve on the paths whose batch follows the load, each point its own fixed point, beside
+virtio-blk's (the callback's budget: 100 ms).
 """
 
 from __future__ import annotations
@@ -110,8 +112,27 @@ def sweep_time() -> None:
           f"{cold * 1e3:.1f} ms ({cold / c:.2f}x the warm-started sweep)")
 
 
+def explorer_curves() -> None:
+    """The explorer's load curve (its ``_curve``: 40 populations closed, 37 rates open),
+    best of 5, for paths whose batch follows the load (``Path.batching == "load"``: each
+    point its own fixed point) beside virtio-blk's, whose points share one MVA pass, in the
+    same process; the explorer's callback budget is 100 ms."""
+    from iovmodel.widgets.app import _curve
+
+    h = iov.HostProfile.default()
+    for name in ("virtio-blk", "firecracker-virtio-blk", "cloudhv-virtio-blk"):
+        p = iov.path(name)
+        out = []
+        for w in (iov.Workload.closed(1, 32), iov.Workload.open(20_000.0)):
+            _curve(p, h, w)
+            out.append(best_of(lambda p=p, w=w: _curve(p, h, w), 5))
+        print(f"explorer curve {name} ({p.batching}): closed {out[0] * 1e3:.1f} ms, "
+              f"open {out[1] * 1e3:.1f} ms")
+
+
 if __name__ == "__main__":
     quick = "--quick" in sys.argv
     speed()
     sweep_time()
+    explorer_curves()
     accuracy(quick)

@@ -145,6 +145,10 @@ class Result:
         """One tidy row: path, workload fields, metrics, ``util_<resource>`` (busy fraction
         of its servers), ``busy_<resource>`` (mean busy servers of a resource with unlimited
         servers) and ``assumed_<entry>`` (the assumptions block, as text)."""
+        return pd.DataFrame([self._row()])
+
+    def _row(self) -> dict:
+        """:meth:`to_frame`'s row as a dict (a sweep makes one frame of many)."""
         row = {"path": self.path, **{k: v for k, v in self.workload.to_dict().items()},
                "throughput_per_s": self.throughput_per_s, "latency_us": self.latency_us,
                "cpu_us_per_io": self.cpu_us_per_io, "guest_cpu_us_per_io": self.guest_cpu_us_per_io,
@@ -160,7 +164,7 @@ class Result:
         free = self._unlimited()
         row.update({f"{'busy' if k in free else 'util'}_{k}": v for k, v in self.utilization.items()})
         row.update({f"assumed_{k.replace(' ', '_')}": v for k, v in self.assumptions.items()})
-        return pd.DataFrame([row])
+        return row
 
     def utilisation_text(self) -> str:
         """Utilisation, one unit per line: the busy fraction of each resource's servers, then

@@ -115,9 +115,10 @@ def open_load_batched(p: Path, h: HostProfile, w: Workload) -> tuple:
         The offered rate is beyond capacity at every batch.
     """
     rate = w.rate_per_s
+    base = build(p, h, w)
 
     def build_at(batch: float) -> Network:
-        return build(p, h, replace(w, batch=batch))
+        return base.with_batch(batch)  # build's network at that batch
 
     def solve_open_at(batch: float) -> tuple:
         nb = build_at(batch)
@@ -457,20 +458,18 @@ def _sweep_points(p0: Path, host: HostProfile, workload: Workload, keys: list[st
     """A sweep of a path whose batch follows the load (:attr:`Path.batching` ``"load"``):
     each point analyzed on its own (:func:`analyze`, its own fixed point), the columns of
     the other sweeps plus ``batch``, the batch each point found."""
-    frames = []
+    rows = []
     for pt in grid:
         d = dict(zip(keys, pt, strict=True))
         wk = {k: v for k, v in d.items() if k in _WORKLOAD_KNOBS}
         opts = {k: v for k, v in d.items() if k in p0.options}
         cst = {k: v for k, v in d.items() if k in costs and k not in p0.options}
         row = analyze(p0.with_options(**opts), host.replace(**cst) if cst else host,
-                      workload.replace(**wk) if wk else workload).to_frame()
-        row = row.drop(columns=[c for c in _WORKLOAD_COLUMNS if c in row.columns])
-        for k in keys:
-            row[k] = d[k]
-        frames.append(row)
-    out = pd.concat(frames, ignore_index=True)
-    return out[keys + [c for c in out.columns if c not in keys]]
+                      workload.replace(**wk) if wk else workload)._row()
+        # dicts, one frame at the end: a frame per point was most of the time
+        rows.append({**d, **{k: v for k, v in row.items()
+                             if k not in d and k not in _WORKLOAD_COLUMNS}})
+    return pd.DataFrame(rows)
 
 
 def _sweep_traffic(p0: Path, host: HostProfile, workload: Workload, keys: list[str],
