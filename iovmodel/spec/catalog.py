@@ -389,8 +389,11 @@ class Path:
             f"<tr><td>{esc(h.name)}</td><td>{esc(h.resource)}</td><td>{esc(h.switch_kind)}</td>"
             f"<td>{h.count:g} / {esc(h.per)}</td><td><code>{esc(str(h.cost))}</code></td></tr>"
             for h in self.active_hops())
+        batch = ("<br><small>batch: follows the load, one kick and one interrupt per pass of "
+                 "the back-end (batching='amortised' takes the workload's)</small>"
+                 if self.batching == "load" else "")
         return (f"<div><b>{esc(self.name)}</b> — {esc(self.title)}<br><small>{esc(self.description)}</small>"
-                f"<table><tr><th>hop</th><th>resource</th><th>switch</th><th>count</th><th>cost (µs)</th></tr>"
+                f"{batch}<table><tr><th>hop</th><th>resource</th><th>switch</th><th>count</th><th>cost (µs)</th></tr>"
                 f"{rows}</table></div>")
 
 

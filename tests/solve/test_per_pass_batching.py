@@ -35,6 +35,9 @@ def test_the_catalog_says_which_paths_signal_once_per_pass():
     # the others keep the workload's batch until their back-end's code is read for it
     assert {p.batching for name in iov.paths()["name"] if name not in per_pass
             for p in [iov.path(name)]} == {"amortised"}
+    # and a path's display says it
+    assert "follows the load" in iov.path(FC)._repr_html_()
+    assert "follows the load" not in iov.path("virtio-blk")._repr_html_()
 
 
 def test_the_batch_is_the_requests_a_busy_period_of_the_event_loop_serves():
