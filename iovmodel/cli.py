@@ -445,7 +445,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     f.add_argument("--profile-out", help="write the fitted profile here (TOML)")
     f.add_argument("--batching", choices=("amortised", "load"), default=None,
                    help="'load': notification suppression, batch = 1/(1-rho) of the backend; "
-                        "default: each path's own ('load' on firecracker-virtio-blk)")
+                        "default: each path's own ('load' on firecracker-virtio-blk and "
+                        "cloudhv-virtio-blk)")
     f.add_argument("--overwrite", action="store_true", help="replace an existing --profile-out")
     f.add_argument("--predict-iodepth", metavar="N[,N...]", default=None,
                    help="then predict IOPS and mean latency at these iodepths, with 95 %% bands")

@@ -122,7 +122,8 @@ thread, not the vCPUs) at batch b: a fixed point, found by Brent's method in log
 (in a fit, by secant steps from the row's root at the previous point, which a
 Jacobian's step moves by little).  ``batching=None`` (the default) takes each path's
 own, :attr:`Path.batching`: ``"load"`` on a path whose back-end signals once per pass
-of its ring (``firecracker-virtio-blk``), ``"amortised"`` elsewhere.
+of its ring (``firecracker-virtio-blk``, ``cloudhv-virtio-blk``), ``"amortised"``
+elsewhere.
 
 Rows
 ----

@@ -638,7 +638,8 @@ def fit(measurements: pd.DataFrame | Source | Sequence[Source],
         empty: ``"amortised"`` takes 1; ``"load"`` takes the load-dependent
         ``1 / (1 - rho)`` of notification suppression (module docstring); None (default):
         each row's path's own, :attr:`Path.batching` (``"load"`` on
-        ``firecracker-virtio-blk``, whose back-end signals once per pass of its ring).
+        ``firecracker-virtio-blk`` and ``cloudhv-virtio-blk``, whose back-ends signal once
+        per pass of their ring).
     drop_unpredictable : bool
         Drop the rows :func:`predictable` rejects (listed in :attr:`FitResult.notes`)
         instead of raising; the residuals then hold only the fitted rows.

@@ -156,8 +156,9 @@ def analyze(path: str | Path | Scenario, host: HostProfile | None = None, worklo
         (open); the Result's workload carries the batch found.  On a path whose options
         suppress no notification (:meth:`Path.suppresses_notifications`: emulated NVMe
         without shadow doorbells) ``"load"`` is ``"amortised"``.  None (default): the
-        path's own, :attr:`Path.batching`: ``"load"`` on ``firecracker-virtio-blk``, whose
-        back-end drains its ring and signals once per pass, ``"amortised"`` elsewhere.
+        path's own, :attr:`Path.batching`: ``"load"`` on ``firecracker-virtio-blk`` and
+        ``cloudhv-virtio-blk``, whose back-ends drain their ring and signal once per pass,
+        ``"amortised"`` elsewhere.
     streams : bool
         A bulk transfer (iperf3 streams, closed workload) that keeps its bottleneck busy:
         throughput at the asymptotic bound min c_k/D_k (:mod:`iovmodel.solve.streams`).
@@ -381,8 +382,8 @@ def sweep(path: str | Path | Scenario, host: HostProfile | None = None, workload
         h = host.replace(**cst) if cst else host
         pts = [dict(zip(keys, grid[i], strict=True)) for i in idxs]
         if pop_keys & set(keys) and (wk.get("batch", workload.batch) != 1):
-            # the group's largest population: a batch knob must fit it (and a point whose
-            # own requests in flight are fewer than the batch is refused, naming it)
+            # the group's largest population: a batch knob must fit it (a point whose
+            # own requests in flight are fewer than the batch is then refused)
             def _pop(pt: dict) -> int:
                 return pt.get("jobs", workload.jobs or 1) * pt.get("iodepth", workload.iodepth or 1)
 

@@ -182,8 +182,9 @@ class Path:
     notify_suppression: str | None = None
     #: the batching a solver uses for this path when none is asked (``batching=None``):
     #: ``"load"`` where the back-end drains its ring in one pass and signals once per pass
-    #: (Firecracker's block device), so its requests per kick and per interrupt follow the
-    #: load; ``"amortised"`` (the workload's batch) elsewhere
+    #: (Firecracker's block device, Cloud Hypervisor's virtio-blk worker), so its requests
+    #: per kick and per interrupt follow the load; ``"amortised"`` (the workload's batch)
+    #: elsewhere
     batching: str = "amortised"
     #: the most interrupts per second the device model raises, and where (a condition on
     #: the options; "": always): e1000's mitigation timers hold them to the guest driver's

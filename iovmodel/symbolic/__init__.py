@@ -22,8 +22,9 @@ What becomes a symbol and what a number
   :math:`s_{\mathrm{io}}` (bytes), :math:`Z` (µs).  The batch is the workload's
   (``analyze(..., batching="amortised")``): the load-dependent batch
   :math:`b = 1/(1-\rho)` is a fixed point, not a closed form, so on a path that
-  takes it by default (:attr:`Path.batching` ``"load"``: ``firecracker-virtio-blk``)
-  keep :math:`b` and substitute the batch ``analyze`` finds (``r.workload.batch``).
+  takes it by default (:attr:`Path.batching` ``"load"``: ``firecracker-virtio-blk``,
+  ``cloudhv-virtio-blk``) keep :math:`b` and substitute the batch ``analyze`` finds
+  (``r.workload.batch``).
 
 The model, per station :math:`k` (a resource), with per-I/O occurrence counts
 :math:`n_h` (a per-batch hop counts :math:`n_h/b`) and hop costs :math:`t_h`:

@@ -385,7 +385,7 @@ def simulate(path: str | Path, host: HostProfile | None = None,
         ``batching="load"`` (its fixed point b = 1/(1 - rho) is a mean-value argument;
         the simulation then checks the queueing at that batch, not the fixed point).
         None (default): the path's own, :attr:`Path.batching` (``"load"`` on
-        ``firecracker-virtio-blk``).
+        ``firecracker-virtio-blk`` and ``cloudhv-virtio-blk``).
     **options
         Path options (``workers=4``) on top of the path's.
 
