@@ -42,10 +42,19 @@ FILES = ("block_io.csv", "network_io.csv", "exit_rates.csv", "per_event_costs.cs
 TIDY_FILES = {"io_comparisons.csv": "io_comparisons"}
 #: block rows of tidy sources whose hardware names a null_blk configuration: the device's
 #: costs that configuration sets, added to the row's options (with the reason in its note)
-NULL_BLK_TIMER = ("device_blk_us=10;device_write_us=10;device_blk_slots=64;device_ns_per_byte=0",
-                  "device options: null_blk irqmode=2 with the module's defaults completes each "
-                  "request by a timer after completion_nsec = 10,000 ns, hw_queue_depth = 64 "
-                  "requests, no media (Linux Documentation/block/null_blk.rst)")
+def _preset_options(name: str) -> str:
+    """A device preset's costs as path options (``iovmodel/data/devices.toml``: one place
+    the device's numbers and their source live)."""
+    from iovmodel.device import Device
+
+    return ";".join(f"{k}={v:g}" for k, v in Device.preset(name).costs().items())
+
+
+NULL_BLK_TIMER = (_preset_options("null_blk"),
+                  "device options: the null_blk preset (iovmodel/data/devices.toml): irqmode=2 "
+                  "with the module's defaults completes each request by a timer after "
+                  "completion_nsec = 10,000 ns (deterministic), hw_queue_depth = 64 requests, "
+                  "no media (Linux Documentation/block/null_blk.rst)")
 DEVICE_OPTIONS = {("P01", "native-blk"): NULL_BLK_TIMER, ("P01", "virtio-blk"): NULL_BLK_TIMER}
 NULL_BLK_NOW = ("device_blk_us=0.1: null_blk irqmode=2 with completion_nsec=0 completes without "
                 "a delay (Linux Documentation/block/null_blk.rst); the cost's lower bound")
