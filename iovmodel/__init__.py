@@ -36,6 +36,7 @@ from .errors import (
     ImplausibleProfileWarning,
     IovModelError,
     IovModelWarning,
+    OutsideTypicalWarning,
     ParameterError,
     ProbeError,
     UnknownPathError,
@@ -91,7 +92,8 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "CatalogError", "CostAtBoundWarning", "DatasetError", "Device", "FitConvergenceWarning", "FitError",
-    "FitResult", "FitWarning", "Guest", "Hop", "HostProfile", "ImplausibleProfileWarning", "IovModelError", "IovModelWarning", "Network", "Parameter", "ParameterError",
+    "FitResult", "FitWarning", "Guest", "Hop", "HostProfile", "ImplausibleProfileWarning", "IovModelError", "IovModelWarning", "Network",
+    "OutsideTypicalWarning", "Parameter", "ParameterError",
     "Path", "ProbeError", "Result", "Scenario", "ScenarioResult", "SimResult", "Station", "Traffic", "UnknownPathError", "UnstableError",
     "UnstableQueueWarning", "Visit", "Workload", "analytic", "analyze", "build", "compare",
     "consolidation_explorer",

@@ -63,6 +63,11 @@ class CostAtBoundWarning(FitWarning):
     """A fitted cost sits on a bound of its box: the data push it beyond what is allowed."""
 
 
+class OutsideTypicalWarning(FitWarning):
+    """A fitted cost lies outside its published typical range (``costs.toml``), by less than
+    the factor that makes the profile implausible (:class:`ImplausibleProfileWarning`)."""
+
+
 class ImplausibleProfileWarning(FitWarning):
     """A fitted cost lies outside its published typical range by more than a stated factor."""
 
@@ -77,6 +82,7 @@ __all__ = [
     "IovModelError",
     "IovModelWarning",
     "ImplausibleProfileWarning",
+    "OutsideTypicalWarning",
     "ParameterError",
     "ProbeError",
     "UnknownPathError",

@@ -26,6 +26,7 @@ from ..errors import (
     FitError,
     ImplausibleProfileWarning,
     IovModelError,
+    OutsideTypicalWarning,
     ParameterError,
 )
 from ..network import guest_pkt_reads, xdp_tx_flood
@@ -670,6 +671,8 @@ def fit(measurements: pd.DataFrame | Source | Sequence[Source],
         A fitted cost sits on a bound of its box.
     ImplausibleProfileWarning
         A fitted cost lies outside its typical range by more than ``plausible_factor``.
+    OutsideTypicalWarning
+        A fitted cost lies outside its typical range, by less than ``plausible_factor``.
     """
     if loss not in _LOSSES:
         raise ParameterError(f"loss must be one of {', '.join(_LOSSES)}, got {loss!r}")
@@ -903,11 +906,21 @@ def _plausibility(params: pd.DataFrame, factor: float) -> list[tuple[str, type[W
         out.append(("at a bound of its box (the data push it further than allowed): " + ", ".join(
             f"{k} = {p['value']:.4g} in [{p['lo']:.4g}, {p['hi']:.4g}]" for k, p in hit.iterrows()),
             CostAtBoundWarning))
-    far = []
+    far, near = [], []
     for k, p in costs.iterrows():
         lo, hi = decl[_base(k)].typical
-        if p["value"] < lo / factor or p["value"] > hi * factor:
-            far.append(f"{k} = {p['value']:.4g} (typical {lo:g}-{hi:g})")
+        v = p["value"]
+        if v < lo / factor or v > hi * factor:
+            far.append(f"{k} = {v:.4g} (typical {lo:g}-{hi:g})")
+        elif v < lo or v > hi:
+            how = f"{lo / v:.3g}x below" if v < lo else f"{v / hi:.3g}x above"
+            near.append(f"{k} = {v:.4g} (typical {lo:g}-{hi:g}: {how})")
+    if near:
+        out.append(("outside its published typical range (costs.toml), by less than the "
+                    f"factor {factor:g} that makes a profile implausible: {', '.join(near)}; "
+                    "the data pull it there, or they measure something the model lacks: read "
+                    "the residuals before applying the profile to other paths",
+                    OutsideTypicalWarning))
     if far:
         out.append((f"IMPLAUSIBLE PROFILE: outside the published typical range by more than a "
                     f"factor {factor:g}: {', '.join(far)}; do not apply it to other paths "

@@ -714,6 +714,33 @@ def test_implausible_and_at_bound_costs_warn():
                                      df["value"] / 1e4)), free=["device_blk_us"])
 
 
+def test_a_cost_outside_its_typical_range_warns_even_within_the_factor():
+    # issue 15's done-when: no fitted cost outside its published typical range without a
+    # warning. Exact data from a device 1.5x slower than the top of device_blk_us's typical
+    # range (read from costs.toml, not typed here), fitted without a prior
+    from iovmodel.errors import ImplausibleProfileWarning, OutsideTypicalWarning
+
+    lo, hi = iov.parameters()["device_blk_us"].typical
+    rows = design()
+    rows["value"] = predict(rows, iov.HostProfile.default().replace(
+        device_blk_us=1.5 * hi))["predicted"].to_numpy()
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        f = fit(rows, free=["device_blk_us"], **PLAIN)
+    got = f.profile["device_blk_us"]
+    assert got == pytest.approx(1.5 * hi, rel=1e-4)
+    kinds = [w.category for w in rec]
+    assert OutsideTypicalWarning in kinds and ImplausibleProfileWarning not in kinds
+    msg = next(str(w.message) for w in rec if w.category is OutsideTypicalWarning)
+    assert "device_blk_us" in msg and f"{got / hi:.3g}x above" in msg
+    assert any("typical range" in n for n in f.notes)
+    # the same fit inside the range: no such warning
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        fit(synthetic(0.0, 0), free=FREE, **PLAIN)
+    assert OutsideTypicalWarning not in [w.category for w in rec]
+
+
 def test_report_prints_and_summary_returns_the_text(capsys):
     f = fit(synthetic(0.02, 1), free=FREE)
     assert f.report() is None
