@@ -338,16 +338,20 @@ class _Model:
                     # one fixed point per network and population, remembered with the
                     # network (its entry's key holds every cost it reads)
                     entry = self._entry(r0.path, h, r.workload)
-                    key = ("load", r.workload.population)
-                    sol = entry[1].get(key)
-                    if sol is None:
-                        shape = (id(r0.path), r.workload)
-                        sol = entry[1][key] = _solve_load_batched(
-                            r0.path, h, r.workload, entry[0], self._roots.get(shape))
-                        self._roots[shape] = math.log(sol[0].batch)
-                    net, X, R, waits, util = sol
-                    out[j] = self._value(r.metric, replace(r, workload=replace(
-                        r.workload, batch=net.batch)), net, X, R, waits, util, None)
+                    v = entry[1].get(("row", j))  # the row's value at this entry's costs
+                    if v is None:
+                        key = ("load", r.workload.population)
+                        sol = entry[1].get(key)
+                        if sol is None:
+                            shape = (id(r0.path), r.workload)
+                            sol = entry[1][key] = _solve_load_batched(
+                                r0.path, h, r.workload, entry[0], self._roots.get(shape))
+                            self._roots[shape] = math.log(sol[0].batch)
+                        net, X, R, waits, util = sol
+                        v = entry[1][("row", j)] = self._value(
+                            r.metric, replace(r, workload=replace(r.workload, batch=net.batch)),
+                            net, X, R, waits, util, None)
+                    out[j] = v
                 continue
             # a fitted batch is capped at each row's population: one MVA pass per batch value
             by_batch: dict[float, list[int]] = {}
