@@ -44,7 +44,8 @@ def test_every_row_is_predicted(evaluated):
 
 
 @pytest.mark.xfail(strict=True, reason="median |error| over P02 + P08's 35 single-VM rows is "
-                   "31.6 % with the fitted profile (35.5 % before Firecracker's block rows "
+                   "31.4 % with the fitted profile (31.6 % before P01's null_blk rows took the "
+                   "preset's deterministic timer; 35.5 % before Firecracker's block rows "
                    "took their per-pass batch, which moved the fit's wakeup_us 0.70 -> 1.69 us "
                    "and halt_wake_us 5.1 -> 1.8 us; 39 % before a flood's guest driver work "
                    "took its side's cost, 43 % before vhost-net's TX flood took the batched "
