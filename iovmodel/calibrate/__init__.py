@@ -24,8 +24,11 @@ approximation's: the inverse Gauss-Newton Hessian of that objective, its data pa
 divided by :math:`\max(1, (\hat s / f_\mathrm{scale})^2)` where :math:`\hat s` is
 1.4826 x the median absolute log residual (a model that misses by 30 % knows less than
 one that misses by 10 %).  A cost whose posterior spread stays above half its prior's is
-"not informed" and stays at its prior (the notes list it).  ``prior=None`` gives the
-plain least squares below.
+"not informed" and stays at its prior (the notes list it).  A fitted cost outside its
+typical range warns (:class:`~iovmodel.errors.OutsideTypicalWarning`; more than
+``plausible_factor``, 3, outside: :class:`~iovmodel.errors.ImplausibleProfileWarning`), as
+does one on a bound of its box (:class:`~iovmodel.errors.CostAtBoundWarning`); the notes
+repeat them.  ``prior=None`` gives the plain least squares below.
 
 Your own data, hierarchical fits, validation
 --------------------------------------------
