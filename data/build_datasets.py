@@ -40,8 +40,8 @@ FILES = ("block_io.csv", "network_io.csv", "exit_rates.csv", "per_event_costs.cs
          "firecracker_ci_baselines.csv")
 #: shared files already in the tidy schema: copied row for row into the dataset of the same name
 TIDY_FILES = {"io_comparisons.csv": "io_comparisons"}
-#: block rows of tidy sources whose hardware names a null_blk configuration: the device's
-#: costs that configuration sets, added to the row's options (with the reason in its note)
+
+
 def _preset_options(name: str) -> str:
     """A device preset's costs as path options (``iovmodel/data/devices.toml``: one place
     the device's numbers and their source live)."""
@@ -50,6 +50,8 @@ def _preset_options(name: str) -> str:
     return ";".join(f"{k}={v:g}" for k, v in Device.preset(name).costs().items())
 
 
+#: block rows of tidy sources whose hardware names a null_blk configuration: the device's
+#: costs that configuration sets, added to the row's options (with the reason in its note)
 NULL_BLK_TIMER = (_preset_options("null_blk"),
                   "device options: the null_blk preset (iovmodel/data/devices.toml): irqmode=2 "
                   "with the module's defaults completes each request by a timer after "
