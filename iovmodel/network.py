@@ -94,6 +94,11 @@ class Station:
         A lock (its servers: the lock's instances): the most threads that can wait at it
         at once (the vCPUs in use beyond one per instance); 0 for anything else. Its
         ``per="waiter"`` visits cost once per waiting thread (:mod:`iovmodel.solve.locks`).
+    held_us : float
+        Service demand per I/O, µs, of other stations' visits that hold this station's
+        server meanwhile (:attr:`Visit.holds`: a vCPU blocked while QEMU emulates its exit
+        under the global mutex); 0 when nothing holds it. At zero load the server is then
+        occupied ``demand_us + held_us`` per I/O (:mod:`iovmodel.solve.holding`).
     """
 
     name: str
@@ -108,6 +113,8 @@ class Station:
     thread: bool = False
     #: a lock: the most threads that can wait at it (0: not a lock, or no one to contend)
     lock_waiters: float = 0.0
+    #: demand per I/O of other stations' visits that hold this station's server meanwhile
+    held_us: float = 0.0
 
     @property
     def service_us(self) -> float:
@@ -119,11 +126,18 @@ class Station:
         return math.isinf(self.servers)
 
     @property
+    def occupied_us(self) -> float:
+        """Time per I/O a server is occupied at zero load: its own demand and the visits
+        elsewhere that hold it (``held_us``), µs."""
+        return self.demand_us + self.held_us
+
+    @property
     def capacity_per_s(self) -> float:
-        """I/O per second that saturates this station (inf for a delay station)."""
-        if self.is_delay or self.demand_us <= 0:
+        """I/O per second that saturates this station (inf for a delay station): its
+        servers over the time per I/O they are occupied (:attr:`occupied_us`)."""
+        if self.is_delay or self.occupied_us <= 0:
             return INF
-        return self.servers / self.demand_us * 1e6
+        return self.servers / self.occupied_us * 1e6
 
 
 @dataclass(frozen=True)
@@ -138,7 +152,11 @@ class Visit:
     average (``batch`` a mean >= 1, fractional allowed). ``mean_us`` and ``scv``
     describe one occurrence. ``poll`` marks the time until a spinning thread
     notices work: a pure delay (at a delay station) with the uniform law of a
-    poll interval's residual in the simulator.
+    poll interval's residual in the simulator. ``holds``: the index of another station
+    whose server the visit holds from before it queues here until its service ends
+    (simultaneous resource possession: the vCPU thread that exited to QEMU waits for the
+    global mutex and emulates the access under it, running no guest code meanwhile;
+    :mod:`iovmodel.solve.holding`); -1: none.
     """
 
     hop: str
@@ -151,6 +169,7 @@ class Visit:
     host_cpu: bool = True
     guest_cpu: bool = False
     poll: bool = False
+    holds: int = -1
 
     def per_io(self, batch: float) -> float:
         """Occurrences per I/O (at zero load: a ``waiter`` visit has none)."""
@@ -243,6 +262,12 @@ class Network:
                 raise ParameterError(f"{where}, hop {v.hop!r}: a 'waiter' visit needs a lock "
                                      f"station, not the delay station "
                                      f"{names[v.station]!r}")
+            if v.holds != -1 and (v.holds == v.station or not (
+                    0 <= v.holds < len(self.stations)) or v.poll or v.per == "waiter"):
+                raise ParameterError(
+                    f"{where}, hop {v.hop!r}: holds must name another station's index "
+                    f"(0..{len(self.stations) - 1}, not its own {v.station}) on a visit that "
+                    f"is neither a poll nor per 'waiter', got {v.holds!r}")
             if v.poll and not self.stations[v.station].is_delay:
                 raise ParameterError(
                     f"{where}, hop {v.hop!r}: a polling hop holds no server; it must visit a "
@@ -312,8 +337,16 @@ class Network:
         dem = [0.0] * n
         vis = [0.0] * n
         m2 = [0.0] * n
+        held = [0.0] * n
+        if dirty is not None:  # a held station's sum changes with its holders' visits
+            dirty = list(dirty)
+            for v in route:
+                if v.holds >= 0 and dirty[v.station]:
+                    dirty[v.holds] = True
         for v in route:
             i = v.station
+            if v.holds >= 0 and (dirty is None or dirty[v.holds]):
+                held[v.holds] += v.per_io(batch) * v.mean_us
             if dirty is not None and not dirty[i]:  # its station is kept: its sums unused
                 continue
             k = v.per_io(batch)
@@ -330,7 +363,7 @@ class Network:
             scv = max(m2[i] / vis[i] / (mean * mean) - 1.0, 0.0) if mean * mean > 0 else 1.0
             ns = object.__new__(Station)
             object.__setattr__(ns, "__dict__", {**s.__dict__, "demand_us": dem[i], "visits": vis[i],
-                                               "scv": scv})
+                                               "scv": scv, "held_us": held[i]})
             stations.append(ns)
         return tuple(stations)
 
@@ -407,8 +440,10 @@ class Network:
         cores (servers = cores left by polling threads, demand = thread demand) and the
         in-flight limit (servers = inflight, demand = the zero-load latency: the bound
         inflight / R0 is exact at inflight = 1 and an upper bound above)."""
-        out = [replace(s, servers=self.effective_servers(s)) for s in self.stations
-               if not s.is_delay and s.demand_us > 0]
+        # a server held by visits elsewhere (Visit.holds) is occupied for those too
+        out = [replace(s, servers=self.effective_servers(s), demand_us=s.occupied_us,
+                       held_us=0.0)
+               for s in self.stations if not s.is_delay and s.occupied_us > 0]
         if math.isfinite(self.cores) and self.thread_demand_us > 0:
             out.append(Station("host cores", self.cores - self.polling_cores,
                                self.thread_demand_us, 1.0))
@@ -451,11 +486,12 @@ class Network:
         packets-per-notification fixed point asks it at every batch it tries."""
         best, cap = -1.0, INF  # the first of equal demands per server wins, as max() picks
         for s in self.stations:
-            if s.is_delay or s.demand_us <= 0:
+            d = s.demand_us + s.held_us  # occupied_us, without the property call
+            if s.is_delay or d <= 0:
                 continue
             c = self.effective_servers(s)
-            if s.demand_us / c > best:
-                best, cap = s.demand_us / c, c / s.demand_us * 1e6
+            if d / c > best:
+                best, cap = d / c, c / d * 1e6
         extra = []
         if math.isfinite(self.cores) and self.thread_demand_us > 0:
             extra.append((self.cores - self.polling_cores, self.thread_demand_us))
@@ -574,11 +610,14 @@ def aggregate(route: tuple[Visit, ...], names: list[str], servers: list[float],
     dem = np.zeros(n)
     vis = np.zeros(n)
     m2 = np.zeros(n)  # sum over visits of per_io * E[S^2]
+    held = np.zeros(n)  # demand of the visits elsewhere that hold the station's server
     for v in route:
         k = v.per_io(batch)
         dem[v.station] += k * v.mean_us
         vis[v.station] += k
         m2[v.station] += k * v.mean_us**2 * (1.0 + v.scv)
+        if v.holds >= 0:
+            held[v.holds] += k * v.mean_us
     out = []
     for i in range(n):
         mean = dem[i] / vis[i] if vis[i] > 0 else 0.0
@@ -587,7 +626,7 @@ def aggregate(route: tuple[Visit, ...], names: list[str], servers: list[float],
         else:
             scv = 1.0
         out.append(Station(names[i], check_servers(names[i], servers[i]), float(dem[i]), float(vis[i]),
-                           float(scv), bool(host_cpu[i])))
+                           float(scv), bool(host_cpu[i]), held_us=float(held[i])))
     return tuple(out)
 
 
@@ -646,9 +685,11 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
         # the spin of a busy-polling core is already counted in full (Network.cpu_per_io)
         host_cpu = path.cpu_of(h) == "host" and not path.resources[h.resource].polling
         scv = _hop_scv(path, h, env)
+        # the thread the hop runs on, held while it queues here (a vCPU in an MMIO handler)
+        held = station(h.holds + suffix, h.holds) if h.holds else -1
         route.append(Visit(h.name, k_st, float(mean), scv, float(h.count),
                            h.per, h.switch_kind, host_cpu, guest_cpu=path.cpu_of(h) == "guest",
-                           poll=res == POLL_STATION))
+                           poll=res == POLL_STATION, holds=held))
     if len(plan) in nic_at:
         route.append(_nic_visit(station(nic_at[len(plan)], NIC_STATION), host, wire))
     groups = vcpu_groups(path, workload)

@@ -47,6 +47,7 @@ from .batching import BATCH_MAX, BATCHING, in_flight, load_batched, open_gap
 from .batching import resolve as resolve_batching
 from .closed import solve_closed
 from .consolidation import analyze_scenario, sweep_scenario
+from .holding import held
 from .layered import needs_layers, solve_closed_layered_xru
 from .locks import contended
 from .open import solve_open
@@ -536,7 +537,7 @@ def _put_layered(put, idxs: list[int], p: Path, h: HostProfile, ws: list[Workloa
     utils: list[np.ndarray] = []
     f = None  # the previous point's core stretches: the next point's layers start there
     for j, pn in enumerate(nets):
-        if contended(pn):  # the waiters at a lock: their own fixed point (.locks)
+        if contended(pn) or held(pn):  # a fixed point of their own (.locks, .holding)
             Xa, Ra, _, ua = solve_closed(pn)
             X[j], R[j], u = Xa[0], Ra[0], ua[0]
         else:

@@ -179,16 +179,22 @@ def stream_gap(net: Network, cap: float) -> Callable[[float], float]:
     n = len(net.stations)
     per_io = [0.0] * n
     per_batch = [0.0] * n
+    held_io = [0.0] * n  # visits elsewhere that hold the station (Station.held_us)
+    held_batch = [0.0] * n
     for v in net.route:
         if v.per == "batch":
             per_batch[v.station] += v.count * v.mean_us
         else:
             per_io[v.station] += v.count * v.mean_us
+        if v.holds >= 0:
+            (held_batch if v.per == "batch" else held_io)[v.holds] += v.count * v.mean_us
     st = net.stations
     # each limit: (per-I/O demand, per-batch demand, servers); plain floats, as few as the
-    # stations: Python's arithmetic beats numpy's per-call overhead at this size
-    limits = [(per_io[i], per_batch[i], net.effective_servers(s)) for i, s in enumerate(st)
-              if not s.is_delay and (per_io[i] > 0 or per_batch[i] > 0)]
+    # stations: Python's arithmetic beats numpy's per-call overhead at this size. A held
+    # server is occupied by its holders' visits too (Network.saturation_per_s)
+    limits = [(per_io[i] + held_io[i], per_batch[i] + held_batch[i], net.effective_servers(s))
+              for i, s in enumerate(st)
+              if not s.is_delay and (per_io[i] + held_io[i] > 0 or per_batch[i] + held_batch[i] > 0)]
     polling = set(net.polling)
     threads = [i for i, s in enumerate(st) if s.thread and s.name not in polling]
     if math.isfinite(net.cores) and sum(per_io[i] + per_batch[i] for i in threads) > 0:

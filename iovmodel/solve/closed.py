@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import ParameterError
 from ..network import Network
 from .analytic.mva import mva_of_checked
+from .holding import held, lock_utilisation, mutex_bound, route_waits, solve_held
 from .layered import needs_layers, solve_closed_layered
 from .locks import contended, solve_with_waiters
 
@@ -26,6 +27,27 @@ def solve_closed(net: Network, populations: Sequence[int] | None = None,
     utilisation, one row per population. ``warm``: a dict of the waiters at contended
     locks to start from (:func:`~iovmodel.solve.locks.solve_with_waiters`; a fit's).
     """
+    if held(net):  # a vCPU held while its exit is emulated under the mutex (.holding)
+        if needs_layers(net) and populations is not None \
+                and list(populations) != [net.population]:
+            raise ParameterError(
+                f"{net.name!r} has vCPU groups, host cores or an in-flight limit: its network "
+                "depends on jobs and iodepth, so solve it at its own population only")
+        pops = [net.population] if populations is None else list(populations)
+        sols = []
+        for k in pops:
+            _, (X, R, waits, util), g = solve_held(
+                net, lambda n, k=k: _solve_closed(n, [k], warm), lambda sol: float(sol[0][0]), k)
+            x, r, wt, u = mutex_bound(net, float(X[0]), float(R[0]), route_waits(net, g, waits),
+                                      lock_utilisation(net, util, X[:, None]), k)
+            sols.append((np.array([x]), np.array([r]), wt, u))
+        return tuple(np.concatenate([s[i] for s in sols]) for i in range(4))
+    return _solve_closed(net, populations, warm)
+
+
+def _solve_closed(net: Network, populations: Sequence[int] | None, warm: dict | None
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`solve_closed` of a network in which nothing holds a second station."""
     if needs_layers(net):
         if populations is not None and list(populations) != [net.population]:
             raise ParameterError(

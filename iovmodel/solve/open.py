@@ -22,6 +22,7 @@ import numpy as np
 from ..errors import UnstableError
 from ..network import Network
 from .analytic.single import mgc as _mgc
+from .holding import held, lock_utilisation, route_waits, solve_held_open
 from .layered import solve_open_layered
 from .locks import contended, solve_with_waiters
 
@@ -32,15 +33,43 @@ def solve_open(net: Network, rate_per_s: float | np.ndarray, *,
 
     Returns latency (µs), per-visit wait (µs) and utilisation per station; with
     ``nan_policy="nan"`` points at or beyond a capacity give NaN instead of raising.
-    Host cores and an in-flight limit go through :mod:`iovmodel.solve.layered`.
+    Host cores and an in-flight limit go through :mod:`iovmodel.solve.layered`; a vCPU held
+    while QEMU emulates its exit, through :mod:`iovmodel.solve.holding`.
     """
+    if held(net):  # the mutex's layer at each rate (.holding)
+        return _per_rate(net, rate_per_s, nan_policy, _open_held)
+    return _solve_open(net, rate_per_s, nan_policy)
+
+
+def _per_rate(net: Network, rate_per_s, nan_policy: str, one) -> tuple:
+    """``one(net, rate, nan_policy)`` at each rate (a fixed point per rate), stacked as the
+    vectorised solution is."""
+    rates = np.atleast_1d(np.asarray(rate_per_s, dtype=float))
+    out = [one(net, float(r), nan_policy) for r in rates]
+    if np.ndim(rate_per_s) == 0:
+        return out[0]
+    return (np.array([o[0] for o in out]), np.array([o[1] for o in out]),
+            np.array([o[2] for o in out]))
+
+
+def _open_held(net: Network, rate: float, nan_policy: str) -> tuple:
+    """One rate of a network whose vCPU is held under the mutex (:mod:`.holding`)."""
+    try:
+        net.check_stable(rate)  # the vCPU's occupancy at least: names the resource
+        _, (R, waits, util), g = solve_held_open(
+            net, rate, lambda n: _solve_open(n, rate, "raise"))
+    except UnstableError:
+        if nan_policy == "raise":
+            raise
+        K = len(net.stations)
+        return math.nan, np.full(K, np.nan), np.full(K, np.nan)
+    return R, route_waits(net, g, waits), lock_utilisation(net, util, rate)
+
+
+def _solve_open(net: Network, rate_per_s, nan_policy: str):
+    """:func:`solve_open` of a network in which nothing holds a second station."""
     if contended(net):  # a lock's hand-off grows with its waiters: one fixed point per rate
-        rates = np.atleast_1d(np.asarray(rate_per_s, dtype=float))
-        out = [_open_waiters(net, float(r), nan_policy) for r in rates]
-        if np.ndim(rate_per_s) == 0:
-            return out[0]
-        return (np.array([o[0] for o in out]), np.array([o[1] for o in out]),
-                np.array([o[2] for o in out]))
+        return _per_rate(net, rate_per_s, nan_policy, _open_waiters)
     return _open_plain(net, rate_per_s, nan_policy)
 
 

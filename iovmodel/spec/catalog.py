@@ -74,6 +74,12 @@ class Hop:
         Whose CPU the time is; None takes the resource's default.
     when : str or None
         Condition on the path options (``"posted_interrupts"``); the hop exists only when true.
+    holds : str or None
+        A resource whose server the hop holds while it queues for and is served at its own
+        ``resource`` (simultaneous resource possession): QEMU emulates an exit's register
+        access on the exiting vCPU's thread, which waits for the global mutex and runs no
+        guest code meanwhile, so those hops say ``holds = "vcpu"``
+        (:mod:`iovmodel.solve.holding`). None: the hop holds only its own resource.
     """
 
     name: str
@@ -85,9 +91,17 @@ class Hop:
     scv: float | str = "hop_scv"
     cpu: str | None = None
     when: str | None = None
+    holds: str | None = None
 
     def __post_init__(self) -> None:
         where = f"hop {self.name!r}"
+        if self.holds is not None and (not isinstance(self.holds, str) or not self.holds
+                                       or self.holds == self.resource):
+            raise CatalogError(f"{where}: holds must name another resource than its own "
+                               f"({self.resource!r}), got {self.holds!r}")
+        if self.holds is not None and (self.per == "waiter" or self.switch == "poll"):
+            raise CatalogError(f"{where}: a hop that holds {self.holds!r} cannot be per "
+                               f"'waiter' or a poll")
         if self.per not in PER_KINDS:
             raise CatalogError(f"{where}: per must be one of {', '.join(map(repr, PER_KINDS))}, "
                                f"got {self.per!r}")
@@ -231,6 +245,10 @@ class Path:
             if h.per == "waiter" and not res[h.resource].lock:
                 raise CatalogError(f"path {name!r}, hop {h.name!r}: per = 'waiter' needs a lock "
                                    f"resource (name it in locks=), not {h.resource!r}")
+        for h in hops:
+            if h.holds is not None and h.holds not in res:
+                raise CatalogError(f"path {name!r}, hop {h.name!r}: holds {h.holds!r}, which no "
+                                   f"hop of the path uses")
         for r in (servers or {}):
             if r not in res:
                 raise CatalogError(f"path {name!r}: servers names {r!r}, which no hop uses")
@@ -480,7 +498,8 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
             raise CatalogError(f"{origin}: path #{i} has no name")
         hops = []
         for j, h in enumerate(entry.get("hop", []), 1):
-            extra = set(h) - {"name", "resource", "cost", "count", "per", "switch", "scv", "cpu", "when"}
+            extra = set(h) - {"name", "resource", "cost", "count", "per", "switch", "scv", "cpu",
+                              "when", "holds"}
             if extra:
                 raise CatalogError(f"{where}, hop #{j}: unknown field(s) {', '.join(sorted(extra))}")
             if "name" not in h or "resource" not in h:
@@ -488,6 +507,9 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
             if h["resource"] not in res:
                 raise CatalogError(f"{where}, hop {h['name']!r}: unknown resource {h['resource']!r}; "
                                    f"declare it in [resource.{h['resource']}]")
+            if "holds" in h and h["holds"] not in res:
+                raise CatalogError(f"{where}, hop {h['name']!r}: holds unknown resource "
+                                   f"{h['holds']!r}; declare it in [resource.{h['holds']}]")
             try:
                 hops.append(Hop(**h))
             except (CatalogError, TypeError) as exc:
@@ -497,6 +519,11 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
                                    f"resource (lock = true), not {h['resource']!r}")
         if not hops:
             raise CatalogError(f"{where}: no [[path.hop]] entries")
+        used = {h.resource for h in hops}
+        for h in hops:
+            if h.holds is not None and h.holds not in used:
+                raise CatalogError(f"{where}, hop {h.name!r}: holds {h.holds!r}, which no hop "
+                                   f"of the path uses")
         opts = {}
         for k, v in dict(entry.get("options", {})).items():
             opts[k] = v if isinstance(v, bool) else _check_option(pname, k, v, v)

@@ -136,6 +136,8 @@ class SymStation:
     hops: tuple[str, ...] = ()
     #: instances of a per-vCPU station (each serves 1/instances of the rate)
     instances: int = 1
+    #: demand per I/O of the visits elsewhere that hold this station (network.Station.held_us)
+    held: sp.Expr = sp.Integer(0)
 
     @property
     def is_delay(self) -> bool:
@@ -247,6 +249,7 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
     env.update({k: wv[k] for k in WORKLOAD_COST_NAMES})
     order: list[str] = []
     acc: dict[str, dict[str, Any]] = {}
+    held: dict[str, sp.Expr] = {}  # per held resource: its holders' demand per I/O
     for h in p.active_hops():
         if isinstance(h.cost, str):
             cost = sp.sympify(evaluate(h.cost, env, funcs=_SYM_FUNCS))
@@ -265,6 +268,8 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
         a["V"] += n
         a["M"] += n * cost**2 * (1 + _scv(h, env))
         a["hops"].append(h.name)
+        if h.holds:
+            held[h.holds] = held.get(h.holds, sp.Integer(0)) + n * cost
     # vCPU groups and virtqueues as network.build has them under an open load: the
     # arrivals spread over the vcpus (one instance of a per-group station each)
     wl = workload if workload is not None else Workload.open(1.0)
@@ -292,7 +297,9 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
         a = acc[r]
         inst = groups if res.per_group and groups and servers is not math.inf else 1
         out.append(SymStation(r, servers, a["D"], a["V"], a["M"], res.cpu == "host",
-                              tuple(a["hops"]), inst))
+                              tuple(a["hops"]), inst,
+                              held.get(r, sp.Integer(0)) if servers is not math.inf
+                              else sp.Integer(0)))
     result = tuple(out)
     if len(_CACHE) > 512:
         _CACHE.clear()
@@ -430,6 +437,9 @@ def _no_closed_form(p: Path, what: str) -> None:
     if math.isfinite(p.inflight) and p.inflight != 1:
         reasons.append(f"inflight={p.inflight:g} (an in-flight limit is a flow-equivalent "
                        "server, a birth-death chain)")
+    if p.inflight != 1 and holds_a_vcpu(p):
+        reasons.append("a vCPU held while QEMU emulates its exits under the global mutex "
+                       "(hops with holds: iovmodel.solve.holding's layers, a fixed point)")
     if p.inflight_rule is not None and _rule_may_apply(p):
         reasons.append(f"an in-flight limit of {p.inflight_rule[0]!r} when "
                        f"{p.inflight_rule[1] or 'always'} (a birth-death chain whose size "
@@ -439,12 +449,29 @@ def _no_closed_form(p: Path, what: str) -> None:
                              f"{' and '.join(reasons)}; use iov.analyze")
 
 
+def holds_a_vcpu(p: Path) -> bool:
+    """Whether an active hop holds a resource with finitely many servers (a vCPU while
+    QEMU emulates its exit: :mod:`iovmodel.solve.holding`); unlimited vCPUs lose nothing."""
+    for h in p.active_hops():
+        if h.holds:
+            r = p.resources[h.holds]
+            if r.per_group and math.isinf(p.options.get("vcpus", math.inf)):
+                continue
+            if isinstance(r.servers, str) and r.servers == "inf":
+                continue
+            if not isinstance(r.servers, str) and math.isinf(r.servers):
+                continue
+            return True
+    return False
+
+
 def _bottleneck_terms(sts: Sequence[SymStation], inflight: float = math.inf
                      ) -> dict[str, sp.Expr]:
-    """Per-server demand D_k / c_k of every station that can saturate (and, with an
-    in-flight limit L, the zero-load latency over L: network.Network.bottleneck's bound)."""
-    out = {st.name: st.demand / (st.servers * st.instances) for st in sts
-           if not st.is_delay and not st.is_empty}
+    """Per-server occupancy (D_k + H_k) / c_k of every station that can saturate, H_k the
+    demand of the visits elsewhere that hold it (and, with an in-flight limit L, the
+    zero-load latency over L: network.Network.bottleneck's bound)."""
+    out = {st.name: (st.demand + st.held) / (st.servers * st.instances) for st in sts
+           if not st.is_delay and not (st.is_empty and st.held == 0)}
     if math.isfinite(inflight):
         out["inflight"] = sp.Add(*(st.demand for st in sts)) / _number(inflight)
     return out
@@ -475,10 +502,18 @@ def utilization(path: str | Path, workload: Workload | None = None, keep: Iterab
     """
     w = _check_workload(workload)
     lam_us = _workload_values(w, _check_keep(keep))["rate_per_s"] / _US_PER_S
+    p = _as_path(path, options)
+    if p.inflight != 1 and holds_a_vcpu(p):
+        raise ParameterError(
+            f"symbolic utilization of {p.name!r} has no closed form: its vCPU is held while "
+            "QEMU emulates its exits under the global mutex, and the time it waits there "
+            "is a fixed point (iovmodel.solve.holding); use iov.analyze")
     out = {}
     for st in stations(path, w, keep, **options):
+        # a vCPU held by its exits' emulation (one command in flight: it never waits) is
+        # occupied for those too, as analyze reports it
         out[st.name] = (lam_us * st.demand if st.is_delay
-                        else lam_us * st.demand / (st.servers * st.instances))
+                        else lam_us * (st.demand + st.held) / (st.servers * st.instances))
     return out
 
 
@@ -597,6 +632,9 @@ def evaluator(path: str | Path, metric: str = "latency", workload: Workload | No
         expr = latency(p, w_open, keep=("rate_per_s",))
         rho = [u for name, u in utilization(p, w_open, keep=("rate_per_s",)).items()
                if not next(s for s in stations(p, w_open) if s.name == name).is_delay]
+        if p.inflight == 1:  # one command in flight: the route is the server (M/G/1)
+            lam_us = _workload_values(w_open, ("rate_per_s",))["rate_per_s"] / _US_PER_S
+            rho.append(lam_us * zero_load_latency(p, w_open))
     elif metric == "zero_load_latency":
         expr = zero_load_latency(p, w_open)
     elif metric == "throughput_bound":

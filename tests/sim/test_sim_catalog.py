@@ -40,7 +40,9 @@ def case_seed() -> int:
 
 
 def reshape(net: Network, product_form: bool) -> Network:
-    """Exponential costs; poll hops on a delay station; optionally equal means per station."""
+    """Exponential costs; poll hops on a delay station; optionally equal means per station
+    and no visit holding a second station (a vCPU held under the global mutex is not product
+    form: tests/solve/test_holding.py checks it)."""
     names = [s.name for s in net.stations]
     servers = [s.servers for s in net.stations]
     cpu = [s.host_cpu for s in net.stations]
@@ -56,6 +58,8 @@ def reshape(net: Network, product_form: bool) -> Network:
         route.append(dataclasses.replace(v, scv=1.0))
     stations = aggregate(tuple(route), names, servers, cpu, net.batch)
     if product_form:
+        route = [dataclasses.replace(v, holds=-1) for v in route]
+        stations = aggregate(tuple(route), names, servers, cpu, net.batch)
         route = [dataclasses.replace(v, mean_us=stations[v.station].service_us)
                  if not stations[v.station].is_delay else v for v in route]
         stations = aggregate(tuple(route), names, servers, cpu, net.batch)

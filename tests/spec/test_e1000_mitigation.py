@@ -46,9 +46,13 @@ def test_the_throttle_sets_the_packets_per_interrupt_of_a_flood():
     # fixed point exactly that many where the back-end is far from busy
     assert on.to_frame()["batch"].iloc[0] == pytest.approx(on.packets_per_s / 20000, rel=1e-6)
     assert off.to_frame()["batch"].iloc[0] == 1
-    # S31 measured 7.0x (KVM) and 6.2x (TCG); the model's default costs give 2.5x: the right
-    # way, less than measured (2012's exits cost more than the defaults' 2020s numbers)
-    assert on.packets_per_s > 2 * off.packets_per_s
+    # S31 measured 7.0x (KVM) and 6.2x (TCG); the model's default costs give 1.7x (39.3k
+    # against 22.8k packets/s): the right way, less than measured. QEMU transmits inside the
+    # TDT write on the vCPU's own thread (hw/net/e1000.c set_tctl -> start_xmit), so the
+    # vCPU is held through every transmit whatever the interrupt rate (iovmodel.solve.holding;
+    # 2.5x while the transmit ran beside the vCPU), and the 2012 prototype S31 measured may
+    # have changed more than the interrupt rate
+    assert on.packets_per_s > 1.5 * off.packets_per_s
 
 
 def test_no_throttle_no_change():

@@ -46,7 +46,9 @@ SIGNATURES = {
     "run": "i8(" + ", ".join([
         _I1, _F1, "i8",  # ints, now, limit
         _I1, _I1, _B1, _F1, _I1, "i8", "b1", "f8",  # st_inst .. think
-        _B1, _B1, _I1, _F1, _I1, _I1, _F1, "i8",  # st_private .. st_fast, st_hand, st_cap, ..
+        _B1, _B1, _I1, _F1, _I1,  # st_private, st_core, st_fast, st_hand, st_cap
+        _I1, _B1, _I1, _I1, _F1,  # st_hold, st_hold_priv, slot_group, slot_held, slot_hold_t
+        _F1, "i8",  # group_cum, inflight
         _F2, _I1, "i8",  # buf, pos, refill_at
         _F1, _I1,  # heap
         _I2, _F2, _I1, _I1,  # queues

@@ -66,12 +66,17 @@ class Spec:
     st_fast: np.ndarray  # int64: how the kernel runs each step (events.GENERAL, AHEAD, CHAIN)
     st_hand: np.ndarray  # float: a lock step's hand-off per waiting thread (µs; 0: none)
     st_cap: np.ndarray  # int64: most threads that can wait at that lock
+    # simultaneous possession (defaults: none): the station a step holds besides its own
+    st_hold: np.ndarray = None  # int64: first instance of the held station (-1: none)
+    st_hold_priv: np.ndarray = None  # bool: the held station has an instance per group
+    st_hold_station: np.ndarray = None  # int64: the held station (-1: none)
 
     @property
     def plain(self) -> bool:
         """One group, a core per thread and no in-flight limit (today's network)."""
         return (self.station_instances.max(initial=1) == 1 and not self.st_core.any()
-                and self.inflight >= NO_LIMIT and self.group_cum.size == 0)
+                and self.inflight >= NO_LIMIT and self.group_cum.size == 0
+                and not (self.st_hold >= 0).any())
 
 
 def _visit_dists(net: Network, dists: dict | None) -> dict[int, Dist]:
@@ -156,8 +161,8 @@ def compile_network(net: Network, dists: dict | None = None,
     res = _resources(net, fork_join)
     servers = net.servers()
     overrides = _visit_dists(net, dists)
-    st_station, st_mode, st_batch, st_prob, st_visit, st_poll, st_cpu, st_guest = (
-        [] for _ in range(8))
+    st_station, st_mode, st_batch, st_prob, st_visit, st_poll, st_cpu, st_guest, st_held = (
+        [] for _ in range(9))
     polling = set(net.polling)
     samplers: list = []
     step_means: list[float] = []
@@ -184,6 +189,13 @@ def compile_network(net: Network, dists: dict | None = None,
             st_guest.append(v.guest_cpu)
             samplers.append(d.sampler(v.mean_us, v.hop))
             step_means.append(mean * pr / (batch if per_batch else 1))
+            # a held station with finite servers (a delay station is never short of one)
+            st_held.append(v.holds if v.holds >= 0 and math.isfinite(servers[v.holds])
+                           else -1)
+    if fork_join and any(h >= 0 for h in st_held):
+        raise ParameterError(
+            f"network {net.name!r}: batching='fork-join' is not simulated together with "
+            "visits that hold a second station (Visit.holds); use batching='amortised'")
     if len(st_station) >= K.PASS - 1:
         raise ParameterError(f"route of {net.name!r} expands to too many steps ({len(st_station)})")
     if net.is_open:
@@ -197,6 +209,8 @@ def compile_network(net: Network, dists: dict | None = None,
         for j, st in enumerate(st_station):
             if st_mode[j] == 0:
                 load[st] += step_means[j]
+            if st_held[j] >= 0:  # held meanwhile: at least its service
+                load[st_held[j]] += step_means[j]
             if res["threads"][st]:
                 core_load += step_means[j]
         rhos = [(rate * load[k] * 1e-6 / servers[k], k) for k in range(nst)
@@ -213,6 +227,9 @@ def compile_network(net: Network, dists: dict | None = None,
         th = as_dist((dists or {}).get("think", "exponential"), "think")
         samplers.append(th.sampler(net.think_us, "think"))
     st_core = res["threads"][np.array(st_station, dtype=np.int64)]
+    held_a = np.array(st_held, dtype=np.int64)
+    st_hold = np.where(held_a >= 0, res["base"][np.maximum(held_a, 0)], -1).astype(np.int64)
+    st_hold_priv = (held_a >= 0) & (res["inst"][np.maximum(held_a, 0)] > 1)
     st_hand, st_cap = _handoffs(net, st_station, st_mode, st_batch, st_prob,
                                 res["inst_servers"][res["base"]])
     return Spec(
@@ -244,9 +261,12 @@ def compile_network(net: Network, dists: dict | None = None,
         inflight=res["inflight"],
         st_fast=_decided_ahead(st_station, st_mode, st_batch, st_prob, st_core,
                                res["inst"][np.array(st_station, dtype=np.int64)] > 1, servers,
-                               batch, res["inflight"], st_hand),
+                               batch, res["inflight"], st_hand, held_a),
         st_hand=st_hand,
         st_cap=st_cap,
+        st_hold=st_hold,
+        st_hold_priv=np.ascontiguousarray(st_hold_priv, dtype=np.bool_),
+        st_hold_station=held_a,
     )
 
 
@@ -281,7 +301,8 @@ def _handoffs(net: Network, st_station: list, st_mode: list, st_batch: list, st_
 
 def _decided_ahead(st_station: list, st_mode: list, st_batch: list, st_prob: list,
                    st_core: np.ndarray, st_private: np.ndarray, servers: np.ndarray,
-                   batch: int, inflight: int, st_hand: np.ndarray) -> np.ndarray:
+                   batch: int, inflight: int, st_hand: np.ndarray,
+                   st_held: np.ndarray) -> np.ndarray:
     """Which steps the kernel decides at entry, without events (``events.AHEAD``/``CHAIN``).
 
     A step qualifies when it is a certain (``prob = 1``) per-I/O visit to a FIFO station
@@ -297,9 +318,11 @@ def _decided_ahead(st_station: list, st_mode: list, st_batch: list, st_prob: lis
     """
     n = len(st_station)
     visits = np.bincount(np.asarray(st_station, dtype=np.int64), minlength=servers.size)
+    held = set(int(h) for h in st_held if h >= 0)  # held servers change hands off the queue
     ok = [st_mode[j] == 0 and servers[st_station[j]] == 1 and visits[st_station[j]] == 1
           and not st_batch[j] and st_prob[j] == 1.0 and not st_core[j]
-          and st_hand[j] == 0.0 for j in range(n)]  # a lock's hand-off needs its queue
+          and st_hand[j] == 0.0  # a lock's hand-off needs its queue
+          and st_held[j] < 0 and st_station[j] not in held for j in range(n)]
     done_ahead = inflight >= NO_LIMIT and batch == 1
     out = np.full(n, K.GENERAL, dtype=np.int64)
     for j in range(n):
@@ -368,6 +391,8 @@ class _State:
         self.slot_group = np.zeros(cap_slots, dtype=np.int64)
         if spec.group_sizes.size:  # closed: request i belongs to its group for good
             self.slot_group[:pop] = np.repeat(np.arange(spec.group_sizes.size), spec.group_sizes)
+        self.slot_held = np.full(cap_slots, -1, dtype=np.int64)
+        self.slot_hold_t = np.zeros(cap_slots)
         self.slot_batch = np.zeros(cap_slots, dtype=np.int64)
         self.free_slots = np.arange(cap_slots - 1, -1, -1, dtype=np.int64)
         self.ints[K.I_FREE_N] = cap_slots
@@ -412,7 +437,8 @@ class _State:
                 self.ints, self.now, limit,
                 s.st_inst, s.st_mode, s.st_batch, s.st_prob, s.inst_servers, s.batch,
                 s.is_open, s.think_us,
-                s.st_private, s.st_core, s.st_fast, s.st_hand, s.st_cap, self.slot_group,
+                s.st_private, s.st_core, s.st_fast, s.st_hand, s.st_cap, s.st_hold,
+                s.st_hold_priv, self.slot_group, self.slot_held, self.slot_hold_t,
                 s.group_cum, s.inflight,
                 self.buf, self.pos, self.refill_at,
                 self.heap_t, self.heap_p,
@@ -470,6 +496,8 @@ class _State:
         n = self.arr_t.size
         self.arr_t = np.concatenate([self.arr_t, np.zeros(n)])
         self.slot_group = np.concatenate([self.slot_group, np.zeros(n, dtype=np.int64)])
+        self.slot_held = np.concatenate([self.slot_held, np.full(n, -1, dtype=np.int64)])
+        self.slot_hold_t = np.concatenate([self.slot_hold_t, np.zeros(n)])
         self.slot_batch = np.concatenate([self.slot_batch, np.zeros(n, dtype=np.int64)])
         fs = np.empty(2 * n, dtype=np.int64)
         f = int(self.ints[K.I_FREE_N])
@@ -621,6 +649,8 @@ def summarise(spec: Spec, st, warmup, index: int) -> dict:
     util = np.zeros(nst)
     for j in range(spec.st_station.size):
         util[spec.st_station[j]] += busy[j]
+        if spec.st_hold_station[j] >= 0:  # the server it held meanwhile (its vCPU)
+            util[spec.st_hold_station[j]] += st.blk_busy[b0:, j].sum()
     # per server of one instance: a private station's busy time is shared by its instances
     srv = np.where(np.isinf(spec.station_servers), 1.0, spec.station_servers) \
         * spec.station_instances

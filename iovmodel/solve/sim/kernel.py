@@ -39,6 +39,18 @@ Steps marked ``per_batch`` are fork-join points: the requests of batch
 all its members continue. A step with ``prob < 1`` happens with that
 probability (fractional visit counts).
 
+Held servers
+------------
+A step with ``st_hold >= 0`` holds a second station's server for its whole stay
+(simultaneous resource possession, :mod:`iovmodel.solve.holding`: a vCPU thread waiting
+for QEMU's global mutex and emulating under it): on entering, the request first takes a
+server of the held station's instance (FIFO, in the same queue as that station's own
+visits), then queues at its own station while holding it; when its service ends it frees
+both, own first. A request that waited for the held server enters its own station when
+it gets it (``slot_held``: the instance it holds, -1 none; ``slot_hold_t``: since when).
+The time a step held the second server goes to ``blk_busy`` (the held station's busy
+time, which the engine adds to it).
+
 Locks whose hand-off grows with the waiters
 -------------------------------------------
 A step at a lock (``st_hand > 0``, :mod:`iovmodel.solve.locks`) that starts when a
@@ -212,7 +224,8 @@ def _next(buf, pos, j, refill_at):
 @njit(cache=True)
 def run(ints, now, limit,
         st_inst, st_mode, st_batch, st_prob, servers, batch, is_open, think,
-        st_private, st_core, st_fast, st_hand, st_cap, slot_group, group_cum, inflight,
+        st_private, st_core, st_fast, st_hand, st_cap, st_hold, st_hold_priv,
+        slot_group, slot_held, slot_hold_t, group_cum, inflight,
         buf, pos, refill_at,
         ht, hp,
         q_tok, q_t, q_head, q_len,
@@ -234,9 +247,13 @@ def run(ints, now, limit,
     ``st_hand``: a lock step's hand-off per waiting thread (µs, 0: not a lock), paid when
     the lock passes from a releasing holder to the next in line, once per thread then
     waiting there, at most ``st_cap`` of them.
+    ``st_hold``: the first instance of the station a step holds besides its own (-1: none;
+    ``st_hold_priv``: one instance per group); ``slot_held``: the instance a request holds
+    (-1: none) and ``slot_hold_t`` since when (see "Held servers" in the module's docstring).
     Per block of completions and step: ``blk_wait`` waiting, ``blk_serv`` service
     time of the requests, ``blk_busy`` server time of a per-batch step's batches (at
-    any other step it is ``blk_serv``, which the engine reads instead).
+    a step that holds a second station: the time it held that station; at any other
+    step it is ``blk_serv``, which the engine reads instead).
     """
     nsteps = st_inst.shape[0]
     s_arr = nsteps
@@ -252,6 +269,9 @@ def run(ints, now, limit,
     work = np.empty(nwork, dtype=np.int64)
     wstep = np.empty(nwork, dtype=np.int64)
     margin = nwork + 4  # free room kept in the heap, queues and slot pool
+    rel = np.empty(2, dtype=np.int64)  # the instances a finishing step frees
+    pend = np.empty(2, dtype=np.int64)  # requests that took a held server: (slot, step)
+    pend_step = np.empty(2, dtype=np.int64)
     t = now[0]
     next_arr = now[1]
     completed_ = ints[I_COMPLETED]
@@ -346,16 +366,37 @@ def run(ints, now, limit,
             nw = 1
         else:
             # a service or delay finished (its core was freed at the same time): free
-            # the server; the next in line takes it (and asks for a core)
+            # the server, and the one it held meanwhile; the next in line takes each (a
+            # request that waited for a held server goes on to its step's own station)
+            nrel = 0
+            npend = 0
             if st_mode[step] == 0 and not (kind == K_BATCH and b_serv[ident] < 0.0):
                 st = st_inst[step]
                 if kind == K_REQ and st_private[step]:
                     st += slot_group[ident]
+                rel[0] = st
+                nrel = 1
+            if kind == K_REQ and st_hold[step] >= 0:
+                rel[nrel] = slot_held[ident]
+                nrel += 1
+                slot_held[ident] = -1
+                blk_busy[cb, step] += t - slot_hold_t[ident]
+            for ri in range(nrel):
+                st = rel[ri]
                 if q_len[st] > 0:
                     tok, te = _dequeue(q_tok, q_t, q_head, q_len, st)
                     tstep = (tok >> 2) & STEP_MASK
                     if (tok & 3) == K_REQ:
                         blk_wait[cb, tstep] += t - te
+                        tsl = tok >> (2 + STEP_BITS)
+                        if st_hold[tstep] >= 0 and slot_held[tsl] < 0:
+                            # it waited for this server to hold: it now queues at its own
+                            slot_held[tsl] = st
+                            slot_hold_t[tsl] = t
+                            pend[npend] = tsl
+                            pend_step[npend] = tstep
+                            npend += 1
+                            continue
                     s, low = _next(buf, pos, tstep, refill_at)
                     if low:
                         flags |= F_REFILL
@@ -384,6 +425,10 @@ def run(ints, now, limit,
                 work[0] = ident
                 wstep[0] = step + 1
                 nw = 1
+                for pi in range(npend):
+                    work[nw] = pend[pi]
+                    wstep[nw] = pend_step[pi]
+                    nw += 1
             else:
                 bs = ident
                 st0 = b_start[bs]
@@ -477,7 +522,8 @@ def run(ints, now, limit,
                     hn = _heap_push(ht, hp, hn, d,
                                     (slot << (2 + STEP_BITS)) | ((PASS + step) << 2) | K_REQ)
                     break
-                if st_prob[step] < 1.0 and not st_batch[step]:
+                if st_prob[step] < 1.0 and not st_batch[step] and slot_held[slot] < 0:
+                    # (a request back from taking its held server decided this before)
                     u, low = _next(buf, pos, s_uni, refill_at)
                     if low:
                         flags |= F_REFILL
@@ -506,6 +552,19 @@ def run(ints, now, limit,
                             break
                 else:
                     tok = (slot << (2 + STEP_BITS)) | (step << 2) | K_REQ
+                    hs = st_hold[step]
+                    if hs >= 0 and slot_held[slot] < 0:
+                        # first the server it holds (the vCPU), FIFO with its own visits
+                        if st_hold_priv[step]:
+                            hs += slot_group[slot]
+                        if busy[hs] < servers[hs]:
+                            busy[hs] += 1
+                            slot_held[slot] = hs
+                            slot_hold_t[slot] = t
+                        else:
+                            if _enqueue(q_tok, q_t, q_head, q_len, hs, tok, t, margin):
+                                flags |= F_QUEUE
+                            break
                 st = st_inst[step]
                 if st_private[step]:
                     st += slot_group[slot]
