@@ -35,9 +35,11 @@ def solve_closed(net: Network, populations: Sequence[int] | None = None,
                 "depends on jobs and iodepth, so solve it at its own population only")
         pops = [net.population] if populations is None else list(populations)
         sols = []
+        g = None  # each population starts from the previous one's stretches
         for k in pops:
             _, (X, R, waits, util), g = solve_held(
-                net, lambda n, k=k: _solve_closed(n, [k], warm), lambda sol: float(sol[0][0]), k)
+                net, lambda n, k=k: _solve_closed(n, [k], warm), lambda sol: float(sol[0][0]), k,
+                g)
             x, r, wt, u = mutex_bound(net, float(X[0]), float(R[0]), route_waits(net, g, waits),
                                       lock_utilisation(net, util, X[:, None]), k)
             sols.append((np.array([x]), np.array([r]), wt, u))

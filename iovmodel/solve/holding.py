@@ -153,7 +153,16 @@ def _lock_layer(net: Network, pairs: _Pairs, X_per_us: float, g_own: dict, g_hel
             lam_v = lam * scale
             live = lam_v > 0
             g = np.ones(len(kinds))
-            if live.any():
+            if live.sum() <= 2 and (T[live] == 1).all() and s_b.servers == 1:
+                # one thread of each kind (a vCPU and the main loop): exact MVA at (1, 1)
+                # in closed form, R_i = s_i (1 + s_j / (Z_j + s_j)), the other alone
+                idx = np.flatnonzero(live)
+                for i in idx:
+                    for j in idx:
+                        if j != i:
+                            z = max(1.0 / lam_v[j] - resp[j], 0.0)
+                            g[i] = 1.0 + s[j] / (z + s[j])
+            elif live.any():
                 think = np.maximum(1.0 / np.where(live, lam_v, 1.0) - resp, 0.0)[live]
                 Tl = T[live]
                 exact = float(np.prod(Tl.astype(float) + 1)) <= EXACT_STATES
@@ -175,7 +184,7 @@ def _diff(a: dict, b: dict) -> float:
 
 
 def solve_held(net: Network, solve: Callable[[Network], tuple], X_of: Callable[[tuple], float],
-               population: int) -> tuple[Network, tuple, dict]:
+               population: int, start: dict | None = None) -> tuple[Network, tuple, dict]:
     """Iterate ``solve`` (a network -> its solution at ``population`` requests in flight;
     ``X_of`` reads the throughput, I/O per s, from it) over the layers to their fixed point.
 
@@ -187,13 +196,17 @@ def solve_held(net: Network, solve: Callable[[Network], tuple], X_of: Callable[[
     requests). At one request in flight nothing waits and the answer is exact.
 
     Returns the upper layer at the fixed point, its solution and the stretches
-    (``{"own": {b: g}, "held": {(b, j): g}, "iterations": n}``).
+    (``{"own": {b: g}, "held": {(b, j): g}, "iterations": n}``). ``start``: stretches to
+    start from (a sweep's previous point's; the same tolerance ends the iteration).
     """
     from .layered import _step
 
     pairs = _pairs(net)
     g_own = {b: 1.0 for b in pairs.locks}
     g_held = {key: 1.0 for key in pairs.DH}
+    if start is not None and set(start["own"]) == set(g_own) \
+            and set(start["held"]) == set(g_held):
+        g_own, g_held = dict(start["own"]), dict(start["held"])
     n = min(float(population), net.inflight)
     others = (n - 1.0) / n
     prev = -1.0
