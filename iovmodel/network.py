@@ -1063,9 +1063,10 @@ def _signature(means: list[float], scvs: list[float]) -> bytes:
 
 def _structure(net: Network) -> str:
     """Everything of ``net`` but its route's costs and what they make (the stations'
-    demands, visits and scvs), as text: with the route's costs (:func:`_signature`) it
-    makes the network. Every attribute is in it but those, so a new one cannot be missed."""
-    derived = ("demand_us", "visits", "scv")
+    demands, visits, scvs and held demand), as text: with the route's costs
+    (:func:`_signature`) it makes the network. Every attribute is in it but those, so a new
+    one cannot be missed."""
+    derived = ("demand_us", "visits", "scv", "held_us")
     return repr((sorted((k, v) for k, v in net.__dict__.items() if k not in ("route", "stations")),
                  [sorted((k, v) for k, v in s.__dict__.items() if k not in derived)
                   for s in net.stations],
