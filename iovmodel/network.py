@@ -560,16 +560,22 @@ class Network:
         the VM exits the guest takes (kicks, interrupt delivery and EOI without posted
         interrupts, emulated register accesses, exits to the VMM): host CPU on the vCPU's
         thread, which the guest counts as its own busy time. ``other`` holds the vCPU with
-        no CPU counted (a posted interrupt). ``total`` is their sum, the demand that bounds
-        one vCPU at ``1e6 / total`` I/O per second. Zeros on a path without a vCPU.
+        no CPU counted (a posted interrupt). ``held`` is the emulation QEMU runs on the
+        vCPU's thread under the global mutex (hops that hold the vCPU, :attr:`Visit.holds`;
+        its wait for the mutex comes on top under load). ``total`` is their sum, the time
+        that bounds one vCPU at ``1e6 / total`` I/O per second. Zeros on a path without a
+        vCPU.
         """
-        out = {"guest": 0.0, "exits": 0.0, "other": 0.0}
+        out = {"guest": 0.0, "exits": 0.0, "other": 0.0, "held": 0.0}
         for v in self.route:
+            n = v.per_io(self.batch) * v.mean_us
+            if v.holds >= 0 and self.stations[v.holds].name.startswith("vcpu") \
+                    and not self.stations[v.holds].is_delay:
+                out["held"] += n
             if not self.stations[v.station].name.startswith("vcpu"):
                 continue
-            n = v.per_io(self.batch) * v.mean_us
             out["guest" if v.guest_cpu else "exits" if v.host_cpu else "other"] += n
-        out["total"] = out["guest"] + out["exits"] + out["other"]
+        out["total"] = out["guest"] + out["exits"] + out["other"] + out["held"]
         return out
 
     @property

@@ -201,3 +201,16 @@ def test_the_catalog_holds_the_vcpu_where_qemu_emulates_on_it():
         assert not any(h.holds for h in iov.path(name).hop_list)
     assert np.isfinite(iov.analyze("emulated-ahci", HOST, iov.Workload.closed(1, 32))
                        .throughput_per_s)
+
+
+def test_what_the_vcpu_pays_names_the_held_emulation():
+    net = build(iov.path("emulated-ahci"), HOST, iov.Workload.closed(1, 32))
+    pays = net.vcpu_pays_us()
+    vcpu = net.stations[net.station_index("vcpu")]
+    assert pays["held"] == pytest.approx(vcpu.held_us) and pays["held"] > 0
+    assert pays["total"] == pytest.approx(vcpu.occupied_us)
+    assert 1e6 / pays["total"] == pytest.approx(net.saturation_per_s)  # the vCPU binds
+    a = iov.analyze("emulated-ahci", HOST, iov.Workload.closed(1, 32)).assumptions
+    assert f"{pays['held']:.3g} held while QEMU emulates its exits" in a["vcpu pays"]
+    assert "held" not in iov.analyze("virtio-blk").assumptions["vcpu pays"]
+
