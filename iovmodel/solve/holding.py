@@ -180,13 +180,13 @@ def _lock_layer(net: Network, pairs: _Pairs, X_per_us: float, g_own: dict, g_hel
                 r = mva_multiclass(s[live][:, None], Tl.tolist(), think, [s_b.servers],
                                    method="exact" if exact else "schweitzer")
                 g[live] = np.maximum(np.asarray(r.Rk, dtype=float)[:, 0] / s[live], 1.0)
-            for i, (key, *_) in enumerate(kinds):
+            for i, (key, *_) in enumerate(kinds):  # a thread that never comes: g stays 1
                 if view is not None and is_own[i] != view:
                     continue  # this kind's stretch comes from its own view
                 if key[0] == "own":
-                    new_own[b] = float(g[i]) if live[i] else 1.0
+                    new_own[b] = float(g[i])
                 else:
-                    new_held[(b, key[2])] = float(g[i]) if live[i] or view is not None else 1.0
+                    new_held[(b, key[2])] = float(g[i])
     return new_own, new_held
 
 

@@ -66,10 +66,10 @@ class Spec:
     st_fast: np.ndarray  # int64: how the kernel runs each step (events.GENERAL, AHEAD, CHAIN)
     st_hand: np.ndarray  # float: a lock step's hand-off per waiting thread (µs; 0: none)
     st_cap: np.ndarray  # int64: most threads that can wait at that lock
-    # simultaneous possession (defaults: none): the station a step holds besides its own
-    st_hold: np.ndarray = None  # int64: first instance of the held station (-1: none)
-    st_hold_priv: np.ndarray = None  # bool: the held station has an instance per group
-    st_hold_station: np.ndarray = None  # int64: the held station (-1: none)
+    # simultaneous possession: the station a step holds besides its own
+    st_hold: np.ndarray  # int64: first instance of the held station (-1: none)
+    st_hold_priv: np.ndarray  # bool: the held station has an instance per group
+    st_hold_station: np.ndarray  # int64: the held station (-1: none)
 
     @property
     def plain(self) -> bool:
