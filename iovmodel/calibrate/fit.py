@@ -129,8 +129,10 @@ def _base(name: str) -> str:
 
 
 def _residuals(model: _Model, prob: _Problem, theta: np.ndarray,
-               y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    pred = model.predict(prob.host(theta), prob.batch(theta), prob.per_unit(theta))
+               y: np.ndarray, w: np.ndarray, only: np.ndarray | None = None) -> np.ndarray:
+    """Weighted log residuals of every row (``only``: of the rows it marks, the others'
+    arbitrary: a Jacobian's column group reads those it moves)."""
+    pred = model.predict(prob.host(theta), prob.batch(theta), prob.per_unit(theta), only)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = np.log(pred) - np.log(y)
     bad = ~np.isfinite(r)
@@ -152,13 +154,14 @@ def _rho(z: np.ndarray, loss: str) -> np.ndarray:
 
 
 def _objective(model: _Model, prob: _Problem, theta: np.ndarray, y: np.ndarray,
-               w: np.ndarray) -> np.ndarray:
+               w: np.ndarray, only: np.ndarray | None = None) -> np.ndarray:
     """Residuals whose half sum of squares is the negative log posterior.
 
     Data rows: u = r / f_scale turned into sign(u) sqrt(rho(u**2)), so the robust loss
     applies to the data only; prior rows: (theta - mu) / sigma, a Gaussian in log cost.
+    ``only`` marks the data rows wanted (:func:`_residuals`).
     """
-    u = _residuals(model, prob, theta, y, w) / prob.f_scale
+    u = _residuals(model, prob, theta, y, w, only) / prob.f_scale
     u = np.sign(u) * np.sqrt(_rho(u * u, prob.loss))
     if prob.mu is None:
         return u
@@ -265,7 +268,7 @@ def _log_jacobian(model: _Model, prob: _Problem, theta: np.ndarray, y: np.ndarra
     t = _start(prob, theta)
     f0 = _residuals(model, prob, t, y, w)
     colour, S = _colouring(model, prob)
-    return _sparse_jacobian(lambda u: _residuals(model, prob, u, y, w), t, f0, S, colour,
+    return _sparse_jacobian(lambda u, m: _residuals(model, prob, u, y, w, m[:len(y)]), t, f0, S, colour,
                             _fd_step(model), prob.lo, prob.hi)
 
 
@@ -336,7 +339,7 @@ def _fit_theta(model: _Model, prob: _Problem, theta0: np.ndarray, y: np.ndarray,
             state["stop"] = (drop, min(NLP_TOL, NLP_RTOL * state["cost"]))
             return state["J"]
         state["cost"] = cost
-        state["J"] = _sparse_jacobian(lambda u: _objective(model, prob, u, y, w), t, f0, S,
+        state["J"] = _sparse_jacobian(lambda u, m: _objective(model, prob, u, y, w, m[:len(y)]), t, f0, S,
                                       colour, step, prob.lo, prob.hi)
         return state["J"]
 
@@ -415,7 +418,12 @@ def _sparse_jacobian(f, t: np.ndarray, f0: np.ndarray, S: np.ndarray,
                      colour: Sequence[Sequence[int]], step: float, lo: np.ndarray,
                      hi: np.ndarray) -> np.ndarray:
     """Forward differences, one evaluation per group of structurally independent columns
-    (steps as scipy's 2-point scheme: step x max(1, |t|), turned back inside the box)."""
+    (steps as scipy's 2-point scheme: step x max(1, |t|), turned back inside the box).
+
+    ``f(u, rows)`` evaluates at ``u`` the residuals ``rows`` marks (the others may be
+    anything): those a group's columns move, the only ones its differences read, so the
+    rows no cost of the group reaches are not even looked up (a fit's Jacobian asks a
+    network per group of rows, most of which would find their memo unchanged)."""
     J = np.zeros((len(f0), len(t)))
     for g in colour:
         h = np.zeros(len(t))
@@ -424,7 +432,7 @@ def _sparse_jacobian(f, t: np.ndarray, f0: np.ndarray, S: np.ndarray,
             h[j] = hj if t[j] + hj <= hi[j] else -hj
         u = t + h
         h = u - t  # the step actually taken, in floating point
-        df = f(u) - f0
+        df = f(u, S[:, g].any(axis=1)) - f0
         for j in g:
             J[S[:, j], j] = df[S[:, j]] / h[j]
     return J

@@ -44,10 +44,13 @@ def _value(metric: str, row: _Row, net: Network, X: float, R: float, waits: np.n
 
 
 def _solve_load_batched(p: Path, host: HostProfile, w: Workload, net: Network | None = None,
-                        start: float | None = None):
+                        start: float | None = None, slope: float | None = None,
+                        found: dict | None = None):
     """Closed solution of ``p`` with the load-dependent batch (:func:`load_batched`);
     ``net``, if given, is ``build(p, host, w)`` (the others are it at another batch,
-    :meth:`Network.with_batch`), ``start`` a log batch near the root."""
+    :meth:`Network.with_batch`), ``start`` a log batch near the root and ``slope`` the
+    gap's slope there (``found`` gets the slope this search ends with:
+    :func:`~iovmodel.solve.batching.load_batched`)."""
     n = w.population
     base = build(p, host, w) if net is None else net
 
@@ -55,7 +58,7 @@ def _solve_load_batched(p: Path, host: HostProfile, w: Workload, net: Network | 
         nb = base.with_batch(batch)
         return (nb, *_closed(nb, [n])[n])
 
-    return load_batched(solve_at, in_flight(base, n), start=start)
+    return load_batched(solve_at, in_flight(base, n), start=start, slope=slope, found=found)
 
 
 def _closed(net: Network, pops: Sequence[int], warm: dict | None = None) -> dict[int, tuple]:
@@ -140,9 +143,10 @@ class _Model:
         self.rows = list(rows)
         #: None: each row's path's own (:attr:`Path.batching`)
         self.batching = batching
-        # the last load-dependent batch (log) of each closed row shape: the next point's
-        # fixed point starts there (a Jacobian's step moves it by little)
-        self._roots: dict[tuple, float] = {}
+        # the last load-dependent batch (log) of each closed row shape and the fixed point's
+        # slope there: the next point's search starts there (a Jacobian's step moves it
+        # by little)
+        self._roots: dict[tuple, tuple[float, float | None]] = {}
         groups: dict[tuple, list[int]] = {}
         for j, r in enumerate(self.rows):
             groups.setdefault(r.group_key(), []).append(j)
@@ -153,6 +157,7 @@ class _Model:
         self._rep = np.array([first.setdefault((r.group_key(), r.workload, r.metric, r.scale), j)
                               for j, r in enumerate(self.rows)], dtype=np.int64)
         self._distinct = [[j for j in idx if self._rep[j] == j] for idx in self.groups]
+        self._group_rows = [np.array(idx, dtype=np.int64) for idx in self.groups]
         self.percentiles = percentiles
         self.sim_options = {"requests": 20_000, "replications": 4, "seed": 20240917,
                             **dict(sim_options or {})}
@@ -262,17 +267,22 @@ class _Model:
         return simulate_network(net, progress=False, workload=workload, **self.sim_options)
 
     def predict(self, host: HostProfile, batch: float | None = None,
-                per_unit: Mapping[str, Mapping[str, float]] | None = None) -> np.ndarray:
+                per_unit: Mapping[str, Mapping[str, float]] | None = None,
+                only: np.ndarray | None = None) -> np.ndarray:
         """Predictions for every row; ``batch`` replaces the batch of rows that do not state
         one; ``per_unit`` (group -> costs) sets the costs of each group's rows (a
-        hierarchical fit), under the costs a row's options pin."""
+        hierarchical fit), under the costs a row's options pin. ``only`` (a mask over the
+        rows): the rows of groups none of whose rows it marks are NaN, not computed."""
         out = np.full(len(self.rows), np.nan)
+        skip = None if only is None else [not only[g].any() for g in self._group_rows]
         rows = self.rows if batch is None else [r.with_batch(batch) for r in self.rows]
         # a row's value is remembered with the network entry it was computed from (key
         # ("row", j)): the entry's key holds every value the row's network reads, so a row
         # whose costs did not move is not computed again (simulated percentiles always are)
         keep = self.percentiles != "sim"
-        for idx in self._distinct:
+        for k, idx in enumerate(self._distinct):
+            if skip is not None and skip[k]:
+                continue
             r0 = rows[idx[0]]
             own = dict(per_unit.get(r0.unit, {})) if per_unit else {}
             own.update(r0.overrides)
@@ -344,9 +354,12 @@ class _Model:
                         sol = entry[1].get(key)
                         if sol is None:
                             shape = (id(r0.path), r.workload)
+                            t0, s0 = self._roots.get(shape, (None, None))
+                            found: dict = {}
                             sol = entry[1][key] = _solve_load_batched(
-                                r0.path, h, r.workload, entry[0], self._roots.get(shape))
-                            self._roots[shape] = math.log(sol[0].batch)
+                                r0.path, h, r.workload, entry[0], t0, s0, found)
+                            self._roots[shape] = (math.log(sol[0].batch),
+                                                  found.get("slope", s0))
                         net, X, R, waits, util = sol
                         v = entry[1][("row", j)] = self._value(
                             r.metric, replace(r, workload=replace(r.workload, batch=net.batch)),

@@ -59,7 +59,8 @@ def in_flight(net: Network, population: int) -> int:
 
 def load_batched(solve_at: Callable[[float], tuple[Network, float, float, Any, Any]],
                  population: int, tol: float = 1e-10,
-                 gap: Callable[[float], float] | None = None, start: float | None = None
+                 gap: Callable[[float], float] | None = None, start: float | None = None,
+                 slope: float | None = None, found: dict | None = None
                  ) -> tuple[Network, float, float, Any, Any]:
     """Closed solution with a load-dependent batch: b = 1 / (1 - rho).
 
@@ -86,6 +87,13 @@ def load_batched(solve_at: Callable[[float], tuple[Network, float, float, Any, A
         A log batch near the root (a fit's previous point, whose costs differ by a
         finite-difference step): secant steps from there, a few solutions where Brent's
         method takes a dozen; Brent's over the whole bracket if they do not settle.
+    slope : float, optional
+        The slope of the gap near ``start`` (the previous point's last secant): the first
+        step from ``start`` takes it instead of 1, so a point a finite-difference step away
+        settles in two solutions, not three or four.
+    found : dict, optional
+        Filled with ``slope``: the last secant slope of the search from ``start`` (absent
+        when no secant ran), for the next point's ``slope``.
 
     Returns
     -------
@@ -110,7 +118,7 @@ def load_batched(solve_at: Callable[[float], tuple[Network, float, float, Any, A
     g = (lambda t: t - solve(t)[5]) if gap is None else gap  # noqa: E731
     hi = math.log(cap)
     if start is not None and cap > 1.0:
-        t = _secant(g, min(max(start, 0.0), hi), hi, tol)
+        t = _secant(g, min(max(start, 0.0), hi), hi, tol, slope=slope, found=found)
         if t is not None:
             return solve(t)[:5]
     if cap <= 1.0 or g(0.0) >= 0.0:
@@ -125,24 +133,34 @@ def load_batched(solve_at: Callable[[float], tuple[Network, float, float, Any, A
 
 
 def _secant(g: Callable[[float], float], t0: float, hi: float, tol: float,
-            steps: int = 8) -> float | None:
+            steps: int = 8, slope: float | None = None,
+            found: dict | None = None) -> float | None:
     """The root of the increasing ``g`` on [0, hi] by secant steps from ``t0`` (the first
-    with slope 1, ``g``'s own where the load does not move the target), ends included as
-    :func:`load_batched` takes them; None if ``steps`` do not settle it within ``tol``."""
+    with ``slope``, else 1: ``g``'s own where the load does not move the target), ends
+    included as :func:`load_batched` takes them; None if ``steps`` do not settle it within
+    ``tol``. A point is the root when the step to it was below ``tol``, or when the next
+    step would be below ``tol / 100`` (the secant's own estimate of the distance left, a
+    hundredth of the tolerance so the answer is as close as a further step would bring
+    it); ``found`` gets the last secant slope."""
     g0 = g(t0)
     if g0 == 0.0:
         return t0
-    t1 = min(max(t0 - g0, 0.0), hi)
+    s = slope if slope is not None and math.isfinite(slope) and slope > 0 else 1.0
+    t1 = min(max(t0 - g0 / s, 0.0), hi)
     for _ in range(steps):
         if t1 == t0:  # clamped at an end the root lies beyond
             return t1 if (t1 == 0.0 and g0 > 0) or (t1 == hi and g0 < 0) else None
         g1 = g(t1)
         if abs(t1 - t0) < tol or g1 == 0.0:
             return t1
-        slope = (g1 - g0) / (t1 - t0)
-        if not slope > 0:  # g increases: a flat or falling secant is rounding
+        s = (g1 - g0) / (t1 - t0)
+        if not s > 0:  # g increases: a flat or falling secant is rounding
             return None
-        t0, g0, t1 = t1, g1, min(max(t1 - g1 / slope, 0.0), hi)
+        if found is not None:
+            found["slope"] = s
+        if abs(g1) / s < 0.01 * tol and 0.0 < t1 < hi:
+            return t1
+        t0, g0, t1 = t1, g1, min(max(t1 - g1 / s, 0.0), hi)
     return None
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import UnstableError
 from ..network import Network
+from .analytic.single import _ERLANG_RECURSION_MAX_C, mgc_wait
 from .analytic.single import mgc as _mgc
 from .holding import held, lock_utilisation, route_waits, solve_held_open
 from .layered import solve_open_layered
@@ -113,6 +114,10 @@ def _open_layered(net: Network, rate_per_s, nan_policy: str):
 
 
 def _open(net: Network, rate_per_s, nan_policy: str, stretch: np.ndarray | None):
+    if np.ndim(rate_per_s) == 0:
+        got = _open_one(net, float(rate_per_s), nan_policy, stretch)
+        if got is not None:
+            return got
     rates = np.atleast_1d(np.asarray(rate_per_s, dtype=float))
     lam = rates / 1e6  # per µs
     K = len(net.stations)
@@ -144,3 +149,38 @@ def _open(net: Network, rate_per_s, nan_policy: str, stretch: np.ndarray | None)
     if np.ndim(rate_per_s) == 0:
         return float(R[0]), waits[0], util[0]
     return R, waits, util
+
+
+def _open_one(net: Network, rate_per_s: float, nan_policy: str,
+              stretch: np.ndarray | None) -> tuple | None:
+    """:func:`_open` at one rate in plain numbers (:func:`mgc_wait`: the same values); None
+    where it does not apply (a station beyond the Erlang-B recursion's servers)."""
+    lam = rate_per_s / 1e6  # per µs
+    K = len(net.stations)
+    R = 0.0
+    waits = np.zeros(K)
+    util = np.zeros(K)
+    over = False
+    for i, s in enumerate(net.stations):
+        if s.demand_us <= 0 or s.visits <= 0:
+            continue
+        f = 1.0 if stretch is None else float(stretch[i])  # waiting for a host core
+        if s.is_delay:
+            util[i] = lam * s.demand_us  # mean busy servers
+            R += s.demand_us
+            continue
+        if s.servers > _ERLANG_RECURSION_MAX_C or s.servers != int(s.servers):
+            return None
+        inst = net.instances(s)  # a private station: each instance sees its group's share
+        rho = lam * s.demand_us * f / (s.servers * inst)
+        util[i] = rho
+        if rho >= 1:
+            if nan_policy == "raise":
+                net.check_stable(rate_per_s)  # raises, one wording
+            over = True
+            waits[i] = math.nan
+            continue
+        Wq, W = mgc_wait(lam * s.visits / inst, s.service_us * f, s.scv, int(s.servers))
+        waits[i] = Wq
+        R += s.visits * W
+    return (math.nan if over else R), waits, util

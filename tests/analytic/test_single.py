@@ -205,6 +205,17 @@ def test_mgc_one_server_is_pollaczek_khinchine(rho, mu, scv):
                                                          rel=1e-12)
 
 
+@settings(max_examples=80, deadline=None)
+@given(rho=st.floats(0.0, 0.999), mu=mu_st, scv=scv_st, c=st.integers(1, 64))
+def test_mgc_wait_of_plain_numbers_is_mgc_bit_for_bit(rho, mu, scv, c):
+    # the open solver's scalar path (mgc_wait) must be mgc itself, not an approximation of it
+    from iovmodel.solve.analytic.single import mgc_wait
+
+    lam = rho * c * mu
+    q = mgc(lam, 1 / mu, scv, c)
+    assert mgc_wait(lam, 1 / mu, scv, c) == (float(q.Wq), float(q.W))
+
+
 @settings(max_examples=40, deadline=None)
 @given(rho=st.floats(0.0, 0.9), mu=mu_st)
 def test_mm1k_tends_to_mm1(rho, mu):

@@ -885,7 +885,8 @@ def _grouped_and_dense(df: pd.DataFrame, free: list[str], by: str | None = None)
     t = _theta0(prob)
     f0 = _objective(model, prob, t, y, w)
     colour, S = _colouring(model, prob)
-    fn = lambda u: _objective(model, prob, u, y, w)  # noqa: E731
+    # the rows a column group moves (the fit evaluates only those; dense: every row)
+    fn = lambda u, m: _objective(model, prob, u, y, w, m[:len(y)])  # noqa: E731
     grouped = _sparse_jacobian(fn, t, f0, S, colour, 1e-6, prob.lo, prob.hi)
     dense = _sparse_jacobian(fn, t, f0, np.ones_like(S), [[j] for j in range(len(free))],
                              1e-6, prob.lo, prob.hi)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import iovmodel as iov
@@ -37,6 +38,30 @@ def test_costs_a_path_does_not_read_do_not_change_its_network(name):
         moved = host.replace(**{k: host[k] * 2 + 1 for k in others})
         assert _numbers(build(p, moved, w)) == base, (
             f"{name}: the network changed when only costs outside host_reads() moved")
+
+
+def test_predicting_only_some_rows_gives_those_rows_as_predicting_all():
+    # a Jacobian column group asks only the rows its costs move: those must be the values
+    # of a full prediction at the same point, the groups none of whose rows it asks NaN
+    from iovmodel.calibrate.rows import _parse
+
+    df = pd.concat([iov.datasets.load(n) for n in ("xen_blk_multiqueue", "io_comparisons")],
+                   ignore_index=True)
+    df = df[iov.fit.predictable(df).predictable.to_numpy()]
+    rows, _ = _parse(df.reset_index(drop=True))
+    host = HostProfile.default()
+    full = _Model(rows).predict(host)
+    rng = np.random.default_rng(7)
+    for _ in range(3):
+        only = rng.random(len(rows)) < 0.2
+        m = _Model(rows)
+        part = m.predict(host, only=only)
+        np.testing.assert_array_equal(part[only], full[only])
+        asked = np.zeros(len(rows), dtype=bool)
+        for g in m.groups:
+            asked[g] = only[g].any()
+        assert np.isnan(part[~asked]).all()
+        np.testing.assert_array_equal(part[asked], full[asked])
 
 
 def test_memo_gives_the_same_fit_as_no_memo(monkeypatch):

@@ -108,6 +108,27 @@ def test_a_warm_start_finds_the_same_fixed_point():
             assert warm[1] == pytest.approx(cold[1], rel=1e-9)
 
 
+def test_a_warm_start_with_the_previous_slope_lands_on_the_same_fixed_point():
+    # a fit's next point starts at the last root with the last secant slope (two
+    # solutions where a slope of 1 takes three or four); the root must not move beyond
+    # the tolerance, nor depend on how good the slope is
+    host = iov.HostProfile.default()
+    for q, v in ((32, 1), (32, 2), (8, 1)):
+        p = iov.path(FC, vcpus=v)
+        w = iov.Workload.closed(v, q)
+        cold = _solve_load_batched(p, host, w)
+        t = math.log(cold[0].batch)
+        found: dict = {}
+        _solve_load_batched(p, host, w, start=t + 0.05, found=found)
+        assert found["slope"] > 0
+        moved = host.replace(wakeup_us=host["wakeup_us"] * (1 + 1e-6))
+        ref = _solve_load_batched(p, moved, w)
+        for slope in (found["slope"], 1.0, 0.2, 5.0, None):
+            got = _solve_load_batched(p, moved, w, start=t, slope=slope)
+            assert math.log(got[0].batch) == pytest.approx(math.log(ref[0].batch), abs=1e-9)
+            assert got[1] == pytest.approx(ref[1], rel=1e-9)
+
+
 def test_predict_and_fit_take_the_paths_own_batching():
     df = iov.datasets.load("firecracker_ci_block")
     io = df[df["metric"] == "iops"]
