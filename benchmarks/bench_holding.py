@@ -8,9 +8,10 @@ off; 2 vCPUs), emulated-nvme (no shadow doorbells), each with the main loop's
 ``bql_emulate_us`` at 1x and 4x the default, at 1x2, 1x8 and 4x8 (jobs x iodepth) -- the
 analytic throughput and latency against the simulator's (20,000 requests x 4 replications),
 their relative errors and the named bottleneck; then the largest and the median error; then
-the time of a 64-point iodepth sweep of emulated-ahci through ``iov.sweep`` (the layers at
-every point) against the same sweep of virtio-blk (nothing held), best of five, in this
-process.
+the time of a 64-point iodepth sweep of emulated-ahci and emulated-e1000 through
+``iov.sweep`` (the layers at every point, each starting where the previous points'
+stretches point: :func:`iovmodel.solve.holding.next_start`) against the same sweep of
+virtio-blk (nothing held), best of five, in this process.
 """
 
 from __future__ import annotations
@@ -61,11 +62,12 @@ def accuracy() -> list[float]:
 def sweep_speed() -> None:
     depths = list(range(1, 65))
     out = {}
-    for name in ("emulated-ahci", "virtio-blk"):
+    for name in ("emulated-ahci", "emulated-e1000", "virtio-blk"):
         iov.sweep(name, jobs=[1], iodepth=depths)  # warm-up
         best = min(_timed(lambda n=name: iov.sweep(n, jobs=[1], iodepth=depths)) for _ in range(5))
         out[name] = best
     print(f"64-point iodepth sweep: emulated-ahci (held vCPU) {1e3 * out['emulated-ahci']:.1f} ms, "
+          f"emulated-e1000 {1e3 * out['emulated-e1000']:.1f} ms, "
           f"virtio-blk {1e3 * out['virtio-blk']:.1f} ms "
           f"({out['emulated-ahci'] / out['virtio-blk']:.1f}x)")
 

@@ -536,9 +536,10 @@ def _put_layered(put, idxs: list[int], p: Path, h: HostProfile, ws: list[Workloa
     X, R = np.empty(n), np.empty(n)
     utils: list[np.ndarray] = []
     f = None  # the previous point's core stretches: the next point's layers start there
+    hs: dict = {}  # the previous point's stretches of a held vCPU: the same, .holding's
     for j, pn in enumerate(nets):
         if contended(pn) or held(pn):  # a fixed point of their own (.locks, .holding)
-            Xa, Ra, _, ua = solve_closed(pn)
+            Xa, Ra, _, ua = solve_closed(pn, layers=hs)
             X[j], R[j], u = Xa[0], Ra[0], ua[0]
         else:
             X[j], R[j], u, f = solve_closed_layered_xru(pn, f)

@@ -13,19 +13,29 @@ import numpy as np
 from ..errors import ParameterError
 from ..network import Network
 from .analytic.mva import mva_of_checked
-from .holding import held, lock_utilisation, mutex_bound, route_waits, solve_held
+from .holding import (
+    held,
+    lock_utilisation,
+    mutex_bound,
+    next_start,
+    route_waits,
+    solve_held,
+)
 from .layered import needs_layers, solve_closed_layered
 from .locks import contended, solve_with_waiters
 
 
 def solve_closed(net: Network, populations: Sequence[int] | None = None,
-                 warm: dict | None = None
+                 warm: dict | None = None, layers: dict | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Exact MVA of the closed network at the given populations (default: the network's).
 
     Returns arrays: throughput (I/O per s), latency (µs), per-visit waits (µs) and
     utilisation, one row per population. ``warm``: a dict of the waiters at contended
     locks to start from (:func:`~iovmodel.solve.locks.solve_with_waiters`; a fit's).
+    ``layers``: where a vCPU is held (:mod:`.holding`), the last two points' (population,
+    stretches) under key ``"held"`` (a sweep's previous points'): the layers start where
+    they point (:func:`~iovmodel.solve.holding.next_start`); replaced by this solution's.
     """
     if held(net):  # a vCPU held while its exit is emulated under the mutex (.holding)
         if needs_layers(net) and populations is not None \
@@ -35,14 +45,19 @@ def solve_closed(net: Network, populations: Sequence[int] | None = None,
                 "depends on jobs and iodepth, so solve it at its own population only")
         pops = [net.population] if populations is None else list(populations)
         sols = []
-        g = None  # each population starts from the previous one's stretches
+        # each population starts where the previous ones' stretches point (the first from
+        # the caller's previous networks', if given)
+        seen = [] if layers is None else list(layers.get("held", []))
         for k in pops:
             _, (X, R, waits, util), g = solve_held(
                 net, lambda n, k=k: _solve_closed(n, [k], warm), lambda sol: float(sol[0][0]), k,
-                g)
+                next_start(seen, k))
+            seen = seen[-1:] + [(float(k), g)]
             x, r, wt, u = mutex_bound(net, float(X[0]), float(R[0]), route_waits(net, g, waits),
                                       lock_utilisation(net, util, X[:, None]), k)
             sols.append((np.array([x]), np.array([r]), wt, u))
+        if layers is not None:
+            layers["held"] = seen
         return tuple(np.concatenate([s[i] for s in sols]) for i in range(4))
     return _solve_closed(net, populations, warm)
 

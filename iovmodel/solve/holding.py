@@ -82,7 +82,23 @@ class _Pairs:
     VH: dict  # (b, j) -> held visits per I/O
 
 
+#: the last networks' pairs: a solution asks them of one network four times (the layers,
+#: the waits, the mutex's bound, its utilisation); the network is kept with them, so an id
+#: is never another network's
+_LAST: tuple[tuple[Network, _Pairs], ...] = ()
+
+
 def _pairs(net: Network) -> _Pairs:
+    global _LAST
+    for n, p in _LAST:
+        if n is net:
+            return p
+    p = _pairs_of(net)
+    _LAST = ((net, p),) + _LAST[:3]  # one assignment: another thread sees old or new
+    return p
+
+
+def _pairs_of(net: Network) -> _Pairs:
     DH: dict = {}
     VH: dict = {}
     for v in net.route:
@@ -228,11 +244,7 @@ def solve_held(net: Network, solve: Callable[[Network], tuple], X_of: Callable[[
         n_own, n_held = _lock_layer(net, pairs, X, g_own, g_held, others)
         diff = max(_diff(n_own, g_own), _diff(n_held, g_held))
         top = max(list(n_own.values()) + list(n_held.values()) + [1.0])
-        if diff <= TOL * top:
-            if diff > 0:
-                g_own, g_held = n_own, n_held
-                up = transformed(net, pairs, g_own, g_held)
-                sol = solve(up)
+        if diff <= TOL * top:  # the stretches solved with are the fixed point's within TOL
             return up, sol, {"own": g_own, "held": g_held, "iterations": it}
         a = _step(it, diff, prev)
         prev = diff
@@ -240,6 +252,25 @@ def solve_held(net: Network, solve: Callable[[Network], tuple], X_of: Callable[[
         g_held = {k: (1 - a) * g_held[k] + a * n_held[k] for k in g_held}
     raise ParameterError(f"{net.name!r}: the layers of its held vCPU and the global mutex "
                          f"did not converge in {MAX_ITER} iterations")
+
+
+def next_start(seen: list[tuple[float, dict]], population: float) -> dict | None:
+    """Where the layers of the next point of a sweep start: its stretches extrapolated
+    linearly in the population from the last two points' (``seen``: (population,
+    stretches) of the points solved, in order), or the last point's where two are not
+    there or share a population; never below 1 (a stretch is a response over a service).
+    A start only saves iterations: the fixed point and its tolerance are the same."""
+    if not seen:
+        return None
+    k1, g1 = seen[-1]
+    if len(seen) < 2 or seen[-2][0] == k1:
+        return g1
+    k0, g0 = seen[-2]
+    if set(g0["own"]) != set(g1["own"]) or set(g0["held"]) != set(g1["held"]):
+        return g1
+    f = (population - k1) / (k1 - k0)
+    return {part: {k: max(1.0, g1[part][k] + f * (g1[part][k] - g0[part][k]))
+                   for k in g1[part]} for part in ("own", "held")}
 
 
 def solve_held_open(net: Network, rate_per_s: float, solve: Callable[[Network], tuple]

@@ -214,3 +214,17 @@ def test_what_the_vcpu_pays_names_the_held_emulation():
     assert f"{pays['held']:.3g} held while QEMU emulates its exits" in a["vcpu pays"]
     assert "held" not in iov.analyze("virtio-blk").assumptions["vcpu pays"]
 
+
+
+@pytest.mark.parametrize("name", EMULATED)
+def test_a_sweep_starting_each_point_from_the_last_ones_finds_each_points_fixed_point(name):
+    # a sweep starts each point's layers where the previous points' stretches point
+    # (extrapolated in the population): a start saves iterations, it must not move the
+    # answer beyond the layers' own tolerance (TOL = 1e-4 on the stretches)
+    from iovmodel.solve.holding import TOL
+
+    depths = [1, 2, 3, 5, 8, 13, 21, 34, 55, 64]
+    sw = iov.sweep(name, jobs=[1], iodepth=depths)
+    for q, x in zip(depths, sw["throughput_per_s"], strict=True):
+        one = iov.analyze(name, workload=iov.Workload.closed(1, q)).throughput_per_s
+        assert x == pytest.approx(one, rel=10 * TOL), (name, q)
