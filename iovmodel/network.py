@@ -345,11 +345,13 @@ class Network:
                     dirty[v.holds] = True
         for v in route:
             i = v.station
+            # Visit.per_io, inlined: this loop runs for every network a fit makes
+            per = v.per
+            k = v.count / batch if per == "batch" else 0.0 if per == "waiter" else v.count
             if v.holds >= 0 and (dirty is None or dirty[v.holds]):
-                held[v.holds] += v.per_io(batch) * v.mean_us
+                held[v.holds] += k * v.mean_us
             if dirty is not None and not dirty[i]:  # its station is kept: its sums unused
                 continue
-            k = v.per_io(batch)
             m = v.mean_us
             dem[i] += k * m
             vis[i] += k

@@ -361,9 +361,11 @@ class _Model:
                             self._roots[shape] = (math.log(sol[0].batch),
                                                   found.get("slope", s0))
                         net, X, R, waits, util = sol
+                        # only the exits read the batch the fixed point found
+                        rb = replace(r, workload=replace(r.workload, batch=net.batch)) \
+                            if r.metric in EXITS else r
                         v = entry[1][("row", j)] = self._value(
-                            r.metric, replace(r, workload=replace(r.workload, batch=net.batch)),
-                            net, X, R, waits, util, None)
+                            r.metric, rb, net, X, R, waits, util, None)
                     out[j] = v
                 continue
             # a fitted batch is capped at each row's population: one MVA pass per batch value
