@@ -536,7 +536,7 @@ def _put_layered(put, idxs: list[int], p: Path, h: HostProfile, ws: list[Workloa
     X, R = np.empty(n), np.empty(n)
     utils: list[np.ndarray] = []
     f = None  # the previous point's core stretches: the next point's layers start there
-    hs: dict = {}  # the previous point's stretches of a held vCPU: the same, .holding's
+    hs: dict = {}  # the last two points' stretches of a held vCPU (.holding.next_start)
     for j, pn in enumerate(nets):
         if contended(pn) or held(pn):  # a fixed point of their own (.locks, .holding)
             Xa, Ra, _, ua = solve_closed(pn, layers=hs)

@@ -215,7 +215,6 @@ def test_what_the_vcpu_pays_names_the_held_emulation():
     assert "held" not in iov.analyze("virtio-blk").assumptions["vcpu pays"]
 
 
-
 @pytest.mark.parametrize("name", EMULATED)
 def test_a_sweep_starting_each_point_from_the_last_ones_finds_each_points_fixed_point(name):
     # a sweep starts each point's layers where the previous points' stretches point

@@ -410,8 +410,8 @@ def mgc(lam: ArrayLike, mean_s: ArrayLike, scv: ArrayLike, c: ArrayLike, *,
 
 def mgc_wait(lam: float, mean_s: float, scv: float, c: int) -> tuple[float, float]:
     """:func:`mgc`'s (Wq, W) for one stable queue of plain numbers, its arithmetic in its
-    order (the same values): the open solver asks one per station and rate, where the
-    array version's checks and broadcasting cost a hundred times the sums.
+    order (the same values): the open solver asks one per station and rate, and the array
+    version's checks and broadcasting were most of the time of a one-rate solution.
 
     The caller guarantees ``mean_s > 0``, ``scv >= 0``, ``1 <= c <= 2000`` (the Erlang-B
     recursion's range) and ``lam * mean_s < c``.
