@@ -90,8 +90,9 @@ def exact_mc_complements(D, N, Z, code):
 @njit(cache=True)
 def _exact_pass(D, N, Z, code, active, logx_sub, slot, stable):
     """One exact recursion over the ``active`` stations; returns X (C,), Rk (C, K) at N,
-    log X_c(n) for every population vector (S, C) and the smallest idle probability a
-    multi-server station took by subtraction (1.0 if none).
+    log X_c(n) for every population vector (S, C) (a ``stable`` pass's; otherwise one row
+    of zeros, as no one reads it) and the smallest idle probability a multi-server station
+    took by subtraction (1.0 if none).
 
     ``stable``: a multi-server station k takes its idle probability from its complement
     network's log throughputs ``logx_sub[slot[k]]``; else by subtraction."""
@@ -107,8 +108,9 @@ def _exact_pass(D, N, Z, code, active, logx_sub, slot, stable):
     low = 1.0  # the smallest idle probability found by subtraction
     Qt = np.zeros((S, K))  # total queue at each station
     P = np.zeros((S, K, mmax))  # marginal p_k(j | n), j < m (multi-server stations only)
-    LP0 = np.zeros((S, K))  # log p_k(0 | n)
-    lx = np.zeros((S, C))
+    # log p_k(0 | n) and log X_c(n): read by stable passes only (one row otherwise)
+    LP0 = np.zeros((S if stable else 1, K))
+    lx = np.zeros((S if stable else 1, C))
     for k in range(K):
         P[0, k, 0] = 1.0
     n = np.zeros(C, dtype=np.int64)
@@ -149,10 +151,12 @@ def _exact_pass(D, N, Z, code, active, logx_sub, slot, stable):
                 tot += r
             if tot > 0.0:
                 X[c] = n[c] / tot
-                lx[idx, c] = np.log(X[c])
+                if stable:  # only the complement passes read log X (a log per state and class)
+                    lx[idx, c] = np.log(X[c])
             else:  # nowhere to go and no think time (a complement network): unbounded
                 X[c] = np.inf
-                lx[idx, c] = np.inf
+                if stable:
+                    lx[idx, c] = np.inf
         for k in range(K):
             if not active[k]:
                 continue
