@@ -15,6 +15,12 @@ from numba import njit
 
 from ._kernels_mc import exact_mc
 
+#: the hash (SHA-256, 16 hex digits) of each module these kernels compile code in from:
+#: numba's cache is keyed on this file's stamp alone, so an edit of _kernels_mc.py must
+#: change this file too, or the cached kernels keep the old exact_mc
+#: (tests/test_kernel_caches.py checks the hashes)
+KERNEL_SOURCES = {"_kernels_mc.py": "800e0fd79e487630"}
+
 
 @njit(cache=True)
 def _step(it, diff, prev):

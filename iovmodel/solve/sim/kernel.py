@@ -116,6 +116,12 @@ from .events import (  # noqa: F401  (re-exported: engine code reads them as K.*
     STEP_MASK,
 )
 
+#: the hash (SHA-256, 16 hex digits) of each module these kernels compile code in from: the
+#: event constants above are frozen into the machine code, and numba's cache is keyed on this
+#: file's stamp alone, so an edit of events.py must change this file too
+#: (tests/test_kernel_caches.py checks the hashes; the AOT module's stamp covers both files)
+KERNEL_SOURCES = {"events.py": "6005dad5ef9c8706"}
+
 
 @njit(cache=True)
 def _heap_push(ht, hp, n, t, p):
