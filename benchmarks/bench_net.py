@@ -12,22 +12,18 @@ How rows become workloads (:func:`iovmodel.calibrate.rows.traffic_of`): P02's pa
 pktgen floods (guest TX) and XDP_DROP receive floods (guest RX) of pktgen's default 60-byte
 frames, as fast as the path takes them; P08's qperf tests are exchanges (tcp_lat/udp_lat,
 half the round trip), TCP streams (tcp_bw) and UDP streams (udp_bw) between two VMs on one
-host (or across hosts), its iperf row a host-to-host TCP stream. Four things the rows state
-are applied to them: P02's "vhost-user testpmd" back-end is the catalog path
-``vhost-user-testpmd`` (the catalog's ``vhost-user-net`` is an OVS-DPDK switch), P08's NICs
-are 25 GbE (``nic_ns_per_byte`` = 8 / 25 = 0.32, from its hardware column), P08's OVS-DPDK
-runs with userspace TSO (its test configures the underlay "with TSO support for better
-vhost-user TCP bandwidth": ``userspace_tso``), and P08's host cores (:func:`p08_cores`):
-"each VM 1 dedicated core", which Virtink gives by the Kubernetes CPU manager's static
-policy (docs/dedicated_cpu_placement.md): the VM pod's one container, "cloud-hypervisor"
-(pkg/controller/vm_controller.go buildVMPod, its resources the VM's), gets the exclusive CPU
-as its cpuset, so every thread of the VMM process -- the vCPU and Cloud Hypervisor's
-virtio-net worker alike -- runs on that one core; OVS-DPDK's PMD has a dedicated core of its
-own per NUMA node ("1 dedicated CPU core ... from every NUMA node", both VMs on node 0).
-``cores`` counts the cores the threads of the row's transfer share: the two VMs' (and the
-PMD's) for VM to VM on one host, and both hosts' for an exchange or a stream across hosts,
-whose far VM the model includes (the rows' ``scope`` "vm-to-vm across hosts": Traffic's
-``peer="vm"``, the physical link ``wire_us`` each way).
+host (or across hosts), its iperf row a host-to-host TCP stream. What the rows state beyond
+their options is in the bundled rows themselves (``data/build_datasets.py``,
+``stated_conditions`` and ``BACKEND_PATH``, each with its reason in the row's note): P02's
+"vhost-user testpmd" back-end is the catalog path ``vhost-user-testpmd``, P08's NICs are
+25 GbE (``nic_ns_per_byte`` = 0.32), its OVS-DPDK runs with userspace TSO
+(``userspace_tso``) and its rows' threads share the host cores each VM has (``cores``: one
+per VM, and the OVS-DPDK PMD's where the path polls through it); the rows are predicted as
+bundled, as every other benchmark reads them. ``cores`` counts the cores the threads of the
+row's transfer share: the two VMs' (and the PMD's) for VM to VM on one host, and both hosts'
+for an exchange or a stream across hosts, whose far VM the model includes (the rows'
+``scope`` "vm-to-vm across hosts": Traffic's ``peer="vm"``, the physical link ``wire_us``
+each way).
 """
 
 from __future__ import annotations
@@ -47,41 +43,15 @@ from iovmodel.calibrate.rows import predictable  # noqa: E402
 from iovmodel.fit import predict  # noqa: E402
 
 SOURCES = ("P02", "P08")
-#: P08's hardware column: "2x Mellanox CX4 Lx 25Gb/s": 8 bits / 25 Gbit/s = 0.32 ns per byte
+#: the NIC option P08's rows carry (data/build_datasets.py P08_NIC), left out of the printout
 P08_NIC = "nic_ns_per_byte=0.32"
-#: P08's vhost-user network: "Userspace CNI to configure underlay network with TSO support
-#: for better vhost-user TCP bandwidth" (the source's own words): OVS-DPDK's userspace TSO on
-P08_TSO = "userspace_tso=true"
-
-
-def p08_cores(path: str, options: str, rw: str) -> int | None:
-    """The host cores a P08 row's threads share (module docstring): one per VM in the
-    transfer, and the OVS-DPDK PMD's core where the path polls through it (None: a host
-    row, no VM)."""
-    if path == "native-net":
-        return None
-    pmd = 1 if path == "vhost-user-net" else 0
-    if "same host" in options:  # both VMs on this host's node 0, one PMD core there
-        return 2 + pmd
-    # across hosts the far VM is modelled (an exchange's and a stream's alike): its core and
-    # its host's PMD core too
-    return 2 * (1 + pmd)
 
 
 def rows() -> pd.DataFrame:
-    """P02's rows and P08's single-VM rows, with what each row states applied."""
+    """P02's rows and P08's single-VM rows, as bundled (what each row states applied by
+    ``data/build_datasets.py``)."""
     df = iov.datasets.load("io_comparisons")
-    q = df[df["source"].isin(SOURCES) & ~df["options"].fillna("").str.contains("vms=")].copy()
-    testpmd = (q["source"] == "P02") & q["options"].str.contains("testpmd")
-    q.loc[testpmd, "path"] = "vhost-user-testpmd"
-    p08 = q["source"] == "P08"
-    q.loc[p08, "options"] = q.loc[p08, "options"].fillna("") + ";" + P08_NIC
-    for i in q.index[p08]:
-        c = p08_cores(q.at[i, "path"], q.at[i, "options"], str(q.at[i, "rw"]))
-        if c is not None:
-            q.at[i, "options"] += f";cores={c}"
-        if q.at[i, "path"] == "vhost-user-net":
-            q.at[i, "options"] += ";" + P08_TSO
+    q = df[df["source"].isin(SOURCES) & ~df["options"].fillna("").str.contains("vms=")]
     return q.reset_index(drop=True)
 
 

@@ -67,6 +67,64 @@ IFACE_NAT = {"iface=masquerade": ("nat=1", "path option nat: Virtink's masquerad
                                   "the VM's traffic (MASQUERADE, conntrack + NAT per packet)"),
              "iface=bridge": ("nat=0", "path option nat=0: Virtink's bridge binding, the tap "
                               "on a bridge with the pod's interface, no NAT")}
+#: a row whose back-end the catalog names as a path of its own: (source, the option the row
+#: states it by) -> (catalog path, why)
+BACKEND_PATH = {("P02", "backend=vhost-user testpmd"): (
+    "vhost-user-testpmd", "path vhost-user-testpmd: the back-end the row names, DPDK testpmd "
+    "on vhost-user (the catalog's vhost-user-net is an OVS-DPDK switch)")}
+#: P08's hosts as path options (its hardware column and its test's own words): the NICs, "2x
+#: Mellanox CX4 Lx 25Gb/s", at 8 bits / 25 Gbit/s = 0.32 ns per byte; the vhost-user network
+#: set up "with TSO support for better vhost-user TCP bandwidth" (OVS-DPDK's userspace TSO)
+P08_NIC = ("nic_ns_per_byte=0.32", "nic_ns_per_byte=0.32: the hardware's 25 Gb/s NICs "
+           "(8 bits / 25 Gbit/s)")
+P08_TSO = ("userspace_tso=true", "userspace_tso: the test's underlay 'with TSO support for "
+           "better vhost-user TCP bandwidth' (OVS-DPDK's userspace TSO)")
+P08_CORES = ("cores: each VM has 1 dedicated core, which Virtink gives by the Kubernetes CPU "
+             "manager's static policy (docs/dedicated_cpu_placement.md) to the VM pod's one "
+             "container, cloud-hypervisor (pkg/controller/vm_controller.go buildVMPod), so "
+             "every thread of the VMM process, the vCPU and the virtio-net worker alike, runs "
+             "on it; OVS-DPDK's PMD has a core of its own per NUMA node ('1 dedicated CPU core "
+             "... from every NUMA node', both VMs on node 0). cores counts those the "
+             "transfer's threads share: the two VMs' (and the PMD's) on one host; across "
+             "hosts the far VM's (and its host's PMD's) too")
+
+
+def p08_cores(path: str, options: str) -> int | None:
+    """The host cores a P08 row's threads share (:data:`P08_CORES`): one per VM in the
+    transfer and the OVS-DPDK PMD's where the path polls through it; None for a host row
+    (no VM) and for the VM sweep's rows (``vms=``, more VMs than one pair)."""
+    if path == "native-net" or "vms=" in options:
+        return None
+    pmd = 1 if path == "vhost-user-net" else 0
+    if "same host" in options:  # both VMs on this host's node 0, one PMD core there
+        return 2 + pmd
+    # across hosts the far VM is modelled too (an exchange's and a stream's alike): its core
+    # and its host's PMD core
+    return 2 * (1 + pmd)
+
+
+def stated_conditions(row: dict) -> list[tuple[str, str]]:
+    """The (option, why) pairs an io_comparisons row's source states beyond its options:
+    P01's device (:data:`DEVICE_OPTIONS`), an interface binding's NAT (:data:`IFACE_NAT`),
+    P08's NICs, userspace TSO and host cores."""
+    opts = row["options"].split(";")
+    out = []
+    dev = DEVICE_OPTIONS.get((row["source"], row["path"]))
+    if dev is not None:
+        out.append(dev)
+    nat = next((v for k, v in IFACE_NAT.items() if k in opts), None)
+    if nat is not None and row["path"] != "vhost-user-net":
+        out.append(nat)
+    if row["source"] == "P08":
+        out.append(P08_NIC)
+        cores = p08_cores(row["path"], row["options"])
+        if cores is not None:
+            out.append((f"cores={cores}", P08_CORES))
+        if row["path"] == "vhost-user-net":
+            out.append(P08_TSO)
+    return out
+
+
 OUT_COLUMNS = [c for c in SCHEMA_COLUMNS if c != "dataset"]
 MIB_GBPS = 2**20 * 8 / 1e9  # 1 MiB/s in Gbps
 GIB_GBPS = 2**30 * 8 / 1e9
@@ -630,15 +688,14 @@ def main(argv: list[str]) -> int:
                 # every row's note says "computed: <formula>" or quotes the printed number
                 tidy["extraction"] = ("derived" if "computed" in row["note"].lower()
                                       else "read_directly")
-                dev = DEVICE_OPTIONS.get((row["source"], row["path"]))
-                if dev is not None:
-                    tidy["options"] = ";".join(o for o in (row["options"], dev[0]) if o)
-                    tidy["note"] = join(row["note"], dev[1])
-                nat = next((v for k, v in IFACE_NAT.items()
-                            if k in row["options"].split(";")), None)
-                if nat is not None and row["path"] != "vhost-user-net":
-                    tidy["options"] = ";".join(o for o in (tidy["options"], nat[0]) if o)
-                    tidy["note"] = join(tidy["note"], nat[1])
+                for opt, why in stated_conditions(row):
+                    tidy["options"] = ";".join(o for o in (tidy["options"], opt) if o)
+                    tidy["note"] = join(tidy["note"], why)
+                backend = next((v for (src, o), v in BACKEND_PATH.items()
+                                if src == row["source"] and o in row["options"].split(";")), None)
+                if backend is not None:
+                    tidy["path"] = backend[0]
+                    tidy["note"] = join(tidy["note"], backend[1])
                 out.rows[dataset].append(tidy)
                 out.count += 1
                 n_in += 1
