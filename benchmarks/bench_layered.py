@@ -4,8 +4,9 @@ line-solver, and the interactive sweep (issue "Finite CPUs, threads and queues")
     .venv/bin/python benchmarks/bench_layered.py [--quick]
 
 Prints (1) analyze's throughput and latency against the simulator's 95 % interval over a grid
-of paths x (jobs, iodepth) x host cores with 4 vCPUs; (2) exact multiclass MVA against
-line-solver's pfqn_mva on the same network (ratio of times, same process); (3) the time of a
+of paths x (jobs, iodepth) x host cores with 4 vCPUs; (2) exact multiclass MVA's time at the
+size of a layered sweep's exact upper layer, and against line-solver's pfqn_mva on the same
+network (ratio of times, same process); (3) the time of a
 64-point sweep of a path with 4 vCPUs, 4 queues and host cores (goal: < 10 ms), and what
 starting each point's layers from the previous point's saves there; (4) the explorer's load
 curve on the paths whose batch follows the load, each point its own fixed point, beside
@@ -59,13 +60,21 @@ def accuracy(quick: bool) -> None:
 
 def speed() -> None:
     rng = np.random.default_rng(1)
+    # the size of a layered sweep's exact upper layer (4 vCPU groups, jobs 5 x iodepth 4:
+    # 9 x 5^3 = 1,125 population vectors), a 4-server station among 10
+    D4 = np.random.default_rng(0).uniform(0.1, 3.0, size=(4, 10))
+    m4 = [1, 1, 1, 1, math.inf, 4, math.inf, math.inf, 1, math.inf]
+    t4 = best_of(lambda: mva_multiclass(D4, [8, 4, 4, 4], servers=m4, method="exact"), 20)
+    print(f"exact multiclass MVA, 4 classes (8, 4, 4, 4), 10 stations one of 4 servers: "
+          f"{t4 * 1e6:.0f} us")
     D = rng.uniform(0.1, 2.0, size=(3, 5))
     N = [6, 6, 6]
     t_ours = best_of(lambda: mva_multiclass(D, N, method="exact"), 20)
     try:
         from line_solver.api.pfqn import pfqn_mva
     except ImportError:
-        print("line-solver not installed (pip install line-solver): no speed ratio")
+        print(f"exact multiclass MVA, 3 classes x 6, 5 stations: {t_ours * 1e3:.2f} ms "
+              "(line-solver not installed, pip install line-solver: no speed ratio)")
         return
     X = mva_multiclass(D, N, method="exact").X
     Xl = np.asarray(pfqn_mva(D.T.copy(), np.array(N, dtype=float), np.zeros(3))[0]).ravel()
