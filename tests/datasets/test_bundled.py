@@ -256,3 +256,26 @@ def test_io_comparisons_p01_rows():
     native = p01[p01["options"].str.contains("aio=native")]
     assert value(native, metric="latency_us", iodepth=1) == 39.04
     assert value(native, metric="iops", iodepth=64) == 59966
+
+
+def test_io_comparisons_p02_and_p08_rows_carry_what_their_sources_state():
+    """SOURCES.md sec. 10: P02 compares vhost-net with a DPDK testpmd vhost-user peer (the
+    catalog's vhost-user-testpmd, not the OVS-DPDK switch vhost-user-net); P08's hosts have
+    "2x Mellanox CX4 Lx 25Gb/s" (8 / 25 = 0.32 ns per byte), "each VM 1 dedicated core" and
+    one OVS-DPDK PMD core per NUMA node, and its vhost-user underlay runs "with TSO support"."""
+    df = ds.load("io_comparisons")
+    p02 = pick(df, source="P02")
+    testpmd = p02["options"].str.contains("backend=vhost-user testpmd", regex=False)
+    assert testpmd.sum() == 8 and (p02.loc[testpmd, "path"] == "vhost-user-testpmd").all()
+    assert (p02.loc[~testpmd, "path"] == "vhost-net").all()
+    p08 = pick(df, source="P08")
+    assert p08["options"].str.contains("nic_ns_per_byte=0.32", regex=False).all()
+    one = p08[p08["options"].str.contains("same host") & ~p08["options"].str.contains("vms=")]
+    cores = one["options"].str.extract(r"cores=(\d+)")[0].astype(int)
+    # two VMs, one core each, and the PMD's core where the path polls through OVS-DPDK
+    assert (cores[one["path"] == "cloudhv-virtio-net"] == 2).all()
+    assert (cores[one["path"] == "vhost-user-net"] == 3).all()
+    tso = p08["options"].str.contains("userspace_tso=true", regex=False)
+    assert (tso == (p08["path"] == "vhost-user-net")).all()
+    host = p08[p08["path"] == "native-net"]
+    assert not host["options"].str.contains("cores=").any()  # a host row has no VM
