@@ -6,9 +6,9 @@ line-solver, and the interactive sweep (issue "Finite CPUs, threads and queues")
 Prints (1) analyze's throughput and latency against the simulator's 95 % interval over a grid
 of paths x (jobs, iodepth) x host cores with 4 vCPUs; (2) exact multiclass MVA's time at the
 size of a layered sweep's exact upper layer, and against line-solver's pfqn_mva on the same
-network (ratio of times, same process); (3) the time of a
-64-point sweep of a path with 4 vCPUs, 4 queues and host cores (goal: < 10 ms), and what
-starting each point's layers from the previous point's saves there; (4) the explorer's load
+network (ratio of times, same process); (3) the time of a 64-point sweep of a path with
+4 vCPUs, 4 queues and host cores (goal: < 10 ms), and what starting each point's layers from
+the previous point's saves there; (4) the explorer's load
 curve on the paths whose batch follows the load, each point its own fixed point, beside
 virtio-blk's (the callback's budget: 100 ms).
 """
