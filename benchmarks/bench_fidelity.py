@@ -18,7 +18,10 @@ keeps; their count per dataset is frozen in ``ROWS`` below and a change is repor
   values differ by more than 10 %, the share whose predicted ratio (in-sample fit) points
   the same way (:func:`iovmodel.fit.pair_directions`); a predicted change within 1 % is a
   tie, no direction, and counts as wrong. A further line gives the share right among the
-  pairs the model does not call ties: how far its predicted directions can be trusted.
+  pairs the model does not call ties: how far its predicted directions can be trusted; the
+  next, the most any prediction blind to the ``hardware`` column (one profile per dataset,
+  as here) could get right (:func:`iovmodel.fit.direction_ceiling`), and where the pairs not
+  right are.
 
 Errors are median absolute percentage errors (MdAPE, %).  The last lines time the joint
 fit of every bundled dataset (MAP with its Laplace intervals) and one single-dataset fit.
@@ -43,7 +46,7 @@ import pandas as pd
 
 import iovmodel as iov
 from iovmodel.errors import FitError, FitWarning
-from iovmodel.fit import crossval, pair_directions, predictable, prior_band
+from iovmodel.fit import crossval, direction_ceiling, pair_directions, predictable, prior_band
 
 #: predictable rows per dataset when this table was frozen (catalog and data of main; io_comparisons
 #: 48 -> 67 and network_misc 3 -> 11 when their network rows became predictable, commit d69bf25;
@@ -93,11 +96,19 @@ FLAT: dict[str, int] = {}
 #: decisive pairs whose prediction changes by more than 1 % (not a tie), and how many of
 #: those point the measured way
 CALLED = {"pairs": 0, "right": 0}
+#: per dataset, the decisive pairs a prediction blind to the hardware could get right at best
+#: (:func:`iovmodel.fit.direction_ceiling`), and the pairs not right by condition
+CEILING: dict[str, tuple[int, int]] = {}
+MISSED: dict[tuple[str, str], tuple[int, int]] = {}
 
 
-def _share(frame: pd.DataFrame) -> tuple[float, int]:
+def _share(frame: pd.DataFrame, name: str = "") -> tuple[float, int]:
     p = pair_directions(frame)
     d = p[p["decisive"]]
+    c = direction_ceiling(frame, p)
+    CEILING[name] = (int(c["best"].sum()), int(c["pairs"].sum()))
+    for cond, g in d.groupby("condition"):
+        MISSED[(name, cond)] = (int((~g["right"]).sum()), len(g))
     tie = d["tie"].to_numpy(dtype=bool)
     flat = d[tie & ~d["right"]]
     for cond, n in flat.groupby("condition").size().items():
@@ -140,7 +151,7 @@ def dataset_row(name: str) -> dict:
             rec["note"] = str(exc)[:60]
             return rec
         rec["in_sample"] = f.mape
-        rec["right_dir"], rec["pairs"] = _share(f.residuals)
+        rec["right_dir"], rec["pairs"] = _share(f.residuals, name)
         if name in AXES:
             axis, how, mask = AXES[name]
             m = mask(d).to_numpy(dtype=bool)
@@ -263,6 +274,16 @@ def main(argv: list[str]) -> None:
         print(f"where the model predicts a change (beyond 1 %): {CALLED['pairs']} of the "
               f"decisive pairs, {100 * CALLED['right'] / CALLED['pairs']:.0f} % of them the "
               f"measured way")
+    best, n = (sum(v[i] for v in CEILING.values()) for i in (0, 1))
+    if n:
+        per = ", ".join(f"{k} {100 * b / m:.0f} %" for k, (b, m) in CEILING.items() if m and b < m)
+        print(f"the most a prediction blind to the hardware could get right (each class of pairs "
+              f"changing one condition between the same values, on any host, at its majority "
+              f"direction): {100 * best / n:.0f} % of the {n} decisive pairs "
+              f"({per or 'every dataset 100 %'})")
+        worst = sorted(MISSED.items(), key=lambda kv: -kv[1][0])[:6]
+        print("pairs not right (wrong or tie), by dataset and condition: "
+              + "; ".join(f"{d} {c} {w} of {m}" for (d, c), (w, m) in worst if w))
     notes = [f"{r['dataset']}: {r['note']}" for _, r in table.iterrows() if r["note"]]
     if md and notes:  # rows that differ from the frozen set, a fit that failed; the plain
         print("notes: " + "; ".join(notes))  # listing shows them per dataset

@@ -23,6 +23,7 @@ from .calibrate import (
     FitResult,
     crossval,
     dataset_report,
+    direction_ceiling,
     fit_groups,
     latency_quantile,
     latency_variance,
@@ -37,7 +38,8 @@ from .calibrate import (
 )
 from .calibrate.fit import fit as _fit
 
-__all__ = ["PREDICTABLE", "FitResult", "crossval", "dataset_report", "fit", "fit_groups",
+__all__ = ["PREDICTABLE", "FitResult", "crossval", "dataset_report", "direction_ceiling",
+           "fit", "fit_groups",
            "latency_quantile", "latency_variance", "pair_directions", "pick_metrics", "predict", "predictable",
            "prior_band", "prior_of", "read_measurements", "split_low_load"]
 

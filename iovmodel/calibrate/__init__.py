@@ -39,7 +39,9 @@ shares the virtualization costs over all rows and gives each group its own ``dev
 and ``guest_*`` costs.  ``crossval(df, by="source")`` leaves each source out in turn;
 :func:`pair_directions` checks, for rows on the same hardware that differ in one
 condition, whether the predicted ratio points the measured way (a predicted change within
-1 % is a ``tie``: the model sees no difference there, which is never a right direction).
+1 % is a ``tie``: the model sees no difference there, which is never a right direction);
+:func:`direction_ceiling` gives the share of those directions any prediction blind to the
+``hardware`` column can get right (a class of pairs whose hosts disagree has one majority).
 The finite-difference Jacobian differences together the costs no row shares (a column
 colouring), so a hierarchical fit costs about as many evaluations as a shared one.
 ``benchmarks/bench_fidelity.py`` prints the accuracy table of the README.
@@ -154,11 +156,19 @@ from ..solve.percentiles import latency_quantile, latency_variance
 from .fit import fit, prior_of
 from .predict import predict
 from .prior_bands import prior_band
-from .report import crossval, dataset_report, fit_groups, pair_directions, split_low_load
+from .report import (
+    crossval,
+    dataset_report,
+    direction_ceiling,
+    fit_groups,
+    pair_directions,
+    split_low_load,
+)
 from .result import FitResult
 from .rows import predictable
 from .sources import pick_metrics, read_measurements
 
-__all__ = ["PREDICTABLE", "FitResult", "crossval", "dataset_report", "fit", "fit_groups",
+__all__ = ["PREDICTABLE", "FitResult", "crossval", "dataset_report", "direction_ceiling",
+           "fit", "fit_groups",
            "latency_quantile", "latency_variance", "pair_directions", "pick_metrics", "predict", "predictable",
            "prior_band", "prior_of", "read_measurements", "split_low_load"]

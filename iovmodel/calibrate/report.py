@@ -231,6 +231,65 @@ def pair_directions(rows: pd.DataFrame, *, min_change: float = 0.10,
                                                     "predicted_ratio": float})
 
 
+def direction_ceiling(rows: pd.DataFrame, pairs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The most decisive pair directions a prediction blind to the hardware can get right.
+
+    A prediction whose inputs are the conditions of a row (:data:`CONDITIONS`, the metric,
+    the label) but not its ``hardware`` (one profile fitted to rows of several hosts, as
+    :func:`fit` does unless told ``by=``) predicts the same ratio for every pair that
+    changes the same condition between the same two values with everything else equal, on
+    whichever host. Such a class of pairs can at best all point its majority's way, so the
+    share of decisive pairs a hardware-blind prediction can get right is
+    :math:`\\sum_c \\max(u_c, d_c) / \\sum_c (u_c + d_c)`, :math:`u_c` and :math:`d_c` the
+    pairs of class c whose measured value rises and falls. Where hosts disagree on a
+    direction, no such prediction gets all of them.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        The rows :func:`pair_directions` read (``measured``, ``metric`` and the conditions).
+    pairs : DataFrame, optional
+        Their :func:`pair_directions` (computed when not given).
+
+    Returns
+    -------
+    DataFrame
+        One row per class of decisive pairs: ``metric``, ``condition``, ``values`` (the two
+        values, in the order the pairs are counted), ``pairs``, ``up`` (the measured value
+        rises from the first value to the second), ``best`` (the pairs its majority
+        direction gets right, max(up, pairs - up)). ``attrs["ceiling"]``: the share of all
+        decisive pairs, ``best.sum() / pairs.sum()`` (NaN without a decisive pair).
+    """
+    if pairs is None:
+        pairs = pair_directions(rows)
+    cols = ["metric", "condition", "values", "pairs", "up", "best"]
+    d = pairs[pairs["decisive"]] if len(pairs) else pairs
+    if not len(d):
+        out = pd.DataFrame(columns=cols)
+        out.attrs["ceiling"] = math.nan
+        return out
+    conds = [c for c in CONDITIONS if c in rows.columns]
+    codes = _text(rows[conds])
+    label = _text(rows["label"]) if "label" in rows.columns else None
+    recs = []
+    for first, second, cond, ratio in zip(d["first"], d["second"], d["condition"],
+                                          d["measured_ratio"], strict=True):
+        a, b = codes.at[first, cond], codes.at[second, cond]
+        up = bool(ratio > 1)
+        if b < a:  # count every pair of the class from the same value to the other
+            a, b, up = b, a, not up
+        rest = "\x1f".join(codes.loc[first, [c for c in conds if c != cond]])
+        recs.append((str(rows.at[first, "metric"]), label.at[first] if label is not None
+                     else "", cond, f"{a} -> {b}", rest, up))
+    k = pd.DataFrame(recs, columns=["metric", "label", "condition", "values", "rest", "up"])
+    out = (k.groupby(["metric", "label", "condition", "values", "rest"], sort=False)["up"]
+           .agg(pairs="size", up="sum").reset_index())
+    out["up"] = out["up"].astype(int)
+    out["best"] = np.maximum(out["up"], out["pairs"] - out["up"])
+    out.attrs["ceiling"] = float(out["best"].sum() / out["pairs"].sum())
+    return out[cols]
+
+
 def _share_right(pairs: pd.DataFrame) -> float:
     """Share of the decisive pairs whose direction the prediction gets right (NaN: none)."""
     d = pairs[pairs["decisive"]] if len(pairs) else pairs

@@ -827,6 +827,33 @@ def test_a_predicted_tie_is_no_direction():
         pair_directions(one_row, min_change=float("inf"))
 
 
+def test_direction_ceiling_counts_each_class_of_pairs_at_its_majority():
+    # Five hosts measure jobs 1 -> 2 (all else equal): up on h1 and h3, down on h2, +4 % on
+    # h4 (not decisive); h5 lists its jobs-2 row first, the same class counted from jobs 1 to
+    # 2 (up). A prediction blind to the host gives the four decisive pairs one direction, so
+    # at most 3 of 4 are right, whatever it predicts. The iodepth pair on h1 is a class of
+    # its own (1 of 1).
+    from iovmodel.fit import direction_ceiling, pair_directions
+
+    rows = pd.DataFrame({
+        "hardware": ["h1", "h1", "h2", "h2", "h3", "h3", "h4", "h4", "h5", "h5", "h1"],
+        "metric": ["iops"] * 11,
+        "jobs": [1, 2, 1, 2, 1, 2, 1, 2, 2, 1, 1],
+        "iodepth": [1] * 10 + [8],
+        "measured": [100.0, 150.0, 100.0, 50.0, 100.0, 200.0, 100.0, 104.0, 300.0, 100.0,
+                     400.0],
+        "predicted": [1.0] * 11})
+    c = direction_ceiling(rows)
+    jobs = c[c["condition"] == "jobs"].iloc[0]
+    assert (jobs["values"], jobs["pairs"], jobs["up"], jobs["best"]) == ("1 -> 2", 4, 3, 3)
+    depth = c[c["condition"] == "iodepth"].iloc[0]
+    assert (depth["pairs"], depth["best"]) == (1, 1)
+    assert c.attrs["ceiling"] == pytest.approx(4 / 5)
+    # the same given the pairs, and NaN without a decisive pair
+    assert direction_ceiling(rows, pair_directions(rows)).attrs["ceiling"] == pytest.approx(0.8)
+    assert math.isnan(direction_ceiling(rows.iloc[6:8]).attrs["ceiling"])
+
+
 # ------------------------------------------------------------------ hierarchical fits
 def _two_hosts(noise: float = 0.0):
     """The design on two hosts: shared virtualization costs, each host its own device."""
