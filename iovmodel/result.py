@@ -178,7 +178,30 @@ class Result:
     def _bottleneck_text(self) -> str:
         if math.isinf(self.saturation_per_s):
             return f"no bottleneck: {UNBOUNDED} (largest demand at {self.bottleneck})"
-        return f"bottleneck {self.bottleneck} (saturates at {self.saturation_per_s:,.0f} IO/s)"
+        note = self._vcpu_note()
+        return (f"bottleneck {self.bottleneck} (saturates at {self.saturation_per_s:,.0f} IO/s)"
+                + (f": {note}" if note else ""))
+
+    def _vcpu_note(self) -> str:
+        """Which vCPUs bound a closed block workload (fio's jobs are threads, one per vCPU
+        while there are vCPUs enough): so that "vcpu 100 %" of a 4-vCPU guest running one
+        job reads as the job's own thread, not the guest."""
+        w = self.workload
+        if self.bottleneck != "vcpu" or w.kind != "closed" or w.traffic is not None:
+            return ""
+        try:
+            vcpus = int(str(self.assumptions.get("vcpus", "")).split()[0])
+        except (ValueError, IndexError):
+            return ""
+        jobs = int(w.jobs)
+        if jobs < vcpus:
+            who = ("the one vCPU running fio's job thread" if jobs == 1 else
+                   f"the {jobs} vCPUs running fio's {jobs} job threads, one each")
+            return f"{who}; {vcpus - jobs} of the {vcpus} vCPUs idle (more jobs would use them)"
+        if vcpus > 1:
+            return (f"{'both' if vcpus == 2 else f'all {vcpus}'} vCPUs, shared by fio's {jobs} "
+                    f"job threads")
+        return ""
 
     def _summary_body(self) -> str:
         from ._text import wrap

@@ -41,6 +41,15 @@ def test_jobs_are_threads_on_vcpus():
     assert r[(1, 12)].throughput_per_s < 0.8 * r[(12, 1)].throughput_per_s
     assert r[(1, 12)].bottleneck == "vcpu"
     assert r[(1, 12)].utilization["vcpu"] > 0.99
+    # the summary names the thread: the one vCPU the job runs on, three of four idle
+    def text(res):  # the summary, its wrapped lines joined
+        return " ".join(res.summary().split())
+
+    assert "the one vCPU running fio's job thread; 3 of the 4 vCPUs idle" in text(r[(1, 12)])
+    two = iov.analyze("virtio-blk-iothread", h, iov.Workload.closed(8, 1), vcpus=2)
+    assert two.bottleneck == "vcpu" and "both vCPUs, shared by fio's 8 job threads" in text(two)
+    one = iov.analyze("vhost-user-blk", h, iov.Workload.closed(1, 12), vcpus=1)
+    assert one.bottleneck == "vcpu" and "idle" not in text(one)
     # one vCPU's capacity is 1 / (its demand per I/O)
     net = iov.build(iov.path("vhost-user-blk"), h, iov.Workload.closed(1, 12))
     vcpu = net.stations[net.station_index("vcpu")]
