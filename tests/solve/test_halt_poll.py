@@ -86,8 +86,10 @@ def test_bounded_by_the_work_and_the_cores_and_monotone_in_the_window(rate, h1, 
 
 
 def test_firecracker_ci_vcpu_threads_read_busy_whatever_the_run():
-    # the data: 84.5-88 % of a core per vCPU in all 244 block runs (read, write, Sync, Async,
-    # 1 and 2 vCPUs). Without halt polling the default profile leaves the vCPUs of some runs
+    # the data: 84.5-88 % of a core per vCPU as printed in all 244 block runs (read, write,
+    # Sync, Async, 1 and 2 vCPUs), 98-101 % as bundled, over fio's own run (the CI's monitor
+    # samples past fio's end: data/SOURCES.md sec. 4). Without halt polling the default
+    # profile leaves the vCPUs of some runs
     # idle (Async randwrite at 2 vCPUs: 80 %, the io-wq worker is the bottleneck); with it
     # every run's vCPU threads read busy, as measured. At the workload's batch (1): at the
     # path's own per-pass batch (Path.batching) that run's interrupts are fewer still and
@@ -97,7 +99,7 @@ def test_firecracker_ci_vcpu_threads_read_busy_whatever_the_run():
     d = iov.datasets.load("firecracker_ci_block")
     q = d[d["metric"] == "cpu_util_vcpu_pct"].reset_index(drop=True)
     vcpus = q["options"].str.extract(r"vcpus=(\d)")[0].astype(float).to_numpy()
-    assert len(q) == 244 and (q["value"] / vcpus).between(84, 89).all()
+    assert len(q) == 244 and (q["value"] / vcpus).between(98, 102).all()
     host = iov.HostProfile.default()
     with_poll = predict(q, host, batching="amortised")["predicted"].to_numpy() / vcpus
     without = predict(q, host.replace(halt_poll_us=0.0),
