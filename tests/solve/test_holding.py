@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import iovmodel as iov
@@ -156,6 +156,8 @@ def test_an_open_load_beyond_the_held_vcpu_is_unstable():
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(a=st.floats(0.5, 20), b=st.floats(0.5, 20), main=st.floats(0.0, 20),
        n=st.integers(1, 24), vcpus=st.sampled_from([1, 2]))
+@example(a=1.0, b=2.0, main=16.0, n=3, vcpus=1)  # 1.06 % above the unheld MVA
+@example(a=0.5, b=20.0, main=20.0, n=2, vcpus=2)  # 2.73 %, the grid's largest
 def test_holding_costs_throughput_and_keeps_littles_law(a, b, main, n, vcpus):
     p = toy(a, b, 10.0, main=main, vcpus=vcpus)
     w = iov.Workload.closed(min(n, vcpus), max(n // vcpus, 1))
@@ -165,8 +167,11 @@ def test_holding_costs_throughput_and_keeps_littles_law(a, b, main, n, vcpus):
     # holding takes nothing away from anyone else's work, so it cannot add throughput; the
     # layers may pass the unheld MVA by a little where the mutex binds (MVA of the unheld
     # network queues below the bound the layers are capped at: 0.16 % at a = b = main = 1
-    # us, 14 requests on 2 vCPUs), never the asymptotic bound
-    assert r.throughput_per_s <= free * 1.01
+    # us, 14 requests on 2 vCPUs; 1.06 % at a = 1, b = 2, main = 16 us, 3 requests on 1
+    # vCPU, which hypothesis found; at most 2.73 % over the grid a, b in {0.5, 1, 2, 4, 8,
+    # 16, 20}, main in {0} and those, 1-24 requests, 1-2 vCPUs: 0.5, 20, 20 us, 2 requests
+    # on 2 vCPUs, measured 2026-12-07), never the asymptotic bound
+    assert r.throughput_per_s <= free * 1.03
     assert r.throughput_per_s <= net.saturation_per_s * (1 + 1e-9)
     for k, u in r.utilization.items():
         if k in ("vcpu", "bql"):
