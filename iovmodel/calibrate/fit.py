@@ -292,8 +292,8 @@ def _select_identifiable(J: np.ndarray, names: Sequence[str], tol: float = 1e-3)
 #: ``prior=None`` the robust log-likelihood, same units) by less than NLP_TOL and by less
 #: than NLP_RTOL of it ends the fit: that step moved the posterior density by under 10 %.
 #: What the stop leaves on the table is measured, not assumed: on io_comparisons the
-#: costs it returns lie within a small part of a posterior standard deviation of those
-#: scipy's own tolerances reach after 1,120 evaluations (``tests/fit/test_stop.py``; a ridge
+#: costs it returns (20 evaluations) lie within 0.014 posterior standard deviations of those
+#: scipy's own tolerances reach after 1,080 (``tests/fit/test_stop.py``; a ridge
 #: between two costs that bound the same rows can leave more: 0.55 while P02's TX floods
 #: were bound by either). On the joint fit of every bundled dataset
 #: (``benchmarks/bench_fidelity.py --joint-only``, 2026-12-07): 19 evaluations, 4.4 s, every
