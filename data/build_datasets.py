@@ -89,6 +89,12 @@ P08_CORES = ("cores: each VM has 1 dedicated core, which Virtink gives by the Ku
              "hosts the far VM's (and its host's PMD's) too")
 
 
+#: Cloud Hypervisor's net worker on its VM's one core (the placement P08_CORES describes)
+P08_SHARED = ("shared_core=1", "shared_core: the same placement puts Cloud Hypervisor's "
+              "virtio-net worker on its VM's one core with the vCPU (see cores), so each pass "
+              "of the worker takes the core from the vCPU thread")
+
+
 def p08_cores(path: str, options: str) -> int | None:
     """The host cores a P08 row's threads share (:data:`P08_CORES`): one per VM in the
     transfer and the OVS-DPDK PMD's where the path polls through it; None for a host row
@@ -106,7 +112,7 @@ def p08_cores(path: str, options: str) -> int | None:
 def stated_conditions(row: dict) -> list[tuple[str, str]]:
     """The (option, why) pairs an io_comparisons row's source states beyond its options:
     P01's device (:data:`DEVICE_OPTIONS`), an interface binding's NAT (:data:`IFACE_NAT`),
-    P08's NICs, userspace TSO and host cores."""
+    P08's NICs, userspace TSO, host cores and the shared core of Cloud Hypervisor's worker."""
     opts = row["options"].split(";")
     out = []
     dev = DEVICE_OPTIONS.get((row["source"], row["path"]))
@@ -120,6 +126,8 @@ def stated_conditions(row: dict) -> list[tuple[str, str]]:
         cores = p08_cores(row["path"], row["options"])
         if cores is not None:
             out.append((f"cores={cores}", P08_CORES))
+            if row["path"] == "cloudhv-virtio-net":
+                out.append(P08_SHARED)
         if row["path"] == "vhost-user-net":
             out.append(P08_TSO)
     return out

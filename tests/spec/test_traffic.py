@@ -407,6 +407,30 @@ def test_two_vms_whose_threads_share_their_cores_stream_at_the_cores_bound():
     assert shared.packets_per_s < 0.9 * free.packets_per_s
 
 
+def test_a_worker_on_its_vcpus_core_adds_a_switch_and_an_uncaught_halt_to_every_leg():
+    # Linux virt/kvm/kvm_main.c kvm_vcpu_can_poll: a halted vCPU polls only while its core
+    # runs nothing else, so a net worker woken on the vCPU's core ends the poll: each leg of a
+    # VM-to-VM exchange costs the sending VM's vCPU a VM exit to give its core up, and the
+    # receiving VM's vCPU a switch back in (wakeup_us) and a halt no poll caught
+    # (halt_wake_us). One exchange in flight, a core per thread otherwise: the round trip
+    # grows by exactly those costs, twice (two legs), and each VM's threads show them
+    D = iov.HostProfile.default()
+    w = iov.Workload.of(Traffic.rr(1, direction="vm2vm"))
+    free = iov.analyze("cloudhv-virtio-net", D, w)
+    shared = iov.analyze(iov.path("cloudhv-virtio-net", shared_core=True), D, w)
+    leg = D["vmexit_us"] + D["wakeup_us"] + D["halt_wake_us"]
+    assert 1e6 / shared.throughput_per_s - 1e6 / free.throughput_per_s == pytest.approx(
+        2 * leg, rel=1e-9)
+    hops = shared.breakdown
+    added = hops[hops["hop"].str.startswith("shared core")]
+    assert sorted(added["resource"]) == ["vcpu", "vcpu", "vcpu (receiver)", "vcpu (receiver)"]
+    # and a stream through the two VMs' two cores moves less: the switches take core time
+    s = iov.Workload.of(Traffic.stream(64, "udp", "vm2vm"))
+    two = iov.analyze(iov.path("cloudhv-virtio-net", cores=2), D, s)
+    assert iov.analyze(iov.path("cloudhv-virtio-net", cores=2, shared_core=True), D,
+                       s).packets_per_s < two.packets_per_s
+
+
 def test_ovs_dpdk_userspace_tso_lets_the_guests_super_packets_cross_the_pmd():
     # OVS Documentation/topics/userspace-tso.rst: off by default (the vhost-user port offers
     # no HOST_TSO4 and the guest segments to its MSS); other_config:userspace-tso-enable=true
