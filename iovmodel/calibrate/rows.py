@@ -306,8 +306,8 @@ def traffic_of(opts: Mapping[str, Any], rw: str, metric: str,
     """The Traffic a network measurement row describes, and the prediction's scale.
 
     ``scope`` in the options gives the direction ("vm-to-vm same host": ``vm2vm``; "across
-    hosts" / "host-to-host": ``hosts``, with a VM at the far end for "vm-to-vm across
-    hosts", ``peer="vm"``); a qperf ``test`` (tcp_lat, udp_lat, tcp_bw, udp_bw)
+    hosts" / "host-to-host": ``hosts``, with the far end on the row's path for "vm-to-vm
+    across hosts" and "host-to-host", ``peer="vm"``: a VM, or a host's own stack); a qperf ``test`` (tcp_lat, udp_lat, tcp_bw, udp_bw)
     the kind; a packet rate measured one way (``rw`` tx or rx, no test) is a packet generator
     (pktgen, testpmd txonly) as fast as the path takes it, with pktgen's default 60-byte
     frame when the size is not stated (``pkt_size`` = ETH_ZLEN, net/core/pktgen.c), at the
@@ -324,8 +324,11 @@ def traffic_of(opts: Mapping[str, Any], rw: str, metric: str,
                  "hosts" if ("across" in scope or "host-to-host" in scope) else
                  rw if rw in ("tx", "rx") else "hosts")
     # "vm-to-vm across hosts": the far end is a VM on the same path (Traffic's peer "vm");
-    # otherwise the kind's default far end
-    peer = "vm" if direction == "hosts" and "vm-to-vm" in scope else None
+    # "host-to-host": the far host runs the same native path, its own stack (peer "vm" too:
+    # "another endpoint on the same path"), not a fixed turnaround; otherwise the kind's
+    # default far end
+    peer = "vm" if direction == "hosts" and ("vm-to-vm" in scope
+                                             or "host-to-host" in scope) else None
     test = str(opts.get("test", "")).split()[-1] if opts.get("test") else ""
     if test in QPERF:
         kind, proto, scale = QPERF[test]

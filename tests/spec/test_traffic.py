@@ -381,8 +381,16 @@ def test_a_vm_to_vm_row_across_hosts_reaches_a_vm():
     t, _ = traffic_of({"scope": "vm-to-vm across hosts", "test": "udp_lat"}, "rr", "latency_us",
                       1)
     assert (t.direction, t.peer) == ("hosts", "vm")
+    # host to host (qperf between two hosts' own stacks, a native-net row): the far end is
+    # an endpoint on the same path, its own stack, not a fixed turnaround (device_net_us):
+    # the exchange crosses the link twice and takes the far host's receive and send hops
     t, _ = traffic_of({"scope": "host-to-host", "test": "qperf tcp_lat"}, "rr", "latency_us", 1)
-    assert (t.direction, t.peer) == ("hosts", "host")
+    assert (t.direction, t.peer) == ("hosts", "vm")
+    r = iov.analyze("native-net", iov.HostProfile.default(), iov.Workload.of(t))
+    hops = r.breakdown
+    assert (hops["resource"] == "wire").sum() == 2 and "device_net_us" not in " ".join(
+        hops["hop"])
+    assert (hops["resource"] == "vcpu (receiver)").sum() == 3  # IRQ, receive, send
 
 
 def test_two_vms_whose_threads_share_their_cores_stream_at_the_cores_bound():
