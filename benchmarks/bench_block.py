@@ -44,7 +44,8 @@ ASSUMED = {
     "P18": "fio 4 KiB randread, 4 jobs x iodepth 32 on 4 vCPUs (the commit states no workload); "
            "a null backing device (null_blk preset); ioeventfd on (the rows say doorbell=ioeventfd), "
            "with the shadow doorbells QEMU needs for it; cqe batching: one interrupt per batch with "
-           "the batch found from the load (batching='load'), per CQE: one per completion",
+           "the batch found from the load (batching='load'; a pass finds at most one queue's "
+           "32 requests, a queue pair per vCPU), per CQE: one per completion",
 }
 
 

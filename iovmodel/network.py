@@ -228,11 +228,15 @@ class Network:
     #: how long KVM spins a halted vCPU's thread before it sleeps (µs; the host's
     #: halt_poll_us; 0: no KVM guest, i.e. bare metal or Xen)
     halt_poll_us: float = 0.0
+    #: the device queues (rings, NVMe queue pairs) the requests are spread over, each
+    #: notified and drained on its own (inf: one shared queue, or no queue structure)
+    queues: float = INF
 
     def __post_init__(self) -> None:
         where = f"network {self.name!r}"
         b = self.batch
         _validate.number(f"{where}: batch", b, lo=1)
+        check_servers(f"{where}: queues", self.queues)
         if (self.rate_per_s is None) == (self.population is None):
             raise ParameterError(f"{where}: give exactly one of rate_per_s (open) and population "
                                  f"(closed), got {self.rate_per_s!r} and {self.population!r}")
@@ -745,6 +749,10 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
         groups=groups, cores=float(path.options.get("cores", INF)),
         inflight=path.inflight_limit(env), units=units, ring=ring,
         irq_max_per_s=path.irq_max_per_s(), halt_poll_us=halt_poll_of(path, host),
+        # a multi-queue device (the path has a queues option) with finite vCPUs: each vCPU
+        # in use submits to a queue of its own (blk-mq), at most queues of them
+        queues=(float(queues_used) if "queues" in path.options and math.isfinite(queues_used)
+                and queues_used > 1 else INF),
     )
 
 

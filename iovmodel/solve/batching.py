@@ -53,8 +53,13 @@ def resolve(batching: str | None, path: Any) -> str:
 def in_flight(net: Network, population: int) -> int:
     """The requests a pass of the back-end can find: the closed population, or fewer where
     the device model holds fewer in flight (:attr:`Network.inflight`: a ring without
-    indirect descriptors, IDE's one command)."""
-    return int(min(population, net.inflight)) if math.isfinite(net.inflight) else population
+    indirect descriptors, IDE's one command), and, where the requests are spread over
+    several queues each drained and notified on its own (:attr:`Network.queues`: NVMe's
+    queue pair per vCPU, virtio's virtqueue per vCPU), those of one queue."""
+    n = int(min(population, net.inflight)) if math.isfinite(net.inflight) else population
+    if math.isfinite(net.queues) and net.queues > 1:
+        n = min(n, max(1, math.ceil(population / net.queues)))
+    return n
 
 
 def load_batched(solve_at: Callable[[float], tuple[Network, float, float, Any, Any]],

@@ -159,3 +159,27 @@ def test_a_pass_finds_no_more_requests_than_the_device_lets_in_flight():
     r = iov.analyze(iov.path("cloudhv-virtio-blk", indirect_desc=False), workload=w)
     assert r.bottleneck == "inflight" and r.workload.batch == 1
     assert iov.analyze(iov.path("cloudhv-virtio-blk"), workload=w).workload.batch > 1
+
+
+def test_a_pass_finds_at_most_the_requests_of_its_own_queue():
+    # QEMU's NVMe controller and the Linux nvme driver (drivers/nvme/host/pci.c
+    # nvme_setup_io_queues: an I/O queue pair per CPU, blk-mq mapping each CPU to its own):
+    # four fio jobs of iodepth 32 on four vCPUs keep 32 requests in each of four queues, and
+    # each CQ is drained and interrupts on its own (hw/nvme/ctrl.c nvme_post_cqes per CQ), so
+    # a pass of the saturated main loop covers at most 32 requests, not all 128
+    w = iov.Workload.closed(4, 32)
+    four = iov.analyze(iov.path("emulated-nvme", vcpus=4, ioeventfd=True), workload=w,
+                       batching="load")
+    one = iov.analyze(iov.path("emulated-nvme", vcpus=4, ioeventfd=True, queues=1),
+                      workload=w, batching="load")
+    assert four.utilization["bql"] > 0.99 and one.utilization["bql"] > 0.99
+    assert four.workload.batch == pytest.approx(32) and one.workload.batch == pytest.approx(128)
+    # the per-pass costs (doorbell wake-up, submit and reap syscalls, the MSI-X) spread over
+    # fewer requests: fewer I/O per second through the one main loop
+    assert four.throughput_per_s < one.throughput_per_s
+    # one vCPU, one queue in use whatever the device offers: the whole population
+    solo = iov.analyze(iov.path("emulated-nvme", ioeventfd=True), workload=iov.Workload.closed(
+        1, 32), batching="load")
+    assert solo.workload.batch <= 32 and iov.build(
+        iov.path("emulated-nvme"), iov.HostProfile.default(), iov.Workload.closed(1, 32)
+    ).queues == math.inf
