@@ -420,12 +420,13 @@ def test_a_worker_on_its_vcpus_core_adds_a_switch_and_an_uncaught_halt_to_every_
     # runs nothing else, so a net worker woken on the vCPU's core ends the poll: each leg of a
     # VM-to-VM exchange costs the sending VM's vCPU a VM exit to give its core up, and the
     # receiving VM's vCPU a switch back in (wakeup_us) and a halt no poll caught
-    # (halt_wake_us). One exchange in flight, a core per thread otherwise: the round trip
-    # grows by exactly those costs, twice (two legs), and each VM's threads show them
+    # (halt_wake_us). One exchange in flight and a pool of cores too large to wait for: the
+    # round trip grows by exactly those costs, twice (two legs), and each VM's threads show
+    # them
     D = iov.HostProfile.default()
     w = iov.Workload.of(Traffic.rr(1, direction="vm2vm"))
-    free = iov.analyze("cloudhv-virtio-net", D, w)
-    shared = iov.analyze(iov.path("cloudhv-virtio-net", shared_core=True), D, w)
+    free = iov.analyze(iov.path("cloudhv-virtio-net", cores=1000), D, w)
+    shared = iov.analyze(iov.path("cloudhv-virtio-net", cores=1000, shared_core=True), D, w)
     leg = D["vmexit_us"] + D["wakeup_us"] + D["halt_wake_us"]
     assert 1e6 / shared.throughput_per_s - 1e6 / free.throughput_per_s == pytest.approx(
         2 * leg, rel=1e-9)
@@ -437,6 +438,9 @@ def test_a_worker_on_its_vcpus_core_adds_a_switch_and_an_uncaught_halt_to_every_
     two = iov.analyze(iov.path("cloudhv-virtio-net", cores=2), D, s)
     assert iov.analyze(iov.path("cloudhv-virtio-net", cores=2, shared_core=True), D,
                        s).packets_per_s < two.packets_per_s
+    # a worker on its vCPU's core without cores to share is a contradiction, said as such
+    with pytest.raises(iov.errors.IovModelError, match="shared_core.*give cores"):
+        iov.path("cloudhv-virtio-net", shared_core=True)
 
 
 def test_ovs_dpdk_userspace_tso_lets_the_guests_super_packets_cross_the_pmd():
