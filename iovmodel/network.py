@@ -194,7 +194,9 @@ class Network:
     every visit to a ``thread`` station (``inf``: a core per thread); polling
     stations hold theirs all the time. ``inflight`` caps the requests past the
     start of the route (the device's command limit; ``inf``: none), the others
-    wait in FIFO order before the first hop.
+    wait in FIFO order before the first hop. ``queues`` is the device queues the
+    requests are spread over, each drained and notified on its own (a pass of the
+    back-end finds at most one queue's requests; ``inf``: one shared queue).
 
     The invariants are checked when a Network is made (ParameterError naming the
     field and value); the load-independent questions every solver and consumer
