@@ -308,10 +308,10 @@ def traffic_of(opts: Mapping[str, Any], rw: str, metric: str,
     ``scope`` in the options gives the direction ("vm-to-vm same host": ``vm2vm``; "across
     hosts" / "host-to-host": ``hosts``, with the far end on the row's path for "vm-to-vm
     across hosts" and "host-to-host", ``peer="vm"``: a VM, or a host's own stack); a qperf
-    ``test`` (tcp_lat, udp_lat, tcp_bw, udp_bw) the kind; a packet rate measured one way (``rw`` tx or rx, no test) is a packet generator
-    (pktgen, testpmd txonly) as fast as the path takes it, with pktgen's default 60-byte
-    frame when the size is not stated (``pkt_size`` = ETH_ZLEN, net/core/pktgen.c), at the
-    row's ``rate_per_s`` when it states one (an offered rate: packets beyond what the path
+    ``test`` (tcp_lat, udp_lat, tcp_bw, udp_bw) the kind; a packet rate measured one way
+    (``rw`` tx or rx, no test) is a packet generator (pktgen, testpmd txonly) as fast as the
+    path takes it, with pktgen's default 60-byte frame when the size is not stated
+    (``pkt_size`` = ETH_ZLEN, net/core/pktgen.c), at the row's ``rate_per_s`` when it states one (an offered rate: packets beyond what the path
     delivers are dropped, the prediction is the delivered rate). A throughput or CPU
     utilisation measured one way (``rw`` tx or rx, no offered rate) with ``streams`` given
     (the row's jobs, when it states no iodepth) is that many bulk TCP streams of ``size``

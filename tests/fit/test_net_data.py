@@ -46,8 +46,8 @@ def test_every_row_is_predicted(evaluated):
 @pytest.mark.xfail(strict=True, reason="median |error| over P02 + P08's 35 single-VM rows is "
                    "32.8 % with the fitted profile (P08 alone 33.0 %: 33.6 % before its qperf "
                    "host to host reached the far host's stack, 37.8 % before Cloud "
-                   "Hypervisor's worker shared its VM's core; 33.1 % before Firecracker's block CPU "
-                   "rows were rescaled to fio's run; 31.4 % before the e1000 rows held their "
+                   "Hypervisor's worker shared its VM's core; 33.1 % before Firecracker's "
+                   "block CPU rows were rescaled to fio's run; 31.4 % before the e1000 rows held their "
                    "vCPU through QEMU's transmit; 31.6 % before P01's null_blk rows took the "
                    "preset's deterministic timer; 35.5 % before Firecracker's block rows "
                    "took their per-pass batch, which moved the fit's wakeup_us 0.70 -> 1.69 us "
@@ -61,8 +61,8 @@ def test_every_row_is_predicted(evaluated):
                    "1.7 from the default 0.54, Eugenio Perez's worker-bound RX of 2020), "
                    "testpmd's XDP_DROP RX (9.2-10.8 Mpps, 7.2 predicted), "
                    "Cloud Hypervisor's exchanges through the bridge (40-49 us one way, 27-29 "
-                   "predicted, 23-26 before the shared core) and the TCP streams across hosts (9.6-11 Gbit/s, 17-24 "
-                   "predicted) are far off")
+                   "predicted, 23-26 before the shared core) and the TCP streams across hosts "
+                   "(9.6-11 Gbit/s, 17-24 predicted) are far off")
 def test_median_error_within_25_percent(evaluated):
     out, _ = evaluated
     assert np.median(np.abs(out["rel_error"])) <= 0.25

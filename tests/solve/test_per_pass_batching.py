@@ -177,9 +177,6 @@ def test_a_pass_finds_at_most_the_requests_of_its_own_queue():
     # the per-pass costs (doorbell wake-up, submit and reap syscalls, the MSI-X) spread over
     # fewer requests: fewer I/O per second through the one main loop
     assert four.throughput_per_s < one.throughput_per_s
-    # one vCPU, one queue in use whatever the device offers: the whole population
-    solo = iov.analyze(iov.path("emulated-nvme", ioeventfd=True), workload=iov.Workload.closed(
-        1, 32), batching="load")
-    assert solo.workload.batch <= 32 and iov.build(
-        iov.path("emulated-nvme"), iov.HostProfile.default(), iov.Workload.closed(1, 32)
-    ).queues == math.inf
+    # one vCPU: one queue in use whatever the device offers, so no cap below the population
+    assert iov.build(iov.path("emulated-nvme"), iov.HostProfile.default(),
+                     iov.Workload.closed(1, 32)).queues == math.inf
