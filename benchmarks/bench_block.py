@@ -48,7 +48,7 @@ ASSUMED = {
            "depth its author gave in the review thread (Klaus Jensen, 'Re: [PATCH] hw/nvme: "
            "reenable cqe batching', qemu-devel 2022-10-21, Message-ID "
            "Y1IwDsaYc04+QhWu@cormorant.local: \"That's 64.\"; the commit states no workload); "
-           "4 vCPUs (the -smp 4 of the series' earlier tests, which one job leaves idle but one); "
+           "4 vCPUs (not stated; one job keeps one busy, so the count moves nothing); "
            "a null backing device (null_blk preset); ioeventfd on (the rows say doorbell=ioeventfd), "
            "with the shadow doorbells QEMU needs for it; cqe batching: one interrupt per batch with "
            "the batch found from the load (batching='load'), per CQE: one per completion",
