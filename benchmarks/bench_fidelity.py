@@ -21,7 +21,12 @@ keeps; their count per dataset is frozen in ``ROWS`` below and a change is repor
   pairs the model does not call ties: how far its predicted directions can be trusted; the
   next, the most any prediction blind to the ``hardware`` column (one profile per dataset,
   as here) could get right (:func:`iovmodel.fit.direction_ceiling`), and where the pairs not
-  right are.
+  right are;
+* directions with each hardware's own costs: the same share from the hierarchical in-sample
+  fit (``iov.fit(rows, by="hardware")``: the costs of kind "hardware" in ``costs.toml``,
+  device, OS stacks, copies and system calls, per hardware; the virtualization costs shared)
+  on the datasets of several hardwares, the shared fit's elsewhere (and where a hardware
+  has one row), with each such dataset's in-sample error and share.
 
 Errors are median absolute percentage errors (MdAPE, %).  The last lines time the joint
 fit of every bundled dataset (MAP with its Laplace intervals) and one single-dataset fit.
@@ -118,6 +123,13 @@ def _share(frame: pd.DataFrame, name: str = "") -> tuple[float, int]:
     return (float(d["right"].mean()) if len(d) else math.nan), len(d)
 
 
+def _right(frame: pd.DataFrame) -> tuple[float, int]:
+    """Share of the decisive pairs pointing the measured way, and their count."""
+    d = pair_directions(frame)
+    d = d[d["decisive"]]
+    return (float(d["right"].mean()) if len(d) else math.nan), len(d)
+
+
 def _inside(cv: pd.DataFrame) -> tuple[float, int]:
     """Share (%) of a cross-validation's predicted rows inside their band, and their count."""
     inside = cv["inside"].dropna()
@@ -134,6 +146,7 @@ def dataset_row(name: str) -> dict:
     rec: dict = {"dataset": name, "rows": len(d), "zero_shot": math.nan, "in_sample": math.nan,
                  "extrapolated": math.nan, "axis": "", "held_out": math.nan, "groups": "",
                  "right_dir": math.nan, "pairs": 0, "warnings": 0, "note": "",
+                 "in_sample_hw": math.nan, "right_dir_hw": math.nan, "pairs_hw": 0,
                  "zero_in": math.nan, "zero_n": 0, "extrap_in": math.nan, "extrap_n": 0,
                  "held_in": math.nan, "held_n": 0}
     if ROWS.get(name) != len(d):
@@ -152,6 +165,17 @@ def dataset_row(name: str) -> dict:
             return rec
         rec["in_sample"] = f.mape
         rec["right_dir"], rec["pairs"] = _share(f.residuals, name)
+        rec["in_sample_hw"], rec["right_dir_hw"], rec["pairs_hw"] = \
+            rec["in_sample"], rec["right_dir"], rec["pairs"]
+        if "hardware" in d and d["hardware"].nunique() >= 2:
+            # the hierarchical fit: each hardware its own costs of kind "hardware"
+            try:
+                fh = iov.fit(d, by="hardware")
+            except FitError as exc:  # a hardware with one row: the shared fit stands
+                rec["note"] = f"by hardware: {str(exc)[:50]}"
+            else:
+                rec["in_sample_hw"] = fh.mape
+                rec["right_dir_hw"], rec["pairs_hw"] = _right(fh.residuals)
         if name in AXES:
             axis, how, mask = AXES[name]
             m = mask(d).to_numpy(dtype=bool)
@@ -255,6 +279,17 @@ def main(argv: list[str]) -> None:
           f"{np.nanmedian(table['held_out']):.0f} %; right direction on {100 * right:.0f} % "
           f"of {int(table['pairs'].sum())} decisive same-hardware pairs ({int(w.sum())} rows; "
           f"commit {commit})")
+    ok = table["pairs_hw"].to_numpy() > 0
+    right_hw = float(np.nansum(table["right_dir_hw"][ok] * table["pairs_hw"][ok])
+                     / table["pairs_hw"][ok].sum())
+    print(f"with each hardware's own costs of kind 'hardware' (iov.fit(rows, by='hardware') "
+          f"on the {int((table['in_sample_hw'] != table['in_sample']).sum())} datasets of "
+          f"several hardwares): right direction on {100 * right_hw:.0f} % of "
+          f"{int(table['pairs_hw'].sum())} decisive pairs, in-sample median "
+          f"{np.nanmedian(table['in_sample_hw']):.0f} % ("
+          + ", ".join(f"{r['dataset']} {_fmt(r['in_sample_hw'])} / "
+                      f"{_fmt(r['right_dir_hw'], False)}" for _, r in table.iterrows()
+                      if r["in_sample_hw"] != r["in_sample"]) + ")")
     bands = []
     for col, n, what in (("extrap_in", "extrap_n", "extrapolated"), ("held_in", "held_n",
                                                                    "held-out")):

@@ -627,7 +627,9 @@ def fit(measurements: pd.DataFrame | Source | Sequence[Source],
         ``cost[group]``; ``profile`` keeps the shared costs (per-group ones at their
         start).
     per_group : sequence of str, optional
-        The per-group costs (default: the free ``device_*`` and ``guest_*`` costs).
+        The per-group costs (default: the free costs of ``kind = "hardware"`` in
+        ``costs.toml``: the device, the guest's and the host's OS stacks, copies and system
+        calls, which run the same without virtualization and differ between machines).
     plausible_factor : float
         A fitted cost outside its typical range by more than this factor raises
         :class:`~iovmodel.errors.ImplausibleProfileWarning`.
@@ -879,8 +881,14 @@ def _split_by_group(rows: Sequence[_Row], free: Sequence[str], per_group: Sequen
     if small:
         raise FitError(f"by={by!r}: group(s) with one row cannot fit their own costs: "
                        + "; ".join(f"{u!r} (row {ix[0]})" for u, ix in small.items()))
-    local = [k for k in free if k.startswith(("device_", "guest_"))] if per_group is None \
-        else [k for k in per_group if not _is_count(k)]
+    if per_group is None:
+        # the machine's own speed (costs.toml kind = "hardware"): its device, OS stacks,
+        # copies and system calls differ between machines; the virtualization machinery
+        # (exits, notifications, wake-ups, back-ends, locks) is shared
+        kinds = parameters()
+        local = [k for k in free if k in kinds and kinds[k].kind == "hardware"]
+    else:
+        local = [k for k in per_group if not _is_count(k)]
     if not local:
         raise ParameterError(f"by={by!r} but no per-group cost is free (per_group={per_group!r})")
     units.extend(groups)

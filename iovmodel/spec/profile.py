@@ -28,6 +28,8 @@ from ..errors import ParameterError
 
 COSTS_FILE = "costs.toml"
 FORMAT_VERSION = 1
+#: what a cost is the speed of (:attr:`Parameter.kind`)
+KINDS = ("hardware", "virtualization")
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,12 @@ class Parameter:
         LaTeX symbol.
     meaning, source : str
         One-line meaning; provenance of the default.
+    kind : {"hardware", "virtualization"}
+        ``"hardware"``: the machine's own speed at work that runs the same without
+        virtualization (a device, an OS stack, a copy, a system call), which a
+        hierarchical fit (:func:`iovmodel.fit` with ``by=``) gives each group of its own;
+        ``"virtualization"``: the virtualization machinery (exits, notifications,
+        wake-ups, back-ends, locks), shared by every group.
     """
 
     name: str
@@ -58,6 +66,7 @@ class Parameter:
     symbol: str
     meaning: str
     source: str
+    kind: str = "virtualization"
 
     @property
     def unit(self) -> str:
@@ -104,9 +113,13 @@ def _parse_parameters(doc: dict, origin: str) -> dict[str, Parameter]:
                 symbol=str(entry["symbol"]),
                 meaning=str(entry["meaning"]),
                 source=str(entry["source"]),
+                kind=str(entry["kind"]),
             )
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise ParameterError(f"{origin}: cost {name!r} is malformed ({exc!r})") from None
+        if p.kind not in KINDS:
+            raise ParameterError(f"{origin}: cost {name!r} has kind {p.kind!r}; "
+                                 f"expected one of {', '.join(map(repr, KINDS))}")
         p.check(p.value)
         out[name] = p
     return out
@@ -127,7 +140,7 @@ def parameter_table() -> pd.DataFrame:
     rows = [
         {"name": p.name, "value": p.value, "unit": p.unit, "lo": p.bounds[0], "hi": p.bounds[1],
          "typical_lo": p.typical[0], "typical_hi": p.typical[1], "symbol": p.symbol,
-         "meaning": p.meaning, "source": p.source}
+         "kind": p.kind, "meaning": p.meaning, "source": p.source}
         for p in parameters().values()
     ]
     return pd.DataFrame(rows)

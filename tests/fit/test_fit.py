@@ -979,3 +979,15 @@ def test_pair_directions_without_pairs_is_an_empty_typed_frame():
                                       "measured": [1.0, 2.0], "predicted": [1.0, 2.0]}))
     assert len(p) == 0 and p["decisive"].dtype == bool
     assert len(p[p["decisive"]]) == 0 and "right" in p[p["decisive"]].columns
+
+
+def test_hierarchical_fit_gives_each_group_the_hardware_costs_by_default():
+    # no per_group: the free costs of kind "hardware" (costs.toml: device, OS stacks,
+    # copies, system calls) are each group's own, the virtualization costs are shared
+    df = _two_hosts()
+    f = fit(df, free=[*FREE, "guest_blk_us"], by="hardware", **PLAIN)
+    own = {k for k in f.params.index if "[" in k}
+    assert own == {f"{k}[{g}]" for k in ("device_blk_us", "guest_blk_us")
+                   for g in ("ssd", "nvme")}
+    assert {"virtqueue_us", "vhost_us"} <= set(f.params.index)
+    assert f.per_group["nvme"]["device_blk_us"] == pytest.approx(20.0, rel=1e-3)

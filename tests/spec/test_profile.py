@@ -102,3 +102,34 @@ def test_count_parameters_must_be_whole():
 def test_membership_is_plain():
     host = iov.HostProfile.default()
     assert "vmexit_us" in host and "batch" not in host and 3 not in host
+
+
+def test_every_cost_says_whose_speed_it_is():
+    # costs.toml declares each cost's kind: the machine's own speed at work that runs the
+    # same without virtualization, or the virtualization machinery (what a hierarchical
+    # fit shares); the split follows what each cost's meaning says it times
+    params = iov.parameters()
+    kinds = {name: p.kind for name, p in params.items()}
+    assert set(kinds.values()) == {"hardware", "virtualization"}
+    for name in ("device_blk_us", "guest_blk_us", "guest_net_us", "host_net_us",
+                 "copy_ns_per_byte", "syscall_us", "pagecache_write_us", "nic_ns_per_byte"):
+        assert kinds[name] == "hardware", name
+    for name in ("vmexit_us", "user_exit_us", "ioeventfd_us", "irqfd_inject_us", "wakeup_us",
+                 "halt_wake_us", "bql_acquire_us", "vhost_us", "virtqueue_us"):
+        assert kinds[name] == "virtualization", name
+    from iovmodel.spec.profile import parameter_table
+
+    assert set(parameter_table()["kind"]) == {"hardware", "virtualization"}
+
+
+@pytest.mark.parametrize("kind, needle", [(None, "malformed"), ("cpu", "has kind 'cpu'")])
+def test_a_cost_without_a_known_kind_is_refused_by_name(kind, needle):
+    from iovmodel.spec.profile import _parse_parameters
+
+    entry = {"value": 1.0, "bounds": [0.0, 10.0], "typical": [0.5, 2.0], "symbol": "t",
+             "meaning": "m", "source": "s"}
+    if kind is not None:
+        entry["kind"] = kind
+    with pytest.raises(ParameterError, match=f"mine.toml: cost 'x_us'.*{needle}|"
+                                             f"mine.toml: cost 'x_us' {needle}"):
+        _parse_parameters({"x_us": entry}, "mine.toml")
