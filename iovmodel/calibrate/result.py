@@ -182,17 +182,19 @@ class FitResult:
                          f"95 % band spans at least a factor {math.exp(hm):.2f} either side of "
                          "its prediction "
                          "(predict(..., level=0.95) adds the costs' own uncertainty)")
-        lines.append(f"  {'cost':<18} {'value':>10} {'stderr':>10} {'95% CI':>23} {'start':>9}")
+        # a hierarchical fit's per-group costs carry their group: "device_blk_us[host a]"
+        w = max([18, *(len(str(n)) for n in self.params.index)])
+        lines.append(f"  {'cost':<{w}} {'value':>10} {'stderr':>10} {'95% CI':>23} {'start':>9}")
         for name, p in self.params.iterrows():
             flag = " at bound" if p["at_bound"] else ""
             if not p["identifiable"]:
                 flag += " at prior (data do not inform it)" if self.prior is not None else \
                     " NOT IDENTIFIABLE"
             ci = f"[{p['ci_lo']:.4g}, {p['ci_hi']:.4g}]"
-            lines.append(f"  {name:<18} {p['value']:>10.4g} {p['stderr']:>10.3g} {ci:>23} "
+            lines.append(f"  {name:<{w}} {p['value']:>10.4g} {p['stderr']:>10.3g} {ci:>23} "
                          f"{p['start']:>9.4g}{flag}")
             if "boot_lo" in p and np.isfinite(p["boot_lo"]):
-                lines.append(f"  {'':<18} bootstrap 95% [{p['boot_lo']:.4g}, {p['boot_hi']:.4g}]")
+                lines.append(f"  {'':<{w}} bootstrap 95% [{p['boot_lo']:.4g}, {p['boot_hi']:.4g}]")
         worst = self.residuals.reindex(self.residuals["rel_error"].abs()
                                        .sort_values(ascending=False).index).head(5)
         lines.append("  largest residuals:")

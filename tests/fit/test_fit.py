@@ -991,3 +991,18 @@ def test_hierarchical_fit_gives_each_group_the_hardware_costs_by_default():
                    for g in ("ssd", "nvme")}
     assert {"virtqueue_us", "vhost_us"} <= set(f.params.index)
     assert f.per_group["nvme"]["device_blk_us"] == pytest.approx(20.0, rel=1e-3)
+
+
+def test_the_report_keeps_its_columns_with_per_group_names():
+    # a per-group cost's name carries its group ("device_blk_us[nvme]"), longer than the
+    # column the shared costs need: every value still starts under the "value" heading
+    f = fit(_two_hosts().replace({"hardware": {"nvme": "a much longer machine name"}}),
+            free=FREE, by="hardware", **PLAIN)
+    lines = f.summary().splitlines()
+    head = next(i for i, line in enumerate(lines) if line.strip().startswith("cost "))
+    end = lines[head].index("value") + len("value")
+    rows = lines[head + 1:head + 1 + len(f.params)]
+    assert any("[a much longer machine name]" in r for r in rows)
+    for r, name in zip(rows, f.params.index, strict=True):
+        assert r.strip().startswith(name)
+        assert r[end - 1] != " " and r[end] == " ", r
