@@ -298,15 +298,29 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise ParameterError("--predict-jobs sets the jobs of --predict-iodepth's predictions; "
                              "give --predict-iodepth too")
     # a bundled dataset's name, else a file or glob (fio JSON, iperf3 JSON, tidy CSV)
+    if args.group is not None and args.by is None:
+        raise ParameterError("--group names one group of a hierarchical fit; give --by too")
     bundled = set(datasets.list()["name"])
     sources = [datasets.load(n) if n in bundled else n for n in args.datasets]
     res = fit(sources, path=args.path, options=args.options, metrics="auto",
-              batching=args.batching)
+              batching=args.batching, by=args.by)
     res.report()
+    profile = res.profile
+    if args.by is not None and (depths or target):
+        # a hierarchical fit has one profile per group: the one asked for, by name
+        groups = sorted(res.per_group or {})
+        if args.group is None:
+            raise ParameterError(f"--by {args.by} fits one profile per group; name the one "
+                                 f"--profile-out writes and --predict-iodepth predicts from "
+                                 f"with --group (groups: {', '.join(groups)})")
+        if args.group not in groups:
+            raise ParameterError(f"--group {args.group!r} is not a group of --by {args.by} "
+                                 f"(groups: {', '.join(groups)})")
+        profile = res.profile_of(args.group)
     if depths:
         _print_predictions(res, args, depths)
     if target:
-        res.profile.to_file(target, overwrite=args.overwrite)
+        profile.to_file(target, overwrite=args.overwrite)
     return 0
 
 
@@ -335,11 +349,13 @@ def _print_predictions(res, args: argparse.Namespace, depths: list[int]) -> None
     if path is None:
         raise ParameterError(f"--predict-iodepth: the fitted rows measure {len(paths)} paths "
                              f"({', '.join(paths)}); name the one to predict with --path")
+    group = {args.by: args.group} if args.by is not None else {}
     rows = pd.DataFrame([{"path": path, "options": args.options or "", "metric": m,
-                          "jobs": args.predict_jobs, "iodepth": d}
+                          "jobs": args.predict_jobs, "iodepth": d, **group}
                          for d in depths for m in ("iops", "latency_us")])
     out = res.predict(rows, level=0.95)
-    print(f"\npredicted for {path} with the fitted profile, jobs {args.predict_jobs}: "
+    whose = f"group {args.group!r}'s" if group else "the"
+    print(f"\npredicted for {path} with {whose} fitted profile, jobs {args.predict_jobs}: "
           "95 % band [lo, hi] (the costs' uncertainty and the fit's own misses)")
     for _, r in out.iterrows():
         print(f"  iodepth {int(r['iodepth']):>4}  {r['metric']:<11} {r['predicted']:>12,.1f}  "
@@ -447,6 +463,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="'load': notification suppression, batch = 1/(1-rho) of the backend; "
                         "default: each path's own ('load' on firecracker-virtio-blk and "
                         "cloudhv-virtio-blk)")
+    f.add_argument("--by", metavar="COLUMN", default=None,
+                   help="a hierarchical fit: each group of this column (hardware, source) its "
+                        "own costs of kind 'hardware' (device, OS stacks, copies, system "
+                        "calls), the virtualization costs shared")
+    f.add_argument("--group", default=None,
+                   help="with --by: the group whose profile --profile-out writes and "
+                        "--predict-iodepth predicts from")
     f.add_argument("--overwrite", action="store_true", help="replace an existing --profile-out")
     f.add_argument("--predict-iodepth", metavar="N[,N...]", default=None,
                    help="then predict IOPS and mean latency at these iodepths, with 95 %% bands")

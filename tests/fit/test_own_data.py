@@ -170,3 +170,43 @@ def test_a_row_measured_under_tcg_is_refused_by_name():
     net = iov.datasets.load("network_misc")
     tcg = net["options"].str.contains("accel=tcg")
     assert tcg.sum() == 2 and not iov.fit.predictable(net[tcg])["predictable"].any()
+
+
+def test_cli_fits_by_group_and_writes_the_profile_of_the_group_named(tmp_path, capsys):
+    # `iovmodel fit ... --by source`: the hierarchical fit of iov.fit(by=...); its profile
+    # file and its predictions are those of the group --group names
+    from iovmodel.cli import main
+
+    name, by = "xen_blk_multiqueue", "source"
+    assert main(["fit", name, "--by", by]) == 0
+    text = capsys.readouterr().out
+    d = iov.datasets.load(name)
+    f = iov.fit([d], metrics="auto", by=by)  # as the command line calls it
+    groups = sorted(f.per_group)
+    assert len(groups) >= 2 and all(f"[{g}]" in text for g in groups)
+
+    out = tmp_path / "p.toml"
+    assert main(["fit", name, "--by", by, "--profile-out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--group" in err and all(g in err for g in groups) and not out.exists()
+    assert main(["fit", name, "--by", by, "--group", "nope", "--profile-out", str(out)]) == 2
+    assert "'nope'" in capsys.readouterr().err and not out.exists()
+    assert main(["fit", name, "--group", groups[1]]) == 2
+    assert "--by" in capsys.readouterr().err
+
+    g = groups[1]
+    assert main(["fit", name, "--by", by, "--group", g, "--profile-out", str(out),
+                 "--predict-iodepth", "32"]) == 0
+    text = capsys.readouterr().out
+    own = f.profile_of(g)
+    written = iov.HostProfile.from_file(out)
+    for k in f.per_group[g]:
+        assert written[k] == pytest.approx(own[k], rel=1e-6), k
+    assert dict(written) != dict(f.profile_of(groups[0]))
+    path = f.residuals["path"].iloc[0]
+    rows = pd.DataFrame({"path": path, "metric": ["iops", "latency_us"], "jobs": 1,
+                         "iodepth": 32, by: g})
+    assert f"group '{g}'" in text
+    for _, r in f.predict(rows, level=0.95).iterrows():
+        line = next(x for x in text.splitlines() if "iodepth   32" in x and r["metric"] in x)
+        assert f"{r['predicted']:,.1f}" in line
