@@ -886,7 +886,8 @@ def _split_by_group(rows: Sequence[_Row], free: Sequence[str], per_group: Sequen
         # copies and system calls differ between machines; the virtualization machinery
         # (exits, notifications, wake-ups, back-ends, locks) is shared
         kinds = parameters()
-        local = [k for k in free if k in kinds and kinds[k].kind == "hardware"]
+        local = [k for k in free
+                 if k in kinds and kinds[k].kind == "hardware" and not _is_count(k)]
     else:
         local = [k for k in per_group if not _is_count(k)]
     if not local:
