@@ -89,6 +89,13 @@ P08_CORES = ("cores: each VM has 1 dedicated core, which Virtink gives by the Ku
              "hosts the far VM's (and its host's PMD's) too")
 
 
+#: a Virtink VM's tap in its pod's network namespace (P08's Cloud Hypervisor rows, both bindings)
+P08_PODNET = ("pod_net=1", "path option pod_net: Virtink puts the VM's tap on a bridge in its "
+              "pod with the pod's interface, one end of the veth pair to the node's switch "
+              "(cmd/virt-prerunner/main.go setupBridgeNetwork), so every packet also crosses "
+              "that bridge and veth pair (the masquerade binding routes between them instead)")
+
+
 #: Cloud Hypervisor's net worker on its VM's one core (the placement P08_CORES describes)
 P08_SHARED = ("shared_core=1", "shared_core: the same placement puts Cloud Hypervisor's "
               "virtio-net worker on its VM's one core with the vCPU (see cores), so each pass "
@@ -112,7 +119,8 @@ def p08_cores(path: str, options: str) -> int | None:
 def stated_conditions(row: dict) -> list[tuple[str, str]]:
     """The (option, why) pairs an io_comparisons row's source states beyond its options:
     P01's device (:data:`DEVICE_OPTIONS`), an interface binding's NAT (:data:`IFACE_NAT`),
-    P08's NICs, userspace TSO, host cores and the shared core of Cloud Hypervisor's worker."""
+    P08's NICs, userspace TSO, host cores, the shared core of Cloud Hypervisor's worker and
+    its tap's pod network."""
     opts = row["options"].split(";")
     out = []
     dev = DEVICE_OPTIONS.get((row["source"], row["path"]))
@@ -128,6 +136,8 @@ def stated_conditions(row: dict) -> list[tuple[str, str]]:
             out.append((f"cores={cores}", P08_CORES))
             if row["path"] == "cloudhv-virtio-net":
                 out.append(P08_SHARED)
+        if row["path"] == "cloudhv-virtio-net":
+            out.append(P08_PODNET)
         if row["path"] == "vhost-user-net":
             out.append(P08_TSO)
     return out

@@ -879,16 +879,18 @@ def _stack_costs(path: Path, host: HostProfile, workload: Workload,
 def host_stack_expr(path: Path) -> str | None:
     """What a path's ``host_net_us`` stands for under its options, as a cost expression
     (None: ``host_net_us`` itself). ``nat``: a guest behind masquerade, each packet the host
-    stack moves between the tap and the wire also passes conntrack and NAT. ``macvtap``:
+    stack moves between the tap and the wire also passes conntrack and NAT. ``pod_net``: the
+    tap in a Kubernetes pod's network namespace, bridged to the pod's veth pair, so each pass
+    also crosses that bridge and veth pair (``host_podnet_us``). ``macvtap``:
     the VMM's fd is a macvtap on the NIC (libvirt's ``<interface type='direct'>``), so a
     frame goes from the tap queue to the lower device through macvlan, no bridge and no IP
     layer: ``host_macvtap_us`` in its place. :func:`iovmodel.symbolic.stations` reads it
     too, so both solvers price the same host stack."""
     if path.options.get("macvtap"):
         return "host_macvtap_us"
-    if path.options.get("nat"):
-        return "host_net_us + host_nat_us"
-    return None
+    extra = [c for c, on in (("host_nat_us", path.options.get("nat")),
+                             ("host_podnet_us", path.options.get("pod_net"))) if on]
+    return " + ".join(["host_net_us", *extra]) if extra else None
 
 
 def _guest_net_us(host: HostProfile, workload: Workload, units: Units | None) -> float | None:

@@ -44,6 +44,11 @@ COST_MAP = {
                    "writes into its tap, forwarded by a Linux bridge to a second tap)",
     "host_nat_us": "max(0, tap-write-nat p50 - tap-write-route p50) (the same routed frame with "
                    "and without an nftables masquerade rule: conntrack + NAT)",
+    "host_podnet_us": "max(0, tap-write-podnet p50 - tap-write-bridge p50) / 2 (the frame through "
+                      "a pod bridge, a veth pair, a node bridge, a second veth pair and pod "
+                      "bridge, beyond one bridge between two taps; half: two pods' frames cross "
+                      "the pod network once per direction, paid on each of their two host-stack "
+                      "passes)",
     "sched_slice_us": "sched-run-length p50 (2P CPU-bound threads on P CPUs: how long one keeps "
                       "its CPU)",
 }
@@ -72,6 +77,10 @@ def costs_from_results(df: pd.DataFrame) -> dict[str, float]:
       bridge, netfilter where loaded, tun_net_xmit).
     - ``host_nat_us``: what an nftables masquerade rule adds to a frame the host routes from
       one tap to another (conntrack + NAT), in a network namespace of the probe's own.
+    - ``host_podnet_us``: half of what a pod network's bridge binding between two VMs on one
+      node (pod bridge, veth pair, node bridge, veth pair, pod bridge) adds to a frame beyond
+      one bridge between two taps: a frame between two pods crosses the pod network once per
+      direction, and the model pays ``host_podnet_us`` on each of its two host-stack passes.
 
     Values are clipped to the declared bounds of each cost (a difference of two noisy
     medians can dip below zero).
@@ -116,6 +125,9 @@ def costs_from_results(df: pd.DataFrame) -> dict[str, float]:
     nat = (_pick(df, "tap-write-nat", "latency_p50_us")
            - _pick(df, "tap-write-route", "latency_p50_us"))
     out["host_nat_us"] = nat if math.isnan(nat) else max(0.0, nat)
+    pod = (_pick(df, "tap-write-podnet", "latency_p50_us")
+           - _pick(df, "tap-write-bridge", "latency_p50_us"))
+    out["host_podnet_us"] = pod if math.isnan(pod) else max(0.0, pod) / 2
     # the first guest's run (the run lengths do not depend on the guest's mode)
     out["sched_slice_us"] = _pick(df, "sched-run-length", "latency_p50_us")
     out = {k: v for k, v in out.items() if not math.isnan(v)}

@@ -21,11 +21,15 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/sockios.h>
+#include <linux/veth.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -567,11 +571,9 @@ static void tap_time(const char *name, int fd, const uint8_t *frame, size_t len,
     emit_samples(name, s, n);
 }
 
-/* A number from an interface's sysfs directory (-1 if it cannot be read). */
-static long sysfs_long(const char *ifname, const char *file)
+/* A number from a file (sysfs, a sysctl; -1 if it cannot be read). */
+static long file_long(const char *path)
 {
-    char path[128];
-    snprintf(path, sizeof path, "/sys/class/net/%s/%s", ifname, file);
     FILE *fp = fopen(path, "r");
     long v = -1;
     if (!fp || fscanf(fp, "%ld", &v) != 1)
@@ -579,6 +581,14 @@ static long sysfs_long(const char *ifname, const char *file)
     if (fp)
         fclose(fp);
     return v;
+}
+
+/* A number from an interface's sysfs directory (-1 if it cannot be read). */
+static long sysfs_long(const char *ifname, const char *file)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/sys/class/net/%s/%s", ifname, file);
+    return file_long(path);
 }
 
 /* Frames that reached a tap's transmit side (sent to its reader or dropped when its queue
@@ -601,6 +611,19 @@ static void ipv4_checksum(uint8_t *f)
         sum = (sum & 0xffff) + (sum >> 16);
     f[24] = (uint8_t)(~sum >> 8);
     f[25] = (uint8_t)~sum;
+}
+
+/* The frame of the bridge experiments, 60 bytes (pktgen's default, ETH_ZLEN): Ethernet to a
+ * locally administered unicast MAC no interface has (every bridge floods it), IPv4 + UDP
+ * from 192.0.2.1 to 192.0.2.2 (TEST-NET-1). */
+static void flood_frame(uint8_t f[60])
+{
+    memset(f, 0, 60);
+    static const uint8_t hdr[] = {0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, 0x08, 0x00,
+                                  0x45, 0, 0, 46, 0, 0, 0, 0, 64, 17, 0, 0,
+                                  192, 0, 2, 1, 192, 0, 2, 2, 0x30, 0x39, 0x30, 0x3a, 0, 26};
+    memcpy(f, hdr, sizeof hdr);
+    ipv4_checksum(f);  /* br_netfilter drops a frame with a bad one */
 }
 
 static void exp_tap(long n, long warm)
@@ -626,15 +649,8 @@ static void exp_tap(long n, long warm)
     if (ioctl(tap_sock, SIOCBRADDIF, &ifr) < 0)
         die("SIOCBRADDIF");
     tap_up(tap_bridge);
-    /* 60 bytes (pktgen's default, ETH_ZLEN): Ethernet to a locally administered unicast
-     * MAC no interface has, IPv4 + UDP from 192.0.2.1 to 192.0.2.2 (TEST-NET-1) */
     uint8_t f[60];
-    memset(f, 0, sizeof f);
-    static const uint8_t hdr[] = {0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, 0x08, 0x00,
-                                  0x45, 0, 0, 46, 0, 0, 0, 0, 64, 17, 0, 0,
-                                  192, 0, 2, 1, 192, 0, 2, 2, 0x30, 0x39, 0x30, 0x3a, 0, 26};
-    memcpy(f, hdr, sizeof hdr);
-    ipv4_checksum(f);  /* br_netfilter drops a frame with a bad one */
+    flood_frame(f);
     int fd_null = open("/dev/null", O_WRONLY | O_CLOEXEC);
     if (fd_null < 0)
         die("open /dev/null");
@@ -708,6 +724,26 @@ static long netdev_tx(const char *ifname)
     return v;
 }
 
+/* Time N + WARM writes of frame F into FD_IN as samples "tap_KEY", and print KEY_written,
+ * KEY_forwarded (what tap OUT sent or dropped meanwhile: the frames that reached it) and
+ * QKEY_queue_len (OUT's queue, where the rest wait); returns OUT's counter after (or -1). */
+static long time_forwarded(const char *key, const char *qkey, int fd_in, const char *out,
+                           const uint8_t *f, size_t len, long n, long warm)
+{
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, out, IFNAMSIZ - 1);
+    long qlen = ioctl(tap_sock, SIOCGIFTXQLEN, &ifr) < 0 ? -1 : ifr.ifr_qlen;
+    char name[32];
+    snprintf(name, sizeof name, "tap_%s", key);
+    long before = netdev_tx(out);
+    tap_time(name, fd_in, f, len, n, warm);
+    long after = netdev_tx(out);
+    printf("%s_written %ld\n%s_forwarded %ld\n%s_queue_len %ld\n", key, n + warm, key,
+           before < 0 || after < 0 ? -1 : after - before, qkey, qlen);
+    return after;
+}
+
 static void run_nft(const char *nft, const char *rules)
 {
     int pfd[2];
@@ -775,14 +811,7 @@ static void exp_nat(long n, long warm, const char *nft)
                                   10, 211, 0, 2, 10, 212, 0, 2, 0x30, 0x39, 0x30, 0x3a, 0, 26};
     memcpy(f + 6, hdr, sizeof hdr);
     ipv4_checksum(f);  /* ip_rcv drops a frame with a bad one */
-    memset(&ifr, 0, sizeof ifr);
-    strncpy(ifr.ifr_name, out, IFNAMSIZ - 1);
-    long qlen = ioctl(tap_sock, SIOCGIFTXQLEN, &ifr) < 0 ? -1 : ifr.ifr_qlen;
-    long before = netdev_tx(out);
-    tap_time("tap_route", fd_in, f, sizeof f, n, warm);
-    long routed = netdev_tx(out);
-    printf("route_written %ld\nroute_forwarded %ld\nnat_queue_len %ld\n", n + warm,
-           before < 0 || routed < 0 ? -1 : routed - before, qlen);
+    long routed = time_forwarded("route", "nat", fd_in, out, f, sizeof f, n, warm);
     if (strcmp(nft, "-")) {
         char rules[512];
         snprintf(rules, sizeof rules, "table ip iovprobe {\n chain post {\n  type nat hook "
@@ -796,6 +825,250 @@ static void exp_nat(long n, long warm, const char *nft)
     printf("nat_links %s,%s\n", in, out);
     close(fd_in);
     close(fd_out);
+    close(tap_sock);
+}
+
+/* A pod network's bridge binding between two VMs' pods on one node, in a network namespace
+ * of this process's own: tap A and veth vA on bridge brA (pod A); vA's peer vAh and vBh on
+ * bridge brN (the node's switch: a Linux bridge standing in for its virtual switch, e.g.
+ * kernel OVS); vBh's peer vB and tap B on bridge brB (pod B).  The tap experiment's frame
+ * written into tap A is flooded by every bridge: tun_get_user, brA, veth_xmit -> netif_rx,
+ * brN, veth again, brB, tun_net_xmit (nobody reads B: its queue fills and it frees the
+ * frame), all in the write()'s softirq.  The veth pairs come from rtnetlink (RTM_NEWLINK,
+ * kind "veth"); the namespace takes the caller's bridge-nf-call-* settings (a new one starts
+ * at 1), so the bridges pass netfilter as the tap experiment's does.  Everything is deleted
+ * before the process exits (also when a step fails); the namespace goes with it. */
+#define POD_BRIDGES 3
+#define POD_VETHS 2
+static const char *const pod_bridges[POD_BRIDGES] = {"iovpbrA", "iovpbrN", "iovpbrB"};
+/* each pair: the end on a pod bridge, the end on the node bridge */
+static const char *const pod_veths[POD_VETHS][2] = {{"iovpvA", "iovpvAh"},
+                                                    {"iovpvB", "iovpvBh"}};
+static int pod_nl = -1;
+static int pod_made_bridges, pod_made_veths;
+static uint32_t pod_seq;
+
+/* Append attribute TYPE (LEN bytes of DATA) to netlink message NH in a CAP-byte buffer;
+ * returns it, so that a nest can be closed by nl_end. */
+static struct rtattr *nl_attr(struct nlmsghdr *nh, size_t cap, int type, const void *data,
+                              size_t len)
+{
+    size_t at = NLMSG_ALIGN(nh->nlmsg_len);
+    if (at + RTA_SPACE(len) > cap)
+        fail("netlink message too long");
+    struct rtattr *rta = (struct rtattr *)((char *)nh + at);
+    rta->rta_type = (unsigned short)type;
+    rta->rta_len = (unsigned short)RTA_LENGTH(len);
+    if (len)
+        memcpy(RTA_DATA(rta), data, len);
+    nh->nlmsg_len = (uint32_t)(at + RTA_SPACE(len));
+    return rta;
+}
+
+static void nl_end(struct nlmsghdr *nh, struct rtattr *nest)
+{
+    nest->rta_len = (unsigned short)((char *)nh + nh->nlmsg_len - (char *)nest);
+}
+
+/* Send a request and wait for its acknowledgement: 0, or the kernel's negative errno. */
+static int nl_talk(struct nlmsghdr *nh)
+{
+    nh->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+    nh->nlmsg_seq = ++pod_seq;
+    struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+    if (sendto(pod_nl, nh, nh->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0)
+        return -errno;
+    union {
+        struct nlmsghdr h;
+        char b[8192];
+    } reply;
+    for (;;) {
+        ssize_t r = recv(pod_nl, &reply, sizeof reply, 0);
+        if (r < 0) {
+            if (errno == EINTR && !timed_out)
+                continue;
+            return -errno;
+        }
+        int len = (int)r;
+        for (struct nlmsghdr *h = &reply.h; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+            if (h->nlmsg_seq == nh->nlmsg_seq && h->nlmsg_type == NLMSG_ERROR)
+                return ((struct nlmsgerr *)NLMSG_DATA(h))->error;
+        }
+    }
+}
+
+/* Start an rtnetlink link message of TYPE and FLAGS about interface NAME in a CAP-byte
+ * buffer NH (zeroed here): the ifinfomsg, then IFLA_IFNAME. */
+static void link_msg(struct nlmsghdr *nh, size_t cap, int type, int flags, const char *name)
+{
+    memset(nh, 0, cap);
+    nh->nlmsg_len = NLMSG_LENGTH(sizeof(struct ifinfomsg));
+    nh->nlmsg_type = (unsigned short)type;
+    nh->nlmsg_flags = (unsigned short)flags;
+    ((struct ifinfomsg *)NLMSG_DATA(nh))->ifi_family = AF_UNSPEC;
+    nl_attr(nh, cap, IFLA_IFNAME, name, strlen(name) + 1);
+}
+
+/* RTM_NEWLINK NAME type veth peer name PEER (as `ip link add` sends it) */
+static void veth_add(const char *name, const char *peer)
+{
+    union {
+        struct nlmsghdr h;
+        char b[512];
+    } m;
+    link_msg(&m.h, sizeof m, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, name);
+    struct ifinfomsg peer_ifi;
+    memset(&peer_ifi, 0, sizeof peer_ifi);
+    struct rtattr *info = nl_attr(&m.h, sizeof m, IFLA_LINKINFO, NULL, 0);
+    nl_attr(&m.h, sizeof m, IFLA_INFO_KIND, "veth", 4);
+    struct rtattr *data = nl_attr(&m.h, sizeof m, IFLA_INFO_DATA, NULL, 0);
+    struct rtattr *p = nl_attr(&m.h, sizeof m, VETH_INFO_PEER, &peer_ifi, sizeof peer_ifi);
+    nl_attr(&m.h, sizeof m, IFLA_IFNAME, peer, strlen(peer) + 1);
+    nl_end(&m.h, p);
+    nl_end(&m.h, data);
+    nl_end(&m.h, info);
+    int err = nl_talk(&m.h);
+    if (err) {
+        errno = -err;
+        die("RTM_NEWLINK veth (a veth pair: needs the veth module and CAP_NET_ADMIN)");
+    }
+}
+
+/* RTM_DELLINK NAME (its veth peer goes with it); errors ignored */
+static void link_del(const char *name)
+{
+    union {
+        struct nlmsghdr h;
+        char b[128];
+    } m;
+    link_msg(&m.h, sizeof m, RTM_DELLINK, 0, name);
+    nl_talk(&m.h);
+}
+
+static void podnet_cleanup(void)
+{
+    for (int i = 0; i < pod_made_veths; i++)
+        link_del(pod_veths[i][0]);
+    pod_made_veths = 0;
+    for (int i = 0; i < pod_made_bridges; i++) {
+        struct ifreq ifr;
+        memset(&ifr, 0, sizeof ifr);
+        strncpy(ifr.ifr_name, pod_bridges[i], IFNAMSIZ - 1);
+        if (!ioctl(tap_sock, SIOCGIFFLAGS, &ifr)) {
+            ifr.ifr_flags &= ~IFF_UP;
+            ioctl(tap_sock, SIOCSIFFLAGS, &ifr);
+        }
+        ioctl(tap_sock, SIOCBRDELBR, pod_bridges[i]);
+    }
+    pod_made_bridges = 0;
+}
+
+static void bridge_add_port(const char *bridge, const char *port)
+{
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, bridge, IFNAMSIZ - 1);
+    ifr.ifr_ifindex = (int)if_nametoindex(port);
+    if (ifr.ifr_ifindex == 0 || ioctl(tap_sock, SIOCBRADDIF, &ifr) < 0)
+        die("SIOCBRADDIF");
+}
+
+/* Wait until the frame F written into tap A comes out of tap B: the links' carriers and
+ * qdiscs and the bridge ports' forwarding state are set by the kernel's link watch, after
+ * the links came up and asynchronously, and frames written before are dropped on the way.
+ * Then empty B's queue (it also holds what the new links sent themselves, IPv6 and such). */
+static void podnet_ready(int fd_in, int fd_out, const uint8_t *f, size_t len)
+{
+    int fl = fcntl(fd_out, F_GETFL);
+    if (fl < 0 || fcntl(fd_out, F_SETFL, fl | O_NONBLOCK) < 0)
+        die("fcntl");
+    uint8_t buf[2048];
+    int64_t give_up = now_ns() + 2000000000LL;
+    for (int through = 0; !through;) {
+        if (write(fd_in, f, len) != (ssize_t)len) {
+            check_timeout();
+            die("write of a frame");
+        }
+        struct pollfd p = {.fd = fd_out, .events = POLLIN};
+        if (poll(&p, 1, 10) < 0 && errno != EINTR)
+            die("poll");
+        check_timeout();
+        ssize_t r;
+        while ((r = read(fd_out, buf, sizeof buf)) > 0)
+            through |= r == (ssize_t)len && !memcmp(buf, f, len);
+        if (!through && now_ns() > give_up)
+            fail("no frame written into the first pod's tap came out of the second's within "
+                 "2 s: the pod network does not forward");
+    }
+    if (fcntl(fd_out, F_SETFL, fl) < 0)
+        die("fcntl");
+}
+
+static void exp_podnet(long n, long warm)
+{
+    /* the caller's bridge netfilter settings, for the new namespace (set where they differ:
+     * /proc/sys may be read-only in a container) */
+    static const char *const nf_keys[3] = {"iptables", "ip6tables", "arptables"};
+    char nf_paths[3][64];
+    long nf_vals[3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(nf_paths[i], sizeof nf_paths[i], "/proc/sys/net/bridge/bridge-nf-call-%s",
+                 nf_keys[i]);
+        nf_vals[i] = file_long(nf_paths[i]);
+    }
+    if (unshare(CLONE_NEWNET) < 0)
+        die("unshare(CLONE_NEWNET) (a network namespace of its own: needs CAP_SYS_ADMIN)");
+    for (int i = 0; i < 3; i++) {
+        if (nf_vals[i] < 0 || file_long(nf_paths[i]) == nf_vals[i])
+            continue;
+        char v[24];
+        int len = snprintf(v, sizeof v, "%ld\n", nf_vals[i]);
+        int fd = open(nf_paths[i], O_WRONLY | O_CLOEXEC);
+        if (fd < 0 || write(fd, v, (size_t)len) != len)
+            die("copy the caller's bridge-nf-call-* into the network namespace");
+        close(fd);
+    }
+    tap_sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (tap_sock < 0)
+        die("socket");
+    pod_nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (pod_nl < 0)
+        die("socket(AF_NETLINK)");
+    atexit(podnet_cleanup);
+    char in[IFNAMSIZ], out[IFNAMSIZ];
+    int fd_in = tap_open(in), fd_out = tap_open(out);
+    for (int i = 0; i < POD_BRIDGES; i++) {
+        if (ioctl(tap_sock, SIOCBRADDBR, pod_bridges[i]) < 0)
+            die("SIOCBRADDBR (create a bridge: needs the bridge module and CAP_NET_ADMIN)");
+        pod_made_bridges = i + 1;
+    }
+    for (int i = 0; i < POD_VETHS; i++) {
+        veth_add(pod_veths[i][0], pod_veths[i][1]);
+        pod_made_veths = i + 1;
+    }
+    bridge_add_port(pod_bridges[0], in);
+    bridge_add_port(pod_bridges[0], pod_veths[0][0]);
+    bridge_add_port(pod_bridges[1], pod_veths[0][1]);
+    bridge_add_port(pod_bridges[1], pod_veths[1][1]);
+    bridge_add_port(pod_bridges[2], pod_veths[1][0]);
+    bridge_add_port(pod_bridges[2], out);
+    for (int i = 0; i < POD_VETHS; i++) {
+        tap_up(pod_veths[i][0]);
+        tap_up(pod_veths[i][1]);
+    }
+    for (int i = 0; i < POD_BRIDGES; i++)
+        tap_up(pod_bridges[i]);
+    uint8_t f[60];
+    flood_frame(f);
+    podnet_ready(fd_in, fd_out, f, sizeof f);
+    time_forwarded("podnet", "podnet", fd_in, out, f, sizeof f, n, warm);
+    printf("podnet_links %s,%s,%s,%s,%s,%s,%s,%s,%s\n", in, out, pod_bridges[0],
+           pod_bridges[1], pod_bridges[2], pod_veths[0][0], pod_veths[0][1], pod_veths[1][0],
+           pod_veths[1][1]);
+    podnet_cleanup();
+    close(fd_in);
+    close(fd_out);
+    close(pod_nl);
     close(tap_sock);
 }
 
@@ -1383,6 +1656,8 @@ int main(int argc, char **argv)
         exp_pagecache(a[0], arg_long(a[1], "PAGES"), arg_long(a[2], "N"));
     else if (!strcmp(e, "tap") && na == 2)
         exp_tap(arg_long(a[0], "N"), arg_long(a[1], "WARM"));
+    else if (!strcmp(e, "podnet") && na == 2)
+        exp_podnet(arg_long(a[0], "N"), arg_long(a[1], "WARM"));
     else if (!strcmp(e, "nat") && na == 3)
         exp_nat(arg_long(a[0], "N"), arg_long(a[1], "WARM"), a[2]);
     else if (!strcmp(e, "runimm") && na == 1)

@@ -84,6 +84,16 @@ def filesystem_of(path: str | os.PathLike) -> str:
     return kind
 
 
+def _check_forwarded(o, key: str, what: str) -> None:
+    """Refuse a tap-write run whose frames did not all reach the far tap: what that tap
+    neither sent nor dropped (``KEY_forwarded``) is still in its queue (``KEY_queue_len``)."""
+    fwd, sent, qlen = (int(o.values.get(f"{key}_{k}", -1))
+                       for k in ("forwarded", "written", "queue_len"))
+    if fwd < 0 or qlen < 0 or fwd + qlen < sent:
+        raise ProbeError(f"{what} passed {fwd} of {sent} frames to the far tap (whose queue "
+                         f"holds {qlen}); the timings would not include the forwarding")
+
+
 def _bridge_netfilter() -> str:
     """Whether bridged IPv4 frames pass iptables here (br_netfilter), as a phrase."""
     try:
@@ -159,6 +169,11 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
     tap-write-bridge            the frame written into a tap on a Linux bridge, forwarded to a
                                 second tap (needs ``/dev/net/tun`` and CAP_NET_ADMIN; the step
                                 fails with a warning without them)
+    tap-write-podnet            the frame written into a tap on a pod bridge, through a veth
+                                pair, a node bridge and a second veth pair and pod bridge to a
+                                second tap: a pod network's bridge binding between two VMs on
+                                one node, in a network namespace of the probe's own (needs
+                                CAP_SYS_ADMIN and the veth driver too)
     tap-write-route             an IPv4 frame written into a tap, routed to a second tap, in a
                                 network namespace of the probe's own (needs CAP_SYS_ADMIN too)
     tap-write-nat               the same with an nftables masquerade rule on the second tap:
@@ -354,13 +369,7 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
         for _ in range(R):
             o = helper("real", "tap", plan.n_tap, plan.n_tap // 10,
                        expect_s=plan.n_tap * 1.1 * 6e-6 + 0.2)
-            fwd, sent, qlen = (int(o.values.get(k, -1)) for k in
-                               ("tap_forwarded", "tap_written", "tap_queue_len"))
-            # what the second tap neither sent nor dropped is still in its queue
-            if fwd < 0 or qlen < 0 or fwd + qlen < sent:
-                raise ProbeError(f"tap experiment: the bridge passed {fwd} of {sent} frames "
-                                 f"to its second tap (whose queue holds {qlen}); the timings "
-                                 "would not include the forwarding")
+            _check_forwarded(o, "tap", "tap experiment: the bridge")
             nulls.append(o.samples_us["tap_null"])
             drops.append(o.samples_us["tap_drop"])
             bridged.append(o.samples_us["tap_bridge"])
@@ -375,6 +384,22 @@ def run(quick: bool = False, *, guests: Sequence[str] = GUESTS,
                     f"VMs' taps; {nf})", size_bytes=60)
 
     steps.append(tap)
+
+    def podnet() -> None:
+        nf = _bridge_netfilter()  # the helper's namespace takes this namespace's setting
+        runs = []
+        for _ in range(R):
+            o = helper("real", "podnet", plan.n_tap, plan.n_tap // 10,
+                       expect_s=plan.n_tap * 1.1 * 8e-6 + 0.5)
+            _check_forwarded(o, "podnet", "podnet experiment: the pod network")
+            runs.append(o.samples_us["tap_podnet"])
+        frame = "a 60-byte Ethernet frame (IPv4 UDP, to a MAC no interface has)"
+        col.latency("tap-write-podnet", runs, f"write() of {frame} into a tap on a pod bridge, "
+                    "through a veth pair, a node bridge and a second veth pair and pod bridge "
+                    "to a second tap: a pod network's bridge binding between two VMs on one "
+                    f"node, in a network namespace of the probe's own ({nf})", size_bytes=60)
+
+    steps.append(podnet)
 
     def nat() -> None:
         nft = shutil.which("nft", path=os.pathsep.join(

@@ -238,6 +238,48 @@ def test_a_masquerade_rule_adds_conntrack_and_nat_to_a_routed_tap_write(probed):
     assert costs_from_results(df)["host_nat_us"] == pytest.approx(nat - route)
 
 
+#: what a host without taps, network namespaces, bridges or veths makes the podnet step say
+_NO_PODNET_HERE = ("/dev/net/tun", "TUNSETIFF", "unshare", "SIOCBRADDBR", "RTM_NEWLINK veth")
+
+
+def test_a_pod_network_costs_more_than_one_bridge_between_two_taps(probed):
+    df = probed
+    paths = set(df["path"])
+    failed = df.attrs.get("failed_steps", [])
+    if "tap-write-bridge" not in paths:
+        pytest.skip("the tap step did not run here (no /dev/net/tun, CAP_NET_ADMIN or bridge): "
+                    + "; ".join(failed))
+    if "tap-write-podnet" not in paths and any(
+            f.startswith("podnet:") and any(w in f for w in _NO_PODNET_HERE) for f in failed):
+        pytest.skip("the podnet step could not build its pod network here (CAP_SYS_ADMIN for a "
+                    "network namespace, the veth driver): " + "; ".join(failed))
+    assert "tap-write-podnet" in paths, failed
+    bridge, podnet = (value(df, f"tap-write-{k}", "latency_p50_us") for k in ("bridge", "podnet"))
+    # the same frame, forwarded by three bridges and two veth pairs instead of one bridge (the
+    # step itself checks that the second pod's tap saw every frame)
+    assert 0 < bridge < podnet < 100
+    assert costs_from_results(df)["host_podnet_us"] == pytest.approx((podnet - bridge) / 2)
+
+
+def test_the_pod_network_stays_in_the_helpers_own_namespace():
+    try:
+        out = _helper.run_helper("real", "podnet", 2000, 200, limit_s=20)
+    except ProbeError as exc:
+        if any(w in str(exc) for w in _NO_PODNET_HERE):
+            pytest.skip(f"no pod network here: {exc}")
+        raise
+    s = out.samples_us["tap_podnet"]
+    assert len(s) == 2000 and (s > 0).all() and np.isfinite(s).all()
+    sent, fwd, qlen = (int(out.values[k]) for k in ("podnet_written", "podnet_forwarded",
+                                                     "podnet_queue_len"))
+    assert sent == 2200 and fwd >= 0 and qlen >= 0 and fwd + qlen >= sent
+    # two taps, three bridges, four veth ends: none of them in this process's namespace
+    links = out.values["podnet_links"].split(",")
+    assert len(links) == 9 and all(n.startswith("iovp") for n in links)
+    mine = set(links[2:])  # the taps' names (iovpN) may be a concurrent tap experiment's
+    assert not mine & set(os.listdir("/sys/class/net"))
+
+
 def test_mutex_model_error_is_reported(probed):
     df = probed
     cmp = compare_mutex(df)

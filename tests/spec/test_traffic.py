@@ -316,6 +316,35 @@ def test_a_guest_behind_nat_pays_conntrack_and_nat_wherever_it_pays_the_host_sta
         iov.path("vhost-user-net", nat=True)
 
 
+@pytest.mark.parametrize("name", ["virtio-net", "vhost-net", "cloudhv-virtio-net",
+                                  "firecracker-virtio-net", "emulated-e1000"])
+def test_a_guest_in_a_pod_crosses_its_pod_network_wherever_it_pays_the_host_stack(name):
+    # pod_net=True (Virtink's bridge binding: the tap on a bridge with the pod's veth): each
+    # pass through the host stack also crosses the pod's bridge and veth pair. Between two
+    # such VMs on one node that is four passes a round trip (host_podnet_us is half of what
+    # the probe measures for a frame crossing from one pod to the other), with NAT on top
+    D = iov.HostProfile.default()
+    w = iov.Workload.of(Traffic.rr(1, "udp", "vm2vm"))
+    plain = iov.analyze(iov.path(name), D, w)
+    pod = iov.analyze(iov.path(name, pod_net=True), D, w)
+    assert pod.latency_us - plain.latency_us == pytest.approx(4 * D["host_podnet_us"],
+                                                               rel=1e-9)
+    both = iov.analyze(iov.path(name, pod_net=True, nat=True), D, w)
+    assert both.latency_us - plain.latency_us == pytest.approx(
+        4 * (D["host_podnet_us"] + D["host_nat_us"]), rel=1e-9)
+    # the closed forms read the same host stack
+    from iovmodel.network import host_stack_expr
+
+    assert host_stack_expr(iov.path(name, pod_net=True, nat=True)) == \
+        "host_net_us + host_nat_us + host_podnet_us"
+    # a flood whose host end bypasses the host stack (XDP_DROP on the tap) crosses no pod
+    f = iov.Workload.of(Traffic.flood(60, direction="tx"))
+    assert iov.analyze(iov.path(name, pod_net=True), D, f).packets_per_s == pytest.approx(
+        iov.analyze(iov.path(name), D, f).packets_per_s, rel=1e-12)
+    with pytest.raises(iov.ParameterError, match="no option 'pod_net'"):
+        iov.path("vhost-user-net", pod_net=True)
+
+
 @pytest.mark.parametrize("name", ["virtio-net", "vhost-net", "cloudhv-virtio-net"])
 def test_a_macvtap_takes_the_bridge_and_the_ip_layer_out_of_the_host_stack(name):
     # macvtap=True (libvirt's <interface type='direct'>): the VMM's fd is a macvtap on the
@@ -335,6 +364,8 @@ def test_a_macvtap_takes_the_bridge_and_the_ip_layer_out_of_the_host_stack(name)
     # no masquerade below the IP layer, and no XDP hook or pktgen queue for a host flood
     with pytest.raises(iov.ParameterError, match="macvtap=True, nat=True"):
         iov.path(name, macvtap=True, nat=True)
+    with pytest.raises(iov.ParameterError, match="macvtap=True, pod_net=True"):
+        iov.path(name, macvtap=True, pod_net=True)
     # nor a way from the host's own stack to the guest (no hairpin): no traffic with its host
     for t in (Traffic.flood(60, direction="tx"), Traffic.stream(65536, direction="rx"),
               Traffic.rr(1, direction="tx")):
