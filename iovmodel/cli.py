@@ -306,7 +306,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
               batching=args.batching, by=args.by)
     res.report()
     profile = res.profile
-    if args.by is not None and (depths or target):
+    if args.by is not None and (depths or target or args.group is not None):
         # a hierarchical fit has one profile per group: the one asked for, by name
         groups = sorted(res.per_group or {})
         if args.group is None:

@@ -36,7 +36,8 @@ Your own data, hierarchical fits, validation
 (:func:`read_measurements`) and keeps the rows worth fitting (:func:`pick_metrics`; the
 rest are in :attr:`FitResult.ignored` with their reasons).  ``fit(df, by="hardware")``
 shares the virtualization costs over all rows and gives each group its own costs of
-``kind = "hardware"`` (``costs.toml``: the device, OS stacks, copies, system calls).  ``crossval(df, by="source")`` leaves each source out in turn;
+``kind = "hardware"`` (``costs.toml``: the device, OS stacks, copies, system calls).
+``crossval(df, by="source")`` leaves each source out in turn;
 :func:`pair_directions` checks, for rows on the same hardware that differ in one
 condition, whether the predicted ratio points the measured way (a predicted change within
 1 % is a ``tie``: the model sees no difference there, which is never a right direction);

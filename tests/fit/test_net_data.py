@@ -64,8 +64,9 @@ def test_every_row_is_predicted(evaluated):
                    "1.7 from the default 0.54, Eugenio Perez's worker-bound RX of 2020), "
                    "testpmd's XDP_DROP RX (9.2-10.8 Mpps, 7.2 predicted), "
                    "Cloud Hypervisor's exchanges through the bridge (40-49 us one way, 29-31 "
-                   "predicted, 27-29 before the pod network, 23-26 before the shared core) and the TCP streams across hosts "
-                   "(9.6-11 Gbit/s, 17-24 predicted) are far off")
+                   "predicted, 27-29 before the pod network, 23-26 before the shared core) "
+                   "and the TCP streams across hosts (9.6-11 Gbit/s, 17-24 predicted) are far "
+                   "off")
 def test_median_error_within_25_percent(evaluated):
     out, _ = evaluated
     assert np.median(np.abs(out["rel_error"])) <= 0.25

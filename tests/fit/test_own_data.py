@@ -191,6 +191,8 @@ def test_cli_fits_by_group_and_writes_the_profile_of_the_group_named(tmp_path, c
     assert "--group" in err and all(g in err for g in groups) and not out.exists()
     assert main(["fit", name, "--by", by, "--group", "nope", "--profile-out", str(out)]) == 2
     assert "'nope'" in capsys.readouterr().err and not out.exists()
+    assert main(["fit", name, "--by", by, "--group", "nope"]) == 2  # refused with no output too
+    assert "'nope'" in capsys.readouterr().err
     assert main(["fit", name, "--group", groups[1]]) == 2
     assert "--by" in capsys.readouterr().err
 
