@@ -156,7 +156,8 @@ class Visit:
     whose server the visit holds from before it queues here until its service ends
     (simultaneous resource possession: the vCPU thread that exited to QEMU waits for the
     global mutex and emulates the access under it, running no guest code meanwhile;
-    :mod:`iovmodel.solve.holding`); -1: none.
+    :mod:`iovmodel.solve.holding`); -1: none. ``after_pass``: the back-end runs the hop
+    after its pass re-armed notifications (:attr:`~iovmodel.spec.catalog.Hop.after_pass`).
     """
 
     hop: str
@@ -170,11 +171,41 @@ class Visit:
     guest_cpu: bool = False
     poll: bool = False
     holds: int = -1
+    #: run after the back-end's pass re-armed notifications (:attr:`Hop.after_pass`): not
+    #: part of the load that grows a notification-suppressing back-end's batch
+    after_pass: bool = False
 
     def per_io(self, batch: float) -> float:
         """Occurrences per I/O (at zero load: a ``waiter`` visit has none)."""
         return self.count / batch if self.per == "batch" else \
             0.0 if self.per == "waiter" else self.count
+
+
+#: route -> per station [per-I/O, per-batch, in-pass per-I/O, in-pass per-batch] demand (µs),
+#: or None when no visit is after a pass: keyed by the route tuple's id, the tuple kept so the
+#: id stays its own (Network.with_batch shares its route; a rebuild makes a new one)
+_PASS_SUMS: dict[int, tuple[tuple, dict | None]] = {}
+
+
+def _pass_sums(route: tuple) -> dict | None:
+    hit = _PASS_SUMS.get(id(route))
+    if hit is not None and hit[0] is route:
+        return hit[1]
+    sums: dict | None = None
+    if any(v.after_pass for v in route):
+        sums = {}
+        for v in route:
+            if v.per == "waiter":  # none at zero load (Visit.per_io)
+                continue
+            a = sums.setdefault(v.station, [0.0, 0.0, 0.0, 0.0])
+            k = 1 if v.per == "batch" else 0
+            a[k] += v.count * v.mean_us
+            if not v.after_pass:
+                a[2 + k] += v.count * v.mean_us
+    if len(_PASS_SUMS) >= 4096:  # a fit makes many networks: keep the latest few
+        _PASS_SUMS.clear()
+    _PASS_SUMS[id(route)] = (route, sums)
+    return sums
 
 
 @dataclass(frozen=True)
@@ -393,6 +424,18 @@ class Network:
         new.__dict__.update(self.__dict__, batch=batch,
                             stations=self._stations_of(self.route, batch))
         return new
+
+    def pass_share(self, i: int) -> float:
+        """The share of station ``i``'s demand at this network's batch that its visits spend
+        inside the back-end's pass over its ring (not :attr:`Visit.after_pass`): the part of
+        its utilisation during which arriving requests ride on the pass instead of
+        notifying (:mod:`iovmodel.solve.batching`); 1 where no visit is after the pass."""
+        sums = _pass_sums(self.route)
+        if not sums or i not in sums:
+            return 1.0
+        io, batch, in_io, in_batch = sums[i]
+        total = io + batch / self.batch
+        return (in_io + in_batch / self.batch) / total if total > 0 else 1.0
 
     def _check_structure(self, where: str) -> None:
         g = self.groups
@@ -701,9 +744,9 @@ def build(path: Path, host: HostProfile, workload: Workload) -> Network:
         scv = _hop_scv(path, h, env)
         # the thread the hop runs on, held while it queues here (a vCPU in an MMIO handler)
         held = station(h.holds + suffix, h.holds) if h.holds else -1
-        route.append(Visit(h.name, k_st, float(mean), scv, float(h.count),
+        route.append(Visit(h.name, k_st, float(mean), scv, h.count_in(env),
                            h.per, h.switch_kind, host_cpu, guest_cpu=path.cpu_of(h) == "guest",
-                           poll=res == POLL_STATION, holds=held))
+                           poll=res == POLL_STATION, holds=held, after_pass=h.after_pass))
     if len(plan) in nic_at:
         route.append(_nic_visit(station(nic_at[len(plan)], NIC_STATION), host, wire))
     groups = vcpu_groups(path, workload)

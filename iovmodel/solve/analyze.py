@@ -275,7 +275,7 @@ def compare(names: Iterable[str | Path], host: HostProfile | None = None,
         row = r.to_frame()
         row = row.drop(columns=[c for c in row if c.startswith(("util_", "busy_"))])
         assumed = [c for c in row if c.startswith("assumed_")]
-        ms = p.mode_switches(batch=r.workload.batch).reset_index(drop=True)
+        ms = p.mode_switches(batch=r.workload.batch, workload=r.workload).reset_index(drop=True)
         frames.append(pd.concat([row.drop(columns=assumed), ms, row[assumed]], axis=1))
     if not frames:
         raise ParameterError("compare needs at least one path name")

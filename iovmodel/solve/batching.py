@@ -7,6 +7,15 @@ the batch is :math:`b = 1/(1-\\rho)` (at most the requests in flight), :math:`\\
 utilisation of the busiest notified station (the backend thread, not the vCPUs) at batch
 b: a fixed point, found by Brent's method in log b.
 
+**Inside the pass.** Only the back-end's time inside its pass over the ring suppresses
+kicks: once a pass finds the ring empty it re-arms notifications, and work it does after
+that (the io_uring submission of Firecracker's Async engine, once
+``pop_or_enable_notification`` returned nothing, and its completion passes: catalog hops
+with ``after_pass = true``) lets the next request kick. :math:`\\rho` counts the station's utilisation times its share
+of demand inside passes (:meth:`~iovmodel.network.Network.pass_share`), so a back-end that
+moves work out of its pass (Firecracker's Async engine) batches less than one that does the
+same work inside it (the Sync engine's pread), however busy each is.
+
 **Interrupt throttling.** A device model that holds its interrupts to a rate r (e1000's
 mitigation timers at the guest driver's throttle rate, :attr:`Network.irq_max_per_s`) covers
 at least the X / r units of one interval with each, X the throughput: the target batch is
@@ -42,6 +51,14 @@ def notified(net: Network) -> list[int]:
     idx = {v.station for v in net.route if v.per == "batch"}
     return [i for i in sorted(idx) if not net.stations[i].is_delay
             and net.stations[i].name != "vcpu" and net.stations[i].demand_us > 0]
+
+
+def pass_rho(net: Network, util: Any) -> float:
+    """The utilisation that sizes the batch: the busiest notified station's, counting only
+    its time inside its passes over the ring (:meth:`Network.pass_share`; work it does after
+    re-arming notifications, :attr:`Visit.after_pass`, lets the next request kick)."""
+    return max((min(float(util[i]), 1.0) * net.pass_share(i) for i in notified(net)),
+               default=0.0)
 
 
 def resolve(batching: str | None, path: Any) -> str:
@@ -113,7 +130,7 @@ def load_batched(solve_at: Callable[[float], tuple[Network, float, float, Any, A
             # exp(log 11) is 11.000000000000002: keep the batch inside [1, cap] exactly
             sol = solve_at(min(max(math.exp(logb), 1.0), cap))
             net, util = sol[0], sol[4]
-            rho = max((float(util[i]) for i in notified(net)), default=0.0)
+            rho = pass_rho(net, util)
             target = min(max(1.0 / max(1.0 - rho, 1e-12), float(sol[1]) / net.irq_max_per_s,
                              1.0), cap)
             memo[logb] = (*sol, math.log(target))
@@ -180,10 +197,14 @@ def open_gap(build_at: Callable[[float], Network], rate_per_s: float,
     (``build_at(batch)``: the network at that batch)."""
     def gap(t: float) -> float:
         net = build_at(min(max(math.exp(t), 1.0), cap))
-        rho = max((rate_per_s * net.stations[i].demand_us / 1e6 / net.stations[i].servers
-                   for i in notified(net)), default=0.0)
+        busy = [(rate_per_s * net.stations[i].demand_us / 1e6 / net.stations[i].servers, i)
+                for i in notified(net)]
+        # a back-end short of the rate can only take larger batches; one that keeps up
+        # suppresses kicks while inside its passes only (Visit.after_pass)
+        rho = max((u * net.pass_share(i) for u, i in busy), default=0.0)
         throttled = rate_per_s / net.irq_max_per_s
-        target = cap if rho >= 1.0 else min(max(1.0 / (1.0 - rho), throttled, 1.0), cap)
+        target = cap if any(u >= 1.0 for u, _ in busy) else \
+            min(max(1.0 / (1.0 - rho), throttled, 1.0), cap)
         return t - math.log(target)
 
     return gap
@@ -225,7 +246,14 @@ def stream_gap(net: Network, cap: float) -> Callable[[float], float]:
                        net.cores - net.polling_cores))
     if math.isfinite(net.inflight):
         limits.append((sum(per_io), sum(per_batch), net.inflight))
-    note = [(per_io[i], per_batch[i], net.effective_servers(st[i])) for i in notified(net)]
+    # the notified stations' time inside their passes (Visit.after_pass: not in it)
+    pass_io, pass_batch = per_io, per_batch
+    if any(v.after_pass for v in net.route):
+        pass_io, pass_batch = [0.0] * n, [0.0] * n
+        for v in net.route:
+            if not v.after_pass:
+                (pass_batch if v.per == "batch" else pass_io)[v.station] += v.count * v.mean_us
+    note = [(pass_io[i], pass_batch[i], net.effective_servers(st[i])) for i in notified(net)]
     irq = net.irq_max_per_s
 
     def gap(t: float) -> float:

@@ -162,6 +162,6 @@ def value(metric: str, path: Path, workload: Workload, net: Network, X: float, R
     if metric == "vcpu_cpu_us_per_io":
         return _demand(net, ["vcpu"])
     if metric in ("exits_per_io", "exits_per_s"):
-        e = float(path.mode_switches(batch=workload.batch)["vm_exits"].iloc[0])
+        e = float(path.mode_switches(batch=workload.batch, workload=workload)["vm_exits"].iloc[0])
         return e if metric == "exits_per_io" else e * X
     raise KeyError(metric)

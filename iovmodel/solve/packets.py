@@ -134,9 +134,9 @@ def solve_flood(p: Path, h: HostProfile, w: Workload, net: Network | None = None
 
     def target(b: float) -> float:
         f = at(b)
-        from .batching import notified
+        from .batching import pass_rho
 
-        rho = max((min(float(f.util[i]), 1.0) for i in notified(f.net)), default=0.0)
+        rho = pass_rho(f.net, f.util)
         # an interrupt throttle (e1000's mitigation) covers the packets of one interval
         throttled = f.delivered_per_s / f.net.irq_max_per_s
         return min(max(1.0 / max(1.0 - rho, 1e-12), throttled, 1.0), cap)

@@ -56,9 +56,12 @@ class Hop:
     cost : float or str
         Time of one occurrence, µs: a number or an expression of HostProfile cost
         names, path options and ``size_bytes``.
-    count : float
+    count : float or str
         Occurrences per I/O (``per="io"``), per batch (``per="batch"``) or, at a ``lock``
-        resource, per I/O and per waiting thread (``per="waiter"``).
+        resource, per I/O and per waiting thread (``per="waiter"``): a number, or an
+        expression of the path's options and the workload's names (``read_frac``,
+        ``write_frac``, ...) where the workload decides how often the hop happens
+        (each buffered write Firecracker's Async engine completes wakes its event loop).
     per : {"io", "batch", "waiter"}
         ``"batch"``: once per batch of requests (one kick, one interrupt). ``"waiter"``: the
         time passing a contended lock grows with the threads waiting there: ``count`` times
@@ -80,21 +83,33 @@ class Hop:
         access on the exiting vCPU's thread, which waits for the global mutex and runs no
         guest code meanwhile, so those hops say ``holds = "vcpu"``
         (:mod:`iovmodel.solve.holding`). None: the hop holds only its own resource.
+    after_pass : bool
+        The back-end runs the hop after its pass over the ring has found it empty and
+        re-armed notifications (Firecracker's event loop submits its Async engine's requests
+        to io_uring once ``pop_or_enable_notification`` returned nothing, and handles their
+        completions in passes of their own): a kick that arrives meanwhile is not
+        suppressed, so the hop's time does not grow the batch.
+        Load-dependent batching (:mod:`iovmodel.solve.batching`) counts a notified
+        station's time inside its passes only. False (the default): inside the pass.
     """
 
     name: str
     resource: str
     cost: float | str = 0.0
-    count: float = 1.0
+    count: float | str = 1.0
     per: str = "io"
     switch: str | None = None
     scv: float | str = "hop_scv"
     cpu: str | None = None
     when: str | None = None
     holds: str | None = None
+    after_pass: bool = False
 
     def __post_init__(self) -> None:
         where = f"hop {self.name!r}"
+        if not isinstance(self.after_pass, bool):
+            raise CatalogError(f"{where}: after_pass must be true or false, got "
+                               f"{self.after_pass!r}")
         if self.holds is not None and (not isinstance(self.holds, str) or not self.holds
                                        or self.holds == self.resource):
             raise CatalogError(f"{where}: holds must name another resource than its own "
@@ -109,7 +124,12 @@ class Hop:
             raise CatalogError(f"{where}: switch {self.switch!r} is not one of {SWITCH_KINDS}")
         if self.cpu is not None and self.cpu not in CPU_KINDS:
             raise CatalogError(f"{where}: cpu {self.cpu!r} is not one of {CPU_KINDS}")
-        _validate.number(f"{where}: count", self.count, lo=0, error=CatalogError)
+        if isinstance(self.count, str):
+            if not compile_expr(self.count)[1]:
+                raise CatalogError(f"{where}: count {self.count!r} reads no option or workload "
+                                   "name; give a constant count as a number")
+        else:
+            _validate.number(f"{where}: count", self.count, lo=0, error=CatalogError)
         if isinstance(self.scv, str):
             compile_expr(self.scv)
         else:
@@ -125,6 +145,25 @@ class Hop:
     @property
     def switch_kind(self) -> str:
         return self.switch or "none"
+
+    def count_in(self, env: Mapping[str, Any]) -> float:
+        """Occurrences (per I/O, batch or waiter as :attr:`per` says) under the names of
+        ``env`` (the path's options and the workload's), checked finite and >= 0."""
+        if not isinstance(self.count, str):
+            return float(self.count)
+        n = evaluate(self.count, env)
+        if not (n >= 0) or math.isinf(n):
+            raise ParameterError(f"hop {self.name!r}: count {self.count!r} evaluates to "
+                                 f"{n!r}; it must be finite and >= 0")
+        return float(n)
+
+    @property
+    def count_text(self) -> str:
+        """The count as the catalog states it (a number, or its expression)."""
+        if not isinstance(self.count, str):
+            return f"{self.count:g}"
+        c = self.count.strip()
+        return c if c.startswith("(") and c.endswith(")") else f"({c})"
 
 
 @dataclass(frozen=True)
@@ -260,7 +299,15 @@ class Path:
 
     def _check_names(self) -> None:
         known = set(parameters()) | set(self.options) | set(WORKLOAD_NAMES)
+        workload_names = set(self.options) | set(WORKLOAD_NAMES)
         for h in self.hop_list:
+            if isinstance(h.count, str):
+                unknown = compile_expr(h.count)[1] - workload_names
+                if unknown:
+                    raise CatalogError(
+                        f"path {self.name!r}, hop {h.name!r}: a count reads the options and "
+                        f"the workload only; unknown name(s) {', '.join(sorted(unknown))} in "
+                        f"{h.count!r}")
             for expr in (h.cost, h.when, h.scv):
                 if isinstance(expr, str):
                     unknown = compile_expr(expr)[1] - known
@@ -368,15 +415,23 @@ class Path:
         return pd.DataFrame(rows, columns=["hop", "resource", "switch", "count", "per", "cost",
                                            "scv", "cpu"])
 
-    def mode_switches(self, batch: int = 1) -> pd.DataFrame:
+    def mode_switches(self, batch: int = 1, workload: Any = None) -> pd.DataFrame:
         """Mode switches per I/O: VM exits (incl. hypercalls), exits to userspace,
         host syscalls, thread wake-ups and interrupt injections.
 
-        One row (indexed by the path name); per-batch hops count ``1/batch``.
+        One row (indexed by the path name); per-batch hops count ``1/batch``. ``workload``
+        (a :class:`~iovmodel.Workload`; default a 4 KiB random read) gives the names a
+        hop's count may read (``write_frac``: Firecracker's Async engine signals each
+        buffered write on its own).
         """
+        from .workload import Workload
+
+        w = Workload.closed(1, 1) if workload is None else workload
+        env = {**self.options, **w.cost_names()}
         counts = dict.fromkeys(SWITCH_COLUMNS, 0.0)
         for h in self.active_hops():
-            n = h.count / batch if h.per == "batch" else 0.0 if h.per == "waiter" else h.count
+            c = h.count_in(env)
+            n = c / batch if h.per == "batch" else 0.0 if h.per == "waiter" else c
             for col, kinds in SWITCH_COLUMNS.items():
                 if h.switch_kind in kinds:
                     counts[col] += n
@@ -394,7 +449,7 @@ class Path:
         lines.append(f"options: {opts}")
         for h in self.active_hops():
             lines.append(f"  {h.name:<48} {h.resource:<9} {h.switch_kind:<10} "
-                         f"x{h.count:g}/{h.per:<5} {h.cost}")
+                         f"x{h.count_text}/{h.per:<5} {h.cost}")
         return "\n".join(x for x in lines if x)
 
     def __repr__(self) -> str:
@@ -406,7 +461,7 @@ class Path:
         esc = html.escape
         rows = "".join(
             f"<tr><td>{esc(h.name)}</td><td>{esc(h.resource)}</td><td>{esc(h.switch_kind)}</td>"
-            f"<td>{h.count:g} / {esc(h.per)}</td><td><code>{esc(str(h.cost))}</code></td></tr>"
+            f"<td>{esc(h.count_text)} / {esc(h.per)}</td><td><code>{esc(str(h.cost))}</code></td></tr>"
             for h in self.active_hops())
         batch = ("<br><small>batch: follows the load, one kick and one interrupt per pass of "
                  "the back-end (batching='amortised' takes the workload's)</small>"
@@ -499,7 +554,7 @@ def _parse_catalog(doc: dict, origin: str, base_res: Mapping[str, Resource]) -> 
         hops = []
         for j, h in enumerate(entry.get("hop", []), 1):
             extra = set(h) - {"name", "resource", "cost", "count", "per", "switch", "scv", "cpu",
-                              "when", "holds"}
+                              "when", "holds", "after_pass"}
             if extra:
                 raise CatalogError(f"{where}, hop #{j}: unknown field(s) {', '.join(sorted(extra))}")
             if "name" not in h or "resource" not in h:

@@ -24,8 +24,8 @@ from .expressions import (
     _as_path,
     _bottleneck_terms,
     _check_workload,
+    _count,
     _num_at,
-    _number,
     _rationalize,
     _values,
     _workload_values,
@@ -180,7 +180,7 @@ def _batch_metric(p: Path, metric: str, resource: str | None, size_bytes: int) -
                 continue  # zero load, as in the network (iovmodel.solve.locks)
             cost = sp.sympify(evaluate(h.cost, env, funcs=_SYM_FUNCS)
                               if isinstance(h.cost, str) else h.cost)
-            n = _number(h.count) / b if h.per == "batch" else _number(h.count)
+            n = _count(h, env) / b if h.per == "batch" else _count(h, env)
             total += n * _rationalize(cost)
         return total
     if metric == "demand":

@@ -156,6 +156,15 @@ def _number(x: float) -> sp.Expr:
     return sp.Rational(repr(x))
 
 
+def _count(h: Any, env: Mapping[str, Any]) -> sp.Expr:
+    """A hop's count as an exact sympy number: its constant, or its expression of the
+    options and the workload (:attr:`~iovmodel.spec.catalog.Hop.count`) evaluated in
+    ``env``."""
+    if isinstance(h.count, str):
+        return _rationalize(sp.sympify(evaluate(h.count, env, funcs=_SYM_FUNCS)))
+    return _number(h.count)
+
+
 def _rationalize(expr: sp.Expr) -> sp.Expr:
     floats = expr.atoms(sp.Float)
     return expr.xreplace({f: _number(float(f)) for f in floats}) if floats else expr
@@ -257,8 +266,8 @@ def stations(path: str | Path, workload: Workload | None = None, keep: Iterable[
             cost = sp.sympify(h.cost)
         cost = _rationalize(cost)
         # a lock's hand-off (per="waiter") has no time at zero load, as in the network
-        n = _number(h.count) / wv["batch"] if h.per == "batch" else \
-            sp.Integer(0) if h.per == "waiter" else _number(h.count)
+        n = _count(h, env) / wv["batch"] if h.per == "batch" else \
+            sp.Integer(0) if h.per == "waiter" else _count(h, env)
         r = station_of(p, h)
         if r not in acc:
             order.append(r)
@@ -408,8 +417,8 @@ def _route_second_moment(p: Path, w: Workload, keep: Iterable[str], T0: sp.Expr)
     for h in p.active_hops():
         cost = _rationalize(sp.sympify(evaluate(h.cost, env, funcs=_SYM_FUNCS)
                                        if isinstance(h.cost, str) else h.cost))
-        c = _number(h.count) / wv["batch"] if h.per == "batch" else \
-            sp.Integer(0) if h.per == "waiter" else _number(h.count)
+        c = _count(h, env) / wv["batch"] if h.per == "batch" else \
+            sp.Integer(0) if h.per == "waiter" else _count(h, env)
         whole = sp.floor(c)
         frac = c - whole
         scv = _scv(h, env)

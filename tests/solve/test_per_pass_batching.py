@@ -136,10 +136,13 @@ def test_predict_and_fit_take_the_paths_own_batching():
     assert np.allclose(default["predicted"], predict(io, batching="load")["predicted"],
                        rtol=1e-9)
     fixed = predict(io, batching="amortised")
-    # Firecracker's CI (S01): the per-pass batch halves the defaults' miss on its IOPS
+    # Firecracker's CI (S01): the per-pass batch cuts the defaults' miss on its IOPS by a
+    # third, 64 -> 42 % (to 34 % while the Async engine's work after its pass, its io_uring
+    # submission and completion passes, still grew the batch: that order of the pairs was
+    # the wrong one, test_firecrackers_sync_engine_beats_its_async_one_on_one_vcpu)
     err = {k: float(np.nanmedian(np.abs(f["rel_error"])))
            for k, f in (("per pass", default), ("fixed", fixed))}
-    assert err["per pass"] < 0.6 * err["fixed"]
+    assert err["per pass"] < 0.7 * err["fixed"]
     # fitted to the same rows, its same-hardware pairs (engine, read/write) are ordered
     # right more often: a batch of 1 makes every one of them a tie at the vCPU bound
     with warnings.catch_warnings():
@@ -180,3 +183,104 @@ def test_a_pass_finds_at_most_the_requests_of_its_own_queue():
     # one vCPU: one queue in use whatever the device offers, so no cap below the population
     assert iov.build(iov.path("emulated-nvme"), iov.HostProfile.default(),
                      iov.Workload.closed(1, 32)).queues == math.inf
+
+
+def _pass_share_by_hand(net, station: str) -> float:
+    """A station's demand inside its passes over its demand, from the route (Hop.after_pass)."""
+    i = [s.name for s in net.stations].index(station)
+    total = inside = 0.0
+    for v in net.route:
+        if v.station == i:
+            d = v.per_io(net.batch) * v.mean_us
+            total += d
+            inside += 0.0 if v.after_pass else d
+    return inside / total
+
+
+def test_work_after_the_pass_does_not_grow_the_batch():
+    # firecracker device.rs (the CI baselines' commit 542f69ca9f39 and later): process_queue's
+    # loop ends when pop_or_enable_notification finds the ring empty and re-arms the guest's
+    # kicks; the Async engine's kick_submission_queue (io_uring_enter, where a cached read's
+    # copy runs) and its completion pass come after it, so a request that arrives meanwhile
+    # kicks. A kick covers the requests that arrive while the loop is inside a pass: the
+    # busy-period batch of the test above with the loop's utilisation inside its passes,
+    # b = 1 / (1 - rho * share)
+    w = iov.Workload.closed(1, 32)
+    host = iov.HostProfile.default()
+    r = iov.analyze(iov.path(FC, engine_async=True), host, w)
+    b = r.workload.batch
+    net = iov.build(iov.path(FC, engine_async=True), host, w.replace(batch=b))
+    share = _pass_share_by_hand(net, "vmm")
+    assert 0 < share < 1
+    assert net.pass_share([s.name for s in net.stations].index("vmm")) == \
+        pytest.approx(share, rel=1e-12)
+    rho = r.utilization["vmm"]
+    assert b == pytest.approx(1.0 / (1.0 - rho * share), rel=1e-8)
+    assert b < 1.0 / (1.0 - rho)  # the whole utilisation would give a larger batch
+    # the Sync engine's pread and signal run inside the loop: every bit of its time counts
+    sync = iov.analyze(iov.path(FC), host, w)
+    net = iov.build(iov.path(FC), host, w.replace(batch=sync.workload.batch))
+    assert _pass_share_by_hand(net, "vmm") == 1.0
+    assert sync.workload.batch == pytest.approx(1.0 / (1.0 - sync.utilization["vmm"]), rel=1e-8)
+
+
+def test_a_hop_after_the_pass_says_so_as_a_boolean():
+    from iovmodel.errors import CatalogError
+
+    assert iov.Hop("a", resource="r", after_pass=True).after_pass
+    with pytest.raises(CatalogError, match="after_pass must be true or false"):
+        iov.Hop("a", resource="r", after_pass="yes")
+
+
+def test_the_async_engine_wakes_its_event_loop_for_each_buffered_write():
+    # Linux 5.10 fs/io_uring.c: a buffered write is punted to io-wq, hashed on the file's
+    # inode, so its completions come one at a time and each wakes Firecracker's event loop;
+    # a cached read completes inside the submission's io_uring_enter, and the completion pass
+    # right after it needs no wake-up. A count read from the workload: a wake-up per write
+    p = iov.path(FC, engine_async=True)
+    rd, wr = iov.Workload.closed(1, 32), iov.Workload.closed(1, 32, rw="randwrite")
+    for batch in (1, 4):
+        kick_wake = 1.0 / batch  # the event loop woken by a kick, once per pass
+        assert p.mode_switches(batch=batch, workload=rd).iloc[0]["wakeups"] == \
+            pytest.approx(kick_wake + 1.0 / batch)  # and the halted vCPU's, per interrupt
+        assert p.mode_switches(batch=batch, workload=wr).iloc[0]["wakeups"] == \
+            pytest.approx(kick_wake + 1.0 + 1.0 / batch)
+    # the network counts what the mode switches count
+    net = iov.build(p, iov.HostProfile.default(), wr.replace(batch=4))
+    assert sum(v.per_io(net.batch) for v in net.route if v.switch == "wakeup") == \
+        pytest.approx(0.25 + 1.0 + 0.25)
+
+
+def test_a_count_expression_reads_options_and_the_workload_only():
+    from iovmodel.errors import CatalogError
+
+    hop = iov.Hop("per write", resource="r", cost=1.0, count="2*write_frac")
+    assert hop.count_in({"write_frac": 0.25}) == pytest.approx(0.5)
+    with pytest.raises(CatalogError, match="wakeup_us"):
+        iov.Path.from_hops("x", [iov.Hop("a", resource="r", cost=1.0, count="wakeup_us")])
+    with pytest.raises(CatalogError, match="give a constant count as a number"):
+        iov.Hop("a", resource="r", cost=1.0, count="2")
+    # a mixed workload pays its share: rwmixread 75 -> a quarter of the I/Os are writes
+    p = iov.path(FC, engine_async=True)
+    mix = iov.Workload.closed(1, 32, rw="randrw", rwmixread=75)
+    assert p.mode_switches(batch=1e9, workload=mix).iloc[0]["wakeups"] == \
+        pytest.approx(0.25, rel=1e-6)
+
+
+def test_firecrackers_sync_engine_beats_its_async_one_on_one_vcpu():
+    # Firecracker's CI baselines (S01, firecracker_ci_block): on a 1-vCPU guest fio's
+    # 4 KiB random reads and writes at iodepth 32 run faster with the Sync engine than with
+    # the Async one on 40 of the 44 decisive same-host pairs (13-118 % more IOPS). While the
+    # Async engine's io_uring submission and completion passes grew its batch (a busier event
+    # loop, larger batches, fewer interrupts on the vCPU that bounds these runs), the model
+    # fitted to these rows ordered 24 of the 44 the measured way; it orders 40 now
+    df = iov.datasets.load("firecracker_ci_block")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FitWarning)
+        res = iov.fit(df[df["metric"] == "iops"]).residuals
+    p = pair_directions(res)
+    one = p[p["decisive"] & (p["condition"] == "options")
+            & res.loc[p["first"], "options"].str.startswith("vcpus=1").to_numpy()]
+    assert len(one) == 44
+    assert int((one["measured_ratio"] > 1).sum()) == 40
+    assert int(one["right"].sum()) >= 38
