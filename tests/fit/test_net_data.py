@@ -61,13 +61,14 @@ def test_every_row_is_predicted(evaluated):
                    "took its side's cost, 43 % before vhost-net's TX flood took the batched "
                    "XDP transmit, 45 % before VM-to-VM exchanges took the peer VM's hops and "
                    "P08's rows their cores; 45.7 % zero-shot, 52 % before those two): "
-                   "vhost-net's pktgen TX (5.2-6.2 Mpps measured, 3.7 predicted "
+                   "vhost-net's pktgen TX (5.2-6.2 Mpps measured, 3.9 predicted "
                    "from Eugenio Perez's 4.2 Mpps of 2020 on a 2.2 GHz Broadwell) and RX "
                    "(3.5-3.6 Mpps, 1.4 predicted from the fit's vhost_us, 0.67 us a packet; "
                    "1.7 from the default 0.54, Eugenio Perez's worker-bound RX of 2020), "
-                   "testpmd's XDP_DROP RX (9.2-10.8 Mpps, 7.2 predicted), "
-                   "Cloud Hypervisor's exchanges through the bridge (40-49 us one way, 29-31 "
-                   "predicted, 27-29 before the pod network, 23-26 before the shared core) "
+                   "testpmd's XDP_DROP RX (9.2-10.8 Mpps, 7.1 predicted), "
+                   "Cloud Hypervisor's exchanges through the bridge (40-49 us one way, 27-31 "
+                   "predicted, 29-31 before Firecracker's Async engine stopped batching on work "
+                   "after its pass, 27-29 before the pod network, 23-26 before the shared core) "
                    "and the TCP streams across hosts (9.6-11 Gbit/s, 17-24 predicted) are far "
                    "off")
 def test_median_error_within_25_percent(evaluated):
